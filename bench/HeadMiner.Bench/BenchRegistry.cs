@@ -1,0 +1,20 @@
+namespace HeadMiner.Bench;
+
+/// <summary>The benchmark names and what runs them. A new benchmark is one file plus one line here.</summary>
+public static class BenchRegistry
+{
+    private static readonly Dictionary<string, (string Description, Func<string[], int> Run)> Benchmarks = new()
+    {
+    };
+
+    public static int Run(string[] args)
+    {
+        if (args.Length == 0 || !Benchmarks.TryGetValue(args[0], out var bench))
+        {
+            Console.Error.WriteLine("usage: HeadMiner.Bench <benchmark> [options]");
+            foreach (var (name, (description, _)) in Benchmarks) Console.Error.WriteLine($"  {name,-10} {description}");
+            return args.Length == 0 ? 2 : (Benchmarks.ContainsKey(args[0]) ? 0 : 2);
+        }
+        return bench.Run(args[1..]);
+    }
+}

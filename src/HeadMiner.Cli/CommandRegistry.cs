@@ -1,0 +1,13 @@
+using System.CommandLine;
+using HeadMiner.Cli.Commands;
+
+namespace HeadMiner.Cli;
+
+/// <summary>Every subcommand of `headminer`. A new command is one file under Commands/ plus one line here.</summary>
+public static class CommandRegistry
+{
+    public static IEnumerable<Command> Create()
+    {
+        yield return AtlasCommand.Create();
+    }
+}

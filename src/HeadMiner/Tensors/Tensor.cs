@@ -1,0 +1,335 @@
+using System.Runtime.CompilerServices;
+using System.Text;
+
+namespace HeadMiner.Tensors;
+
+/// <summary>
+/// A float32 tensor: a window (offset, shape, strides in elements) onto a flat <see cref="Memory{T}"/> buffer.
+/// The buffer may be a managed array or a memory-mapped file (<see cref="MappedFile"/>); views share it, so
+/// Slice, Select, Transpose and legal Reshapes never copy. Kernels take spans of contiguous tensors: call
+/// <see cref="Contiguous"/> when a view has to be materialised.
+/// </summary>
+public sealed class Tensor
+{
+    private readonly int[] _shape;
+    private readonly int[] _strides;
+
+    /// <summary>The whole underlying buffer (shared by every view of it).</summary>
+    public Memory<float> Storage { get; }
+
+    /// <summary>Index of element [0, 0, …] in <see cref="Storage"/>.</summary>
+    public int Offset { get; }
+
+    public ReadOnlySpan<int> Shape => _shape;
+    public ReadOnlySpan<int> Strides => _strides;
+    public int Rank => _shape.Length;
+
+    /// <summary>Number of elements.</summary>
+    public int Length { get; }
+
+    public bool IsContiguous { get; }
+
+    private Tensor(Memory<float> storage, int offset, int[] shape, int[] strides)
+    {
+        Storage = storage;
+        Offset = offset;
+        _shape = shape;
+        _strides = strides;
+        long n = 1;
+        foreach (int d in shape)
+        {
+            if (d < 0) throw new ArgumentException($"negative dimension in shape {Format(shape)}");
+            n *= d;
+        }
+        if (n > int.MaxValue) throw new ArgumentException($"shape {Format(shape)} has more than 2^31-1 elements");
+        Length = (int)n;
+        IsContiguous = ComputeIsContiguous(shape, strides);
+    }
+
+    // ---- creation -------------------------------------------------------------------------------------------
+
+    /// <summary>A tensor over an existing buffer, without copying. The buffer must hold at least the shape's element count.</summary>
+    public static Tensor FromMemory(Memory<float> storage, params int[] shape)
+    {
+        var t = new Tensor(storage, 0, (int[])shape.Clone(), RowMajorStrides(shape));
+        if (t.Length > storage.Length)
+            throw new ArgumentException($"buffer of {storage.Length} floats is too small for shape {Format(shape)}");
+        return t;
+    }
+
+    /// <summary>A tensor over an array, without copying.</summary>
+    public static Tensor Wrap(float[] data, params int[] shape) => FromMemory(data, shape);
+
+    /// <summary>A new tensor holding a copy of <paramref name="values"/>.</summary>
+    public static Tensor FromSpan(ReadOnlySpan<float> values, params int[] shape)
+    {
+        var t = Zeros(shape);
+        if (values.Length != t.Length)
+            throw new ArgumentException($"{values.Length} values do not fill shape {Format(shape)} ({t.Length} elements)");
+        values.CopyTo(t.Span);
+        return t;
+    }
+
+    public static Tensor Zeros(params int[] shape)
+    {
+        long n = 1;
+        foreach (int d in shape) n *= d;
+        if (n > int.MaxValue) throw new ArgumentException($"shape {Format(shape)} is too large");
+        return Wrap(new float[n], shape);
+    }
+
+    public static Tensor Full(float value, params int[] shape)
+    {
+        var t = Zeros(shape);
+        t.Span.Fill(value);
+        return t;
+    }
+
+    /// <summary>Normal(0, std²) samples from a seeded generator: the same seed gives the same tensor on every machine.</summary>
+    public static Tensor RandomNormal(ulong seed, float std, params int[] shape)
+    {
+        var t = Zeros(shape);
+        new SeededRandom(seed).FillNormal(t.Span, std);
+        return t;
+    }
+
+    /// <summary>Uniform samples in [low, high) from a seeded generator.</summary>
+    public static Tensor RandomUniform(ulong seed, float low, float high, params int[] shape)
+    {
+        var t = Zeros(shape);
+        new SeededRandom(seed).FillUniform(t.Span, low, high);
+        return t;
+    }
+
+    // ---- element access -------------------------------------------------------------------------------------
+
+    /// <summary>The elements of a contiguous tensor. Throws for strided views: call <see cref="Contiguous"/> first.</summary>
+    public Span<float> Span
+    {
+        get
+        {
+            if (!IsContiguous) throw new InvalidOperationException($"tensor of shape {ShapeString} with strides {Format(_strides)} is a strided view; call Contiguous() first");
+            return Storage.Span.Slice(Offset, Length);
+        }
+    }
+
+    public float this[params int[] index]
+    {
+        get => Storage.Span[ElementIndex(index)];
+        set => Storage.Span[ElementIndex(index)] = value;
+    }
+
+    public int Dim(int axis) => _shape[NormalizeAxis(axis)];
+
+    public string ShapeString => Format(_shape);
+
+    /// <summary>The elements in row-major order (a copy).</summary>
+    public float[] ToArray() => Contiguous() is var c && ReferenceEquals(c, this) ? Span.ToArray() : c.Span.ToArray();
+
+    // ---- views ----------------------------------------------------------------------------------------------
+
+    /// <summary>Elements [start, start+length) along <paramref name="axis"/>; shares storage.</summary>
+    public Tensor Slice(int axis, int start, int length)
+    {
+        axis = NormalizeAxis(axis);
+        if (start < 0 || length < 0 || start + length > _shape[axis])
+            throw new ArgumentOutOfRangeException(nameof(start), $"slice [{start}, {start + length}) is outside axis {axis} of size {_shape[axis]}");
+        var shape = (int[])_shape.Clone();
+        shape[axis] = length;
+        return new Tensor(Storage, Offset + (length == 0 ? 0 : start * _strides[axis]), shape, (int[])_strides.Clone());
+    }
+
+    /// <summary>Index <paramref name="index"/> of <paramref name="axis"/>, dropping that axis (e.g. one head of [head, …]).</summary>
+    public Tensor Select(int axis, int index)
+    {
+        axis = NormalizeAxis(axis);
+        if ((uint)index >= (uint)_shape[axis])
+            throw new ArgumentOutOfRangeException(nameof(index), $"index {index} is outside axis {axis} of size {_shape[axis]}");
+        var shape = new int[Rank - 1];
+        var strides = new int[Rank - 1];
+        for (int i = 0, j = 0; i < Rank; i++)
+        {
+            if (i == axis) continue;
+            shape[j] = _shape[i];
+            strides[j++] = _strides[i];
+        }
+        return new Tensor(Storage, Offset + index * _strides[axis], shape, strides);
+    }
+
+    /// <summary>Swaps two axes; shares storage.</summary>
+    public Tensor Transpose(int axis0, int axis1)
+    {
+        axis0 = NormalizeAxis(axis0);
+        axis1 = NormalizeAxis(axis1);
+        var shape = (int[])_shape.Clone();
+        var strides = (int[])_strides.Clone();
+        (shape[axis0], shape[axis1]) = (shape[axis1], shape[axis0]);
+        (strides[axis0], strides[axis1]) = (strides[axis1], strides[axis0]);
+        return new Tensor(Storage, Offset, shape, strides);
+    }
+
+    /// <summary>Reorders all axes: result axis i is this tensor's axis order[i]; shares storage.</summary>
+    public Tensor Permute(params int[] order)
+    {
+        if (order.Length != Rank) throw new ArgumentException($"permutation {Format(order)} does not match rank {Rank}");
+        var seen = new bool[Rank];
+        var shape = new int[Rank];
+        var strides = new int[Rank];
+        for (int i = 0; i < Rank; i++)
+        {
+            int a = NormalizeAxis(order[i]);
+            if (seen[a]) throw new ArgumentException($"permutation {Format(order)} repeats axis {a}");
+            seen[a] = true;
+            shape[i] = _shape[a];
+            strides[i] = _strides[a];
+        }
+        return new Tensor(Storage, Offset, shape, strides);
+    }
+
+    /// <summary>
+    /// The same elements in a new shape, without copying. Legal when the tensor is contiguous (one dimension may be −1);
+    /// otherwise throws and the caller decides whether to pay for <see cref="Contiguous"/>.
+    /// </summary>
+    public Tensor Reshape(params int[] shape)
+    {
+        shape = (int[])shape.Clone();
+        int infer = -1;
+        long known = 1;
+        for (int i = 0; i < shape.Length; i++)
+        {
+            if (shape[i] == -1)
+            {
+                if (infer >= 0) throw new ArgumentException($"reshape {Format(shape)} has more than one -1");
+                infer = i;
+            }
+            else known *= shape[i];
+        }
+        if (infer >= 0)
+        {
+            if (known == 0 || Length % known != 0) throw new ArgumentException($"cannot reshape {ShapeString} to {Format(shape)}");
+            shape[infer] = (int)(Length / known);
+            known *= shape[infer];
+        }
+        if (known != Length) throw new ArgumentException($"cannot reshape {ShapeString} ({Length} elements) to {Format(shape)}");
+        if (!IsContiguous) throw new InvalidOperationException($"reshape of a strided view {ShapeString} would need a copy; call Contiguous() first");
+        return new Tensor(Storage, Offset, shape, RowMajorStrides(shape));
+    }
+
+    /// <summary>This tensor if it is already contiguous, otherwise a row-major copy.</summary>
+    public Tensor Contiguous() => IsContiguous ? this : Clone();
+
+    /// <summary>A row-major copy that shares nothing with this tensor.</summary>
+    public Tensor Clone()
+    {
+        var result = Zeros(_shape);
+        CopyTo(result);
+        return result;
+    }
+
+    /// <summary>Copies the elements into <paramref name="destination"/>, which must have the same shape (any strides).</summary>
+    public void CopyTo(Tensor destination)
+    {
+        if (!Shape.SequenceEqual(destination.Shape))
+            throw new ArgumentException($"shape {ShapeString} does not match destination {destination.ShapeString}");
+        if (IsContiguous && destination.IsContiguous)
+        {
+            Span.CopyTo(destination.Span);
+            return;
+        }
+        if (Length == 0) return;
+        var src = Storage.Span;
+        var dst = destination.Storage.Span;
+        int rank = Rank;
+        if (rank == 0)
+        {
+            dst[destination.Offset] = src[Offset];
+            return;
+        }
+        // Walk every index but the last with an odometer; the innermost axis is a strided run.
+        Span<int> idx = stackalloc int[rank];
+        int inner = _shape[rank - 1], sIn = _strides[rank - 1], dIn = destination._strides[rank - 1];
+        while (true)
+        {
+            int s = Offset, d = destination.Offset;
+            for (int a = 0; a < rank - 1; a++)
+            {
+                s += idx[a] * _strides[a];
+                d += idx[a] * destination._strides[a];
+            }
+            if (sIn == 1 && dIn == 1) src.Slice(s, inner).CopyTo(dst.Slice(d, inner));
+            else for (int i = 0; i < inner; i++) dst[d + i * dIn] = src[s + i * sIn];
+            int ax = rank - 2;
+            while (ax >= 0 && ++idx[ax] == _shape[ax]) idx[ax--] = 0;
+            if (ax < 0) break;
+        }
+    }
+
+    public override string ToString()
+    {
+        var sb = new StringBuilder($"Tensor{ShapeString}");
+        if (Length <= 16)
+        {
+            var values = ToArray();
+            sb.Append(" [").Append(string.Join(", ", values.Select(v => v.ToString("G6", System.Globalization.CultureInfo.InvariantCulture)))).Append(']');
+        }
+        return sb.ToString();
+    }
+
+    // ---- helpers --------------------------------------------------------------------------------------------
+
+    public static int[] RowMajorStrides(ReadOnlySpan<int> shape)
+    {
+        var strides = new int[shape.Length];
+        int s = 1;
+        for (int i = shape.Length - 1; i >= 0; i--)
+        {
+            strides[i] = s;
+            s *= Math.Max(shape[i], 1);
+        }
+        return strides;
+    }
+
+    private static bool ComputeIsContiguous(int[] shape, int[] strides)
+    {
+        int expected = 1;
+        for (int i = shape.Length - 1; i >= 0; i--)
+        {
+            if (shape[i] == 1) continue; // a size-1 axis may carry any stride
+            if (strides[i] != expected) return false;
+            expected *= shape[i];
+        }
+        return true;
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private int ElementIndex(int[] index)
+    {
+        if (index.Length != Rank) throw new ArgumentException($"{index.Length} indices for a tensor of rank {Rank}");
+        int e = Offset;
+        for (int i = 0; i < index.Length; i++)
+        {
+            if ((uint)index[i] >= (uint)_shape[i])
+                throw new IndexOutOfRangeException($"index {Format(index)} is outside shape {ShapeString}");
+            e += index[i] * _strides[i];
+        }
+        return e;
+    }
+
+    private int NormalizeAxis(int axis)
+    {
+        int a = axis < 0 ? axis + Rank : axis;
+        if ((uint)a >= (uint)Rank) throw new ArgumentOutOfRangeException(nameof(axis), $"axis {axis} is outside rank {Rank}");
+        return a;
+    }
+
+    internal static string Format(ReadOnlySpan<int> values)
+    {
+        var sb = new StringBuilder("[");
+        for (int i = 0; i < values.Length; i++)
+        {
+            if (i > 0) sb.Append(", ");
+            sb.Append(values[i]);
+        }
+        return sb.Append(']').ToString();
+    }
+}
