@@ -156,6 +156,27 @@ public sealed class Tensor
         return new Tensor(Storage, Offset + index * _strides[axis], shape, strides);
     }
 
+    /// <summary>
+    /// An arbitrary strided view of the same storage: element [i0, i1, …] is Storage[Offset + offset + Σ i·stride].
+    /// Used to express a checkpoint's layout in another convention (e.g. TransformerLens's [head, d_model, d_head]
+    /// over a fused [d_model, 3·d_model] matrix) without copying. Every reachable element is bounds-checked.
+    /// </summary>
+    public Tensor View(int offset, int[] shape, int[] strides)
+    {
+        if (shape.Length != strides.Length) throw new ArgumentException($"shape {Format(shape)} and strides {Format(strides)} differ in rank");
+        long lo = (long)Offset + offset, hi = lo;
+        for (int i = 0; i < shape.Length; i++)
+        {
+            if (shape[i] < 0) throw new ArgumentException($"negative dimension in shape {Format(shape)}");
+            if (shape[i] == 0) { hi = lo - 1; break; }
+            long reach = (long)(shape[i] - 1) * strides[i];
+            if (reach < 0) lo += reach; else hi += reach;
+        }
+        if (hi >= lo && (lo < 0 || hi >= Storage.Length))
+            throw new ArgumentOutOfRangeException(nameof(offset), $"view {Format(shape)} with strides {Format(strides)} at offset {offset} reaches outside the storage ({Storage.Length} floats)");
+        return new Tensor(Storage, Offset + offset, (int[])shape.Clone(), (int[])strides.Clone());
+    }
+
     /// <summary>Swaps two axes; shares storage.</summary>
     public Tensor Transpose(int axis0, int axis1)
     {

@@ -1,0 +1,25 @@
+namespace HeadMiner.Models.Architectures;
+
+/// <summary>Every supported Hugging Face architecture, by config.json model_type.</summary>
+public static class ArchitectureRegistry
+{
+    private static readonly IArchitecture[] All =
+    [
+        new Gpt2(),
+        new GptNeo(),
+        new GptNeoX(),
+        new Llama(),
+        new Mistral(),
+        new Qwen2(),
+    ];
+
+    public static IEnumerable<string> SupportedModelTypes => All.SelectMany(a => a.ModelTypes).Append("llama2c (.bin)").Order();
+
+    public static IArchitecture For(string? modelType, string configPath)
+    {
+        if (modelType is null)
+            throw new HeadMinerException($"{configPath}: config.json has no \"model_type\"; supported: {string.Join(", ", SupportedModelTypes)}");
+        return All.FirstOrDefault(a => a.ModelTypes.Contains(modelType))
+            ?? throw new HeadMinerException($"{configPath}: model_type \"{modelType}\" is not supported; supported: {string.Join(", ", SupportedModelTypes)}");
+    }
+}

@@ -1,0 +1,16 @@
+namespace HeadMiner.Models.Architectures;
+
+/// <summary>
+/// One model family: how its config.json maps onto <see cref="ModelConfig"/> and how its tensor names and layouts
+/// map onto TransformerLens's canonical weights. A new architecture is one file implementing this plus one line in
+/// <see cref="ArchitectureRegistry"/>; the forward pass itself is shared (<see cref="Transformer"/>).
+/// </summary>
+public interface IArchitecture
+{
+    /// <summary>The config.json model_type values this file handles.</summary>
+    IReadOnlyList<string> ModelTypes { get; }
+
+    ModelConfig ParseConfig(HfConfig config);
+
+    TransformerWeights LoadWeights(ModelConfig config, WeightReader weights);
+}

@@ -1,0 +1,18 @@
+namespace HeadMiner.Models.Architectures;
+
+/// <summary>Qwen2: Llama with biases on q, k and v (not o); sliding window only when use_sliding_window is set.</summary>
+public sealed class Qwen2 : LlamaFamily
+{
+    public override IReadOnlyList<string> ModelTypes { get; } = ["qwen2"];
+
+
+    protected override int[] Windows(HfConfig c, int layers)
+    {
+        var windows = new int[layers];
+        if (!c.BoolOr(false, "use_sliding_window")) return windows;
+        // Layers from max_window_layers on use the window (Hugging Face's Qwen2 convention).
+        int window = c.IntOr(0, "sliding_window"), first = c.IntOr(layers, "max_window_layers");
+        for (int l = first; l < layers; l++) windows[l] = window;
+        return windows;
+    }
+}

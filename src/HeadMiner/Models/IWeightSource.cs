@@ -1,0 +1,17 @@
+using HeadMiner.Tensors;
+
+namespace HeadMiner.Models;
+
+/// <summary>Named float32 tensors from a checkpoint (one safetensors file, a sharded set, a llama2.c file).</summary>
+public interface IWeightSource : IDisposable
+{
+    /// <summary>Where the tensors come from, for error messages (a path).</summary>
+    string Source { get; }
+
+    IReadOnlyCollection<string> Names { get; }
+
+    bool Contains(string name);
+
+    /// <summary>The tensor as float32: a view over mapped storage for F32 data, a converted copy for F16/BF16.</summary>
+    Tensor Get(string name);
+}

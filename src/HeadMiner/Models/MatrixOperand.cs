@@ -1,0 +1,63 @@
+using HeadMiner.Tensors;
+using HeadMiner.Tensors.Kernels;
+
+namespace HeadMiner.Models;
+
+/// <summary>
+/// A weight matrix W [in, out] as the GEMM sees it: a pointer into storage, a leading dimension and whether the
+/// storage is [out, in] (nn.Linear) so the product x·W runs as x·(storedᵀ). Built from TransformerLens-layout views
+/// without copying; the per-head tensors [head, in, d_head] collapse into one [in, head·d_head] operand when the
+/// heads sit side by side in the checkpoint (GPT-2, Llama), so a whole layer's Q (or K, V, O) is one GEMM.
+/// </summary>
+internal readonly struct MatrixOperand
+{
+    private readonly Memory<float> _storage;
+    private readonly int _offset;
+
+    public bool StoredOutIn { get; }
+    public int Ld { get; }
+    public int In { get; }
+    public int Out { get; }
+
+    private MatrixOperand(Memory<float> storage, int offset, bool storedOutIn, int ld, int rows, int cols)
+    {
+        _storage = storage;
+        _offset = offset;
+        StoredOutIn = storedOutIn;
+        Ld = ld;
+        In = rows;
+        Out = cols;
+    }
+
+    /// <summary>A GEMM operand for a 2-D [in, out] view, or null when neither axis has unit stride.</summary>
+    public static MatrixOperand? Of2D(Memory<float> storage, int offset, int rows, int cols, int rowStride, int colStride)
+    {
+        if (colStride == 1 || cols == 1) return new MatrixOperand(storage, offset, false, Math.Max(rowStride, cols), rows, cols);
+        if (rowStride == 1 || rows == 1) return new MatrixOperand(storage, offset, true, Math.Max(colStride, rows), rows, cols);
+        return null;
+    }
+
+    public static MatrixOperand? Of(Tensor w) => w.Rank == 2 ? Of2D(w.Storage, w.Offset, w.Dim(0), w.Dim(1), w.Strides[0], w.Strides[1]) : null;
+
+    /// <summary>[head, in, d_head] as one [in, head·d_head] operand, when head h's block follows head h−1's.</summary>
+    public static MatrixOperand? OfHeads(Tensor w)
+    {
+        int heads = w.Dim(0), rows = w.Dim(1), dh = w.Dim(2);
+        var s = w.Strides;
+        if (heads > 1 && s[0] != dh * s[2]) return null;
+        return Of2D(w.Storage, w.Offset, rows, heads * dh, s[1], s[2]);
+    }
+
+    /// <summary>W_O [head, d_head, out] as one [head·d_head, out] operand, when the heads are stacked in order.</summary>
+    public static MatrixOperand? OfOutput(Tensor w)
+    {
+        int heads = w.Dim(0), dh = w.Dim(1), cols = w.Dim(2);
+        var s = w.Strides;
+        if (heads > 1 && s[0] != dh * s[1]) return null;
+        return Of2D(w.Storage, w.Offset, heads * dh, cols, s[1], s[2]);
+    }
+
+    /// <summary>y[rows, Out] (row stride ldy) = x[rows, In] (row stride ldx) · W + beta·y.</summary>
+    public void Multiply(ReadOnlySpan<float> x, int ldx, int rows, Span<float> y, int ldy, float beta = 0f) =>
+        Gemm.Multiply(false, StoredOutIn, rows, Out, In, 1f, x, ldx, _storage.Span[_offset..], Ld, beta, y, ldy);
+}

@@ -1,0 +1,99 @@
+using HeadMiner.Tensors.Kernels;
+
+namespace HeadMiner.Models;
+
+public enum NormKind { LayerNorm, RmsNorm }
+
+public enum MlpActivation
+{
+    /// <summary>GELU, tanh approximation (GPT-2 "gelu_new", GPT-Neo).</summary>
+    GeluTanh,
+
+    /// <summary>GELU with erf (Pythia / GPT-NeoX "gelu").</summary>
+    GeluErf,
+
+    /// <summary>Gated SiLU: W_out · (silu(W_gate x) ⊙ W_in x) (Llama, Mistral, Qwen2, llama2.c).</summary>
+    SwiGlu,
+}
+
+/// <summary>Llama-3 style frequency-dependent rotary scaling (rope_scaling.rope_type = "llama3").</summary>
+public sealed record RopeScaling(double Factor, double LowFreqFactor, double HighFreqFactor, int OriginalMaxPositions);
+
+/// <summary>
+/// Everything the shared transformer block needs to know about an architecture, in one place and in one vocabulary
+/// (TransformerLens's names where it has them). Architecture files translate their config.json into this.
+/// </summary>
+public sealed record ModelConfig
+{
+    /// <summary>The architecture's registered name (config.json model_type, or "llama2c").</summary>
+    public required string Architecture { get; init; }
+    public required int VocabSize { get; init; }
+    public required int DModel { get; init; }
+    public required int Layers { get; init; }
+    public required int Heads { get; init; }
+
+    /// <summary>Key/value heads (grouped-query attention when fewer than <see cref="Heads"/>).</summary>
+    public required int KvHeads { get; init; }
+    public required int DHead { get; init; }
+    public required int DMlp { get; init; }
+
+    /// <summary>Longest context the model supports (n_ctx / max_position_embeddings).</summary>
+    public required int ContextLength { get; init; }
+
+    public required NormKind Norm { get; init; }
+    public required float NormEps { get; init; }
+    public required MlpActivation Activation { get; init; }
+
+    /// <summary>Attention and MLP both read the block input (GPT-NeoX/Pythia, GPT-J) instead of running in sequence.</summary>
+    public bool ParallelAttnMlp { get; init; }
+
+    /// <summary>Learned absolute positions (W_pos) — GPT-2, GPT-Neo.</summary>
+    public bool LearnedPositions { get; init; }
+
+    /// <summary>Rotary dimensions per head (0 = no rotary). Less than <see cref="DHead"/> for partial rotary (Pythia).</summary>
+    public int RotaryDim { get; init; }
+    public RotaryStyle RotaryStyle { get; init; } = RotaryStyle.RotateHalf;
+    public double RopeTheta { get; init; } = 10000;
+    public RopeScaling? RopeScaling { get; init; }
+
+    /// <summary>Multiplier of q·k (1/√d_head almost everywhere; 1 for GPT-Neo).</summary>
+    public required float AttentionScale { get; init; }
+
+    /// <summary>Per layer: sliding-window size (0 = global causal). GPT-Neo local layers, Mistral.</summary>
+    public required int[] AttentionWindow { get; init; }
+
+    /// <summary>Unembedding shares the token embedding's storage (W_U = W_Eᵀ).</summary>
+    public bool TiedEmbeddings { get; init; }
+
+    /// <summary>Token id that begins a sequence, when the model expects one.</summary>
+    public int? BosTokenId { get; init; }
+    public int? EosTokenId { get; init; }
+
+    /// <summary>Query heads that share each k/v head: query head h reads k/v head h / GroupSize.</summary>
+    public int GroupSize => Heads / KvHeads;
+
+    /// <summary>The k/v head that query head <paramref name="head"/> reads (grouped-query attention).</summary>
+    public int KvHeadOf(int head) => head / GroupSize;
+
+    public void Validate(string source)
+    {
+        void Check(bool ok, string what)
+        {
+            if (!ok) throw new HeadMinerException($"{source}: invalid {Architecture} config: {what}");
+        }
+        Check(VocabSize > 0, $"vocab_size {VocabSize} must be positive");
+        Check(DModel > 0, $"hidden size {DModel} must be positive");
+        Check(Layers > 0, $"layer count {Layers} must be positive");
+        Check(Heads > 0 && KvHeads > 0, $"head counts {Heads}/{KvHeads} must be positive");
+        Check(Heads % KvHeads == 0, $"{Heads} attention heads are not a multiple of {KvHeads} key/value heads");
+        Check(DHead > 0, $"head size {DHead} must be positive");
+        Check(DMlp > 0, $"MLP size {DMlp} must be positive");
+        Check(ContextLength > 0, $"context length {ContextLength} must be positive");
+        Check(RotaryDim % 2 == 0 && RotaryDim <= DHead, $"rotary dimension {RotaryDim} must be even and ≤ head size {DHead}");
+        Check(LearnedPositions || RotaryDim > 0, "model has neither learned nor rotary positions");
+        Check(AttentionWindow.Length == Layers, $"{AttentionWindow.Length} attention windows for {Layers} layers");
+        // Sizes that would overflow our int-indexed tensors are rejected up front rather than failing mid-load.
+        Check((long)VocabSize * DModel < int.MaxValue, $"embedding {VocabSize}×{DModel} exceeds 2^31 elements");
+        Check((long)DModel * DMlp < int.MaxValue, $"MLP matrix {DModel}×{DMlp} exceeds 2^31 elements");
+    }
+}
