@@ -1,0 +1,72 @@
+using HeadMiner.Models;
+using HeadMiner.Tensors.Kernels;
+
+namespace HeadMiner.Tests.Models;
+
+/// <summary>Small configurations covering each code path of the shared forward (odd sizes on purpose).</summary>
+internal static class TinyModels
+{
+    public static ModelConfig Gpt2Like(int layers = 2) => new()
+    {
+        Architecture = "gpt2",
+        VocabSize = 67,
+        DModel = 24,
+        Layers = layers,
+        Heads = 3,
+        KvHeads = 3,
+        DHead = 8,
+        DMlp = 40,
+        ContextLength = 32,
+        Norm = NormKind.LayerNorm,
+        NormEps = 1e-5f,
+        Activation = MlpActivation.GeluTanh,
+        LearnedPositions = true,
+        AttentionScale = 1f / MathF.Sqrt(8),
+        AttentionWindow = new int[layers],
+        TiedEmbeddings = true,
+    };
+
+    public static ModelConfig NeoXLike(int layers = 2) => Gpt2Like(layers) with
+    {
+        Architecture = "gpt_neox",
+        Activation = MlpActivation.GeluErf,
+        ParallelAttnMlp = true,
+        LearnedPositions = false,
+        RotaryDim = 4,
+        RotaryStyle = RotaryStyle.RotateHalf,
+        TiedEmbeddings = false,
+    };
+
+    public static ModelConfig LlamaLike(int layers = 2) => new()
+    {
+        Architecture = "llama",
+        VocabSize = 61,
+        DModel = 32,
+        Layers = layers,
+        Heads = 4,
+        KvHeads = 2,
+        DHead = 8,
+        DMlp = 44,
+        ContextLength = 40,
+        Norm = NormKind.RmsNorm,
+        NormEps = 1e-5f,
+        Activation = MlpActivation.SwiGlu,
+        RotaryDim = 8,
+        RotaryStyle = RotaryStyle.RotateHalf,
+        RopeTheta = 10000,
+        AttentionScale = 1f / MathF.Sqrt(8),
+        AttentionWindow = new int[layers],
+        TiedEmbeddings = false,
+    };
+
+    public static ModelConfig[] All => [Gpt2Like(), NeoXLike(), LlamaLike(), LlamaLike() with { RotaryStyle = RotaryStyle.Interleaved, AttentionWindow = [0, 3] }];
+
+    public static Transformer Create(ModelConfig config, ulong seed = 7, float std = 0.3f) =>
+        new(config, RandomWeights.Create(config, seed, std, perturbNorms: true), $"tiny-{config.Architecture}");
+
+    public static int[] Tokens(ModelConfig config, int count, ulong seed)
+    {
+        var rng = new HeadMiner.Tensors.SeededRandom(seed);
+        return Enumerable.Range(0, count).Select(_ => rng.NextInt(config.VocabSize)).ToArray();
+    }
+}
