@@ -1,0 +1,33 @@
+namespace HeadMiner.Models.Generation;
+
+/// <summary>Autoregressive decoding of one sequence with a KV cache: the prompt in one pass, then a token per step.</summary>
+public static class Generator
+{
+    /// <summary>
+    /// Generates up to <paramref name="maxNewTokens"/> tokens after <paramref name="prompt"/>; stops early after a
+    /// token in <paramref name="stopTokens"/> (which is not returned) or at the context length. <paramref name="onToken"/>
+    /// sees each token as it is chosen (for streaming).
+    /// </summary>
+    public static List<int> Generate(Transformer model, IReadOnlyList<int> prompt, int maxNewTokens, Sampler sampler,
+        IReadOnlyCollection<int>? stopTokens = null, Action<int>? onToken = null, CancellationToken cancel = default)
+    {
+        if (prompt.Count == 0) throw new HeadMinerException("the prompt is empty: give at least one token (e.g. BOS)");
+        if (maxNewTokens < 0) throw new HeadMinerException($"max tokens {maxNewTokens} must be ≥ 0");
+        model.CheckLength(prompt.Count);
+        int capacity = Math.Min(model.Config.ContextLength, prompt.Count + maxNewTokens);
+        var cache = new KvCache(model.Config, Math.Max(capacity, 1));
+        var output = new List<int>();
+        var logits = model.ForwardIncremental(prompt.ToArray(), cache);
+        while (output.Count < maxNewTokens)
+        {
+            cancel.ThrowIfCancellationRequested();
+            int next = sampler.Next(logits.Span);
+            if (stopTokens is not null && stopTokens.Contains(next)) break;
+            output.Add(next);
+            onToken?.Invoke(next);
+            if (output.Count == maxNewTokens || cache.Length >= cache.Capacity) break;
+            logits = model.ForwardIncremental([next], cache);
+        }
+        return output;
+    }
+}
