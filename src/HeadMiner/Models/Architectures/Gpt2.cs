@@ -10,6 +10,8 @@ public sealed class Gpt2 : IArchitecture
 {
     public IReadOnlyList<string> ModelTypes { get; } = ["gpt2"];
 
+    public IReadOnlyList<string> Prefixes { get; } = ["transformer.", ""];
+
     public ModelConfig ParseConfig(HfConfig c)
     {
         int d = c.Int("n_embd", "hidden_size");

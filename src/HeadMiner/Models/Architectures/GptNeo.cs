@@ -10,6 +10,8 @@ public sealed class GptNeo : IArchitecture
 {
     public IReadOnlyList<string> ModelTypes { get; } = ["gpt_neo"];
 
+    public IReadOnlyList<string> Prefixes { get; } = ["transformer.", ""];
+
     public ModelConfig ParseConfig(HfConfig c)
     {
         int d = c.Int("hidden_size");

@@ -10,6 +10,9 @@ public interface IArchitecture
     /// <summary>The config.json model_type values this file handles.</summary>
     IReadOnlyList<string> ModelTypes { get; }
 
+    /// <summary>Prefixes tensor names may carry (e.g. "transformer." when saved from GPT2LMHeadModel, none from GPT2Model).</summary>
+    IReadOnlyList<string> Prefixes => [""];
+
     ModelConfig ParseConfig(HfConfig config);
 
     TransformerWeights LoadWeights(ModelConfig config, WeightReader weights);
