@@ -23,6 +23,15 @@ public static class TestPaths
         return path;
     }
 
+    /// <summary>The full path of directory <paramref name="relative"/> under the shared directory; throws naming it if absent.</summary>
+    public static string SharedDirectory(string relative)
+    {
+        string path = Path.GetFullPath(Path.Combine(SharedDir, relative));
+        if (!Directory.Exists(path))
+            throw new DirectoryNotFoundException($"test data directory not found: {path} (expected under {SharedDir}, next to the repository)");
+        return path;
+    }
+
     /// <summary>A fresh empty directory under the system temp directory, deleted when the returned handle is disposed.</summary>
     public static TempDirectory NewTempDirectory() => new();
 

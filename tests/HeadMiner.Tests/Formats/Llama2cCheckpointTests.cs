@@ -72,8 +72,8 @@ public class Llama2cCheckpointTests
         }
         Assert.All(model.RmsFinal.ToArray(), v => Assert.True(float.IsFinite(v) && v != 0));
         // llama2.c's export stores cos/sin(pos · 10000^(-2i/head_size)); checking them proves the tail offsets are right.
-        var real = model.Array("freq_cis_real");
-        var imag = model.Array("freq_cis_imag");
+        var real = model.GetArray("freq_cis_real");
+        var imag = model.GetArray("freq_cis_imag");
         Assert.Equal([512, 4], real.Shape.ToArray());
         foreach (int pos in new[] { 0, 1, 7, 100, 511 })
         {

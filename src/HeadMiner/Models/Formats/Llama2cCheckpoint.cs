@@ -78,7 +78,7 @@ public sealed class Llama2cCheckpoint : IDisposable
     public Tensor W3(int layer) => Layer("w3", layer);
 
     /// <summary>A whole array by its llama2.c name (per-layer arrays have a leading [n_layers] axis).</summary>
-    public Tensor Array(string name)
+    public Tensor GetArray(string name)
     {
         if (_arrays.TryGetValue(name, out var tensor)) return tensor;
         throw new HeadMinerException($"{Path}: no array named '{ErrorText.Clip(name)}' (arrays: {string.Join(", ", _arrays.Keys)})");

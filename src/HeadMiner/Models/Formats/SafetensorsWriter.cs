@@ -11,6 +11,11 @@ namespace HeadMiner.Models.Formats;
 /// first, then tensors) padded with spaces so the data section starts 8-byte aligned, then the tensors' bytes back
 /// to back with no gaps. Tensors are stored largest element size first (insertion order within a size), which keeps
 /// every tensor aligned to its element size, so readers can map F32 data without copying.
+/// <para>
+/// Tensors are referenced, not copied, when added (except <see cref="AddRaw"/>): their values are read when
+/// <see cref="Save"/> runs. Saving over the file the tensors were mapped from is safe, because the new file replaces
+/// the old one by rename and the mapping keeps the old content.
+/// </para>
 /// </summary>
 public sealed class SafetensorsWriter
 {
