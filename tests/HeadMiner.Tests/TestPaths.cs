@@ -32,6 +32,17 @@ public static class TestPaths
         return path;
     }
 
+    /// <summary>A directory of ../shared/models, e.g. "stories260K"; throws naming it if absent.</summary>
+    public static string SharedModel(string name) => SharedDirectory(Path.Combine("models", name));
+
+    /// <summary>A committed fixture directory under tests/fixtures; throws naming it if absent.</summary>
+    public static string Fixture(params string[] parts)
+    {
+        string path = Path.Combine([RepoRoot, "tests", "fixtures", .. parts]);
+        if (!Directory.Exists(path) && !File.Exists(path)) throw new DirectoryNotFoundException($"test fixture not found: {path}");
+        return path;
+    }
+
     /// <summary>A fresh empty directory under the system temp directory, deleted when the returned handle is disposed.</summary>
     public static TempDirectory NewTempDirectory() => new();
 

@@ -312,6 +312,7 @@ public sealed class Tensor
 
     private static bool ComputeIsContiguous(int[] shape, int[] strides)
     {
+        if (shape.Contains(0)) return true; // an empty tensor has no elements to be out of place
         int expected = 1;
         for (int i = shape.Length - 1; i >= 0; i--)
         {
