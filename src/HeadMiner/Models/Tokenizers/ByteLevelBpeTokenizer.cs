@@ -77,7 +77,7 @@ public sealed class ByteLevelBpeTokenizer : ITokenizer
             _byteIds[b] = vocab.TryGetValue(GptByteAlphabet.ToChar((byte)b).ToString(), out int id) ? id : -1;
         }
 
-        _merges = new Dictionary<long, (int, int)>(merges.Count);
+        _merges = new Dictionary<long, (int, int)>(merges.Count, TokenPair.Comparer);
         for (int rank = 0; rank < merges.Count; rank++)
         {
             var (left, right) = merges[rank];
@@ -85,7 +85,7 @@ public sealed class ByteLevelBpeTokenizer : ITokenizer
             {
                 throw new HeadMinerException($"{source}: merge {rank + 1} \"{left} {right}\" uses a token that is not in the vocabulary");
             }
-            _merges.TryAdd(PairKey(l, r), (rank, m)); // a repeated rule keeps its first (best) rank
+            _merges.TryAdd(TokenPair.Key(l, r), (rank, m)); // a repeated rule keeps its first (best) rank
         }
 
         _specials = new SpecialTokenMatcher(specialTokens);
@@ -214,20 +214,19 @@ public sealed class ByteLevelBpeTokenizer : ITokenizer
         _cache.TryAdd(word, result);
     }
 
-    private bool TryMerge(int left, int right, out double priority, out int merged)
+    private bool TryMerge(int left, int right, out int rank, out int merged)
     {
-        if (_merges.TryGetValue(PairKey(left, right), out var rule))
+        if (_merges.TryGetValue(TokenPair.Key(left, right), out var rule))
         {
-            priority = rule.Rank;
+            rank = rule.Rank;
             merged = rule.Merged;
             return true;
         }
-        priority = 0;
+        rank = 0;
         merged = -1;
         return false;
     }
 
-    private static long PairKey(int left, int right) => ((long)left << 32) | (uint)right;
 
     public string Decode(ReadOnlySpan<int> ids)
     {
