@@ -48,6 +48,15 @@ public class PreTokenizerPatternTests
     }
 
     [Fact]
+    public void CaseInsensitiveContractionsFoldLikeTheReferences()
+    {
+        // Rust, Oniguruma and JS fold 'ſ' (U+017F) to 's'; .NET's (?i) does not, so the group is spelled out.
+        Assert.Equal("(?:'[sS\u017F]|'[lL][lL])|x", PreTokenizerPattern.ToDotNet("(?i:'s|'ll)|x"));
+        Assert.Equal(["x", "'ſ", "top"], Pieces(PreTokenizerPattern.Llama3, "x'ſtop"));
+        Assert.Equal(["WE", "'LL"], Pieces(PreTokenizerPattern.Qwen2, "WE'LL"));
+    }
+
+    [Fact]
     public void HugeRunsOfSpacesSplitInLinearTime()
     {
         string spaces = new(' ', 100_000);

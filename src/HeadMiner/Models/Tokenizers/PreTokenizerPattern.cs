@@ -105,10 +105,13 @@ public sealed class PreTokenizerPattern
     /// <summary>
     /// Rewrites the syntax whose meaning differs in .NET: outside a character class, <c>$</c> means end of text in
     /// Rust, Oniguruma (tokenizer.json) and JS, but "end or before a final \n" in .NET, so it becomes <c>\z</c>;
-    /// possessive quantifiers (<c>x++</c>, <c>x*+</c>, <c>x?+</c>) become atomic groups around the quantified atom.
+    /// possessive quantifiers (<c>x++</c>, <c>x*+</c>, <c>x?+</c>) become atomic groups around the quantified atom;
+    /// a case-insensitive group of plain letters (<c>(?i:'s|'t|...)</c>) is spelled out with Unicode simple case
+    /// folding, because .NET's (?i) does not fold 'ſ' to 's' or 'K' (Kelvin sign) to 'k' and the references do.
     /// </summary>
     internal static string ToDotNet(string pattern)
     {
+        pattern = ExpandCaseInsensitiveLiterals(pattern);
         var result = new StringBuilder(pattern.Length + 8);
         var atomStarts = new Stack<int>(); // result positions of open groups
         int lastAtomStart = -1;
@@ -165,6 +168,43 @@ public sealed class PreTokenizerPattern
             }
         }
         return result.ToString();
+    }
+
+    // (?i:...) holding only ASCII letters, apostrophes and '|' becomes (?:...) with each letter a class of its
+    // simple case folding orbit: s -> [sSſ], k -> [kKK], other letters -> [xX]. Anything else is left to .NET.
+    private static string ExpandCaseInsensitiveLiterals(string pattern)
+    {
+        const string open = "(?i:";
+        var result = new StringBuilder(pattern.Length * 2);
+        int from = 0;
+        for (int at = pattern.IndexOf(open, StringComparison.Ordinal); at >= 0; at = pattern.IndexOf(open, from, StringComparison.Ordinal))
+        {
+            int close = pattern.IndexOf(')', at);
+            string body = close < 0 ? "" : pattern[(at + open.Length)..close];
+            if (close < 0 || body.Length == 0 || !body.All(c => char.IsAsciiLetter(c) || c is '\'' or '|'))
+            {
+                result.Append(pattern, from, at + open.Length - from);
+                from = at + open.Length;
+                continue;
+            }
+            result.Append(pattern, from, at - from).Append("(?:");
+            foreach (char c in body)
+            {
+                if (!char.IsAsciiLetter(c))
+                {
+                    result.Append(c);
+                    continue;
+                }
+                char lower = char.ToLowerInvariant(c);
+                result.Append('[').Append(lower).Append(char.ToUpperInvariant(c));
+                if (lower == 's') result.Append('\u017F');
+                if (lower == 'k') result.Append('\u212A');
+                result.Append(']');
+            }
+            result.Append(')');
+            from = close + 1;
+        }
+        return result.Append(pattern, from, pattern.Length - from).ToString();
     }
 
     // A '?' right after a quantifier is a lazy marker, not a quantifier of its own.
