@@ -106,6 +106,7 @@ public sealed class TokenizerJsonTests : IDisposable
         for (int b = 0; b < 256; b++) vocab[$"<0x{b:X2}>"] = 3 + b;
         string[] pieces = ["▁", "h", "e", "l", "o", "▁h", "ll", "▁he", "▁hell", "▁hello"];
         for (int i = 0; i < pieces.Length; i++) vocab[pieces[i]] = 259 + i;
+        vocab["<sep>"] = 269;
         JsonNode Added(int id, string content) => new JsonObject { ["id"] = id, ["content"] = content, ["special"] = true, ["normalized"] = false };
         var prepend = new JsonObject
         {
@@ -117,7 +118,8 @@ public sealed class TokenizerJsonTests : IDisposable
         var meta = new JsonObject { ["type"] = "Metaspace", ["replacement"] = "▁", ["prepend_scheme"] = "first", ["split"] = false };
         return new JsonObject
         {
-            ["added_tokens"] = new JsonArray(Added(0, "<unk>"), Added(1, "<s>"), Added(2, "</s>")),
+            ["added_tokens"] = new JsonArray(Added(0, "<unk>"), Added(1, "<s>"), Added(2, "</s>"),
+                new JsonObject { ["id"] = 269, ["content"] = "<sep>", ["special"] = false, ["normalized"] = false }),
             ["normalizer"] = metaspace ? null : prepend,
             ["pre_tokenizer"] = metaspace ? meta : null,
             ["post_processor"] = new JsonObject
@@ -161,6 +163,16 @@ public sealed class TokenizerJsonTests : IDisposable
             Assert.Equal(text, tok.Decode(tok.Encode(text)));
             Assert.Equal(text, tok.Decode(tok.Encode(text, addBos: false)));
         }
+    }
+
+    [Fact]
+    public void NonSpecialAddedTokensAreMatchedAndKeptAsText()
+    {
+        var tok = Load(SentencePieceJson(metaspace: false, byteFallback: true));
+        // As in Hugging Face, the Prepend normalizer gives the segment after an added token its own "▁".
+        Assert.Equal([268, 269, 268], tok.Encode("hello<sep>hello", addBos: false));
+        Assert.Equal("hello<sep> hello", tok.Decode([268, 269, 268]));
+        Assert.Equal("<sep>", tok.TokenToString(269));
     }
 
     [Fact]

@@ -214,11 +214,8 @@ public static class HuggingFaceTokenizerJson
         foreach (var (piece, id) in vocab) pieces[id] = piece;
         foreach (var (content, id) in added) pieces[id] ??= content;
         int? unk = model.TryGetProperty("unk_token", out var u) && u.ValueKind == JsonValueKind.String && vocab.TryGetValue(u.GetString()!, out int unkId) ? unkId : null;
-        // Added tokens are matched in the text; only those marked special disappear when decoding.
-        var matched = added.Where(a => specialIds.Contains(a.Value)).ToDictionary(a => a.Key, a => a.Value, StringComparer.Ordinal);
-        var plainAdded = added.Where(a => !specialIds.Contains(a.Value)).ToList();
-        if (plainAdded.Count > 0) throw new HeadMinerException($"{path}: non-special added token {plainAdded[0].Key} is not supported with a SentencePiece-style BPE");
-        return new SentencePieceBpeTokenizer(pieces, null, merges, matched, spaceSymbol, prefix, split,
+        // Added tokens are all matched in the text; only those marked special disappear when decoding.
+        return new SentencePieceBpeTokenizer(pieces, null, merges, added, specialIds, spaceSymbol, prefix, split,
             Bool(model, "byte_fallback", false), unk, Bool(model, "fuse_unk", false), bos, eos, addsBos, path);
     }
 

@@ -40,12 +40,13 @@ public sealed class SentencePieceBpeTokenizer : ITokenizer
     /// <param name="pieces">Every piece by id, as the vocabulary spells it ("▁the", "&lt;0x0A&gt;", "&lt;s&gt;").</param>
     /// <param name="scores">Per-id scores for score-based merging (llama2.c), or null when <paramref name="merges"/> rank them.</param>
     /// <param name="merges">Merge rules in rank order, or null when <paramref name="scores"/> decide.</param>
-    /// <param name="specialTokens">Ids matched literally in the text and dropped by Decode (with their text).</param>
+    /// <param name="addedTokens">Tokens matched literally in the text before anything else (Hugging Face added_tokens).</param>
+    /// <param name="specialIds">Ids Decode drops (control tokens); BOS, EOS and unk are always among them.</param>
     /// <param name="spaceSymbol">The character that stands for a space inside pieces.</param>
     /// <param name="splitOnSpace">Cut the text before each space symbol first (Hugging Face Metaspace split=true).</param>
     /// <param name="byteFallback">A character without a piece becomes its &lt;0xNN&gt; byte tokens (else unk).</param>
     internal SentencePieceBpeTokenizer(IReadOnlyList<string> pieces, float[]? scores, IReadOnlyList<(string Left, string Right)>? merges,
-        IReadOnlyDictionary<string, int> specialTokens, char spaceSymbol, DummyPrefix dummyPrefix, bool splitOnSpace,
+        IReadOnlyDictionary<string, int> addedTokens, IReadOnlySet<int> specialIds, char spaceSymbol, DummyPrefix dummyPrefix, bool splitOnSpace,
         bool byteFallback, int? unkId, bool fuseUnk, int? bosId, int? eosId, bool addsBosByDefault, string source)
     {
         if ((scores is null) == (merges is null)) throw new ArgumentException("exactly one of scores and merges is needed");
@@ -72,9 +73,14 @@ public sealed class SentencePieceBpeTokenizer : ITokenizer
                 _bytes[id] = Encoding.UTF8.GetBytes(piece.Replace(spaceSymbol, ' '));
             }
         }
-        foreach (var (content, id) in specialTokens)
+        foreach (var (content, id) in addedTokens)
         {
-            if ((uint)id >= (uint)size) throw new HeadMinerException($"{source}: special token {content} has id {id}, outside 0..{size - 1}");
+            if ((uint)id >= (uint)size) throw new HeadMinerException($"{source}: added token {content} has id {id}, outside 0..{size - 1}");
+            if (!specialIds.Contains(id)) _bytes[id] = Encoding.UTF8.GetBytes(content); // added text decodes as itself
+        }
+        foreach (int id in specialIds)
+        {
+            if ((uint)id >= (uint)size) throw new HeadMinerException($"{source}: special token id {id} is outside 0..{size - 1}");
             _isSpecial[id] = true;
         }
         if (unkId is int u) _isSpecial[u] = true;
@@ -106,7 +112,7 @@ public sealed class SentencePieceBpeTokenizer : ITokenizer
         _splitOnSpace = splitOnSpace;
         _unkId = unkId;
         _fuseUnk = fuseUnk;
-        _specials = new SpecialTokenMatcher(specialTokens);
+        _specials = new SpecialTokenMatcher(addedTokens);
         BosId = bosId;
         EosId = eosId;
         AddsBosByDefault = addsBosByDefault && bosId is not null;
@@ -149,8 +155,8 @@ public sealed class SentencePieceBpeTokenizer : ITokenizer
             offset += length;
         }
         if (pieces.Count < 3) throw new HeadMinerException($"{path}: only {pieces.Count} tokens; a llama2.c tokenizer starts with <unk>, <s>, </s>");
-        var specials = new Dictionary<string, int>(); // run.c matches no special text in prompts
-        return new SentencePieceBpeTokenizer(pieces, [.. scores], null, specials, ' ', DummyPrefix.Always, splitOnSpace: false,
+        // run.c matches no special text in prompts; ids 0..2 are its control tokens.
+        return new SentencePieceBpeTokenizer(pieces, [.. scores], null, new Dictionary<string, int>(), new HashSet<int> { 0, 1, 2 }, ' ', DummyPrefix.Always, splitOnSpace: false,
             byteFallback: true, unkId: 0, fuseUnk: false, bosId: 1, eosId: 2, addsBosByDefault: true, path);
     }
 
