@@ -83,6 +83,18 @@ public sealed class TokenizerJsonTests : IDisposable
     }
 
     [Fact]
+    public void UnassignedIdsBelowSpecialTokensDecodeToNothing()
+    {
+        // cl100k_base-style: the special token sits above a gap of unused ids.
+        var json = ByteLevelJson(ignoreMerges: false, PreTokenizerPattern.Gpt2);
+        json["added_tokens"] = new JsonArray(new JsonObject { ["id"] = 300, ["content"] = "<|end|>", ["special"] = true });
+        var tok = Load(json);
+        Assert.Equal(301, tok.VocabSize);
+        Assert.Equal("a<|end|>", tok.Decode([97, 280, 300]));
+        Assert.Equal([97, 300], tok.Encode("a<|end|>"));
+    }
+
+    [Fact]
     public void IgnoreMergesTakesAWholeWordFromTheVocabulary()
     {
         Assert.Equal([97, 98], Load(ByteLevelJson(ignoreMerges: false, PreTokenizerPattern.Llama3)).Encode("ab"));

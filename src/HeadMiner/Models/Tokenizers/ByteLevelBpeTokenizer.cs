@@ -68,7 +68,9 @@ public sealed class ByteLevelBpeTokenizer : ITokenizer
         }
         for (int id = 0; id < size; id++)
         {
-            if (_pieces[id] is null) throw new HeadMinerException($"{source}: no token has id {id} (ids must be 0..{size - 1} without gaps)");
+            // Unassigned ids (cl100k_base has a gap below its special tokens) decode to nothing.
+            _pieces[id] ??= "";
+            _tokenBytes[id] ??= [];
         }
 
         _byteIds = new int[256];

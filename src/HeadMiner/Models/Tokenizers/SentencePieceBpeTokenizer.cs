@@ -60,7 +60,7 @@ public sealed class SentencePieceBpeTokenizer : ITokenizer
         Array.Fill(_byteFallbackIds, -1);
         for (int id = 0; id < size; id++)
         {
-            string piece = _pieces[id] ?? throw new HeadMinerException($"{source}: no token has id {id} (ids must be 0..{size - 1} without gaps)");
+            string piece = _pieces[id] ??= ""; // an unassigned id decodes to nothing
             _byteKeyToId.TryAdd(ByteKey(piece), id); // duplicates: the first id wins, like a stable sorted lookup
             if (byteFallback && TryParseByteToken(piece, out byte value))
             {
