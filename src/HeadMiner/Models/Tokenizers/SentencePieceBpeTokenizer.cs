@@ -18,7 +18,7 @@ public sealed class SentencePieceBpeTokenizer : ITokenizer
     private readonly byte[][] _bytes;
     private readonly bool[] _isSpecial;
     private readonly bool[] _isByte;
-    private readonly Dictionary<string, int> _byteKeyToId; // keyed by the piece's UTF-8 bytes as a Latin-1 string
+    private readonly Dictionary<string, int> _pieceToId;
     private readonly int[] _byteFallbackIds = new int[256];
     private readonly float[]? _scores;
     private readonly int[]? _scoreRanks; // dense rank of each score, highest score first: equal scores, equal ranks
@@ -56,12 +56,12 @@ public sealed class SentencePieceBpeTokenizer : ITokenizer
         _bytes = new byte[size][];
         _isSpecial = new bool[size];
         _isByte = new bool[size];
-        _byteKeyToId = new Dictionary<string, int>(size, StringComparer.Ordinal);
+        _pieceToId = new Dictionary<string, int>(size, StringComparer.Ordinal);
         Array.Fill(_byteFallbackIds, -1);
         for (int id = 0; id < size; id++)
         {
             string piece = _pieces[id] ??= ""; // an unassigned id decodes to nothing
-            _byteKeyToId.TryAdd(ByteKey(piece), id); // duplicates: the first id wins, like a stable sorted lookup
+            _pieceToId.TryAdd(piece, id); // duplicates: the first id wins
             if (byteFallback && TryParseByteToken(piece, out byte value))
             {
                 _isByte[id] = true;
@@ -99,8 +99,8 @@ public sealed class SentencePieceBpeTokenizer : ITokenizer
             for (int rank = 0; rank < merges.Count; rank++)
             {
                 var (left, right) = merges[rank];
-                if (!_byteKeyToId.TryGetValue(ByteKey(left), out int l) || !_byteKeyToId.TryGetValue(ByteKey(right), out int r)
-                    || !_byteKeyToId.TryGetValue(ByteKey(left + right), out int m))
+                if (!_pieceToId.TryGetValue(left, out int l) || !_pieceToId.TryGetValue(right, out int r)
+                    || !_pieceToId.TryGetValue(left + right, out int m))
                 {
                     throw new HeadMinerException($"{source}: merge {rank + 1} \"{left} {right}\" uses a token that is not in the vocabulary");
                 }
@@ -217,9 +217,11 @@ public sealed class SentencePieceBpeTokenizer : ITokenizer
         for (int i = 0; i < word.Length;)
         {
             int units = char.IsHighSurrogate(word[i]) && i + 1 < word.Length && char.IsLowSurrogate(word[i + 1]) ? 2 : 1;
-            int byteCount = Encoding.UTF8.GetBytes(word.AsSpan(i, units), utf8); // a lone surrogate becomes U+FFFD
+            // One character; a lone surrogate is looked up and byte-encoded as U+FFFD, as TextEncoder would.
+            string character = units == 1 && char.IsSurrogate(word[i]) ? "\uFFFD" : word.Substring(i, units);
+            int byteCount = Encoding.UTF8.GetBytes(character, utf8);
             i += units;
-            if (_byteKeyToId.TryGetValue(Encoding.Latin1.GetString(utf8[..byteCount]), out int id) && !_isSpecial[id])
+            if (_pieceToId.TryGetValue(character, out int id) && !_isSpecial[id])
             {
                 symbols.Add(id);
                 continue;
@@ -236,7 +238,7 @@ public sealed class SentencePieceBpeTokenizer : ITokenizer
             }
             else
             {
-                throw new HeadMinerException($"{_source}: U+{char.ConvertToUtf32(word, i - units):X4} has no token, no byte tokens and there is no unk token");
+                throw new HeadMinerException($"{_source}: U+{Rune.GetRuneAt(character, 0).Value:X4} has no token, no byte tokens and there is no unk token");
             }
         }
         var span = System.Runtime.InteropServices.CollectionsMarshal.AsSpan(symbols);
@@ -263,7 +265,7 @@ public sealed class SentencePieceBpeTokenizer : ITokenizer
         long key = TokenPair.Key(left, right);
         if (!_scoreMerges.TryGetValue(key, out merged))
         {
-            merged = _byteKeyToId.TryGetValue(ByteKey(_pieces[left]) + ByteKey(_pieces[right]), out int id) ? id : -1;
+            merged = _pieceToId.TryGetValue(_pieces[left] + _pieces[right], out int id) ? id : -1;
             _scoreMerges.TryAdd(key, merged);
         }
         rank = merged >= 0 ? _scoreRanks![merged] : 0;
@@ -292,7 +294,7 @@ public sealed class SentencePieceBpeTokenizer : ITokenizer
 
     public string TokenToString(int id) => _isSpecial[CheckId(id)] ? _pieces[id].Trim('\n') : TokenText.Readable(_bytes[id]);
 
-    public int? TokenToId(string piece) => _byteKeyToId.TryGetValue(ByteKey(piece), out int id) ? id : null;
+    public int? TokenToId(string piece) => _pieceToId.TryGetValue(piece, out int id) ? id : null;
 
     public IReadOnlyList<string> Tokens(string text) => Array.ConvertAll(Encode(text, addBos: false), TokenToString);
 
@@ -304,8 +306,6 @@ public sealed class SentencePieceBpeTokenizer : ITokenizer
         if ((uint)id >= (uint)_pieces.Length) throw new HeadMinerException($"{_source}: token id {id} is outside the vocabulary (0..{_pieces.Length - 1})");
         return id;
     }
-
-    private static string ByteKey(string piece) => Encoding.Latin1.GetString(Encoding.UTF8.GetBytes(piece));
 
 
     private static bool TryParseByteToken(string piece, out byte value)
