@@ -1,0 +1,37 @@
+namespace HeadMiner.Models.Tokenizers;
+
+/// <summary>Finds and loads the tokenizer that sits in a model folder.</summary>
+public static class TokenizerLoader
+{
+    /// <summary>
+    /// Loads, in this order of preference: <c>tokenizer.json</c> (Hugging Face; with <c>tokenizer_config.json</c> for
+    /// BOS/EOS when present), <c>vocab.json</c> + <c>merges.txt</c> (GPT-2), <c>tokenizer.bin</c> or a single
+    /// <c>tok*.bin</c> (llama2.c). <paramref name="modelPath"/> may be the folder or a file in it (a llama2.c checkpoint).
+    /// </summary>
+    public static ITokenizer Load(string modelPath)
+    {
+        ArgumentNullException.ThrowIfNull(modelPath);
+        string directory = File.Exists(modelPath) ? Path.GetDirectoryName(Path.GetFullPath(modelPath))! : modelPath;
+        if (!Directory.Exists(directory)) throw new HeadMinerException($"{modelPath}: no such model folder");
+
+        string json = Path.Combine(directory, "tokenizer.json");
+        if (File.Exists(json)) return HuggingFaceTokenizerJson.Load(json, Path.Combine(directory, "tokenizer_config.json"));
+
+        string vocab = Path.Combine(directory, "vocab.json");
+        string merges = Path.Combine(directory, "merges.txt");
+        if (File.Exists(vocab) && File.Exists(merges)) return ByteLevelBpeTokenizer.FromVocabAndMerges(vocab, merges);
+
+        string bin = Path.Combine(directory, "tokenizer.bin");
+        if (File.Exists(bin)) return SentencePieceBpeTokenizer.FromLlama2cFile(bin);
+        string[] tokBins = Directory.GetFiles(directory, "tok*.bin");
+        Array.Sort(tokBins, StringComparer.Ordinal);
+        if (tokBins.Length == 1) return SentencePieceBpeTokenizer.FromLlama2cFile(tokBins[0]);
+        if (tokBins.Length > 1)
+        {
+            throw new HeadMinerException($"{directory}: several llama2.c tokenizers ({string.Join(", ", tokBins.Select(Path.GetFileName))}); keep one or name it tokenizer.bin");
+        }
+
+        string half = File.Exists(vocab) ? " (vocab.json is there but merges.txt is not)" : File.Exists(merges) ? " (merges.txt is there but vocab.json is not)" : "";
+        throw new HeadMinerException($"{directory}: no tokenizer found; looked for tokenizer.json, vocab.json + merges.txt{half}, tokenizer.bin, tok*.bin");
+    }
+}
