@@ -9,5 +9,8 @@ public static class CommandRegistry
     public static IEnumerable<Command> Create()
     {
         yield return AtlasCommand.Create();
+        yield return InfoCommand.Create();
+        yield return GenerateCommand.Create();
+        yield return LogitsCommand.Create();
     }
 }

@@ -1,6 +1,6 @@
 using HeadMiner.Models.Architectures;
 using HeadMiner.Models.Formats;
-
+using HeadMiner.Models.Tokenizers;
 
 namespace HeadMiner.Models;
 
@@ -15,12 +15,12 @@ public sealed record LoadOptions
 }
 
 /// <summary>A model with its tokenizer and what the loader noticed.</summary>
-public sealed class LoadedModel(Transformer model, object? tokenizer, string path, string format, IReadOnlyList<string> unusedTensors) : IDisposable
+public sealed class LoadedModel(Transformer model, ITokenizer? tokenizer, string path, string format, IReadOnlyList<string> unusedTensors) : IDisposable
 {
     public Transformer Model { get; } = model;
 
     /// <summary>Null when the directory has no tokenizer files (the model can still run on ids).</summary>
-    public object? Tokenizer { get; } = tokenizer;
+    public ITokenizer? Tokenizer { get; } = tokenizer;
 
     public string Path { get; } = path;
 
@@ -30,7 +30,7 @@ public sealed class LoadedModel(Transformer model, object? tokenizer, string pat
     /// <summary>Checkpoint tensors the architecture did not use (a hint of a config mismatch).</summary>
     public IReadOnlyList<string> UnusedTensors { get; } = unusedTensors;
 
-    public object RequireTokenizer() => Tokenizer
+    public ITokenizer RequireTokenizer() => Tokenizer
         ?? throw new HeadMinerException($"{Path}: no tokenizer found (looked for tokenizer.json, vocab.json + merges.txt, tokenizer.bin); pass token ids instead");
 
     public void Dispose() => Model.Dispose();
@@ -110,9 +110,13 @@ public static class ModelLoader
         }
     }
 
-    private static object? TryLoadTokenizer(string dir, ModelConfig config)
+    private static ITokenizer? TryLoadTokenizer(string dir, ModelConfig config)
     {
-        return null;
+        if (!TokenizerLoader.HasTokenizer(dir)) return null;
+        var tokenizer = TokenizerLoader.Load(dir);
+        if (tokenizer.VocabSize > config.VocabSize)
+            throw new HeadMinerException($"{dir}: the tokenizer has {tokenizer.VocabSize} tokens but the model's vocabulary has {config.VocabSize}");
+        return tokenizer;
     }
 
     private static bool IsTokenizerFile(string path)

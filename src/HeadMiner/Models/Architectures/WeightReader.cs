@@ -41,7 +41,7 @@ public sealed class WeightReader(IWeightSource source, bool allowMissing, params
         }
         if (required)
             throw new HeadMinerException($"{Source.Source}: tensor \"{_prefixes[0]}{name}\" is missing from the checkpoint" +
-                (AllowMissing ? "" : " (load with weights-only to analyse a partial checkpoint)"));
+                (AllowMissing ? "" : " (load it weights-only, e.g. `info --weights-only`, to analyse a partial checkpoint)"));
         return null;
     }
 }

@@ -3,6 +3,13 @@ namespace HeadMiner.Models.Tokenizers;
 /// <summary>Finds and loads the tokenizer that sits in a model folder.</summary>
 public static class TokenizerLoader
 {
+    /// <summary>Whether <paramref name="directory"/> holds any tokenizer file <see cref="Load"/> would look at.</summary>
+    public static bool HasTokenizer(string directory) =>
+        Directory.Exists(directory)
+        && (File.Exists(Path.Combine(directory, "tokenizer.json")) || File.Exists(Path.Combine(directory, "vocab.json"))
+            || File.Exists(Path.Combine(directory, "merges.txt")) || File.Exists(Path.Combine(directory, "tokenizer.bin"))
+            || Directory.GetFiles(directory, "tok*.bin").Length > 0);
+
     /// <summary>
     /// Loads, in this order of preference: <c>tokenizer.json</c> (Hugging Face; with <c>tokenizer_config.json</c> for
     /// BOS/EOS when present), <c>vocab.json</c> + <c>merges.txt</c> (GPT-2), <c>tokenizer.bin</c> or a single

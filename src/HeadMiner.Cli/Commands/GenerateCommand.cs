@@ -1,0 +1,71 @@
+using System.CommandLine;
+using HeadMiner.Models.Generation;
+
+namespace HeadMiner.Cli.Commands;
+
+/// <summary>`headminer generate`: continue a prompt (greedy by default; temperature/top-k/top-p sampling with a seed).</summary>
+public static class GenerateCommand
+{
+    public static Command Create()
+    {
+        var model = ModelOptions.Model();
+        var prompt = new Option<string>("--prompt", "-p") { Description = "Text to continue (empty: start from BOS)", DefaultValueFactory = _ => "" };
+        var maxTokens = new Option<int>("--max-tokens", "-n") { Description = "Tokens to generate", DefaultValueFactory = _ => 64 };
+        var temperature = new Option<float>("--temperature", "-t") { Description = "0 = greedy", DefaultValueFactory = _ => 0f };
+        var topK = new Option<int>("--top-k") { Description = "Sample only from the k most likely tokens (0 = off)" };
+        var topP = new Option<float>("--top-p") { Description = "Nucleus sampling threshold (1 = off)", DefaultValueFactory = _ => 1f };
+        var seed = new Option<ulong>("--seed") { Description = "Random seed for sampling", DefaultValueFactory = _ => 0UL };
+        var process = ModelOptions.Process();
+        var command = new Command("generate", "Generate text from a prompt.") { model, prompt, maxTokens, temperature, topK, topP, seed, process };
+        command.SetAction(parse =>
+        {
+            int n = parse.GetValue(maxTokens);
+            if (n < 0) throw new UsageException($"--max-tokens {n} must be ≥ 0");
+            using var loaded = ModelOptions.Load(parse.GetValue(model), parse.GetValue(process));
+            var tokenizer = loaded.RequireTokenizer();
+            string text = parse.GetValue(prompt) ?? "";
+            var ids = new List<int>(tokenizer.Encode(text));
+            if (ids.Count == 0)
+            {
+                int start = tokenizer.BosId ?? loaded.Model.Config.BosTokenId
+                    ?? throw new UsageException("the prompt is empty and the model has no BOS token to start from");
+                ids.Add(start);
+            }
+            loaded.Model.CheckLength(ids.Count);
+            var sampler = new Sampler(parse.GetValue(temperature), parse.GetValue(topK), parse.GetValue(topP), parse.GetValue(seed));
+            var stops = new HashSet<int>();
+            if (tokenizer.EosId is int eos) stops.Add(eos);
+            var output = parse.InvocationConfiguration.Output;
+            output.Write(text);
+            // Decode the whole continuation each step and print the new suffix, so multi-token characters print whole.
+            var generated = new List<int>();
+            string shown = "";
+            Generator.Generate(loaded.Model, ids, Math.Min(n, loaded.Model.Config.ContextLength - ids.Count), sampler, stops, token =>
+            {
+                generated.Add(token);
+                string all = StreamingDecode.Continuation(tokenizer, ids, generated);
+                if (all.Length > shown.Length && all.StartsWith(shown, StringComparison.Ordinal) && !all.EndsWith('\uFFFD'))
+                {
+                    output.Write(all[shown.Length..]);
+                    shown = all;
+                }
+            });
+            string final = StreamingDecode.Continuation(tokenizer, ids, generated);
+            if (final.StartsWith(shown, StringComparison.Ordinal)) output.Write(final[shown.Length..]);
+            output.WriteLine();
+            return ExitCodes.Success;
+        });
+        return command;
+    }
+}
+
+/// <summary>Text of generated tokens as they read after the prompt (decoding prompt+continuation keeps SentencePiece spacing right).</summary>
+internal static class StreamingDecode
+{
+    public static string Continuation(Models.Tokenizers.ITokenizer tokenizer, IReadOnlyList<int> prompt, IReadOnlyList<int> generated)
+    {
+        string before = tokenizer.Decode(prompt.ToArray());
+        string all = tokenizer.Decode(prompt.Concat(generated).ToArray());
+        return all.StartsWith(before, StringComparison.Ordinal) ? all[before.Length..] : tokenizer.Decode(generated.ToArray());
+    }
+}

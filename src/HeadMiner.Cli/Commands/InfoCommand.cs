@@ -1,0 +1,63 @@
+using System.CommandLine;
+using System.Text.Json;
+using HeadMiner.Models;
+
+namespace HeadMiner.Cli.Commands;
+
+/// <summary>`headminer info`: what a model is — architecture, sizes, attention layout, tokenizer, tensors it ignored.</summary>
+public static class InfoCommand
+{
+    public static Command Create()
+    {
+        var model = ModelOptions.Model();
+        var weightsOnly = ModelOptions.WeightsOnly();
+        var json = new Option<bool>("--json") { Description = "Print JSON instead of text" };
+        var command = new Command("info", "Describe a model: architecture, sizes, attention layout, tokenizer.") { model, weightsOnly, json };
+        command.SetAction(parse =>
+        {
+            using var loaded = ModelOptions.Load(parse.GetValue(model), weightsOnly: parse.GetValue(weightsOnly));
+            var c = loaded.Model.Config;
+            var w = loaded.Model.Weights;
+            var info = new Dictionary<string, object?>
+            {
+                ["path"] = loaded.Path,
+                ["format"] = loaded.Format,
+                ["architecture"] = c.Architecture,
+                ["layers"] = c.Layers,
+                ["d_model"] = c.DModel,
+                ["heads"] = c.Heads,
+                ["kv_heads"] = c.KvHeads,
+                ["d_head"] = c.DHead,
+                ["d_mlp"] = c.DMlp,
+                ["vocab_size"] = c.VocabSize,
+                ["context_length"] = c.ContextLength,
+                ["norm"] = c.Norm.ToString(),
+                ["activation"] = c.Activation.ToString(),
+                ["positions"] = c.LearnedPositions ? "learned" : $"rotary ({c.RotaryStyle}, {c.RotaryDim}/{c.DHead} dims, theta {c.RopeTheta}{(c.RopeScaling is null ? "" : ", llama3 scaling")})",
+                ["parallel_attn_mlp"] = c.ParallelAttnMlp,
+                ["attention_windows"] = c.AttentionWindow.Distinct().Count() == 1 && c.AttentionWindow[0] == 0 ? "global" : string.Join(",", c.AttentionWindow),
+                ["tied_embeddings"] = c.TiedEmbeddings,
+                ["runnable"] = w.IsRunnable,
+                ["weight_processing"] = loaded.Model.Processing.ToString(),
+                ["tokenizer"] = loaded.Tokenizer is null ? null : $"{loaded.Tokenizer.GetType().Name} ({loaded.Tokenizer.VocabSize} tokens)",
+                ["kv_head_of_query_head"] = c.KvHeads == c.Heads ? null : Enumerable.Range(0, c.Heads).Select(c.KvHeadOf).ToArray(),
+                ["unused_tensors"] = loaded.UnusedTensors,
+            };
+            var output = parse.InvocationConfiguration.Output;
+            if (parse.GetValue(json)) output.WriteLine(JsonSerializer.Serialize(info, JsonOutput.Options));
+            else
+                foreach (var (key, value) in info)
+                    output.WriteLine($"{key,-22} {Format(value)}");
+            return ExitCodes.Success;
+        });
+        return command;
+    }
+
+    private static string Format(object? value) => value switch
+    {
+        null => "-",
+        IEnumerable<string> list => list.Any() ? string.Join(", ", list) : "-",
+        int[] ints => string.Join(" ", ints),
+        _ => value.ToString() ?? "-",
+    };
+}

@@ -1,0 +1,62 @@
+using System.CommandLine;
+using System.Text.Json;
+using HeadMiner.Tensors.Kernels;
+
+namespace HeadMiner.Cli.Commands;
+
+/// <summary>`headminer logits`: the next-token distribution after a prompt (top-K logits and log-probs).</summary>
+public static class LogitsCommand
+{
+    public static Command Create()
+    {
+        var model = ModelOptions.Model();
+        var prompt = new Option<string>("--prompt", "-p") { Description = "Prompt text", Required = true };
+        var top = new Option<int>("--top", "-k") { Description = "How many tokens to show", DefaultValueFactory = _ => 10 };
+        var json = new Option<bool>("--json") { Description = "Print JSON (tokens, token strings, top-K logits and log-probs, weight processing)" };
+        var process = ModelOptions.Process();
+        var noBos = new Option<bool>("--no-bos") { Description = "Do not prepend BOS even if the tokenizer does by default" };
+        var command = new Command("logits", "Show the model's next-token distribution after a prompt.") { model, prompt, top, json, process, noBos };
+        command.SetAction(parse =>
+        {
+            int k = parse.GetValue(top);
+            if (k <= 0) throw new UsageException($"--top {k} must be positive");
+            using var loaded = ModelOptions.Load(parse.GetValue(model), parse.GetValue(process));
+            var tokenizer = loaded.RequireTokenizer();
+            var ids = tokenizer.Encode(parse.GetValue(prompt)!, parse.GetValue(noBos) ? false : null);
+            if (ids.Length == 0) throw new UsageException("the prompt encodes to no tokens");
+            var logits = loaded.Model.Forward(ids);
+            int v = loaded.Model.Config.VocabSize;
+            var last = logits.Span.Slice((ids.Length - 1) * v, v).ToArray();
+            var logProbs = (float[])last.Clone();
+            Softmax.LogRows(logProbs, 1, v);
+            var order = Enumerable.Range(0, v).OrderByDescending(i => last[i]).ThenBy(i => i).Take(Math.Min(k, v)).ToArray();
+            var output = parse.InvocationConfiguration.Output;
+            if (parse.GetValue(json))
+            {
+                var result = new
+                {
+                    model = loaded.Path,
+                    weight_processing = loaded.Model.Processing.ToString(),
+                    tokens = ids,
+                    token_strings = ids.Select(tokenizer.TokenToString).ToArray(),
+                    top = order.Select(i => new { id = i, token = i < tokenizer.VocabSize ? tokenizer.TokenToString(i) : $"<{i}>", logit = last[i], log_prob = logProbs[i] }).ToArray(),
+                };
+                output.WriteLine(JsonSerializer.Serialize(result, JsonOutput.Options));
+            }
+            else
+            {
+                output.WriteLine($"{ids.Length} tokens: {string.Join(" | ", ids.Select(tokenizer.TokenToString))}");
+                output.WriteLine($"weight processing: {loaded.Model.Processing}");
+                output.WriteLine($"{"rank",4}  {"id",6}  {"logit",9}  {"prob",7}  token");
+                for (int r = 0; r < order.Length; r++)
+                {
+                    int i = order[r];
+                    string token = i < tokenizer.VocabSize ? tokenizer.TokenToString(i) : $"<{i}>";
+                    output.WriteLine($"{r + 1,4}  {i,6}  {last[i],9:F4}  {MathF.Exp(logProbs[i]),7:P2}  {JsonSerializer.Serialize(token, JsonOutput.Options)}");
+                }
+            }
+            return ExitCodes.Success;
+        });
+        return command;
+    }
+}
