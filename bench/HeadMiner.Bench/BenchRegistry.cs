@@ -5,6 +5,7 @@ public static class BenchRegistry
 {
     private static readonly Dictionary<string, (string Description, Func<string[], int> Run)> Benchmarks = new()
     {
+        ["forward"] = ("GPT-2-small-shaped forward vs PyTorch on the same weights; peak RSS after load", ForwardBench.Run),
     };
 
     public static int Run(string[] args)

@@ -1,7 +1,18 @@
+using TensorPrimitives = System.Numerics.Tensors.TensorPrimitives;
 using HeadMiner.Tensors;
 using HeadMiner.Tensors.Kernels;
 
 namespace HeadMiner.Models;
+
+/// <summary>What one forward pass produced.</summary>
+public sealed class ForwardResult(Tensor? logits, float[] residual)
+{
+    /// <summary>Logits [B, T or 1, vocab]; null when the run stopped before the last layer.</summary>
+    public Tensor? Logits { get; } = logits;
+
+    /// <summary>The residual stream [B·T, d] where the run stopped (resid_post of its last block).</summary>
+    public float[] Residual { get; } = residual;
+}
 
 /// <summary>
 /// A decoder-only transformer run from TransformerLens-layout weights: every supported architecture is this one
@@ -10,6 +21,7 @@ namespace HeadMiner.Models;
 /// → residual add → norm2 → MLP → residual add (attention and MLP both read the block input when
 /// <see cref="ModelConfig.ParallelAttnMlp"/>) → final norm → unembed.
 /// Rows of every activation buffer are tokens (batch-major); GEMMs cover the whole batch, attention runs per sequence.
+/// Each <see cref="ActivationSite"/> is offered to <see cref="ForwardOptions.Hooks"/>; what no hook wants is not built.
 /// </summary>
 public sealed class Transformer : IDisposable
 {
@@ -43,18 +55,39 @@ public sealed class Transformer : IDisposable
     public Tensor Forward(ReadOnlySpan<int> tokens) => Forward(TokenBatch.Single(tokens)).Reshape(tokens.Length, Config.VocabSize);
 
     /// <summary>Logits [batch, length, vocab], or [batch, 1, vocab] at each sequence's last real token when <paramref name="lastOnly"/>.</summary>
-    public Tensor Forward(TokenBatch batch, bool lastOnly = false)
+    public Tensor Forward(TokenBatch batch, bool lastOnly = false) => Run(batch, new ForwardOptions { LastOnly = lastOnly }).Logits!;
+
+    /// <summary>A forward pass with hooks, partial layer ranges and resumption (see <see cref="ForwardOptions"/>).</summary>
+    public ForwardResult Run(TokenBatch batch, ForwardOptions options)
     {
-        CheckRunnable();
+        int end = options.EndLayer ?? Config.Layers;
+        if (options.StartLayer < 0 || options.StartLayer > end || end > Config.Layers)
+            throw new HeadMinerException($"layer range [{options.StartLayer}, {end}) is outside the model's {Config.Layers} layers");
         CheckLength(batch.Length);
+        if (end == Config.Layers) CheckRunnable();
         var positions = batch.Positions();
-        var x = Embed(batch.Ids, positions);
-        var buffers = new Buffers(Config, batch.Ids.Length);
-        for (int l = 0; l < Config.Layers; l++) RunBlock(l, x, buffers, batch.Batch, batch.Length, positions, batch.Mask, cache: null);
-        int[] rows = lastOnly
+        int rows = batch.Ids.Length, d = Config.DModel;
+        var hooks = options.Hooks;
+        float[] x;
+        if (options.StartResidual is { } start)
+        {
+            if (start.Length != rows * d) throw new HeadMinerException($"resume residual has {start.Length} values, expected {rows}×{d}");
+            x = (float[])start.Clone();
+        }
+        else
+        {
+            if (options.StartLayer != 0) throw new HeadMinerException($"starting at layer {options.StartLayer} needs that layer's residual stream");
+            x = Embed(batch, positions, hooks);
+        }
+        var buffers = new Buffers(Config, rows);
+        var context = new RunContext(batch, positions, hooks, null);
+        for (int l = options.StartLayer; l < end; l++) RunBlock(l, x, buffers, context);
+        if (end < Config.Layers) return new ForwardResult(null, x);
+        int[] selected = options.LastOnly
             ? Enumerable.Range(0, batch.Batch).Select(b => b * batch.Length + batch.LastReal(b)).ToArray()
-            : Enumerable.Range(0, batch.Ids.Length).ToArray();
-        return Tensor.Wrap(Unembed(x, rows), batch.Batch, lastOnly ? 1 : batch.Length, Config.VocabSize);
+            : Enumerable.Range(0, rows).ToArray();
+        var logits = Unembed(x, selected, hooks, batch.Batch, options.LastOnly ? 1 : batch.Length);
+        return new ForwardResult(Tensor.Wrap(logits, batch.Batch, options.LastOnly ? 1 : batch.Length, Config.VocabSize), x);
     }
 
     /// <summary>
@@ -68,14 +101,16 @@ public sealed class Transformer : IDisposable
         if (n == 0) throw new HeadMinerException("no tokens to run");
         if (cache.Length + n > cache.Capacity)
             throw new HeadMinerException($"{cache.Length + n} tokens exceed the KV cache capacity {cache.Capacity} (context length {Config.ContextLength})");
+        var batch = TokenBatch.Single(tokens);
         var positions = new int[n];
         for (int i = 0; i < n; i++) positions[i] = cache.Length + i;
-        var x = Embed(tokens.ToArray(), positions);
+        var x = Embed(batch, positions, null);
         var buffers = new Buffers(Config, n);
-        for (int l = 0; l < Config.Layers; l++) RunBlock(l, x, buffers, 1, n, positions, null, cache);
+        var context = new RunContext(batch, positions, null, cache);
+        for (int l = 0; l < Config.Layers; l++) RunBlock(l, x, buffers, context);
         cache.Length += n;
         int[] rows = lastOnly ? [n - 1] : Enumerable.Range(0, n).ToArray();
-        return Tensor.Wrap(Unembed(x, rows), rows.Length, Config.VocabSize);
+        return Tensor.Wrap(Unembed(x, rows, null, 1, rows.Length), rows.Length, Config.VocabSize);
     }
 
     public void CheckLength(int tokens)
@@ -85,6 +120,14 @@ public sealed class Transformer : IDisposable
     }
 
     // ---- the pieces of one forward pass --------------------------------------------------------------------------
+
+    private sealed record RunContext(TokenBatch Batch, int[] Positions, IActivationHooks? Hooks, KvCache? Cache)
+    {
+        public int B => Batch.Batch;
+        public int T => Batch.Length;
+        public int Rows => Batch.Ids.Length;
+        public bool Wants(ActivationSite site, int layer) => Hooks is not null && Hooks.Wants(site, layer);
+    }
 
     private sealed class Buffers(ModelConfig c, int rows)
     {
@@ -96,125 +139,253 @@ public sealed class Transformer : IDisposable
         public readonly float[] MlpPre = new float[rows * c.DMlp];
         public readonly float[] MlpGate = c.Activation == MlpActivation.SwiGlu ? new float[rows * c.DMlp] : [];
         public readonly float[] MlpOut = new float[rows * c.DModel];
+        public readonly float[] Scale = new float[rows];
     }
 
-    private float[] Embed(int[] ids, int[] positions)
+    private static void Visit(RunContext ctx, ActivationSite site, int layer, float[] buffer, params int[] shape)
     {
-        int d = Config.DModel;
-        var x = new float[ids.Length * d];
-        var we = Weights.W_E.Contiguous();
-        Embedding.Gather(we.Span, d, ids, x);
+        if (ctx.Wants(site, layer)) ctx.Hooks!.Visit(site, layer, Tensor.FromMemory(buffer.AsMemory(), shape));
+    }
+
+    private float[] Embed(TokenBatch batch, int[] positions, IActivationHooks? hooks)
+    {
+        int d = Config.DModel, rows = batch.Ids.Length;
+        var x = new float[rows * d];
+        Embedding.Gather(Weights.W_E.Contiguous().Span, d, batch.Ids, x);
+        var ctx = new RunContext(batch, positions, hooks, null);
+        Visit(ctx, ActivationSite.Embed, -1, x, batch.Batch, batch.Length, d);
         if (Config.LearnedPositions)
         {
             var wpos = Weights.W_pos!.Contiguous().Span;
-            for (int t = 0; t < ids.Length; t++)
-                TensorPrimitivesAdd(x.AsSpan(t * d, d), wpos.Slice(positions[t] * d, d));
+            if (ctx.Wants(ActivationSite.PosEmbed, -1))
+            {
+                var pos = new float[rows * d];
+                for (int t = 0; t < rows; t++) wpos.Slice(positions[t] * d, d).CopyTo(pos.AsSpan(t * d, d));
+                Visit(ctx, ActivationSite.PosEmbed, -1, pos, batch.Batch, batch.Length, d);
+                TensorPrimitives.Add(x, pos, x);
+            }
+            else
+                for (int t = 0; t < rows; t++) TensorPrimitives.Add(x.AsSpan(t * d, d), wpos.Slice(positions[t] * d, d), x.AsSpan(t * d, d));
         }
         return x;
     }
 
-    private void RunBlock(int l, float[] x, Buffers buf, int batch, int seq, int[] positions, bool[]? mask, KvCache? cache)
+    private void RunBlock(int l, float[] x, Buffers buf, RunContext ctx)
     {
         var c = Config;
         var w = Weights.Blocks[l];
-        int rows = batch * seq, d = c.DModel;
+        int rows = ctx.Rows, d = c.DModel;
 
-        Normalize(x, buf.Normed, rows, w.Ln1Weight, w.Ln1Bias);
-        Attention(l, w, buf, batch, seq, positions, mask, cache);
+        Visit(ctx, ActivationSite.ResidPre, l, x, ctx.B, ctx.T, d);
+        Normalize(x, buf.Normed, rows, w.Ln1Weight, w.Ln1Bias, buf, ctx, ActivationSite.Ln1Scale, ActivationSite.Ln1Normalized, l);
+        Attention(l, w, x, buf, ctx);
+        Visit(ctx, ActivationSite.AttnOut, l, buf.AttnOut, ctx.B, ctx.T, d);
         if (c.ParallelAttnMlp)
         {
-            Normalize(x, buf.Normed, rows, w.Ln2Weight, w.Ln2Bias);
-            Mlp(w, buf, rows);
-            AddInPlace(x, buf.AttnOut, rows * d);
-            AddInPlace(x, buf.MlpOut, rows * d);
+            Normalize(x, buf.Normed, rows, w.Ln2Weight, w.Ln2Bias, buf, ctx, ActivationSite.Ln2Scale, ActivationSite.Ln2Normalized, l);
+            Mlp(l, w, buf, ctx);
+            TensorPrimitives.Add(x.AsSpan(0, rows * d), buf.AttnOut.AsSpan(0, rows * d), x.AsSpan(0, rows * d));
+            TensorPrimitives.Add(x.AsSpan(0, rows * d), buf.MlpOut.AsSpan(0, rows * d), x.AsSpan(0, rows * d));
         }
         else
         {
-            AddInPlace(x, buf.AttnOut, rows * d);
-            Normalize(x, buf.Normed, rows, w.Ln2Weight, w.Ln2Bias);
-            Mlp(w, buf, rows);
-            AddInPlace(x, buf.MlpOut, rows * d);
+            TensorPrimitives.Add(x.AsSpan(0, rows * d), buf.AttnOut.AsSpan(0, rows * d), x.AsSpan(0, rows * d));
+            Visit(ctx, ActivationSite.ResidMid, l, x, ctx.B, ctx.T, d);
+            Normalize(x, buf.Normed, rows, w.Ln2Weight, w.Ln2Bias, buf, ctx, ActivationSite.Ln2Scale, ActivationSite.Ln2Normalized, l);
+            Mlp(l, w, buf, ctx);
+            TensorPrimitives.Add(x.AsSpan(0, rows * d), buf.MlpOut.AsSpan(0, rows * d), x.AsSpan(0, rows * d));
         }
+        Visit(ctx, ActivationSite.ResidPost, l, x, ctx.B, ctx.T, d);
     }
 
-    private void Attention(int l, LayerWeights w, Buffers buf, int batch, int seq, int[] positions, bool[]? mask, KvCache? cache)
+    private void Attention(int l, LayerWeights w, float[] residual, Buffers buf, RunContext ctx)
     {
         var c = Config;
-        int rows = batch * seq, d = c.DModel, dh = c.DHead, qw = c.Heads * dh, kvw = c.KvHeads * dh, width = buf.QkvWidth;
-        var qkv = buf.Qkv.AsSpan(0, rows * width);
+        int rows = ctx.Rows, B = ctx.B, T = ctx.T, d = c.DModel, dh = c.DHead, H = c.Heads, G = c.KvHeads;
+        int qw = H * dh, kvw = G * dh, width = buf.QkvWidth;
+        var qkvMemory = buf.Qkv.AsMemory(0, rows * width);
+        var qkv = qkvMemory.Span;
 
-        ProjectHeads(buf.Normed, rows, w.W_Q, w.b_Q, qkv, 0, width);
-        ProjectHeads(buf.Normed, rows, w.W_K, w.b_K, qkv, qw, width);
-        ProjectHeads(buf.Normed, rows, w.W_V, w.b_V, qkv, qw + kvw, width);
+        bool split = ctx.Wants(ActivationSite.QInput, l) || ctx.Wants(ActivationSite.KInput, l) || ctx.Wants(ActivationSite.VInput, l);
+        if (split)
+        {
+            // TransformerLens's split inputs: each head reads its own copy of resid_pre, normalised on its own, so a
+            // hook can change what one head's query/key/value sees (path patching to receivers).
+            SplitProjection(l, ActivationSite.QInput, residual, w.W_Q, w.b_Q, H, 0, w, buf, ctx);
+            SplitProjection(l, ActivationSite.KInput, residual, w.W_K, w.b_K, G, qw, w, buf, ctx);
+            SplitProjection(l, ActivationSite.VInput, residual, w.W_V, w.b_V, G, qw + kvw, w, buf, ctx);
+        }
+        else
+        {
+            ProjectHeads(buf.Normed, rows, w.W_Q, w.b_Q, qkv, 0, width);
+            ProjectHeads(buf.Normed, rows, w.W_K, w.b_K, qkv, qw, width);
+            ProjectHeads(buf.Normed, rows, w.W_V, w.b_V, qkv, qw + kvw, width);
+        }
+        VisitHeads(ctx, ActivationSite.Q, l, qkvMemory, 0, H, width);
+        VisitHeads(ctx, ActivationSite.K, l, qkvMemory, qw, G, width);
+        VisitHeads(ctx, ActivationSite.V, l, qkvMemory, qw + kvw, G, width);
 
         if (_rotary is not null)
         {
-            _rotary.Apply(qkv, rows, width, c.Heads, dh, positions, c.RotaryStyle);
-            _rotary.Apply(qkv[qw..], rows, width, c.KvHeads, dh, positions, c.RotaryStyle);
+            _rotary.Apply(qkv, rows, width, H, dh, ctx.Positions, c.RotaryStyle);
+            _rotary.Apply(qkv[qw..], rows, width, G, dh, ctx.Positions, c.RotaryStyle);
+            VisitHeads(ctx, ActivationSite.RotQ, l, qkvMemory, 0, H, width);
+            VisitHeads(ctx, ActivationSite.RotK, l, qkvMemory, qw, G, width);
         }
 
         var z = buf.Z.AsSpan(0, rows * qw);
         int window = c.AttentionWindow[l];
-        if (cache is null)
-        {
-            for (int b = 0; b < batch; b++)
-            {
-                var seqQkv = qkv.Slice(b * seq * width, seq * width);
-                Tensors.Kernels.Attention.Forward(
-                    seqQkv, width, seqQkv[qw..], seqQkv[(qw + kvw)..], width, z.Slice(b * seq * qw, seq * qw), qw,
-                    seq, seq, c.Heads, c.KvHeads, dh, c.AttentionScale,
-                    new AttentionMask { FirstQueryPosition = 0, SlidingWindow = window, KeyValid = mask is null ? default : mask.AsSpan(b * seq, seq) });
-            }
-        }
-        else
+        var cache = ctx.Cache;
+        if (cache is not null)
         {
             // Append this step's keys and values, then attend over everything cached.
             var keys = cache.Keys(l);
             var values = cache.Values(l);
-            for (int t = 0; t < seq; t++)
+            for (int t = 0; t < T; t++)
             {
                 qkv.Slice(t * width + qw, kvw).CopyTo(keys.Slice((cache.Length + t) * kvw, kvw));
                 qkv.Slice(t * width + qw + kvw, kvw).CopyTo(values.Slice((cache.Length + t) * kvw, kvw));
             }
-            int total = cache.Length + seq;
+            int total = cache.Length + T;
             Tensors.Kernels.Attention.Forward(
                 qkv, width, keys[..(total * kvw)], values[..(total * kvw)], kvw, z, qw,
-                seq, total, c.Heads, c.KvHeads, dh, c.AttentionScale,
+                T, total, H, G, dh, c.AttentionScale,
                 new AttentionMask { FirstQueryPosition = cache.Length, SlidingWindow = window });
         }
+        else if (ctx.Wants(ActivationSite.AttnScores, l) || ctx.Wants(ActivationSite.Pattern, l))
+        {
+            // Unfused: scores and pattern exist as tensors a hook can read or overwrite.
+            var scores = new float[B * H * T * T];
+            for (int b = 0; b < B; b++)
+            {
+                var s = qkv.Slice(b * T * width, T * width);
+                Tensors.Kernels.Attention.Scores(s, width, s[qw..], width, scores.AsSpan(b * H * T * T, H * T * T), T, T, H, G, dh, c.AttentionScale, Mask(ctx, b, window));
+            }
+            Visit(ctx, ActivationSite.AttnScores, l, scores, B, H, T, T);
+            var pattern = new float[scores.Length];
+            for (int b = 0; b < B; b++)
+                Tensors.Kernels.Attention.ScoresToPattern(scores.AsSpan(b * H * T * T, H * T * T), pattern.AsSpan(b * H * T * T, H * T * T), H, T, T, Mask(ctx, b, window));
+            Visit(ctx, ActivationSite.Pattern, l, pattern, B, H, T, T);
+            for (int b = 0; b < B; b++)
+            {
+                var s = qkv.Slice(b * T * width, T * width);
+                Tensors.Kernels.Attention.ApplyPattern(pattern.AsSpan(b * H * T * T, H * T * T), s[(qw + kvw)..], width, z.Slice(b * T * qw, T * qw), qw, T, T, H, G, dh);
+            }
+        }
+        else
+        {
+            for (int b = 0; b < B; b++)
+            {
+                var s = qkv.Slice(b * T * width, T * width);
+                Tensors.Kernels.Attention.Forward(s, width, s[qw..], s[(qw + kvw)..], width, z.Slice(b * T * qw, T * qw), qw,
+                    T, T, H, G, dh, c.AttentionScale, Mask(ctx, b, window));
+            }
+        }
+        Visit(ctx, ActivationSite.Z, l, buf.Z, B, T, H, dh);
 
-        Project(z, qw, rows, MatrixOperand.OfOutput(w.W_O), w.W_O, buf.AttnOut, d);
+        if (ctx.Wants(ActivationSite.Result, l))
+        {
+            // Per-head outputs z_h·W_O[h], [B, T, H, d]; attn_out is their sum (plus b_O), so a hook that edits one
+            // head's result changes exactly that head's contribution.
+            var result = new float[rows * H * d];
+            for (int h = 0; h < H; h++)
+            {
+                var woh = w.W_O.Select(0, h);
+                var op = MatrixOperand.Of(woh) ?? MatrixOperand.Of(woh.Contiguous())!.Value;
+                op.Multiply(buf.Z.AsSpan(h * dh), qw, rows, result.AsSpan(h * d), H * d);
+            }
+            Visit(ctx, ActivationSite.Result, l, result, B, T, H, d);
+            var attnOut = buf.AttnOut.AsSpan(0, rows * d);
+            attnOut.Clear();
+            for (int r = 0; r < rows; r++)
+                for (int h = 0; h < H; h++)
+                    TensorPrimitives.Add(attnOut.Slice(r * d, d), result.AsSpan((r * H + h) * d, d), attnOut.Slice(r * d, d));
+        }
+        else Project(z, qw, rows, MatrixOperand.OfOutput(w.W_O), w.W_O, buf.AttnOut, d);
         if (w.b_O is not null) AddBias(buf.AttnOut, rows, d, w.b_O);
     }
 
-    private void Mlp(LayerWeights w, Buffers buf, int rows)
+    private static AttentionMask Mask(RunContext ctx, int b, int window) => new()
+    {
+        FirstQueryPosition = 0,
+        SlidingWindow = window,
+        KeyValid = ctx.Batch.Mask is null ? default : ctx.Batch.Mask.AsSpan(b * ctx.T, ctx.T),
+    };
+
+    /// <summary>Offers the [B, T, heads, dh] block of the fused qkv buffer that starts at <paramref name="column"/>.</summary>
+    private void VisitHeads(RunContext ctx, ActivationSite site, int layer, Memory<float> qkv, int column, int heads, int width)
+    {
+        if (!ctx.Wants(site, layer)) return;
+        int dh = Config.DHead;
+        var view = Tensor.FromMemory(qkv, qkv.Length).View(column, [ctx.B, ctx.T, heads, dh], [ctx.T * width, width, dh, 1]);
+        ctx.Hooks!.Visit(site, layer, view);
+    }
+
+    private void SplitProjection(int l, ActivationSite site, float[] residual, Tensor w, Tensor? bias, int heads, int column, LayerWeights lw, Buffers buf, RunContext ctx)
+    {
+        int rows = ctx.Rows, d = Config.DModel, dh = Config.DHead, width = buf.QkvWidth;
+        var inputs = new float[rows * heads * d];
+        for (int r = 0; r < rows; r++)
+            for (int h = 0; h < heads; h++) residual.AsSpan(r * d, d).CopyTo(inputs.AsSpan((r * heads + h) * d, d));
+        Visit(ctx, site, l, inputs, ctx.B, ctx.T, heads, d);
+        var normed = new float[rows * d];
+        var headInput = new float[rows * d];
+        for (int h = 0; h < heads; h++)
+        {
+            for (int r = 0; r < rows; r++) inputs.AsSpan((r * heads + h) * d, d).CopyTo(headInput.AsSpan(r * d, d));
+            Normalize(headInput, normed, rows, lw.Ln1Weight, lw.Ln1Bias, buf, null, default, default, l);
+            var wh = w.Select(0, h);
+            var op = MatrixOperand.Of(wh) ?? MatrixOperand.Of(wh.Contiguous())!.Value;
+            op.Multiply(normed, d, rows, buf.Qkv.AsSpan(column + h * dh), width);
+            if (bias is not null)
+            {
+                var bh = bias.Select(0, h).Contiguous().Span;
+                for (int r = 0; r < rows; r++) TensorPrimitives.Add(buf.Qkv.AsSpan(r * width + column + h * dh, dh), bh, buf.Qkv.AsSpan(r * width + column + h * dh, dh));
+            }
+        }
+    }
+
+    private void Mlp(int l, LayerWeights w, Buffers buf, RunContext ctx)
     {
         var c = Config;
-        int d = c.DModel, m = c.DMlp;
+        int rows = ctx.Rows, d = c.DModel, m = c.DMlp;
         var pre = buf.MlpPre.AsSpan(0, rows * m);
         Project(buf.Normed, d, rows, MatrixOperand.Of(w.W_in), w.W_in, pre, m);
         if (w.b_in is not null) AddBias(pre, rows, m, w.b_in);
         switch (c.Activation)
         {
-            case MlpActivation.GeluTanh: ParallelElementwise(pre, static (s, dst) => Activations.GeluTanh(s, dst)); break;
-            case MlpActivation.GeluErf: ParallelElementwise(pre, static (s, dst) => Activations.GeluErf(s, dst)); break;
+            case MlpActivation.GeluTanh:
+                Visit(ctx, ActivationSite.MlpPre, l, buf.MlpPre, ctx.B, ctx.T, m);
+                ParallelElementwise(pre, static (s, dst) => Activations.GeluTanh(s, dst));
+                break;
+            case MlpActivation.GeluErf:
+                Visit(ctx, ActivationSite.MlpPre, l, buf.MlpPre, ctx.B, ctx.T, m);
+                ParallelElementwise(pre, static (s, dst) => Activations.GeluErf(s, dst));
+                break;
             case MlpActivation.SwiGlu:
+                // TransformerLens's gated MLP: hook_pre is the gate's input, hook_pre_linear the up projection.
                 var gate = buf.MlpGate.AsSpan(0, rows * m);
                 Project(buf.Normed, d, rows, MatrixOperand.Of(w.W_gate!), w.W_gate!, gate, m);
+                Visit(ctx, ActivationSite.MlpPre, l, buf.MlpGate, ctx.B, ctx.T, m);
+                Visit(ctx, ActivationSite.MlpPreLinear, l, buf.MlpPre, ctx.B, ctx.T, m);
                 ParallelElementwise(gate, static (s, dst) => Activations.Silu(s, dst));
-                System.Numerics.Tensors.TensorPrimitives.Multiply(pre, gate, pre);
+                TensorPrimitives.Multiply(pre, gate, pre);
                 break;
         }
+        Visit(ctx, ActivationSite.MlpPost, l, buf.MlpPre, ctx.B, ctx.T, m);
         Project(pre, m, rows, MatrixOperand.Of(w.W_out), w.W_out, buf.MlpOut, d);
         if (w.b_out is not null) AddBias(buf.MlpOut, rows, d, w.b_out);
+        Visit(ctx, ActivationSite.MlpOut, l, buf.MlpOut, ctx.B, ctx.T, d);
     }
 
-    private float[] Unembed(float[] x, int[] rows)
+    private float[] Unembed(float[] x, int[] rows, IActivationHooks? hooks, int batch, int length)
     {
         int d = Config.DModel, v = Config.VocabSize;
         var selected = new float[rows.Length * d];
         for (int i = 0; i < rows.Length; i++) x.AsSpan(rows[i] * d, d).CopyTo(selected.AsSpan(i * d, d));
-        Normalize(selected, selected, rows.Length, Weights.LnFinalWeight, Weights.LnFinalBias);
+        var scale = new float[rows.Length];
+        var ctx = hooks is null ? null : new RunContext(new TokenBatch(new int[batch * length], batch, length), [], hooks, null);
+        NormalizeInto(selected, selected, rows.Length, Weights.LnFinalWeight, Weights.LnFinalBias, scale, ctx, ActivationSite.LnFinalScale, ActivationSite.LnFinalNormalized, -1);
         var logits = new float[rows.Length * v];
         Project(selected, d, rows.Length, MatrixOperand.Of(Weights.W_U), Weights.W_U, logits, v);
         if (Weights.b_U is not null) AddBias(logits, rows.Length, v, Weights.b_U);
@@ -223,13 +394,34 @@ public sealed class Transformer : IDisposable
 
     // ---- small helpers -------------------------------------------------------------------------------------------
 
-    private void Normalize(ReadOnlySpan<float> x, Span<float> y, int rows, Tensor? weight, Tensor? bias)
+    private void Normalize(float[] x, float[] y, int rows, Tensor? weight, Tensor? bias, Buffers buf, RunContext? ctx, ActivationSite scaleSite, ActivationSite normalizedSite, int layer) =>
+        NormalizeInto(x, y, rows, weight, bias, buf.Scale, ctx, scaleSite, normalizedSite, layer);
+
+    /// <summary>
+    /// y = norm(x)·weight + bias. When a hook wants the scale or the normalised values (TransformerLens's hook_scale
+    /// and hook_normalized, taken before the weight and bias), the norm runs in two steps so the hook sits between.
+    /// </summary>
+    private void NormalizeInto(float[] x, float[] y, int rows, Tensor? weight, Tensor? bias, float[] scale, RunContext? ctx, ActivationSite scaleSite, ActivationSite normalizedSite, int layer)
     {
         int d = Config.DModel;
-        var wSpan = weight is null ? default : weight.Contiguous().Span;
-        var bSpan = bias is null ? default : bias.Contiguous().Span;
-        if (Config.Norm == NormKind.LayerNorm) Norms.LayerNorm(x[..(rows * d)], y, rows, d, wSpan, bSpan, Config.NormEps);
-        else Norms.RmsNorm(x[..(rows * d)], y, rows, d, wSpan, Config.NormEps);
+        bool hooked = ctx is not null && (ctx.Wants(scaleSite, layer) || ctx.Wants(normalizedSite, layer));
+        var wSpan = weight is null || hooked ? default : weight.Contiguous().Span;
+        var bSpan = bias is null || hooked ? default : bias.Contiguous().Span;
+        var src = x.AsSpan(0, rows * d);
+        var dst = y.AsSpan(0, rows * d);
+        var scaleSpan = hooked ? scale.AsSpan(0, rows) : default;
+        if (Config.Norm == NormKind.LayerNorm) Norms.LayerNorm(src, dst, rows, d, wSpan, bSpan, Config.NormEps, scaleSpan);
+        else Norms.RmsNorm(src, dst, rows, d, wSpan, Config.NormEps, scaleSpan);
+        if (!hooked) return;
+        int b = ctx!.B, t = rows / b;
+        if (ctx.Wants(scaleSite, layer)) ctx.Hooks!.Visit(scaleSite, layer, Tensor.FromMemory(scale.AsMemory(0, rows), b, t, 1));
+        if (ctx.Wants(normalizedSite, layer)) ctx.Hooks!.Visit(normalizedSite, layer, Tensor.FromMemory(y.AsMemory(0, rows * d), b, t, d));
+        if (weight is not null)
+        {
+            var g = weight.Contiguous().Span;
+            for (int r = 0; r < rows; r++) TensorPrimitives.Multiply(dst.Slice(r * d, d), g, dst.Slice(r * d, d));
+        }
+        if (bias is not null) AddBias(dst, rows, d, bias);
     }
 
     /// <summary>dst[:, column..] = x · W for W [heads, in, d_head]; one GEMM when the heads are adjacent, else one per head.</summary>
@@ -248,7 +440,7 @@ public sealed class Transformer : IDisposable
         for (int h = 0; h < heads; h++)
         {
             var b = bias.Select(0, h).Contiguous().Span;
-            for (int r = 0; r < rows; r++) TensorPrimitivesAdd(dst.Slice(r * ldDst + column + h * dh, dh), b);
+            for (int r = 0; r < rows; r++) TensorPrimitives.Add(dst.Slice(r * ldDst + column + h * dh, dh), b, dst.Slice(r * ldDst + column + h * dh, dh));
         }
     }
 
@@ -261,14 +453,8 @@ public sealed class Transformer : IDisposable
     private static void AddBias(Span<float> y, int rows, int cols, Tensor bias)
     {
         var b = bias.Contiguous().Span;
-        for (int r = 0; r < rows; r++) TensorPrimitivesAdd(y.Slice(r * cols, cols), b);
+        for (int r = 0; r < rows; r++) TensorPrimitives.Add(y.Slice(r * cols, cols), b, y.Slice(r * cols, cols));
     }
-
-    private static void AddInPlace(Span<float> x, ReadOnlySpan<float> y, int n) =>
-        System.Numerics.Tensors.TensorPrimitives.Add(x[..n], y[..n], x[..n]);
-
-    private static void TensorPrimitivesAdd(Span<float> x, ReadOnlySpan<float> y) =>
-        System.Numerics.Tensors.TensorPrimitives.Add(x, y, x);
 
     private delegate void SpanMap(ReadOnlySpan<float> source, Span<float> destination);
 

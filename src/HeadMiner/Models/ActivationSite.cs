@@ -1,0 +1,76 @@
+using HeadMiner.Tensors;
+
+namespace HeadMiner.Models;
+
+/// <summary>
+/// The places in one forward pass where an activation can be read or replaced. The Hooks layer names them with
+/// TransformerLens's vocabulary (docs/HOOKS.md); the forward pass only knows these sites.
+/// Shapes (B batch, T tokens, H heads, G k/v heads, d d_model, dh d_head, m d_mlp):
+/// Embed, PosEmbed, Resid*, AttnOut, MlpOut, Ln*Normalized [B,T,d]; Ln*Scale [B,T,1];
+/// QInput [B,T,H,d], KInput/VInput [B,T,G,d]; Q, RotQ, Z [B,T,H,dh]; K, V, RotK [B,T,G,dh];
+/// AttnScores, Pattern [B,H,T,T]; Result [B,T,H,d]; MlpPre, MlpPreLinear, MlpPost [B,T,m].
+/// </summary>
+public enum ActivationSite
+{
+    Embed,
+    PosEmbed,
+    ResidPre,
+    Ln1Scale,
+    Ln1Normalized,
+    QInput,
+    KInput,
+    VInput,
+    Q,
+    K,
+    V,
+    RotQ,
+    RotK,
+    AttnScores,
+    Pattern,
+    Z,
+    Result,
+    AttnOut,
+    ResidMid,
+    Ln2Scale,
+    Ln2Normalized,
+    MlpPre,
+    MlpPreLinear,
+    MlpPost,
+    MlpOut,
+    ResidPost,
+    LnFinalScale,
+    LnFinalNormalized,
+}
+
+/// <summary>
+/// What a forward pass reports to at each site. <see cref="Wants"/> is asked first, so sites nobody wants cost
+/// nothing (no per-head results, no attention pattern, no split q/k/v inputs). <see cref="Visit"/> gets a view onto
+/// the live buffer: reading it records the activation, writing into it changes the rest of the run.
+/// </summary>
+public interface IActivationHooks
+{
+    /// <summary>Whether <see cref="Visit"/> should be called for <paramref name="site"/> at <paramref name="layer"/> (−1 for sites outside blocks).</summary>
+    bool Wants(ActivationSite site, int layer);
+
+    void Visit(ActivationSite site, int layer, Tensor activation);
+}
+
+/// <summary>How to run one forward pass beyond the plain logits.</summary>
+public sealed class ForwardOptions
+{
+    public IActivationHooks? Hooks { get; init; }
+
+    /// <summary>Unembed only each sequence's last real token: logits [B, 1, vocab].</summary>
+    public bool LastOnly { get; init; }
+
+    /// <summary>
+    /// Resume inside the model: run blocks from <see cref="StartLayer"/> with <see cref="StartResidual"/> [B·T, d] as
+    /// that block's resid_pre (the embedding and earlier blocks are skipped). Patching sweeps use this to reuse a
+    /// cached run below the patched layer.
+    /// </summary>
+    public int StartLayer { get; init; }
+    public float[]? StartResidual { get; init; }
+
+    /// <summary>Stop before this layer (exclusive); no logits are computed when it is less than the layer count.</summary>
+    public int? EndLayer { get; init; }
+}
