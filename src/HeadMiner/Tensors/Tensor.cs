@@ -73,7 +73,11 @@ public sealed class Tensor
     public static Tensor Zeros(params int[] shape)
     {
         long n = 1;
-        foreach (int d in shape) n *= d;
+        foreach (int d in shape)
+        {
+            if (d < 0) throw new ArgumentException($"negative dimension in shape {Format(shape)}");
+            n *= d;
+        }
         if (n > int.MaxValue) throw new ArgumentException($"shape {Format(shape)} is too large");
         return Wrap(new float[n], shape);
     }
