@@ -9,10 +9,10 @@ namespace HeadMiner.Tensors.Kernels;
 /// Elementwise activations and their derivatives. Every output may be the same span as an input (exact overlap);
 /// partial overlap is not supported.
 /// <para>
-/// GELU (both forms) and all backward kernels are evaluated in double precision per element and rounded once to
-/// float, so they keep a small relative error even where the result is tiny (large negative inputs) or where a
-/// derivative crosses zero. SiLU and SwiGLU forward run in float (their exp argument is the exact input, so float
-/// is already accurate to a few ulps).
+/// GeluTanh and all backward kernels are evaluated in double precision per element and rounded once to float, so
+/// they keep a small relative error even where the result is tiny (large negative inputs) or where a derivative
+/// crosses zero. GeluErf runs a float version of the same erf scheme (relative error below 1e-6, tails included); SiLU
+/// and SwiGLU forward run in float (their exp argument is the exact input, so float is accurate to a few ulps).
 /// </para>
 /// <para>
 /// Special values: NaN in gives NaN out. At ±∞ every activation returns its limit rather than the NaN a naive
@@ -28,10 +28,37 @@ public static class Activations
     private const double InvSqrt2Pi = 0.39894228040143267794; // 1/sqrt(2 pi)
 
     /// <summary>GELU with the tanh approximation GPT-2 uses ("gelu_new"): 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³))).</summary>
-    public static void GeluTanh(ReadOnlySpan<float> x, Span<float> y) => MapDouble<GeluTanhOp>(x, y);
+    public static void GeluTanh(ReadOnlySpan<float> x, Span<float> y) => MapDouble<GeluTanhOp>(x, default, y);
 
-    /// <summary>Exact GELU: x · Φ(x) with Φ the standard normal CDF (PyTorch's default "gelu").</summary>
-    public static void GeluErf(ReadOnlySpan<float> x, Span<float> y) => MapDouble<GeluErfOp>(x, y);
+    /// <summary>
+    /// Exact GELU: x · Φ(x) with Φ the standard normal CDF (PyTorch's default "gelu"). Runs in float (it sits on the
+    /// MLP's hot path) with the same series / scaled-erfc scheme as the double kernels, truncated for float: relative
+    /// error below 1e-6 everywhere, the left tail included.
+    /// </summary>
+    public static void GeluErf(ReadOnlySpan<float> x, Span<float> y)
+    {
+        CheckSameLength(x.Length, y.Length, nameof(y));
+        Span<float> e = stackalloc float[ChunkLength];
+        int w = Vector<float>.Count;
+        for (int start = 0; start < x.Length; start += ChunkLength)
+        {
+            int n = Math.Min(ChunkLength, x.Length - start);
+            var xs = x.Slice(start, n);
+            var ys = y.Slice(start, n);
+            var es = e[..n];
+            // exp(−x²/2) for the whole chunk through TensorPrimitives (its exp is several times faster than Vector.Exp).
+            TensorPrimitives.Multiply(xs, xs, es);
+            TensorPrimitives.Multiply(es, -0.5f, es);
+            TensorPrimitives.Exp(es, es);
+            ref float x0 = ref MemoryMarshal.GetReference(xs);
+            ref float e0 = ref MemoryMarshal.GetReference(es);
+            ref float y0 = ref MemoryMarshal.GetReference(ys);
+            int i = 0;
+            for (; i + w <= n; i += w)
+                GeluErfFloat(Vector.LoadUnsafe(ref x0, (nuint)i), Vector.LoadUnsafe(ref e0, (nuint)i)).StoreUnsafe(ref y0, (nuint)i);
+            for (; i < n; i++) ys[i] = GeluErfFloat(new Vector<float>(xs[i]), new Vector<float>(es[i]))[0];
+        }
+    }
 
     /// <summary>SiLU (swish): x · sigmoid(x).</summary>
     public static void Silu(ReadOnlySpan<float> x, Span<float> y)
@@ -71,18 +98,30 @@ public static class Activations
     }
 
     /// <summary>The error function of each element, accurate to about 1e-15 before the final rounding to float.</summary>
-    public static void Erf(ReadOnlySpan<float> x, Span<float> y) => MapDouble<ErfOp>(x, y);
+    public static void Erf(ReadOnlySpan<float> x, Span<float> y) => MapDouble<ErfOp>(x, default, y);
 
     // ---- backward ------------------------------------------------------------------------------------------
 
     /// <summary>dx = dy · GeluTanh′(x). dx may be the same span as x or dy.</summary>
-    public static void GeluTanhBackward(ReadOnlySpan<float> x, ReadOnlySpan<float> dy, Span<float> dx) => MapDouble<GeluTanhGradOp>(x, dy, dx);
+    public static void GeluTanhBackward(ReadOnlySpan<float> x, ReadOnlySpan<float> dy, Span<float> dx)
+    {
+        CheckSameLength(x.Length, dy.Length, nameof(dy));
+        MapDouble<GeluTanhGradOp>(x, dy, dx);
+    }
 
     /// <summary>dx = dy · (Φ(x) + x·φ(x)). dx may be the same span as x or dy.</summary>
-    public static void GeluErfBackward(ReadOnlySpan<float> x, ReadOnlySpan<float> dy, Span<float> dx) => MapDouble<GeluErfGradOp>(x, dy, dx);
+    public static void GeluErfBackward(ReadOnlySpan<float> x, ReadOnlySpan<float> dy, Span<float> dx)
+    {
+        CheckSameLength(x.Length, dy.Length, nameof(dy));
+        MapDouble<GeluErfGradOp>(x, dy, dx);
+    }
 
     /// <summary>dx = dy · σ(x)·(1 + x·(1 − σ(x))). dx may be the same span as x or dy.</summary>
-    public static void SiluBackward(ReadOnlySpan<float> x, ReadOnlySpan<float> dy, Span<float> dx) => MapDouble<SiluGradOp>(x, dy, dx);
+    public static void SiluBackward(ReadOnlySpan<float> x, ReadOnlySpan<float> dy, Span<float> dx)
+    {
+        CheckSameLength(x.Length, dy.Length, nameof(dy));
+        MapDouble<SiluGradOp>(x, dy, dx);
+    }
 
     /// <summary>
     /// Backward of <see cref="SwiGlu"/>: dUp = dy · silu(gate), dGate = dy · up · silu′(gate).
@@ -95,36 +134,54 @@ public static class Activations
         CheckSameLength(length, dy.Length, nameof(dy));
         CheckSameLength(length, dGate.Length, nameof(dGate));
         CheckSameLength(length, dUp.Length, nameof(dUp));
-        int w = Vector<float>.Count, i = 0;
-        ref float g0 = ref MemoryMarshal.GetReference(gate);
-        ref float u0 = ref MemoryMarshal.GetReference(up);
-        ref float d0 = ref MemoryMarshal.GetReference(dy);
-        ref float dg0 = ref MemoryMarshal.GetReference(dGate);
-        ref float du0 = ref MemoryMarshal.GetReference(dUp);
-        for (; i + w <= length; i += w)
+        Span<double> e = stackalloc double[ChunkLength];
+        int w = Vector<float>.Count, wd = Vector<double>.Count;
+        for (int start = 0; start < length; start += ChunkLength)
         {
-            Vector.Widen(Vector.LoadUnsafe(ref g0, (nuint)i), out var gLo, out var gHi);
-            Vector.Widen(Vector.LoadUnsafe(ref u0, (nuint)i), out var uLo, out var uHi);
-            Vector.Widen(Vector.LoadUnsafe(ref d0, (nuint)i), out var dLo, out var dHi);
-            SwiGluGrad(gLo, uLo, dLo, out var dgLo, out var duLo);
-            SwiGluGrad(gHi, uHi, dHi, out var dgHi, out var duHi);
-            Vector.Narrow(dgLo, dgHi).StoreUnsafe(ref dg0, (nuint)i);
-            Vector.Narrow(duLo, duHi).StoreUnsafe(ref du0, (nuint)i);
-        }
-        for (; i < length; i++)
-        {
-            // The tail goes through the same vector code, one element broadcast to every lane.
-            SwiGluGrad(new Vector<double>(gate[i]), new Vector<double>(up[i]), new Vector<double>(dy[i]), out var dg, out var du);
-            dGate[i] = (float)dg[0];
-            dUp[i] = (float)du[0];
+            int n = Math.Min(ChunkLength, length - start);
+            var g = gate.Slice(start, n);
+            var u = up.Slice(start, n);
+            var d = dy.Slice(start, n);
+            var dg = dGate.Slice(start, n);
+            var du = dUp.Slice(start, n);
+            var es = e[..n];
+            for (int j = 0; j < n; j++) es[j] = -(double)g[j];
+            TensorPrimitives.Exp(es, es);
+            ref float g0 = ref MemoryMarshal.GetReference(g);
+            ref float u0 = ref MemoryMarshal.GetReference(u);
+            ref float d0 = ref MemoryMarshal.GetReference(d);
+            ref float dg0 = ref MemoryMarshal.GetReference(dg);
+            ref float du0 = ref MemoryMarshal.GetReference(du);
+            ref double e0 = ref MemoryMarshal.GetReference(es);
+            int i = 0;
+            for (; i + w <= n; i += w)
+            {
+                Vector.Widen(Vector.LoadUnsafe(ref g0, (nuint)i), out var gLo, out var gHi);
+                Vector.Widen(Vector.LoadUnsafe(ref u0, (nuint)i), out var uLo, out var uHi);
+                Vector.Widen(Vector.LoadUnsafe(ref d0, (nuint)i), out var dLo, out var dHi);
+                var eLo = Vector.LoadUnsafe(ref e0, (nuint)i);
+                var eHi = Vector.LoadUnsafe(ref e0, (nuint)(i + wd));
+                SwiGluGrad(gLo, uLo, dLo, eLo, out var dgLo, out var duLo);
+                SwiGluGrad(gHi, uHi, dHi, eHi, out var dgHi, out var duHi);
+                Vector.Narrow(dgLo, dgHi).StoreUnsafe(ref dg0, (nuint)i);
+                Vector.Narrow(duLo, duHi).StoreUnsafe(ref du0, (nuint)i);
+            }
+            for (; i < n; i++)
+            {
+                // The tail goes through the same vector code, one element broadcast to every lane.
+                SwiGluGrad(new Vector<double>(g[i]), new Vector<double>(u[i]), new Vector<double>(d[i]), new Vector<double>(es[i]), out var a, out var b);
+                dg[i] = (float)a[0];
+                du[i] = (float)b[0];
+            }
         }
     }
 
-    private static void SwiGluGrad(Vector<double> g, Vector<double> u, Vector<double> dy, out Vector<double> dGate, out Vector<double> dUp)
+    /// <summary>One lane group of SwiGLU's backward; e = exp(−g).</summary>
+    private static void SwiGluGrad(Vector<double> g, Vector<double> u, Vector<double> dy, Vector<double> e, out Vector<double> dGate, out Vector<double> dUp)
     {
-        var s = Sigmoid(g);
+        var s = Vector<double>.One / (Vector<double>.One + e);
         var silu = FixInfinities(g, g * s, Vector<double>.Zero, g);
-        var dSilu = FixInfinities(g, s * (Vector<double>.One + g * (Vector<double>.One - s)), Vector<double>.Zero, Vector<double>.One);
+        var dSilu = FixInfinities(g, s * (Vector<double>.One + g * Complement(e)), Vector<double>.Zero, Vector<double>.One);
         dUp = dy * silu;
         dGate = dy * u * dSilu;
     }
@@ -132,87 +189,99 @@ public static class Activations
     // ---- scalar double versions (the slow but exact path some callers want, e.g. a single value) -------------
 
     /// <summary>erf(x) in double, accurate to about 1e-15 (Taylor series below 1, scaled erfc fit above).</summary>
-    internal static double Erf(double x) => ErfOp.Invoke(new Vector<double>(x))[0];
+    internal static double Erf(double x) => ErfOp.Invoke(new Vector<double>(x), new Vector<double>(Math.Exp(-x * x)), default)[0];
 
     /// <summary>Standard normal CDF Φ(x) in double, with small relative error in both tails.</summary>
-    internal static double NormalCdf(double x) => NormalCdf(new Vector<double>(x))[0];
+    internal static double NormalCdf(double x) => NormalCdf(new Vector<double>(x), new Vector<double>(Math.Exp(-0.5 * x * x)))[0];
 
     // ---- the double-precision element functions ------------------------------------------------------------
 
-    private interface IUnary
+    /// <summary>
+    /// An elementwise function that needs one exponential: the plumbing evaluates e = exp(ExpArgument(x)) for a
+    /// whole chunk with <see cref="TensorPrimitives.Exp(ReadOnlySpan{double}, Span{double})"/> (vectorized at full
+    /// width; Vector.Exp is several times slower), then calls Invoke(x, e, dy).
+    /// </summary>
+    private interface IExpOp
     {
-        static abstract Vector<double> Invoke(Vector<double> x);
+        static abstract Vector<double> ExpArgument(Vector<double> x);
+
+        static abstract Vector<double> Invoke(Vector<double> x, Vector<double> e, Vector<double> dy);
     }
 
-    private interface IBinary
+    private readonly struct GeluTanhOp : IExpOp
     {
-        static abstract Vector<double> Invoke(Vector<double> x, Vector<double> dy);
-    }
+        public static Vector<double> ExpArgument(Vector<double> x) => -2 * TanhArgument(x);
 
-    private readonly struct GeluTanhOp : IUnary
-    {
-        public static Vector<double> Invoke(Vector<double> x)
+        public static Vector<double> Invoke(Vector<double> x, Vector<double> e, Vector<double> dy)
         {
-            // 0.5·x·(1 + tanh u) = x·σ(2u): one exp, no cancellation for negative x.
-            var y = x * Sigmoid(2 * TanhArgument(x));
+            // 0.5·x·(1 + tanh u) = x·σ(2u) with σ(2u) = 1/(1 + e^{−2u}): one exp, no cancellation for negative x.
+            var y = x / (Vector<double>.One + e);
             return FixInfinities(x, y, Vector<double>.Zero, x);
         }
     }
 
-    private readonly struct GeluTanhGradOp : IBinary
+    private readonly struct GeluTanhGradOp : IExpOp
     {
-        public static Vector<double> Invoke(Vector<double> x, Vector<double> dy)
+        public static Vector<double> ExpArgument(Vector<double> x) => -2 * TanhArgument(x);
+
+        public static Vector<double> Invoke(Vector<double> x, Vector<double> e, Vector<double> dy)
         {
-            // d/dx x·σ(2u) = σ + 2x·σ(1 − σ)·u′ with u′ = √(2/π)(1 + 3·0.044715·x²).
-            var s = Sigmoid(2 * TanhArgument(x));
+            // d/dx x·σ(2u) = σ + 2x·σ(1 − σ)·u′ with u′ = √(2/π)(1 + 3·0.044715·x²) and 1 − σ from e directly.
+            var s = Vector<double>.One / (Vector<double>.One + e);
             var du = new Vector<double>(SqrtTwoOverPi) * (Vector<double>.One + new Vector<double>(3 * GeluTanhCubic) * x * x);
-            var d = s + 2 * x * s * (Vector<double>.One - s) * du;
+            var d = s + 2 * x * s * Complement(e) * du;
             return dy * FixInfinities(x, d, Vector<double>.Zero, Vector<double>.One);
         }
     }
 
-    private readonly struct GeluErfOp : IUnary
+    private readonly struct GeluErfGradOp : IExpOp
     {
-        public static Vector<double> Invoke(Vector<double> x) => FixInfinities(x, x * NormalCdf(x), Vector<double>.Zero, x);
-    }
+        public static Vector<double> ExpArgument(Vector<double> x) => new Vector<double>(-0.5) * x * x;
 
-    private readonly struct GeluErfGradOp : IBinary
-    {
-        public static Vector<double> Invoke(Vector<double> x, Vector<double> dy)
+        public static Vector<double> Invoke(Vector<double> x, Vector<double> e, Vector<double> dy)
         {
-            var pdf = new Vector<double>(InvSqrt2Pi) * Vector.Exp(new Vector<double>(-0.5) * x * x);
-            return dy * FixInfinities(x, NormalCdf(x) + x * pdf, Vector<double>.Zero, Vector<double>.One);
+            var pdf = new Vector<double>(InvSqrt2Pi) * e;
+            return dy * FixInfinities(x, NormalCdf(x, e) + x * pdf, Vector<double>.Zero, Vector<double>.One);
         }
     }
 
-    private readonly struct SiluGradOp : IBinary
+    private readonly struct SiluGradOp : IExpOp
     {
-        public static Vector<double> Invoke(Vector<double> x, Vector<double> dy)
+        public static Vector<double> ExpArgument(Vector<double> x) => -x;
+
+        public static Vector<double> Invoke(Vector<double> x, Vector<double> e, Vector<double> dy)
         {
-            var s = Sigmoid(x);
-            return dy * FixInfinities(x, s * (Vector<double>.One + x * (Vector<double>.One - s)), Vector<double>.Zero, Vector<double>.One);
+            // σ = 1/(1 + e^{−x}); 1 − σ from e directly (no cancellation as σ → 1).
+            var s = Vector<double>.One / (Vector<double>.One + e);
+            return dy * FixInfinities(x, s * (Vector<double>.One + x * Complement(e)), Vector<double>.Zero, Vector<double>.One);
         }
     }
 
-    private readonly struct ErfOp : IUnary
+    private readonly struct ErfOp : IExpOp
     {
-        public static Vector<double> Invoke(Vector<double> x)
+        public static Vector<double> ExpArgument(Vector<double> x) => -(x * x);
+
+        public static Vector<double> Invoke(Vector<double> x, Vector<double> e, Vector<double> dy)
         {
             var z = Vector.Abs(x);
             var small = Vector.LessThan(z, Vector<double>.One);
             var result = Vector<double>.Zero;
             if (small != Vector<long>.Zero) result = Vector.ConditionalSelect(small, z * ErfSeries(z * z), result);
-            if (small != Vector<long>.AllBitsSet) result = Vector.ConditionalSelect(small, result, Vector<double>.One - Erfc(z));
+            if (small != Vector<long>.AllBitsSet) result = Vector.ConditionalSelect(small, result, Vector<double>.One - Erfc(z, e));
             return Vector.ConditionalSelect(Vector.LessThan(x, Vector<double>.Zero), -result, result);
         }
     }
 
+    /// <summary>
+    /// 1 − σ given e = exp(−t) where σ = 1/(1 + e): 1/(1 + 1/e), exact to rounding without the cancellation of 1 − σ
+    /// as σ → 1, and without e·σ's ∞·0 when e overflows.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector<double> Complement(Vector<double> e) => Vector<double>.One / (Vector<double>.One + Vector<double>.One / e);
+
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static Vector<double> TanhArgument(Vector<double> x) =>
         new Vector<double>(SqrtTwoOverPi) * (x + new Vector<double>(GeluTanhCubic) * x * x * x);
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector<double> Sigmoid(Vector<double> x) => Vector<double>.One / (Vector<double>.One + Vector.Exp(-x));
 
     /// <summary>Replaces the lanes where x is −∞ / +∞ by the function's limits there (the formulas give ∞·0 = NaN).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -223,10 +292,10 @@ public static class Activations
     }
 
     /// <summary>
-    /// Φ(x) = ½·erfc(−x/√2). Near zero ½ + ½·erf(x/√2) from the series; in the tails erfc is formed directly so the
-    /// left tail keeps its relative accuracy (1 + erf would cancel to nothing there).
+    /// Φ(x) = ½·erfc(−x/√2), given e = exp(−x²/2). Near zero ½ + ½·erf(x/√2) from the series; in the tails erfc is
+    /// formed directly so the left tail keeps its relative accuracy (1 + erf would cancel to nothing there).
     /// </summary>
-    private static Vector<double> NormalCdf(Vector<double> x)
+    private static Vector<double> NormalCdf(Vector<double> x, Vector<double> e)
     {
         var z = Vector.Abs(x) * new Vector<double>(InvSqrt2);
         var half = new Vector<double>(0.5);
@@ -241,7 +310,7 @@ public static class Activations
         }
         if (small != Vector<long>.AllBitsSet)
         {
-            var tail = half * Erfc(z);
+            var tail = half * Erfc(z, e);
             tail = Vector.ConditionalSelect(negative, tail, Vector<double>.One - tail);
             result = Vector.ConditionalSelect(small, result, tail);
         }
@@ -272,22 +341,22 @@ public static class Activations
     }
 
     /// <summary>
-    /// erfc(z) for z ≥ 1 as exp(−z²)/z · h(1/z²), where h(s) = z·e^{z²}·erfc(z) is smooth on s ∈ [0, 1] and tends to
-    /// 1/√π. h is a Chebyshev fit in two pieces (s ≥ ¼ and s &lt; ¼), relative error about 1e-14 against erfc in
-    /// double. z = +∞ gives 0; lanes with z &lt; 1 give garbage and must be masked by the caller.
+    /// erfc(z) for z ≥ 1 as e/z · h(1/z²) with e = exp(−z²) supplied by the caller, where h(s) = z·e^{z²}·erfc(z) is
+    /// smooth on s ∈ [0, 1] and tends to 1/√π. h is a Chebyshev fit in two pieces (s ≥ ¼ and s &lt; ¼), relative
+    /// error about 1e-14 against erfc in double. z = +∞ gives 0; lanes with z &lt; 1 give garbage and must be masked
+    /// by the caller.
     /// </summary>
-    private static Vector<double> Erfc(Vector<double> z)
+    private static Vector<double> Erfc(Vector<double> z, Vector<double> e)
     {
-        var z2 = z * z;
-        var s = Vector<double>.One / z2;
+        var s = Vector<double>.One / (z * z);
         var near = Vector.GreaterThanOrEqual(s, new Vector<double>(0.25));
         Vector<double> h = Vector<double>.Zero;
         if (near != Vector<long>.Zero)
             h = Vector.ConditionalSelect(near, Chebyshev(ErfcNear, s * new Vector<double>(8.0 / 3.0) - new Vector<double>(5.0 / 3.0)), h);
         if (near != Vector<long>.AllBitsSet)
             h = Vector.ConditionalSelect(near, h, Chebyshev(ErfcFar, s * new Vector<double>(8.0) - Vector<double>.One));
-        var e = Vector.Exp(-z2) * h / z;
-        return Vector.ConditionalSelect(Vector.Equals(z, new Vector<double>(double.PositiveInfinity)), Vector<double>.Zero, e);
+        var erfc = e * h / z;
+        return Vector.ConditionalSelect(Vector.Equals(z, new Vector<double>(double.PositiveInfinity)), Vector<double>.Zero, erfc);
     }
 
     /// <summary>Σ c[j]·T_j(u) by Clenshaw's recurrence (c[0] already halved).</summary>
@@ -328,39 +397,120 @@ public static class Activations
         7.527047768143174e-16,
     ];
 
-    // ---- plumbing ------------------------------------------------------------------------------------------
+    // ---- the float GELU (forward only: its derivative crosses zero, where float would lose relative accuracy) --
 
-    private const int ChunkLength = 256; // stack scratch for the float kernels: 1 KiB, fits L1 with x and y
-
-    private static void MapDouble<TOp>(ReadOnlySpan<float> x, Span<float> y) where TOp : IUnary
+    /// <summary>x·Φ(x) in float, given e = exp(−hi) with hi = float(x²)/2 (see <see cref="NormalCdfFloat"/>).</summary>
+    private static Vector<float> GeluErfFloat(Vector<float> x, Vector<float> e)
     {
-        CheckSameLength(x.Length, y.Length, nameof(y));
-        int w = Vector<float>.Count, i = 0;
-        ref float x0 = ref MemoryMarshal.GetReference(x);
-        ref float y0 = ref MemoryMarshal.GetReference(y);
-        for (; i + w <= x.Length; i += w)
-        {
-            Vector.Widen(Vector.LoadUnsafe(ref x0, (nuint)i), out var lo, out var hi);
-            Vector.Narrow(TOp.Invoke(lo), TOp.Invoke(hi)).StoreUnsafe(ref y0, (nuint)i);
-        }
-        for (; i < x.Length; i++) y[i] = (float)TOp.Invoke(new Vector<double>(x[i]))[0];
+        var y = x * NormalCdfFloat(x, e);
+        return Vector.ConditionalSelect(Vector.Equals(x, new Vector<float>(float.NegativeInfinity)), Vector<float>.Zero, y);
     }
 
-    private static void MapDouble<TOp>(ReadOnlySpan<float> x, ReadOnlySpan<float> dy, Span<float> dx) where TOp : IBinary
+    /// <summary>
+    /// Φ in float: the double scheme of <see cref="NormalCdf(Vector{double}, Vector{double})"/> with float-length
+    /// expansions. e = exp(−hi) where hi = ½·float(x·x); the rounding error lo of x·x is recovered exactly with an
+    /// FMA and applied as e·(1 − lo/2): rounding z or z² would cost a relative error of ~1e-7·z², 5e-6 by z = 9.
+    /// </summary>
+    private static Vector<float> NormalCdfFloat(Vector<float> x, Vector<float> e)
     {
-        CheckSameLength(x.Length, dy.Length, nameof(dy));
-        CheckSameLength(x.Length, dx.Length, nameof(dx));
-        int w = Vector<float>.Count, i = 0;
-        ref float x0 = ref MemoryMarshal.GetReference(x);
-        ref float dy0 = ref MemoryMarshal.GetReference(dy);
-        ref float dx0 = ref MemoryMarshal.GetReference(dx);
-        for (; i + w <= x.Length; i += w)
+        var z = Vector.Abs(x) * new Vector<float>((float)InvSqrt2);
+        var half = new Vector<float>(0.5f);
+        var small = Vector.LessThan(z, Vector<float>.One);
+        var negative = Vector.LessThan(x, Vector<float>.Zero);
+        var result = Vector<float>.Zero;
+        if (small != Vector<int>.Zero)
         {
-            Vector.Widen(Vector.LoadUnsafe(ref x0, (nuint)i), out var xLo, out var xHi);
-            Vector.Widen(Vector.LoadUnsafe(ref dy0, (nuint)i), out var dLo, out var dHi);
-            Vector.Narrow(TOp.Invoke(xLo, dLo), TOp.Invoke(xHi, dHi)).StoreUnsafe(ref dx0, (nuint)i);
+            var z2 = z * z;
+            var c = ErfSeriesCoefficients;
+            var p = new Vector<float>((float)c[FloatSeriesTerms - 1]);
+            for (int n = FloatSeriesTerms - 2; n >= 0; n--) p = Vector.FusedMultiplyAdd(p, z2, new Vector<float>((float)c[n]));
+            var erf = z * p;
+            erf = Vector.ConditionalSelect(negative, -erf, erf);
+            result = Vector.ConditionalSelect(small, Vector.FusedMultiplyAdd(half, erf, half), result);
         }
-        for (; i < x.Length; i++) dx[i] = (float)TOp.Invoke(new Vector<double>(x[i]), new Vector<double>(dy[i]))[0];
+        if (small != Vector<int>.AllBitsSet)
+        {
+            var xx = x * x;
+            var lo = half * Vector.FusedMultiplyAdd(x, x, -xx);
+            var s = Vector<float>.One / (half * xx);
+            var near = Vector.GreaterThanOrEqual(s, new Vector<float>(0.25f));
+            var h = Vector<float>.Zero;
+            if (near != Vector<int>.Zero)
+                h = Vector.ConditionalSelect(near, ChebyshevFloat(ErfcNear[..FloatChebyshevTerms], s * new Vector<float>(8f / 3f) - new Vector<float>(5f / 3f)), h);
+            if (near != Vector<int>.AllBitsSet)
+                h = Vector.ConditionalSelect(near, h, ChebyshevFloat(ErfcFar[..FloatChebyshevTerms], s * new Vector<float>(8f) - Vector<float>.One));
+            var erfc = e * (Vector<float>.One - lo) * h / z;
+            erfc = Vector.ConditionalSelect(Vector.Equals(z, new Vector<float>(float.PositiveInfinity)), Vector<float>.Zero, erfc);
+            var tail = half * erfc;
+            tail = Vector.ConditionalSelect(negative, tail, Vector<float>.One - tail);
+            result = Vector.ConditionalSelect(small, result, tail);
+        }
+        return result;
+    }
+
+    private const int FloatSeriesTerms = 11;     // truncation 1/(11!·23) ≈ 1e-9 at z = 1
+    private const int FloatChebyshevTerms = 10;  // dropped coefficients below 3e-9 relative
+
+    private static Vector<float> ChebyshevFloat(ReadOnlySpan<double> c, Vector<float> u)
+    {
+        var b1 = Vector<float>.Zero;
+        var b2 = Vector<float>.Zero;
+        var u2 = u + u;
+        for (int j = c.Length - 1; j >= 1; j--)
+        {
+            var t = Vector.FusedMultiplyAdd(u2, b1, new Vector<float>((float)c[j]) - b2);
+            b2 = b1;
+            b1 = t;
+        }
+        return Vector.FusedMultiplyAdd(u, b1, new Vector<float>((float)c[0]) - b2);
+    }
+
+    // ---- plumbing ------------------------------------------------------------------------------------------
+
+    private const int ChunkLength = 256; // stack scratch: 1-2 KiB, stays in L1 with x and y
+
+    /// <summary>
+    /// y[i] = TOp(x[i], exp(TOp.ExpArgument(x[i])), dy[i]) in double, chunk by chunk (dy empty: unary, dy = 0).
+    /// Each chunk's x and dy are read before its y is written, so y may be x or dy.
+    /// </summary>
+    private static void MapDouble<TOp>(ReadOnlySpan<float> x, ReadOnlySpan<float> dy, Span<float> y) where TOp : IExpOp
+    {
+        CheckSameLength(x.Length, y.Length, nameof(y));
+        bool hasDy = !dy.IsEmpty;
+        Span<double> e = stackalloc double[ChunkLength];
+        int w = Vector<float>.Count, wd = Vector<double>.Count;
+        for (int start = 0; start < x.Length; start += ChunkLength)
+        {
+            int n = Math.Min(ChunkLength, x.Length - start);
+            var xs = x.Slice(start, n);
+            var ds = hasDy ? dy.Slice(start, n) : default;
+            var ys = y.Slice(start, n);
+            var es = e[..n];
+            ref float x0 = ref MemoryMarshal.GetReference(xs);
+            ref float d0 = ref MemoryMarshal.GetReference(ds);
+            ref float y0 = ref MemoryMarshal.GetReference(ys);
+            ref double e0 = ref MemoryMarshal.GetReference(es);
+            int i = 0;
+            for (; i + w <= n; i += w)
+            {
+                Vector.Widen(Vector.LoadUnsafe(ref x0, (nuint)i), out var lo, out var hi);
+                TOp.ExpArgument(lo).StoreUnsafe(ref e0, (nuint)i);
+                TOp.ExpArgument(hi).StoreUnsafe(ref e0, (nuint)(i + wd));
+            }
+            for (; i < n; i++) es[i] = TOp.ExpArgument(new Vector<double>(xs[i]))[0];
+            TensorPrimitives.Exp(es, es);
+            for (i = 0; i + w <= n; i += w)
+            {
+                Vector.Widen(Vector.LoadUnsafe(ref x0, (nuint)i), out var xLo, out var xHi);
+                Vector<double> dLo = Vector<double>.Zero, dHi = Vector<double>.Zero;
+                if (hasDy) Vector.Widen(Vector.LoadUnsafe(ref d0, (nuint)i), out dLo, out dHi);
+                var eLo = Vector.LoadUnsafe(ref e0, (nuint)i);
+                var eHi = Vector.LoadUnsafe(ref e0, (nuint)(i + wd));
+                Vector.Narrow(TOp.Invoke(xLo, eLo, dLo), TOp.Invoke(xHi, eHi, dHi)).StoreUnsafe(ref y0, (nuint)i);
+            }
+            for (; i < n; i++)
+                ys[i] = (float)TOp.Invoke(new Vector<double>(xs[i]), new Vector<double>(es[i]), new Vector<double>(hasDy ? ds[i] : 0))[0];
+        }
     }
 
     /// <summary>Where x is −∞, sets y to <paramref name="value"/> (the float kernels' −∞·0 = NaN repair).</summary>

@@ -140,7 +140,15 @@ public static class Norms
         if (!dbias.IsEmpty) TensorPrimitives.Add(dbias, dy, dbias);
         if (!dweight.IsEmpty)
         {
-            for (i = 0; i < dim; i++) dweight[i] += (float)(dy[i] * ((x[i] - center) * rstd));
+            ref float dw0 = ref MemoryMarshal.GetReference(dweight);
+            var cF = new Vector<float>((float)center);
+            var rsF = new Vector<float>((float)rstd);
+            for (i = 0; i + w <= dim; i += w)
+            {
+                var xhat = (Vector.LoadUnsafe(ref x0, (nuint)i) - cF) * rsF;
+                Vector.FusedMultiplyAdd(Vector.LoadUnsafe(ref dy0, (nuint)i), xhat, Vector.LoadUnsafe(ref dw0, (nuint)i)).StoreUnsafe(ref dw0, (nuint)i);
+            }
+            for (; i < dim; i++) dweight[i] += (float)(dy[i] * ((x[i] - center) * rstd));
         }
 
         // Pass 2: dx, elementwise.

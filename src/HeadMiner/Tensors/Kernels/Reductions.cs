@@ -91,18 +91,29 @@ public static class Reductions
     /// </summary>
     internal static double SumExpShifted(ReadOnlySpan<float> x, float shift)
     {
-        int w = Vector<float>.Count, i = 0;
-        ref float x0 = ref MemoryMarshal.GetReference(x);
+        const int chunk = 256;
+        Span<double> buffer = stackalloc double[chunk];
+        int w = Vector<float>.Count, wd = Vector<double>.Count;
         var c = new Vector<double>(shift);
-        Vector<double> a0 = Vector<double>.Zero, a1 = Vector<double>.Zero;
-        for (; i + w <= x.Length; i += w)
+        double sum = 0;
+        for (int start = 0; start < x.Length; start += chunk)
         {
-            Vector.Widen(Vector.LoadUnsafe(ref x0, (nuint)i), out var lo, out var hi);
-            a0 += Vector.Exp(lo - c);
-            a1 += Vector.Exp(hi - c);
+            int n = Math.Min(chunk, x.Length - start);
+            var xs = x.Slice(start, n);
+            var e = buffer[..n];
+            ref float x0 = ref MemoryMarshal.GetReference(xs);
+            ref double e0 = ref MemoryMarshal.GetReference(e);
+            int i = 0;
+            for (; i + w <= n; i += w)
+            {
+                Vector.Widen(Vector.LoadUnsafe(ref x0, (nuint)i), out var lo, out var hi);
+                (lo - c).StoreUnsafe(ref e0, (nuint)i);
+                (hi - c).StoreUnsafe(ref e0, (nuint)(i + wd));
+            }
+            for (; i < n; i++) e[i] = (double)xs[i] - shift;
+            TensorPrimitives.Exp(e, e); // full-width vectorized (Vector.Exp is several times slower)
+            sum += TensorPrimitives.Sum<double>(e);
         }
-        double sum = Vector.Sum(a0 + a1);
-        for (; i < x.Length; i++) sum += Math.Exp((double)x[i] - shift);
         return sum;
     }
 
