@@ -64,6 +64,27 @@ public class NormsTests
         Assert.Equal(y, x);
     }
 
+    [Theory]
+    [InlineData(7), InlineData(768)]
+    public void EpsMattersForQuietRows(int dim)
+    {
+        // Rows with variance ≈ eps: dropping or misplacing eps changes the output by tens of percent here.
+        const int rows = 3;
+        var x = Inputs.Normal(60 + (ulong)dim, rows * dim, std: 0.003f);
+        var weight = Inputs.Normal(61, dim);
+        var y = new float[rows * dim];
+        Norms.LayerNorm(x, y, rows, dim, weight, default, Eps);
+        Close.Scaled(y, Ref.LayerNorm(Ref.ToDouble(x), rows, dim, Ref.ToDouble(weight), null, Eps), what: "layernorm");
+        Norms.RmsNorm(x, y, rows, dim, weight, Eps);
+        Close.Elementwise(y, Ref.RmsNorm(Ref.ToDouble(x), rows, dim, Ref.ToDouble(weight), Eps), what: "rmsnorm");
+        var dy = Inputs.Normal(62, rows * dim);
+        var dx = new float[rows * dim];
+        Norms.LayerNormBackward(x, dy, dx, rows, dim, weight, Eps);
+        Close.Scaled(dx, Ref.LayerNormBackward(Ref.ToDouble(x), Ref.ToDouble(dy), rows, dim, Ref.ToDouble(weight), Eps).Dx, what: "layernorm dx");
+        Norms.RmsNormBackward(x, dy, dx, rows, dim, weight, Eps);
+        Close.Scaled(dx, Ref.RmsNormBackward(Ref.ToDouble(x), Ref.ToDouble(dy), rows, dim, Ref.ToDouble(weight), Eps).Dx, what: "rmsnorm dx");
+    }
+
     [Fact]
     public void SpecialValuesStayInTheirRow()
     {
