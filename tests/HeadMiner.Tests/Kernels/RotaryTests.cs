@@ -105,6 +105,31 @@ public class RotaryTests
         Close.Scaled(dy, numeric, rtol: 1e-5, what: "rotary backward");
     }
 
+    [Theory]
+    [InlineData(RotaryStyle.RotateHalf), InlineData(RotaryStyle.Interleaved)]
+    public void NaNAndInfinityStayInTheirPair(RotaryStyle style)
+    {
+        const int headDim = 32;
+        var (cos, sin) = Tables(16, headDim);
+        var x = Inputs.Normal(90, 2 * headDim);
+        x[3] = float.NaN;                        // token 0 (position 5), pair 3
+        x[headDim + 4] = float.PositiveInfinity; // token 1 (position 9), pair 4 (angle 9·θ^(−8/32), sin ≠ 0)
+        Rotary.Apply(x, 2, headDim, 1, headDim, headDim, cos, sin, [5, 9], style);
+        int Partner(int i) => style == RotaryStyle.RotateHalf ? i + headDim / 2 : i + 1;
+        for (int t = 0; t < 2; t++)
+        {
+            int special = t == 0 ? 3 : 4;
+            int first = style == RotaryStyle.Interleaved ? special - special % 2 : special; // the pair's first element
+            for (int d = 0; d < headDim; d++)
+            {
+                float v = x[t * headDim + d];
+                bool inPair = d == first || d == Partner(first);
+                // NaN pairs become NaN; an ∞ meeting finite cos/sin stays infinite in both slots.
+                Assert.True(inPair ? (t == 0 ? float.IsNaN(v) : float.IsInfinity(v)) : float.IsFinite(v), $"token {t} dim {d} = {v}");
+            }
+        }
+    }
+
     [Fact]
     public void PositionOutsideTheTableIsAnErrorNamingTheToken()
     {

@@ -16,7 +16,9 @@ public enum RotaryStyle
 /// <summary>
 /// Rotary position embeddings applied in place to the first rotaryDim dimensions of every head, and the cos/sin
 /// tables they read. Rotation is linear and orthogonal, so the backward pass is the same call with
-/// <c>inverse: true</c> applied to the gradient. NaN/±∞ in x propagate through the rotation of their own pair only.
+/// <c>inverse: true</c> applied to the gradient. Special values affect only their own pair: a NaN makes both
+/// elements of its pair NaN; a ±∞ makes both non-finite (±∞, or NaN where it meets an exact 0 in the table, e.g.
+/// sin θ = 0 at position 0: ∞·0).
 /// </summary>
 public static class Rotary
 {
