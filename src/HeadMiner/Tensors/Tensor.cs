@@ -295,6 +295,7 @@ public sealed class Tensor
 
     private static bool ComputeIsContiguous(int[] shape, int[] strides)
     {
+        if (Array.IndexOf(shape, 0) >= 0) return true; // no elements: any strides describe the same (empty) layout
         int expected = 1;
         for (int i = shape.Length - 1; i >= 0; i--)
         {

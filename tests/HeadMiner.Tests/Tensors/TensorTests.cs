@@ -53,7 +53,11 @@ public class TensorTests
         var rows = t.Slice(0, 1, 1); // a leading-axis slice stays contiguous
         Assert.True(rows.IsContiguous);
         Assert.Equal(12, rows.Offset);
-        Assert.Equal(0, t.Slice(1, 3, 0).Length);
+        var empty = t.Slice(2, 1, 0); // [2, 3, 0]: no elements, so contiguous whatever its strides say
+        Assert.Equal(0, empty.Length);
+        Assert.True(empty.IsContiguous);
+        Assert.Equal(0, empty.Span.Length);
+        Assert.Equal([0], empty.Reshape(0).Shape.ToArray());
         Assert.Throws<ArgumentOutOfRangeException>(() => t.Slice(1, 2, 2));
         Assert.Throws<ArgumentOutOfRangeException>(() => t.Slice(3, 0, 1));
     }
