@@ -350,13 +350,29 @@ public static class Activations
     {
         var s = Vector<double>.One / (z * z);
         var near = Vector.GreaterThanOrEqual(s, new Vector<double>(0.25));
-        Vector<double> h = Vector<double>.Zero;
-        if (near != Vector<long>.Zero)
-            h = Vector.ConditionalSelect(near, Chebyshev(ErfcNear, s * new Vector<double>(8.0 / 3.0) - new Vector<double>(5.0 / 3.0)), h);
-        if (near != Vector<long>.AllBitsSet)
-            h = Vector.ConditionalSelect(near, h, Chebyshev(ErfcFar, s * new Vector<double>(8.0) - Vector<double>.One));
+        var uNear = s * new Vector<double>(8.0 / 3.0) - new Vector<double>(5.0 / 3.0);
+        var uFar = s * new Vector<double>(8.0) - Vector<double>.One;
+        Vector<double> h;
+        if (near == Vector<long>.AllBitsSet) h = Chebyshev(ErfcNear, uNear);
+        else if (near == Vector<long>.Zero) h = Chebyshev(ErfcFar, uFar);
+        else h = Chebyshev(ErfcNear, ErfcFar, near, Vector.ConditionalSelect(near, uNear, uFar));
         var erfc = e * h / z;
         return Vector.ConditionalSelect(Vector.Equals(z, new Vector<double>(double.PositiveInfinity)), Vector<double>.Zero, erfc);
+    }
+
+    /// <summary>Clenshaw with per-lane coefficients: lanes in <paramref name="useFirst"/> sum series a, the others b.</summary>
+    private static Vector<double> Chebyshev(ReadOnlySpan<double> a, ReadOnlySpan<double> b, Vector<long> useFirst, Vector<double> u)
+    {
+        var b1 = Vector<double>.Zero;
+        var b2 = Vector<double>.Zero;
+        var u2 = u + u;
+        for (int j = a.Length - 1; j >= 1; j--)
+        {
+            var t = u2 * b1 - b2 + Vector.ConditionalSelect(useFirst, new Vector<double>(a[j]), new Vector<double>(b[j]));
+            b2 = b1;
+            b1 = t;
+        }
+        return u * b1 - b2 + Vector.ConditionalSelect(useFirst, new Vector<double>(a[0]), new Vector<double>(b[0]));
     }
 
     /// <summary>Σ c[j]·T_j(u) by Clenshaw's recurrence (c[0] already halved).</summary>
