@@ -64,9 +64,20 @@ public sealed class SeededRandom
         for (int i = 0; i < values.Length; i++) values[i] = (float)(NextNormal() * std);
     }
 
+    /// <summary>Uniform floats in [low, high).</summary>
     public void FillUniform(Span<float> values, float low, float high)
     {
-        for (int i = 0; i < values.Length; i++) values[i] = (float)(low + (high - low) * NextDouble());
+        for (int i = 0; i < values.Length; i++) values[i] = ToUniformFloat(NextDouble(), low, high);
+    }
+
+    /// <summary>
+    /// Maps u in [0, 1) to [low, high). Rounding the double result to float can land exactly on high (u = 1 − 2⁻⁵³
+    /// rounds to 1f); such values become the largest float below high so the interval stays half-open.
+    /// </summary>
+    internal static float ToUniformFloat(double u, float low, float high)
+    {
+        float v = (float)(low + ((double)high - low) * u);
+        return v >= high && high > low ? MathF.BitDecrement(high) : v;
     }
 
     /// <summary>Fisher–Yates shuffle.</summary>

@@ -73,7 +73,11 @@ public sealed class Tensor
     public static Tensor Zeros(params int[] shape)
     {
         long n = 1;
-        foreach (int d in shape) n *= d;
+        foreach (int d in shape)
+        {
+            if (d < 0) throw new ArgumentException($"negative dimension in shape {Format(shape)}");
+            n *= d;
+        }
         if (n > int.MaxValue) throw new ArgumentException($"shape {Format(shape)} is too large");
         return Wrap(new float[n], shape);
     }
@@ -312,7 +316,7 @@ public sealed class Tensor
 
     private static bool ComputeIsContiguous(int[] shape, int[] strides)
     {
-        if (shape.Contains(0)) return true; // an empty tensor has no elements to be out of place
+        if (Array.IndexOf(shape, 0) >= 0) return true; // no elements: any strides describe the same (empty) layout
         int expected = 1;
         for (int i = shape.Length - 1; i >= 0; i--)
         {
