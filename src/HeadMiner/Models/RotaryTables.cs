@@ -26,8 +26,7 @@ public sealed class RotaryTables
     public static double[] InverseFrequencies(int rotaryDim, double theta, RopeScaling? scaling)
     {
         int half = rotaryDim / 2;
-        var f = new double[half];
-        for (int i = 0; i < half; i++) f[i] = 1.0 / Math.Pow(theta, 2.0 * i / rotaryDim);
+        var f = Tensors.Kernels.Rotary.DefaultInverseFrequencies(rotaryDim, theta);
         if (scaling is null) return f;
         // Llama 3: long wavelengths are slowed by `factor`, short ones kept, the band between interpolated.
         double lowWavelength = scaling.OriginalMaxPositions / scaling.LowFreqFactor;
@@ -53,16 +52,9 @@ public sealed class RotaryTables
             if (positions > _positions)
             {
                 int n = Math.Max(positions, Math.Min(2 * _positions, positions + 4096));
-                int half = RotaryDim / 2;
                 var cos = new float[n * half];
                 var sin = new float[n * half];
-                for (int p = 0; p < n; p++)
-                    for (int i = 0; i < half; i++)
-                    {
-                        double angle = p * _inverseFrequencies[i];
-                        cos[p * half + i] = (float)Math.Cos(angle);
-                        sin[p * half + i] = (float)Math.Sin(angle);
-                    }
+                Tensors.Kernels.Rotary.BuildTables(n, _inverseFrequencies, cos, sin);
                 (_cos, _sin, _positions) = (cos, sin, n);
             }
             return (_cos, _sin);
