@@ -116,6 +116,10 @@ public class AttentionTests
     [InlineData(70, 70, 8, 2, 8, 0, 0, 3, 5)]
     [InlineData(20, 20, 8, 4, 8, 0, 4, 17, 0)]
     [InlineData(5, 3, 2, 1, 16, 0, 0, 0, 0)]
+    [InlineData(50, 50, 2, 2, 12, 0, 0, 0, 1)]
+    [InlineData(1, 77, 2, 1, 24, 76, 0, 4, 0)]
+    [InlineData(3, 77, 4, 1, 40, 74, 0, 0, 0)]
+    [InlineData(31, 200, 2, 1, 72, 169, 50, 0, 0)]
     public void ForwardMatchesReference(int queries, int keys, int heads, int kvHeads, int headDim, int firstPos, int window, int leftPad, int pad)
     {
         var s = MakeShape(queries, keys, heads, kvHeads, headDim, firstPos, window, leftPad);

@@ -60,7 +60,7 @@ internal sealed unsafe class AttentionBackwardPass : IParallelBody
             return;
         }
         int stride = RoundUp(n, Lanes);
-        float* p = AttentionScratch.Get(2L * rows * stride);
+        float* p = AttentionScratch.ForItem(2L * rows * stride);
         float* ds = p + (long)rows * stride;
         float* qh = Q + (long)i0 * QRowStride + h * HeadDim;
         float* dzh = DZ + (long)i0 * DZRowStride + h * HeadDim;

@@ -3,18 +3,19 @@ using static HeadMiner.Tensors.Kernels.AttentionKernels;
 namespace HeadMiner.Tensors.Kernels;
 
 /// <summary>
-/// One work item of <see cref="Attention.Forward"/> (and of <see cref="Attention.Scores"/>): the query rows
+/// The work of <see cref="Attention.Forward"/> (and of <see cref="Attention.Scores"/>). A work item is the query rows
 /// [b·BlockRows, …) of every query head that reads kv head g. Scores for those rows live only in a per-thread buffer
-/// of BlockRows × (visible key span) floats, never a T × T matrix; key panels no row of a pair can see are skipped,
-/// so the causal upper triangle and everything outside a sliding window cost nothing.
+/// of BlockRows × (visible key span) floats, never a T × T matrix; key panels that no row of a pair can see are
+/// skipped, so the causal upper triangle and everything outside a sliding window cost nothing.
+/// When enough rows share each key, the keys are first packed transposed, once per call, by a parallel pre-pass.
 /// </summary>
 internal sealed unsafe class AttentionForwardPass : IParallelBody
 {
-    /// <summary>Query rows per work item: enough rows to amortise packing the keys, few enough for parallel slack.</summary>
+    /// <summary>Query rows per work item: enough rows to reuse each value row, few enough for parallel slack.</summary>
     public const int BlockRows = 32;
 
-    /// <summary>Below this many rows sharing the packed keys (query rows × heads per kv head), dot products win.</summary>
-    private const int PackedRowThreshold = 8;
+    /// <summary>Panels per packing work item.</summary>
+    private const int PackPanels = 8;
 
     [ThreadStatic] private static AttentionForwardPass? t_instance;
 
@@ -24,59 +25,94 @@ internal sealed unsafe class AttentionForwardPass : IParallelBody
     public int Queries, Keys, Heads, KvHeads, HeadDim, FirstQueryPosition, SlidingWindow;
     public float Scale;
     public bool ScoresOnly;
-    public int Blocks;
+
+    private int _blocks, _panels, _packItemsPerHead;
+    private float* _packedKeys; // null: score rows by dot products instead
+    private bool _packing;      // Invoke packs keys rather than attending
 
     /// <summary>The calling thread's instance: a call fills it, runs it, and clears it, so nothing is allocated per call.</summary>
     public static AttentionForwardPass ForThisThread() => t_instance ??= new AttentionForwardPass();
 
     public void Run()
     {
-        Blocks = (Queries + BlockRows - 1) / BlockRows;
-        int items = KvHeads * Blocks;
+        int group = Heads / KvHeads;
+        _blocks = (Queries + BlockRows - 1) / BlockRows;
+        _panels = (Keys + PanelKeys - 1) / PanelKeys;
+        // Packing costs about one move per key element; it pays once the rows sharing a key save more than that over
+        // dot products (whose horizontal sums cost about 8 cycles per score): rows ≥ headDim / 8.
+        bool packed = Keys > 0 && (long)group * Math.Min(Queries, BlockRows) >= Math.Max(4, HeadDim / 8);
+        _packedKeys = packed ? AttentionScratch.ForCall((long)KvHeads * _panels * HeadDim * PanelKeys) : null;
         long work = (long)Heads * Queries * Math.Min(Keys, SlidingWindow > 0 ? SlidingWindow : Keys) * HeadDim;
         // Small calls (tiny models, decode steps of small heads) cost less than waking a second thread.
-        if (work < 1 << 16 || WorkerPool.MaxThreads == 1)
+        bool inline = work < 1 << 16 || WorkerPool.MaxThreads == 1;
+        if (packed)
+        {
+            _packing = true;
+            _packItemsPerHead = (_panels + PackPanels - 1) / PackPanels;
+            RunItems(KvHeads * _packItemsPerHead, inline);
+            _packing = false;
+        }
+        RunItems(KvHeads * _blocks, inline);
+        Q = K = V = Z = ScoresOut = PatternOut = _packedKeys = null;
+        KeyValid = null;
+    }
+
+    private void RunItems(int items, bool inline)
+    {
+        if (inline)
             for (int i = 0; i < items; i++) Invoke(i);
         else
             WorkerPool.For(items, this);
-        Q = K = V = Z = ScoresOut = PatternOut = null;
-        KeyValid = null;
     }
 
     public void Invoke(int index)
     {
-        int g = index / Blocks;
-        int i0 = index % Blocks * BlockRows;
+        if (_packing) Pack(index);
+        else Attend(index);
+    }
+
+    // Panels [c·PackPanels, …) of kv head g, laid out [g][panel][d][64 keys].
+    private void Pack(int index)
+    {
+        int g = index / _packItemsPerHead;
+        int firstPanel = index % _packItemsPerHead * PackPanels;
+        int firstKey = firstPanel * PanelKeys;
+        int count = Math.Min(Keys - firstKey, PackPanels * PanelKeys);
+        PackKeysTransposed(K + (long)firstKey * KvRowStride + g * HeadDim, KvRowStride, count, HeadDim,
+            _packedKeys + ((long)g * _panels + firstPanel) * HeadDim * PanelKeys);
+    }
+
+    private void Attend(int index)
+    {
+        int g = index / _blocks;
+        int i0 = index % _blocks * BlockRows;
         int rows = Math.Min(Queries - i0, BlockRows);
         int group = Heads / KvHeads;
         VisibleRange(FirstQueryPosition + i0, Keys, SlidingWindow, out int blockLo, out _);
         VisibleRange(FirstQueryPosition + i0 + rows - 1, Keys, SlidingWindow, out _, out int blockHi);
-        int n = blockHi - blockLo;
-        int stride = RoundUp(Math.Max(n, 1), PanelKeys);
-        bool packed = n > 0 && rows * group >= PackedRowThreshold;
-        long packedSize = packed ? (long)HeadDim * stride : 0;
-        float* kt = AttentionScratch.Get(packedSize + (long)rows * stride);
-        float* s = kt + packedSize;
+        // Score rows start at `first`: the block's first visible key, rounded down to a panel when panels fill them.
+        int first = _packedKeys != null ? blockLo & ~(PanelKeys - 1) : blockLo;
+        int stride = RoundUp(Math.Max(blockHi - first, 1), PanelKeys);
+        float* s = AttentionScratch.ForItem((long)rows * stride);
         float* kg = K + g * HeadDim;
         float* vg = V + g * HeadDim;
-        if (packed) PackKeysTransposed(kg + (long)blockLo * KvRowStride, KvRowStride, n, HeadDim, kt);
 
         for (int t = 0; t < group; t++)
         {
             int h = g * group + t;
             float* qh = Q + (long)i0 * QRowStride + h * HeadDim;
-            if (packed) PackedScores(qh, kt, rows, i0, blockLo, n, stride, s);
+            if (_packedKeys != null) PackedScores(qh, _packedKeys + (long)g * _panels * HeadDim * PanelKeys, rows, i0, first, blockHi, stride, s);
             else
                 for (int r = 0; r < rows; r++)
                 {
                     VisibleRange(FirstQueryPosition + i0 + r, Keys, SlidingWindow, out int lo, out int hi);
-                    DotScores(qh + (long)r * QRowStride, kg, KvRowStride, lo, hi, HeadDim, Scale, s + (long)r * stride - blockLo);
+                    DotScores(qh + (long)r * QRowStride, kg, KvRowStride, lo, hi, HeadDim, Scale, s + (long)r * stride - first);
                 }
 
             for (int r = 0; r < rows; r++)
             {
                 VisibleRange(FirstQueryPosition + i0 + r, Keys, SlidingWindow, out int lo, out int hi);
-                float* row = s + (long)r * stride - blockLo; // indexed by absolute key
+                float* row = s + (long)r * stride - first; // indexed by absolute key
                 if (KeyValid != null) MaskInvalidKeys(row, KeyValid, lo, hi);
                 long outRow = ((long)h * Queries + i0 + r) * Keys;
                 if (ScoresOut != null) WriteRow(ScoresOut + outRow, row, lo, hi, Keys, float.NegativeInfinity);
@@ -94,32 +130,30 @@ internal sealed unsafe class AttentionForwardPass : IParallelBody
                 int rb = Math.Min(r + 1, rows - 1);
                 VisibleRange(FirstQueryPosition + i0 + r, Keys, SlidingWindow, out int lo, out _);
                 VisibleRange(FirstQueryPosition + i0 + rb, Keys, SlidingWindow, out _, out int hi);
-                int jLo = lo - blockLo, count = Math.Max(hi - lo, 0);
-                Accumulate2(s + (long)r * stride + jLo, s + (long)rb * stride + jLo, 1,
+                int count = Math.Max(hi - lo, 0);
+                Accumulate2(s + (long)r * stride + (lo - first), s + (long)rb * stride + (lo - first), 1,
                     vg + (long)lo * KvRowStride, KvRowStride, count, HeadDim,
                     Z + (long)(i0 + r) * ZRowStride + h * HeadDim, Z + (long)(i0 + rb) * ZRowStride + h * HeadDim, add: false);
             }
         }
     }
 
-    // Scores of all rows of the block against the packed keys, two rows per pass over a panel, skipping panels
-    // that neither row of the pair can see.
-    private void PackedScores(float* qh, float* kt, int rows, int i0, int blockLo, int n, int stride, float* s)
+    // Scores of all rows of the block against the packed panels covering [first, blockHi), two rows per pass over a
+    // panel, skipping panels that neither row of the pair can see. Row r's score for key j lands at s[r·stride + j − first].
+    private void PackedScores(float* qh, float* kt, int rows, int i0, int first, int blockHi, int stride, float* s)
     {
-        int panels = (n + PanelKeys - 1) / PanelKeys;
-        for (int p = 0; p < panels; p++)
+        for (int start = first; start < blockHi; start += PanelKeys)
         {
-            int start = p * PanelKeys;
-            int vectors = Math.Min(4, (n - start + Lanes - 1) / Lanes);
-            float* panel = kt + (long)p * HeadDim * PanelKeys;
+            int vectors = Math.Min(4, (blockHi - start + Lanes - 1) / Lanes);
+            float* panel = kt + (long)(start / PanelKeys) * HeadDim * PanelKeys;
             for (int r = 0; r < rows; r += 2)
             {
                 int rb = Math.Min(r + 1, rows - 1);
                 VisibleRange(FirstQueryPosition + i0 + r, Keys, SlidingWindow, out int lo, out _);
                 VisibleRange(FirstQueryPosition + i0 + rb, Keys, SlidingWindow, out _, out int hi);
-                if (start >= hi - blockLo || start + PanelKeys <= lo - blockLo) continue;
+                if (start >= hi || start + PanelKeys <= lo) continue;
                 PanelScores2(qh + (long)r * QRowStride, qh + (long)rb * QRowStride, panel, HeadDim, vectors, Scale,
-                    s + (long)r * stride + start, s + (long)rb * stride + start);
+                    s + (long)r * stride + (start - first), s + (long)rb * stride + (start - first));
             }
         }
     }

@@ -236,6 +236,11 @@ internal static unsafe class AttentionKernels
     public static void Accumulate2(float* coefA, float* coefB, int coefStep, float* x, int xStride, int count, int headDim,
         float* outA, float* outB, bool add)
     {
+        if (coefA == coefB && outA == outB)
+        {
+            Accumulate1(coefA, coefStep, x, xStride, count, headDim, outA, add);
+            return;
+        }
         int d = 0;
         for (; d + 4 * Lanes <= headDim; d += 4 * Lanes)
         {
@@ -288,6 +293,41 @@ internal static unsafe class AttentionKernels
             a.Store(outA + d);
             b.Store(outB + d);
         }
+        // Narrow tails (headDim 8, 24, 40, …: tiny models) in narrower vectors rather than scalars.
+        if (d + 8 <= headDim)
+        {
+            Vector256<float> a = add ? Vector256.Load(outA + d) : default;
+            Vector256<float> b = add ? Vector256.Load(outB + d) : default;
+            float* xr = x + d;
+            float* ca = coefA;
+            float* cb = coefB;
+            for (int t = 0; t < count; t++, xr += xStride, ca += coefStep, cb += coefStep)
+            {
+                var xv = Vector256.Load(xr);
+                a = Vector256.FusedMultiplyAdd(Vector256.Create(*ca), xv, a);
+                b = Vector256.FusedMultiplyAdd(Vector256.Create(*cb), xv, b);
+            }
+            a.Store(outA + d);
+            b.Store(outB + d);
+            d += 8;
+        }
+        if (d + 4 <= headDim)
+        {
+            Vector128<float> a = add ? Vector128.Load(outA + d) : default;
+            Vector128<float> b = add ? Vector128.Load(outB + d) : default;
+            float* xr = x + d;
+            float* ca = coefA;
+            float* cb = coefB;
+            for (int t = 0; t < count; t++, xr += xStride, ca += coefStep, cb += coefStep)
+            {
+                var xv = Vector128.Load(xr);
+                a = Vector128.FusedMultiplyAdd(Vector128.Create(*ca), xv, a);
+                b = Vector128.FusedMultiplyAdd(Vector128.Create(*cb), xv, b);
+            }
+            a.Store(outA + d);
+            b.Store(outB + d);
+            d += 4;
+        }
         for (; d < headDim; d++)
         {
             float a = add ? outA[d] : 0, b = add ? outB[d] : 0;
@@ -299,6 +339,64 @@ internal static unsafe class AttentionKernels
             }
             outA[d] = a;
             outB[d] = b;
+        }
+    }
+
+    /// <summary>
+    /// out[0, headDim) (= or +=) Σ_t coef[t·coefStep] · x[t·xStride + (0..headDim)] for a single row (a decode step,
+    /// the odd row of a block), so that it does not pay for a second row.
+    /// </summary>
+    public static void Accumulate1(float* coef, int coefStep, float* x, int xStride, int count, int headDim, float* output, bool add)
+    {
+        int d = 0;
+        for (; d + 4 * Lanes <= headDim; d += 4 * Lanes)
+        {
+            Vector512<float> a0, a1, a2, a3;
+            if (add)
+            {
+                a0 = Vector512.Load(output + d); a1 = Vector512.Load(output + d + 16); a2 = Vector512.Load(output + d + 32); a3 = Vector512.Load(output + d + 48);
+            }
+            else
+            {
+                a0 = a1 = a2 = a3 = Vector512<float>.Zero;
+            }
+            float* xr = x + d;
+            float* c = coef;
+            for (int t = 0; t < count; t++, xr += xStride, c += coefStep)
+            {
+                var p = Vector512.Create(*c);
+                a0 = Vector512.FusedMultiplyAdd(p, Vector512.Load(xr), a0);
+                a1 = Vector512.FusedMultiplyAdd(p, Vector512.Load(xr + 16), a1);
+                a2 = Vector512.FusedMultiplyAdd(p, Vector512.Load(xr + 32), a2);
+                a3 = Vector512.FusedMultiplyAdd(p, Vector512.Load(xr + 48), a3);
+            }
+            a0.Store(output + d); a1.Store(output + d + 16); a2.Store(output + d + 32); a3.Store(output + d + 48);
+        }
+        for (; d + Lanes <= headDim; d += Lanes)
+        {
+            Vector512<float> a = add ? Vector512.Load(output + d) : default;
+            float* xr = x + d;
+            float* c = coef;
+            for (int t = 0; t < count; t++, xr += xStride, c += coefStep)
+                a = Vector512.FusedMultiplyAdd(Vector512.Create(*c), Vector512.Load(xr), a);
+            a.Store(output + d);
+        }
+        if (d + 8 <= headDim)
+        {
+            Vector256<float> a = add ? Vector256.Load(output + d) : default;
+            float* xr = x + d;
+            float* c = coef;
+            for (int t = 0; t < count; t++, xr += xStride, c += coefStep)
+                a = Vector256.FusedMultiplyAdd(Vector256.Create(*c), Vector256.Load(xr), a);
+            a.Store(output + d);
+            d += 8;
+        }
+        for (; d < headDim; d++)
+        {
+            float a = add ? output[d] : 0;
+            float* xr = x + d;
+            for (int t = 0; t < count; t++, xr += xStride) a += coef[(long)t * coefStep] * *xr;
+            output[d] = a;
         }
     }
 
