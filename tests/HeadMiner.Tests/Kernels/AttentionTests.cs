@@ -120,6 +120,7 @@ public class AttentionTests
     [InlineData(1, 77, 2, 1, 24, 76, 0, 4, 0)]
     [InlineData(3, 77, 4, 1, 40, 74, 0, 0, 0)]
     [InlineData(31, 200, 2, 1, 72, 169, 50, 0, 0)]
+    [InlineData(3, 90, 4, 2, 128, 87, 3, 87, 0)]
     public void ForwardMatchesReference(int queries, int keys, int heads, int kvHeads, int headDim, int firstPos, int window, int leftPad, int pad)
     {
         var s = MakeShape(queries, keys, heads, kvHeads, headDim, firstPos, window, leftPad);
@@ -154,6 +155,7 @@ public class AttentionTests
     [InlineData(33, 127, 8, 2, 128, 94, 0, 3)]
     [InlineData(1, 500, 4, 4, 64, 499, 0, 0)]
     [InlineData(50, 50, 3, 1, 8, 0, 9, 4)]
+    [InlineData(2, 300, 8, 2, 128, 298, 100, 0)]
     public void UnfusedStepsEqualForward(int queries, int keys, int heads, int kvHeads, int headDim, int firstPos, int window, int leftPad)
     {
         var s = MakeShape(queries, keys, heads, kvHeads, headDim, firstPos, window, leftPad);

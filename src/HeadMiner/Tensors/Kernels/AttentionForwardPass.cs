@@ -93,50 +93,97 @@ internal sealed unsafe class AttentionForwardPass : IParallelBody
         // Score rows start at `first`: the block's first visible key, rounded down to a panel when panels fill them.
         int first = _packedKeys != null ? blockLo & ~(PanelKeys - 1) : blockLo;
         int stride = RoundUp(Math.Max(blockHi - first, 1), PanelKeys);
-        float* s = AttentionScratch.ForItem((long)rows * stride);
-        float* kg = K + g * HeadDim;
-        float* vg = V + g * HeadDim;
+        var block = new Block(g, i0, rows, blockLo, blockHi, first, stride);
 
-        for (int t = 0; t < group; t++)
+        if (_packedKeys != null)
         {
-            int h = g * group + t;
-            float* qh = Q + (long)i0 * QRowStride + h * HeadDim;
-            if (_packedKeys != null) PackedScores(qh, _packedKeys + (long)g * _panels * HeadDim * PanelKeys, rows, i0, first, blockHi, stride, s);
-            else
-                for (int r = 0; r < rows; r++)
-                {
-                    VisibleRange(FirstQueryPosition + i0 + r, Keys, SlidingWindow, out int lo, out int hi);
-                    DotScores(qh + (long)r * QRowStride, kg, KvRowStride, lo, hi, HeadDim, Scale, s + (long)r * stride - first);
-                }
-
-            for (int r = 0; r < rows; r++)
+            // Many rows: one head at a time keeps the score buffer small; the packed keys are shared anyway.
+            float* s = AttentionScratch.ForItem((long)rows * stride);
+            float* kt = _packedKeys + (long)g * _panels * HeadDim * PanelKeys;
+            for (int t = 0; t < group; t++)
             {
-                VisibleRange(FirstQueryPosition + i0 + r, Keys, SlidingWindow, out int lo, out int hi);
-                float* row = s + (long)r * stride - first; // indexed by absolute key
-                if (KeyValid != null) MaskInvalidKeys(row, KeyValid, lo, hi);
-                long outRow = ((long)h * Queries + i0 + r) * Keys;
-                if (ScoresOut != null) WriteRow(ScoresOut + outRow, row, lo, hi, Keys, float.NegativeInfinity);
-                if (ScoresOnly) continue;
-                SoftmaxRow(row, lo, hi);
-                // Zero the rest of the block's span so that a row pair can share one key loop below.
-                Fill(row + blockLo, lo - blockLo, 0);
-                Fill(row + hi, blockHi - hi, 0);
-                if (PatternOut != null) WriteRow(PatternOut + outRow, row, lo, hi, Keys, 0);
-            }
-            if (ScoresOnly) continue;
-
-            for (int r = 0; r < rows; r += 2)
-            {
-                int rb = Math.Min(r + 1, rows - 1);
-                VisibleRange(FirstQueryPosition + i0 + r, Keys, SlidingWindow, out int lo, out _);
-                VisibleRange(FirstQueryPosition + i0 + rb, Keys, SlidingWindow, out _, out int hi);
-                int count = Math.Max(hi - lo, 0);
-                Accumulate2(s + (long)r * stride + (lo - first), s + (long)rb * stride + (lo - first), 1,
-                    vg + (long)lo * KvRowStride, KvRowStride, count, HeadDim,
-                    Z + (long)(i0 + r) * ZRowStride + h * HeadDim, Z + (long)(i0 + rb) * ZRowStride + h * HeadDim, add: false);
+                PackedScores(Q + (long)i0 * QRowStride + (g * group + t) * HeadDim, kt, rows, i0, first, blockHi, stride, s);
+                Finish(block, s, t, 1);
             }
         }
+        else
+        {
+            // Few rows (a decode step): all heads of the group together, so that row pairs, which share every key
+            // and value row they read, can be two heads at the same query.
+            int all = group * rows;
+            float* s = AttentionScratch.ForItem((long)all * stride);
+            float* kg = K + g * HeadDim;
+            for (int f = 0; f < all; f += 2)
+            {
+                int fb = Math.Min(f + 1, all - 1);
+                int lo = Math.Min(RowLo(block, f), RowLo(block, fb)), hi = Math.Max(RowHi(block, f), RowHi(block, fb));
+                DotScores2(QueryRow(block, f), QueryRow(block, fb), kg, KvRowStride, lo, hi, HeadDim, Scale,
+                    s + (long)f * stride - first, s + (long)fb * stride - first);
+            }
+            Finish(block, s, 0, group);
+        }
     }
+
+    private readonly record struct Block(int G, int I0, int Rows, int Lo, int Hi, int First, int Stride);
+
+    // Flattened row f of a block's score buffer: head offset f / rows within the group, query row f % rows.
+    private float* QueryRow(in Block b, int f)
+    {
+        int group = Heads / KvHeads;
+        return Q + (long)(b.I0 + f % b.Rows) * QRowStride + (b.G * group + f / b.Rows) * HeadDim;
+    }
+
+    private void RowRange(in Block b, int f, out int lo, out int hi) =>
+        VisibleRange(FirstQueryPosition + b.I0 + f % b.Rows, Keys, SlidingWindow, out lo, out hi);
+
+    private int RowLo(in Block b, int f)
+    {
+        RowRange(b, f, out int lo, out _);
+        return lo;
+    }
+
+    private int RowHi(in Block b, int f)
+    {
+        RowRange(b, f, out _, out int hi);
+        return hi;
+    }
+
+    // Scores → (scores out) → softmax → (pattern out) → z for heads [firstHead, firstHead + heads) of the group,
+    // whose score rows are s[f · stride + (key − first)], f = (head − firstHead) · rows + row.
+    private void Finish(in Block b, float* s, int firstHead, int heads)
+    {
+        int group = Heads / KvHeads;
+        int all = heads * b.Rows;
+        for (int f = 0; f < all; f++)
+        {
+            int h = b.G * group + firstHead + f / b.Rows, i = b.I0 + f % b.Rows;
+            RowRange(b, f, out int lo, out int hi);
+            float* row = s + (long)f * b.Stride - b.First; // indexed by absolute key
+            if (KeyValid != null) MaskInvalidKeys(row, KeyValid, lo, hi);
+            long outRow = ((long)h * Queries + i) * Keys;
+            if (ScoresOut != null) WriteRow(ScoresOut + outRow, row, lo, hi, Keys, float.NegativeInfinity);
+            if (ScoresOnly) continue;
+            SoftmaxRow(row, lo, hi);
+            // Zero the rest of the block's span so that a row pair can share one key loop below.
+            Fill(row + b.Lo, lo - b.Lo, 0);
+            Fill(row + hi, b.Hi - hi, 0);
+            if (PatternOut != null) WriteRow(PatternOut + outRow, row, lo, hi, Keys, 0);
+        }
+        if (ScoresOnly) return;
+
+        float* vg = V + b.G * HeadDim;
+        for (int f = 0; f < all; f += 2)
+        {
+            int fb = Math.Min(f + 1, all - 1);
+            int lo = Math.Min(RowLo(b, f), RowLo(b, fb)), hi = Math.Max(RowHi(b, f), RowHi(b, fb));
+            int count = Math.Max(hi - lo, 0);
+            Accumulate2(s + (long)f * b.Stride + (lo - b.First), s + (long)fb * b.Stride + (lo - b.First), 1,
+                vg + (long)lo * KvRowStride, KvRowStride, count, HeadDim, ZRow(b, firstHead, f), ZRow(b, firstHead, fb), add: false);
+        }
+    }
+
+    private float* ZRow(in Block b, int firstHead, int f) =>
+        Z + (long)(b.I0 + f % b.Rows) * ZRowStride + (b.G * (Heads / KvHeads) + firstHead + f / b.Rows) * HeadDim;
 
     // Scores of all rows of the block against the packed panels covering [first, blockHi), two rows per pass over a
     // panel, skipping panels that neither row of the pair can see. Row r's score for key j lands at s[r·stride + j − first].

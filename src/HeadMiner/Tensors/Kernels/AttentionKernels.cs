@@ -152,6 +152,61 @@ internal static unsafe class AttentionKernels
         }
     }
 
+    /// <summary>
+    /// <see cref="DotScores"/> for two query rows over the same keys, each key row loaded once for both (two heads of
+    /// a GQA group at one decode position). qa == qb computes one row.
+    /// </summary>
+    public static void DotScores2(float* qa, float* qb, float* k, int rowStride, int lo, int hi, int headDim, float scale, float* sa, float* sb)
+    {
+        if (qa == qb)
+        {
+            DotScores(qa, k, rowStride, lo, hi, headDim, scale, sa);
+            return;
+        }
+        int vecEnd = headDim & ~(Lanes - 1);
+        int j = lo;
+        for (; j + 4 <= hi; j += 4)
+        {
+            float* k0 = k + (long)j * rowStride;
+            float* k1 = k0 + rowStride;
+            float* k2 = k1 + rowStride;
+            float* k3 = k2 + rowStride;
+            Vector512<float> a0 = default, a1 = default, a2 = default, a3 = default;
+            Vector512<float> b0 = default, b1 = default, b2 = default, b3 = default;
+            for (int d = 0; d < vecEnd; d += Lanes)
+            {
+                var x = Vector512.Load(qa + d);
+                var y = Vector512.Load(qb + d);
+                var c0 = Vector512.Load(k0 + d);
+                var c1 = Vector512.Load(k1 + d);
+                var c2 = Vector512.Load(k2 + d);
+                var c3 = Vector512.Load(k3 + d);
+                a0 = Vector512.FusedMultiplyAdd(x, c0, a0);
+                a1 = Vector512.FusedMultiplyAdd(x, c1, a1);
+                a2 = Vector512.FusedMultiplyAdd(x, c2, a2);
+                a3 = Vector512.FusedMultiplyAdd(x, c3, a3);
+                b0 = Vector512.FusedMultiplyAdd(y, c0, b0);
+                b1 = Vector512.FusedMultiplyAdd(y, c1, b1);
+                b2 = Vector512.FusedMultiplyAdd(y, c2, b2);
+                b3 = Vector512.FusedMultiplyAdd(y, c3, b3);
+            }
+            float ta0 = Vector512.Sum(a0), ta1 = Vector512.Sum(a1), ta2 = Vector512.Sum(a2), ta3 = Vector512.Sum(a3);
+            float tb0 = Vector512.Sum(b0), tb1 = Vector512.Sum(b1), tb2 = Vector512.Sum(b2), tb3 = Vector512.Sum(b3);
+            for (int d = vecEnd; d < headDim; d++)
+            {
+                ta0 += qa[d] * k0[d]; ta1 += qa[d] * k1[d]; ta2 += qa[d] * k2[d]; ta3 += qa[d] * k3[d];
+                tb0 += qb[d] * k0[d]; tb1 += qb[d] * k1[d]; tb2 += qb[d] * k2[d]; tb3 += qb[d] * k3[d];
+            }
+            sa[j] = scale * ta0; sa[j + 1] = scale * ta1; sa[j + 2] = scale * ta2; sa[j + 3] = scale * ta3;
+            sb[j] = scale * tb0; sb[j + 1] = scale * tb1; sb[j + 2] = scale * tb2; sb[j + 3] = scale * tb3;
+        }
+        if (j < hi)
+        {
+            DotScores(qa, k, rowStride, j, hi, headDim, scale, sa);
+            DotScores(qb, k, rowStride, j, hi, headDim, scale, sb);
+        }
+    }
+
     /// <summary>Sets s[j] = −∞ for every j in [lo, hi) whose key is padding (valid[j] false).</summary>
     public static void MaskInvalidKeys(float* s, bool* valid, int lo, int hi)
     {
