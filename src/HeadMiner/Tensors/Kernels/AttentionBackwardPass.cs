@@ -41,47 +41,71 @@ internal sealed unsafe class AttentionBackwardPass : IParallelBody
             new Span<float>(dkg + (long)j * DKvRowStride, HeadDim).Clear();
             new Span<float>(dvg + (long)j * DKvRowStride, HeadDim).Clear();
         }
+        // dP = dz · vᵀ is a score matrix like q · kᵀ: with enough rows, pack this kv head's values transposed once.
+        int panels = (Keys + PanelKeys - 1) / PanelKeys;
+        bool packed = Keys > 0 && (long)group * Math.Min(Queries, BlockRows) >= Math.Max(4, HeadDim / 8);
+        long packedSize = packed ? (long)panels * HeadDim * PanelKeys : 0;
+        long rowsSize = (long)BlockRows * RoundUp(Math.Max(Keys, 1), PanelKeys);
+        float* vt = AttentionScratch.ForItem(packedSize + 2 * rowsSize);
+        if (packed) PackKeysTransposed(vg, KvRowStride, Keys, HeadDim, vt);
+        var buffers = new Buffers(packed ? vt : null, vt + packedSize, vt + packedSize + rowsSize);
         for (int t = 0; t < group; t++)
         {
             int h = g * group + t;
             for (int i0 = 0; i0 < Queries; i0 += BlockRows)
-                Block(h, kg, vg, dkg, dvg, i0, Math.Min(BlockRows, Queries - i0));
+                Block(h, kg, vg, dkg, dvg, i0, Math.Min(BlockRows, Queries - i0), buffers);
         }
     }
 
-    private void Block(int h, float* kg, float* vg, float* dkg, float* dvg, int i0, int rows)
+    private readonly struct Buffers(float* packedValues, float* p, float* ds)
+    {
+        public readonly float* PackedValues = packedValues, P = p, DS = ds;
+    }
+
+    private void Block(int h, float* kg, float* vg, float* dkg, float* dvg, int i0, int rows, in Buffers buffers)
     {
         VisibleRange(FirstQueryPosition + i0, Keys, SlidingWindow, out int blockLo, out _);
         VisibleRange(FirstQueryPosition + i0 + rows - 1, Keys, SlidingWindow, out _, out int blockHi);
-        int n = blockHi - blockLo;
-        if (n <= 0)
+        if (blockHi <= blockLo)
         {
             for (int r = 0; r < rows; r++) new Span<float>(DQ + (long)(i0 + r) * DQRowStride + h * HeadDim, HeadDim).Clear();
             return;
         }
-        int stride = RoundUp(n, Lanes);
-        float* p = AttentionScratch.ForItem(2L * rows * stride);
-        float* ds = p + (long)rows * stride;
+        // Rows of p and ds are indexed from `first`, the block's first visible key rounded down to a panel.
+        int first = blockLo & ~(PanelKeys - 1);
+        int stride = RoundUp(blockHi - first, PanelKeys);
+        float* p = buffers.P, ds = buffers.DS;
         float* qh = Q + (long)i0 * QRowStride + h * HeadDim;
         float* dzh = DZ + (long)i0 * DZRowStride + h * HeadDim;
 
+        if (buffers.PackedValues != null)
+            PackedRowScores(dzh, DZRowStride, rows, FirstQueryPosition + i0, Keys, SlidingWindow, buffers.PackedValues, HeadDim,
+                first, blockHi, 1f, ds, stride);
         for (int r = 0; r < rows; r++)
         {
             VisibleRange(FirstQueryPosition + i0 + r, Keys, SlidingWindow, out int lo, out int hi);
-            float* pRow = p + (long)r * stride - blockLo; // indexed by absolute key, like dsRow
-            float* dsRow = ds + (long)r * stride - blockLo;
-            Fill(pRow + blockLo, n, 0);
-            Fill(dsRow + blockLo, n, 0);
-            if (hi <= lo) continue;
+            float* pRow = p + (long)r * stride - first; // indexed by absolute key, like dsRow
+            float* dsRow = ds + (long)r * stride - first;
+            if (hi <= lo)
+            {
+                Fill(pRow + blockLo, blockHi - blockLo, 0);
+                Fill(dsRow + blockLo, blockHi - blockLo, 0);
+                continue;
+            }
             int count = hi - lo;
             new ReadOnlySpan<float>(Pattern + ((long)h * Queries + i0 + r) * Keys + lo, count).CopyTo(new Span<float>(pRow + lo, count));
-            DotScores(dzh + (long)r * DZRowStride, vg, KvRowStride, lo, hi, HeadDim, 1f, dsRow); // dP = dz · vᵀ
+            if (buffers.PackedValues == null) DotScores(dzh + (long)r * DZRowStride, vg, KvRowStride, lo, hi, HeadDim, 1f, dsRow);
             var pSpan = new ReadOnlySpan<float>(pRow + lo, count);
-            var dsSpan = new Span<float>(dsRow + lo, count);
+            var dsSpan = new Span<float>(dsRow + lo, count); // dP on entry, dS on exit
             float d = TensorPrimitives.Dot(pSpan, dsSpan);
             TensorPrimitives.Subtract(dsSpan, d, dsSpan);
             TensorPrimitives.Multiply(dsSpan, pSpan, dsSpan);
             TensorPrimitives.Multiply(dsSpan, Scale, dsSpan);
+            // Zero the rest of the block's span: the products below run over whole row pairs and key columns.
+            Fill(pRow + blockLo, lo - blockLo, 0);
+            Fill(pRow + hi, blockHi - hi, 0);
+            Fill(dsRow + blockLo, lo - blockLo, 0);
+            Fill(dsRow + hi, blockHi - hi, 0);
         }
 
         // dq = dS · K, two rows at a time over the union of their visible keys (dS is zero elsewhere).
@@ -91,7 +115,7 @@ internal sealed unsafe class AttentionBackwardPass : IParallelBody
             VisibleRange(FirstQueryPosition + i0 + r, Keys, SlidingWindow, out int lo, out _);
             VisibleRange(FirstQueryPosition + i0 + rb, Keys, SlidingWindow, out _, out int hi);
             int count = Math.Max(hi - lo, 0);
-            Accumulate2(ds + (long)r * stride + (lo - blockLo), ds + (long)rb * stride + (lo - blockLo), 1,
+            Accumulate2(ds + (long)r * stride + (lo - first), ds + (long)rb * stride + (lo - first), 1,
                 kg + (long)lo * KvRowStride, KvRowStride, count, HeadDim,
                 DQ + (long)(i0 + r) * DQRowStride + h * HeadDim, DQ + (long)(i0 + rb) * DQRowStride + h * HeadDim, add: false);
         }
@@ -100,16 +124,16 @@ internal sealed unsafe class AttentionBackwardPass : IParallelBody
         for (int j = blockLo; j < blockHi; j += 2)
         {
             int jb = Math.Min(j + 1, blockHi - 1);
-            long first = (long)j - FirstQueryPosition - i0;
-            long end = SlidingWindow > 0 ? (long)jb + SlidingWindow - FirstQueryPosition - i0 : rows;
-            int rStart = (int)Math.Clamp(first, 0, rows), rEnd = (int)Math.Clamp(end, 0, rows);
+            long firstRow = (long)j - FirstQueryPosition - i0;
+            long endRow = SlidingWindow > 0 ? (long)jb + SlidingWindow - FirstQueryPosition - i0 : rows;
+            int rStart = (int)Math.Clamp(firstRow, 0, rows), rEnd = (int)Math.Clamp(endRow, 0, rows);
             if (rEnd <= rStart) continue;
             int cols = rEnd - rStart;
-            long at = (long)rStart * stride;
-            Accumulate2(ds + at + (j - blockLo), ds + at + (jb - blockLo), stride,
+            long at = (long)rStart * stride - first;
+            Accumulate2(ds + at + j, ds + at + jb, stride,
                 qh + (long)rStart * QRowStride, QRowStride, cols, HeadDim,
                 dkg + (long)j * DKvRowStride, dkg + (long)jb * DKvRowStride, add: true);
-            Accumulate2(p + at + (j - blockLo), p + at + (jb - blockLo), stride,
+            Accumulate2(p + at + j, p + at + jb, stride,
                 dzh + (long)rStart * DZRowStride, DZRowStride, cols, HeadDim,
                 dvg + (long)j * DKvRowStride, dvg + (long)jb * DKvRowStride, add: true);
         }

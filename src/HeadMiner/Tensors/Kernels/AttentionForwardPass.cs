@@ -102,7 +102,8 @@ internal sealed unsafe class AttentionForwardPass : IParallelBody
             float* kt = _packedKeys + (long)g * _panels * HeadDim * PanelKeys;
             for (int t = 0; t < group; t++)
             {
-                PackedScores(Q + (long)i0 * QRowStride + (g * group + t) * HeadDim, kt, rows, i0, first, blockHi, stride, s);
+                PackedRowScores(Q + (long)i0 * QRowStride + (g * group + t) * HeadDim, QRowStride, rows, FirstQueryPosition + i0,
+                    Keys, SlidingWindow, kt, HeadDim, first, blockHi, Scale, s, stride);
                 Finish(block, s, t, 1);
             }
         }
@@ -184,26 +185,6 @@ internal sealed unsafe class AttentionForwardPass : IParallelBody
 
     private float* ZRow(in Block b, int firstHead, int f) =>
         Z + (long)(b.I0 + f % b.Rows) * ZRowStride + (b.G * (Heads / KvHeads) + firstHead + f / b.Rows) * HeadDim;
-
-    // Scores of all rows of the block against the packed panels covering [first, blockHi), two rows per pass over a
-    // panel, skipping panels that neither row of the pair can see. Row r's score for key j lands at s[r·stride + j − first].
-    private void PackedScores(float* qh, float* kt, int rows, int i0, int first, int blockHi, int stride, float* s)
-    {
-        for (int start = first; start < blockHi; start += PanelKeys)
-        {
-            int vectors = Math.Min(4, (blockHi - start + Lanes - 1) / Lanes);
-            float* panel = kt + (long)(start / PanelKeys) * HeadDim * PanelKeys;
-            for (int r = 0; r < rows; r += 2)
-            {
-                int rb = Math.Min(r + 1, rows - 1);
-                VisibleRange(FirstQueryPosition + i0 + r, Keys, SlidingWindow, out int lo, out _);
-                VisibleRange(FirstQueryPosition + i0 + rb, Keys, SlidingWindow, out _, out int hi);
-                if (start >= hi || start + PanelKeys <= lo) continue;
-                PanelScores2(qh + (long)r * QRowStride, qh + (long)rb * QRowStride, panel, HeadDim, vectors, Scale,
-                    s + (long)r * stride + (start - first), s + (long)rb * stride + (start - first));
-            }
-        }
-    }
 
     /// <summary>dst[0, keys) = fill outside [lo, hi), row[lo, hi) inside.</summary>
     public static void WriteRow(float* dst, float* row, int lo, int hi, int keys, float fill)

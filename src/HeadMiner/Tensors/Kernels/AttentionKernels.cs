@@ -106,6 +106,31 @@ internal static unsafe class AttentionKernels
     }
 
     /// <summary>
+    /// Scores of rows [0, rows) (row r at x + r·xStride, at absolute position firstPosition + r) against the packed
+    /// panels covering keys [first, blockHi) (first a multiple of 64; kt as <see cref="PackKeysTransposed"/> lays out
+    /// all keys), two rows per pass over a panel, skipping panels neither row of a pair can see. Row r's score for key j
+    /// lands at s[r·stride + j − first]; entries a row cannot see hold junk.
+    /// </summary>
+    public static void PackedRowScores(float* x, int xStride, int rows, int firstPosition, int keys, int slidingWindow,
+        float* kt, int headDim, int first, int blockHi, float scale, float* s, int stride)
+    {
+        for (int start = first; start < blockHi; start += PanelKeys)
+        {
+            int vectors = Math.Min(4, (blockHi - start + Lanes - 1) / Lanes);
+            float* panel = kt + (long)(start / PanelKeys) * headDim * PanelKeys;
+            for (int r = 0; r < rows; r += 2)
+            {
+                int rb = Math.Min(r + 1, rows - 1);
+                VisibleRange(firstPosition + r, keys, slidingWindow, out int lo, out _);
+                VisibleRange(firstPosition + rb, keys, slidingWindow, out _, out int hi);
+                if (start >= hi || start + PanelKeys <= lo) continue;
+                PanelScores2(x + (long)r * xStride, x + (long)rb * xStride, panel, headDim, vectors, scale,
+                    s + (long)r * stride + (start - first), s + (long)rb * stride + (start - first));
+            }
+        }
+    }
+
+    /// <summary>
     /// s[j] = scale · q·key(j) for j in [lo, hi), key j at k + j·rowStride, without packing: for a handful of query rows
     /// (a decode step) packing the keys would cost more than the horizontal sums it saves.
     /// </summary>
