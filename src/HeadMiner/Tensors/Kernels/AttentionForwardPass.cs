@@ -173,7 +173,17 @@ internal sealed unsafe class AttentionForwardPass : IParallelBody
         if (ScoresOnly) return;
 
         float* vg = V + b.G * HeadDim;
-        for (int f = 0; f < all; f += 2)
+        int f4 = all >= 4 ? all & ~3 : 0; // four rows at a time where there are four, then pairs
+        for (int f = 0; f < f4; f += 4)
+        {
+            int lo = Math.Min(Math.Min(RowLo(b, f), RowLo(b, f + 1)), Math.Min(RowLo(b, f + 2), RowLo(b, f + 3)));
+            int hi = Math.Max(Math.Max(RowHi(b, f), RowHi(b, f + 1)), Math.Max(RowHi(b, f + 2), RowHi(b, f + 3)));
+            int count = Math.Max(hi - lo, 0);
+            float* c = s + (long)f * b.Stride + (lo - b.First);
+            Accumulate4(c, c + b.Stride, c + 2L * b.Stride, c + 3L * b.Stride, 1, vg + (long)lo * KvRowStride, KvRowStride, count, HeadDim,
+                ZRow(b, firstHead, f), ZRow(b, firstHead, f + 1), ZRow(b, firstHead, f + 2), ZRow(b, firstHead, f + 3), add: false);
+        }
+        for (int f = f4; f < all; f += 2)
         {
             int fb = Math.Min(f + 1, all - 1);
             int lo = Math.Min(RowLo(b, f), RowLo(b, fb)), hi = Math.Max(RowHi(b, f), RowHi(b, fb));

@@ -51,6 +51,58 @@ internal static unsafe class AttentionKernels
     }
 
     /// <summary>
+    /// <see cref="PanelScores2"/> for four rows (some may repeat): sixteen accumulators hide the FMA latency that eight
+    /// leave exposed on cores with two 512-bit FMA pipes.
+    /// </summary>
+    public static void PanelScores4(float* qa, float* qb, float* qc, float* qd, float* panel, int headDim, int vectors, float scale,
+        float* sa, float* sb, float* sc, float* sd)
+    {
+        if (vectors != 4)
+        {
+            PanelScores2(qa, qb, panel, headDim, vectors, scale, sa, sb);
+            PanelScores2(qc, qd, panel, headDim, vectors, scale, sc, sd);
+            return;
+        }
+        Vector512<float> a0 = default, a1 = default, a2 = default, a3 = default;
+        Vector512<float> b0 = default, b1 = default, b2 = default, b3 = default;
+        Vector512<float> c0 = default, c1 = default, c2 = default, c3 = default;
+        Vector512<float> d0 = default, d1 = default, d2 = default, d3 = default;
+        for (int d = 0; d < headDim; d++)
+        {
+            float* kr = panel + d * PanelKeys;
+            var k0 = Vector512.Load(kr);
+            var k1 = Vector512.Load(kr + 16);
+            var k2 = Vector512.Load(kr + 32);
+            var k3 = Vector512.Load(kr + 48);
+            var x = Vector512.Create(qa[d]);
+            a0 = Vector512.FusedMultiplyAdd(x, k0, a0);
+            a1 = Vector512.FusedMultiplyAdd(x, k1, a1);
+            a2 = Vector512.FusedMultiplyAdd(x, k2, a2);
+            a3 = Vector512.FusedMultiplyAdd(x, k3, a3);
+            x = Vector512.Create(qb[d]);
+            b0 = Vector512.FusedMultiplyAdd(x, k0, b0);
+            b1 = Vector512.FusedMultiplyAdd(x, k1, b1);
+            b2 = Vector512.FusedMultiplyAdd(x, k2, b2);
+            b3 = Vector512.FusedMultiplyAdd(x, k3, b3);
+            x = Vector512.Create(qc[d]);
+            c0 = Vector512.FusedMultiplyAdd(x, k0, c0);
+            c1 = Vector512.FusedMultiplyAdd(x, k1, c1);
+            c2 = Vector512.FusedMultiplyAdd(x, k2, c2);
+            c3 = Vector512.FusedMultiplyAdd(x, k3, c3);
+            x = Vector512.Create(qd[d]);
+            d0 = Vector512.FusedMultiplyAdd(x, k0, d0);
+            d1 = Vector512.FusedMultiplyAdd(x, k1, d1);
+            d2 = Vector512.FusedMultiplyAdd(x, k2, d2);
+            d3 = Vector512.FusedMultiplyAdd(x, k3, d3);
+        }
+        var s = Vector512.Create(scale);
+        (a0 * s).Store(sa); (a1 * s).Store(sa + 16); (a2 * s).Store(sa + 32); (a3 * s).Store(sa + 48);
+        (b0 * s).Store(sb); (b1 * s).Store(sb + 16); (b2 * s).Store(sb + 32); (b3 * s).Store(sb + 48);
+        (c0 * s).Store(sc); (c1 * s).Store(sc + 16); (c2 * s).Store(sc + 32); (c3 * s).Store(sc + 48);
+        (d0 * s).Store(sd); (d1 * s).Store(sd + 16); (d2 * s).Store(sd + 32); (d3 * s).Store(sd + 48);
+    }
+
+    /// <summary>
     /// Scores of two query rows (qa, qb; they may be the same row) against the keys of one packed panel:
     /// sa[jj] = scale · qa·key(jj) for jj in [0, 16·vectors). Writes whole vectors (the panel is zero-padded).
     /// </summary>
@@ -108,7 +160,7 @@ internal static unsafe class AttentionKernels
     /// <summary>
     /// Scores of rows [0, rows) (row r at x + r·xStride, at absolute position firstPosition + r) against the packed
     /// panels covering keys [first, blockHi) (first a multiple of 64; kt as <see cref="PackKeysTransposed"/> lays out
-    /// all keys), two rows per pass over a panel, skipping panels neither row of a pair can see. Row r's score for key j
+    /// all keys), four rows per pass over a panel, skipping panels no row of the four can see. Row r's score for key j
     /// lands at s[r·stride + j − first]; entries a row cannot see hold junk.
     /// </summary>
     public static void PackedRowScores(float* x, int xStride, int rows, int firstPosition, int keys, int slidingWindow,
@@ -118,14 +170,16 @@ internal static unsafe class AttentionKernels
         {
             int vectors = Math.Min(4, (blockHi - start + Lanes - 1) / Lanes);
             float* panel = kt + (long)(start / PanelKeys) * headDim * PanelKeys;
-            for (int r = 0; r < rows; r += 2)
+            for (int r = 0; r < rows; r += 4)
             {
-                int rb = Math.Min(r + 1, rows - 1);
+                int rb = Math.Min(r + 1, rows - 1), rc = Math.Min(r + 2, rows - 1), rd = Math.Min(r + 3, rows - 1);
                 VisibleRange(firstPosition + r, keys, slidingWindow, out int lo, out _);
-                VisibleRange(firstPosition + rb, keys, slidingWindow, out _, out int hi);
+                VisibleRange(firstPosition + rd, keys, slidingWindow, out _, out int hi);
                 if (start >= hi || start + PanelKeys <= lo) continue;
-                PanelScores2(x + (long)r * xStride, x + (long)rb * xStride, panel, headDim, vectors, scale,
-                    s + (long)r * stride + (start - first), s + (long)rb * stride + (start - first));
+                long at = start - first;
+                PanelScores4(x + (long)r * xStride, x + (long)rb * xStride, x + (long)rc * xStride, x + (long)rd * xStride,
+                    panel, headDim, vectors, scale,
+                    s + (long)r * stride + at, s + (long)rb * stride + at, s + (long)rc * stride + at, s + (long)rd * stride + at);
             }
         }
     }
@@ -419,6 +473,70 @@ internal static unsafe class AttentionKernels
             }
             outA[d] = a;
             outB[d] = b;
+        }
+    }
+
+    /// <summary>
+    /// <see cref="Accumulate2"/> for four rows (coefficient rows c[0..3], output rows o[0..3]; repeats allowed when the
+    /// coefficients repeat too): each x row loaded once for four rows, sixteen accumulators in flight. Only whole
+    /// 64-float chunks of headDim are done four rows at a time; the rest goes through <see cref="Accumulate2"/>.
+    /// </summary>
+    public static void Accumulate4(float* ca, float* cb, float* cc, float* cd, int coefStep, float* x, int xStride, int count,
+        int headDim, float* oa, float* ob, float* oc, float* od, bool add)
+    {
+        int wide = headDim & ~(4 * Lanes - 1);
+        for (int d = 0; d < wide; d += 4 * Lanes)
+        {
+            Vector512<float> a0, a1, a2, a3, b0, b1, b2, b3, c0, c1, c2, c3, d0, d1, d2, d3;
+            if (add)
+            {
+                a0 = Vector512.Load(oa + d); a1 = Vector512.Load(oa + d + 16); a2 = Vector512.Load(oa + d + 32); a3 = Vector512.Load(oa + d + 48);
+                b0 = Vector512.Load(ob + d); b1 = Vector512.Load(ob + d + 16); b2 = Vector512.Load(ob + d + 32); b3 = Vector512.Load(ob + d + 48);
+                c0 = Vector512.Load(oc + d); c1 = Vector512.Load(oc + d + 16); c2 = Vector512.Load(oc + d + 32); c3 = Vector512.Load(oc + d + 48);
+                d0 = Vector512.Load(od + d); d1 = Vector512.Load(od + d + 16); d2 = Vector512.Load(od + d + 32); d3 = Vector512.Load(od + d + 48);
+            }
+            else
+            {
+                a0 = a1 = a2 = a3 = b0 = b1 = b2 = b3 = c0 = c1 = c2 = c3 = d0 = d1 = d2 = d3 = Vector512<float>.Zero;
+            }
+            float* xr = x + d;
+            long step = coefStep;
+            for (long t = 0; t < count; t++, xr += xStride)
+            {
+                var x0 = Vector512.Load(xr);
+                var x1 = Vector512.Load(xr + 16);
+                var x2 = Vector512.Load(xr + 32);
+                var x3 = Vector512.Load(xr + 48);
+                var p = Vector512.Create(ca[t * step]);
+                a0 = Vector512.FusedMultiplyAdd(p, x0, a0);
+                a1 = Vector512.FusedMultiplyAdd(p, x1, a1);
+                a2 = Vector512.FusedMultiplyAdd(p, x2, a2);
+                a3 = Vector512.FusedMultiplyAdd(p, x3, a3);
+                p = Vector512.Create(cb[t * step]);
+                b0 = Vector512.FusedMultiplyAdd(p, x0, b0);
+                b1 = Vector512.FusedMultiplyAdd(p, x1, b1);
+                b2 = Vector512.FusedMultiplyAdd(p, x2, b2);
+                b3 = Vector512.FusedMultiplyAdd(p, x3, b3);
+                p = Vector512.Create(cc[t * step]);
+                c0 = Vector512.FusedMultiplyAdd(p, x0, c0);
+                c1 = Vector512.FusedMultiplyAdd(p, x1, c1);
+                c2 = Vector512.FusedMultiplyAdd(p, x2, c2);
+                c3 = Vector512.FusedMultiplyAdd(p, x3, c3);
+                p = Vector512.Create(cd[t * step]);
+                d0 = Vector512.FusedMultiplyAdd(p, x0, d0);
+                d1 = Vector512.FusedMultiplyAdd(p, x1, d1);
+                d2 = Vector512.FusedMultiplyAdd(p, x2, d2);
+                d3 = Vector512.FusedMultiplyAdd(p, x3, d3);
+            }
+            a0.Store(oa + d); a1.Store(oa + d + 16); a2.Store(oa + d + 32); a3.Store(oa + d + 48);
+            b0.Store(ob + d); b1.Store(ob + d + 16); b2.Store(ob + d + 32); b3.Store(ob + d + 48);
+            c0.Store(oc + d); c1.Store(oc + d + 16); c2.Store(oc + d + 32); c3.Store(oc + d + 48);
+            d0.Store(od + d); d1.Store(od + d + 16); d2.Store(od + d + 32); d3.Store(od + d + 48);
+        }
+        if (wide < headDim)
+        {
+            Accumulate2(ca, cb, coefStep, x + wide, xStride, count, headDim - wide, oa + wide, ob + wide, add);
+            Accumulate2(cc, cd, coefStep, x + wide, xStride, count, headDim - wide, oc + wide, od + wide, add);
         }
     }
 
