@@ -108,34 +108,36 @@ internal sealed unsafe class AttentionBackwardPass : IParallelBody
             Fill(dsRow + hi, blockHi - hi, 0);
         }
 
-        // dq = dS · K, two rows at a time over the union of their visible keys (dS is zero elsewhere).
-        for (int r = 0; r < rows; r += 2)
+        // dq = dS · K, four rows at a time over the union of their visible keys (dS is zero elsewhere).
+        for (int r = 0; r < rows; r += 4)
         {
-            int rb = Math.Min(r + 1, rows - 1);
+            int rb = Math.Min(r + 1, rows - 1), rc = Math.Min(r + 2, rows - 1), rd = Math.Min(r + 3, rows - 1);
             VisibleRange(FirstQueryPosition + i0 + r, Keys, SlidingWindow, out int lo, out _);
-            VisibleRange(FirstQueryPosition + i0 + rb, Keys, SlidingWindow, out _, out int hi);
+            VisibleRange(FirstQueryPosition + i0 + rd, Keys, SlidingWindow, out _, out int hi);
             int count = Math.Max(hi - lo, 0);
-            Accumulate2(ds + (long)r * stride + (lo - first), ds + (long)rb * stride + (lo - first), 1,
+            float* c = ds + (lo - first);
+            Accumulate4(c + (long)r * stride, c + (long)rb * stride, c + (long)rc * stride, c + (long)rd * stride, 1,
                 kg + (long)lo * KvRowStride, KvRowStride, count, HeadDim,
-                DQ + (long)(i0 + r) * DQRowStride + h * HeadDim, DQ + (long)(i0 + rb) * DQRowStride + h * HeadDim, add: false);
+                DQRow(h, i0 + r), DQRow(h, i0 + rb), DQRow(h, i0 + rc), DQRow(h, i0 + rd), add: false);
         }
 
-        // dk += dSᵀ · Q and dv += Pᵀ · dZ, two keys at a time over the block rows that can see either key.
-        for (int j = blockLo; j < blockHi; j += 2)
+        // dk += dSᵀ · Q and dv += Pᵀ · dZ, four keys at a time over the block rows that can see any of them.
+        for (int j = blockLo; j < blockHi; j += 4)
         {
-            int jb = Math.Min(j + 1, blockHi - 1);
+            int jb = Math.Min(j + 1, blockHi - 1), jc = Math.Min(j + 2, blockHi - 1), jd = Math.Min(j + 3, blockHi - 1);
             long firstRow = (long)j - FirstQueryPosition - i0;
-            long endRow = SlidingWindow > 0 ? (long)jb + SlidingWindow - FirstQueryPosition - i0 : rows;
+            long endRow = SlidingWindow > 0 ? (long)jd + SlidingWindow - FirstQueryPosition - i0 : rows;
             int rStart = (int)Math.Clamp(firstRow, 0, rows), rEnd = (int)Math.Clamp(endRow, 0, rows);
             if (rEnd <= rStart) continue;
             int cols = rEnd - rStart;
-            long at = (long)rStart * stride - first;
-            Accumulate2(ds + at + j, ds + at + jb, stride,
-                qh + (long)rStart * QRowStride, QRowStride, cols, HeadDim,
-                dkg + (long)j * DKvRowStride, dkg + (long)jb * DKvRowStride, add: true);
-            Accumulate2(p + at + j, p + at + jb, stride,
-                dzh + (long)rStart * DZRowStride, DZRowStride, cols, HeadDim,
-                dvg + (long)j * DKvRowStride, dvg + (long)jb * DKvRowStride, add: true);
+            float* c = ds + (long)rStart * stride - first;
+            Accumulate4(c + j, c + jb, c + jc, c + jd, stride, qh + (long)rStart * QRowStride, QRowStride, cols, HeadDim,
+                dkg + (long)j * DKvRowStride, dkg + (long)jb * DKvRowStride, dkg + (long)jc * DKvRowStride, dkg + (long)jd * DKvRowStride, add: true);
+            c = p + (long)rStart * stride - first;
+            Accumulate4(c + j, c + jb, c + jc, c + jd, stride, dzh + (long)rStart * DZRowStride, DZRowStride, cols, HeadDim,
+                dvg + (long)j * DKvRowStride, dvg + (long)jb * DKvRowStride, dvg + (long)jc * DKvRowStride, dvg + (long)jd * DKvRowStride, add: true);
         }
     }
+
+    private float* DQRow(int h, int i) => DQ + (long)i * DQRowStride + h * HeadDim;
 }

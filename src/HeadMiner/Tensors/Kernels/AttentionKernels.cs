@@ -477,8 +477,9 @@ internal static unsafe class AttentionKernels
     }
 
     /// <summary>
-    /// <see cref="Accumulate2"/> for four rows (coefficient rows c[0..3], output rows o[0..3]; repeats allowed when the
-    /// coefficients repeat too): each x row loaded once for four rows, sixteen accumulators in flight. Only whole
+    /// <see cref="Accumulate2"/> for four rows (coefficient rows c[0..3], output rows o[0..3]). Short blocks repeat
+    /// their last row (a, b, c, c / a, b, b, b / a, a, a, a), coefficients and output alike; a repeated row receives
+    /// its sum once. Each x row is loaded once for four rows, sixteen accumulators in flight. Only whole
     /// 64-float chunks of headDim are done four rows at a time; the rest goes through <see cref="Accumulate2"/>.
     /// </summary>
     public static void Accumulate4(float* ca, float* cb, float* cc, float* cd, int coefStep, float* x, int xStride, int count,
@@ -536,7 +537,9 @@ internal static unsafe class AttentionKernels
         if (wide < headDim)
         {
             Accumulate2(ca, cb, coefStep, x + wide, xStride, count, headDim - wide, oa + wide, ob + wide, add);
-            Accumulate2(cc, cd, coefStep, x + wide, xStride, count, headDim - wide, oc + wide, od + wide, add);
+            // Rows c, d repeating a or b were done above; doing them again would add twice.
+            if (oc != oa && oc != ob)
+                Accumulate2(cc, cd, coefStep, x + wide, xStride, count, headDim - wide, oc + wide, od + wide, add);
         }
     }
 
