@@ -404,6 +404,30 @@ public class AttentionTests
     }
 
     [Fact]
+    public void CallsFromInsideAParallelRegionMatchSequentialCalls()
+    {
+        // A model runs one attention call per batch item from inside its own parallel loop.
+        var inputs = Enumerable.Range(0, 6).Select(b => Inputs.Random(MakeShape(70, 70, 4, 2, 64, 0, 0, b), (ulong)(100 + b))).ToArray();
+        var sequential = inputs.Select(x => RunForward(x)).ToArray();
+        var nested = new Outputs[inputs.Length];
+        int saved = WorkerPool.MaxThreads;
+        try
+        {
+            WorkerPool.MaxThreads = 2;
+            WorkerPool.For(inputs.Length, b => nested[b] = RunForward(inputs[b]));
+        }
+        finally
+        {
+            WorkerPool.MaxThreads = saved;
+        }
+        for (int b = 0; b < inputs.Length; b++)
+        {
+            Assert.Equal(sequential[b].Z, nested[b].Z);
+            Assert.Equal(sequential[b].Pattern, nested[b].Pattern);
+        }
+    }
+
+    [Fact]
     public void SteadyStateForwardAllocatesNothing()
     {
         var s = MakeShape(128, 128, 12, 12, 64, 0, 0, 0);

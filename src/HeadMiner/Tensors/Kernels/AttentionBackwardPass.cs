@@ -19,9 +19,31 @@ internal sealed unsafe class AttentionBackwardPass : IParallelBody
     public int Queries, Keys, Heads, KvHeads, HeadDim, FirstQueryPosition, SlidingWindow;
     public float Scale;
 
-    public static AttentionBackwardPass ForThisThread() => t_instance ??= new AttentionBackwardPass();
+    private bool _busy;
 
+    /// <summary>The calling thread's instance (nothing allocated per call); a fresh one if that is busy with an outer call.</summary>
+    public static AttentionBackwardPass ForThisThread()
+    {
+        var pass = t_instance ??= new AttentionBackwardPass();
+        if (pass._busy) pass = new AttentionBackwardPass();
+        pass._busy = true;
+        return pass;
+    }
+
+    /// <summary>Runs the call described by the fields, then releases the instance.</summary>
     public void Run()
+    {
+        try
+        {
+            RunCall();
+        }
+        finally
+        {
+            _busy = false;
+        }
+    }
+
+    private void RunCall()
     {
         long work = (long)Heads * Queries * Math.Min(Keys, SlidingWindow > 0 ? SlidingWindow : Keys) * HeadDim;
         if (work < 1 << 16 || WorkerPool.MaxThreads == 1)

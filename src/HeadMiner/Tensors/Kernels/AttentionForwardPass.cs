@@ -5,8 +5,8 @@ namespace HeadMiner.Tensors.Kernels;
 /// <summary>
 /// The work of <see cref="Attention.Forward"/> (and of <see cref="Attention.Scores"/>). A work item is the query rows
 /// [b·BlockRows, …) of every query head that reads kv head g. Scores for those rows live only in a per-thread buffer
-/// of BlockRows × (visible key span) floats, never a T × T matrix; key panels that no row of a pair can see are
-/// skipped, so the causal upper triangle and everything outside a sliding window cost nothing.
+/// of BlockRows × (visible key span) floats, never a T × T matrix; key panels that no row of a four-row tile can see
+/// are skipped, so the causal upper triangle and everything outside a sliding window cost nothing.
 /// When enough rows share each key, the keys are first packed transposed, once per call, by a parallel pre-pass.
 /// </summary>
 internal sealed unsafe class AttentionForwardPass : IParallelBody
@@ -27,13 +27,40 @@ internal sealed unsafe class AttentionForwardPass : IParallelBody
     public bool ScoresOnly;
 
     private int _blocks, _panels, _packItemsPerHead;
-    private float* _packedKeys; // null: score rows by dot products instead
-    private bool _packing;      // Invoke packs keys rather than attending
+    private float* _packedKeys;      // null: score rows by dot products instead
+    private float[]? _packedStorage; // the call's packed keys, read by work items on every thread
+    private bool _packing;           // Invoke packs keys rather than attending
+    private bool _busy;
 
-    /// <summary>The calling thread's instance: a call fills it, runs it, and clears it, so nothing is allocated per call.</summary>
-    public static AttentionForwardPass ForThisThread() => t_instance ??= new AttentionForwardPass();
+    /// <summary>
+    /// The calling thread's instance, so that nothing is allocated per call; a fresh one if that is busy (a call made
+    /// from work this thread runs while it waits inside another call), since the instance holds the call's state.
+    /// </summary>
+    public static AttentionForwardPass ForThisThread()
+    {
+        var pass = t_instance ??= new AttentionForwardPass();
+        if (pass._busy) pass = new AttentionForwardPass();
+        pass._busy = true;
+        return pass;
+    }
 
+    /// <summary>Runs the call described by the fields, then releases the instance.</summary>
     public void Run()
+    {
+        try
+        {
+            RunCall();
+        }
+        finally
+        {
+            Q = K = V = Z = ScoresOut = PatternOut = _packedKeys = null;
+            KeyValid = null;
+            _packing = false;
+            _busy = false;
+        }
+    }
+
+    private void RunCall()
     {
         int group = Heads / KvHeads;
         _blocks = (Queries + BlockRows - 1) / BlockRows;
@@ -41,7 +68,7 @@ internal sealed unsafe class AttentionForwardPass : IParallelBody
         // Packing costs about one move per key element; it pays once the rows sharing a key save more than that over
         // dot products (whose horizontal sums cost about 8 cycles per score): rows ≥ headDim / 8.
         bool packed = Keys > 0 && (long)group * Math.Min(Queries, BlockRows) >= Math.Max(4, HeadDim / 8);
-        _packedKeys = packed ? AttentionScratch.ForCall((long)KvHeads * _panels * HeadDim * PanelKeys) : null;
+        _packedKeys = packed ? AttentionScratch.Get(ref _packedStorage, (long)KvHeads * _panels * HeadDim * PanelKeys) : null;
         long work = (long)Heads * Queries * Math.Min(Keys, SlidingWindow > 0 ? SlidingWindow : Keys) * HeadDim;
         // Small calls (tiny models, decode steps of small heads) cost less than waking a second thread.
         bool inline = work < 1 << 16 || WorkerPool.MaxThreads == 1;
@@ -53,8 +80,6 @@ internal sealed unsafe class AttentionForwardPass : IParallelBody
             _packing = false;
         }
         RunItems(KvHeads * _blocks, inline);
-        Q = K = V = Z = ScoresOut = PatternOut = _packedKeys = null;
-        KeyValid = null;
     }
 
     private void RunItems(int items, bool inline)

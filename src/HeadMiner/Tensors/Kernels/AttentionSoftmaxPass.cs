@@ -17,9 +17,31 @@ internal sealed unsafe class AttentionSoftmaxPass : IParallelBody
     public int Heads, Queries, Keys, FirstQueryPosition, SlidingWindow;
     private int _blocks;
 
-    public static AttentionSoftmaxPass ForThisThread() => t_instance ??= new AttentionSoftmaxPass();
+    private bool _busy;
 
+    /// <summary>The calling thread's instance (nothing allocated per call); a fresh one if that is busy with an outer call.</summary>
+    public static AttentionSoftmaxPass ForThisThread()
+    {
+        var pass = t_instance ??= new AttentionSoftmaxPass();
+        if (pass._busy) pass = new AttentionSoftmaxPass();
+        pass._busy = true;
+        return pass;
+    }
+
+    /// <summary>Runs the call described by the fields, then releases the instance.</summary>
     public void Run()
+    {
+        try
+        {
+            RunCall();
+        }
+        finally
+        {
+            _busy = false;
+        }
+    }
+
+    private void RunCall()
     {
         _blocks = (Queries + BlockRows - 1) / BlockRows;
         int items = Heads * _blocks;
