@@ -150,6 +150,21 @@ public class AttentionTests
         Assert.Equal(got.Z, RunForward(x, withScoresAndPattern: false).Z);
     }
 
+    [Fact]
+    public void UnitScaleWithPeakedScoresMatchesReference()
+    {
+        // GPT-Neo passes scale 1: scores of tens, softmax rows close to one-hot; only the pattern is asked for.
+        var s = new Shape(60, 60, 3, 3, 64, 1.0, SlidingWindow: 25);
+        var x = Inputs.Random(s, 31, std: 1.2f);
+        var z = new float[60 * s.QueryWidth];
+        var pattern = new float[3 * 60 * 60];
+        Attention.Forward(x.Q, x.QStride, x.K, x.V, x.KvStride, z, s.QueryWidth, 60, 60, 3, 3, 64, 1f, x.Mask, pattern: pattern);
+        var want = ReferenceAttention.Forward(s, x.Q, x.QStride, x.K, x.V, x.KvStride);
+        Assert.Contains(want.Scores, v => v > 20);
+        Assert.InRange(RelativeError(z, want.Z), 0, Tolerance);
+        Assert.InRange(RelativeError(pattern, want.Pattern), 0, Tolerance);
+    }
+
     [Theory]
     [InlineData(65, 65, 12, 12, 64, 0, 0, 0)]
     [InlineData(33, 127, 8, 2, 128, 94, 0, 3)]
