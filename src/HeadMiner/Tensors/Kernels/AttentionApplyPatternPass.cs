@@ -1,3 +1,5 @@
+using System.Numerics;
+using System.Runtime.Intrinsics;
 using static HeadMiner.Tensors.Kernels.AttentionKernels;
 
 namespace HeadMiner.Tensors.Kernels;
@@ -58,31 +60,65 @@ internal sealed unsafe class AttentionApplyPatternPass : IParallelBody
         int i0 = index % _blocks * BlockRows;
         int rows = Math.Min(Queries - i0, BlockRows);
         float* vg = V + h / (Heads / KvHeads) * HeadDim;
-        for (int r = 0; r < rows; r += 2)
+        for (int r = 0; r < rows; r += 4)
         {
-            int rb = Math.Min(r + 1, rows - 1);
-            float* pa = Pattern + ((long)h * Queries + i0 + r) * Keys;
-            float* pb = Pattern + ((long)h * Queries + i0 + rb) * Keys;
-            NonZeroSpan(pa, Keys, out int loA, out int hiA);
-            NonZeroSpan(pb, Keys, out int loB, out int hiB);
-            int lo = Math.Min(loA, loB), hi = Math.Max(hiA, hiB);
-            Accumulate2(pa + lo, pb + lo, 1, vg + (long)lo * VRowStride, VRowStride, Math.Max(hi - lo, 0), HeadDim,
-                Z + (long)(i0 + r) * ZRowStride + h * HeadDim, Z + (long)(i0 + rb) * ZRowStride + h * HeadDim, add: false);
+            int rb = Math.Min(r + 1, rows - 1), rc = Math.Min(r + 2, rows - 1), rd = Math.Min(r + 3, rows - 1);
+            float* pa = PatternRow(h, i0 + r), pb = PatternRow(h, i0 + rb), pc = PatternRow(h, i0 + rc), pd = PatternRow(h, i0 + rd);
+            NonZeroSpan(pa, Keys, out int lo, out int hi);
+            Widen(pb, ref lo, ref hi);
+            Widen(pc, ref lo, ref hi);
+            Widen(pd, ref lo, ref hi);
+            Accumulate4(pa + lo, pb + lo, pc + lo, pd + lo, 1, vg + (long)lo * VRowStride, VRowStride, Math.Max(hi - lo, 0), HeadDim,
+                ZRow(h, i0 + r), ZRow(h, i0 + rb), ZRow(h, i0 + rc), ZRow(h, i0 + rd), add: false);
         }
     }
 
-    // [lo, hi) from the first to past the last entry that is not zero; lo = keys, hi = 0 when the row is all zeros.
+    private float* PatternRow(int h, int i) => Pattern + ((long)h * Queries + i) * Keys;
+
+    private float* ZRow(int h, int i) => Z + (long)i * ZRowStride + h * HeadDim;
+
+    private void Widen(float* row, ref int lo, ref int hi)
+    {
+        NonZeroSpan(row, Keys, out int l, out int h);
+        lo = Math.Min(lo, l);
+        hi = Math.Max(hi, h);
+    }
+
+    // [lo, hi) from the first to past the last entry that is not zero (NaN counts as not zero); lo = keys, hi = 0
+    // when the row is all zeros.
     private static void NonZeroSpan(float* row, int keys, out int lo, out int hi)
     {
-        var span = new ReadOnlySpan<float>(row, keys);
-        int first = span.IndexOfAnyExcept(0f);
-        if (first < 0)
+        int j = 0;
+        while (j + Lanes <= keys)
+        {
+            ulong nonZero = ~Vector512.Equals(Vector512.Load(row + j), Vector512<float>.Zero).ExtractMostSignificantBits() & 0xFFFF;
+            if (nonZero != 0)
+            {
+                j += BitOperations.TrailingZeroCount(nonZero);
+                break;
+            }
+            j += Lanes;
+        }
+        while (j < keys && row[j] == 0) j++;
+        if (j >= keys)
         {
             lo = keys;
             hi = 0;
             return;
         }
-        lo = first;
-        hi = span.LastIndexOfAnyExcept(0f) + 1;
+        lo = j;
+        int end = keys;
+        while (end - Lanes >= lo)
+        {
+            ulong nonZero = ~Vector512.Equals(Vector512.Load(row + end - Lanes), Vector512<float>.Zero).ExtractMostSignificantBits() & 0xFFFF;
+            if (nonZero != 0)
+            {
+                end -= Lanes - (64 - BitOperations.LeadingZeroCount(nonZero));
+                break;
+            }
+            end -= Lanes;
+        }
+        while (end > lo && row[end - 1] == 0) end--;
+        hi = end;
     }
 }
