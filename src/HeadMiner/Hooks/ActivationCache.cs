@@ -196,7 +196,7 @@ public sealed class ActivationCache : IActivationHooks
         var result = stack.Clone();
         var s = result.Span;
         var sc = scale.Span;
-        var gamma = Model.Weights.LnFinalWeight?.Contiguous().Span ?? default;
+        var gamma = Model.Weights.LnFinalWeight is { } g ? g.Contiguous().Span : default;
         bool center = Model.Config.Norm == NormKind.LayerNorm;
         for (int row = 0; row < s.Length / d; row++)
         {
@@ -243,8 +243,8 @@ public sealed class ActivationCache : IActivationHooks
         int b = answer.Length, d = Model.Config.DModel;
         var directions = Directions(answer, wrong);
         var result = new float[b];
-        var beta = Model.Weights.LnFinalBias?.Contiguous().Span ?? default;
-        var bu = Model.Weights.b_U?.Contiguous().Span ?? default;
+        var beta = Model.Weights.LnFinalBias is { } lb ? lb.Contiguous().Span : default;
+        var bu = Model.Weights.b_U is { } ub ? ub.Contiguous().Span : default;
         for (int i = 0; i < b; i++)
         {
             if (!beta.IsEmpty) result[i] += System.Numerics.Tensors.TensorPrimitives.Dot(beta, directions.AsSpan(i * d, d));

@@ -52,6 +52,7 @@ public sealed class RotaryTables
             if (positions > _positions)
             {
                 int n = Math.Max(positions, Math.Min(2 * _positions, positions + 4096));
+                int half = RotaryDim / 2;
                 var cos = new float[n * half];
                 var sin = new float[n * half];
                 Tensors.Kernels.Rotary.BuildTables(n, _inverseFrequencies, cos, sin);
