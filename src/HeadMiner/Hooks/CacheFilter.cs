@@ -7,7 +7,7 @@ namespace HeadMiner.Hooks;
 /// and some token positions, optionally in half precision. Caching everything is what runs users out of memory;
 /// a filter keeps exactly what an analysis needs.
 /// </summary>
-public sealed class CacheFilter
+public sealed record CacheFilter
 {
     private readonly Func<HookName, bool> _predicate;
 
