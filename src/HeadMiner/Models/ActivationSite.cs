@@ -73,4 +73,15 @@ public sealed class ForwardOptions
 
     /// <summary>Stop before this layer (exclusive); no logits are computed when it is less than the layer count.</summary>
     public int? EndLayer { get; init; }
+
+    /// <summary>
+    /// Every sequence of the batch continues a prefix of this many tokens that is not recomputed: the batch's rows
+    /// are positions [PrefixLength, PrefixLength + T), and attention reads the prefix's keys and values from
+    /// <see cref="PrefixKeysValues"/>. Patching sweeps use it: a change at position p leaves positions before p
+    /// untouched in every layer (causality), so only the suffix needs running.
+    /// </summary>
+    public int PrefixLength { get; init; }
+
+    /// <summary>For (layer, sequence): the prefix's keys and values after rotary, each [PrefixLength, kv_heads·d_head] row-major.</summary>
+    public Func<int, int, (ReadOnlyMemory<float> Keys, ReadOnlyMemory<float> Values)>? PrefixKeysValues { get; init; }
 }

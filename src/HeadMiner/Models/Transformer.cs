@@ -63,9 +63,13 @@ public sealed class Transformer : IDisposable
         int end = options.EndLayer ?? Config.Layers;
         if (options.StartLayer < 0 || options.StartLayer > end || end > Config.Layers)
             throw new HeadMinerException($"layer range [{options.StartLayer}, {end}) is outside the model's {Config.Layers} layers");
-        CheckLength(batch.Length);
+        CheckLength(options.PrefixLength + batch.Length);
         if (end == Config.Layers) CheckRunnable();
+        if (options.PrefixLength > 0 && (options.PrefixKeysValues is null || batch.Mask is not null || options.StartResidual is null))
+            throw new HeadMinerException("a prefix run needs the prefix keys/values and a resume residual, and takes no padding mask");
         var positions = batch.Positions();
+        if (options.PrefixLength > 0)
+            for (int i = 0; i < positions.Length; i++) positions[i] += options.PrefixLength;
         int rows = batch.Ids.Length, d = Config.DModel;
         var hooks = options.Hooks;
         float[] x;
@@ -80,7 +84,7 @@ public sealed class Transformer : IDisposable
             x = Embed(batch, positions, hooks);
         }
         var buffers = new Buffers(Config, rows);
-        var context = new RunContext(batch, positions, hooks, null);
+        var context = new RunContext(batch, positions, hooks, null) { PrefixLength = options.PrefixLength, Prefix = options.PrefixKeysValues };
         for (int l = options.StartLayer; l < end; l++) RunBlock(l, x, buffers, context);
         if (end < Config.Layers) return new ForwardResult(null, x);
         int[] selected = options.LastOnly
@@ -123,6 +127,9 @@ public sealed class Transformer : IDisposable
 
     private sealed record RunContext(TokenBatch Batch, int[] Positions, IActivationHooks? Hooks, KvCache? Cache)
     {
+        public int PrefixLength { get; init; }
+        public Func<int, int, (ReadOnlyMemory<float> Keys, ReadOnlyMemory<float> Values)>? Prefix { get; init; }
+
         public int B => Batch.Batch;
         public int T => Batch.Length;
         public int Rows => Batch.Ids.Length;
@@ -252,33 +259,41 @@ public sealed class Transformer : IDisposable
                 T, total, H, G, dh, c.AttentionScale,
                 new AttentionMask { FirstQueryPosition = cache.Length, SlidingWindow = window });
         }
-        else if (ctx.Wants(ActivationSite.AttnScores, l) || ctx.Wants(ActivationSite.Pattern, l))
-        {
-            // Unfused: scores and pattern exist as tensors a hook can read or overwrite.
-            var scores = new float[B * H * T * T];
-            for (int b = 0; b < B; b++)
-            {
-                var s = qkv.Slice(b * T * width, T * width);
-                Tensors.Kernels.Attention.Scores(s, width, s[qw..], width, scores.AsSpan(b * H * T * T, H * T * T), T, T, H, G, dh, c.AttentionScale, Mask(ctx, b, window));
-            }
-            Visit(ctx, ActivationSite.AttnScores, l, scores, B, H, T, T);
-            var pattern = new float[scores.Length];
-            for (int b = 0; b < B; b++)
-                Tensors.Kernels.Attention.ScoresToPattern(scores.AsSpan(b * H * T * T, H * T * T), pattern.AsSpan(b * H * T * T, H * T * T), H, T, T, Mask(ctx, b, window));
-            Visit(ctx, ActivationSite.Pattern, l, pattern, B, H, T, T);
-            for (int b = 0; b < B; b++)
-            {
-                var s = qkv.Slice(b * T * width, T * width);
-                Tensors.Kernels.Attention.ApplyPattern(pattern.AsSpan(b * H * T * T, H * T * T), s[(qw + kvw)..], width, z.Slice(b * T * qw, T * qw), qw, T, T, H, G, dh);
-            }
-        }
         else
         {
+            // Per sequence: keys/values are this batch's rows, after the prefix's (when resuming a prefix run).
+            int P = ctx.PrefixLength, K = P + T;
+            bool unfused = ctx.Wants(ActivationSite.AttnScores, l) || ctx.Wants(ActivationSite.Pattern, l);
+            var scores = unfused ? new float[B * H * T * K] : null;
+            var kv = P > 0 ? new float[2 * K * kvw] : null;
+            int kvStride = P > 0 ? kvw : width;
+            ReadOnlySpan<float> Keys(int b, Span<float> seq) => P > 0 ? kv.AsSpan(0, K * kvw) : seq[qw..];
+            ReadOnlySpan<float> Values(int b, Span<float> seq) => P > 0 ? kv.AsSpan(K * kvw, K * kvw) : seq[(qw + kvw)..];
             for (int b = 0; b < B; b++)
             {
-                var s = qkv.Slice(b * T * width, T * width);
-                Tensors.Kernels.Attention.Forward(s, width, s[qw..], s[(qw + kvw)..], width, z.Slice(b * T * qw, T * qw), qw,
-                    T, T, H, G, dh, c.AttentionScale, Mask(ctx, b, window));
+                var seq = qkv.Slice(b * T * width, T * width);
+                if (P > 0) AssemblePrefixKv(ctx, l, b, seq, kv!, P, T, kvw, qw, width);
+                var mask = Mask(ctx, b, window);
+                if (unfused)
+                    Tensors.Kernels.Attention.Scores(seq, width, Keys(b, seq), kvStride, scores.AsSpan(b * H * T * K, H * T * K), T, K, H, G, dh, c.AttentionScale, mask);
+                else
+                    Tensors.Kernels.Attention.Forward(seq, width, Keys(b, seq), Values(b, seq), kvStride, z.Slice(b * T * qw, T * qw), qw,
+                        T, K, H, G, dh, c.AttentionScale, mask);
+            }
+            if (unfused)
+            {
+                // Unfused: scores and pattern exist as tensors a hook can read or overwrite.
+                Visit(ctx, ActivationSite.AttnScores, l, scores!, B, H, T, K);
+                var pattern = new float[scores!.Length];
+                for (int b = 0; b < B; b++)
+                    Tensors.Kernels.Attention.ScoresToPattern(scores.AsSpan(b * H * T * K, H * T * K), pattern.AsSpan(b * H * T * K, H * T * K), H, T, K, Mask(ctx, b, window));
+                Visit(ctx, ActivationSite.Pattern, l, pattern, B, H, T, K);
+                for (int b = 0; b < B; b++)
+                {
+                    var seq = qkv.Slice(b * T * width, T * width);
+                    if (P > 0) AssemblePrefixKv(ctx, l, b, seq, kv!, P, T, kvw, qw, width);
+                    Tensors.Kernels.Attention.ApplyPattern(pattern.AsSpan(b * H * T * K, H * T * K), Values(b, seq), kvStride, z.Slice(b * T * qw, T * qw), qw, T, K, H, G, dh);
+                }
             }
         }
         Visit(ctx, ActivationSite.Z, l, buf.Z, B, T, H, dh);
@@ -305,9 +320,23 @@ public sealed class Transformer : IDisposable
         if (w.b_O is not null) AddBias(buf.AttnOut, rows, d, w.b_O);
     }
 
+    /// <summary>Keys then values of one sequence, [P + T, kvw] each: the prefix's from the caller, then this run's rows.</summary>
+    private static void AssemblePrefixKv(RunContext ctx, int l, int b, Span<float> seq, float[] kv, int P, int T, int kvw, int qw, int width)
+    {
+        int K = P + T;
+        var (keys, values) = ctx.Prefix!(l, b);
+        keys.Span[..(P * kvw)].CopyTo(kv);
+        values.Span[..(P * kvw)].CopyTo(kv.AsSpan(K * kvw));
+        for (int t = 0; t < T; t++)
+        {
+            seq.Slice(t * width + qw, kvw).CopyTo(kv.AsSpan((P + t) * kvw, kvw));
+            seq.Slice(t * width + qw + kvw, kvw).CopyTo(kv.AsSpan((K + P + t) * kvw, kvw));
+        }
+    }
+
     private static AttentionMask Mask(RunContext ctx, int b, int window) => new()
     {
-        FirstQueryPosition = 0,
+        FirstQueryPosition = ctx.PrefixLength,
         SlidingWindow = window,
         KeyValid = ctx.Batch.Mask is null ? default : ctx.Batch.Mask.AsSpan(b * ctx.T, ctx.T),
     };

@@ -63,12 +63,12 @@ public sealed class Metric
     };
 
     /// <summary>The metric for a run whose logits are [pairs·k, T or 1, V]: <paramref name="logits"/> holds k runs of all pairs (pair-major within each run); returns one value per run.</summary>
-    public double[] ComputeMany(Tensor logits)
+    public double[] ComputeMany(Tensor logits, int[][]? tokens = null)
     {
         int rows = logits.Dim(0), n = Pairs.Count;
         if (rows % n != 0) throw new ArgumentException($"{rows} rows are not a multiple of {n} pairs");
         var result = new double[rows / n];
-        for (int k = 0; k < result.Length; k++) result[k] = Compute(logits.Slice(0, k * n, n));
+        for (int k = 0; k < result.Length; k++) result[k] = Compute(logits.Slice(0, k * n, n), tokens);
         return result;
     }
 
