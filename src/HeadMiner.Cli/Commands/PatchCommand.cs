@@ -1,0 +1,109 @@
+using System.CommandLine;
+using System.Diagnostics;
+using HeadMiner.Analysis.Patching;
+using HeadMiner.Tasks;
+
+namespace HeadMiner.Cli.Commands;
+
+/// <summary>`headminer patch`: an activation-patching sweep over a prompt-pair file.</summary>
+public static class PatchCommand
+{
+    public static Command Create()
+    {
+        var model = ModelOptions.Model();
+        var pairs = new Option<string>("--pairs") { Description = "Prompt-pair JSON file (clean, corrupted, answer, wrong)", Required = true };
+        var target = new Option<string>("--target") { Description = "resid_pre|resid_mid|resid_post|attn_out|mlp_out (layer × position); z|q|k|v|pattern (layer × head); add :pos for layer × head × position", DefaultValueFactory = _ => "resid_pre" };
+        var metric = new Option<string>("--metric") { Description = "logit_diff | prob_diff | kl | loss", DefaultValueFactory = _ => "logit_diff" };
+        var direction = new Option<string>("--direction") { Description = "denoising (run corrupted, patch in clean) | noising (run clean, patch in corrupted)", DefaultValueFactory = _ => "denoising" };
+        var naive = new Option<bool>("--naive") { Description = "Use the one-forward-per-patch reference loop (slow; for checking)" };
+        var process = ModelOptions.Process();
+        var output = new Option<string>("--out", "-o") { Description = "Directory for patching.json and patching.csv", DefaultValueFactory = _ => "." };
+        var command = new Command("patch", "Activation patching: which activations carry the clean/corrupted difference.") { model, pairs, target, metric, direction, naive, process, output };
+        command.SetAction(parse =>
+        {
+            var patchTarget = ParseOrUsage(() => PatchTarget.Parse(parse.GetValue(target)!));
+            var metricKind = ParseOrUsage(() => Metric.Parse(parse.GetValue(metric)!));
+            var dir = parse.GetValue(direction) switch
+            {
+                "denoising" => PatchDirection.Denoising,
+                "noising" => PatchDirection.Noising,
+                var other => throw new UsageException($"--direction \"{other}\" must be denoising or noising"),
+            };
+            string pairsPath = parse.GetValue(pairs)!;
+            var set = PromptPairSet.Load(pairsPath);
+            using var loaded = ModelOptions.Load(parse.GetValue(model), parse.GetValue(process));
+            var tokenized = set.Tokenize(loaded.RequireTokenizer(), pairsPath);
+            loaded.Model.CheckLength(tokenized.Length);
+            var stdout = parse.InvocationConfiguration.Output;
+            var stderr = parse.InvocationConfiguration.Error;
+            var progress = new ConsoleProgress(stderr, "patching");
+            var sw = Stopwatch.StartNew();
+            var result = parse.GetValue(naive)
+                ? ActivationPatching.SweepNaive(loaded.Model, tokenized, patchTarget, metricKind, dir, progress)
+                : ActivationPatching.Sweep(loaded.Model, tokenized, patchTarget, metricKind, dir, progress: progress);
+            stderr.WriteLine($"patched {result.Raw.Length} cells in {sw.Elapsed.TotalSeconds:F1} s");
+
+            string outDir = parse.GetValue(output)!;
+            Directory.CreateDirectory(outDir);
+            var tokenizer = loaded.RequireTokenizer();
+            var labels = tokenized.Clean[0].Select(tokenizer.TokenToString).ToArray();
+            OutputFiles.WriteJson(Path.Combine(outDir, "patching.json"), new
+            {
+                model = loaded.Path,
+                weight_processing = result.WeightProcessing,
+                pairs = pairsPath,
+                target = parse.GetValue(target),
+                direction = dir.ToString().ToLowerInvariant(),
+                metric = result.Metric,
+                clean_metric = result.CleanMetric,
+                corrupted_metric = result.CorruptedMetric,
+                normalisation = "(patched - corrupted) / (clean - corrupted)",
+                axes = result.Axes,
+                shape = result.Raw.Shape.ToArray(),
+                kv_head_of_query_head = patchTarget.PerKvHead && loaded.Model.Config.KvHeads != loaded.Model.Config.Heads
+                    ? Enumerable.Range(0, loaded.Model.Config.Heads).Select(loaded.Model.Config.KvHeadOf).ToArray() : null,
+                position_tokens = labels,
+                normalized = result.Normalized.ToArray(),
+                raw = result.Raw.ToArray(),
+            });
+            OutputFiles.WriteCsv(Path.Combine(outDir, "patching.csv"), [.. result.Axes, "raw", "normalized"], Rows(result));
+
+            stdout.WriteLine($"{result.Metric}: clean {result.CleanMetric:F4}, corrupted {result.CorruptedMetric:F4} (weight processing: {loaded.Model.Processing})");
+            stdout.WriteLine($"strongest cells ({string.Join(" × ", result.Axes)}), normalised:");
+            foreach (var (index, value) in Top(result, 10))
+                stdout.WriteLine($"  {string.Join(", ", Unravel(index, result.Raw.Shape.ToArray())),-14} {value,8:F3}");
+            stdout.WriteLine($"wrote {Path.Combine(outDir, "patching.json")} and patching.csv");
+            return ExitCodes.Success;
+        });
+        return command;
+    }
+
+    private static T ParseOrUsage<T>(Func<T> parse)
+    {
+        try { return parse(); }
+        catch (HeadMinerException e) { throw new UsageException(e.Message); }
+    }
+
+    private static IEnumerable<(int Index, float Value)> Top(PatchingResult r, int k) =>
+        r.Normalized.ToArray().Select((v, i) => (i, v)).Where(p => float.IsFinite(p.v)).OrderByDescending(p => Math.Abs(p.v)).Take(k);
+
+    private static int[] Unravel(int index, int[] shape)
+    {
+        var result = new int[shape.Length];
+        for (int a = shape.Length - 1; a >= 0; a--)
+        {
+            result[a] = index % shape[a];
+            index /= shape[a];
+        }
+        return result;
+    }
+
+    private static IEnumerable<IReadOnlyList<object?>> Rows(PatchingResult r)
+    {
+        var shape = r.Raw.Shape.ToArray();
+        var raw = r.Raw.ToArray();
+        var norm = r.Normalized.ToArray();
+        for (int i = 0; i < raw.Length; i++)
+            yield return [.. Unravel(i, shape).Cast<object?>(), raw[i], norm[i]];
+    }
+}
