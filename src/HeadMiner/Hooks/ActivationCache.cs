@@ -14,7 +14,11 @@ public sealed class ActivationCache : IActivationHooks
 {
     private readonly Dictionary<HookName, Entry> _entries = [];
 
-    private sealed record Entry(int[] Shape, float[]? Floats, ushort[]? Halves);
+    /// <summary>
+    /// A stored activation. <see cref="Triangle"/>: a [B, H, T, T] score/pattern tensor whose entries above the causal
+    /// diagonal all hold <see cref="Fill"/> (−∞ or 0) is stored as its lower triangle only, T(T+1)/2 per head.
+    /// </summary>
+    private sealed record Entry(int[] Shape, float[]? Floats, ushort[]? Halves, bool Triangle = false, float Fill = 0);
 
     public ActivationCache(Transformer model, CacheFilter filter)
     {
@@ -45,10 +49,14 @@ public sealed class ActivationCache : IActivationHooks
     {
         if (!_entries.TryGetValue(hook, out var e))
             throw new HeadMinerException($"the cache has no \"{hook}\" (it holds {_entries.Count} points{(_entries.Count > 0 ? ", e.g. " + string.Join(", ", _entries.Keys.Take(3)) : "")}); widen the cache filter");
-        if (e.Floats is not null) return Tensor.Wrap(e.Floats, e.Shape);
-        var floats = new float[e.Halves!.Length];
-        HalfPrecision.F16ToFloat(e.Halves, floats);
-        return Tensor.Wrap(floats, e.Shape);
+        float[] floats;
+        if (e.Floats is not null) floats = e.Floats;
+        else
+        {
+            floats = new float[e.Halves!.Length];
+            HalfPrecision.F16ToFloat(e.Halves, floats);
+        }
+        return e.Triangle ? Unpack(floats, e.Shape, e.Fill) : Tensor.Wrap(floats, e.Shape);
     }
 
     // ---- recording (IActivationHooks) ---------------------------------------------------------------------------
@@ -60,6 +68,18 @@ public sealed class ActivationCache : IActivationHooks
         var hook = HookName.Of(site, layer);
         var kept = SelectPositions(site, activation);
         var shape = kept.Shape.ToArray();
+        float fill = site == ActivationSite.AttnScores ? float.NegativeInfinity : 0f;
+        if (site is ActivationSite.AttnScores or ActivationSite.Pattern && TryPackTriangle(kept, fill) is { } packed)
+        {
+            if (Filter.HalfPrecision)
+            {
+                var packedHalves = new ushort[packed.Length];
+                HalfPrecision.FloatToF16(packed, packedHalves);
+                _entries[hook] = new Entry(shape, null, packedHalves, true, fill);
+            }
+            else _entries[hook] = new Entry(shape, packed, null, true, fill);
+            return;
+        }
         if (Filter.HalfPrecision)
         {
             var c = kept.Contiguous();
@@ -74,6 +94,36 @@ public sealed class ActivationCache : IActivationHooks
             kept.CopyTo(Tensor.Wrap(floats, shape));
             _entries[hook] = new Entry(shape, floats, null);
         }
+    }
+
+    /// <summary>The lower triangles of a [B, H, T, T] tensor, or null when it is not square or not masked above the diagonal.</summary>
+    private static float[]? TryPackTriangle(Tensor t, float fill)
+    {
+        if (t.Rank != 4 || t.Dim(2) != t.Dim(3) || !t.IsContiguous) return null;
+        int blocks = t.Dim(0) * t.Dim(1), n = t.Dim(2);
+        var src = t.Span;
+        for (int b = 0; b < blocks; b++)
+            for (int i = 0; i < n; i++)
+                foreach (float v in src.Slice((b * n + i) * n + i + 1, n - i - 1))
+                    if (!v.Equals(fill)) return null;
+        int per = n * (n + 1) / 2;
+        var packed = new float[blocks * per];
+        for (int b = 0; b < blocks; b++)
+            for (int i = 0, o = b * per; i < n; o += ++i)
+                src.Slice((b * n + i) * n, i + 1).CopyTo(packed.AsSpan(o, i + 1));
+        return packed;
+    }
+
+    private static Tensor Unpack(float[] packed, int[] shape, float fill)
+    {
+        var result = Tensor.Zeros(shape);
+        int blocks = shape[0] * shape[1], n = shape[2], per = n * (n + 1) / 2;
+        var dst = result.Span;
+        if (fill != 0) dst.Fill(fill);
+        for (int b = 0; b < blocks; b++)
+            for (int i = 0, o = b * per; i < n; o += ++i)
+                packed.AsSpan(o, i + 1).CopyTo(dst.Slice((b * n + i) * n, i + 1));
+        return result;
     }
 
     /// <summary>Keeps the filter's positions on the token axis (axis 1; the query axis 2 of scores and patterns).</summary>

@@ -141,7 +141,8 @@ public class HookInvariantTests
         var filter = CacheFilter.Names(c, "blocks.1.attn.hook_pattern", "blocks.0.hook_resid_post", "hook_embed");
         var (_, cache) = model.RunWithCache(Batch(c, 8), filter);
         Assert.Equal(new[] { "blocks.0.hook_resid_post", "blocks.1.attn.hook_pattern", "hook_embed" }, cache.Names.Select(n => n.ToString()).Order());
-        Assert.Equal((2L * 3 * 9 * 9 + 2 * 9 * 24 * 2) * 4, cache.Bytes);
+        // The pattern is kept as its causal lower triangle (9·10/2 per head); resid_post and embed in full.
+        Assert.Equal((2L * 3 * 45 + 2 * 9 * 24 * 2) * 4, cache.Bytes);
 
         var (_, byLayer) = model.RunWithCache(Batch(c, 8), CacheFilter.All() with { Layers = new HashSet<int> { 1 } });
         Assert.All(byLayer.Names, n => Assert.True(n.Layer is 1 or -1));
@@ -165,6 +166,28 @@ public class HookInvariantTests
         var resid = full["blocks.1.hook_resid_post"].ToArray();
         var residHalf = half["blocks.1.hook_resid_post"].ToArray();
         for (int i = 0; i < resid.Length; i++) Assert.Equal(resid[i], residHalf[i], Math.Abs(resid[i]) * 1e-3f + 1e-4f);
+    }
+
+    [Fact]
+    public void PackedPatternsAndScoresReadBackExactly()
+    {
+        var c = TinyModels.LlamaLike();
+        using var model = TinyModels.Create(c);
+        var batch = Batch(c, 10);
+        HeadMiner.Tensors.Tensor? livePattern = null, liveScores = null;
+        var hooks = new HookSet(c);
+        hooks.Add("blocks.1.attn.hook_pattern", (t, _) => livePattern = t.Clone());
+        hooks.Add("blocks.1.attn.hook_attn_scores", (t, _) => liveScores = t.Clone());
+        var (_, cache) = model.RunWithCache(batch, CacheFilter.All(), hooks);
+        Assert.Equal(livePattern!.ToArray(), cache["blocks.1.attn.hook_pattern"].ToArray());
+        Assert.Equal(liveScores!.ToArray(), cache["blocks.1.attn.hook_attn_scores"].ToArray());
+
+        // A hook that writes above the diagonal makes the tensor non-causal: it must be stored whole, not packed.
+        var writer = new HookSet(c);
+        writer.Add("blocks.0.attn.hook_pattern", (t, _) => t[0, 0, 0, 5] = 0.25f);
+        var (_, edited) = model.RunWithCache(batch, CacheFilter.Names(c, "blocks.0.attn.hook_pattern"), writer);
+        Assert.Equal(0.25f, edited["blocks.0.attn.hook_pattern"][0, 0, 0, 5]);
+        Assert.Equal(2L * 4 * 9 * 9 * 4, edited.Bytes);
     }
 
     [Fact]
