@@ -14,7 +14,7 @@ internal static unsafe class AttentionKernels
     /// <summary>Floats per Vector512.</summary>
     public const int Lanes = 16;
 
-    /// <summary>Keys per packed panel: four vectors, so one panel row feeds a 2 × 4-vector register tile.</summary>
+    /// <summary>Keys per packed panel: four vectors, so one panel row feeds a 4-row × 4-vector register tile.</summary>
     public const int PanelKeys = 64;
 
     public static int RoundUp(int n, int multiple) => (n + multiple - 1) / multiple * multiple;
