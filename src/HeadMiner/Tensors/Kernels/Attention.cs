@@ -26,6 +26,9 @@ public static unsafe partial class Attention
     /// z[i, h, :] = Σ_j softmax_j(scale · q[i,h]·k[j,g] + mask) · v[j, g]. Optional outputs (empty span = not computed):
     /// <paramref name="scores"/> [heads, queries, keys] (scaled, masked entries −∞) and <paramref name="pattern"/>
     /// [heads, queries, keys] (masked entries exactly 0). A query with no visible key gets z = 0 and a zero pattern row.
+    /// Only z's head columns are written (its rows may be slices of a wider buffer); z must not overlap q, k or v.
+    /// Masked keys get weight exactly 0, so their values must be finite (0 · ∞ is NaN), as any real activation is.
+    /// Threads: <see cref="WorkerPool"/>; memory: per-thread scratch of about 32 × keys floats, plus one copy of k.
     /// </summary>
     public static void Forward(
         ReadOnlySpan<float> q, int qRowStride,

@@ -57,25 +57,29 @@ internal sealed unsafe class AttentionBackwardPass : IParallelBody
     {
         int group = Heads / KvHeads;
         float* kg = K + g * HeadDim, vg = V + g * HeadDim;
-        float* dkg = DK + g * HeadDim, dvg = DV + g * HeadDim;
-        for (int j = 0; j < Keys; j++)
-        {
-            new Span<float>(dkg + (long)j * DKvRowStride, HeadDim).Clear();
-            new Span<float>(dvg + (long)j * DKvRowStride, HeadDim).Clear();
-        }
         // dP = dz · vᵀ is a score matrix like q · kᵀ: with enough rows, pack this kv head's values transposed once.
         int panels = (Keys + PanelKeys - 1) / PanelKeys;
         bool packed = Keys > 0 && (long)group * Math.Min(Queries, BlockRows) >= Math.Max(4, HeadDim / 8);
         long packedSize = packed ? (long)panels * HeadDim * PanelKeys : 0;
         long rowsSize = (long)BlockRows * RoundUp(Math.Max(Keys, 1), PanelKeys);
-        float* vt = AttentionScratch.ForItem(packedSize + 2 * rowsSize);
+        long gradSize = (long)Keys * HeadDim;
+        float* vt = AttentionScratch.ForItem(packedSize + 2 * rowsSize + 2 * gradSize);
         if (packed) PackKeysTransposed(vg, KvRowStride, Keys, HeadDim, vt);
+        // dk and dv of this kv head are summed in private dense rows, written out once at the end: rows of dk that
+        // other threads write for other kv heads share cache lines with these, and each row is added to many times.
+        float* dkg = vt + packedSize + 2 * rowsSize, dvg = dkg + gradSize;
+        new Span<float>(dkg, (int)(2 * gradSize)).Clear();
         var buffers = new Buffers(packed ? vt : null, vt + packedSize, vt + packedSize + rowsSize);
         for (int t = 0; t < group; t++)
         {
             int h = g * group + t;
             for (int i0 = 0; i0 < Queries; i0 += BlockRows)
                 Block(h, kg, vg, dkg, dvg, i0, Math.Min(BlockRows, Queries - i0), buffers);
+        }
+        for (int j = 0; j < Keys; j++)
+        {
+            new ReadOnlySpan<float>(dkg + (long)j * HeadDim, HeadDim).CopyTo(new Span<float>(DK + (long)j * DKvRowStride + g * HeadDim, HeadDim));
+            new ReadOnlySpan<float>(dvg + (long)j * HeadDim, HeadDim).CopyTo(new Span<float>(DV + (long)j * DKvRowStride + g * HeadDim, HeadDim));
         }
     }
 
@@ -154,10 +158,10 @@ internal sealed unsafe class AttentionBackwardPass : IParallelBody
             int cols = rEnd - rStart;
             float* c = ds + (long)rStart * stride - first;
             Accumulate4(c + j, c + jb, c + jc, c + jd, stride, qh + (long)rStart * QRowStride, QRowStride, cols, HeadDim,
-                dkg + (long)j * DKvRowStride, dkg + (long)jb * DKvRowStride, dkg + (long)jc * DKvRowStride, dkg + (long)jd * DKvRowStride, add: true);
+                dkg + (long)j * HeadDim, dkg + (long)jb * HeadDim, dkg + (long)jc * HeadDim, dkg + (long)jd * HeadDim, add: true);
             c = p + (long)rStart * stride - first;
             Accumulate4(c + j, c + jb, c + jc, c + jd, stride, dzh + (long)rStart * DZRowStride, DZRowStride, cols, HeadDim,
-                dvg + (long)j * DKvRowStride, dvg + (long)jb * DKvRowStride, dvg + (long)jc * DKvRowStride, dvg + (long)jd * DKvRowStride, add: true);
+                dvg + (long)j * HeadDim, dvg + (long)jb * HeadDim, dvg + (long)jc * HeadDim, dvg + (long)jd * HeadDim, add: true);
         }
     }
 

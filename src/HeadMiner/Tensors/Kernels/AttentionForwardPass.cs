@@ -65,8 +65,8 @@ internal sealed unsafe class AttentionForwardPass : IParallelBody
         int group = Heads / KvHeads;
         _blocks = (Queries + BlockRows - 1) / BlockRows;
         _panels = (Keys + PanelKeys - 1) / PanelKeys;
-        // Packing costs about one move per key element; it pays once the rows sharing a key save more than that over
-        // dot products (whose horizontal sums cost about 8 cycles per score): rows ≥ headDim / 8.
+        // Packing costs a fraction of a cycle per key element, the horizontal sums of dot products several cycles per
+        // score: packing pays from about headDim / 8 rows sharing each key (measured: 8 rows at headDim 64, 16 at 128).
         bool packed = Keys > 0 && (long)group * Math.Min(Queries, BlockRows) >= Math.Max(4, HeadDim / 8);
         _packedKeys = packed ? AttentionScratch.Get(ref _packedStorage, (long)KvHeads * _panels * HeadDim * PanelKeys) : null;
         long work = (long)Heads * Queries * Math.Min(Keys, SlidingWindow > 0 ? SlidingWindow : Keys) * HeadDim;
@@ -134,12 +134,21 @@ internal sealed unsafe class AttentionForwardPass : IParallelBody
         }
         else
         {
-            // Few rows (a decode step): all heads of the group together, so that row pairs, which share every key
-            // and value row they read, can be two heads at the same query.
+            // Few rows (a decode step): all heads of the group together, so that the rows of a tile, which share every
+            // key and value row they read, can be heads of the group at the same query.
             int all = group * rows;
             float* s = AttentionScratch.ForItem((long)all * stride);
             float* kg = K + g * HeadDim;
-            for (int f = 0; f < all; f += 2)
+            int f4 = all & ~3;
+            for (int f = 0; f < f4; f += 4)
+            {
+                int lo = Math.Min(Math.Min(RowLo(block, f), RowLo(block, f + 1)), Math.Min(RowLo(block, f + 2), RowLo(block, f + 3)));
+                int hi = Math.Max(Math.Max(RowHi(block, f), RowHi(block, f + 1)), Math.Max(RowHi(block, f + 2), RowHi(block, f + 3)));
+                float* row = s + (long)f * stride - first;
+                DotScores4(QueryRow(block, f), QueryRow(block, f + 1), QueryRow(block, f + 2), QueryRow(block, f + 3),
+                    kg, KvRowStride, lo, hi, HeadDim, Scale, row, row + stride, row + 2L * stride, row + 3L * stride);
+            }
+            for (int f = f4; f < all; f += 2)
             {
                 int fb = Math.Min(f + 1, all - 1);
                 int lo = Math.Min(RowLo(block, f), RowLo(block, fb)), hi = Math.Max(RowHi(block, f), RowHi(block, fb));
