@@ -12,5 +12,6 @@ public static class CommandRegistry
         yield return InfoCommand.Create();
         yield return GenerateCommand.Create();
         yield return LogitsCommand.Create();
+        yield return PathPatchCommand.Create();
     }
 }
