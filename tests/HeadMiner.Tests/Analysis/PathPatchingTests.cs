@@ -113,6 +113,7 @@ public class PathPatchingTests
         var c = TinyModels.All[index];
         using var model = TinyModels.Create(c);
         var patching = PathPatching.Create(model, RandomPairs(c, 12), MetricKind.ProbDiff);
+        patching.MaxRowsPerRun = 2 * PairCount * Length; // two senders per forward: batches of 2 and a remainder of 1 (3 heads) or 2 (4 heads)
         var sweep = patching.Sweep(PathReceivers.Logits);
         Assert.Equal(c.Layers * c.Heads, sweep.Results.Count);
         foreach (var r in sweep.Results)
@@ -226,11 +227,13 @@ public class PathPatchingTests
         var c = TinyModels.All[index];
         using var model = TinyModels.Create(c);
         var patching = PathPatching.Create(model, RandomPairs(c, 17), MetricKind.LogitDiff);
-        var sweep = patching.Sweep(PathReceivers.Parse("1.0:q", c));
+        var receivers = PathReceivers.Parse("1.0:q", c);
+        var sweep = patching.Sweep(receivers);
         Assert.Equal(c.Heads, sweep.Results.Count);
         for (int h = 0; h < c.Heads; h++)
         {
             Assert.True(double.IsFinite(sweep.Patched[0, h]) && double.IsFinite(sweep.Normalized[0, h]));
+            Assert.Equal(patching.Patch(0, h, receivers).Patched, sweep.Patched[0, h], 1e-6); // batched copies = single runs
             Assert.True(double.IsNaN(sweep.Patched[1, h]) && double.IsNaN(sweep.Normalized[1, h]));
         }
         double largest = sweep.Results.Max(r => Math.Abs(r.Patched - patching.CleanMetric));

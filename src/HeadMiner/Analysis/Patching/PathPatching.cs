@@ -78,8 +78,14 @@ public sealed class PathPatching
     /// <summary>The metric of the unpatched corrupted run (for the loss: on the clean text's tokens).</summary>
     public double CorruptedMetric { get; }
 
-    /// <summary>At most this many token rows (copies × pairs × tokens) per batched forward of a sweep.</summary>
-    public int MaxRowsPerRun { get; init; } = 2048;
+    /// <summary>At most this many token rows (copies × pairs × tokens) per batched forward of a sweep (at least one copy always runs).</summary>
+    public int MaxRowsPerRun
+    {
+        get => _maxRowsPerRun;
+        set => _maxRowsPerRun = value > 0 ? value : throw new ArgumentOutOfRangeException(nameof(value), value, "must be positive");
+    }
+
+    private int _maxRowsPerRun = 2048;
 
     private TokenizedPairs Pairs => Metric.Pairs;
     private int RowsPerCopy => Pairs.Count * Pairs.Length;
