@@ -13,5 +13,6 @@ public static class CommandRegistry
         yield return GenerateCommand.Create();
         yield return LogitsCommand.Create();
         yield return PatchCommand.Create();
+        yield return PathPatchCommand.Create();
     }
 }

@@ -1,0 +1,141 @@
+using System.CommandLine;
+using HeadMiner.Analysis.Patching;
+using HeadMiner.Tasks;
+
+namespace HeadMiner.Cli.Commands;
+
+/// <summary>
+/// `headminer path-patch`: path patching (IOI paper) from one sender head, or every head that can reach the
+/// receivers, to the logits or to heads' q/k/v inputs. Writes path_patching.json and path_patching.csv.
+/// </summary>
+public static class PathPatchCommand
+{
+    public static Command Create()
+    {
+        var model = ModelOptions.Model();
+        var pairs = new Option<string>("--pairs") { Description = "Prompt-pair file (clean/corrupted prompts of equal token length, single-token answers)", Required = true };
+        var receivers = new Option<string>("--receivers", "-r")
+        {
+            Description = "Where the paths end: \"logits\" (direct effect) or heads' inputs, e.g. 3.0:q,3.0:k,4.1:v (k/v of a grouped-query model mean the k/v head of that query head)",
+            Required = true,
+        };
+        var sender = new Option<string>("--sender", "-s") { Description = "Sender head L.H, or \"all\" for every head below the earliest receiver", DefaultValueFactory = _ => "all" };
+        var metric = new Option<string>("--metric") { Description = "logit_diff, prob_diff, kl or loss", DefaultValueFactory = _ => "logit_diff" };
+        var output = new Option<string>("--out", "-o") { Description = "Directory for path_patching.json and path_patching.csv", DefaultValueFactory = _ => "." };
+        var top = new Option<int>("--top") { Description = "How many senders the summary lists", DefaultValueFactory = _ => 10 };
+        var process = ModelOptions.Process();
+        var command = new Command("path-patch", "Path patching: how much of the clean→corrupted change flows from a sender head to the logits or to heads' q/k/v inputs.")
+        {
+            model, pairs, receivers, sender, metric, output, top, process,
+        };
+        command.SetAction(parse =>
+        {
+            int topCount = parse.GetValue(top);
+            if (topCount < 0) throw new UsageException($"--top {topCount} must be ≥ 0");
+            MetricKind kind;
+            try
+            {
+                kind = Metric.Parse(parse.GetValue(metric)!);
+            }
+            catch (HeadMinerException e)
+            {
+                throw new UsageException(e.Message);
+            }
+            string outDir = parse.GetValue(output)!;
+            using var loaded = ModelOptions.Load(parse.GetValue(model), parse.GetValue(process));
+            var config = loaded.Model.Config;
+            // Receivers and sender are checked against the model before any forward pass: a bad one is a usage error.
+            PathReceivers parsedReceivers;
+            (int Layer, int Head)? single = null;
+            try
+            {
+                parsedReceivers = PathReceivers.Parse(parse.GetValue(receivers)!, config);
+                string senderText = parse.GetValue(sender)!.Trim();
+                if (!senderText.Equals("all", StringComparison.OrdinalIgnoreCase)) single = PathReceivers.ParseHead(senderText, config, "sender");
+            }
+            catch (HeadMinerException e)
+            {
+                throw new UsageException(e.Message);
+            }
+            if (single is { } s && !parsedReceivers.IsLogits && parsedReceivers.EarliestLayer(config) <= s.Layer)
+                throw new UsageException($"sender {s.Layer}.{s.Head} cannot reach receivers {parsedReceivers}: every receiver must be in a layer after the sender's");
+
+            string pairsPath = parse.GetValue(pairs)!;
+            var tokenized = PromptPairSet.Load(pairsPath).Tokenize(loaded.RequireTokenizer(), pairsPath);
+            var patching = PathPatching.Create(loaded.Model, tokenized, kind);
+            IReadOnlyList<PathPatchResult> results = single is { } one
+                ? [patching.Patch(one.Layer, one.Head, parsedReceivers)]
+                : patching.Sweep(parsedReceivers).Results;
+
+            var matrix = new double?[config.Layers][];
+            var rawMatrix = new double?[config.Layers][];
+            for (int l = 0; l < config.Layers; l++)
+            {
+                matrix[l] = new double?[config.Heads];
+                rawMatrix[l] = new double?[config.Heads];
+            }
+            foreach (var r in results)
+            {
+                matrix[r.SenderLayer][r.SenderHead] = Finite(r.Normalized);
+                rawMatrix[r.SenderLayer][r.SenderHead] = Finite(r.Patched);
+            }
+            var report = new
+            {
+                model = loaded.Path,
+                weight_processing = loaded.Model.Processing.ToString(),
+                pairs_file = Path.GetFullPath(pairsPath),
+                pairs = tokenized.Count,
+                tokens_per_prompt = tokenized.Length,
+                metric = patching.Metric.Name,
+                clean_metric = patching.CleanMetric,
+                corrupted_metric = patching.CorruptedMetric,
+                sign_convention = "normalized = (patched - corrupted) / (clean - corrupted): 1 = the path does not matter, 0 = the path alone gives the corrupted behaviour; effect = 1 - normalized. null where undefined (clean = corrupted) or where a head cannot reach the receivers.",
+                freezing = "pass 1 freezes every other head's z and every MLP output to their clean values",
+                receivers = parsedReceivers.IsLogits
+                    ? new[] { new { receiver = "logits", layer = (int?)null, head = (int?)null, input = (string?)null, site_head = (int?)null, feeds_query_heads = (int[]?)null } }
+                    : parsedReceivers.Inputs.Select(r => new { receiver = r.ToString(), layer = (int?)r.Layer, head = (int?)r.Head, input = (string?)r.InputName, site_head = (int?)r.SiteHead, feeds_query_heads = (int[]?)r.FedQueryHeads }).ToArray(),
+                senders = results.Select(r => new
+                {
+                    layer = r.SenderLayer,
+                    head = r.SenderHead,
+                    raw = Finite(r.Patched),
+                    normalized = Finite(r.Normalized),
+                    effect = Finite(r.Effect),
+                }).ToArray(),
+                layers = config.Layers,
+                heads = config.Heads,
+                normalized_matrix = matrix,
+                raw_matrix = rawMatrix,
+            };
+            Directory.CreateDirectory(outDir);
+            string jsonPath = Path.Combine(outDir, "path_patching.json");
+            string csvPath = Path.Combine(outDir, "path_patching.csv");
+            OutputFiles.WriteJson(jsonPath, report);
+            OutputFiles.WriteCsv(csvPath, ["layer", "head", "raw", "normalized"],
+                results.Select(r => (IReadOnlyList<object?>)[r.SenderLayer, r.SenderHead, r.Patched, r.Normalized]));
+
+            var stdout = parse.InvocationConfiguration.Output;
+            stdout.WriteLine($"path patching on {tokenized.Count} pair(s) of {tokenized.Length} tokens; weight processing: {loaded.Model.Processing}");
+            stdout.WriteLine($"receivers: {DescribeReceivers(parsedReceivers)}");
+            stdout.WriteLine($"{patching.Metric.Name}: clean {patching.CleanMetric:F4}, corrupted {patching.CorruptedMetric:F4}");
+            stdout.WriteLine("effect = 1 − (patched − corrupted)/(clean − corrupted): share of the clean→corrupted change carried by the path");
+            stdout.WriteLine($"{"sender",7}  {"raw",10}  {"normalized",10}  {"effect",8}");
+            var ranked = results.OrderByDescending(r => double.IsNaN(r.Effect) ? double.NegativeInfinity : Math.Abs(r.Effect))
+                .ThenBy(r => r.SenderLayer).ThenBy(r => r.SenderHead).Take(topCount);
+            foreach (var r in ranked)
+                stdout.WriteLine($"{$"{r.SenderLayer}.{r.SenderHead}",7}  {r.Patched,10:F4}  {r.Normalized,10:F4}  {r.Effect,8:F4}");
+            stdout.WriteLine($"wrote {jsonPath} and {csvPath}");
+            return ExitCodes.Success;
+        });
+        return command;
+    }
+
+    /// <summary>JSON has no NaN: undefined values are written as null.</summary>
+    private static double? Finite(double value) => double.IsFinite(value) ? value : null;
+
+    private static string DescribeReceivers(PathReceivers receivers) => receivers.IsLogits
+        ? "logits (direct effect)"
+        : string.Join(", ", receivers.Inputs.Select(r => r.Input == HeadInput.Query || r.FedQueryHeads.Length == 1
+            ? r.ToString()
+            : $"{r} (k/v head {r.SiteHead}, feeds query heads {string.Join(",", r.FedQueryHeads)})"));
+}

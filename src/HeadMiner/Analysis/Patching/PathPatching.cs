@@ -1,0 +1,284 @@
+using HeadMiner.Hooks;
+using HeadMiner.Models;
+using HeadMiner.Tasks;
+using HeadMiner.Tensors;
+
+namespace HeadMiner.Analysis.Patching;
+
+/// <summary>
+/// Path patching (Wang et al. 2023, the IOI paper): how much of the clean→corrupted change in a metric flows from one
+/// sender head to a set of receivers (the logits, or some heads' q/k/v inputs) along the direct path only.
+/// <para>
+/// Built once per (model, prompt pairs, metric): the clean run's hook_z, hook_mlp_out and hook_resid_pre of every
+/// layer and the corrupted run's hook_z are cached. Then, per sender:
+/// </para>
+/// <list type="number">
+/// <item>Pass 1: the clean input, with the sender's z taken from the corrupted run and every other head's z and every
+/// MLP's output frozen to their clean values. Freezing the MLPs too (not only the heads) is what makes the path to
+/// the logits exactly the sender's direct effect: the residual stream after the sender differs from clean only by
+/// (z_corr − z_clean)·W_O of the sender.</item>
+/// <item>Pass 2 (head receivers only): the clean input again, everything recomputed normally, except that each
+/// receiver head's q/k/v input (its own copy of resid_pre, hook_q_input/hook_k_input/hook_v_input) is replaced by
+/// resid_pre of its layer from pass 1. The metric of this run is the answer. With the logits as receiver, pass 1's
+/// metric is the answer.</item>
+/// </list>
+/// <para>
+/// Senders must sit in a layer below every receiver. Senders of one layer are run together as copies of the pair
+/// batch (one forward for several senders), and runs resume from the cached clean resid_pre of the first layer that
+/// can differ from clean.
+/// </para>
+/// </summary>
+public sealed class PathPatching
+{
+    private readonly Transformer _model;
+    private readonly float[][] _cleanZ;
+    private readonly float[][] _corruptedZ;
+    private readonly float[][] _cleanMlpOut;
+    private readonly float[][] _cleanResidPre;
+
+    /// <summary>
+    /// Caches the clean and corrupted runs of <paramref name="metric"/>'s pairs. For <see cref="MetricKind.KlDivergence"/>
+    /// the metric must have been built with the clean run's logits (<see cref="Create"/> does that).
+    /// </summary>
+    public PathPatching(Transformer model, Metric metric)
+    {
+        _model = model;
+        Metric = metric;
+        var pairs = metric.Pairs;
+        if (pairs.Count == 0) throw new HeadMinerException("path patching needs at least one prompt pair");
+        for (int i = 0; i < pairs.Count; i++)
+            if (pairs.Clean[i].Length != pairs.Length || pairs.Corrupted[i].Length != pairs.Length)
+                throw new HeadMinerException($"prompt pair {i}: clean and corrupted prompts must all have {pairs.Length} tokens for position-wise patching");
+        var c = model.Config;
+        var cleanFilter = CacheFilter.Where(h => h.Site is ActivationSite.Z or ActivationSite.MlpOut or ActivationSite.ResidPre);
+        var (cleanRun, clean) = model.RunWithCache(pairs.CleanBatch(), cleanFilter, lastOnly: metric.LastPositionOnly);
+        var (corruptedRun, corrupted) = model.RunWithCache(pairs.CorruptedBatch(), CacheFilter.Where(h => h.Site is ActivationSite.Z), lastOnly: metric.LastPositionOnly);
+        _cleanZ = PerLayer(clean, ActivationSite.Z, c.Layers);
+        _corruptedZ = PerLayer(corrupted, ActivationSite.Z, c.Layers);
+        _cleanMlpOut = PerLayer(clean, ActivationSite.MlpOut, c.Layers);
+        _cleanResidPre = PerLayer(clean, ActivationSite.ResidPre, c.Layers);
+        CleanMetric = metric.Compute(cleanRun.Logits!);
+        // The loss metric scores the clean text's next tokens in every run (all patched runs read the clean input),
+        // so the corrupted baseline is the corrupted run's loss on the clean tokens.
+        CorruptedMetric = metric.Compute(corruptedRun.Logits!);
+    }
+
+    /// <summary>Builds the metric (for KL, from a clean run) and caches the runs.</summary>
+    public static PathPatching Create(Transformer model, TokenizedPairs pairs, MetricKind kind)
+    {
+        Tensor? cleanLast = kind == MetricKind.KlDivergence ? model.Forward(pairs.CleanBatch(), lastOnly: true) : null;
+        return new PathPatching(model, new Metric(kind, pairs, cleanLast));
+    }
+
+    public Metric Metric { get; }
+
+    /// <summary>The metric of the unpatched clean run.</summary>
+    public double CleanMetric { get; }
+
+    /// <summary>The metric of the unpatched corrupted run (for the loss: on the clean text's tokens).</summary>
+    public double CorruptedMetric { get; }
+
+    /// <summary>At most this many token rows (copies × pairs × tokens) per batched forward of a sweep (at least one copy always runs).</summary>
+    public int MaxRowsPerRun
+    {
+        get => _maxRowsPerRun;
+        set => _maxRowsPerRun = value > 0 ? value : throw new ArgumentOutOfRangeException(nameof(value), value, "must be positive");
+    }
+
+    private int _maxRowsPerRun = 2048;
+
+    private TokenizedPairs Pairs => Metric.Pairs;
+    private int RowsPerCopy => Pairs.Count * Pairs.Length;
+
+    /// <summary>Path patching from one sender head to <paramref name="receivers"/>.</summary>
+    public PathPatchResult Patch(int senderLayer, int senderHead, PathReceivers receivers)
+    {
+        var c = _model.Config;
+        if ((uint)senderLayer >= (uint)c.Layers || (uint)senderHead >= (uint)c.Heads)
+            throw new HeadMinerException($"sender {senderLayer}.{senderHead} is not a head of the model ({c.Layers} layers × {c.Heads} heads)");
+        if (!receivers.IsLogits)
+        {
+            var blocked = receivers.Inputs.Where(r => r.Layer <= senderLayer).ToArray();
+            if (blocked.Length > 0)
+                throw new HeadMinerException($"sender {senderLayer}.{senderHead} cannot reach receiver{(blocked.Length > 1 ? "s" : "")} {string.Join(", ", blocked.Select(r => r.ToString()))}: a receiver must be in a later layer than the sender (layer > {senderLayer})");
+        }
+        double patched = RunSenders(senderLayer, [senderHead], receivers)[0];
+        return new PathPatchResult(senderLayer, senderHead, patched, Metric.Normalize(patched, CleanMetric, CorruptedMetric));
+    }
+
+    /// <summary>
+    /// Path patching from every head below the earliest receiver (every head for the logits); the rest of the
+    /// [layers, heads] matrices is NaN.
+    /// </summary>
+    public PathPatchSweep Sweep(PathReceivers receivers)
+    {
+        var c = _model.Config;
+        int senderLayers = receivers.EarliestLayer(c);
+        var patched = new double[c.Layers, c.Heads];
+        var normalized = new double[c.Layers, c.Heads];
+        for (int l = 0; l < c.Layers; l++)
+            for (int h = 0; h < c.Heads; h++) patched[l, h] = normalized[l, h] = double.NaN;
+        var results = new List<PathPatchResult>();
+        int copies = CopiesPerRun();
+        for (int l = 0; l < senderLayers; l++)
+            for (int first = 0; first < c.Heads; first += copies)
+            {
+                var heads = Enumerable.Range(first, Math.Min(copies, c.Heads - first)).ToArray();
+                var values = RunSenders(l, heads, receivers);
+                for (int i = 0; i < heads.Length; i++)
+                {
+                    var result = new PathPatchResult(l, heads[i], values[i], Metric.Normalize(values[i], CleanMetric, CorruptedMetric));
+                    results.Add(result);
+                    patched[l, heads[i]] = result.Patched;
+                    normalized[l, heads[i]] = result.Normalized;
+                }
+            }
+        return new PathPatchSweep(receivers, Metric.Name, CleanMetric, CorruptedMetric, results, patched, normalized);
+    }
+
+    /// <summary>Senders per batched forward: bounded by <see cref="MaxRowsPerRun"/> and, for the loss (all-position logits), by the logits' size.</summary>
+    private int CopiesPerRun()
+    {
+        int copies = Math.Max(1, MaxRowsPerRun / RowsPerCopy);
+        if (!Metric.LastPositionOnly)
+            copies = Math.Min(copies, Math.Max(1, (int)Math.Min(int.MaxValue, (64L << 20) / ((long)RowsPerCopy * _model.Config.VocabSize))));
+        return Math.Min(copies, _model.Config.Heads);
+    }
+
+    /// <summary>The patched metric for each sender head of <paramref name="layer"/>, one batch copy per sender.</summary>
+    private double[] RunSenders(int layer, int[] heads, PathReceivers receivers)
+    {
+        int copies = heads.Length;
+        var batch = CleanCopies(copies);
+        var pass1 = new FrozenSender(this, layer, heads, receivers);
+        if (receivers.IsLogits)
+        {
+            var logits = _model.Run(batch, new ForwardOptions
+            {
+                Hooks = pass1,
+                LastOnly = Metric.LastPositionOnly,
+                StartLayer = layer,
+                StartResidual = Repeat(_cleanResidPre[layer], copies),
+            }).Logits!;
+            return Metric.ComputeMany(logits);
+        }
+
+        int lastReceiverLayer = receivers.Inputs.Max(r => r.Layer);
+        var end = _model.Run(batch, new ForwardOptions
+        {
+            Hooks = pass1,
+            StartLayer = layer,
+            StartResidual = Repeat(_cleanResidPre[layer], copies),
+            EndLayer = lastReceiverLayer,
+        });
+        // The run stopped before the last receiver layer: its residual is that layer's resid_pre.
+        pass1.ReceiverResidPre[lastReceiverLayer] = end.Residual;
+
+        int firstReceiverLayer = receivers.EarliestLayer(_model.Config);
+        var pass2 = new ReceiverInputs(receivers, pass1.ReceiverResidPre, _model.Config.DModel);
+        var patched = _model.Run(batch, new ForwardOptions
+        {
+            Hooks = pass2,
+            LastOnly = Metric.LastPositionOnly,
+            StartLayer = firstReceiverLayer,
+            StartResidual = Repeat(_cleanResidPre[firstReceiverLayer], copies),
+        }).Logits!;
+        return Metric.ComputeMany(patched);
+    }
+
+    private TokenBatch CleanCopies(int copies)
+    {
+        var one = Pairs.CleanBatch();
+        return new TokenBatch(Repeat(one.Ids, copies), one.Batch * copies, one.Length);
+    }
+
+    private static T[] Repeat<T>(T[] block, int copies)
+    {
+        var result = new T[block.Length * copies];
+        for (int j = 0; j < copies; j++) block.CopyTo(result, j * block.Length);
+        return result;
+    }
+
+    private static float[][] PerLayer(ActivationCache cache, ActivationSite site, int layers) =>
+        Enumerable.Range(0, layers).Select(l => cache[site, l].Contiguous().ToArray()).ToArray();
+
+    /// <summary>
+    /// Pass 1: every head's z and every MLP output from the sender's layer on is pinned to its clean value, except
+    /// that copy j of the batch gets sender head heads[j]'s corrupted z. Records resid_pre at the receiver layers.
+    /// </summary>
+    private sealed class FrozenSender(PathPatching owner, int layer, int[] heads, PathReceivers receivers) : IActivationHooks
+    {
+        private readonly HashSet<int> _receiverLayers = receivers.Inputs.Select(r => r.Layer).ToHashSet();
+
+        public Dictionary<int, float[]> ReceiverResidPre { get; } = [];
+
+        public bool Wants(ActivationSite site, int l) => site switch
+        {
+            ActivationSite.Z or ActivationSite.MlpOut => l >= layer,
+            ActivationSite.ResidPre => _receiverLayers.Contains(l),
+            _ => false,
+        };
+
+        public void Visit(ActivationSite site, int l, Tensor activation)
+        {
+            var live = activation.Span;
+            switch (site)
+            {
+                case ActivationSite.MlpOut:
+                    Fill(live, owner._cleanMlpOut[l]);
+                    break;
+                case ActivationSite.Z:
+                    Fill(live, owner._cleanZ[l]);
+                    if (l == layer) PatchSenders(live);
+                    break;
+                case ActivationSite.ResidPre:
+                    ReceiverResidPre[l] = live.ToArray();
+                    break;
+            }
+        }
+
+        private void PatchSenders(Span<float> z)
+        {
+            var c = owner._model.Config;
+            int dh = c.DHead, width = c.Heads * dh, rows = owner.RowsPerCopy;
+            var corrupted = owner._corruptedZ[layer];
+            for (int j = 0; j < heads.Length; j++)
+            {
+                var copy = z.Slice(j * rows * width, rows * width);
+                for (int r = 0; r < rows; r++)
+                    corrupted.AsSpan(r * width + heads[j] * dh, dh).CopyTo(copy.Slice(r * width + heads[j] * dh, dh));
+            }
+        }
+
+        /// <summary>Writes <paramref name="block"/> (one copy's activation) into every copy of the live buffer.</summary>
+        private static void Fill(Span<float> live, float[] block)
+        {
+            for (int offset = 0; offset < live.Length; offset += block.Length) block.CopyTo(live.Slice(offset, block.Length));
+        }
+    }
+
+    /// <summary>
+    /// Pass 2: each receiver head's split q/k/v input (its own copy of resid_pre, [B, T, heads, d]) is overwritten
+    /// with pass 1's resid_pre of its layer. Several receivers on one k/v head (grouped-query attention) write the
+    /// same values once.
+    /// </summary>
+    private sealed class ReceiverInputs(PathReceivers receivers, Dictionary<int, float[]> residPre, int d) : IActivationHooks
+    {
+        private readonly ILookup<(ActivationSite Site, int Layer), int> _heads = receivers.Inputs
+            .Select(r => (r.Site, r.Layer, r.SiteHead)).Distinct()
+            .ToLookup(r => (r.Site, r.Layer), r => r.SiteHead);
+
+        public bool Wants(ActivationSite site, int layer) => _heads.Contains((site, layer));
+
+        public void Visit(ActivationSite site, int layer, Tensor activation)
+        {
+            var live = activation.Span;
+            int heads = activation.Dim(2);
+            var source = residPre[layer];
+            int rows = source.Length / d;
+            foreach (int h in _heads[(site, layer)])
+                for (int r = 0; r < rows; r++)
+                    source.AsSpan(r * d, d).CopyTo(live.Slice((r * heads + h) * d, d));
+        }
+    }
+}

@@ -1,0 +1,277 @@
+using HeadMiner.Analysis.Patching;
+using HeadMiner.Hooks;
+using HeadMiner.Hooks.Interventions;
+using HeadMiner.Models;
+using HeadMiner.Tasks;
+using HeadMiner.Tensors;
+using HeadMiner.Tensors.Kernels;
+using HeadMiner.Tests.Models;
+
+namespace HeadMiner.Tests.Analysis;
+
+/// <summary>Path patching on tiny random models of every architecture path (GPT-2-like, NeoX-like parallel + rotary, Llama-like GQA, sliding window).</summary>
+public class PathPatchingTests
+{
+    public static TheoryData<int> Configs => new() { 0, 1, 2, 3 };
+
+    private const int PairCount = 3, Length = 7;
+
+    /// <summary>Random clean prompts; the corrupted prompt changes two positions (one of them the last), so the runs differ.</summary>
+    private static TokenizedPairs RandomPairs(ModelConfig c, ulong seed, bool identical = false)
+    {
+        var rng = new SeededRandom(seed);
+        var clean = new int[PairCount][];
+        var corrupted = new int[PairCount][];
+        var answers = new int[PairCount];
+        var wrongs = new int[PairCount];
+        for (int i = 0; i < PairCount; i++)
+        {
+            clean[i] = Enumerable.Range(0, Length).Select(_ => rng.NextInt(c.VocabSize)).ToArray();
+            corrupted[i] = (int[])clean[i].Clone();
+            if (!identical)
+            {
+                corrupted[i][2] = (clean[i][2] + 1 + rng.NextInt(c.VocabSize - 1)) % c.VocabSize;
+                corrupted[i][Length - 1] = (clean[i][Length - 1] + 1 + rng.NextInt(c.VocabSize - 1)) % c.VocabSize;
+            }
+            answers[i] = rng.NextInt(c.VocabSize);
+            wrongs[i] = (answers[i] + 1 + rng.NextInt(c.VocabSize - 1)) % c.VocabSize;
+        }
+        return new TokenizedPairs(clean, corrupted, answers, wrongs);
+    }
+
+    /// <summary>(z_corr − z_clean) of one head times its W_O: the sender's change to the residual stream, [B·T, d].</summary>
+    private static float[] SenderDelta(Transformer model, TokenizedPairs pairs, int layer, int head)
+    {
+        var c = model.Config;
+        var z = HookName.Of(ActivationSite.Z, layer);
+        var (_, clean) = model.RunWithCache(pairs.CleanBatch(), CacheFilter.Of(z));
+        var (_, corrupted) = model.RunWithCache(pairs.CorruptedBatch(), CacheFilter.Of(z));
+        var zClean = clean.Get(z).Contiguous().Span;
+        var zCorrupted = corrupted.Get(z).Contiguous().Span;
+        int rows = pairs.Count * pairs.Length, width = c.Heads * c.DHead;
+        var diff = new float[rows * c.DHead];
+        for (int r = 0; r < rows; r++)
+            for (int k = 0; k < c.DHead; k++)
+                diff[r * c.DHead + k] = zCorrupted[r * width + head * c.DHead + k] - zClean[r * width + head * c.DHead + k];
+        var wo = model.Weights.Blocks[layer].W_O.Select(0, head).Contiguous(); // [dh, d]
+        var delta = new float[rows * c.DModel];
+        Gemm.Multiply(false, false, rows, c.DModel, c.DHead, 1f, diff, c.DHead, wo.Span, c.DModel, 0f, delta, c.DModel);
+        return delta;
+    }
+
+    [Theory]
+    [MemberData(nameof(Configs))]
+    public void PathToTheLogitsEqualsTheSendersDirectEffect(int index)
+    {
+        var c = TinyModels.All[index];
+        using var model = TinyModels.Create(c);
+        var pairs = RandomPairs(c, 11);
+        foreach (var kind in new[] { MetricKind.LogitDiff, MetricKind.Loss })
+        {
+            var patching = PathPatching.Create(model, pairs, kind);
+            var residPost = HookName.Of(ActivationSite.ResidPost, c.Layers - 1);
+            var (_, cache) = model.RunWithCache(pairs.CleanBatch(), CacheFilter.Of(residPost));
+            var final = cache.Get(residPost).Contiguous().ToArray();
+            int rows = pairs.Count * pairs.Length, d = c.DModel, v = c.VocabSize;
+            double largestChange = 0;
+            foreach (var (layer, head) in new[] { (0, 1), (1, 2), (1, 0) })
+            {
+                // Independent direct effect: clean final residual + the sender's change, then the final norm
+                // (recomputed, not the cached scale) and the unembedding.
+                var delta = SenderDelta(model, pairs, layer, head);
+                var x = final.Zip(delta, (a, b) => a + b).ToArray();
+                var normed = new float[x.Length];
+                var gamma = model.Weights.LnFinalWeight is { } g ? g.Contiguous().ToArray() : [];
+                var beta = model.Weights.LnFinalBias is { } bl ? bl.Contiguous().ToArray() : [];
+                if (c.Norm == NormKind.LayerNorm) Norms.LayerNorm(x, normed, rows, d, gamma, beta, c.NormEps);
+                else Norms.RmsNorm(x, normed, rows, d, gamma, c.NormEps);
+                var logits = new float[rows * v];
+                Gemm.Multiply(false, false, rows, v, d, 1f, normed, d, model.Weights.W_U.Contiguous().Span, v, 0f, logits, v);
+                if (model.Weights.b_U is { } bu)
+                {
+                    var bias = bu.Contiguous().ToArray();
+                    for (int r = 0; r < rows; r++)
+                        for (int k = 0; k < v; k++) logits[r * v + k] += bias[k];
+                }
+                double expected = patching.Metric.Compute(Tensor.Wrap(logits, pairs.Count, pairs.Length, v));
+
+                var result = patching.Patch(layer, head, PathReceivers.Logits);
+                Assert.Equal(expected, result.Patched, 1e-4);
+                Assert.Equal(Metric.Normalize(expected, patching.CleanMetric, patching.CorruptedMetric), result.Normalized, 1e-3);
+                Assert.Equal(1 - result.Normalized, result.Effect, 12);
+                largestChange = Math.Max(largestChange, Math.Abs(result.Patched - patching.CleanMetric));
+            }
+            Assert.True(largestChange > 1e-3, $"no sender changed the {kind} metric: the test shows nothing");
+        }
+    }
+
+    [Theory]
+    [MemberData(nameof(Configs))]
+    public void TheSweepToTheLogitsMatchesSingleSenderPatches(int index)
+    {
+        // The sweep batches several senders into one forward; each copy must equal its own single-sender run.
+        var c = TinyModels.All[index];
+        using var model = TinyModels.Create(c);
+        var patching = PathPatching.Create(model, RandomPairs(c, 12), MetricKind.ProbDiff);
+        patching.MaxRowsPerRun = 2 * PairCount * Length; // two senders per forward: batches of 2 and a remainder of 1 (3 heads) or 2 (4 heads)
+        var sweep = patching.Sweep(PathReceivers.Logits);
+        Assert.Equal(c.Layers * c.Heads, sweep.Results.Count);
+        foreach (var r in sweep.Results)
+        {
+            Assert.Equal(patching.Patch(r.SenderLayer, r.SenderHead, PathReceivers.Logits).Patched, r.Patched, 1e-6);
+            Assert.Equal(r.Patched, sweep.Patched[r.SenderLayer, r.SenderHead]);
+            Assert.Equal(r.Normalized, sweep.Normalized[r.SenderLayer, r.SenderHead]);
+        }
+    }
+
+    [Theory]
+    [MemberData(nameof(Configs))]
+    public void WhenCleanEqualsCorruptedThePatchedMetricIsCleanAndNormalisedIsNaN(int index)
+    {
+        // Convention: with nothing to explain (clean metric = corrupted metric) the normalised value is NaN and the
+        // raw metric is the clean one, because every patched value equals its clean value.
+        var c = TinyModels.All[index];
+        using var model = TinyModels.Create(c);
+        var patching = PathPatching.Create(model, RandomPairs(c, 13, identical: true), MetricKind.LogitDiff);
+        Assert.Equal(patching.CleanMetric, patching.CorruptedMetric);
+        foreach (var receivers in new[] { PathReceivers.Logits, PathReceivers.Parse("1.0:qkv,1.2:k", c) })
+        {
+            var sweep = patching.Sweep(receivers);
+            Assert.NotEmpty(sweep.Results);
+            Assert.All(sweep.Results, r =>
+            {
+                Assert.Equal(patching.CleanMetric, r.Patched, 1e-5);
+                Assert.True(double.IsNaN(r.Normalized));
+            });
+        }
+    }
+
+    [Fact]
+    public void AReceiverInALayerNotAfterTheSenderIsRejected()
+    {
+        var c = TinyModels.Gpt2Like();
+        using var model = TinyModels.Create(c);
+        var patching = PathPatching.Create(model, RandomPairs(c, 14), MetricKind.LogitDiff);
+        var same = Assert.Throws<HeadMinerException>(() => patching.Patch(1, 0, PathReceivers.Parse("1.2:q", c)));
+        Assert.Contains("cannot reach receiver 1.2:q", same.Message);
+        Assert.Contains("later layer", same.Message);
+        var earlier = Assert.Throws<HeadMinerException>(() => patching.Patch(1, 1, PathReceivers.Parse("0.1:k,1.0:v", c)));
+        Assert.Contains("0.1:k, 1.0:v", earlier.Message);
+        Assert.Contains("not a head", Assert.Throws<HeadMinerException>(() => patching.Patch(0, 3, PathReceivers.Logits)).Message);
+    }
+
+    [Theory]
+    [MemberData(nameof(Configs))]
+    public void ALastLayerSenderToTheLogitsEqualsPatchingItsZWithTheLastMlpPinned(int index)
+    {
+        // Freezing check. Activation patching of one last-layer head's z changes the logits through its direct path
+        // and, in sequential blocks, through the last MLP (which reads resid_mid); pinning that MLP to its clean
+        // output leaves only the direct path, which is what path patching to the logits measures.
+        var c = TinyModels.All[index];
+        using var model = TinyModels.Create(c);
+        var pairs = RandomPairs(c, 15);
+        var patching = PathPatching.Create(model, pairs, MetricKind.LogitDiff);
+        int last = c.Layers - 1;
+        var z = HookName.Of(ActivationSite.Z, last);
+        var mlpOut = HookName.Of(ActivationSite.MlpOut, last);
+        var (_, corrupted) = model.RunWithCache(pairs.CorruptedBatch(), CacheFilter.Of(z));
+        var (_, clean) = model.RunWithCache(pairs.CleanBatch(), CacheFilter.Of(mlpOut));
+        for (int head = 0; head < c.Heads; head++)
+        {
+            var hooks = new HookSet(c);
+            ActivationPatch.FromCache(hooks, z, corrupted, head);
+            var zOnly = patching.Metric.Compute(model.RunWithHooks(pairs.CleanBatch(), hooks, lastOnly: true));
+            ActivationPatch.FromCache(hooks, mlpOut, clean);
+            var pinned = patching.Metric.Compute(model.RunWithHooks(pairs.CleanBatch(), hooks, lastOnly: true));
+            var path = patching.Patch(last, head, PathReceivers.Logits).Patched;
+            Assert.Equal(pinned, path, 1e-5);
+            // In parallel blocks the MLP reads the block input, so the head's z alone already has only a direct effect.
+            if (c.ParallelAttnMlp) Assert.Equal(zOnly, path, 1e-5);
+        }
+    }
+
+    [Theory]
+    [MemberData(nameof(Configs))]
+    public void AReceiverInputSeesExactlyTheSendersDirectWrite(int index)
+    {
+        // Independent pass 2: run clean and add the sender's (z_corr − z_clean)·W_O to the receiver's own split
+        // input only (its k/v head's input for k and v).
+        var c = TinyModels.All[index];
+        using var model = TinyModels.Create(c);
+        var pairs = RandomPairs(c, 16);
+        var patching = PathPatching.Create(model, pairs, MetricKind.LogitDiff);
+        const int senderHead = 1, receiverHead = 2;
+        var delta = SenderDelta(model, pairs, 0, senderHead);
+        foreach (var (site, letter) in new[] { (ActivationSite.QInput, "q"), (ActivationSite.KInput, "k"), (ActivationSite.VInput, "v") })
+        {
+            int siteHead = site == ActivationSite.QInput ? receiverHead : c.KvHeadOf(receiverHead);
+            var hooks = new HookSet(c);
+            hooks.Add(HookName.Of(site, 1), (activation, _) =>
+            {
+                var live = activation.Span;
+                int heads = activation.Dim(2), d = c.DModel;
+                for (int r = 0; r < delta.Length / d; r++)
+                    for (int k = 0; k < d; k++) live[(r * heads + siteHead) * d + k] += delta[r * d + k];
+            });
+            double expected = patching.Metric.Compute(model.RunWithHooks(pairs.CleanBatch(), hooks, lastOnly: true));
+            var result = patching.Patch(0, senderHead, PathReceivers.Parse($"1.{receiverHead}:{letter}", c));
+            Assert.Equal(expected, result.Patched, 1e-5);
+        }
+    }
+
+    [Theory]
+    [InlineData(0)]
+    [InlineData(2)]
+    public void ASweepToAReceiversQueryChangesTheMetricAndIsNaNWhereSendersCannotReach(int index)
+    {
+        var c = TinyModels.All[index];
+        using var model = TinyModels.Create(c);
+        var patching = PathPatching.Create(model, RandomPairs(c, 17), MetricKind.LogitDiff);
+        var receivers = PathReceivers.Parse("1.0:q", c);
+        var sweep = patching.Sweep(receivers);
+        Assert.Equal(c.Heads, sweep.Results.Count);
+        for (int h = 0; h < c.Heads; h++)
+        {
+            Assert.True(double.IsFinite(sweep.Patched[0, h]) && double.IsFinite(sweep.Normalized[0, h]));
+            Assert.Equal(patching.Patch(0, h, receivers).Patched, sweep.Patched[0, h], 1e-6); // batched copies = single runs
+            Assert.True(double.IsNaN(sweep.Patched[1, h]) && double.IsNaN(sweep.Normalized[1, h]));
+        }
+        double largest = sweep.Results.Max(r => Math.Abs(r.Patched - patching.CleanMetric));
+        Assert.True(largest > 1e-4, $"no layer-0 sender changed the metric through 1.0's query (largest change {largest})");
+    }
+
+    [Fact]
+    public void GroupedQueryKeyReceiversNameTheQueryHeadsTheirKvHeadFeeds()
+    {
+        var c = TinyModels.LlamaLike(); // 4 query heads, 2 k/v heads
+        var receivers = PathReceivers.Parse("1.1:k, 1.3:v, 1.3:q", c);
+        Assert.Equal(3, receivers.Inputs.Count);
+        Assert.Equal((ActivationSite.KInput, 0, "0,1"), Describe(receivers.Inputs[0]));
+        Assert.Equal((ActivationSite.VInput, 1, "2,3"), Describe(receivers.Inputs[1]));
+        Assert.Equal((ActivationSite.QInput, 3, "3"), Describe(receivers.Inputs[2]));
+        Assert.Equal("1.1:k,1.3:v,1.3:q", receivers.ToString());
+
+        // Two query heads' keys that share one k/v head are one receiver site: the same numbers as naming one.
+        using var model = TinyModels.Create(c);
+        var patching = PathPatching.Create(model, RandomPairs(c, 18), MetricKind.LogitDiff);
+        var both = patching.Patch(0, 2, PathReceivers.Parse("1.0:k,1.1:k", c)).Patched;
+        var one = patching.Patch(0, 2, PathReceivers.Parse("1.1:k", c)).Patched;
+        Assert.Equal(one, both, 1e-9);
+    }
+
+    private static (ActivationSite, int, string) Describe(ReceiverInput r) => (r.Site, r.SiteHead, string.Join(",", r.FedQueryHeads));
+
+    [Theory]
+    [InlineData("12.3:q", "2 layers")]
+    [InlineData("1.9:q", "3 heads")]
+    [InlineData("x.y:q", "LAYER.HEAD")]
+    [InlineData("x.y", "expected L.H:q")]
+    [InlineData("1.0:z", "'z' is not an input")]
+    [InlineData("1.0:", "no input")]
+    [InlineData(",", "no receivers")]
+    public void BadReceiversGetOneClearMessage(string text, string expected)
+    {
+        var e = Assert.Throws<HeadMinerException>(() => PathReceivers.Parse(text, TinyModels.Gpt2Like()));
+        Assert.Contains(expected, e.Message);
+    }
+}
