@@ -1,0 +1,27 @@
+namespace HeadMiner.Tensors.Kernels.GemmParts;
+
+/// <summary>
+/// Cache blocking for the packed driver, sized for Zen 5 (48 KiB L1d, 1 MiB L2 per core, shared L3):
+/// a kc×Nr panel of packed B (32 KiB at kc = 256, Nr = 32) stays in L1 while Mr×kc panels of A stream from the
+/// mc×kc block in L2; the kc×nc block of packed B is reused from L2/L3 across the mc blocks.
+/// </summary>
+internal static class GemmBlocking
+{
+    /// <summary>Largest depth of one packed block (k direction).</summary>
+    public const int Kc = 256;
+
+    /// <summary>Largest height of one packed A block (a multiple of every kernel's Mr).</summary>
+    public const int Mc = 288;
+
+    /// <summary>Largest width of one packed B block (a multiple of every kernel's Nr).</summary>
+    public const int Nc = 4096;
+
+    /// <summary>Splits <paramref name="total"/> into the fewest blocks of at most <paramref name="max"/>, of nearly equal size rounded up to <paramref name="multiple"/>.</summary>
+    public static int BalancedBlock(int total, int max, int multiple)
+    {
+        int blocks = (total + max - 1) / max;
+        int size = (total + blocks - 1) / blocks;
+        size = (size + multiple - 1) / multiple * multiple;
+        return Math.Min(size, max);
+    }
+}
