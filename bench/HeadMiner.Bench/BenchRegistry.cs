@@ -5,6 +5,7 @@ public static class BenchRegistry
 {
     private static readonly Dictionary<string, (string Description, Func<string[], int> Run)> Benchmarks = new()
     {
+        ["gemm"] = ("fp32 GEMM vs OpenBLAS, 1 and 2 threads (--quick: fewer repetitions)", GemmBench.Run),
     };
 
     public static int Run(string[] args)

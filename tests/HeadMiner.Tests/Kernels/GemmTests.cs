@@ -247,6 +247,8 @@ public class GemmTests
     [Theory]
     [InlineData(false, true, 256, 300, 130)] // split into column strips
     [InlineData(true, false, 400, 90, 260)] // split into row strips
+    [InlineData(false, false, 200, 600, 900)] // column strips, each in the general (mc×kc-blocked) order
+    [InlineData(false, true, 700, 150, 300)] // row strips, each in the general order
     public void OneAndTwoThreadsGiveIdenticalResults(bool transA, bool transB, int m, int n, int k)
     {
         var t = new Case { TransA = transA, TransB = transB, M = m, N = n, K = k, Beta = 0.5f };
@@ -290,6 +292,7 @@ public class GemmTests
             Check(new Case { TransA = false, TransB = false, M = 67, N = 41, K = 300, Beta = 0.5f });
             Check(new Case { TransA = true, TransB = true, M = 13, N = 100, K = 70, ExtraLda = 3, ExtraLdb = 2, ExtraLdc = 1 });
             Check(new Case { TransA = false, TransB = true, M = 128, N = 130, K = 257, Alpha = 2 });
+            Check(new Case { TransA = true, TransB = false, M = 200, N = 45, K = 900, Beta = -1 }); // general order
         }
         finally
         {

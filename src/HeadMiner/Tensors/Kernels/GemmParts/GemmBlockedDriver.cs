@@ -6,10 +6,66 @@ namespace HeadMiner.Tensors.Kernels.GemmParts;
 /// The Goto/BLIS macro loops around one micro-kernel, single-threaded, over the sub-block C[i0..i0+m, j0..j0+n]:
 /// nc-wide column blocks → kc-deep slices (packed B) → mc-high row blocks (packed A) → Nr-wide panels → Mr-high tiles.
 /// Each B panel is packed on first use (during the first row block), so it is hot in L1 when the kernel reads it.
+/// Short-and-wide products (few rows, e.g. one transformer batch of tokens) take <see cref="RunFewRows"/> instead.
 /// </summary>
 internal static unsafe class GemmBlockedDriver<TKernel> where TKernel : IGemmMicroKernel
 {
     public static void Run(in GemmOperands op, int i0, int m, int j0, int n, GemmPackBuffers buffers)
+    {
+        int mPadded = (m + TKernel.Mr - 1) / TKernel.Mr * TKernel.Mr;
+        if ((long)mPadded * op.K <= GemmBlocking.FewRowsPackedA)
+            RunFewRows(op, i0, m, j0, n, mPadded, buffers);
+        else
+            RunGeneral(op, i0, m, j0, n, buffers);
+    }
+
+    /// <summary>
+    /// When all of op(A) for these rows fits in L2 once packed, pack it once, then finish one Nr-wide column strip of
+    /// C over the whole depth before moving on: the strip of C (m×Nr) stays in L1/L2 across the kc slices instead of
+    /// making a round trip to L3 per slice, and each kc×Nr slice of B is packed once, right before its use.
+    /// </summary>
+    private static void RunFewRows(in GemmOperands op, int i0, int m, int j0, int n, int mPadded, GemmPackBuffers buffers)
+    {
+        int mr = TKernel.Mr, nr = TKernel.Nr;
+        int k = op.K;
+        int kcBlock = GemmBlocking.BalancedBlock(k, GemmBlocking.Kc, 1);
+        float* packedA = buffers.A, panelB = buffers.B, edge = buffers.EdgeTile;
+
+        for (int pc = 0; pc < k; pc += kcBlock)
+        {
+            int kc = Math.Min(kcBlock, k - pc);
+            GemmPacking.Pack(op.A + i0 * op.AOuter + pc * op.ADepth, op.AOuter, op.ADepth, m, kc, mr, packedA + (nint)mPadded * pc);
+        }
+
+        for (int jr = 0; jr < n; jr += nr)
+        {
+            int cols = Math.Min(nr, n - jr);
+            float* cPanel = op.C + i0 * op.Ldc + j0 + jr;
+            for (int pc = 0; pc < k; pc += kcBlock)
+            {
+                int kc = Math.Min(kcBlock, k - pc);
+                float beta = pc == 0 ? op.Beta : 1f;
+                GemmPacking.PackPanel(op.B + (j0 + jr) * op.BOuter + pc * op.BDepth, op.BOuter, op.BDepth, cols, kc, nr, panelB);
+                float* sliceA = packedA + (nint)mPadded * pc;
+                for (int ir = 0; ir < m; ir += mr)
+                {
+                    int rows = Math.Min(mr, m - ir);
+                    float* cTile = cPanel + ir * op.Ldc;
+                    if (cols == nr)
+                    {
+                        TKernel.Run(kc, sliceA + (nint)ir * kc, panelB, cTile, op.Ldc, op.Alpha, beta, rows);
+                    }
+                    else
+                    {
+                        TKernel.Run(kc, sliceA + (nint)ir * kc, panelB, edge, nr, 1f, 0f, rows);
+                        MergeEdgeTile(edge, nr, cTile, op.Ldc, rows, cols, op.Alpha, beta);
+                    }
+                }
+            }
+        }
+    }
+
+    private static void RunGeneral(in GemmOperands op, int i0, int m, int j0, int n, GemmPackBuffers buffers)
     {
         int mr = TKernel.Mr, nr = TKernel.Nr;
         int k = op.K;

@@ -16,6 +16,15 @@ internal static class GemmBlocking
     /// <summary>Largest width of one packed B block (a multiple of every kernel's Nr).</summary>
     public const int Nc = 4096;
 
+    /// <summary>
+    /// Most floats of packed A (rows rounded up to Mr, times k) for the few-rows order, which keeps all of it in
+    /// L2 (640 KiB of the 1 MiB) while the column strips of C go by: 128 tokens × depth 1280, for instance.
+    /// </summary>
+    public const int FewRowsPackedA = 160 * 1024;
+
+    /// <summary>Floats of the per-thread packed A buffer: room for either order's largest block.</summary>
+    public const int PackedACapacity = Mc * Kc > FewRowsPackedA ? Mc * Kc : FewRowsPackedA;
+
     /// <summary>Splits <paramref name="total"/> into the fewest blocks of at most <paramref name="max"/>, of nearly equal size rounded up to <paramref name="multiple"/>.</summary>
     public static int BalancedBlock(int total, int max, int multiple)
     {

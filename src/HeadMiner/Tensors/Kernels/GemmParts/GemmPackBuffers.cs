@@ -22,7 +22,7 @@ internal sealed unsafe class GemmPackBuffers
 
     private GemmPackBuffers()
     {
-        A = Allocate(GemmBlocking.Mc * GemmBlocking.Kc);
+        A = Allocate(GemmBlocking.PackedACapacity);
         B = Allocate(GemmBlocking.Kc * GemmBlocking.Nc);
         EdgeTile = Allocate(32 * 32);
     }
