@@ -1,17 +1,19 @@
 namespace HeadMiner.Tensors.Kernels.GemmParts;
 
 /// <summary>
-/// Cache blocking for the packed driver, sized for Zen 5 (48 KiB L1d, 1 MiB L2 per core, shared L3):
-/// a kc×Nr panel of packed B (32 KiB at kc = 256, Nr = 32) stays in L1 while Mr×kc panels of A stream from the
-/// mc×kc block in L2; the kc×nc block of packed B is reused from L2/L3 across the mc blocks.
+/// Cache blocking for the packed driver, sized for Zen 5 (48 KiB L1d, 1 MiB L2 per core, shared L3) and chosen by
+/// measurement (kc 256/384/512/768 × mc 96–480 × nc 1024–4096 on 2048³ and the GPT-2 shapes): a kc×Nr panel of
+/// packed B (48 KiB at kc = 384, Nr = 32) is read from L1/L2 while Mr×kc panels of A stream from the mc×kc block
+/// in L2 (288 KiB); the kc×nc block of packed B is reused from L2/L3 across the mc blocks. A deeper kc means fewer
+/// round trips of C through the caches, which outweighed the B panel overflowing L1 a little.
 /// </summary>
 internal static class GemmBlocking
 {
     /// <summary>Largest depth of one packed block (k direction).</summary>
-    public const int Kc = 256;
+    public const int Kc = 384;
 
     /// <summary>Largest height of one packed A block (a multiple of every kernel's Mr).</summary>
-    public const int Mc = 288;
+    public const int Mc = 192;
 
     /// <summary>Largest width of one packed B block (a multiple of every kernel's Nr).</summary>
     public const int Nc = 4096;

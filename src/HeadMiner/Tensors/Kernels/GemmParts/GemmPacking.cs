@@ -17,6 +17,8 @@ namespace HeadMiner.Tensors.Kernels.GemmParts;
 /// </remarks>
 internal static unsafe class GemmPacking
 {
+    private const int PrefetchRowsAhead = 8;
+
     public static void Pack(float* src, nint outerStride, nint depthStride, int outerCount, int depth, int width, float* dest)
     {
         for (int o0 = 0; o0 < outerCount; o0 += width)
@@ -45,6 +47,11 @@ internal static unsafe class GemmPacking
         {
             float* s = src + p * depthStride;
             float* d = dest + (nint)p * width;
+            // Rows far apart (a wide B) each sit on their own page, out of the hardware prefetcher's reach: fetch
+            // a few rows ahead by hand. Prefetches past the end of the matrix are harmless (they never fault).
+            float* ahead = s + PrefetchRowsAhead * depthStride;
+            Sse.Prefetch0(ahead);
+            Sse.Prefetch0(ahead + width - 1);
             int j = 0;
             if (Vector512.IsHardwareAccelerated)
                 for (; j + 16 <= width; j += 16) Vector512.Store(Vector512.Load(s + j), d + j);
