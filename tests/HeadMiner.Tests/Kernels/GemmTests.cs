@@ -245,10 +245,11 @@ public class GemmTests
     }
 
     [Theory]
-    [InlineData(false, true, 256, 300, 130)] // split into column strips
-    [InlineData(true, false, 400, 90, 260)] // split into row strips
-    [InlineData(false, false, 200, 600, 900)] // column strips, each in the general (mc×kc-blocked) order
-    [InlineData(false, true, 700, 150, 300)] // row strips, each in the general order
+    [InlineData(false, true, 256, 300, 130)] // few-rows order: column strips over A packed once
+    [InlineData(true, false, 400, 90, 260)] // few-rows order, narrow
+    [InlineData(false, false, 200, 600, 900)] // general (mc×kc-blocked) order
+    [InlineData(false, true, 700, 150, 300)] // general order: row blocks share each packed B block
+    [InlineData(true, true, 40, 300, 5000)] // general order with one row block: split by column groups
     public void OneAndTwoThreadsGiveIdenticalResults(bool transA, bool transB, int m, int n, int k)
     {
         var t = new Case { TransA = transA, TransB = transB, M = m, N = n, K = k, Beta = 0.5f };

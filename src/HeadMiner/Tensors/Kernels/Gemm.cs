@@ -69,11 +69,11 @@ public static class Gemm
             GemmKernelPath path = GemmKernelPaths.Current;
             int threads = WorkerPool.InsideParallelRegion ? 1 : WorkerPool.MaxThreads;
             long itemWork = (long)m * n * k;
-            bool overBatch = strideC != 0 && threads > 1 && batch > 1
+            bool overBatch = strideC != 0 && threads > 1 && batch > 1 && path != GemmKernelPath.Scalar
                 && (batch % threads == 0 || batch >= 4 * threads || itemWork < MinMultiplyAddsPerThread * threads);
             if (overBatch)
             {
-                GemmParallelJob.RunBatch(op, path, m, n, strideA, strideB, strideC, batch);
+                RunBatch(op, path, m, n, strideA, strideB, strideC, batch);
                 return;
             }
             // Few large items (or all writing one C: stride 0 makes them accumulate in order): one at a time.
@@ -81,37 +81,39 @@ public static class Gemm
         }
     }
 
-    /// <summary>One product, split into strips across the threads when it is big enough to pay.</summary>
+    /// <summary>One product, on several threads when it is big enough to pay.</summary>
     private static void RunOne(in GemmOperands op, GemmKernelPath path, int m, int n)
     {
         long work = (long)m * n * op.K;
-        int threads = WorkerPool.InsideParallelRegion ? 1 : (int)Math.Min(WorkerPool.MaxThreads, work / MinMultiplyAddsPerThread);
-        if (threads <= 1)
+        int threads = WorkerPool.InsideParallelRegion ? 1 : (int)Math.Min(WorkerPool.MaxThreads, Math.Max(1, work / MinMultiplyAddsPerThread));
+        switch (path)
         {
-            GemmParallelJob.RunBlock(op, path, 0, m, 0, n);
-            return;
+            case GemmKernelPath.Avx512:
+                GemmParallelJob<MicroKernel12x32Avx512>.Run(op, m, n, threads);
+                break;
+            case GemmKernelPath.Avx2:
+                GemmParallelJob<MicroKernel6x16Avx2>.Run(op, m, n, threads);
+                break;
+            default:
+                GemmScalarDriver.Run(op, 0, m, 0, n); // the portable fallback stays single-threaded
+                break;
         }
+    }
 
-        // Strips along the longer side: each thread packs the whole of the other operand, so that one should be
-        // the smaller. Strip widths are whole tiles so only the last strip has edge tiles.
-        bool splitColumns = n >= m;
-        int extent = splitColumns ? n : m;
-        int tile = path switch
+    private static void RunBatch(in GemmOperands op, GemmKernelPath path, int m, int n, long strideA, long strideB, long strideC, int batch)
+    {
+        switch (path)
         {
-            GemmKernelPath.Avx512 => splitColumns ? MicroKernel12x32Avx512.Nr : MicroKernel12x32Avx512.Mr,
-            GemmKernelPath.Avx2 => splitColumns ? MicroKernel6x16Avx2.Nr : MicroKernel6x16Avx2.Mr,
-            _ => 1,
-        };
-        int tiles = (extent + tile - 1) / tile;
-        threads = Math.Min(threads, tiles);
-        if (threads <= 1)
-        {
-            GemmParallelJob.RunBlock(op, path, 0, m, 0, n);
-            return;
+            case GemmKernelPath.Avx512:
+                GemmParallelJob<MicroKernel12x32Avx512>.RunBatch(op, m, n, strideA, strideB, strideC, batch);
+                break;
+            case GemmKernelPath.Avx2:
+                GemmParallelJob<MicroKernel6x16Avx2>.RunBatch(op, m, n, strideA, strideB, strideC, batch);
+                break;
+            default:
+                for (int t = 0; t < batch; t++) GemmScalarDriver.Run(op.Offset(t * strideA, t * strideB, t * strideC), 0, m, 0, n);
+                break;
         }
-        int chunk = (tiles + threads - 1) / threads * tile;
-        int chunks = (extent + chunk - 1) / chunk;
-        GemmParallelJob.RunChunked(op, path, m, n, splitColumns, chunk, chunks);
     }
 
     private static void ScaleC(Span<float> c, int m, int n, int ldc, float beta)

@@ -30,6 +30,7 @@ internal static class GemmBlocking
     /// <summary>Splits <paramref name="total"/> into the fewest blocks of at most <paramref name="max"/>, of nearly equal size rounded up to <paramref name="multiple"/>.</summary>
     public static int BalancedBlock(int total, int max, int multiple)
     {
+        max = Math.Max(multiple, max / multiple * multiple);
         int blocks = (total + max - 1) / max;
         int size = (total + blocks - 1) / blocks;
         size = (size + multiple - 1) / multiple * multiple;

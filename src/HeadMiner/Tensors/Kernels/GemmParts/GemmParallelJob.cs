@@ -1,85 +1,150 @@
 namespace HeadMiner.Tensors.Kernels.GemmParts;
 
 /// <summary>
-/// One GEMM call's work as a <see cref="IParallelBody"/>: either chunks of one product (whole column or row strips,
-/// each packed independently by the thread that runs it) or whole items of a batch. One cached instance per calling
-/// thread, so a parallel call allocates nothing.
+/// Spreads one GEMM call over the <see cref="WorkerPool"/> threads, without duplicating any packing:
+/// <list type="bullet">
+/// <item>few rows: the caller packs op(A) once; column strips (several per thread, claimed dynamically, so a core
+/// busy with something else does not hold the call back) each pack their own slices of B;</item>
+/// <item>general: per (nc block, kc slice), the threads first pack the shared kc×nc block of B panel by panel, then
+/// run (row block × column group) items that pack their own A block. The end of each parallel phase is the barrier;
+/// the next phase never starts before every item of the previous one has finished;</item>
+/// <item>batches: whole items per thread.</item>
+/// </list>
+/// Every element is computed by the same tile with the same depth order however the work is split, so results do
+/// not depend on the number of threads. One cached instance per calling thread and kernel: nothing is allocated.
 /// </summary>
-internal sealed class GemmParallelJob : IParallelBody
+internal sealed unsafe class GemmParallelJob<TKernel> : IParallelBody where TKernel : IGemmMicroKernel
 {
-    [ThreadStatic] private static GemmParallelJob? t_cached;
+    [ThreadStatic] private static GemmParallelJob<TKernel>? t_cached;
 
-    private GemmOperands _operands;
-    private GemmKernelPath _path;
+    private enum Phase { Strips, PackB, Blocks, Batch }
+
+    private Phase _phase;
+    private GemmOperands _op;
     private int _m, _n;
-    private bool _splitColumns;
-    private int _chunk;
-    private long _strideA, _strideB, _strideC;
-    private bool _overBatch;
 
-    /// <summary>Runs the product in <paramref name="chunks"/> strips of <paramref name="chunk"/> columns (or rows).</summary>
-    public static void RunChunked(in GemmOperands op, GemmKernelPath path, int m, int n, bool splitColumns, int chunk, int chunks)
+    // Strips: A packed by the caller, panels per strip.
+    private float* _packedA;
+    private int _panelsPerItem;
+
+    // General order: the current block and slice, and the shared packed B block.
+    private float* _packedB;
+    private int _jc, _nc, _pc, _kc, _rowBlock, _rowBlocks;
+    private float _beta;
+
+    // Batch.
+    private long _strideA, _strideB, _strideC;
+
+    private static GemmParallelJob<TKernel> Cached => t_cached ??= new GemmParallelJob<TKernel>();
+
+    /// <summary>C = alpha·op(A)·op(B) + beta·C for the whole m×n product on up to <paramref name="threads"/> threads.</summary>
+    public static void Run(in GemmOperands op, int m, int n, int threads)
     {
-        GemmParallelJob job = t_cached ??= new GemmParallelJob();
-        job._operands = op;
-        job._path = path;
+        GemmPackBuffers mine = GemmPackBuffers.ForCurrentThread;
+        if (threads <= 1)
+        {
+            GemmBlockedDriver<TKernel>.Run(op, 0, m, 0, n, mine);
+            return;
+        }
+
+        int nr = TKernel.Nr;
+        GemmParallelJob<TKernel> job = Cached;
+        job._op = op;
         job._m = m;
         job._n = n;
-        job._splitColumns = splitColumns;
-        job._chunk = chunk;
-        job._overBatch = false;
-        WorkerPool.For(chunks, job);
+        if (GemmBlockedDriver<TKernel>.UsesFewRowsOrder(m, op.K))
+        {
+            GemmBlockedDriver<TKernel>.PackAllOfA(op, 0, m, mine.A);
+            int panels = (n + nr - 1) / nr;
+            int strips = Math.Min(panels, threads * StripsPerThread);
+            job._phase = Phase.Strips;
+            job._packedA = mine.A;
+            job._panelsPerItem = (panels + strips - 1) / strips;
+            WorkerPool.For((panels + job._panelsPerItem - 1) / job._panelsPerItem, job);
+            return;
+        }
+
+        int k = op.K, kcBlock = GemmBlockedDriver<TKernel>.DepthBlock(k);
+        int ncBlock = GemmBlocking.BalancedBlock(n, GemmBlocking.Nc, nr);
+        // Row blocks small enough that every thread gets a few, but deep enough to reuse each B panel from L1.
+        int rowTarget = Math.Max(4 * TKernel.Mr, (m + 4 * threads - 1) / (4 * threads));
+        job._rowBlock = GemmBlocking.BalancedBlock(m, Math.Min(GemmBlocking.Mc, rowTarget), TKernel.Mr);
+        job._rowBlocks = (m + job._rowBlock - 1) / job._rowBlock;
+        job._packedB = mine.B;
+        for (int jc = 0; jc < n; jc += ncBlock)
+        {
+            int nc = Math.Min(ncBlock, n - jc);
+            int panels = (nc + nr - 1) / nr;
+            // Too few row blocks to go round: cut the columns too (each item then packs its A block itself).
+            int columnGroups = Math.Min(panels, Math.Max(1, (2 * threads + job._rowBlocks - 1) / job._rowBlocks));
+            job._panelsPerItem = (panels + columnGroups - 1) / columnGroups;
+            columnGroups = (panels + job._panelsPerItem - 1) / job._panelsPerItem;
+            job._jc = jc;
+            job._nc = nc;
+            for (int pc = 0; pc < k; pc += kcBlock)
+            {
+                job._pc = pc;
+                job._kc = Math.Min(kcBlock, k - pc);
+                job._beta = pc == 0 ? op.Beta : 1f;
+                job._phase = Phase.PackB;
+                WorkerPool.For(panels, job);
+                job._phase = Phase.Blocks;
+                WorkerPool.For(job._rowBlocks * columnGroups, job);
+            }
+        }
     }
 
-    /// <summary>Runs each of <paramref name="batch"/> items single-threaded, items spread over the threads.</summary>
-    public static void RunBatch(in GemmOperands op, GemmKernelPath path, int m, int n, long strideA, long strideB, long strideC, int batch)
+    /// <summary>Each of <paramref name="batch"/> items single-threaded, items spread over the threads.</summary>
+    public static void RunBatch(in GemmOperands op, int m, int n, long strideA, long strideB, long strideC, int batch)
     {
-        GemmParallelJob job = t_cached ??= new GemmParallelJob();
-        job._operands = op;
-        job._path = path;
+        GemmParallelJob<TKernel> job = Cached;
+        job._phase = Phase.Batch;
+        job._op = op;
         job._m = m;
         job._n = n;
         job._strideA = strideA;
         job._strideB = strideB;
         job._strideC = strideC;
-        job._overBatch = true;
         WorkerPool.For(batch, job);
     }
 
+    // Dynamic claiming balances load only if there are spare items: a few per thread.
+    private const int StripsPerThread = 8;
+
     public void Invoke(int index)
     {
-        if (_overBatch)
+        int nr = TKernel.Nr;
+        switch (_phase)
         {
-            GemmOperands item = _operands.Offset(index * _strideA, index * _strideB, index * _strideC);
-            RunBlock(item, _path, 0, _m, 0, _n);
-        }
-        else if (_splitColumns)
-        {
-            int j0 = index * _chunk;
-            RunBlock(_operands, _path, 0, _m, j0, Math.Min(_chunk, _n - j0));
-        }
-        else
-        {
-            int i0 = index * _chunk;
-            RunBlock(_operands, _path, i0, Math.Min(_chunk, _m - i0), 0, _n);
-        }
-    }
-
-    /// <summary>C[i0..i0+m, j0..j0+n] on the calling thread with the chosen kernel.</summary>
-    public static void RunBlock(in GemmOperands op, GemmKernelPath path, int i0, int m, int j0, int n)
-    {
-        if (m <= 0 || n <= 0) return;
-        switch (path)
-        {
-            case GemmKernelPath.Avx512:
-                GemmBlockedDriver<MicroKernel12x32Avx512>.Run(op, i0, m, j0, n, GemmPackBuffers.ForCurrentThread);
-                break;
-            case GemmKernelPath.Avx2:
-                GemmBlockedDriver<MicroKernel6x16Avx2>.Run(op, i0, m, j0, n, GemmPackBuffers.ForCurrentThread);
-                break;
+            case Phase.Strips:
+                {
+                    int j0 = index * _panelsPerItem * nr;
+                    int cols = Math.Min(_panelsPerItem * nr, _n - j0);
+                    GemmBlockedDriver<TKernel>.RunStrip(_op, _packedA, 0, _m, j0, cols, GemmPackBuffers.ForCurrentThread);
+                    break;
+                }
+            case Phase.PackB:
+                {
+                    int jr = index * nr;
+                    GemmBlockedDriver<TKernel>.PackBPanel(_op, _jc + jr, Math.Min(nr, _nc - jr), _pc, _kc, _packedB + (nint)jr * _kc);
+                    break;
+                }
+            case Phase.Blocks:
+                {
+                    int rowBlock = index % _rowBlocks, group = index / _rowBlocks;
+                    int i = rowBlock * _rowBlock;
+                    int jr = group * _panelsPerItem * nr;
+                    int cols = Math.Min(_panelsPerItem * nr, _nc - jr);
+                    GemmBlockedDriver<TKernel>.RunRowBlock(_op, _packedB + (nint)jr * _kc, _jc + jr, cols, _pc, _kc, _beta,
+                        i, Math.Min(_rowBlock, _m - i), GemmPackBuffers.ForCurrentThread);
+                    break;
+                }
             default:
-                GemmScalarDriver.Run(op, i0, m, j0, n);
-                break;
+                {
+                    GemmOperands item = _op.Offset(index * _strideA, index * _strideB, index * _strideC);
+                    GemmBlockedDriver<TKernel>.Run(item, 0, _m, 0, _n, GemmPackBuffers.ForCurrentThread);
+                    break;
+                }
         }
     }
 }
