@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Runtime.ExceptionServices;
 
 namespace HeadMiner.Tensors;
@@ -16,7 +17,7 @@ public interface IParallelBody
 /// <remarks>
 /// Persistent background workers (created on first use, MaxThreads − 1 of them; the caller is the last thread)
 /// hand out indices from one shared counter, so a parallel call allocates nothing and costs microseconds: the
-/// workers spin briefly after a job in case another follows, then sleep on a semaphore. One parallel region runs at
+/// workers poll for about 100 µs after a job in case another follows, then sleep on a semaphore. One parallel region runs at
 /// a time; a second thread that calls <see cref="For(int, IParallelBody)"/> while the workers are busy runs its loop
 /// inline, which is correct and never deadlocks.
 /// </remarks>
@@ -100,7 +101,7 @@ public static class WorkerPool
         s_workersDone.Reset();
         Volatile.Write(ref s_nextIndex, 0);
         Volatile.Write(ref s_busyWorkers, threads - 1);
-        for (int w = 0; w < threads - 1; w++) s_workers[w].Wake();
+        for (int w = 0; w < threads - 1; w++) s_workers[w].Post();
 
         t_insideParallelRegion = true;
         try
@@ -112,12 +113,17 @@ public static class WorkerPool
             t_insideParallelRegion = false;
         }
 
-        // The caller's share is done; the workers' last indices are at most one body each away.
-        var spinner = new SpinWait();
+        // The caller's share is done; each worker is at most one body away. Poll first (a futex round trip costs
+        // tens of microseconds), then sleep if a long body is still running.
+        long spinUntil = Stopwatch.GetTimestamp() + SpinTicks;
         while (Volatile.Read(ref s_busyWorkers) != 0)
         {
-            if (spinner.NextSpinWillYield) s_workersDone.Wait();
-            else spinner.SpinOnce(sleep1Threshold: -1);
+            if (Stopwatch.GetTimestamp() > spinUntil)
+            {
+                s_workersDone.Wait();
+                break;
+            }
+            Thread.SpinWait(SpinUnit);
         }
         s_body = null;
         ExceptionDispatchInfo? error = s_firstError;
@@ -125,7 +131,13 @@ public static class WorkerPool
         error?.Throw();
     }
 
-    /// <summary>Claims and runs indices until none are left. Runs on the caller and on every woken worker.</summary>
+    // Both sides poll for about this long before sleeping: long enough to catch back-to-back kernel calls (a
+    // transformer layer issues dozens) and a worker finishing its last item, short enough not to steal a shared
+    // machine's core for long.
+    private static readonly long SpinTicks = Stopwatch.Frequency / 10_000; // 100 µs
+    private const int SpinUnit = 8;
+
+    /// <summary>Claims and runs indices until none are left. Runs on the caller and on every posted worker.</summary>
     private static void RunShare()
     {
         IParallelBody body = s_body!;
@@ -156,15 +168,18 @@ public static class WorkerPool
         s_workers = grown;
     }
 
-    /// <summary>A background thread that runs its share of each job it is woken for.</summary>
+    /// <summary>A background thread that runs its share of each job posted to it.</summary>
+    /// <remarks>
+    /// A job is a bump of <see cref="_posted"/>. The worker polls it for a while, then announces it is going to
+    /// sleep (<see cref="_sleeping"/>) and re-checks before blocking; the poster releases the semaphore only if it
+    /// takes that announcement back, so a wake-up is neither lost nor left over.
+    /// </remarks>
     private sealed class Worker
     {
-        // How long a worker keeps polling for the next job before it sleeps: long enough to catch back-to-back
-        // kernel calls (a transformer layer issues dozens), short enough not to steal a shared machine's core.
-        private const int SpinIterationsBeforeSleep = 200;
-
         private readonly SemaphoreSlim _wake = new(0);
-        private int _pendingWakes;
+        private int _posted;
+        private int _taken;
+        private int _sleeping;
 
         public Worker(int id)
         {
@@ -172,10 +187,10 @@ public static class WorkerPool
             thread.Start();
         }
 
-        public void Wake()
+        public void Post()
         {
-            Interlocked.Increment(ref _pendingWakes);
-            _wake.Release();
+            Interlocked.Increment(ref _posted);
+            if (Interlocked.Exchange(ref _sleeping, 0) == 1) _wake.Release();
         }
 
         private void Loop()
@@ -184,6 +199,7 @@ public static class WorkerPool
             while (true)
             {
                 WaitForJob();
+                _taken++;
                 RunShare();
                 if (Interlocked.Decrement(ref s_busyWorkers) == 0) s_workersDone.Set();
             }
@@ -191,17 +207,24 @@ public static class WorkerPool
 
         private void WaitForJob()
         {
-            for (int spin = 0; spin < SpinIterationsBeforeSleep; spin++)
+            long spinUntil = Stopwatch.GetTimestamp() + SpinTicks;
+            while (Volatile.Read(ref _posted) == _taken)
             {
-                if (Volatile.Read(ref _pendingWakes) != 0 && _wake.Wait(0))
+                if (Stopwatch.GetTimestamp() <= spinUntil)
                 {
-                    Interlocked.Decrement(ref _pendingWakes);
+                    Thread.SpinWait(SpinUnit);
+                    continue;
+                }
+                Interlocked.Exchange(ref _sleeping, 1);
+                if (Volatile.Read(ref _posted) != _taken)
+                {
+                    // A job arrived meanwhile. If its poster already took the flag back, it has released (or is
+                    // about to release) the semaphore: consume that release so it does not wake us for nothing later.
+                    if (Interlocked.Exchange(ref _sleeping, 0) == 0) _wake.Wait();
                     return;
                 }
-                Thread.SpinWait(20);
+                _wake.Wait();
             }
-            _wake.Wait();
-            Interlocked.Decrement(ref _pendingWakes);
         }
     }
 
