@@ -112,22 +112,34 @@ internal static unsafe class GemmBlockedDriver<TKernel> where TKernel : IGemmMic
         GemmPacking.PackPanel(op.B + j * op.BOuter + pc * op.BDepth, op.BOuter, op.BDepth, cols, kc, TKernel.Nr, dest);
 
     /// <summary>
-    /// One row block of the general order against an already packed kc×nc block of B: rows [i, i+mc), columns
-    /// [j, j+nc) where <paramref name="packedB"/> holds the panels starting at column j. Packs its own A block.
+    /// Rows [i, i+m) of the general order against an already packed kc×nc block of B: columns [j, j+nc) where
+    /// <paramref name="packedB"/> holds the panels starting at column j. Packs its own A, at most mc rows at a time.
     /// </summary>
-    public static void RunRowBlock(in GemmOperands op, float* packedB, int j, int nc, int pc, int kc, float beta,
-        int i, int mc, GemmPackBuffers buffers)
+    public static void RunRows(in GemmOperands op, float* packedB, int j, int nc, int pc, int kc, float beta,
+        int i, int m, GemmPackBuffers buffers)
     {
         int mr = TKernel.Mr, nr = TKernel.Nr;
         float* packedA = buffers.A;
-        GemmPacking.Pack(op.A + i * op.AOuter + pc * op.ADepth, op.AOuter, op.ADepth, mc, kc, mr, packedA);
-        for (int jr = 0; jr < nc; jr += nr)
+        int mcBlock = GemmBlocking.BalancedBlock(m, GemmBlocking.Mc, mr);
+        for (int ic = i; ic < i + m; ic += mcBlock)
         {
-            int cols = Math.Min(nr, nc - jr);
-            float* cPanel = op.C + i * op.Ldc + j + jr;
-            for (int ir = 0; ir < mc; ir += mr)
-                Tile(kc, packedA + (nint)ir * kc, packedB + (nint)jr * kc, cPanel + ir * op.Ldc, op.Ldc, op.Alpha, beta, Math.Min(mr, mc - ir), cols, buffers.EdgeTile);
+            int mc = Math.Min(mcBlock, i + m - ic);
+            GemmPacking.Pack(op.A + ic * op.AOuter + pc * op.ADepth, op.AOuter, op.ADepth, mc, kc, mr, packedA);
+            for (int jr = 0; jr < nc; jr += nr)
+            {
+                int cols = Math.Min(nr, nc - jr);
+                float* cPanel = op.C + ic * op.Ldc + j + jr;
+                for (int ir = 0; ir < mc; ir += mr)
+                    Tile(kc, packedA + (nint)ir * kc, packedB + (nint)jr * kc, cPanel + ir * op.Ldc, op.Ldc, op.Alpha, beta, Math.Min(mr, mc - ir), cols, buffers.EdgeTile);
+            }
         }
+    }
+
+    /// <summary>Packs one Mr-row panel (rows [i, i+Mr) clipped to m) of depth slice pc of op(A), into the layout of <see cref="PackAllOfA"/>.</summary>
+    public static void PackAPanel(in GemmOperands op, int i0, int m, int i, int pc, int kc, float* packedAllOfA)
+    {
+        float* dest = packedAllOfA + (nint)PaddedRows(m) * pc + (nint)(i - i0) * kc;
+        GemmPacking.PackPanel(op.A + i * op.AOuter + pc * op.ADepth, op.AOuter, op.ADepth, Math.Min(TKernel.Mr, i0 + m - i), kc, TKernel.Mr, dest);
     }
 
     // ---- one tile ----------------------------------------------------------------------------------------------

@@ -3,7 +3,7 @@ namespace HeadMiner.Tensors.Kernels.GemmParts;
 /// <summary>
 /// Spreads one GEMM call over the <see cref="WorkerPool"/> threads, without duplicating any packing:
 /// <list type="bullet">
-/// <item>few rows: the caller packs op(A) once; column strips (several per thread, claimed dynamically, so a core
+/// <item>few rows: the threads pack op(A) once, panel by panel, into the caller's buffer; then column strips (several per thread, claimed dynamically, so a core
 /// busy with something else does not hold the call back) each pack their own slices of B;</item>
 /// <item>general: per (nc block, kc slice), the threads first pack the shared kc×nc block of B panel by panel, then
 /// run (row block × column group) items that pack their own A block. The end of each parallel phase is the barrier;
@@ -17,7 +17,7 @@ internal sealed unsafe class GemmParallelJob<TKernel> : IParallelBody where TKer
 {
     [ThreadStatic] private static GemmParallelJob<TKernel>? t_cached;
 
-    private enum Phase { Strips, PackB, Blocks, Batch }
+    private enum Phase { PackA, Strips, PackB, Blocks, Batch }
 
     private Phase _phase;
     private GemmOperands _op;
@@ -29,7 +29,7 @@ internal sealed unsafe class GemmParallelJob<TKernel> : IParallelBody where TKer
 
     // General order: the current block and slice, and the shared packed B block.
     private float* _packedB;
-    private int _jc, _nc, _pc, _kc, _rowBlock, _rowBlocks;
+    private int _jc, _nc, _pc, _kc, _kcBlock, _tiles, _rowParts;
     private float _beta;
 
     // Batch.
@@ -52,31 +52,36 @@ internal sealed unsafe class GemmParallelJob<TKernel> : IParallelBody where TKer
         job._op = op;
         job._m = m;
         job._n = n;
+        int k = op.K, kcBlock = GemmBlockedDriver<TKernel>.DepthBlock(k);
+        int slices = (k + kcBlock - 1) / kcBlock;
+        int tiles = (m + TKernel.Mr - 1) / TKernel.Mr;
+        job._kcBlock = kcBlock;
         if (GemmBlockedDriver<TKernel>.UsesFewRowsOrder(m, op.K))
         {
-            GemmBlockedDriver<TKernel>.PackAllOfA(op, 0, m, mine.A);
+            job._packedA = mine.A;
+            job._phase = Phase.PackA;
+            WorkerPool.For(tiles * slices, job);
+
             int panels = (n + nr - 1) / nr;
             int strips = Math.Min(panels, threads * StripsPerThread);
             job._phase = Phase.Strips;
-            job._packedA = mine.A;
             job._panelsPerItem = (panels + strips - 1) / strips;
             WorkerPool.For((panels + job._panelsPerItem - 1) / job._panelsPerItem, job);
             return;
         }
 
-        int k = op.K, kcBlock = GemmBlockedDriver<TKernel>.DepthBlock(k);
         int ncBlock = GemmBlocking.BalancedBlock(n, GemmBlocking.Nc, nr);
-        // Row blocks small enough that every thread gets a few, but deep enough to reuse each B panel from L1.
-        int rowTarget = Math.Max(4 * TKernel.Mr, (m + 4 * threads - 1) / (4 * threads));
-        job._rowBlock = GemmBlocking.BalancedBlock(m, Math.Min(GemmBlocking.Mc, rowTarget), TKernel.Mr);
-        job._rowBlocks = (m + job._rowBlock - 1) / job._rowBlock;
+        // Row parts of near-equal tile counts, a few per thread (dynamic claiming evens out a busy core), each
+        // worked through in mc-high blocks.
+        job._tiles = tiles;
+        job._rowParts = Math.Min(tiles, threads * RowPartsPerThread);
         job._packedB = mine.B;
         for (int jc = 0; jc < n; jc += ncBlock)
         {
             int nc = Math.Min(ncBlock, n - jc);
             int panels = (nc + nr - 1) / nr;
-            // Too few row blocks to go round: cut the columns too (each item then packs its A block itself).
-            int columnGroups = Math.Min(panels, Math.Max(1, (2 * threads + job._rowBlocks - 1) / job._rowBlocks));
+            // Too few row parts to go round: cut the columns too (each item then packs its A block itself).
+            int columnGroups = Math.Min(panels, Math.Max(1, (2 * threads + job._rowParts - 1) / job._rowParts));
             job._panelsPerItem = (panels + columnGroups - 1) / columnGroups;
             columnGroups = (panels + job._panelsPerItem - 1) / job._panelsPerItem;
             job._jc = jc;
@@ -89,7 +94,7 @@ internal sealed unsafe class GemmParallelJob<TKernel> : IParallelBody where TKer
                 job._phase = Phase.PackB;
                 WorkerPool.For(panels, job);
                 job._phase = Phase.Blocks;
-                WorkerPool.For(job._rowBlocks * columnGroups, job);
+                WorkerPool.For(job._rowParts * columnGroups, job);
             }
         }
     }
@@ -110,6 +115,7 @@ internal sealed unsafe class GemmParallelJob<TKernel> : IParallelBody where TKer
 
     // Dynamic claiming balances load only if there are spare items: a few per thread.
     private const int StripsPerThread = 8;
+    private const int RowPartsPerThread = 4;
 
     public void Invoke(int index)
     {
@@ -131,12 +137,20 @@ internal sealed unsafe class GemmParallelJob<TKernel> : IParallelBody where TKer
                 }
             case Phase.Blocks:
                 {
-                    int rowBlock = index % _rowBlocks, group = index / _rowBlocks;
-                    int i = rowBlock * _rowBlock;
+                    int part = index % _rowParts, group = index / _rowParts;
+                    int i = (int)((long)_tiles * part / _rowParts) * TKernel.Mr;
+                    int iEnd = Math.Min(_m, (int)((long)_tiles * (part + 1) / _rowParts) * TKernel.Mr);
                     int jr = group * _panelsPerItem * nr;
                     int cols = Math.Min(_panelsPerItem * nr, _nc - jr);
-                    GemmBlockedDriver<TKernel>.RunRowBlock(_op, _packedB + (nint)jr * _kc, _jc + jr, cols, _pc, _kc, _beta,
-                        i, Math.Min(_rowBlock, _m - i), GemmPackBuffers.ForCurrentThread);
+                    GemmBlockedDriver<TKernel>.RunRows(_op, _packedB + (nint)jr * _kc, _jc + jr, cols, _pc, _kc, _beta,
+                        i, iEnd - i, GemmPackBuffers.ForCurrentThread);
+                    break;
+                }
+            case Phase.PackA:
+                {
+                    int tiles = (_m + TKernel.Mr - 1) / TKernel.Mr;
+                    int pc = index / tiles * _kcBlock;
+                    GemmBlockedDriver<TKernel>.PackAPanel(_op, 0, _m, index % tiles * TKernel.Mr, pc, Math.Min(_kcBlock, _op.K - pc), _packedA);
                     break;
                 }
             default:
