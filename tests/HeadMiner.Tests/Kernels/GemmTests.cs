@@ -283,6 +283,29 @@ public class GemmTests
     }
 
     [Theory]
+    [InlineData(1, 128, 768, 200)] // few-rows order
+    [InlineData(2, 128, 768, 200)]
+    [InlineData(2, 300, 200, 700)] // general order
+    public void SteadyStateCallsAllocateNothing(int threads, int m, int n, int k)
+    {
+        float[] a = new float[m * k], b = new float[k * n], c = new float[m * n];
+        new SeededRandom(9).FillNormal(a, 1);
+        int saved = WorkerPool.MaxThreads;
+        try
+        {
+            WorkerPool.MaxThreads = threads;
+            for (int warm = 0; warm < 5; warm++) Gemm.Multiply(false, false, m, n, k, 1, a, k, b, n, 0, c, n);
+            long before = GC.GetAllocatedBytesForCurrentThread();
+            for (int call = 0; call < 10; call++) Gemm.Multiply(false, false, m, n, k, 1, a, k, b, n, 0, c, n);
+            Assert.Equal(0, GC.GetAllocatedBytesForCurrentThread() - before);
+        }
+        finally
+        {
+            WorkerPool.MaxThreads = saved;
+        }
+    }
+
+    [Theory]
     [InlineData("Avx2")]
     [InlineData("Scalar")]
     public void FallbackKernelsMatchReference(string path)
