@@ -121,7 +121,10 @@ public static class WorkerPool
             if (Stopwatch.GetTimestamp() > spinUntil)
             {
                 s_workersDone.Wait();
-                break;
+                // The last worker of the previous call may have set the event after this call reset it: clear
+                // such a stale signal and look again (the count is re-read before any further wait).
+                if (Volatile.Read(ref s_busyWorkers) != 0) s_workersDone.Reset();
+                continue;
             }
             Thread.SpinWait(SpinUnit);
         }

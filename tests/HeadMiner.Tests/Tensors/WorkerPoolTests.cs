@@ -46,6 +46,44 @@ public class WorkerPoolTests
         }
     });
 
+    /// <summary>Bodies run by a worker take 3 ms, the caller's 0.2 ms: the caller runs out of work first and must wait.</summary>
+    private sealed class WorkerHeavyBody(int count, int callerThread) : IParallelBody
+    {
+        public readonly int[] Finished = new int[count];
+        public int RunByWorkers;
+
+        public void Invoke(int index)
+        {
+            if (Environment.CurrentManagedThreadId == callerThread)
+            {
+                Thread.Sleep(TimeSpan.FromMilliseconds(0.2));
+            }
+            else
+            {
+                Interlocked.Increment(ref RunByWorkers);
+                Thread.Sleep(3);
+            }
+            Volatile.Write(ref Finished[index], 1);
+        }
+    }
+
+    [Fact]
+    public void ReturnsOnlyAfterEveryBodyFinishedEvenWhenThreadsSleepBetweenCalls() => WithThreads(2, () =>
+    {
+        // Worker bodies outlast the caller's polling, and the pauses outlast the workers' polling, so both sides
+        // go through their sleep-and-wake paths as well as the fast ones.
+        int runByWorkers = 0;
+        for (int repeat = 0; repeat < 30; repeat++)
+        {
+            var body = new WorkerHeavyBody(8, Environment.CurrentManagedThreadId);
+            WorkerPool.For(8, body);
+            Assert.All(body.Finished, done => Assert.Equal(1, done));
+            runByWorkers += body.RunByWorkers;
+            if (repeat % 3 == 0) Thread.Sleep(1);
+        }
+        Assert.True(runByWorkers > 0, "no body ran on a worker thread");
+    });
+
     [Fact]
     public void ZeroOrNegativeCountRunsNothing()
     {
