@@ -3,10 +3,11 @@ namespace HeadMiner.Tensors.Kernels.GemmParts;
 /// <summary>
 /// Spreads one GEMM call over the <see cref="WorkerPool"/> threads, without duplicating any packing:
 /// <list type="bullet">
-/// <item>few rows: the threads pack op(A) once, panel by panel, into the caller's buffer; then column strips (several per thread, claimed dynamically, so a core
-/// busy with something else does not hold the call back) each pack their own slices of B;</item>
+/// <item>few rows: the threads pack op(A) once, panel by panel, into the caller's buffer; then column strips
+/// (several per thread, claimed dynamically, so a core busy with something else does not hold the call back) each
+/// pack their own slices of B;</item>
 /// <item>general: per (nc block, kc slice), the threads first pack the shared kc×nc block of B panel by panel, then
-/// run (row block × column group) items that pack their own A block. The end of each parallel phase is the barrier;
+/// run (row part × column group) items that pack their own A blocks. The end of each parallel phase is the barrier:
 /// the next phase never starts before every item of the previous one has finished;</item>
 /// <item>batches: whole items per thread.</item>
 /// </list>
@@ -23,7 +24,7 @@ internal sealed unsafe class GemmParallelJob<TKernel> : IParallelBody where TKer
     private GemmOperands _op;
     private int _m, _n;
 
-    // Strips: A packed by the caller, panels per strip.
+    // Few rows: all of A packed in the caller's buffer; panels per strip (or per column group in the general order).
     private float* _packedA;
     private int _panelsPerItem;
 
