@@ -274,6 +274,34 @@ public class GemmTests
     }
 
     [Fact]
+    public void ConcurrentCallersGetTheSameResultsAsOneCaller()
+    {
+        // A caller that finds the workers busy runs inline; every caller thread packs into its own buffers.
+        Case[] cases =
+        [
+            new() { TransA = false, TransB = true, M = 128, N = 400, K = 300 }, // few-rows order
+            new() { TransA = true, TransB = false, M = 300, N = 200, K = 700, Seed = 2 }, // general order
+        ];
+        var inputs = cases.Select(t => (t.MakeA(), t.MakeB(), t.MakeC())).ToArray();
+        var expected = cases.Select((t, i) => Run(t, inputs[i].Item1, inputs[i].Item2, inputs[i].Item3)).ToArray();
+        int saved = WorkerPool.MaxThreads;
+        try
+        {
+            WorkerPool.MaxThreads = 2;
+            Parallel.For(0, 8, new ParallelOptions { MaxDegreeOfParallelism = 4 }, caller =>
+            {
+                int i = caller % cases.Length;
+                for (int repeat = 0; repeat < 3; repeat++)
+                    Assert.Equal(expected[i], Run(cases[i], inputs[i].Item1, inputs[i].Item2, inputs[i].Item3));
+            });
+        }
+        finally
+        {
+            WorkerPool.MaxThreads = saved;
+        }
+    }
+
+    [Fact]
     public void RepeatedCallsAreBitwiseIdentical()
     {
         var t = new Case { TransA = false, TransB = true, M = 128, N = 768, K = 200 };
