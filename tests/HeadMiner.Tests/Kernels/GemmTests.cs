@@ -311,6 +311,25 @@ public class GemmTests
     }
 
     [Theory]
+    [InlineData(3)]
+    [InlineData(0)]
+    public void BatchedWithSharedCAccumulatesLikeALoopOfCalls(int k)
+    {
+        const int batch = 4, m = 20, n = 37;
+        var random = new SeededRandom(21);
+        float[] a = new float[batch * m * Math.Max(k, 1)], b = new float[batch * Math.Max(k, 1) * n], c = new float[m * n];
+        random.FillNormal(a, 1);
+        random.FillNormal(b, 1);
+        random.FillNormal(c, 1);
+        float[] looped = (float[])c.Clone(), batched = (float[])c.Clone();
+        for (int t = 0; t < batch; t++)
+            Gemm.Multiply(false, false, m, n, k, 1.5f, a.AsSpan(t * m * k), k, b.AsSpan(t * k * n), n, 0.5f, looped, n);
+        Gemm.MultiplyBatched(false, false, m, n, k, 1.5f, a, k, m * k, b, n, k * n, 0.5f, batched, n, 0, batch);
+        Assert.Equal(looped, batched);
+        if (k == 0) Assert.Equal(c[5] * 0.0625f, batched[5]); // beta applied once per item
+    }
+
+    [Theory]
     [InlineData(1, 128, 768, 200)] // few-rows order
     [InlineData(2, 128, 768, 200)]
     [InlineData(2, 300, 200, 700)] // general order

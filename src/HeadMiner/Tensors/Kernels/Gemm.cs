@@ -44,7 +44,11 @@ public static class Gemm
     }
 
     /// <summary><paramref name="batch"/> independent products; matrix t of A starts at t·strideA (likewise B, C). A stride of 0 broadcasts.</summary>
-    /// <remarks>Many small products (e.g. one per attention head) run in parallel over the batch; a few large ones each run in parallel.</remarks>
+    /// <remarks>
+    /// Many small products (e.g. one per attention head) run in parallel over the batch; a few large ones each run in
+    /// parallel. With strideC = 0 the items update the one C in turn, item 0 first (each scales it by beta and adds
+    /// its product), exactly as a loop of <see cref="Multiply"/> calls would.
+    /// </remarks>
     public static unsafe void MultiplyBatched(bool transA, bool transB, int m, int n, int k, float alpha,
         ReadOnlySpan<float> a, int lda, long strideA, ReadOnlySpan<float> b, int ldb, long strideB,
         float beta, Span<float> c, int ldc, long strideC, int batch)
@@ -57,9 +61,7 @@ public static class Gemm
         if (m == 0 || n == 0 || batch == 0) return;
         if (k == 0 || alpha == 0)
         {
-            // A stride-0 C would be scaled once per item; scale each distinct matrix exactly once.
-            int distinct = strideC == 0 ? 1 : batch;
-            for (int t = 0; t < distinct; t++) ScaleC(c[(int)(t * strideC)..], m, n, ldc, beta);
+            for (int t = 0; t < batch; t++) ScaleC(c[(int)(t * strideC)..], m, n, ldc, beta);
             return;
         }
 
