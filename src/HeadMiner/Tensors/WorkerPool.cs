@@ -16,10 +16,11 @@ public interface IParallelBody
 /// </summary>
 /// <remarks>
 /// Persistent background workers (created on first use, MaxThreads − 1 of them; the caller is the last thread)
-/// hand out indices from one shared counter, so a parallel call allocates nothing and costs microseconds: the
-/// workers poll for about 100 µs after a job in case another follows, then sleep on a semaphore. One parallel region runs at
-/// a time; a second thread that calls <see cref="For(int, IParallelBody)"/> while the workers are busy runs its loop
-/// inline, which is correct and never deadlocks.
+/// hand out indices from one shared counter, so a parallel call allocates nothing and costs microseconds (about
+/// 0.4 µs for an empty two-thread call when the worker is awake): the workers poll for about 100 µs after a job in
+/// case another follows, then sleep on a semaphore. One parallel region runs at a time; a second thread that calls
+/// <see cref="For(int, IParallelBody)"/> while the workers are busy runs its loop inline, which is correct and never
+/// deadlocks. Bodies must not wait for one another: any index may run on any thread, or all on the caller.
 /// </remarks>
 public static class WorkerPool
 {
