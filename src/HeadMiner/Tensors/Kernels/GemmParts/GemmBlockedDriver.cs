@@ -1,0 +1,176 @@
+using System.Runtime.CompilerServices;
+
+namespace HeadMiner.Tensors.Kernels.GemmParts;
+
+/// <summary>
+/// The Goto/BLIS macro loops around one micro-kernel. Two loop orders:
+/// <list type="bullet">
+/// <item>few rows (all of packed op(A) fits in L2, e.g. 128 tokens × 768): pack A once, then finish one Nr-wide
+/// column strip of C over the whole depth before the next, so the strip of C stays in L1/L2 across the kc slices
+/// and each kc×Nr slice of B is packed right before its use;</item>
+/// <item>general: nc-wide column blocks → kc-deep slices (packed B) → mc-high row blocks (packed A) → Nr-wide panels
+/// → Mr-high tiles.</item>
+/// </list>
+/// The pieces are public so <see cref="GemmParallelJob{TKernel}"/> can spread them over threads.
+/// </summary>
+internal static unsafe class GemmBlockedDriver<TKernel> where TKernel : IGemmMicroKernel
+{
+    public static int PaddedRows(int m) => (m + TKernel.Mr - 1) / TKernel.Mr * TKernel.Mr;
+
+    public static bool UsesFewRowsOrder(int m, int k) => (long)PaddedRows(m) * k <= GemmBlocking.FewRowsPackedA;
+
+    public static int DepthBlock(int k) => GemmBlocking.BalancedBlock(k, GemmBlocking.Kc, 1);
+
+    /// <summary>C[i0..i0+m, j0..j0+n] on the calling thread.</summary>
+    public static void Run(in GemmOperands op, int i0, int m, int j0, int n, GemmPackBuffers buffers)
+    {
+        if (UsesFewRowsOrder(m, op.K))
+        {
+            PackAllOfA(op, i0, m, buffers.A);
+            RunStrip(op, buffers.A, i0, m, j0, n, buffers);
+        }
+        else
+        {
+            RunGeneral(op, i0, m, j0, n, buffers);
+        }
+    }
+
+    // ---- few-rows order ----------------------------------------------------------------------------------------
+
+    /// <summary>Packs rows [i0, i0+m) of op(A), all depth, as consecutive kc slices of PaddedRows(m) × kc.</summary>
+    public static void PackAllOfA(in GemmOperands op, int i0, int m, float* dest)
+    {
+        int k = op.K, kcBlock = DepthBlock(k), mPadded = PaddedRows(m);
+        for (int pc = 0; pc < k; pc += kcBlock)
+        {
+            int kc = Math.Min(kcBlock, k - pc);
+            GemmPacking.Pack(op.A + i0 * op.AOuter + pc * op.ADepth, op.AOuter, op.ADepth, m, kc, TKernel.Mr, dest + (nint)mPadded * pc);
+        }
+    }
+
+    /// <summary>Columns [j0, j0+n) (j0 a multiple of Nr) of rows [i0, i0+m), from A packed by <see cref="PackAllOfA"/>.</summary>
+    public static void RunStrip(in GemmOperands op, float* packedA, int i0, int m, int j0, int n, GemmPackBuffers buffers)
+    {
+        int mr = TKernel.Mr, nr = TKernel.Nr;
+        int k = op.K, kcBlock = DepthBlock(k), mPadded = PaddedRows(m);
+        float* panelB = buffers.B;
+        for (int jr = 0; jr < n; jr += nr)
+        {
+            int cols = Math.Min(nr, n - jr);
+            float* cPanel = op.C + i0 * op.Ldc + j0 + jr;
+            for (int pc = 0; pc < k; pc += kcBlock)
+            {
+                int kc = Math.Min(kcBlock, k - pc);
+                float beta = pc == 0 ? op.Beta : 1f; // later slices accumulate onto the first
+                GemmPacking.PackPanel(op.B + (j0 + jr) * op.BOuter + pc * op.BDepth, op.BOuter, op.BDepth, cols, kc, nr, panelB);
+                float* sliceA = packedA + (nint)mPadded * pc;
+                for (int ir = 0; ir < m; ir += mr)
+                    Tile(kc, sliceA + (nint)ir * kc, panelB, cPanel + ir * op.Ldc, op.Ldc, op.Alpha, beta, Math.Min(mr, m - ir), cols, buffers.EdgeTile);
+            }
+        }
+    }
+
+    // ---- general order -----------------------------------------------------------------------------------------
+
+    /// <summary>Single-threaded general order; each B panel is packed during the first row block, just before its first use.</summary>
+    private static void RunGeneral(in GemmOperands op, int i0, int m, int j0, int n, GemmPackBuffers buffers)
+    {
+        int mr = TKernel.Mr, nr = TKernel.Nr;
+        int k = op.K;
+        int kcBlock = DepthBlock(k);
+        int mcBlock = GemmBlocking.BalancedBlock(m, GemmBlocking.Mc, mr);
+        int ncBlock = GemmBlocking.BalancedBlock(n, GemmBlocking.Nc, nr);
+        float* packedA = buffers.A, packedB = buffers.B;
+
+        for (int jc = 0; jc < n; jc += ncBlock)
+        {
+            int nc = Math.Min(ncBlock, n - jc);
+            for (int pc = 0; pc < k; pc += kcBlock)
+            {
+                int kc = Math.Min(kcBlock, k - pc);
+                float beta = pc == 0 ? op.Beta : 1f;
+                for (int ic = 0; ic < m; ic += mcBlock)
+                {
+                    int mc = Math.Min(mcBlock, m - ic);
+                    GemmPacking.Pack(op.A + (i0 + ic) * op.AOuter + pc * op.ADepth, op.AOuter, op.ADepth, mc, kc, mr, packedA);
+                    for (int jr = 0; jr < nc; jr += nr)
+                    {
+                        int cols = Math.Min(nr, nc - jr);
+                        float* panelB = packedB + (nint)jr * kc;
+                        if (ic == 0) PackBPanel(op, j0 + jc + jr, cols, pc, kc, panelB);
+                        float* cPanel = op.C + (i0 + ic) * op.Ldc + j0 + jc + jr;
+                        for (int ir = 0; ir < mc; ir += mr)
+                            Tile(kc, packedA + (nint)ir * kc, panelB, cPanel + ir * op.Ldc, op.Ldc, op.Alpha, beta, Math.Min(mr, mc - ir), cols, buffers.EdgeTile);
+                    }
+                }
+            }
+        }
+    }
+
+    /// <summary>Packs columns [j, j+cols) (cols ≤ Nr) of depth slice [pc, pc+kc) of op(B) as one panel.</summary>
+    public static void PackBPanel(in GemmOperands op, int j, int cols, int pc, int kc, float* dest) =>
+        GemmPacking.PackPanel(op.B + j * op.BOuter + pc * op.BDepth, op.BOuter, op.BDepth, cols, kc, TKernel.Nr, dest);
+
+    /// <summary>
+    /// Rows [i, i+m) of the general order against an already packed kc×nc block of B: columns [j, j+nc) where
+    /// <paramref name="packedB"/> holds the panels starting at column j. Packs its own A, at most mc rows at a time.
+    /// </summary>
+    public static void RunRows(in GemmOperands op, float* packedB, int j, int nc, int pc, int kc, float beta,
+        int i, int m, GemmPackBuffers buffers)
+    {
+        int mr = TKernel.Mr, nr = TKernel.Nr;
+        float* packedA = buffers.A;
+        int mcBlock = GemmBlocking.BalancedBlock(m, GemmBlocking.Mc, mr);
+        for (int ic = i; ic < i + m; ic += mcBlock)
+        {
+            int mc = Math.Min(mcBlock, i + m - ic);
+            GemmPacking.Pack(op.A + ic * op.AOuter + pc * op.ADepth, op.AOuter, op.ADepth, mc, kc, mr, packedA);
+            for (int jr = 0; jr < nc; jr += nr)
+            {
+                int cols = Math.Min(nr, nc - jr);
+                float* cPanel = op.C + ic * op.Ldc + j + jr;
+                for (int ir = 0; ir < mc; ir += mr)
+                    Tile(kc, packedA + (nint)ir * kc, packedB + (nint)jr * kc, cPanel + ir * op.Ldc, op.Ldc, op.Alpha, beta, Math.Min(mr, mc - ir), cols, buffers.EdgeTile);
+            }
+        }
+    }
+
+    /// <summary>Packs one Mr-row panel (rows [i, i+Mr) clipped to m) of depth slice pc of op(A), into the layout of <see cref="PackAllOfA"/>.</summary>
+    public static void PackAPanel(in GemmOperands op, int i0, int m, int i, int pc, int kc, float* packedAllOfA)
+    {
+        float* dest = packedAllOfA + (nint)PaddedRows(m) * pc + (nint)(i - i0) * kc;
+        GemmPacking.PackPanel(op.A + i * op.AOuter + pc * op.ADepth, op.AOuter, op.ADepth, Math.Min(TKernel.Mr, i0 + m - i), kc, TKernel.Mr, dest);
+    }
+
+    // ---- one tile ----------------------------------------------------------------------------------------------
+
+    /// <summary>One Mr×Nr tile; a tile cut by the right edge of C is computed aside and merged.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Tile(int kc, float* a, float* b, float* c, nint ldc, float alpha, float beta, int rows, int cols, float* edge)
+    {
+        if (cols == TKernel.Nr)
+        {
+            TKernel.Run(kc, a, b, c, ldc, alpha, beta, rows);
+        }
+        else
+        {
+            TKernel.Run(kc, a, b, edge, TKernel.Nr, 1f, 0f, rows);
+            MergeEdgeTile(edge, TKernel.Nr, c, ldc, rows, cols, alpha, beta);
+        }
+    }
+
+    /// <summary>The kernel's formula, C = fma(acc, alpha, beta·C), on the valid part of a tile computed aside.</summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static void MergeEdgeTile(float* tile, int tileStride, float* c, nint ldc, int rows, int cols, float alpha, float beta)
+    {
+        for (int r = 0; r < rows; r++)
+        {
+            float* t = tile + r * tileStride;
+            float* cr = c + r * ldc;
+            if (beta == 0)
+                for (int j = 0; j < cols; j++) cr[j] = t[j] * alpha;
+            else
+                for (int j = 0; j < cols; j++) cr[j] = MathF.FusedMultiplyAdd(t[j], alpha, beta * cr[j]);
+        }
+    }
+}

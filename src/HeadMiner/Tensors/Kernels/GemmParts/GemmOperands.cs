@@ -1,0 +1,44 @@
+namespace HeadMiner.Tensors.Kernels.GemmParts;
+
+/// <summary>
+/// One product C = alpha·op(A)·op(B) + beta·C as raw strided views (the spans are pinned by the caller).
+/// op(A)[i, p] is at <c>A[i·AOuter + p·ADepth]</c>, op(B)[p, j] at <c>B[j·BOuter + p·BDepth]</c>: the transpose flags
+/// only swap which stride is 1, so packing handles both layouts without transposed copies.
+/// </summary>
+internal unsafe struct GemmOperands
+{
+    public float* A;
+    public nint AOuter, ADepth;
+    public float* B;
+    public nint BOuter, BDepth;
+    public float* C;
+    public nint Ldc;
+    public int K;
+    public float Alpha, Beta;
+
+    public GemmOperands(bool transA, bool transB, int k, float alpha, float* a, int lda, float* b, int ldb,
+        float beta, float* c, int ldc)
+    {
+        A = a;
+        AOuter = transA ? 1 : lda;
+        ADepth = transA ? lda : 1;
+        B = b;
+        BOuter = transB ? ldb : 1;
+        BDepth = transB ? 1 : ldb;
+        C = c;
+        Ldc = ldc;
+        K = k;
+        Alpha = alpha;
+        Beta = beta;
+    }
+
+    /// <summary>The same product on the matrices <paramref name="offsetA"/>, <paramref name="offsetB"/>, <paramref name="offsetC"/> floats further on (a batch item).</summary>
+    public readonly GemmOperands Offset(long offsetA, long offsetB, long offsetC)
+    {
+        GemmOperands o = this;
+        o.A += offsetA;
+        o.B += offsetB;
+        o.C += offsetC;
+        return o;
+    }
+}
