@@ -57,6 +57,24 @@ internal readonly struct MatrixOperand
         return Of2D(w.Storage, w.Offset, heads * dh, cols, s[1], s[2]);
     }
 
+    /// <summary>
+    /// Operands that are consecutive column blocks of one stored matrix (GPT-2's fused c_attn holds Q | K | V side by
+    /// side) as one wider operand, so a single GEMM packs the input once; null when they are not.
+    /// </summary>
+    public static MatrixOperand? ConcatColumns(params MatrixOperand[] parts)
+    {
+        var first = parts[0];
+        int offset = first._offset, cols = 0;
+        foreach (var p in parts)
+        {
+            if (!p._storage.Equals(first._storage) || p.StoredOutIn != first.StoredOutIn || p.Ld != first.Ld || p.In != first.In) return null;
+            int expected = first._offset + (first.StoredOutIn ? cols * first.Ld : cols);
+            if (p._offset != expected) return null;
+            cols += p.Out;
+        }
+        return new MatrixOperand(first._storage, offset, first.StoredOutIn, first.Ld, first.In, cols);
+    }
+
     /// <summary>y[rows, Out] (row stride ldy) = x[rows, In] (row stride ldx) · W + beta·y.</summary>
     public void Multiply(ReadOnlySpan<float> x, int ldx, int rows, Span<float> y, int ldy, float beta = 0f) =>
         Gemm.Multiply(false, StoredOutIn, rows, Out, In, 1f, x, ldx, _storage.Span[_offset..], Ld, beta, y, ldy);

@@ -222,6 +222,15 @@ public sealed class Transformer : IDisposable
             SplitProjection(l, ActivationSite.KInput, residual, w.W_K, w.b_K, G, qw, w, buf, ctx);
             SplitProjection(l, ActivationSite.VInput, residual, w.W_V, w.b_V, G, qw + kvw, w, buf, ctx);
         }
+        else if (MatrixOperand.OfHeads(w.W_Q) is { } oq && MatrixOperand.OfHeads(w.W_K) is { } ok && MatrixOperand.OfHeads(w.W_V) is { } ov
+            && MatrixOperand.ConcatColumns(oq, ok, ov) is { } fused)
+        {
+            // One GEMM for Q, K and V when the checkpoint stores them side by side (the qkv buffer has the same layout).
+            fused.Multiply(buf.Normed, d, rows, qkv, width);
+            AddHeadBias(qkv, rows, w.b_Q, 0, width);
+            AddHeadBias(qkv, rows, w.b_K, qw, width);
+            AddHeadBias(qkv, rows, w.b_V, qw + kvw, width);
+        }
         else
         {
             ProjectHeads(buf.Normed, rows, w.W_Q, w.b_Q, qkv, 0, width);
@@ -465,11 +474,19 @@ public sealed class Transformer : IDisposable
                 var headOp = MatrixOperand.Of(head) ?? MatrixOperand.Of(head.Contiguous())!.Value;
                 headOp.Multiply(x, inDim, rows, dst[(column + h * dh)..], ldDst);
             }
+        AddHeadBias(dst, rows, bias, column, ldDst);
+    }
+
+    /// <summary>Adds b[h] to head h's columns (starting at <paramref name="column"/>) of every row.</summary>
+    private static void AddHeadBias(Span<float> dst, int rows, Tensor? bias, int column, int ldDst)
+    {
         if (bias is null) return;
-        for (int h = 0; h < heads; h++)
+        int heads = bias.Dim(0), dh = bias.Dim(1);
+        var b = bias.Contiguous().Span;
+        for (int r = 0; r < rows; r++)
         {
-            var b = bias.Select(0, h).Contiguous().Span;
-            for (int r = 0; r < rows; r++) TensorPrimitives.Add(dst.Slice(r * ldDst + column + h * dh, dh), b, dst.Slice(r * ldDst + column + h * dh, dh));
+            var row = dst.Slice(r * ldDst + column, heads * dh);
+            TensorPrimitives.Add(row, b, row);
         }
     }
 
