@@ -21,13 +21,19 @@ public static class ModelOptions
         Description = "Allow a partial checkpoint (e.g. without embeddings or MLPs) for weight-only analysis",
     };
 
-    public static LoadedModel Load(string? path, bool process = false, bool weightsOnly = false)
+    public static Option<bool> CompactHalf() => new("--compact-half")
+    {
+        Description = "Keep F16/BF16 weights in 16 bits (mapped) and convert each layer when it runs: less memory, slower",
+    };
+
+    public static LoadedModel Load(string? path, bool process = false, bool weightsOnly = false, bool compactHalf = false)
     {
         if (string.IsNullOrWhiteSpace(path))
             path = DefaultModel.Path ?? throw new UsageException("no --model given and no embedded default model is available");
         return ModelLoader.Load(path, new LoadOptions
         {
             WeightsOnly = weightsOnly,
+            CompactHalf = compactHalf,
             Processing = process ? WeightProcessing.TransformerLensDefault : WeightProcessing.None,
         });
     }

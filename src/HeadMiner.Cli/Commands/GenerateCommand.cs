@@ -16,12 +16,13 @@ public static class GenerateCommand
         var topP = new Option<float>("--top-p") { Description = "Nucleus sampling threshold (1 = off)", DefaultValueFactory = _ => 1f };
         var seed = new Option<ulong>("--seed") { Description = "Random seed for sampling", DefaultValueFactory = _ => 0UL };
         var process = ModelOptions.Process();
-        var command = new Command("generate", "Generate text from a prompt.") { model, prompt, maxTokens, temperature, topK, topP, seed, process };
+        var compact = ModelOptions.CompactHalf();
+        var command = new Command("generate", "Generate text from a prompt.") { model, prompt, maxTokens, temperature, topK, topP, seed, process, compact };
         command.SetAction(parse =>
         {
             int n = parse.GetValue(maxTokens);
             if (n < 0) throw new UsageException($"--max-tokens {n} must be ≥ 0");
-            using var loaded = ModelOptions.Load(parse.GetValue(model), parse.GetValue(process));
+            using var loaded = ModelOptions.Load(parse.GetValue(model), parse.GetValue(process), compactHalf: parse.GetValue(compact));
             var tokenizer = loaded.RequireTokenizer();
             string text = parse.GetValue(prompt) ?? "";
             var ids = new List<int>(tokenizer.Encode(text));

@@ -10,6 +10,13 @@ public sealed record LoadOptions
     /// <summary>Allow tensors to be absent (partial checkpoints for weight-only analysis); using one is then an error.</summary>
     public bool WeightsOnly { get; init; }
 
+    /// <summary>
+    /// Keep F16/BF16 checkpoints compact: the mapped 16-bit data stays the only copy, and a layer is converted to
+    /// float when a forward pass reaches it (held weakly afterwards). Memory stays near the file's size at the cost of
+    /// converting each layer per use. Weight processing or editing a layer makes it a permanent float copy.
+    /// </summary>
+    public bool CompactHalf { get; init; }
+
     /// <summary>TransformerLens weight processing to apply after loading (default: none, the checkpoint's own numerics).</summary>
     public WeightProcessing Processing { get; init; } = WeightProcessing.None;
 }
@@ -84,7 +91,20 @@ public static class ModelLoader
         try
         {
             var reader = new WeightReader(source, options.WeightsOnly, architecture.Prefixes.ToArray());
-            var weights = architecture.LoadWeights(modelConfig, reader);
+            TransformerWeights weights;
+            if (options.CompactHalf && !options.WeightsOnly && source.HasHalfPrecision)
+            {
+                // Convert and check every layer once now (bad tensors fail at load), then keep only the recipe.
+                var blocks = new LayerWeights[modelConfig.Layers];
+                for (int l = 0; l < blocks.Length; l++)
+                {
+                    architecture.LoadLayer(modelConfig, reader, l);
+                    int layer = l;
+                    blocks[l] = LayerWeights.Lazy(l, dir, () => architecture.LoadLayer(modelConfig, reader, layer));
+                }
+                weights = architecture.LoadGlobals(modelConfig, reader, blocks);
+            }
+            else weights = architecture.LoadWeights(modelConfig, reader);
             var model = new Transformer(modelConfig, weights, dir, source);
             var unused = reader.Unused(IsKnownBuffer).ToArray();
             return new LoadedModel(model, TryLoadTokenizer(dir, modelConfig), dir, "huggingface", unused);

@@ -10,5 +10,8 @@ public sealed class SafetensorsWeightSource(SafetensorsCheckpoint checkpoint) : 
     public IReadOnlyCollection<string> Names => [.. checkpoint.TensorNames];
     public bool Contains(string name) => checkpoint.Contains(name);
     public Tensor Get(string name) => checkpoint.GetFloat32(name);
+
+    /// <summary>Whether any tensor is stored as F16 or BF16 (and so is converted when read).</summary>
+    public bool HasHalfPrecision => checkpoint.TensorNames.Any(n => checkpoint.Info(n).DType.IsHalf());
     public void Dispose() => checkpoint.Dispose();
 }

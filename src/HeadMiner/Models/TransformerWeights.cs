@@ -13,36 +13,78 @@ namespace HeadMiner.Models;
 public sealed class LayerWeights(int layer, string source)
 {
     private Tensor? _wq, _wk, _wv, _wo, _win, _wout;
+    private Tensor? _ln1w, _ln1b, _ln2w, _ln2b, _bq, _bk, _bv, _bo, _wgate, _bin, _bout;
+
+    // A lazy layer (compact half-precision checkpoints) holds no tensors itself: they are converted from the mapped
+    // 16-bit data on first use and kept only weakly, so memory stays near the checkpoint's size.
+    private Func<LayerWeights>? _load;
+    private WeakReference<LayerWeights>? _loaded;
 
     public int Layer { get; } = layer;
 
+    /// <summary>A layer whose tensors are produced by <paramref name="load"/> when first used (and again if the GC dropped them).</summary>
+    public static LayerWeights Lazy(int layer, string source, Func<LayerWeights> load) => new(layer, source) { _load = load };
+
+    public bool IsLazy => _load is not null;
+
+    /// <summary>The layer with its tensors: itself, or the converted copy of a lazy layer (hold it for the duration of a use).</summary>
+    public LayerWeights Resolve()
+    {
+        if (_load is null) return this;
+        if (_loaded is not null && _loaded.TryGetTarget(out var cached)) return cached;
+        var fresh = _load();
+        _loaded = new WeakReference<LayerWeights>(fresh);
+        return fresh;
+    }
+
+    /// <summary>Makes a lazy layer an ordinary one holding its converted tensors (before editing weights).</summary>
+    public void Pin()
+    {
+        if (_load is null) return;
+        var r = Resolve();
+        (_wq, _wk, _wv, _wo, _win, _wout) = (r._wq, r._wk, r._wv, r._wo, r._win, r._wout);
+        (_ln1w, _ln1b, _ln2w, _ln2b, _bq, _bk, _bv, _bo, _wgate, _bin, _bout) = (r._ln1w, r._ln1b, r._ln2w, r._ln2b, r._bq, r._bk, r._bv, r._bo, r._wgate, r._bin, r._bout);
+        _load = null;
+        _loaded = null;
+    }
+
+    private LayerWeights R => _load is null ? this : Resolve();
+
     /// <summary>First norm (before attention). Null weight/bias = none (e.g. after folding).</summary>
-    public Tensor? Ln1Weight { get; set; }
-    public Tensor? Ln1Bias { get; set; }
+    public Tensor? Ln1Weight { get => R._ln1w; set => Writable()._ln1w = value; }
+    public Tensor? Ln1Bias { get => R._ln1b; set => Writable()._ln1b = value; }
 
     /// <summary>Second norm (before the MLP).</summary>
-    public Tensor? Ln2Weight { get; set; }
-    public Tensor? Ln2Bias { get; set; }
+    public Tensor? Ln2Weight { get => R._ln2w; set => Writable()._ln2w = value; }
+    public Tensor? Ln2Bias { get => R._ln2b; set => Writable()._ln2b = value; }
 
-    public Tensor W_Q { get => _wq ?? throw Missing("attn.W_Q"); set => _wq = value; }
-    public Tensor W_K { get => _wk ?? throw Missing("attn.W_K"); set => _wk = value; }
-    public Tensor W_V { get => _wv ?? throw Missing("attn.W_V"); set => _wv = value; }
-    public Tensor W_O { get => _wo ?? throw Missing("attn.W_O"); set => _wo = value; }
-    public Tensor? b_Q { get; set; }
-    public Tensor? b_K { get; set; }
-    public Tensor? b_V { get; set; }
-    public Tensor? b_O { get; set; }
+    public Tensor W_Q { get => R._wq ?? throw Missing("attn.W_Q"); set => Writable()._wq = value; }
+    public Tensor W_K { get => R._wk ?? throw Missing("attn.W_K"); set => Writable()._wk = value; }
+    public Tensor W_V { get => R._wv ?? throw Missing("attn.W_V"); set => Writable()._wv = value; }
+    public Tensor W_O { get => R._wo ?? throw Missing("attn.W_O"); set => Writable()._wo = value; }
+    public Tensor? b_Q { get => R._bq; set => Writable()._bq = value; }
+    public Tensor? b_K { get => R._bk; set => Writable()._bk = value; }
+    public Tensor? b_V { get => R._bv; set => Writable()._bv = value; }
+    public Tensor? b_O { get => R._bo; set => Writable()._bo = value; }
 
-    public Tensor W_in { get => _win ?? throw Missing("mlp.W_in"); set => _win = value; }
+    public Tensor W_in { get => R._win ?? throw Missing("mlp.W_in"); set => Writable()._win = value; }
 
     /// <summary>Gate projection of a gated MLP (SwiGLU); null for a plain MLP.</summary>
-    public Tensor? W_gate { get; set; }
-    public Tensor W_out { get => _wout ?? throw Missing("mlp.W_out"); set => _wout = value; }
-    public Tensor? b_in { get; set; }
-    public Tensor? b_out { get; set; }
+    public Tensor? W_gate { get => R._wgate; set => Writable()._wgate = value; }
+    public Tensor W_out { get => R._wout ?? throw Missing("mlp.W_out"); set => Writable()._wout = value; }
+    public Tensor? b_in { get => R._bin; set => Writable()._bin = value; }
+    public Tensor? b_out { get => R._bout; set => Writable()._bout = value; }
 
-    public bool HasAttention => _wq is not null && _wk is not null && _wv is not null && _wo is not null;
-    public bool HasMlp => _win is not null && _wout is not null;
+    // A lazy layer is complete by construction (the loader converts and checks every layer once before making it lazy).
+    public bool HasAttention => _load is not null || (_wq is not null && _wk is not null && _wv is not null && _wo is not null);
+    public bool HasMlp => _load is not null || (_win is not null && _wout is not null);
+
+    /// <summary>Setting a tensor of a lazy layer pins it first, so the edit is not lost when the converted copy is dropped.</summary>
+    private LayerWeights Writable()
+    {
+        Pin();
+        return this;
+    }
 
     private HeadMinerException Missing(string name) =>
         new($"{source}: blocks.{Layer}.{name} is not in the checkpoint (it was loaded weights-only); this operation needs it");

@@ -54,39 +54,41 @@ public sealed class Gpt2 : IArchitecture
         };
     }
 
-    public TransformerWeights LoadWeights(ModelConfig cfg, WeightReader r)
+    public LayerWeights LoadLayer(ModelConfig cfg, WeightReader r, int l)
     {
         int d = cfg.DModel, h = cfg.Heads, dh = cfg.DHead, m = cfg.DMlp;
-        var blocks = new LayerWeights[cfg.Layers];
-        for (int l = 0; l < cfg.Layers; l++)
+        string p = $"h.{l}.";
+        var b = new LayerWeights(l, r.Source.Source)
         {
-            string p = $"h.{l}.";
-            var b = blocks[l] = new LayerWeights(l, r.Source.Source)
-            {
-                Ln1Weight = r.Get(p + "ln_1.weight", d),
-                Ln1Bias = r.Get(p + "ln_1.bias", d),
-                Ln2Weight = r.Get(p + "ln_2.weight", d),
-                Ln2Bias = r.Get(p + "ln_2.bias", d),
-                b_O = r.Get(p + "attn.c_proj.bias", d),
-                b_in = r.Get(p + "mlp.c_fc.bias", m),
-                b_out = r.Get(p + "mlp.c_proj.bias", d),
-            };
-            if (r.Get(p + "attn.c_attn.weight", d, 3 * d) is { } qkv)
-            {
-                b.W_Q = HeadsFromInOut(qkv, 0, h, dh);
-                b.W_K = HeadsFromInOut(qkv, d, h, dh);
-                b.W_V = HeadsFromInOut(qkv, 2 * d, h, dh);
-            }
-            if (r.Get(p + "attn.c_attn.bias", 3 * d) is { } qkvBias)
-            {
-                b.b_Q = HeadBias(qkvBias, 0, h, dh);
-                b.b_K = HeadBias(qkvBias, d, h, dh);
-                b.b_V = HeadBias(qkvBias, 2 * d, h, dh);
-            }
-            if (r.Get(p + "attn.c_proj.weight", d, d) is { } proj) b.W_O = OutputFromInOut(proj, h, dh);
-            if (r.Get(p + "mlp.c_fc.weight", d, m) is { } fc) b.W_in = fc;
-            if (r.Get(p + "mlp.c_proj.weight", m, d) is { } down) b.W_out = down;
+            Ln1Weight = r.Get(p + "ln_1.weight", d),
+            Ln1Bias = r.Get(p + "ln_1.bias", d),
+            Ln2Weight = r.Get(p + "ln_2.weight", d),
+            Ln2Bias = r.Get(p + "ln_2.bias", d),
+            b_O = r.Get(p + "attn.c_proj.bias", d),
+            b_in = r.Get(p + "mlp.c_fc.bias", m),
+            b_out = r.Get(p + "mlp.c_proj.bias", d),
+        };
+        if (r.Get(p + "attn.c_attn.weight", d, 3 * d) is { } qkv)
+        {
+            b.W_Q = HeadsFromInOut(qkv, 0, h, dh);
+            b.W_K = HeadsFromInOut(qkv, d, h, dh);
+            b.W_V = HeadsFromInOut(qkv, 2 * d, h, dh);
         }
+        if (r.Get(p + "attn.c_attn.bias", 3 * d) is { } qkvBias)
+        {
+            b.b_Q = HeadBias(qkvBias, 0, h, dh);
+            b.b_K = HeadBias(qkvBias, d, h, dh);
+            b.b_V = HeadBias(qkvBias, 2 * d, h, dh);
+        }
+        if (r.Get(p + "attn.c_proj.weight", d, d) is { } proj) b.W_O = OutputFromInOut(proj, h, dh);
+        if (r.Get(p + "mlp.c_fc.weight", d, m) is { } fc) b.W_in = fc;
+        if (r.Get(p + "mlp.c_proj.weight", m, d) is { } down) b.W_out = down;
+        return b;
+    }
+
+    public TransformerWeights LoadGlobals(ModelConfig cfg, WeightReader r, LayerWeights[] blocks)
+    {
+        int d = cfg.DModel;
         var w = new TransformerWeights(r.Source.Source, blocks)
         {
             W_pos = r.Get("wpe.weight", cfg.ContextLength, d),

@@ -71,30 +71,32 @@ public sealed class GptNeo : IArchitecture
         return [.. result];
     }
 
-    public TransformerWeights LoadWeights(ModelConfig cfg, WeightReader r)
+    public LayerWeights LoadLayer(ModelConfig cfg, WeightReader r, int l)
     {
         int d = cfg.DModel, h = cfg.Heads, dh = cfg.DHead, m = cfg.DMlp;
-        var blocks = new LayerWeights[cfg.Layers];
-        for (int l = 0; l < cfg.Layers; l++)
+        string p = $"h.{l}.";
+        var b = new LayerWeights(l, r.Source.Source)
         {
-            string p = $"h.{l}.";
-            var b = blocks[l] = new LayerWeights(l, r.Source.Source)
-            {
-                Ln1Weight = r.Get(p + "ln_1.weight", d),
-                Ln1Bias = r.Get(p + "ln_1.bias", d),
-                Ln2Weight = r.Get(p + "ln_2.weight", d),
-                Ln2Bias = r.Get(p + "ln_2.bias", d),
-                b_O = r.Get(p + "attn.attention.out_proj.bias", d),
-                b_in = r.Get(p + "mlp.c_fc.bias", m),
-                b_out = r.Get(p + "mlp.c_proj.bias", d),
-            };
-            if (r.Get(p + "attn.attention.q_proj.weight", d, d) is { } q) b.W_Q = HeadsFromOutIn(q, 0, h, dh);
-            if (r.Get(p + "attn.attention.k_proj.weight", d, d) is { } k) b.W_K = HeadsFromOutIn(k, 0, h, dh);
-            if (r.Get(p + "attn.attention.v_proj.weight", d, d) is { } v) b.W_V = HeadsFromOutIn(v, 0, h, dh);
-            if (r.Get(p + "attn.attention.out_proj.weight", d, d) is { } o) b.W_O = OutputFromOutIn(o, h, dh);
-            if (r.Get(p + "mlp.c_fc.weight", m, d) is { } fc) b.W_in = InOutFromOutIn(fc);
-            if (r.Get(p + "mlp.c_proj.weight", d, m) is { } down) b.W_out = InOutFromOutIn(down);
-        }
+            Ln1Weight = r.Get(p + "ln_1.weight", d),
+            Ln1Bias = r.Get(p + "ln_1.bias", d),
+            Ln2Weight = r.Get(p + "ln_2.weight", d),
+            Ln2Bias = r.Get(p + "ln_2.bias", d),
+            b_O = r.Get(p + "attn.attention.out_proj.bias", d),
+            b_in = r.Get(p + "mlp.c_fc.bias", m),
+            b_out = r.Get(p + "mlp.c_proj.bias", d),
+        };
+        if (r.Get(p + "attn.attention.q_proj.weight", d, d) is { } q) b.W_Q = HeadsFromOutIn(q, 0, h, dh);
+        if (r.Get(p + "attn.attention.k_proj.weight", d, d) is { } k) b.W_K = HeadsFromOutIn(k, 0, h, dh);
+        if (r.Get(p + "attn.attention.v_proj.weight", d, d) is { } v) b.W_V = HeadsFromOutIn(v, 0, h, dh);
+        if (r.Get(p + "attn.attention.out_proj.weight", d, d) is { } o) b.W_O = OutputFromOutIn(o, h, dh);
+        if (r.Get(p + "mlp.c_fc.weight", m, d) is { } fc) b.W_in = InOutFromOutIn(fc);
+        if (r.Get(p + "mlp.c_proj.weight", d, m) is { } down) b.W_out = InOutFromOutIn(down);
+        return b;
+    }
+
+    public TransformerWeights LoadGlobals(ModelConfig cfg, WeightReader r, LayerWeights[] blocks)
+    {
+        int d = cfg.DModel;
         var w = new TransformerWeights(r.Source.Source, blocks)
         {
             W_pos = r.Get("wpe.weight", cfg.ContextLength, d),

@@ -44,40 +44,42 @@ public sealed class GptNeoX : IArchitecture
         };
     }
 
-    public TransformerWeights LoadWeights(ModelConfig cfg, WeightReader r)
+    public LayerWeights LoadLayer(ModelConfig cfg, WeightReader r, int l)
     {
         int d = cfg.DModel, h = cfg.Heads, dh = cfg.DHead, m = cfg.DMlp;
-        var blocks = new LayerWeights[cfg.Layers];
-        for (int l = 0; l < cfg.Layers; l++)
+        string p = $"gpt_neox.layers.{l}.";
+        var b = new LayerWeights(l, r.Source.Source)
         {
-            string p = $"gpt_neox.layers.{l}.";
-            var b = blocks[l] = new LayerWeights(l, r.Source.Source)
-            {
-                Ln1Weight = r.Get(p + "input_layernorm.weight", d),
-                Ln1Bias = r.Get(p + "input_layernorm.bias", d),
-                Ln2Weight = r.Get(p + "post_attention_layernorm.weight", d),
-                Ln2Bias = r.Get(p + "post_attention_layernorm.bias", d),
-                b_O = r.Optional(p + "attention.dense.bias", d),
-                b_in = r.Optional(p + "mlp.dense_h_to_4h.bias", m),
-                b_out = r.Optional(p + "mlp.dense_4h_to_h.bias", d),
-            };
-            // Output row (head, part, j) of query_key_value is row head·3·dh + part·dh + j.
-            if (r.Get(p + "attention.query_key_value.weight", 3 * d, d) is { } qkv)
-            {
-                b.W_Q = HeadsFromOutIn(qkv, 0, h, dh, 3 * dh);
-                b.W_K = HeadsFromOutIn(qkv, dh, h, dh, 3 * dh);
-                b.W_V = HeadsFromOutIn(qkv, 2 * dh, h, dh, 3 * dh);
-            }
-            if (r.Optional(p + "attention.query_key_value.bias", 3 * d) is { } qkvBias)
-            {
-                b.b_Q = HeadBias(qkvBias, 0, h, dh, 3 * dh);
-                b.b_K = HeadBias(qkvBias, dh, h, dh, 3 * dh);
-                b.b_V = HeadBias(qkvBias, 2 * dh, h, dh, 3 * dh);
-            }
-            if (r.Get(p + "attention.dense.weight", d, d) is { } o) b.W_O = OutputFromOutIn(o, h, dh);
-            if (r.Get(p + "mlp.dense_h_to_4h.weight", m, d) is { } up) b.W_in = InOutFromOutIn(up);
-            if (r.Get(p + "mlp.dense_4h_to_h.weight", d, m) is { } down) b.W_out = InOutFromOutIn(down);
+            Ln1Weight = r.Get(p + "input_layernorm.weight", d),
+            Ln1Bias = r.Get(p + "input_layernorm.bias", d),
+            Ln2Weight = r.Get(p + "post_attention_layernorm.weight", d),
+            Ln2Bias = r.Get(p + "post_attention_layernorm.bias", d),
+            b_O = r.Optional(p + "attention.dense.bias", d),
+            b_in = r.Optional(p + "mlp.dense_h_to_4h.bias", m),
+            b_out = r.Optional(p + "mlp.dense_4h_to_h.bias", d),
+        };
+        // Output row (head, part, j) of query_key_value is row head·3·dh + part·dh + j.
+        if (r.Get(p + "attention.query_key_value.weight", 3 * d, d) is { } qkv)
+        {
+            b.W_Q = HeadsFromOutIn(qkv, 0, h, dh, 3 * dh);
+            b.W_K = HeadsFromOutIn(qkv, dh, h, dh, 3 * dh);
+            b.W_V = HeadsFromOutIn(qkv, 2 * dh, h, dh, 3 * dh);
         }
+        if (r.Optional(p + "attention.query_key_value.bias", 3 * d) is { } qkvBias)
+        {
+            b.b_Q = HeadBias(qkvBias, 0, h, dh, 3 * dh);
+            b.b_K = HeadBias(qkvBias, dh, h, dh, 3 * dh);
+            b.b_V = HeadBias(qkvBias, 2 * dh, h, dh, 3 * dh);
+        }
+        if (r.Get(p + "attention.dense.weight", d, d) is { } o) b.W_O = OutputFromOutIn(o, h, dh);
+        if (r.Get(p + "mlp.dense_h_to_4h.weight", m, d) is { } up) b.W_in = InOutFromOutIn(up);
+        if (r.Get(p + "mlp.dense_4h_to_h.weight", d, m) is { } down) b.W_out = InOutFromOutIn(down);
+        return b;
+    }
+
+    public TransformerWeights LoadGlobals(ModelConfig cfg, WeightReader r, LayerWeights[] blocks)
+    {
+        int d = cfg.DModel;
         var w = new TransformerWeights(r.Source.Source, blocks)
         {
             LnFinalWeight = r.Get("gpt_neox.final_layer_norm.weight", d),

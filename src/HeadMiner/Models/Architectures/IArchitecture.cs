@@ -15,5 +15,12 @@ public interface IArchitecture
 
     ModelConfig ParseConfig(HfConfig config);
 
-    TransformerWeights LoadWeights(ModelConfig config, WeightReader weights);
+    /// <summary>One block's weights (per-layer so a compact half-precision model can convert a layer when it runs).</summary>
+    LayerWeights LoadLayer(ModelConfig config, WeightReader weights, int layer);
+
+    /// <summary>Embeddings, final norm and unembedding around the given blocks.</summary>
+    TransformerWeights LoadGlobals(ModelConfig config, WeightReader weights, LayerWeights[] blocks);
+
+    TransformerWeights LoadWeights(ModelConfig config, WeightReader weights) =>
+        LoadGlobals(config, weights, [.. Enumerable.Range(0, config.Layers).Select(l => LoadLayer(config, weights, l))]);
 }

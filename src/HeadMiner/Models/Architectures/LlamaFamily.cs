@@ -63,35 +63,39 @@ public abstract class LlamaFamily : IArchitecture
         };
     }
 
-    public TransformerWeights LoadWeights(ModelConfig cfg, WeightReader r)
+    public LayerWeights LoadLayer(ModelConfig cfg, WeightReader r, int l)
     {
         int d = cfg.DModel, h = cfg.Heads, kv = cfg.KvHeads, dh = cfg.DHead, m = cfg.DMlp;
         // q/k/v biases: always in Qwen2, present in Llama checkpoints saved with attention_bias.
         bool bias = cfg.Architecture == "qwen2" || r.Contains("model.layers.0.self_attn.q_proj.bias");
-        var blocks = new LayerWeights[cfg.Layers];
-        for (int l = 0; l < cfg.Layers; l++)
+        string p = $"model.layers.{l}.";
+        var b = new LayerWeights(l, r.Source.Source)
         {
-            string p = $"model.layers.{l}.";
-            var b = blocks[l] = new LayerWeights(l, r.Source.Source)
-            {
-                Ln1Weight = r.Get(p + "input_layernorm.weight", d),
-                Ln2Weight = r.Get(p + "post_attention_layernorm.weight", d),
-                b_O = r.Optional(p + "self_attn.o_proj.bias", d),
-            };
-            if (r.Get(p + "self_attn.q_proj.weight", h * dh, d) is { } q) b.W_Q = HeadsFromOutIn(q, 0, h, dh);
-            if (r.Get(p + "self_attn.k_proj.weight", kv * dh, d) is { } k) b.W_K = HeadsFromOutIn(k, 0, kv, dh);
-            if (r.Get(p + "self_attn.v_proj.weight", kv * dh, d) is { } v) b.W_V = HeadsFromOutIn(v, 0, kv, dh);
-            if (r.Get(p + "self_attn.o_proj.weight", d, h * dh) is { } o) b.W_O = OutputFromOutIn(o, h, dh);
-            if (bias)
-            {
-                if (r.Get(p + "self_attn.q_proj.bias", h * dh) is { } bq) b.b_Q = HeadBias(bq, 0, h, dh);
-                if (r.Get(p + "self_attn.k_proj.bias", kv * dh) is { } bk) b.b_K = HeadBias(bk, 0, kv, dh);
-                if (r.Get(p + "self_attn.v_proj.bias", kv * dh) is { } bv) b.b_V = HeadBias(bv, 0, kv, dh);
-            }
-            if (r.Get(p + "mlp.gate_proj.weight", m, d) is { } gate) b.W_gate = InOutFromOutIn(gate);
-            if (r.Get(p + "mlp.up_proj.weight", m, d) is { } up) b.W_in = InOutFromOutIn(up);
-            if (r.Get(p + "mlp.down_proj.weight", d, m) is { } down) b.W_out = InOutFromOutIn(down);
+            Ln1Weight = r.Get(p + "input_layernorm.weight", d),
+            Ln2Weight = r.Get(p + "post_attention_layernorm.weight", d),
+            b_O = r.Optional(p + "self_attn.o_proj.bias", d),
+        };
+        if (r.Get(p + "self_attn.q_proj.weight", h * dh, d) is { } q) b.W_Q = HeadsFromOutIn(q, 0, h, dh);
+        if (r.Get(p + "self_attn.k_proj.weight", kv * dh, d) is { } k) b.W_K = HeadsFromOutIn(k, 0, kv, dh);
+        if (r.Get(p + "self_attn.v_proj.weight", kv * dh, d) is { } v) b.W_V = HeadsFromOutIn(v, 0, kv, dh);
+        if (r.Get(p + "self_attn.o_proj.weight", d, h * dh) is { } o) b.W_O = OutputFromOutIn(o, h, dh);
+        if (bias)
+        {
+            if (r.Get(p + "self_attn.q_proj.bias", h * dh) is { } bq) b.b_Q = HeadBias(bq, 0, h, dh);
+            if (r.Get(p + "self_attn.k_proj.bias", kv * dh) is { } bk) b.b_K = HeadBias(bk, 0, kv, dh);
+            if (r.Get(p + "self_attn.v_proj.bias", kv * dh) is { } bv) b.b_V = HeadBias(bv, 0, kv, dh);
         }
+        if (r.Get(p + "mlp.gate_proj.weight", m, d) is { } gate) b.W_gate = InOutFromOutIn(gate);
+        if (r.Get(p + "mlp.up_proj.weight", m, d) is { } up) b.W_in = InOutFromOutIn(up);
+        if (r.Get(p + "mlp.down_proj.weight", d, m) is { } down) b.W_out = InOutFromOutIn(down);
+        return b;
+    }
+
+    public TransformerWeights LoadGlobals(ModelConfig cfg, WeightReader r, LayerWeights[] blocks)
+    {
+        int d = cfg.DModel;
+        // q/k/v biases: always in Qwen2, present in Llama checkpoints saved with attention_bias.
+        bool bias = cfg.Architecture == "qwen2" || r.Contains("model.layers.0.self_attn.q_proj.bias");
         var w = new TransformerWeights(r.Source.Source, blocks)
         {
             LnFinalWeight = r.Get("model.norm.weight", d),
