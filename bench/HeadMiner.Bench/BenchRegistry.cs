@@ -6,6 +6,7 @@ public static class BenchRegistry
     private static readonly Dictionary<string, (string Description, Func<string[], int> Run)> Benchmarks = new()
     {
         ["forward"] = ("GPT-2-small-shaped forward vs PyTorch on the same weights; peak RSS after load", ForwardBench.Run),
+        ["ablation"] = ("per-head ablation study: batched heads per forward vs one forward per head", AblationBench.Run),
     };
 
     public static int Run(string[] args)

@@ -12,5 +12,8 @@ public static class CommandRegistry
         yield return InfoCommand.Create();
         yield return GenerateCommand.Create();
         yield return LogitsCommand.Create();
+        yield return DlaCommand.Create();
+        yield return LogitLensCommand.Create();
+        yield return AblateCommand.Create();
     }
 }
