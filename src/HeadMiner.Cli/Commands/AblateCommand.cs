@@ -14,6 +14,8 @@ public static class AblateCommand
         var pairs = new Option<string>("--pairs") { Description = "Prompt-pair file (docs/HOOKS.md)", Required = true };
         var kind = new Option<string>("--kind") { Description = "zero, mean (per-position mean over the clean prompts) or resample (the corrupted prompt's z)", DefaultValueFactory = _ => "zero" };
         kind.AcceptOnlyFromAmong("zero", "mean", "resample");
+        var resampleFrom = new Option<string>("--resample-from") { Description = "With --kind resample: corrupted (the pair's corrupted prompt) or clean (pair b takes clean prompt b+1 mod n)", DefaultValueFactory = _ => "corrupted" };
+        resampleFrom.AcceptOnlyFromAmong("corrupted", "clean");
         var metric = new Option<string>("--metric") { Description = "logit_diff, prob_diff, kl or loss", DefaultValueFactory = _ => "logit_diff" };
         var process = ModelOptions.Process();
         var perForward = new Option<int?>("--heads-per-forward") { Description = "Heads ablated per batched forward pass (default: as many as fit in 1024 token rows)" };
@@ -21,7 +23,7 @@ public static class AblateCommand
         var outDir = new Option<string>("--out", "-o") { Description = "Directory for ablation.json and ablation.csv", DefaultValueFactory = _ => "." };
         var command = new Command("ablate", "Ablate each attention head (zero / mean / resample) and measure the change in a metric and the loss.")
         {
-            model, pairs, kind, metric, process, perForward, compare, outDir,
+            model, pairs, kind, resampleFrom, metric, process, perForward, compare, outDir,
         };
         command.SetAction(parse =>
         {
@@ -31,7 +33,8 @@ public static class AblateCommand
             string pairsPath = parse.GetValue(pairs)!;
             using var loaded = ModelOptions.Load(parse.GetValue(model), parse.GetValue(process));
             var tokenized = PromptPairSet.Load(pairsPath).Tokenize(loaded.RequireTokenizer(), pairsPath);
-            var options = new AblationStudyOptions { Kind = ablation, Metric = metricKind, HeadsPerForward = parse.GetValue(perForward) };
+            var source = parse.GetValue(resampleFrom) == "clean" ? ResampleSource.CleanPermutation : ResampleSource.Corrupted;
+            var options = new AblationStudyOptions { Kind = ablation, Metric = metricKind, ResampleFrom = source, HeadsPerForward = parse.GetValue(perForward) };
             AblationStudyResult? loop = null;
             if (parse.GetValue(compare))
             {
@@ -56,7 +59,8 @@ public static class AblateCommand
                 {
                     AblationKind.Zero => "hook_z slice set to 0",
                     AblationKind.Mean => "hook_z slice set to its per-position mean over the clean prompts",
-                    _ => "hook_z slice set to its value on the same pair's corrupted prompt",
+                    _ when source == ResampleSource.Corrupted => "hook_z slice set to its value on the same pair's corrupted prompt",
+                    _ => "hook_z slice set to its value on clean prompt (b + 1) mod n",
                 },
                 metric = study.MetricName,
                 baseline = new { metric = study.BaselineMetric, loss = study.BaselineLoss },

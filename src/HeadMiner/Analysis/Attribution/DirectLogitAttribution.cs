@@ -143,17 +143,32 @@ public static class DirectLogitAttribution
 
     /// <summary>
     /// Per batch row, the vector u with attribution(x) = x·u for any residual-stream vector x: the final norm with the
-    /// cached scale is linear (centre, ÷scale, ×weight), so it folds into the unembedding direction. Obtained by
-    /// pushing the identity basis through <see cref="ActivationCache.LogitAttribution"/>, so it is the same map by construction.
+    /// cached scale is linear (centre, ÷ scale, × weight), so it folds into the unembedding direction:
+    /// u = centre(weight ⊙ direction) / scale (no centring for RMSNorm) — the map <see cref="ActivationCache.ApplyLnFinal"/>
+    /// applies, which the neuron-sum test checks. O(B·d), where pushing a basis through it would be O(B·d²).
     /// </summary>
     private static float[][] ReadoutDirections(ActivationCache cache, int[] answers, int[]? wrongs)
     {
-        int d = cache.Model.Config.DModel, B = answers.Length;
-        var basis = Tensor.Zeros(d, B, 1, d);
-        for (int i = 0; i < d; i++)
-            for (int b = 0; b < B; b++) basis[i, b, 0, i] = 1f;
-        var dla = cache.LogitAttribution(basis, answers, wrongs); // [d, B, 1]
-        return Enumerable.Range(0, B).Select(b => Enumerable.Range(0, d).Select(i => dla[i, b, 0]).ToArray()).ToArray();
+        var model = cache.Model;
+        int d = model.Config.DModel;
+        var scale = cache.Get(HookName.Of(ActivationSite.LnFinalScale)); // [B, 1, 1]
+        var wu = model.Weights.W_U;
+        var gamma = model.Weights.LnFinalWeight?.Contiguous().ToArray();
+        var result = new float[answers.Length][];
+        for (int b = 0; b < answers.Length; b++)
+        {
+            var u = new float[d];
+            for (int k = 0; k < d; k++) u[k] = (wu[k, answers[b]] - (wrongs is null ? 0 : wu[k, wrongs[b]])) * (gamma?[k] ?? 1f);
+            if (model.Config.Norm == NormKind.LayerNorm)
+            {
+                double mean = u.Average(x => (double)x);
+                for (int k = 0; k < d; k++) u[k] -= (float)mean;
+            }
+            float inv = 1f / scale[b, 0, 0];
+            for (int k = 0; k < d; k++) u[k] *= inv;
+            result[b] = u;
+        }
+        return result;
     }
 
     /// <summary>Neuron n of layer l: post[n] · (W_out[n,:] · u); b_out · u is returned apart.</summary>
