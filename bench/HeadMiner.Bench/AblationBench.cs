@@ -10,17 +10,17 @@ namespace HeadMiner.Bench;
 /// <summary>
 /// `ablation`: the per-head ablation study batched (k copies of the prompts per forward, copy j ablating head j)
 /// against one forward per head, on random-weight models: a stories260K-shaped Llama (5 layers × 8 heads, d 64) and
-/// a GPT-2-small-shaped model cut to 4 layers and an 8192-token vocabulary. Three variants: batched and resumed from
+/// a GPT-2-small-shaped model (d 768, 12 heads) cut to 2 layers (--gpt2-layers) and an 8192-token vocabulary. Three variants: batched and resumed from
 /// the clean resid_pre at the ablated layer (the default), batched from the embedding, and one full forward per head.
 /// Each is warmed up once, then timed best of N.
-/// Options: --quick (N = 2), --pairs P, --length T.
+/// Options: --quick (N = 2), --pairs P, --length T, --gpt2-layers L.
 /// </summary>
 public static class AblationBench
 {
     public static int Run(string[] args)
     {
         int repeats = args.Contains("--quick") ? 2 : 5;
-        int pairs = Option(args, "--pairs", 4), length = Option(args, "--length", 16);
+        int pairs = Option(args, "--pairs", 4), length = Option(args, "--length", 16), gpt2Layers = Option(args, "--gpt2-layers", 2);
         var tinyLlama = new ModelConfig
         {
             Architecture = "llama",
@@ -41,9 +41,9 @@ public static class AblationBench
             AttentionScale = 1f / MathF.Sqrt(8),
             AttentionWindow = new int[5],
         };
-        var gpt2Cut = RandomWeights.Gpt2SmallConfig() with { Layers = 4, AttentionWindow = new int[4], VocabSize = 8192 };
+        var gpt2Cut = RandomWeights.Gpt2SmallConfig() with { Layers = gpt2Layers, AttentionWindow = new int[gpt2Layers], VocabSize = 8192 };
         Console.WriteLine($"threads {WorkerPool.MaxThreads}; {pairs} pairs × {length} tokens; zero ablation, logit_diff + loss; best of {repeats}");
-        foreach (var (name, config) in new[] { ("stories260K-shaped", tinyLlama), ("gpt2-small-shaped, 4 layers", gpt2Cut) })
+        foreach (var (name, config) in new[] { ("stories260K-shaped", tinyLlama), ($"gpt2-small-shaped, {gpt2Layers} layers, vocab 8192", gpt2Cut) })
         {
             using var model = new Transformer(config, RandomWeights.Create(config, 1), name);
             var rng = new SeededRandom(5);
