@@ -9,6 +9,7 @@ public static class BenchRegistry
         ["forward"] = ("GPT-2-small-shaped forward vs PyTorch on the same weights; peak RSS after load", ForwardBench.Run),
         ["patching"] = ("layer × head × position patching sweep: optimised vs naive loop vs PyTorch", PatchingBench.Run),
         ["cache"] = ("full activation cache memory (float32, half) and run-with-cache cost", CacheBench.Run),
+        ["ablation"] = ("per-head ablation study: batched heads per forward vs one forward per head", AblationBench.Run),
     };
 
     public static int Run(string[] args)

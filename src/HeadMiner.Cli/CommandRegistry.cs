@@ -14,5 +14,8 @@ public static class CommandRegistry
         yield return LogitsCommand.Create();
         yield return PatchCommand.Create();
         yield return PathPatchCommand.Create();
+        yield return DlaCommand.Create();
+        yield return LogitLensCommand.Create();
+        yield return AblateCommand.Create();
     }
 }

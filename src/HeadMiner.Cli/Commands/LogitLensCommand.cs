@@ -1,0 +1,73 @@
+using System.CommandLine;
+using System.Text.Json;
+using HeadMiner.Analysis;
+using HeadMiner.Tasks;
+
+namespace HeadMiner.Cli.Commands;
+
+/// <summary>`headminer logit-lens`: the prediction read off the residual stream before each layer and after the last.</summary>
+public static class LogitLensCommand
+{
+    public static Command Create()
+    {
+        var model = ModelOptions.Model();
+        var prompt = new Option<string>("--prompt", "-p") { Description = "Prompt text", Required = true };
+        var top = new Option<int>("--top", "-k") { Description = "Tokens to show per layer", DefaultValueFactory = _ => 5 };
+        var target = new Option<string?>("--target") { Description = "A token (its text as it follows the prompt, one token) whose rank and probability to track per layer" };
+        var norm = new Option<string>("--norm") { Description = "recomputed (default: the final norm recomputed on each layer's residual, the usual logit lens) or cached (the real run's final-norm scale, as DLA uses)", DefaultValueFactory = _ => "recomputed" };
+        norm.AcceptOnlyFromAmong("recomputed", "cached");
+        var json = new Option<bool>("--json") { Description = "Print JSON instead of a table" };
+        var process = ModelOptions.Process();
+        var command = new Command("logit-lens", "Unembed the residual stream after each layer: how the next-token prediction forms.") { model, prompt, top, target, norm, json, process };
+        command.SetAction(parse =>
+        {
+            int k = parse.GetValue(top);
+            if (k <= 0) throw new UsageException($"--top {k} must be positive");
+            using var loaded = ModelOptions.Load(parse.GetValue(model), parse.GetValue(process));
+            var tokenizer = loaded.RequireTokenizer();
+            string text = parse.GetValue(prompt)!;
+            var ids = tokenizer.Encode(text);
+            if (ids.Length == 0) throw new UsageException("the prompt encodes to no tokens");
+            int? targetId = parse.GetValue(target) is { } t
+                ? new PromptPairSet { Pairs = [new PromptPair(text, text, t, t)] }.Tokenize(tokenizer, "--target").Answers[0]
+                : null;
+            var mode = parse.GetValue(norm) == "cached" ? LensNorm.CachedScale : LensNorm.Recomputed;
+            var lens = LogitLens.Run(loaded.Model, ids, k, targetId, mode);
+            string Tok(int id) => id < tokenizer.VocabSize ? tokenizer.TokenToString(id) : $"<{id}>";
+            var output = parse.InvocationConfiguration.Output;
+            if (parse.GetValue(json))
+            {
+                output.WriteLine(JsonSerializer.Serialize(new
+                {
+                    model = loaded.Path,
+                    weight_processing = loaded.Model.Processing.ToString(),
+                    norm = mode == LensNorm.Recomputed ? "recomputed" : "cached_scale",
+                    tokens = ids,
+                    token_strings = ids.Select(Tok).ToArray(),
+                    position = lens.Position,
+                    target = targetId is int tid ? new { id = tid, token = Tok(tid) } : null,
+                    layers = lens.Layers.Select(l => new
+                    {
+                        label = l.Label,
+                        top = l.Top.Select(x => new { id = x.Id, token = Tok(x.Id), logit = x.Logit, prob = x.Prob }).ToArray(),
+                        target_rank = l.TargetRank,
+                        target_prob = l.TargetProb,
+                        target_logit = l.TargetLogit,
+                    }).ToArray(),
+                }, JsonOutput.Options));
+                return ExitCodes.Success;
+            }
+            output.WriteLine($"{ids.Length} tokens: {string.Join(" | ", ids.Select(Tok))}");
+            output.WriteLine($"weight processing: {loaded.Model.Processing}; final norm: {(mode == LensNorm.Recomputed ? "recomputed per layer" : "cached scale")}");
+            if (targetId is int target0) output.WriteLine($"target: {JsonSerializer.Serialize(Tok(target0), JsonOutput.Options)} (id {target0})");
+            foreach (var layer in lens.Layers)
+            {
+                string tops = string.Join("  ", layer.Top.Select(x => $"{JsonSerializer.Serialize(Tok(x.Id), JsonOutput.Options)} {x.Prob:P1}"));
+                string tracked = layer.TargetRank is int rank ? $"  | target rank {rank}, p {layer.TargetProb:P2}" : "";
+                output.WriteLine($"{layer.Label,-18} {tops}{tracked}");
+            }
+            return ExitCodes.Success;
+        });
+        return command;
+    }
+}
