@@ -1,17 +1,10 @@
 using HeadMiner.Cli;
+using static HeadMiner.Tests.CliRunner;
 
 namespace HeadMiner.Tests;
 
 public class CliShellTests
 {
-    private static (int Code, string Out, string Err) Run(params string[] args)
-    {
-        var stdout = new StringWriter();
-        var stderr = new StringWriter();
-        int code = CliApp.Run(args, stdout, stderr);
-        return (code, stdout.ToString(), stderr.ToString());
-    }
-
     [Fact]
     public void HelpListsSubcommandsAndSucceeds()
     {

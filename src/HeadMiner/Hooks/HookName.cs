@@ -77,7 +77,7 @@ public readonly record struct HookName(ActivationSite Site, int Layer)
     {
         if (TryParse(name, out var hook) && (hook.Layer < config.Layers) && Exists(config, hook.Site)) return hook;
         var valid = All(config).Select(h => h.ToString()).ToArray();
-        var nearest = valid.OrderBy(v => EditDistance(v, name)).ThenBy(v => v, StringComparer.Ordinal).Take(3);
+        var nearest = Models.Formats.NameSuggestions.Nearest(name, valid, 3);
         string why = TryParse(name, out hook)
             ? hook.Layer >= config.Layers ? $"the model has {config.Layers} layers (0–{config.Layers - 1})" : $"a {config.Architecture} model has no such hook"
             : "no such hook name";
@@ -103,18 +103,4 @@ public readonly record struct HookName(ActivationSite Site, int Layer)
         return false;
     }
 
-    private static int EditDistance(string a, string b)
-    {
-        var previous = new int[b.Length + 1];
-        var current = new int[b.Length + 1];
-        for (int j = 0; j <= b.Length; j++) previous[j] = j;
-        for (int i = 1; i <= a.Length; i++)
-        {
-            current[0] = i;
-            for (int j = 1; j <= b.Length; j++)
-                current[j] = Math.Min(Math.Min(current[j - 1] + 1, previous[j] + 1), previous[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1));
-            (previous, current) = (current, previous);
-        }
-        return previous[b.Length];
-    }
 }

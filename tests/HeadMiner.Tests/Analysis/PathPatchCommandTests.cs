@@ -2,6 +2,7 @@ using System.Text.Json;
 using HeadMiner.Cli;
 using HeadMiner.Models.Tokenizers;
 using HeadMiner.Tasks;
+using static HeadMiner.Tests.CliRunner;
 
 namespace HeadMiner.Tests.Analysis;
 
@@ -9,14 +10,6 @@ namespace HeadMiner.Tests.Analysis;
 public class PathPatchCommandTests
 {
     private static string ModelDir => TestPaths.SharedModel("stories260K");
-
-    private static (int Code, string Out, string Err) Run(params string[] args)
-    {
-        var stdout = new StringWriter();
-        var stderr = new StringWriter();
-        int code = CliApp.Run(args, stdout, stderr);
-        return (code, stdout.ToString(), stderr.ToString());
-    }
 
     /// <summary>Two pairs that swap " cat" and " dog": equal token lengths (checked), answers single tokens in context.</summary>
     private static string WritePairs(TestPaths.TempDirectory dir)

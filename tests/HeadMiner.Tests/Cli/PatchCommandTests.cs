@@ -1,5 +1,6 @@
 using System.Text.Json;
 using HeadMiner.Cli;
+using static HeadMiner.Tests.CliRunner;
 
 namespace HeadMiner.Tests.Cli;
 
@@ -10,14 +11,6 @@ public class PatchCommandTests
          {"clean": "Lily was happy. Lily was", "corrupted": "Lily was little. Lily was", "answer": " happy", "wrong": " little"},
          {"clean": "Lily was big. Lily was", "corrupted": "Lily was happy. Lily was", "answer": " big", "wrong": " happy"}]}
         """;
-
-    private static (int Code, string Out, string Err) Run(params string[] args)
-    {
-        var stdout = new StringWriter();
-        var stderr = new StringWriter();
-        int code = CliApp.Run(args, stdout, stderr);
-        return (code, stdout.ToString(), stderr.ToString());
-    }
 
     [Fact]
     public void PatchWritesJsonAndCsvForTheRealModel()

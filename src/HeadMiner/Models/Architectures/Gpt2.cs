@@ -86,7 +86,10 @@ public sealed class Gpt2 : IArchitecture
         return b;
     }
 
-    public TransformerWeights LoadGlobals(ModelConfig cfg, WeightReader r, LayerWeights[] blocks)
+    public TransformerWeights LoadGlobals(ModelConfig cfg, WeightReader r, LayerWeights[] blocks) => LoadTiedLearnedPositionGlobals(cfg, r, blocks);
+
+    /// <summary>wte (tied unembedding), wpe and ln_f: shared by GPT-2 and GPT-Neo, which name them the same.</summary>
+    internal static TransformerWeights LoadTiedLearnedPositionGlobals(ModelConfig cfg, WeightReader r, LayerWeights[] blocks)
     {
         int d = cfg.DModel;
         var w = new TransformerWeights(r.Source.Source, blocks)

@@ -94,20 +94,5 @@ public sealed class GptNeo : IArchitecture
         return b;
     }
 
-    public TransformerWeights LoadGlobals(ModelConfig cfg, WeightReader r, LayerWeights[] blocks)
-    {
-        int d = cfg.DModel;
-        var w = new TransformerWeights(r.Source.Source, blocks)
-        {
-            W_pos = r.Get("wpe.weight", cfg.ContextLength, d),
-            LnFinalWeight = r.Get("ln_f.weight", d),
-            LnFinalBias = r.Get("ln_f.bias", d),
-        };
-        if (r.Get("wte.weight", cfg.VocabSize, d) is { } wte)
-        {
-            w.W_E = wte;
-            w.W_U = wte.Transpose(0, 1);
-        }
-        return w;
-    }
+    public TransformerWeights LoadGlobals(ModelConfig cfg, WeightReader r, LayerWeights[] blocks) => Gpt2.LoadTiedLearnedPositionGlobals(cfg, r, blocks);
 }

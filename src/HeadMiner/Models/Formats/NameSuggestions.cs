@@ -6,14 +6,16 @@ internal static class NameSuggestions
     /// <summary>"; nearest: 'a', 'b'" for up to <paramref name="count"/> closest names, or "" when there are none.</summary>
     public static string Describe(string wanted, IEnumerable<string> known, int count = 5)
     {
-        var nearest = known
-            .Select(name => (Name: name, Distance: Distance(wanted, name)))
-            .OrderBy(x => x.Distance).ThenBy(x => x.Name, StringComparer.Ordinal)
-            .Take(count)
-            .Select(x => $"'{ErrorText.Clip(x.Name)}'")
-            .ToList();
+        var nearest = Nearest(wanted, known, count).Select(name => $"'{ErrorText.Clip(name)}'").ToList();
         return nearest.Count == 0 ? "" : "; nearest: " + string.Join(", ", nearest);
     }
+
+    /// <summary>Up to <paramref name="count"/> of <paramref name="known"/>, closest to <paramref name="wanted"/> first.</summary>
+    public static IEnumerable<string> Nearest(string wanted, IEnumerable<string> known, int count) =>
+        known.Select(name => (Name: name, Distance: Distance(wanted, name)))
+            .OrderBy(x => x.Distance).ThenBy(x => x.Name, StringComparer.Ordinal)
+            .Take(count)
+            .Select(x => x.Name);
 
     /// <summary>Edit distance, except that a name containing the other (a missing prefix, say) counts as nearly equal.</summary>
     private static int Distance(string a, string b)
