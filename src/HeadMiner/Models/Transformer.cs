@@ -452,7 +452,14 @@ public sealed class Transformer : IDisposable
         else Norms.RmsNorm(src, dst, rows, d, wSpan, Config.NormEps, scaleSpan);
         if (!hooked) return;
         int b = ctx!.B, t = rows / b;
-        if (ctx.Wants(scaleSite, layer)) ctx.Hooks!.Visit(scaleSite, layer, Tensor.FromMemory(scale.AsMemory(0, rows), b, t, 1));
+        if (ctx.Wants(scaleSite, layer))
+        {
+            // A hook may rewrite the scale: normalised = (x − mean) / scale, so rescale each edited row by old/new.
+            var before = scale.AsSpan(0, rows).ToArray();
+            ctx.Hooks!.Visit(scaleSite, layer, Tensor.FromMemory(scale.AsMemory(0, rows), b, t, 1));
+            for (int r = 0; r < rows; r++)
+                if (scale[r] != before[r]) TensorPrimitives.Multiply(dst.Slice(r * d, d), before[r] / scale[r], dst.Slice(r * d, d));
+        }
         if (ctx.Wants(normalizedSite, layer)) ctx.Hooks!.Visit(normalizedSite, layer, Tensor.FromMemory(y.AsMemory(0, rows * d), b, t, d));
         if (weight is not null)
         {

@@ -93,3 +93,29 @@ public class InterventionTests
         Assert.NotEqual(plain.Logits!.ToArray(), model.RunWithHooks(batch, swapped).ToArray());
     }
 }
+
+public class NormScaleHookTests
+{
+    [Theory]
+    [InlineData(0)]
+    [InlineData(2)]
+    public void DoublingTheFinalScaleHalvesTheBiasFreeLogits(int config)
+    {
+        // With the final norm folded, logits = normalized · W_U + b_U; a doubled scale halves normalized.
+        var c = TinyModels.All[config];
+        using var model = TinyModels.Create(c);
+        WeightProcessor.Apply(model, WeightProcessing.TransformerLensDefault);
+        var batch = new TokenBatch(TinyModels.Tokens(c, 6, 9), 1, 6);
+        var bU = model.Weights.b_U?.ToArray() ?? new float[c.VocabSize];
+        var plain = model.Forward(batch).ToArray();
+        var hooks = new HookSet(c);
+        hooks.Add("ln_final.hook_scale", (scale, _) =>
+        {
+            var s = scale.Span;
+            for (int i = 0; i < s.Length; i++) s[i] *= 2;
+        });
+        var scaled = model.RunWithHooks(batch, hooks).ToArray();
+        for (int i = 0; i < plain.Length; i++)
+            Assert.Equal((plain[i] - bU[i % c.VocabSize]) / 2, scaled[i] - bU[i % c.VocabSize], 1e-4f);
+    }
+}
