@@ -90,7 +90,7 @@ public sealed class Transformer : IDisposable
         int[] selected = options.LastOnly
             ? Enumerable.Range(0, batch.Batch).Select(b => b * batch.Length + batch.LastReal(b)).ToArray()
             : Enumerable.Range(0, rows).ToArray();
-        var logits = Unembed(x, selected, hooks, batch.Batch, options.LastOnly ? 1 : batch.Length);
+        var logits = Unembed(x, selected, hooks, batch.Batch);
         return new ForwardResult(Tensor.Wrap(logits, batch.Batch, options.LastOnly ? 1 : batch.Length, Config.VocabSize), x);
     }
 
@@ -114,7 +114,7 @@ public sealed class Transformer : IDisposable
         for (int l = 0; l < Config.Layers; l++) RunBlock(l, x, buffers, context);
         cache.Length += n;
         int[] rows = lastOnly ? [n - 1] : Enumerable.Range(0, n).ToArray();
-        return Tensor.Wrap(Unembed(x, rows, null, 1, rows.Length), rows.Length, Config.VocabSize);
+        return Tensor.Wrap(Unembed(x, rows, null, 1), rows.Length, Config.VocabSize);
     }
 
     public void CheckLength(int tokens)
@@ -416,14 +416,13 @@ public sealed class Transformer : IDisposable
         Visit(ctx, ActivationSite.MlpOut, l, buf.MlpOut, ctx.B, ctx.T, d);
     }
 
-    private float[] Unembed(float[] x, int[] rows, IActivationHooks? hooks, int batch, int length)
+    private float[] Unembed(float[] x, int[] rows, IActivationHooks? hooks, int batch)
     {
         int d = Config.DModel, v = Config.VocabSize;
         var selected = new float[rows.Length * d];
         for (int i = 0; i < rows.Length; i++) x.AsSpan(rows[i] * d, d).CopyTo(selected.AsSpan(i * d, d));
         var scale = new float[rows.Length];
-        var ctx = hooks is null ? null : new RunContext(new TokenBatch(new int[batch * length], batch, length), [], hooks, null);
-        NormalizeInto(selected, selected, rows.Length, Weights.LnFinalWeight, Weights.LnFinalBias, scale, ctx, ActivationSite.LnFinalScale, ActivationSite.LnFinalNormalized, -1);
+        NormalizeInto(selected, selected, rows.Length, Weights.LnFinalWeight, Weights.LnFinalBias, scale, hooks, batch, ActivationSite.LnFinalScale, ActivationSite.LnFinalNormalized, -1);
         var logits = new float[rows.Length * v];
         Project(selected, d, rows.Length, MatrixOperand.Of(Weights.W_U), Weights.W_U, logits, v);
         if (Weights.b_U is not null) AddBias(logits, rows.Length, v, Weights.b_U);
@@ -433,16 +432,18 @@ public sealed class Transformer : IDisposable
     // ---- small helpers -------------------------------------------------------------------------------------------
 
     private void Normalize(float[] x, float[] y, int rows, Tensor? weight, Tensor? bias, Buffers buf, RunContext? ctx, ActivationSite scaleSite, ActivationSite normalizedSite, int layer) =>
-        NormalizeInto(x, y, rows, weight, bias, buf.Scale, ctx, scaleSite, normalizedSite, layer);
+        NormalizeInto(x, y, rows, weight, bias, buf.Scale, ctx?.Hooks, ctx?.B ?? 1, scaleSite, normalizedSite, layer);
 
     /// <summary>
     /// y = norm(x)·weight + bias. When a hook wants the scale or the normalised values (TransformerLens's hook_scale
     /// and hook_normalized, taken before the weight and bias), the norm runs in two steps so the hook sits between.
     /// </summary>
-    private void NormalizeInto(float[] x, float[] y, int rows, Tensor? weight, Tensor? bias, float[] scale, RunContext? ctx, ActivationSite scaleSite, ActivationSite normalizedSite, int layer)
+    private void NormalizeInto(float[] x, float[] y, int rows, Tensor? weight, Tensor? bias, float[] scale, IActivationHooks? hooks, int batch, ActivationSite scaleSite, ActivationSite normalizedSite, int layer)
     {
         int d = Config.DModel;
-        bool hooked = ctx is not null && (ctx.Wants(scaleSite, layer) || ctx.Wants(normalizedSite, layer));
+        bool wantsScale = hooks is not null && hooks.Wants(scaleSite, layer);
+        bool wantsNormalized = hooks is not null && hooks.Wants(normalizedSite, layer);
+        bool hooked = wantsScale || wantsNormalized;
         var wSpan = weight is null || hooked ? default : weight.Contiguous().Span;
         var bSpan = bias is null || hooked ? default : bias.Contiguous().Span;
         var src = x.AsSpan(0, rows * d);
@@ -451,16 +452,16 @@ public sealed class Transformer : IDisposable
         if (Config.Norm == NormKind.LayerNorm) Norms.LayerNorm(src, dst, rows, d, wSpan, bSpan, Config.NormEps, scaleSpan);
         else Norms.RmsNorm(src, dst, rows, d, wSpan, Config.NormEps, scaleSpan);
         if (!hooked) return;
-        int b = ctx!.B, t = rows / b;
-        if (ctx.Wants(scaleSite, layer))
+        int t = rows / batch;
+        if (wantsScale)
         {
             // A hook may rewrite the scale: normalised = (x − mean) / scale, so rescale each edited row by old/new.
             var before = scale.AsSpan(0, rows).ToArray();
-            ctx.Hooks!.Visit(scaleSite, layer, Tensor.FromMemory(scale.AsMemory(0, rows), b, t, 1));
+            hooks!.Visit(scaleSite, layer, Tensor.FromMemory(scale.AsMemory(0, rows), batch, t, 1));
             for (int r = 0; r < rows; r++)
                 if (scale[r] != before[r]) TensorPrimitives.Multiply(dst.Slice(r * d, d), before[r] / scale[r], dst.Slice(r * d, d));
         }
-        if (ctx.Wants(normalizedSite, layer)) ctx.Hooks!.Visit(normalizedSite, layer, Tensor.FromMemory(y.AsMemory(0, rows * d), b, t, d));
+        if (wantsNormalized) hooks!.Visit(normalizedSite, layer, Tensor.FromMemory(y.AsMemory(0, rows * d), batch, t, d));
         if (weight is not null)
         {
             var g = weight.Contiguous().Span;
