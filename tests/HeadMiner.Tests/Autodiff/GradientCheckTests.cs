@@ -314,6 +314,30 @@ public class GradientCheckTests(ITestOutputHelper output)
         Assert.True(worst <= MaxRelativeError, $"max relative error {worst:E2} at {worstAt}");
     }
 
+    [Fact]
+    public void Tiny_gpt2_loss_falls_under_plain_gradient_descent()
+    {
+        var model = TinyGpt.Random(seed: 300);
+        var rng = new SeededRandom(301);
+        int rows = TinyGpt.Sequences * TinyGpt.Context;
+        var ids = Enumerable.Range(0, rows).Select(_ => rng.NextInt(TinyGpt.Vocab)).ToArray();
+        var targets = Enumerable.Range(0, rows).Select(_ => rng.NextInt(TinyGpt.Vocab)).ToArray();
+        var tape = new Tape();
+        float first = 0, last = 0;
+        for (int step = 0; step < 40; step++)
+        {
+            tape.Clear();
+            foreach (var (_, p) in model.Parameters) p.ZeroGradient();
+            var loss = model.Loss(tape, ids, targets);
+            tape.Backward(loss);
+            if (step == 0) first = loss.Value.Span[0];
+            last = loss.Value.Span[0];
+            foreach (var (_, p) in model.Parameters) Elementwise.Axpy(-0.2f, p.Gradient!.Span, p.Value.Span);
+        }
+        output.WriteLine($"40 SGD steps: loss {first:F4} -> {last:F4}");
+        Assert.True(last < 0.5f * first, $"loss went from {first} to {last}");
+    }
+
     // ---- helper -----------------------------------------------------------------------------------------------
 
     /// <summary>
