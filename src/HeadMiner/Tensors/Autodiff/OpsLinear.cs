@@ -1,0 +1,71 @@
+using HeadMiner.Tensors.Kernels;
+
+namespace HeadMiner.Tensors.Autodiff;
+
+public static partial class Ops
+{
+    /// <summary>
+    /// y = x · W for x [rows…, in] and W [in, out]; with <paramref name="transposeW"/>, W is [out, in] and y = x · Wᵀ
+    /// (a tied unembedding reads the embedding table this way). Backward: dx += dy · Wᵀ, dW += xᵀ · dy, both GEMMs
+    /// with beta = 1 so they accumulate straight into the gradients.
+    /// </summary>
+    public static Variable MatMul(Tape tape, Variable x, Variable w, bool transposeW = false)
+    {
+        ArgumentNullException.ThrowIfNull(tape);
+        int input = Features(x, nameof(x));
+        if (w.Value.Rank != 2) throw new ArgumentException($"weight has shape {w.Value.ShapeString}, expected a matrix", nameof(w));
+        int wIn = transposeW ? w.Value.Dim(1) : w.Value.Dim(0), output = transposeW ? w.Value.Dim(0) : w.Value.Dim(1);
+        if (wIn != input) throw new ArgumentException($"x has {input} features but weight {w.Value.ShapeString}{(transposeW ? " (transposed)" : "")} expects {wIn}", nameof(w));
+        int rows = x.Value.Length / Math.Max(input, 1);
+        var y = Result(WithFeatures(x, output), x, w);
+        int ldw = w.Value.Dim(1);
+        Gemm.Multiply(false, transposeW, rows, output, input, 1f, x.Value.Span, input, w.Value.Span, ldw, 0f, y.Value.Span, output);
+        tape.Record(y, () =>
+        {
+            var dy = y.Gradient!.Span;
+            if (x.RequiresGradient)
+                Gemm.Multiply(false, !transposeW, rows, input, output, 1f, dy, output, w.Value.Span, ldw, 1f, x.AccumulatingGradient(), input);
+            if (w.RequiresGradient)
+            {
+                if (transposeW) Gemm.Multiply(true, false, output, input, rows, 1f, dy, output, x.Value.Span, input, 1f, w.AccumulatingGradient(), input);
+                else Gemm.Multiply(true, false, input, output, rows, 1f, x.Value.Span, input, dy, output, 1f, w.AccumulatingGradient(), output);
+            }
+        });
+        return y;
+    }
+
+    /// <summary>y = a + b (same shapes): residual connections.</summary>
+    public static Variable Add(Tape tape, Variable a, Variable b)
+    {
+        ArgumentNullException.ThrowIfNull(tape);
+        CheckSameShape(a, b, nameof(b));
+        var y = Result(a.Value.Shape.ToArray(), a, b);
+        Elementwise.Add(a.Value.Span, b.Value.Span, y.Value.Span);
+        tape.Record(y, () =>
+        {
+            var dy = y.Gradient!.Span;
+            if (a.RequiresGradient) Elementwise.Axpy(1f, dy, a.AccumulatingGradient());
+            if (b.RequiresGradient) Elementwise.Axpy(1f, dy, b.AccumulatingGradient());
+        });
+        return y;
+    }
+
+    /// <summary>y[r, :] = x[r, :] + bias for every row (a linear layer's bias). Backward: dbias += Σ_rows dy.</summary>
+    public static Variable AddRowBias(Tape tape, Variable x, Variable bias)
+    {
+        ArgumentNullException.ThrowIfNull(tape);
+        int cols = Features(x, nameof(x));
+        CheckVector(bias, cols, nameof(bias));
+        int rows = x.Value.Length / Math.Max(cols, 1);
+        var y = Result(x.Value.Shape.ToArray(), x, bias);
+        x.Value.Span.CopyTo(y.Value.Span);
+        Elementwise.AddRowVector(y.Value.Span, rows, cols, bias.Value.Span);
+        tape.Record(y, () =>
+        {
+            var dy = y.Gradient!.Span;
+            if (x.RequiresGradient) Elementwise.Axpy(1f, dy, x.AccumulatingGradient());
+            if (bias.RequiresGradient) Reductions.ColumnSums(dy, rows, cols, bias.AccumulatingGradient(), accumulate: true);
+        });
+        return y;
+    }
+}
