@@ -37,6 +37,33 @@ public class CountingSequencesTests
     }
 
     [Fact]
+    public void InterleavedRunsPutOneFillerAfterEachItem()
+    {
+        var task = new CountingSequences([Numbers, Days], bosId: null, fillerFirstId: 500, fillerCount: 50, interleavedProbability: 1);
+        var data = task.Generate(100, 15, seed: 4);
+        foreach (var (tokens, labels) in data.Tokens.Zip(data.Labels))
+        {
+            var list = new[] { Numbers, Days }.Single(l => l.Contains(tokens[0]));
+            for (int i = 1; i < tokens.Length; i++)
+            {
+                if (i % 2 == 1)
+                {
+                    Assert.InRange(tokens[i], 500, 549);
+                    Assert.Equal(PredictionKind.Random, labels[i]);
+                }
+                else
+                {
+                    // The item to continue is two positions back: the successor must be read from there.
+                    Assert.Equal(list.Successor(tokens[i - 2]), tokens[i]);
+                    Assert.Equal(PredictionKind.Successor, labels[i]);
+                }
+            }
+        }
+        var mixed = new CountingSequences([Numbers], bosId: null, fillerFirstId: 500, fillerCount: 50, interleavedProbability: 0.5).Generate(400, 6, seed: 4);
+        Assert.InRange(mixed.Tokens.Count(t => t[1] >= 500), 160, 240);
+    }
+
+    [Fact]
     public void SameSeedSameRunsOtherSeedOthers()
     {
         var task = new CountingSequences([Numbers, Days]);

@@ -6,6 +6,9 @@ public class ToyLanguageTests
 {
     private static readonly ToyLanguage Language = new();
 
+    /// <summary>Counting spans seen plain [0] and interleaved [1] by <see cref="CheckSpan"/>.</summary>
+    private readonly int[] _countingRuns = new int[2];
+
     [Fact]
     public void VocabularyLayoutIsContiguousAndEveryIdHasOneName()
     {
@@ -68,9 +71,12 @@ public class ToyLanguageTests
             Assert.Equal(tokens.Length - covered, tokens.Count(t => t is ToyVocabulary.Bos or ToyVocabulary.Separator));
             foreach (var span in spans) CheckSpan(tokens[span.Start..span.End], labels[span.Start..span.End], span.Component, span.End == tokens.Length);
         }
+        // About half the counting runs are interleaved (InterleavedCountingProbability = 0.5).
+        double share = _countingRuns[1] / (double)(_countingRuns[0] + _countingRuns[1]);
+        Assert.InRange(share, 0.4, 0.6);
     }
 
-    private static void CheckSpan(int[] tokens, PredictionKind[] labels, SyntheticComponent component, bool cut)
+    private void CheckSpan(int[] tokens, PredictionKind[] labels, SyntheticComponent component, bool cut)
     {
         var v = Language.Vocabulary;
         var o = Language.Options;
@@ -105,11 +111,19 @@ public class ToyLanguageTests
                 break;
             default:
                 var list = v.OrderedLists.Single(l => l.Contains(tokens[0]));
+                // Plain runs count at every position; interleaved ones put a random word after each item.
+                int stride = tokens.Length > 1 && v.IsWord(tokens[1]) ? 2 : 1;
                 for (int i = 1; i < tokens.Length; i++)
                 {
-                    if (labels[i] == PredictionKind.Successor) Assert.Equal(list.Successor(tokens[i - 1]), tokens[i]);
-                    else Assert.Fail($"a counting span of at most {o.CountingSpanLength.Max} items never restarts");
+                    if (i % stride != 0)
+                    {
+                        Assert.True(v.IsWord(tokens[i]));
+                        Assert.Equal(PredictionKind.Random, labels[i]);
+                    }
+                    else if (labels[i] == PredictionKind.Successor) Assert.Equal(list.Successor(tokens[i - stride]), tokens[i]);
+                    else Assert.Fail($"a counting span of at most {o.CountingSpanLength.Max} positions never restarts");
                 }
+                _countingRuns[stride - 1]++;
                 if (!cut) Assert.InRange(tokens.Length, o.CountingSpanLength.Min, o.CountingSpanLength.Max);
                 break;
         }

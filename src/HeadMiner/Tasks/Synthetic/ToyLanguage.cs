@@ -10,7 +10,7 @@ namespace HeadMiner.Tasks.Synthetic;
 /// <item><see cref="SyntheticComponent.Text"/>: the fixed <see cref="WordModel"/> (previous-token heads);</item>
 /// <item><see cref="SyntheticComponent.RepeatedSegments"/>: distinct random words, repeated 2–3 times (induction and duplicate-token heads);</item>
 /// <item><see cref="SyntheticComponent.MarkovChain"/>: a chain over the m-states with a matrix drawn per span (statistical induction);</item>
-/// <item><see cref="SyntheticComponent.Counting"/>: a run through numbers, days, months or letters (successor heads).</item>
+/// <item><see cref="SyntheticComponent.Counting"/>: a run through numbers, days, months or letters, plain or with a random word after each item (successor heads).</item>
 /// </list>
 /// Span kinds are drawn with probability ∝ fraction / mean span length, so each component's long-run share of span
 /// tokens is its configured fraction; the last span is cut at the sequence's end.
@@ -21,6 +21,7 @@ public sealed class ToyLanguage : SequenceGenerator
         [SyntheticComponent.Text, SyntheticComponent.RepeatedSegments, SyntheticComponent.MarkovChain, SyntheticComponent.Counting];
 
     private readonly double[] _spanKindProbabilities;
+    private readonly CountingSequences _counting;
 
     public ToyLanguageOptions Options { get; }
     public ToyVocabulary Vocabulary { get; }
@@ -34,6 +35,7 @@ public sealed class ToyLanguage : SequenceGenerator
         Words = new WordModel(Vocabulary.FirstWord, Vocabulary.WordCount, Options.LanguageSeed, Options.ZipfExponent,
             Options.SuccessorsPerWord, Options.PreferredSuccessorProbability, Options.AnySuccessorProbability);
         Markov = new MarkovChain(Vocabulary.FirstMarkovState, Vocabulary.MarkovStateCount, Options.MarkovConcentration);
+        _counting = new CountingSequences(Vocabulary.OrderedLists, bosId: null, Vocabulary.FirstWord, Vocabulary.WordCount, Options.InterleavedCountingProbability);
         foreach (var range in new[] { Options.TextSpanLength, Options.SegmentLength, Options.SegmentRepeats, Options.MarkovSpanLength, Options.CountingSpanLength })
         {
             if (range.Min < 1 || range.Max < range.Min) throw new ArgumentException($"bad length range {range}");
@@ -116,8 +118,7 @@ public sealed class ToyLanguage : SequenceGenerator
             default:
                 {
                     int length = Math.Min(Draw(random, Options.CountingSpanLength), tokens.Length);
-                    var lists = Vocabulary.OrderedLists;
-                    CountingSequences.Count(random, lists[random.NextInt(lists.Count)], tokens[..length], labels[..length]);
+                    _counting.FillRun(random, tokens[..length], labels[..length]);
                     return length;
                 }
         }
@@ -134,11 +135,11 @@ public sealed class ToyLanguage : SequenceGenerator
         text.AppendLine(Vocabulary.DescribeLayout());
         text.AppendLine("sequence: <bos> span <sep> span <sep> … (fixed length; the last span is cut)");
         text.AppendLine("components (share of span tokens; span length; heads it is meant to produce):");
-        text.AppendLine($"  text       {ConfiguredFraction(SyntheticComponent.Text):P0}  {o.TextSpanLength.Min}–{o.TextSpanLength.Max} words: Zipf(s={o.ZipfExponent}) unigram, {o.SuccessorsPerWord} successors per word, "
+        text.AppendLine($"  text       {ConfiguredFraction(SyntheticComponent.Text) * 100,3:F0}%  {o.TextSpanLength.Min}–{o.TextSpanLength.Max} words: Zipf(s={o.ZipfExponent}) unigram, {o.SuccessorsPerWord} successors per word, "
             + $"p={o.PreferredSuccessorProbability} for the one the previous word selects, {o.AnySuccessorProbability} any successor — previous-token heads");
-        text.AppendLine($"  repeated   {ConfiguredFraction(SyntheticComponent.RepeatedSegments):P0}  {o.SegmentLength.Min}–{o.SegmentLength.Max} distinct random words × {o.SegmentRepeats.Min}–{o.SegmentRepeats.Max} copies — induction (K-composing with previous-token) and duplicate-token heads");
-        text.AppendLine($"  markov     {ConfiguredFraction(SyntheticComponent.MarkovChain):P0}  {o.MarkovSpanLength.Min}–{o.MarkovSpanLength.Max} steps over {o.MarkovStateCount} states, rows ~ Dirichlet({o.MarkovConcentration}) per span — statistical induction heads");
-        text.AppendLine($"  counting   {ConfiguredFraction(SyntheticComponent.Counting):P0}  {o.CountingSpanLength.Min}–{o.CountingSpanLength.Max} items of numbers/days/months/letters — successor heads");
+        text.AppendLine($"  repeated   {ConfiguredFraction(SyntheticComponent.RepeatedSegments) * 100,3:F0}%  {o.SegmentLength.Min}–{o.SegmentLength.Max} distinct random words × {o.SegmentRepeats.Min}–{o.SegmentRepeats.Max} copies — induction (K-composing with previous-token) and duplicate-token heads");
+        text.AppendLine($"  markov     {ConfiguredFraction(SyntheticComponent.MarkovChain) * 100,3:F0}%  {o.MarkovSpanLength.Min}–{o.MarkovSpanLength.Max} steps over {o.MarkovStateCount} states, rows ~ Dirichlet({o.MarkovConcentration}) per span — statistical induction heads");
+        text.AppendLine($"  counting   {ConfiguredFraction(SyntheticComponent.Counting) * 100,3:F0}%  {o.CountingSpanLength.Min}–{o.CountingSpanLength.Max} positions of numbers/days/months/letters, {o.InterleavedCountingProbability * 100:F0}% of runs with a random word after each item — successor heads");
         var sample = Generate(1, 48, 1);
         text.Append("sample: ").AppendLine(Vocabulary.Render(sample.Tokens[0]));
         return text.ToString();

@@ -27,7 +27,10 @@ public sealed record ToyLanguageOptions
     public LengthRange SegmentLength { get; init; } = new(4, 16);
     public LengthRange SegmentRepeats { get; init; } = new(2, 3);
     public LengthRange MarkovSpanLength { get; init; } = new(24, 64);
-    public LengthRange CountingSpanLength { get; init; } = new(4, 12);
+    public LengthRange CountingSpanLength { get; init; } = new(4, 16);
+
+    /// <summary>The share of counting runs with a random word after each item (see <see cref="CountingSequences"/> for why).</summary>
+    public double InterleavedCountingProbability { get; init; } = 0.5;
 
     /// <summary>Dirichlet concentration of each Markov transition row (1 = uniform over the simplex).</summary>
     public double MarkovConcentration { get; init; } = 1.0;
