@@ -48,6 +48,19 @@ public class RepeatedSegmentsTests
     }
 
     [Fact]
+    public void LossesAreGroupedByTheLabelOfTheTargetToken()
+    {
+        // BOS + 3 + 3: targets 1..6 are Random ×4 (first copy and the first repeat), Induction ×2.
+        var data = new RepeatedSegments(3, firstTokenId: 10, tokenCount: 20, bosId: 0).Generate(2, 7, seed: 1);
+        float[] losses = [1, 2, 3, 4, 0.5f, 0.25f, /* second sequence */ 5, 6, 7, 8, 1.5f, 1.25f];
+        var byKind = data.MeanLossByKind(losses);
+        Assert.Equal((1 + 2 + 3 + 4 + 5 + 6 + 7 + 8) / 8.0, byKind[PredictionKind.Random], 6);
+        Assert.Equal((0.5 + 0.25 + 1.5 + 1.25) / 4, byKind[PredictionKind.Induction], 6);
+        Assert.False(byKind.ContainsKey(PredictionKind.Special)); // BOS is never a target
+        Assert.Throws<ArgumentException>(() => data.MeanLossByKind(losses.AsSpan(1)));
+    }
+
+    [Fact]
     public void DenseDistinctSegmentsAndRepeatsWithoutBos()
     {
         var dense = new RepeatedSegments(segmentLength: 9, firstTokenId: 0, tokenCount: 10);

@@ -38,6 +38,33 @@ public sealed class SyntheticSequences
         return total == 0 ? 0 : (double)hits / total;
     }
 
+    /// <summary>
+    /// Mean next-token loss per <see cref="PredictionKind"/>. <paramref name="targetLosses"/> holds, sequence by
+    /// sequence, the loss of predicting tokens 1 … T−1 (T − 1 values per sequence: the layout of
+    /// <c>CrossEntropy.RowLosses</c> over <c>tokens[1..]</c>); the loss of token i is grouped by label i. Kinds with no
+    /// positions are absent. This is how a training curve reports in-context loss on the repeats apart from the rest.
+    /// </summary>
+    public IReadOnlyDictionary<PredictionKind, double> MeanLossByKind(ReadOnlySpan<float> targetLosses)
+    {
+        long expected = 0;
+        foreach (var row in Labels) expected += Math.Max(row.Length - 1, 0);
+        if (targetLosses.Length != expected) throw new ArgumentException($"{Count} sequences need {expected} target losses, got {targetLosses.Length}");
+        var sums = new double[Enum.GetValues<PredictionKind>().Length];
+        var counts = new long[sums.Length];
+        int offset = 0;
+        foreach (var row in Labels)
+        {
+            for (int i = 1; i < row.Length; i++)
+            {
+                sums[(int)row[i]] += targetLosses[offset++];
+                counts[(int)row[i]]++;
+            }
+        }
+        var result = new Dictionary<PredictionKind, double>();
+        for (int k = 0; k < sums.Length; k++) if (counts[k] > 0) result[(PredictionKind)k] = sums[k] / counts[k];
+        return result;
+    }
+
     /// <summary>The fraction of the positions covered by some span that <paramref name="component"/>'s spans cover.</summary>
     public double ComponentFraction(SyntheticComponent component)
     {
