@@ -49,9 +49,11 @@ public sealed class ToyVocabulary
         Months = new OrderedList("months", Days.FirstId + Days.Count, MonthNames.Length, Cyclic: true);
         Letters = new OrderedList("letters", Months.FirstId + Months.Count, 26, Cyclic: false);
         Size = Letters.FirstId + Letters.Count;
+        OrderedLists = [Numbers, Days, Months, Letters];
     }
 
-    public IReadOnlyList<OrderedList> OrderedLists => [Numbers, Days, Months, Letters];
+    /// <summary>Numbers, days, months, letters, in id order.</summary>
+    public IReadOnlyList<OrderedList> OrderedLists { get; }
 
     public bool IsWord(int id) => id >= FirstWord && id < FirstWord + WordCount;
     public bool IsMarkovState(int id) => id >= FirstMarkovState && id < FirstMarkovState + MarkovStateCount;
