@@ -78,7 +78,7 @@ public sealed class SvgLineChart
         svg.Add(grid, axes, labels);
         svg.Add(With(Text(ns, XLabel, (left + right) / 2, Height - 14, "middle"), new XAttribute("class", "x-label")));
         double yLabelX = 18, yLabelY = (top + bottom) / 2;
-        svg.Add(With(Text(ns, LogarithmicY ? $"{YLabel} (log scale)" : YLabel, yLabelX, yLabelY, "middle"),
+        svg.Add(With(Text(ns, LogarithmicY ? $"{YLabel}, log scale" : YLabel, yLabelX, yLabelY, "middle"),
             new XAttribute("class", "y-label"), new XAttribute("transform", $"rotate(-90 {F(yLabelX)} {F(yLabelY)})")));
 
         var lines = new XElement(ns + "g", new XAttribute("class", "series"), new XAttribute("fill", "none"),

@@ -32,12 +32,10 @@ public sealed class TrainingCurve
         if (point.Step < 0 || point.Tokens < 0) throw new ArgumentException($"step {point.Step} and tokens {point.Tokens} must be ≥ 0");
         if (_points.Count > 0 && point.Step < _points[^1].Step)
             throw new ArgumentException($"step {point.Step} recorded after step {_points[^1].Step}; steps must not decrease");
-        if (point.EvalLosses is { } evals)
-            foreach (string name in evals.Keys)
-            {
-                CheckEvalName(name);
-                if (!_evalNames.Contains(name, StringComparer.Ordinal)) _evalNames.Add(name);
-            }
+        var evalNames = point.EvalLosses?.Keys ?? [];
+        foreach (string name in evalNames) CheckEvalName(name); // all checked before anything changes
+        foreach (string name in evalNames)
+            if (!_evalNames.Contains(name, StringComparer.Ordinal)) _evalNames.Add(name);
         _points.Add(point);
     }
 
@@ -93,7 +91,16 @@ public sealed class TrainingCurve
         {
             if (!column.StartsWith(EvalColumnPrefix, StringComparison.Ordinal))
                 throw new HeadMinerException($"{source}: column {column} is not an {EvalColumnPrefix}<name> column");
-            evalNames.Add(column[EvalColumnPrefix.Length..]);
+            string name = column[EvalColumnPrefix.Length..];
+            try
+            {
+                CheckEvalName(name);
+            }
+            catch (ArgumentException e)
+            {
+                throw new HeadMinerException($"{source}: column {column}: {e.Message}", e);
+            }
+            evalNames.Add(name);
         }
 
         var curve = new TrainingCurve();

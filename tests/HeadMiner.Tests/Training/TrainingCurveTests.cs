@@ -76,6 +76,7 @@ public class TrainingCurveTests
         Assert.Contains("line 3", Assert.Throws<HeadMinerException>(() => TrainingCurve.ParseCsv(header + "1,2,3,,,,\n2,4,x,,,,\n", "c.csv")).Message);
         Assert.Contains("cells", Assert.Throws<HeadMinerException>(() => TrainingCurve.ParseCsv(header + "1,2,3\n")).Message);
         Assert.Contains("header", Assert.Throws<HeadMinerException>(() => TrainingCurve.ParseCsv("step,loss\n")).Message);
+        Assert.Contains("eval_loss:a b", Assert.Throws<HeadMinerException>(() => TrainingCurve.ParseCsv(header.Replace(":val", ":a b", StringComparison.Ordinal))).Message);
         Assert.Contains("must not decrease", Assert.Throws<HeadMinerException>(() => TrainingCurve.ParseCsv(header + "5,0,1,,,,\n4,0,1,,,,\n")).Message);
     }
 
@@ -85,6 +86,9 @@ public class TrainingCurveTests
         var curve = new TrainingCurve();
         Assert.Throws<ArgumentException>(() => curve.Record(new TrainingCurvePoint(1, 0, 1.0, new Dictionary<string, double> { ["a,b"] = 1 })));
         Assert.Throws<ArgumentException>(() => curve.Record(new TrainingCurvePoint(1, 0, 1.0, new Dictionary<string, double> { [""] = 1 })));
+        Assert.Throws<ArgumentException>(() => curve.Record(new TrainingCurvePoint(1, 0, 1.0, new Dictionary<string, double> { ["ok"] = 1, ["not ok"] = 2 })));
+        Assert.Empty(curve.EvalNames); // a rejected row leaves no trace
+        Assert.Empty(curve.Points);
         curve.Record(new TrainingCurvePoint(5, 0, 1.0));
         curve.Record(new TrainingCurvePoint(5, 0, 0.9)); // equal steps are allowed (e.g. an eval-only row)
         Assert.Throws<ArgumentException>(() => curve.Record(new TrainingCurvePoint(4, 0, 1.0)));
@@ -160,7 +164,7 @@ public class TrainingCurveTests
         for (int i = 0; i < losses.Length; i++) curve.Record(new TrainingCurvePoint(i * 100, 0, losses[i]));
         var doc = XDocument.Parse(curve.ToSvg(logScale: true));
         var texts = doc.Descendants(Svg + "text").Select(t => t.Value).ToList();
-        Assert.Contains("loss (nats/token) (log scale)", texts);
+        Assert.Contains("loss (nats/token), log scale", texts);
         Assert.Contains("10", texts);
         Assert.Contains("1", texts);
         Assert.Contains("0.1", texts);
