@@ -23,6 +23,7 @@ public sealed class SvgLineChart
     // Colour-blind-safe palette (Okabe–Ito), cycled when there are more series.
     private static readonly string[] Palette = ["#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000", "#F0E442"];
 
+    private const int MaxTicks = 50;
     private const double MarginLeft = 80, MarginRight = 190, MarginTop = 40, MarginBottom = 55;
 
     public string Title { get; init; } = "";
@@ -163,10 +164,13 @@ public sealed class SvgLineChart
         double step = NiceStep((max - min) / 6);
         int decimals = Math.Max(0, -(int)Math.Floor(Math.Log10(step)));
         var ticks = new List<(double, string)>();
-        for (double k = Math.Ceiling(min / step - 1e-9); k * step <= max + step * 1e-9; k++)
+        double first = Math.Ceiling(min / step - 1e-9) * step;
+        // Counted, not stepped by k++: far from zero (|value| / step > 2⁵³) adding 1 to a double changes nothing.
+        for (int i = 0; i < MaxTicks; i++)
         {
-            double v = k * step;
-            ticks.Add((v, FormatTick(v, decimals)));
+            double v = first + i * step;
+            if (!(v <= max + step * 1e-9)) break;
+            if (ticks.Count == 0 || v != ticks[^1].Item1) ticks.Add((v, FormatTick(v, decimals)));
         }
         return (min, max, ticks);
     }

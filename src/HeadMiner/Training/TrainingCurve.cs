@@ -36,7 +36,8 @@ public sealed class TrainingCurve
         foreach (string name in evalNames) CheckEvalName(name); // all checked before anything changes
         foreach (string name in evalNames)
             if (!_evalNames.Contains(name, StringComparer.Ordinal)) _evalNames.Add(name);
-        _points.Add(point);
+        // Snapshot the evaluation losses: a trainer that reuses one dictionary per step must not rewrite history.
+        _points.Add(point.EvalLosses is null ? point : point with { EvalLosses = new Dictionary<string, double>(point.EvalLosses, StringComparer.Ordinal) });
     }
 
     // ---- CSV ------------------------------------------------------------------------------------------------

@@ -184,6 +184,29 @@ public class TrainingCurveTests
     }
 
     [Fact]
+    public void RecordedEvalLossesAreASnapshot()
+    {
+        var curve = new TrainingCurve();
+        var evals = new Dictionary<string, double> { ["val"] = 2.0 };
+        curve.Record(new TrainingCurvePoint(1, 0, 3.0, evals));
+        evals["val"] = 1.0;
+        evals["late"] = 0.5;
+        Assert.Equal(2.0, curve.Points[0].EvalLosses!["val"]);
+        Assert.False(curve.Points[0].EvalLosses!.ContainsKey("late"));
+    }
+
+    [Fact]
+    public void ValuesFarFromZeroStillGetAFewTicks()
+    {
+        // y spans two ulps of 1e22: the tick step is below an ulp, so value / step exceeds 2⁵³ (a k++ loop never ends).
+        double y0 = 1e22, y1 = Math.BitIncrement(y0), y2 = Math.BitIncrement(y1);
+        var chart = new SvgLineChart { Series = [new ChartSeries("s", [0, 1, 2], [y0, y1, y2])] };
+        var doc = XDocument.Parse(chart.ToSvgString());
+        int labels = doc.Descendants(Svg + "g").Single(g => (string?)g.Attribute("class") == "tick-labels").Elements().Count();
+        Assert.InRange(labels, 3 + 1, 3 + 50); // x ticks 0, 0.5, …, 2 plus at least one y tick
+    }
+
+    [Fact]
     public void EmptyCurveStillGivesAWellFormedChart()
     {
         var doc = XDocument.Parse(new TrainingCurve().ToSvg());
