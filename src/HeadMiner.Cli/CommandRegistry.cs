@@ -17,5 +17,6 @@ public static class CommandRegistry
         yield return DlaCommand.Create();
         yield return LogitLensCommand.Create();
         yield return AblateCommand.Create();
+        yield return TrainCommand.Create();
     }
 }

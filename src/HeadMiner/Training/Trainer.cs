@@ -14,7 +14,7 @@ public sealed record TrainingProgress(long Step, long Steps, double Loss, double
 /// <c>data.Generate(batch, length + 1, seed(s))</c>, so the data order is fixed by the seed and a run can resume at
 /// any step. Each step: zero gradients → loss and backward on the tape → global-norm clipping (a non-finite norm
 /// skips the update) → AdamW at the warm-up + cosine learning rate. Evaluation runs the inference model (no tape) on
-/// a fixed held-out set and reports the loss overall and per prediction kind ("eval", "eval_induction", …), which is
+/// a fixed held-out set and reports the loss overall and per prediction kind ("all", "induction", …), which is
 /// how the induction phase change shows: the loss on repeated tokens falls while the rest does not.
 /// </summary>
 public sealed class Trainer(Gpt2TrainingModel model, SequenceGenerator data, TrainingOptions options)
@@ -55,7 +55,7 @@ public sealed class Trainer(Gpt2TrainingModel model, SequenceGenerator data, Tra
         return curve;
     }
 
-    /// <summary>Held-out loss overall ("eval") and per prediction kind ("eval_induction", "eval_random", …).</summary>
+    /// <summary>Held-out loss overall ("all") and per prediction kind ("induction", "random", …).</summary>
     public IReadOnlyDictionary<string, double> Evaluate(SyntheticSequences set)
     {
         int n = set.Count, t = set.Tokens[0].Length - 1, v = model.Config.VocabSize;
@@ -64,9 +64,9 @@ public sealed class Trainer(Gpt2TrainingModel model, SequenceGenerator data, Tra
         var logits = inference.Forward(new TokenBatch(ids, n, t)).ToArray();
         var losses = new float[ids.Length];
         CrossEntropy.RowLosses(logits, ids.Length, v, targets, losses);
-        var result = new Dictionary<string, double> { ["eval"] = losses.Average() };
+        var result = new Dictionary<string, double> { ["all"] = losses.Average() };
         foreach (var (kind, value) in set.MeanLossByKind(losses))
-            result[$"eval_{kind.ToString().ToLowerInvariant()}"] = value;
+            result[kind.ToString().ToLowerInvariant()] = value;
         return result;
     }
 
