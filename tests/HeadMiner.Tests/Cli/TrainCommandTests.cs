@@ -9,7 +9,7 @@ public class TrainCommandTests
     public void TrainWritesALoadableModelAndItsCurve()
     {
         using var dir = TestPaths.NewTempDirectory();
-        var (code, output, err) = Run("train", "--preset", "induction", "--steps", "40", "-o", dir.Path);
+        var (code, output, err) = Run("train", "--preset", "repeats", "--steps", "40", "-o", dir.Path);
         Assert.True(code == 0, err);
         Assert.Contains("held-out loss", output);
         foreach (var file in new[] { "config.json", "model.safetensors", "training_curve.csv", "training_curve.svg" })
@@ -25,6 +25,6 @@ public class TrainCommandTests
     {
         var (code, _, err) = Run("train", "--preset", "nope");
         Assert.Equal(HeadMiner.Cli.ExitCodes.Usage, code);
-        Assert.Contains("available: induction", err);
+        Assert.Contains("available: repeats", err);
     }
 }

@@ -40,9 +40,11 @@ public class TrainerTests(ITestOutputHelper output)
     };
 
     [Fact]
-    public void ASmallModelLearnsInductionOnRepeatedSegments()
+    public void ASmallModelLearnsToPredictRepeatsInContext()
     {
-        // Segments of 12 random tokens (ids 1..40) repeated: the second copy is predictable only in context.
+        // Segments of 12 random tokens (ids 1..40) repeated: the second copy is predictable only in context. With a
+        // fixed period this can be solved by relative position (a layer-0 head attending 11 back), so the test
+        // checks in-context prediction, not that induction heads formed.
         var data = new RepeatedSegments(12, 1, 40, bosId: 0);
         var model = new Gpt2TrainingModel(Config(), seed: 1);
         var curve = new Trainer(model, data, Options).Run();
