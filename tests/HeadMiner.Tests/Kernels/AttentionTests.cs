@@ -5,6 +5,7 @@ using Shape = HeadMiner.Tests.Reference.ReferenceAttention.Shape;
 
 namespace HeadMiner.Tests.Kernels;
 
+[Collection(ThreadSettingCollection.Name)]
 public class AttentionTests
 {
     private const double Tolerance = 1e-5;

@@ -9,6 +9,7 @@ namespace HeadMiner.Tests.Kernels;
 /// Gemm against <see cref="ReferenceGemm"/>. Tolerance: |ours − reference| ≤ 1e-5 · (|alpha|·Σ_p|a_ip·b_pj| + |beta·c_ij|)
 /// per element. A dropped, doubled or misplaced term moves an element by about Σ/k, far above that bound for k ≪ 1e5.
 /// </summary>
+[Collection(ThreadSettingCollection.Name)]
 public class GemmTests
 {
     private const double Tolerance = 1e-5;

@@ -2,6 +2,7 @@ using HeadMiner.Tensors;
 
 namespace HeadMiner.Tests.Tensors;
 
+[Collection(ThreadSettingCollection.Name)]
 public class WorkerPoolTests
 {
     private sealed class CountingBody(int count) : IParallelBody
