@@ -1,8 +1,6 @@
 using System.CommandLine;
 using System.Diagnostics;
-using HeadMiner.Models;
 using HeadMiner.Models.Formats;
-using HeadMiner.Tasks.Synthetic;
 using HeadMiner.Tensors;
 using HeadMiner.Training;
 
@@ -18,35 +16,7 @@ namespace HeadMiner.Cli.Commands;
 /// </summary>
 public static class TrainCommand
 {
-    private sealed record Preset(string Description, ModelConfig Config, Func<SequenceGenerator> Data, TrainingOptions Options);
-
-    private static readonly Dictionary<string, Preset> Presets = new()
-    {
-        ["repeats"] = new(
-            "2 layers × 4 heads, d_model 32, on 12-token random segments repeated: learns the repeats in context around steps 250–500 (a fixed period allows a positional shortcut)",
-            new ModelConfig
-            {
-                Architecture = "gpt2",
-                VocabSize = 44,
-                DModel = 32,
-                Layers = 2,
-                Heads = 4,
-                KvHeads = 4,
-                DHead = 8,
-                DMlp = 64,
-                ContextLength = 32,
-                Norm = NormKind.LayerNorm,
-                NormEps = 1e-5f,
-                Activation = MlpActivation.GeluTanh,
-                LearnedPositions = true,
-                AttentionScale = 1f / MathF.Sqrt(8),
-                AttentionWindow = new int[2],
-                TiedEmbeddings = true,
-                BosTokenId = 0,
-            },
-            () => new RepeatedSegments(12, 1, 40, bosId: 0),
-            new TrainingOptions { Steps = 1500, BatchSequences = 16, SequenceLength = 24, PeakLearningRate = 3e-3, WarmupSteps = 20, EvalEvery = 100, EvalSequences = 16, Seed = 7 }),
-    };
+    private static readonly Dictionary<string, TrainingPreset> Presets = TrainingPreset.All.ToDictionary(p => p.Name);
 
     public static Command Create()
     {

@@ -7,25 +7,7 @@ namespace HeadMiner.Tests.Training;
 
 public class TrainerTests(ITestOutputHelper output)
 {
-    private static ModelConfig Config() => new()
-    {
-        Architecture = "gpt2",
-        VocabSize = 44,
-        DModel = 32,
-        Layers = 2,
-        Heads = 4,
-        KvHeads = 4,
-        DHead = 8,
-        DMlp = 64,
-        ContextLength = 32,
-        Norm = NormKind.LayerNorm,
-        NormEps = 1e-5f,
-        Activation = MlpActivation.GeluTanh,
-        LearnedPositions = true,
-        AttentionScale = 1f / MathF.Sqrt(8),
-        AttentionWindow = new int[2],
-        TiedEmbeddings = true,
-    };
+    private static ModelConfig Config() => TrainingPreset.Repeats.Config;
 
     private static readonly TrainingOptions Options = new()
     {
