@@ -1,7 +1,5 @@
 using System.CommandLine;
 using System.Diagnostics;
-using HeadMiner.Models.Formats;
-using HeadMiner.Tensors;
 using HeadMiner.Training;
 
 namespace HeadMiner.Cli.Commands;
@@ -21,41 +19,64 @@ public static class TrainCommand
     public static Command Create()
     {
         var preset = new Option<string>("--preset") { Description = $"Training preset: {string.Join(", ", Presets.Keys)}", DefaultValueFactory = _ => "repeats" };
-        var output = new Option<string>("--out", "-o") { Description = "Directory for the trained model and its training curve", DefaultValueFactory = _ => "trained-model" };
+        var output = new Option<string>("--out", "-o") { Description = "Directory for the trained model, its checkpoints and its training curve", DefaultValueFactory = _ => "trained-model" };
         var steps = new Option<int?>("--steps") { Description = "Override the preset's number of steps" };
         var seed = new Option<ulong?>("--seed") { Description = "Override the preset's seed (data order and initialisation)" };
-        var command = new Command("train", "Train a small GPT-2-architecture model on synthetic data (simplified-model studies).") { preset, output, steps, seed };
-        command.SetAction(parse =>
+        var checkpointEvery = new Option<int?>("--checkpoint-every") { Description = "Write a resumable checkpoint to --out every N steps (default: the preset's; always after the last step and on Ctrl+C)" };
+        var resume = new Option<bool>("--resume") { Description = "Continue the run whose checkpoint is in --out (same preset and options; bit-identical to an uninterrupted run)" };
+        var command = new Command("train", "Train a small GPT-2-architecture model on synthetic data (simplified-model studies).") { preset, output, steps, seed, checkpointEvery, resume };
+        command.SetAction((parse, cancel) =>
         {
             string name = parse.GetValue(preset)!;
             if (!Presets.TryGetValue(name, out var p)) throw new UsageException($"unknown preset \"{name}\"; available: {string.Join(", ", Presets.Keys)}");
-            var options = p.Options with
+            string dir = parse.GetValue(output)!;
+            TrainingOptions options;
+            if (parse.GetValue(resume))
             {
-                Steps = parse.GetValue(steps) ?? p.Options.Steps,
-                Seed = parse.GetValue(seed) ?? p.Options.Seed,
-            };
-            if (options.Steps <= 0) throw new UsageException($"--steps {options.Steps} must be positive");
-            if (options.WarmupSteps > options.Steps) options = options with { WarmupSteps = options.Steps };
+                options = TrainingCheckpoint.ReadOptions(dir);
+                if (parse.GetValue(steps) is int s && s != options.Steps)
+                    throw new UsageException($"--steps {s}: the checkpoint in {dir} was trained for {options.Steps} steps and the learning-rate schedule depends on it; resume without --steps");
+            }
+            else
+            {
+                options = p.Options with
+                {
+                    Steps = parse.GetValue(steps) ?? p.Options.Steps,
+                    Seed = parse.GetValue(seed) ?? p.Options.Seed,
+                    CheckpointEvery = parse.GetValue(checkpointEvery) ?? p.Options.CheckpointEvery,
+                };
+                if (options.Steps <= 0) throw new UsageException($"--steps {options.Steps} must be positive");
+                if (options.WarmupSteps > options.Steps) options = options with { WarmupSteps = options.Steps };
+            }
             var stdout = parse.InvocationConfiguration.Output;
             var stderr = parse.InvocationConfiguration.Error;
             var model = new Gpt2TrainingModel(p.Config, options.Seed);
+            var trainer = new Trainer(model, p.Data(), options);
+            if (parse.GetValue(resume))
+            {
+                trainer.Resume(dir);
+                stdout.WriteLine($"resuming {dir} at step {trainer.NextStep} of {options.Steps}");
+            }
             stdout.WriteLine($"preset {name}: {p.Description}; {model.ParameterCount:N0} parameters, {options.Steps} steps of {options.BatchSequences}×{options.SequenceLength} tokens, seed {options.Seed}");
+            string? tokenizerJson = p.TokenizerJson?.Invoke();
+            var metadata = new Dictionary<string, string> { ["headminer_preset"] = name, ["headminer_seed"] = options.Seed.ToString(System.Globalization.CultureInfo.InvariantCulture) };
             var sw = Stopwatch.StartNew();
             var progress = new TrainingProgressLine(stderr);
-            var curve = new Trainer(model, p.Data(), options).Run(progress);
+            try
+            {
+                trainer.Run(progress, cancel, done => TrainingCheckpoint.Save(dir, trainer, tokenizerJson, metadata));
+            }
+            catch (OperationCanceledException)
+            {
+                stderr.WriteLine();
+                stderr.WriteLine($"stopped at step {trainer.NextStep}; checkpoint written to {dir}; continue with: headminer train --preset {name} -o {dir} --resume");
+                return Task.FromResult(ExitCodes.Failure);
+            }
             stderr.WriteLine();
-
-            string dir = parse.GetValue(output)!;
-            Directory.CreateDirectory(dir);
-            var (tensors, configJson) = model.Export();
-            SafetensorsWriter.Write(Path.Combine(dir, "model.safetensors"), tensors, new Dictionary<string, string> { ["format"] = "pt", ["headminer_preset"] = name, ["headminer_seed"] = options.Seed.ToString(System.Globalization.CultureInfo.InvariantCulture) });
-            AtomicFile.WriteAllText(Path.Combine(dir, "config.json"), configJson);
-            curve.WriteCsv(Path.Combine(dir, "training_curve.csv"));
-            curve.WriteSvg(Path.Combine(dir, "training_curve.svg"));
-            var last = curve.Points[^1].EvalLosses!;
+            var last = trainer.Curve.Points[^1].EvalLosses!;
             stdout.WriteLine($"trained in {sw.Elapsed.TotalSeconds:F1} s; held-out loss {last["all"]:F3} ({string.Join(", ", last.Where(kv => kv.Key != "all").Select(kv => $"{kv.Key} {kv.Value:F3}"))})");
-            stdout.WriteLine($"wrote {dir}/config.json, model.safetensors, training_curve.csv, training_curve.svg");
-            return ExitCodes.Success;
+            stdout.WriteLine($"wrote {dir}/config.json, model.safetensors{(tokenizerJson is null ? "" : ", tokenizer.json")}, {TrainingCheckpoint.StateFileName}, {TrainingCheckpoint.CurveCsvName}, {TrainingCheckpoint.CurveSvgName}");
+            return Task.FromResult(ExitCodes.Success);
         });
         return command;
     }

@@ -159,6 +159,48 @@ public sealed class Gpt2TrainingModel
         };
     }
 
+    /// <summary>
+    /// Copies <paramref name="source"/> (e.g. a checkpoint loaded with <c>ModelLoader</c>, no weight processing) into
+    /// the parameters through the same views <see cref="CanonicalWeights"/> gives, so export → load → copy is exact.
+    /// Every tensor must be present with the same shape; a mismatch names the tensor.
+    /// </summary>
+    public void LoadWeights(TransformerWeights source)
+    {
+        var target = CanonicalWeights();
+        static void Copy(Tensor? from, Tensor to, string name)
+        {
+            if (from is null) throw new HeadMinerException($"checkpoint: {name} is missing");
+            if (!from.Shape.SequenceEqual(to.Shape)) throw new HeadMinerException($"checkpoint: {name} has shape {from.ShapeString}, the model needs {to.ShapeString}");
+            from.CopyTo(to);
+        }
+        Copy(source.W_E, target.W_E, "W_E");
+        Copy(source.W_pos, target.W_pos!, "W_pos");
+        Copy(source.LnFinalWeight, target.LnFinalWeight!, "ln_final.w");
+        Copy(source.LnFinalBias, target.LnFinalBias!, "ln_final.b");
+        if (source.Blocks.Length != target.Blocks.Length) throw new HeadMinerException($"checkpoint: {source.Blocks.Length} layers, the model has {target.Blocks.Length}");
+        for (int l = 0; l < target.Blocks.Length; l++)
+        {
+            LayerWeights from = source.Blocks[l].Resolve(), to = target.Blocks[l];
+            string b = $"blocks.{l}.";
+            Copy(from.Ln1Weight, to.Ln1Weight!, b + "ln1.w");
+            Copy(from.Ln1Bias, to.Ln1Bias!, b + "ln1.b");
+            Copy(from.W_Q, to.W_Q, b + "attn.W_Q");
+            Copy(from.W_K, to.W_K, b + "attn.W_K");
+            Copy(from.W_V, to.W_V, b + "attn.W_V");
+            Copy(from.W_O, to.W_O, b + "attn.W_O");
+            Copy(from.b_Q, to.b_Q!, b + "attn.b_Q");
+            Copy(from.b_K, to.b_K!, b + "attn.b_K");
+            Copy(from.b_V, to.b_V!, b + "attn.b_V");
+            Copy(from.b_O, to.b_O!, b + "attn.b_O");
+            Copy(from.Ln2Weight, to.Ln2Weight!, b + "ln2.w");
+            Copy(from.Ln2Bias, to.Ln2Bias!, b + "ln2.b");
+            Copy(from.W_in, to.W_in, b + "mlp.W_in");
+            Copy(from.b_in, to.b_in!, b + "mlp.b_in");
+            Copy(from.W_out, to.W_out, b + "mlp.W_out");
+            Copy(from.b_out, to.b_out!, b + "mlp.b_out");
+        }
+    }
+
     /// <summary>An inference model over the live parameters (hooks, caches and analyses see training as it goes).</summary>
     public Transformer ToTransformer(string source = "training") => new(Config, CanonicalWeights(), source);
 

@@ -16,51 +16,91 @@ public sealed record TrainingProgress(long Step, long Steps, double Loss, double
 /// skips the update) → AdamW at the warm-up + cosine learning rate. Evaluation runs the inference model (no tape) on
 /// a fixed held-out set and reports the loss overall and per prediction kind ("all", "induction", …), which is
 /// how the induction phase change shows: the loss on repeated tokens falls while the rest does not.
+/// <para>
+/// Everything a run's future depends on is the model's weights, the optimizer's moments and step count, and
+/// <see cref="NextStep"/> (data and learning rate are functions of the step), so <see cref="TrainingCheckpoint"/>
+/// saving those and <see cref="Resume"/> loading them continue a run bit for bit.
+/// </para>
 /// </summary>
-public sealed class Trainer(Gpt2TrainingModel model, SequenceGenerator data, TrainingOptions options)
+public sealed class Trainer
 {
     private const ulong EvalSeedMix = 0x5EEDE7A1UL;
+    private readonly Gpt2TrainingModel _model;
+    private readonly SequenceGenerator _data;
 
-    public TrainingCurve Run(IProgress<TrainingProgress>? progress = null, CancellationToken cancel = default)
+    public Trainer(Gpt2TrainingModel model, SequenceGenerator data, TrainingOptions options)
     {
         options.Validate();
         if (options.SequenceLength > model.Config.ContextLength)
             throw new HeadMinerException($"sequence length {options.SequenceLength} exceeds the model's context length {model.Config.ContextLength}");
-        var optimizer = new AdamW(model.TrainableParameters(), weightDecay: options.WeightDecay);
+        _model = model;
+        _data = data;
+        Options = options;
+        Optimizer = new AdamW(model.TrainableParameters(), weightDecay: options.WeightDecay);
+    }
+
+    public TrainingOptions Options { get; }
+    public Gpt2TrainingModel Model => _model;
+    public AdamW Optimizer { get; }
+
+    /// <summary>The curve so far (continued after <see cref="Resume"/>).</summary>
+    public TrainingCurve Curve { get; private set; } = new();
+
+    /// <summary>The next step to train (0 for a new run).</summary>
+    public int NextStep { get; private set; }
+
+    /// <summary>Loads a checkpoint written by <see cref="TrainingCheckpoint.Save"/> for this model shape and options.</summary>
+    public void Resume(string directory)
+    {
+        var state = TrainingCheckpoint.Load(directory, _model, Optimizer, Options);
+        Curve = state.Curve;
+        NextStep = state.NextStep;
+    }
+
+    /// <param name="checkpoint">Called with the number of steps done after every <see cref="TrainingOptions.CheckpointEvery"/> steps, after the last step, and when cancelled.</param>
+    public TrainingCurve Run(IProgress<TrainingProgress>? progress = null, CancellationToken cancel = default, Action<int>? checkpoint = null)
+    {
+        var options = Options;
         var schedule = new LearningRateSchedule(options.PeakLearningRate, options.WarmupSteps, options.Steps, options.MinLearningRateRatio);
-        var evalSet = data.Generate(options.EvalSequences, options.SequenceLength + 1, options.Seed ^ EvalSeedMix);
-        var curve = new TrainingCurve();
+        var evalSet = _data.Generate(options.EvalSequences, options.SequenceLength + 1, options.Seed ^ EvalSeedMix);
         int b = options.BatchSequences, t = options.SequenceLength;
-        long tokens = 0;
-        for (int step = 0; step < options.Steps; step++)
+        long tokens = Curve.Points.Count > 0 ? Curve.Points[^1].Tokens : 0;
+        for (int step = NextStep; step < options.Steps; step++)
         {
-            cancel.ThrowIfCancellationRequested();
+            if (cancel.IsCancellationRequested)
+            {
+                checkpoint?.Invoke(step);
+                cancel.ThrowIfCancellationRequested();
+            }
             var sw = Stopwatch.StartNew();
-            var batch = data.Generate(b, t + 1, StepSeed(step));
+            var batch = _data.Generate(b, t + 1, StepSeed(step));
             var (ids, targets) = InputsAndTargets(batch.Tokens, t);
-            model.ZeroGradients();
+            _model.ZeroGradients();
             var tape = new Tape();
-            var loss = model.Loss(tape, ids, b, t, targets);
+            var loss = _model.Loss(tape, ids, b, t, targets);
             tape.Backward(loss);
-            double norm = GradientClipping.ClipGlobalNorm(optimizer.Parameters, options.ClipNorm);
+            double norm = GradientClipping.ClipGlobalNorm(Optimizer.Parameters, options.ClipNorm);
             double lr = schedule.At(step);
-            if (double.IsFinite(norm)) optimizer.Step(lr);
+            if (double.IsFinite(norm)) Optimizer.Step(lr);
             tokens += ids.Length;
             double tokensPerSecond = ids.Length / Math.Max(sw.Elapsed.TotalSeconds, 1e-9);
             bool evaluate = step == options.Steps - 1 || (options.EvalEvery > 0 && step % options.EvalEvery == 0);
             var eval = evaluate ? Evaluate(evalSet) : null;
-            curve.Record(new TrainingCurvePoint(step, tokens, loss.Value.Span[0], eval, lr, norm, tokensPerSecond));
+            Curve.Record(new TrainingCurvePoint(step, tokens, loss.Value.Span[0], eval, lr, norm, tokensPerSecond));
+            NextStep = step + 1;
             progress?.Report(new TrainingProgress(step + 1, options.Steps, loss.Value.Span[0], tokensPerSecond, eval));
+            if (checkpoint is not null && (NextStep == options.Steps || (options.CheckpointEvery > 0 && NextStep % options.CheckpointEvery == 0)))
+                checkpoint(NextStep);
         }
-        return curve;
+        return Curve;
     }
 
     /// <summary>Held-out loss overall ("all") and per prediction kind ("induction", "random", …).</summary>
     public IReadOnlyDictionary<string, double> Evaluate(SyntheticSequences set)
     {
-        int n = set.Count, t = set.Tokens[0].Length - 1, v = model.Config.VocabSize;
+        int n = set.Count, t = set.Tokens[0].Length - 1, v = _model.Config.VocabSize;
         var (ids, targets) = InputsAndTargets(set.Tokens, t);
-        using var inference = model.ToTransformer();
+        using var inference = _model.ToTransformer();
         var logits = inference.Forward(new TokenBatch(ids, n, t)).ToArray();
         var losses = new float[ids.Length];
         CrossEntropy.RowLosses(logits, ids.Length, v, targets, losses);
@@ -70,7 +110,7 @@ public sealed class Trainer(Gpt2TrainingModel model, SequenceGenerator data, Tra
         return result;
     }
 
-    private ulong StepSeed(int step) => options.Seed * 0x9E3779B97F4A7C15UL + (ulong)step;
+    private ulong StepSeed(int step) => Options.Seed * 0x9E3779B97F4A7C15UL + (ulong)step;
 
     /// <summary>Inputs tokens[0..t) and targets tokens[1..t] of each sequence, flattened.</summary>
     private static (int[] Ids, int[] Targets) InputsAndTargets(int[][] sequences, int t)

@@ -22,11 +22,14 @@ public sealed record TrainingOptions
     public int EvalSequences { get; init; } = 32;
     public ulong Seed { get; init; } = 1;
 
+    /// <summary>Write a resumable checkpoint every this many steps (0 = only after the last step or when cancelled).</summary>
+    public int CheckpointEvery { get; init; }
+
     public void Validate()
     {
-        if (Steps <= 0 || BatchSequences <= 0 || SequenceLength <= 1 || EvalSequences <= 0 || EvalEvery < 0)
+        if (Steps <= 0 || BatchSequences <= 0 || SequenceLength <= 1 || EvalSequences <= 0 || EvalEvery < 0 || CheckpointEvery < 0)
             throw new HeadMinerException($"invalid training options: steps {Steps}, batch {BatchSequences}, length {SequenceLength}, eval {EvalSequences} every {EvalEvery}");
-        if (!(PeakLearningRate > 0) || WarmupSteps < 0 || !(ClipNorm > 0))
+        if (!(PeakLearningRate > 0) || WarmupSteps < 0 || WarmupSteps > Steps || !(ClipNorm > 0))
             throw new HeadMinerException($"invalid training options: learning rate {PeakLearningRate}, warm-up {WarmupSteps}, clip {ClipNorm}");
     }
 }

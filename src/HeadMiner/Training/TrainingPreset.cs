@@ -6,6 +6,9 @@ namespace HeadMiner.Training;
 /// <summary>A measured training run: model shape, data and hyperparameters (used by `headminer train` and the tests).</summary>
 public sealed record TrainingPreset(string Name, string Description, ModelConfig Config, Func<SequenceGenerator> Data, TrainingOptions Options)
 {
+    /// <summary>The data's tokenizer as a Hugging Face tokenizer.json, written next to the model (null: none).</summary>
+    public Func<string>? TokenizerJson { get; init; }
+
     /// <summary>
     /// 2 layers × 4 heads, d_model 32, on 12-token random segments repeated: the loss on repeated tokens falls from
     /// chance to near 0 around steps 250–500. A fixed period allows a positional shortcut (a layer-0 head attending

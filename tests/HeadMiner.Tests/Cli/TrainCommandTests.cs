@@ -21,6 +21,28 @@ public class TrainCommandTests
     }
 
     [Fact]
+    public void ResumeContinuesFromTheCheckpointInTheOutputDirectory()
+    {
+        using var dir = TestPaths.NewTempDirectory();
+        using var straight = TestPaths.NewTempDirectory();
+        var (code, _, err) = Run("train", "--preset", "repeats", "--steps", "12", "-o", straight.Path);
+        Assert.True(code == 0, err);
+        // Writing checkpoints along the way changes nothing; resuming a finished run trains no further step; a
+        // resumed run cannot change the step count its learning-rate schedule was built for. (Stopping and resuming
+        // mid-run is TrainingCheckpointTests' job.)
+        (code, _, err) = Run("train", "--preset", "repeats", "--steps", "12", "--checkpoint-every", "4", "-o", dir.Path);
+        Assert.True(code == 0, err);
+        Assert.Equal(File.ReadAllBytes(straight.File("model.safetensors")), File.ReadAllBytes(dir.File("model.safetensors")));
+        var (code2, output, err2) = Run("train", "--preset", "repeats", "-o", dir.Path, "--resume");
+        Assert.True(code2 == 0, err2);
+        Assert.Contains("resuming", output);
+        Assert.Contains("at step 12 of 12", output);
+        (code2, _, err2) = Run("train", "--preset", "repeats", "-o", dir.Path, "--resume", "--steps", "20");
+        Assert.Equal(HeadMiner.Cli.ExitCodes.Usage, code2);
+        Assert.Contains("resume without --steps", err2);
+    }
+
+    [Fact]
     public void UnknownPresetIsAUsageError()
     {
         var (code, _, err) = Run("train", "--preset", "nope");

@@ -53,3 +53,82 @@ public class TrainerTests(ITestOutputHelper output)
         Assert.Equal(a.Points[^1].EvalLosses!["all"], b.Points[^1].EvalLosses!["all"]);
     }
 }
+
+public class TrainingCheckpointTests
+{
+    private static readonly TrainingOptions Options = new()
+    {
+        Steps = 9,
+        BatchSequences = 3,
+        SequenceLength = 13,
+        PeakLearningRate = 3e-3,
+        WarmupSteps = 2,
+        EvalEvery = 4,
+        EvalSequences = 3,
+        Seed = 11,
+    };
+
+    [Fact]
+    public void AResumedRunIsBitIdenticalToAnUninterruptedOne()
+    {
+        var config = TrainingPreset.Repeats.Config;
+        var data = new RepeatedSegments(5, 1, 40, bosId: 0);
+        var straight = new Trainer(new Gpt2TrainingModel(config, 3), data, Options);
+        straight.Run();
+
+        using var dir = TestPaths.NewTempDirectory();
+        using (var cancel = new CancellationTokenSource())
+        {
+            var first = new Trainer(new Gpt2TrainingModel(config, 3), data, Options);
+            // Stop after step 5 (as Ctrl+C would): the trainer writes a checkpoint and throws.
+            var progress = new Progress(p => { if (p.Step == 5) cancel.Cancel(); });
+            Assert.Throws<OperationCanceledException>(() => first.Run(progress, cancel.Token, _ => TrainingCheckpoint.Save(dir.Path, first)));
+            Assert.Equal(5, first.NextStep);
+        }
+        // A fresh model with a different initialisation: everything must come from the checkpoint.
+        var resumed = new Trainer(new Gpt2TrainingModel(config, 99), data, Options);
+        resumed.Resume(dir.Path);
+        Assert.Equal(5, resumed.NextStep);
+        Assert.Equal(5, resumed.Optimizer.StepCount);
+        resumed.Run();
+
+        Assert.Equal(straight.Curve.Points.Select(p => p.TrainLoss), resumed.Curve.Points.Select(p => p.TrainLoss));
+        Assert.Equal(straight.Curve.Points[^1].EvalLosses!["all"], resumed.Curve.Points[^1].EvalLosses!["all"]);
+        var a = straight.Model.TrainableParameters();
+        var b = resumed.Model.TrainableParameters();
+        for (int i = 0; i < a.Count; i++) Assert.Equal(a[i].Value.ToArray(), b[i].Value.ToArray());
+    }
+
+    [Fact]
+    public void ACheckpointFromOtherOptionsOrAHalfWrittenOneIsRefused()
+    {
+        var config = TrainingPreset.Repeats.Config;
+        var data = new RepeatedSegments(5, 1, 40, bosId: 0);
+        using var dir = TestPaths.NewTempDirectory();
+        var trainer = new Trainer(new Gpt2TrainingModel(config, 3), data, Options with { Steps = 2, EvalEvery = 0 });
+        trainer.Run(checkpoint: _ => TrainingCheckpoint.Save(dir.Path, trainer));
+
+        var other = new Trainer(new Gpt2TrainingModel(config, 3), data, Options with { Steps = 3, EvalEvery = 0 });
+        var e = Assert.Throws<HeadMinerException>(() => other.Resume(dir.Path));
+        Assert.Contains("different options", e.Message);
+
+        // Weights from another step than the optimizer state (a crash between the two writes).
+        var weightsAtStep1 = new Trainer(new Gpt2TrainingModel(config, 3), data, Options with { Steps = 1, WarmupSteps = 1, EvalEvery = 0 });
+        weightsAtStep1.Run();
+        using var other2 = TestPaths.NewTempDirectory();
+        TrainingCheckpoint.Save(other2.Path, weightsAtStep1);
+        File.Copy(Path.Combine(other2.Path, "model.safetensors"), Path.Combine(dir.Path, "model.safetensors"), overwrite: true);
+        var same = new Trainer(new Gpt2TrainingModel(config, 3), data, Options with { Steps = 2, EvalEvery = 0 });
+        e = Assert.Throws<HeadMinerException>(() => same.Resume(dir.Path));
+        Assert.Contains("not written completely", e.Message);
+
+        using var empty = TestPaths.NewTempDirectory();
+        e = Assert.Throws<HeadMinerException>(() => same.Resume(empty.Path));
+        Assert.Contains("not a resumable training checkpoint", e.Message);
+    }
+
+    private sealed class Progress(Action<TrainingProgress> report) : IProgress<TrainingProgress>
+    {
+        public void Report(TrainingProgress value) => report(value);
+    }
+}

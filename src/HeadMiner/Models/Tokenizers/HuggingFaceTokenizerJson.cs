@@ -77,7 +77,8 @@ public static class HuggingFaceTokenizerJson
     {
         var model = root.GetProperty("model");
         string type = model.TryGetProperty("type", out var t) ? t.GetString() ?? "" : "BPE";
-        if (type != "BPE") throw new HeadMinerException($"{path}: model.type {type} is not supported (only BPE)");
+        if (type == "WordLevel") return BuildWordLevel(root, model, path, config);
+        if (type != "BPE") throw new HeadMinerException($"{path}: model.type {type} is not supported (only BPE and WordLevel)");
         foreach (string unsupported in new[] { "continuing_subword_prefix", "end_of_word_suffix", "dropout" })
         {
             if (model.TryGetProperty(unsupported, out var v) && v.ValueKind != JsonValueKind.Null && !(v.ValueKind == JsonValueKind.String && v.GetString() == ""))
@@ -130,6 +131,30 @@ public static class HuggingFaceTokenizerJson
 
         if (byteLevel) return BuildByteLevel(path, vocab, merges, added, preTokenizers, normalizers, model, bos, eos, addsBos);
         return BuildSentencePiece(path, vocab, merges, added, specialIds, preTokenizers, normalizers, model, bos, eos, addsBos);
+    }
+
+    /// <summary>WordLevel with a whitespace pre-tokenizer and no normalizer: any other combination is refused.</summary>
+    private static ITokenizer BuildWordLevel(JsonElement root, JsonElement model, string path, Config? config)
+    {
+        var vocab = new Dictionary<string, int>(StringComparer.Ordinal);
+        foreach (var entry in model.GetProperty("vocab").EnumerateObject()) vocab[entry.Name] = entry.Value.GetInt32();
+        if (Flatten(root, "normalizer", "normalizers").Count > 0) throw new HeadMinerException($"{path}: a normalizer on a WordLevel model is not supported");
+        foreach (var p in Flatten(root, "pre_tokenizer", "pretokenizers"))
+        {
+            if (TypeOf(p) != "WhitespaceSplit")
+                throw new HeadMinerException($"{path}: pre-tokenizer {TypeOf(p)} on a WordLevel model is not supported (only WhitespaceSplit)");
+        }
+        var added = new Dictionary<string, int>(StringComparer.Ordinal);
+        if (root.TryGetProperty("added_tokens", out var addedTokens) && addedTokens.ValueKind == JsonValueKind.Array)
+        {
+            foreach (var a in addedTokens.EnumerateArray()) added[a.GetProperty("content").GetString()!] = a.GetProperty("id").GetInt32();
+        }
+        int? Id(string? name) => name is null ? null : added.TryGetValue(name, out int i) ? i : vocab.TryGetValue(name, out int j) ? j : null;
+        int? templateBos = TemplateBos(root, Id);
+        int? bos = Id(config?.Bos) ?? templateBos ?? BosNames.Select(Id).FirstOrDefault(i => i is not null);
+        int? eos = Id(config?.Eos) ?? EosNames.Select(Id).FirstOrDefault(i => i is not null);
+        string? unknown = model.TryGetProperty("unk_token", out var unk) && unk.ValueKind == JsonValueKind.String ? unk.GetString() : null;
+        return new WordLevelTokenizer(vocab, added, bos, eos, config?.AddBos ?? templateBos is not null, unknown, path);
     }
 
     private static ITokenizer BuildByteLevel(string path, Dictionary<string, int> vocab, List<(string, string)> merges,

@@ -1,0 +1,110 @@
+using System.Text;
+
+namespace HeadMiner.Models.Tokenizers;
+
+/// <summary>
+/// A whole-word tokenizer (Hugging Face's WordLevel model with a WhitespaceSplit pre-tokenizer): special tokens are
+/// matched literally first, the rest is split on whitespace and each word must be in the vocabulary. Used by
+/// vocabularies whose tokens are words by construction, such as the embedded model's toy language.
+/// </summary>
+/// <remarks>
+/// Round trip holds for text in the canonical form <see cref="Decode"/> produces (tokens joined by one space); other
+/// whitespace is not kept, as in Hugging Face. A word that is not in the vocabulary is an error naming the word and
+/// its position (Hugging Face refuses it too when the unknown token is not in the vocabulary), never a silent &lt;unk&gt;.
+/// </remarks>
+public sealed class WordLevelTokenizer : ITokenizer
+{
+    private readonly string[] _tokens;
+    private readonly Dictionary<string, int> _ids;
+    private readonly SpecialTokenMatcher _specials;
+    private readonly int? _unknownId;
+
+    public WordLevelTokenizer(IReadOnlyDictionary<string, int> vocabulary, IReadOnlyDictionary<string, int> specialTokens,
+        int? bosId, int? eosId, bool addsBosByDefault, string? unknownToken = null, string source = "word-level vocabulary")
+    {
+        int size = 0;
+        foreach (int id in vocabulary.Values.Concat(specialTokens.Values))
+        {
+            if (id < 0) throw new HeadMinerException($"{source}: negative token id {id}");
+            size = Math.Max(size, id + 1);
+        }
+        _tokens = new string[size];
+        _ids = new Dictionary<string, int>(StringComparer.Ordinal);
+        foreach (var (text, id) in vocabulary.Concat(specialTokens))
+        {
+            if (text.Length == 0 || text.Any(char.IsWhiteSpace)) throw new HeadMinerException($"{source}: token {id} \"{text}\" is empty or contains whitespace");
+            if (_tokens[id] is { } other && other != text) throw new HeadMinerException($"{source}: id {id} is both \"{other}\" and \"{text}\"");
+            _tokens[id] = text;
+            _ids[text] = id;
+        }
+        for (int i = 0; i < size; i++)
+        {
+            if (_tokens[i] is null) throw new HeadMinerException($"{source}: ids are not contiguous: {i} is missing below {size}");
+        }
+        foreach (int? id in new[] { bosId, eosId })
+        {
+            if (id is int i && (i < 0 || i >= size)) throw new HeadMinerException($"{source}: special id {i} is outside [0, {size})");
+        }
+        _specials = new SpecialTokenMatcher(specialTokens);
+        _unknownId = unknownToken is not null && _ids.TryGetValue(unknownToken, out int u) ? u : null;
+        BosId = bosId;
+        EosId = eosId;
+        AddsBosByDefault = addsBosByDefault && bosId is not null;
+    }
+
+    public int VocabSize => _tokens.Length;
+    public int? BosId { get; }
+    public int? EosId { get; }
+    public bool AddsBosByDefault { get; }
+
+    public int[] Encode(string text, bool? addBos = null)
+    {
+        var ids = new List<int>();
+        if (addBos ?? AddsBosByDefault)
+        {
+            ids.Add(BosId ?? throw new HeadMinerException("this tokenizer has no BOS token"));
+        }
+        foreach (var (start, length, special) in _specials.Split(text))
+        {
+            if (special >= 0)
+            {
+                ids.Add(special);
+                continue;
+            }
+            int i = start, end = start + length;
+            while (i < end)
+            {
+                while (i < end && char.IsWhiteSpace(text[i])) i++;
+                int wordStart = i;
+                while (i < end && !char.IsWhiteSpace(text[i])) i++;
+                if (i == wordStart) break;
+                string word = text[wordStart..i];
+                if (_ids.TryGetValue(word, out int id)) ids.Add(id);
+                else ids.Add(_unknownId ?? throw new HeadMinerException($"\"{Shorten(word)}\" at character {wordStart} is not a word of this vocabulary ({VocabSize} tokens, e.g. \"{_tokens[Math.Min(4, VocabSize - 1)]}\")"));
+            }
+        }
+        return [.. ids];
+    }
+
+    /// <summary>The tokens joined by single spaces (Hugging Face's default decoding for a word-level model).</summary>
+    public string Decode(ReadOnlySpan<int> ids)
+    {
+        var text = new StringBuilder();
+        foreach (int id in ids)
+        {
+            if (text.Length > 0) text.Append(' ');
+            text.Append(TokenToString(id));
+        }
+        return text.ToString();
+    }
+
+    public string TokenToString(int id) => id >= 0 && id < _tokens.Length
+        ? _tokens[id]
+        : throw new HeadMinerException($"token id {id} is outside the vocabulary [0, {VocabSize})");
+
+    public int? TokenToId(string piece) => _ids.TryGetValue(piece, out int id) ? id : null;
+
+    public IReadOnlyList<string> Tokens(string text) => Encode(text, false).Select(TokenToString).ToArray();
+
+    private static string Shorten(string word) => word.Length <= 40 ? word : word[..40] + "…";
+}
