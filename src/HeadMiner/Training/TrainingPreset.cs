@@ -40,5 +40,42 @@ public sealed record TrainingPreset(string Name, string Description, ModelConfig
         () => new RepeatedSegments(12, 1, 40, bosId: 0),
         new TrainingOptions { Steps = 1500, BatchSequences = 16, SequenceLength = 24, PeakLearningRate = 3e-3, WarmupSteps = 20, EvalEvery = 100, EvalSequences = 16, Seed = 7 });
 
-    public static IReadOnlyList<TrainingPreset> All { get; } = [Repeats];
+    /// <summary>The toy language the embedded model is trained on (docs/EMBEDDED-MODEL.md).</summary>
+    public static ToyLanguageOptions EmbeddedLanguage { get; } = new() { RepeatedSegmentsFraction = 0.5 };
+
+    /// <summary>
+    /// The embedded default model (models/embedded): GPT-2 architecture, 3 layers × 4 heads, d_model 128, on the toy
+    /// language. See docs/EMBEDDED-MODEL.md for what it learns and when.
+    /// </summary>
+    public static TrainingPreset Embedded { get; } = new(
+        "embedded",
+        "the embedded default model: GPT-2, 3 layers × 4 heads, d_model 128, context 256, on the toy language (text, repeated segments, Markov chains, counting)",
+        new ModelConfig
+        {
+            Architecture = "gpt2",
+            VocabSize = new ToyVocabulary(EmbeddedLanguage.WordCount, EmbeddedLanguage.MarkovStateCount, EmbeddedLanguage.NumberCount).Size,
+            DModel = 128,
+            Layers = 3,
+            Heads = 4,
+            KvHeads = 4,
+            DHead = 32,
+            DMlp = 512,
+            ContextLength = 256,
+            Norm = NormKind.LayerNorm,
+            NormEps = 1e-5f,
+            Activation = MlpActivation.GeluTanh,
+            LearnedPositions = true,
+            AttentionScale = 1f / MathF.Sqrt(32),
+            AttentionWindow = new int[3],
+            TiedEmbeddings = true,
+            BosTokenId = ToyVocabulary.Bos,
+            EosTokenId = ToyVocabulary.Eos,
+        },
+        () => new ToyLanguage(EmbeddedLanguage),
+        new TrainingOptions { Steps = 4000, BatchSequences = 16, SequenceLength = 128, PeakLearningRate = 2e-3, WarmupSteps = 100, EvalEvery = 100, EvalSequences = 32, Seed = 7, CheckpointEvery = 500 })
+    {
+        TokenizerJson = () => ToyTokenizer.Json(new ToyLanguage(EmbeddedLanguage).Vocabulary),
+    };
+
+    public static IReadOnlyList<TrainingPreset> All { get; } = [Repeats, Embedded];
 }

@@ -1,0 +1,165 @@
+using System.Text.Encodings.Web;
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using HeadMiner.Tensors;
+
+namespace HeadMiner.Analysis.Atlas;
+
+/// <summary>
+/// The atlas of one model: every detector's scores, the causal confirmation of the task-measured types, and per head
+/// its labels and examples. Serialised as atlas.json, schema <see cref="SchemaName"/> version <see cref="CurrentVersion"/>
+/// (docs/ATLAS.md); the HTML report and the explorer read the same object.
+/// </summary>
+public sealed record AtlasReport
+{
+    public const string SchemaName = "headminer.atlas";
+    public const int CurrentVersion = 1;
+
+    public string Schema { get; init; } = SchemaName;
+    public int Version { get; init; } = CurrentVersion;
+    public required string CreatedUtc { get; init; }
+    public required string ToolVersion { get; init; }
+    public required ulong Seed { get; init; }
+    public required AtlasModel Model { get; init; }
+    public required IReadOnlyList<AtlasDetector> Detectors { get; init; }
+    public required IReadOnlyList<AtlasHead> Heads { get; init; }
+    public AtlasComposition? Composition { get; init; }
+
+    public static readonly JsonSerializerOptions Json = new()
+    {
+        WriteIndented = true,
+        PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
+        Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping,
+        DefaultIgnoreCondition = JsonIgnoreCondition.Never,
+        NumberHandling = JsonNumberHandling.Strict,
+    };
+
+    public string ToJson() => JsonSerializer.Serialize(this, Json);
+
+    public void Write(string path) => AtomicFile.WriteAllText(path, ToJson());
+
+    /// <summary>Reads atlas.json; a different schema, a newer version or malformed JSON is an error naming the file.</summary>
+    public static AtlasReport Read(string path)
+    {
+        string text;
+        try
+        {
+            text = File.ReadAllText(path);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new HeadMinerException($"{path}: cannot read the atlas: {e.Message}", e);
+        }
+        return Parse(text, path);
+    }
+
+    public static AtlasReport Parse(string text, string source = "atlas.json")
+    {
+        AtlasReport? report;
+        try
+        {
+            report = JsonSerializer.Deserialize<AtlasReport>(text, Json);
+        }
+        catch (JsonException e)
+        {
+            throw new HeadMinerException($"{source}: not a valid atlas: {e.Message}", e);
+        }
+        if (report is null) throw new HeadMinerException($"{source}: empty atlas");
+        if (report.Schema != SchemaName) throw new HeadMinerException($"{source}: schema \"{report.Schema}\" is not {SchemaName}");
+        if (report.Version > CurrentVersion) throw new HeadMinerException($"{source}: atlas version {report.Version} is newer than this tool reads ({CurrentVersion})");
+        return report;
+    }
+
+    /// <summary>[layers][heads] as nested arrays, NaN → null (JSON has no NaN).</summary>
+    public static double?[][] Matrix(Tensor scores)
+    {
+        var s = scores.Contiguous();
+        int rows = s.Dim(0), cols = s.Dim(1);
+        var result = new double?[rows][];
+        for (int r = 0; r < rows; r++)
+        {
+            result[r] = new double?[cols];
+            for (int c = 0; c < cols; c++)
+            {
+                float v = s[r, c];
+                result[r][c] = float.IsFinite(v) ? Math.Round(v, 6) : null;
+            }
+        }
+        return result;
+    }
+}
+
+public sealed record AtlasModel
+{
+    public required string Path { get; init; }
+    public required string Name { get; init; }
+    public required string Architecture { get; init; }
+    public required int Layers { get; init; }
+    public required int Heads { get; init; }
+    public required int KvHeads { get; init; }
+    public required int DModel { get; init; }
+    public required int ContextLength { get; init; }
+    public required int VocabSize { get; init; }
+    public required bool WeightsOnly { get; init; }
+    public required string Processing { get; init; }
+}
+
+public sealed record AtlasDetector
+{
+    public required string Id { get; init; }
+    public string? HeadType { get; init; }
+    public string? Stage { get; init; }
+    public required string Kind { get; init; }
+    public required string Description { get; init; }
+
+    /// <summary>ran | skipped | failed.</summary>
+    public required string Status { get; init; }
+    public string? Reason { get; init; }
+    public double Seconds { get; init; }
+    public double? Threshold { get; init; }
+    public string? ThresholdReason { get; init; }
+    public double? Baseline { get; init; }
+    public double?[][]? Scores { get; init; }
+    public IReadOnlyList<string> Notes { get; init; } = [];
+    public AtlasCausal? Causal { get; init; }
+}
+
+/// <summary>Ablating the top-scoring heads together against ablating as many random other heads.</summary>
+public sealed record AtlasCausal
+{
+    public required string Metric { get; init; }
+    public required bool HigherIsBetter { get; init; }
+    public required string Ablation { get; init; }
+    public required IReadOnlyList<int[]> Heads { get; init; }
+    public required double Baseline { get; init; }
+    public required double TopHeadsValue { get; init; }
+    public required double RandomHeadsValue { get; init; }
+    public required IReadOnlyList<IReadOnlyList<int[]>> RandomDraws { get; init; }
+    public required IReadOnlyList<double> RandomValues { get; init; }
+
+    /// <summary>How much worse the metric got from ablating the top heads (positive = they matter), in the metric's units.</summary>
+    public double TopEffect => HigherIsBetter ? Baseline - TopHeadsValue : TopHeadsValue - Baseline;
+
+    /// <summary>The same for the random heads.</summary>
+    public double RandomEffect => HigherIsBetter ? Baseline - RandomHeadsValue : RandomHeadsValue - Baseline;
+}
+
+public sealed record AtlasHead
+{
+    public required int Layer { get; init; }
+    public required int Head { get; init; }
+    public required IReadOnlyList<AtlasLabel> Labels { get; init; }
+    public required IReadOnlyList<AtlasAttended> TopAttended { get; init; }
+}
+
+public sealed record AtlasLabel(string Type, string? Stage, double Score);
+
+public sealed record AtlasAttended(string Prompt, int QueryIndex, string Query, int KeyIndex, string Key, double Weight);
+
+public sealed record AtlasComposition
+{
+    public required double Baseline { get; init; }
+
+    /// <summary>"q" / "k" / "v" → [sender][receiver], index = layer · heads + head; null where not defined.</summary>
+    public required IReadOnlyDictionary<string, double?[][]> Scores { get; init; }
+}
