@@ -19,5 +19,6 @@ public static class CommandRegistry
         yield return LogitLensCommand.Create();
         yield return AblateCommand.Create();
         yield return TrainCommand.Create();
+        yield return TasksCommand.Create();
     }
 }
