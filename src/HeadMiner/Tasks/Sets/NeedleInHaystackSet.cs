@@ -82,7 +82,10 @@ public sealed class NeedleInHaystackSet(double? depth = null, int haystackTokens
             }
             var positions = new Dictionary<string, int>
             {
-                ["NEEDLE_START"] = (start ?? -1) + 1, ["NEEDLE"] = n, ["NEEDLE_END"] = e, ["END"] = ids.Length - 1,
+                ["NEEDLE_START"] = (start ?? -1) + 1,
+                ["NEEDLE"] = n,
+                ["NEEDLE_END"] = e,
+                ["END"] = ids.Length - 1,
             };
             collector.TryAdd(new PromptPair(clean, corrupted, " " + two[0], " " + two[1], positions), allowDuplicates: Depth is null);
         }
