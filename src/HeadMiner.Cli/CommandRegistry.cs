@@ -9,6 +9,7 @@ public static class CommandRegistry
     public static IEnumerable<Command> Create()
     {
         yield return AtlasCommand.Create();
+        yield return CatalogCommand.Create();
         yield return InfoCommand.Create();
         yield return GenerateCommand.Create();
         yield return LogitsCommand.Create();
@@ -18,5 +19,6 @@ public static class CommandRegistry
         yield return LogitLensCommand.Create();
         yield return AblateCommand.Create();
         yield return TrainCommand.Create();
+        yield return TasksCommand.Create();
     }
 }

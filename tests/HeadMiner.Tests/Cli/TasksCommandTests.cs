@@ -1,0 +1,49 @@
+using HeadMiner.Cli;
+using HeadMiner.Tasks;
+using HeadMiner.Tasks.Sets;
+using static HeadMiner.Tests.CliRunner;
+
+namespace HeadMiner.Tests.Cli;
+
+public class TasksCommandTests
+{
+    [Fact]
+    public void GenerateWritesAPromptPairFileThatLoads()
+    {
+        using var dir = TestPaths.NewTempDirectory();
+        var (code, output, err) = Run("tasks", "generate", "ioi", "--count", "5", "--seed", "9", "-m", TestPaths.SharedModel("gpt2-small-attention-only"), "-o", dir.File("ioi.json"));
+        Assert.True(code == 0, err);
+        Assert.Contains("wrote 5 ioi pairs", output);
+        var set = PromptPairSet.Load(dir.File("ioi.json"));
+        Assert.Equal(5, set.Pairs.Count);
+        Assert.All(set.Pairs, p => Assert.Equal(5, p.Positions!.Count));
+    }
+
+    [Fact]
+    public void ASetTheTokenizerCannotCarryFailsWithTheReasonAndWritesNothing()
+    {
+        using var dir = TestPaths.NewTempDirectory();
+        var (code, _, err) = Run("tasks", "generate", "ioi", "-m", Path.Combine(TestPaths.SharedModel("stories260K"), "stories260K.bin"), "-o", dir.File("ioi.json"));
+        Assert.Equal(ExitCodes.Failure, code);
+        Assert.Contains("fewer than 5 names are single tokens", err);
+        Assert.False(File.Exists(dir.File("ioi.json")));
+    }
+
+    [Fact]
+    public void UnknownSetIsAUsageErrorNamingTheKnownOnes()
+    {
+        var (code, _, err) = Run("tasks", "generate", "nope", "-m", TestPaths.SharedModel("gpt2-small-attention-only"), "-o", "unused.json");
+        Assert.Equal(ExitCodes.Usage, code);
+        Assert.Contains(string.Join(", ", TaskSets.All.Select(g => g.Name)), err);
+    }
+
+    [Fact]
+    public void ListNamesEverySetAndWithAModelSaysWhichCanBeBuilt()
+    {
+        var (code, output, err) = Run("tasks", "list", "-m", Path.Combine(TestPaths.SharedModel("stories260K"), "stories260K.bin"));
+        Assert.True(code == 0, err);
+        Assert.All(TaskSets.All, g => Assert.Contains(g.Name + " ", output));
+        Assert.Contains("cannot be built: ioi: fewer than 5 names", output);
+        Assert.Contains("buildable for this model", output);
+    }
+}
