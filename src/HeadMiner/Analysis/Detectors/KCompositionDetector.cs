@@ -27,7 +27,7 @@ public sealed class KCompositionDetector : IHeadDetector
         int L = c.Layers, H = c.Heads;
         var m = CompositionScores.Compute(context.Model, cancel);
         progress?.Report(1);
-        double baseline = 1 / Math.Sqrt(c.DModel);
+        double baseline = 1 / Math.Sqrt(c.DModel), aligned = 1 / Math.Sqrt(c.DHead), threshold = (baseline + aligned) / 2;
         var scores = Tensor.Full(float.NaN, L, H);
         var evidence = new List<HeadEvidence>();
         for (int l2 = 0; l2 < L; l2++)
@@ -49,8 +49,8 @@ public sealed class KCompositionDetector : IHeadDetector
         {
             DetectorId = Id,
             Scores = scores,
-            Threshold = (float)(3 * baseline),
-            ThresholdReason = $"three times the score of independent random matrices (1/√d_model = {baseline:0.000})",
+            Threshold = (float)threshold,
+            ThresholdReason = $"halfway between independent random matrices (1/√d_model = {baseline:0.000}) and a head whose keys read, through a full-rank d_head map, exactly what the earlier head writes (1/√d_head = {aligned:0.000})",
             Evidence = evidence,
             Processing = context.Model.Processing,
             Baseline = baseline,
