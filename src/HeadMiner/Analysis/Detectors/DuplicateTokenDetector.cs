@@ -9,7 +9,7 @@ public sealed class DuplicateTokenDetector : TokenPatternDetector
         "attends from a token to its earlier occurrences; score = share of attention on keys j < i with tok_j = tok_i (mul score, repeated random tokens)";
 
     protected override (float, string) Threshold =>
-        (0.3f, "the earlier occurrence is one key among ~T+1 (chance ~0.03); 0.3 is ten times that and the usual cut in head-detector demos");
+        (0.3f, "the earlier occurrence is one key among ~T+1 (chance ~0.04 with T = 25); 0.3 is several times that");
 
     protected override bool IsTarget(int[] ids, int i, int j) => j < i && ids[j] == ids[i];
 

@@ -12,7 +12,7 @@ public sealed class InductionDetector : TokenPatternDetector
         "attends from a repeated token to the token after its earlier occurrence; score = share of attention on keys j+1 with tok_j = tok_i, j < i (mul score, repeated random tokens)";
 
     protected override (float, string) Threshold =>
-        (0.3f, "the induction target is one key among ~T+1 (chance ~0.03); 0.3 is ten times that and the usual cut in head-detector demos");
+        (0.3f, "the induction target is one key among ~T+1 (chance ~0.04 with T = 25); 0.3 is several times that");
 
     protected override bool IsTarget(int[] ids, int i, int j) => j >= 1 && ids[j - 1] == ids[i]; // j ≤ i, so j − 1 < i
 
