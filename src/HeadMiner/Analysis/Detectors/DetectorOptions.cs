@@ -1,0 +1,49 @@
+namespace HeadMiner.Analysis.Detectors;
+
+/// <summary>Knobs shared by the detectors. Defaults are sized for GPT-2 small on a laptop CPU (seconds per detector).</summary>
+public sealed record DetectorOptions
+{
+    /// <summary>Seed of every random choice (prompt tokens, probe tokens): equal seeds give equal results.</summary>
+    public ulong Seed { get; init; } = 1;
+
+    /// <summary>Random-token prompts per pattern detector.</summary>
+    public int Prompts { get; init; } = 16;
+
+    /// <summary>Length T of the random segment; repeated-token prompts are BOS + 2T tokens.</summary>
+    public int SegmentLength { get; init; } = 25;
+
+    /// <summary>Most token rows (batch × length) per forward pass.</summary>
+    public int MaxRowsPerForward { get; init; } = 1024;
+
+    /// <summary>
+    /// Start prompts with the BOS token. Null: whenever the model or tokenizer has a BOS id (TransformerLens prepends
+    /// it for GPT-2 too, although GPT-2's tokenizer does not add it).
+    /// </summary>
+    public bool? PrependBos { get; init; }
+
+    /// <summary>Pattern scores ignore attention on the BOS column (a resting place, not a target) when prompts start with BOS.</summary>
+    public bool ExcludeBos { get; init; } = true;
+
+    /// <summary>Offsets 0..W−1 form the local window of the positional detector.</summary>
+    public int PositionalWindow { get; init; } = 3;
+
+    /// <summary>Vocabulary tokens pushed through each head's OV circuit by the negative-copying detector.</summary>
+    public int ProbeTokens { get; init; } = 64;
+
+    /// <summary>Evidence examples (query → key pairs, probe tokens) kept per head.</summary>
+    public int Examples { get; init; } = 3;
+
+    public void Validate()
+    {
+        void Check(bool ok, string what)
+        {
+            if (!ok) throw new HeadMinerException($"detector options: {what}");
+        }
+        Check(Prompts > 0, $"prompt count {Prompts} must be positive");
+        Check(SegmentLength >= 2, $"segment length {SegmentLength} must be at least 2");
+        Check(MaxRowsPerForward > 0, $"rows per forward {MaxRowsPerForward} must be positive");
+        Check(PositionalWindow >= 2, $"positional window {PositionalWindow} must be at least 2");
+        Check(ProbeTokens > 0, $"probe token count {ProbeTokens} must be positive");
+        Check(Examples >= 0, $"example count {Examples} must not be negative");
+    }
+}

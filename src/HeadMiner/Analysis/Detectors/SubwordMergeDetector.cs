@@ -1,0 +1,51 @@
+namespace HeadMiner.Analysis.Detectors;
+
+/// <summary>
+/// Subword-merge heads: a token that continues a word attends to the earlier pieces of the same word, assembling the
+/// word from its pieces. A token continues a word when its text starts with a letter and the previous token's text
+/// ends with a letter (no space or punctuation between: GPT-2's "Ġ" and SentencePiece's "▁" mark word starts);
+/// its targets are the earlier pieces back to the word's first. Score: <see cref="TextPatternDetector"/>. For
+/// two-piece words the target is the previous token, so previous-token heads score high here too; the evidence
+/// and longer words tell them apart.
+/// </summary>
+public sealed class SubwordMergeDetector : TextPatternDetector
+{
+    public override string Id => "subword_merge";
+
+    public override string Description =>
+        "attends from a word-continuation subword to the earlier subwords of the same word; score = share of attention to earlier keys on those pieces";
+
+    protected override string TargetNote => "targets: for a piece continuing a word (starts with a letter, follows a piece ending with a letter), the word's earlier pieces";
+
+    public override string? CannotRun(DetectorContext context)
+    {
+        if (base.CannotRun(context) is { } reason) return reason;
+        int first = DetectorPrompts.Bos(context) is null ? 0 : 1;
+        bool any = TextPrompts.Tokenize(context).Any(ids =>
+        {
+            var mask = Targets(context, ids, first);
+            return mask.Contains(true);
+        });
+        return any ? null : "the tokenizer keeps every word of the sample text in one token: no subwords to merge";
+    }
+
+    protected override bool[] Targets(DetectorContext context, int[] ids, int first)
+    {
+        int T = ids.Length;
+        var text = ids.Select(id => DetectorPrompts.TokenText(context, id)).ToArray();
+        var mask = new bool[T * T];
+        for (int i = first + 1; i < T; i++)
+        {
+            int start = i;
+            while (start > first && Continues(text[start - 1], text[start])) start--;
+            for (int j = start; j < i; j++) mask[i * T + j] = true;
+        }
+        return mask;
+    }
+
+    private static bool Continues(string previous, string current) =>
+        current.Length > 0 && char.IsLetter(current[0]) && previous.Length > 0 && char.IsLetter(previous[^1]) && !(previous.Length > 2 && previous[0] == '<' && previous[^1] == '>');
+
+    protected override (float, string) Threshold(double baseline) =>
+        (0.5f, $"half of the attention to earlier keys on the word's own pieces; even attention gives {baseline:0.000}");
+}
