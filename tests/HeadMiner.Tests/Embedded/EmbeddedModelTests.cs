@@ -62,7 +62,7 @@ public class EmbeddedModelTests(ITestOutputHelper output)
         var curve = TrainingCurve.ReadCsv(Path.Combine(Directory, TrainingCheckpoint.CurveCsvName));
         var induction = curve.Points.Where(p => p.EvalLosses is not null && p.EvalLosses.ContainsKey("induction"))
             .Select(p => (p.Step, Loss: p.EvalLosses!["induction"])).ToList();
-        var text = curve.Points.Where(p => p.EvalLosses is not null).Select(p => p.EvalLosses!["text"]).ToList();
+        var text = curve.Points.Where(p => p.EvalLosses is not null && p.EvalLosses.ContainsKey("text")).Select(p => p.EvalLosses!["text"]).ToList();
         double start = induction.Take(3).Max(x => x.Loss), end = induction[^1].Loss;
         output.WriteLine($"induction loss {start:F2} → {end:F2}; text {text[0]:F2} → {text[^1]:F2}");
         Assert.True(start > 4.5, $"induction loss starts at {start}, not near chance (ln 192 ≈ 5.26)");
