@@ -18,5 +18,6 @@ public static class CommandRegistry
         yield return LogitLensCommand.Create();
         yield return AblateCommand.Create();
         yield return TrainCommand.Create();
+        yield return ServeCommand.Create();
     }
 }

@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Diagnostics;
 using HeadMiner.Models.Formats;
+using HeadMiner.Reports;
 using HeadMiner.Tensors;
 using HeadMiner.Training;
 
@@ -52,12 +53,29 @@ public static class TrainCommand
             AtomicFile.WriteAllText(Path.Combine(dir, "config.json"), configJson);
             curve.WriteCsv(Path.Combine(dir, "training_curve.csv"));
             curve.WriteSvg(Path.Combine(dir, "training_curve.svg"));
+            Report(curve, name, options.Seed).Write(Path.Combine(dir, "training_curve.html"));
             var last = curve.Points[^1].EvalLosses!;
             stdout.WriteLine($"trained in {sw.Elapsed.TotalSeconds:F1} s; held-out loss {last["all"]:F3} ({string.Join(", ", last.Where(kv => kv.Key != "all").Select(kv => $"{kv.Key} {kv.Value:F3}"))})");
-            stdout.WriteLine($"wrote {dir}/config.json, model.safetensors, training_curve.csv, training_curve.svg");
+            stdout.WriteLine($"wrote {dir}/config.json, model.safetensors, training_curve.csv, training_curve.svg, training_curve.html");
             return ExitCodes.Success;
         });
         return command;
+    }
+
+    /// <summary>training_curve.html: training and held-out losses per step, and the learning-rate schedule.</summary>
+    private static HtmlReport Report(TrainingCurve curve, string preset, ulong seed)
+    {
+        var points = curve.Points;
+        double[] steps = points.Select(p => (double)p.Step).ToArray();
+        var losses = new List<(string Name, double[] X, double?[] Y)> { ("train", steps, points.Select(p => p.TrainLoss).ToArray()) };
+        foreach (string eval in curve.EvalNames)
+        {
+            var measured = points.Where(p => p.EvalLosses?.ContainsKey(eval) == true).ToArray();
+            losses.Add(($"held-out {eval}", measured.Select(p => (double)p.Step).ToArray(), measured.Select(p => (double?)p.EvalLosses![eval]).ToArray()));
+        }
+        return new HtmlReport($"Training curve: preset {preset}, seed {seed}")
+            .LineChart("loss (nats per token)", "step", "loss", losses)
+            .LineChart("learning rate", "step", "learning rate", [("learning rate", steps, points.Select(p => p.LearningRate).ToArray())]);
     }
 
     /// <summary>One status line on stderr, rewritten in place: step, loss, throughput, last held-out losses.</summary>
