@@ -60,7 +60,9 @@ public sealed class ExplorerServer : IAsyncDisposable
             builder.WebHost.UseKestrel(k =>
             {
                 k.AddServerHeader = false;
-                k.Limits.MaxRequestBodySize = limits.MaxBodyBytes;
+                // The API's own cap (ApiRequest) answers 413 at MaxBodyBytes; Kestrel's hard limit sits higher so that
+                // it can drain a moderately oversize body and the client reads the 413 instead of a reset connection.
+                k.Limits.MaxRequestBodySize = Math.Max(limits.MaxBodyBytes * 16, 1 << 20);
                 k.Limits.MaxRequestHeadersTotalSize = 32 * 1024;
                 k.Listen(address, options.Port);
             });
