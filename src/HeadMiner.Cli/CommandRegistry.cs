@@ -21,5 +21,6 @@ public static class CommandRegistry
         yield return DetectCommand.Create();
         yield return TrainCommand.Create();
         yield return TasksCommand.Create();
+        yield return ServeCommand.Create();
     }
 }

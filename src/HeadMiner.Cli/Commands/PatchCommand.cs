@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Diagnostics;
 using HeadMiner.Analysis.Patching;
+using HeadMiner.Reports;
 using HeadMiner.Tasks;
 
 namespace HeadMiner.Cli.Commands;
@@ -67,15 +68,44 @@ public static class PatchCommand
                 raw = result.Raw.ToArray(),
             });
             OutputFiles.WriteCsv(Path.Combine(outDir, "patching.csv"), [.. result.Axes, "raw", "normalized"], Rows(result));
+            Report(result, labels, $"{parse.GetValue(target)}, {dir.ToString().ToLowerInvariant()}, {result.Metric}").Write(Path.Combine(outDir, "patching.html"));
 
             stdout.WriteLine($"{result.Metric}: clean {result.CleanMetric:F4}, corrupted {result.CorruptedMetric:F4} (weight processing: {loaded.Model.Processing})");
             stdout.WriteLine($"strongest cells ({string.Join(" × ", result.Axes)}), normalised:");
             foreach (var (index, value) in Top(result, 10))
                 stdout.WriteLine($"  {string.Join(", ", Unravel(index, result.Raw.Shape.ToArray())),-14} {value,8:F3}");
-            stdout.WriteLine($"wrote {Path.Combine(outDir, "patching.json")} and patching.csv");
+            stdout.WriteLine($"wrote {Path.Combine(outDir, "patching.json")}, patching.csv and patching.html");
             return ExitCodes.Success;
         });
         return command;
+    }
+
+    /// <summary>
+    /// patching.html: the normalised sweep as heatmaps (signed colour scale centred on 0) — one for a 2-D sweep,
+    /// one per layer (head × position) for a 3-D one.
+    /// </summary>
+    private static HtmlReport Report(PatchingResult r, string[] positionTokens, string description)
+    {
+        var shape = r.Raw.Shape.ToArray();
+        var values = r.Normalized.ToArray();
+        var report = new HtmlReport($"Activation patching: {description}")
+            .Text($"clean {r.CleanMetric:G5}, corrupted {r.CorruptedMetric:G5}; each cell is (patched − corrupted) / (clean − corrupted), so 1 restores the clean behaviour and 0 changes nothing. Weight processing: {r.WeightProcessing}.");
+        string[] Labels(string axis, int n) => axis == "position" && positionTokens.Length == n
+            ? positionTokens.Select((t, i) => $"{i} {t}").ToArray()
+            : Enumerable.Range(0, n).Select(i => i.ToString(System.Globalization.CultureInfo.InvariantCulture)).ToArray();
+        double? Cell(int index) => float.IsFinite(values[index]) ? values[index] : null;
+        if (shape.Length == 2)
+        {
+            var grid = Enumerable.Range(0, shape[0]).Select(a => Enumerable.Range(0, shape[1]).Select(b => Cell(a * shape[1] + b)).ToArray()).ToArray();
+            return report.Heatmap("normalised patching effect", Labels(r.Axes[0], shape[0]), Labels(r.Axes[1], shape[1]), grid, r.Axes[0], r.Axes[1], diverging: true);
+        }
+        for (int layer = 0; layer < shape[0]; layer++)
+        {
+            int l = layer;
+            var grid = Enumerable.Range(0, shape[1]).Select(a => Enumerable.Range(0, shape[2]).Select(b => Cell((l * shape[1] + a) * shape[2] + b)).ToArray()).ToArray();
+            report.Heatmap($"{r.Axes[0]} {l}", Labels(r.Axes[1], shape[1]), Labels(r.Axes[2], shape[2]), grid, r.Axes[1], r.Axes[2], diverging: true);
+        }
+        return report;
     }
 
     private static T ParseOrUsage<T>(Func<T> parse)

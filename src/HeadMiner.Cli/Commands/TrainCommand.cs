@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.Diagnostics;
+using HeadMiner.Reports;
 using HeadMiner.Training;
 
 namespace HeadMiner.Cli.Commands;
@@ -64,7 +65,11 @@ public static class TrainCommand
             var progress = new TrainingProgressLine(stderr);
             try
             {
-                trainer.Run(progress, cancel, done => TrainingCheckpoint.Save(dir, trainer, tokenizerJson, metadata));
+                trainer.Run(progress, cancel, done =>
+                {
+                    TrainingCheckpoint.Save(dir, trainer, tokenizerJson, metadata);
+                    Report(trainer.Curve, name, options.Seed).Write(Path.Combine(dir, "training_curve.html"));
+                });
             }
             catch (OperationCanceledException)
             {
@@ -75,10 +80,26 @@ public static class TrainCommand
             stderr.WriteLine();
             var last = trainer.Curve.Points[^1].EvalLosses!;
             stdout.WriteLine($"trained in {sw.Elapsed.TotalSeconds:F1} s; held-out loss {last["all"]:F3} ({string.Join(", ", last.Where(kv => kv.Key != "all").Select(kv => $"{kv.Key} {kv.Value:F3}"))})");
-            stdout.WriteLine($"wrote {dir}/config.json, model.safetensors{(tokenizerJson is null ? "" : ", tokenizer.json")}, {TrainingCheckpoint.StateFileName}, {TrainingCheckpoint.CurveCsvName}, {TrainingCheckpoint.CurveSvgName}");
+            stdout.WriteLine($"wrote {dir}/config.json, model.safetensors{(tokenizerJson is null ? "" : ", tokenizer.json")}, {TrainingCheckpoint.StateFileName}, {TrainingCheckpoint.CurveCsvName}, {TrainingCheckpoint.CurveSvgName}, training_curve.html");
             return Task.FromResult(ExitCodes.Success);
         });
         return command;
+    }
+
+    /// <summary>training_curve.html: training and held-out losses per step, and the learning-rate schedule.</summary>
+    private static HtmlReport Report(TrainingCurve curve, string preset, ulong seed)
+    {
+        var points = curve.Points;
+        double[] steps = points.Select(p => (double)p.Step).ToArray();
+        var losses = new List<(string Name, double[] X, double?[] Y)> { ("train", steps, points.Select(p => p.TrainLoss).ToArray()) };
+        foreach (string eval in curve.EvalNames)
+        {
+            var measured = points.Where(p => p.EvalLosses?.ContainsKey(eval) == true).ToArray();
+            losses.Add(($"held-out {eval}", measured.Select(p => (double)p.Step).ToArray(), measured.Select(p => (double?)p.EvalLosses![eval]).ToArray()));
+        }
+        return new HtmlReport($"Training curve: preset {preset}, seed {seed}")
+            .LineChart("loss (nats per token)", "step", "loss", losses)
+            .LineChart("learning rate", "step", "learning rate", [("learning rate", steps, points.Select(p => p.LearningRate).ToArray())]);
     }
 
     /// <summary>One status line on stderr, rewritten in place: step, loss, throughput, last held-out losses.</summary>

@@ -26,6 +26,14 @@ public class PatchCommandTests
         Assert.Equal("none", root.GetProperty("weight_processing").GetString());
         Assert.Equal(40, root.GetProperty("normalized").GetArrayLength());
         Assert.Equal(41, File.ReadAllLines(dir.File("patching.csv")).Length);
+
+        // patching.html: the same sweep as a layer × head heatmap (values = the normalised cells, row by row).
+        var grid = HeadMiner.Tests.Reports.HtmlReportTests.DataOf(File.ReadAllText(dir.File("patching.html"))).GetProperty("sections")[1];
+        Assert.Equal("heatmap", grid.GetProperty("kind").GetString());
+        var normalized = root.GetProperty("normalized").EnumerateArray().Select(e => e.GetDouble()).ToArray();
+        var cells = grid.GetProperty("values").EnumerateArray().SelectMany(r => r.EnumerateArray()).ToArray();
+        Assert.Equal(40, cells.Length);
+        for (int i = 0; i < 40; i++) Assert.Equal(normalized[i], cells[i].GetDouble(), 5);
     }
 
     [Fact]

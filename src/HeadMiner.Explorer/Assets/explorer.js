@@ -1,0 +1,192 @@
+/* The explorer page: asks the JSON API (same origin) and draws with the shared views (views.js). */
+(function () {
+  "use strict";
+  var $ = function (id) { return document.getElementById(id); };
+  var state = { models: [], model: null, tokens: null, tokenIds: null, patterns: null, atlas: null, selected: null, pending: 0, started: 0 };
+
+  function clear(node) { while (node.firstChild) node.removeChild(node.firstChild); return node; }
+  function textEl(tag, s, parent) { var e = document.createElement(tag); e.textContent = s; if (parent) parent.appendChild(e); return e; }
+  function showError(message) { var e = $("error"); e.hidden = !message; e.textContent = message || ""; }
+
+  /* Every call shows progress (elapsed seconds) until it answers; errors arrive as { error } with a 4xx/5xx status. */
+  var ticker = null;
+  function busy(delta, label) {
+    state.pending += delta;
+    if (delta > 0 && state.pending === 1) state.started = Date.now();
+    $("progress").hidden = state.pending === 0;
+    document.body.setAttribute("data-busy", state.pending > 0 ? "true" : "false");
+    if (state.pending > 0 && !ticker) ticker = setInterval(function () {
+      $("status").textContent = "computing… " + ((Date.now() - state.started) / 1000).toFixed(1) + " s";
+    }, 100);
+    if (state.pending === 0) { clearInterval(ticker); ticker = null; $("status").textContent = label || "ready"; }
+  }
+  function call(method, path, body) {
+    busy(1);
+    return fetch(path, { method: method, headers: body ? { "Content-Type": "application/json" } : {}, body: body ? JSON.stringify(body) : undefined })
+      .then(function (r) {
+        return r.json().catch(function () { return { error: "HTTP " + r.status }; }).then(function (data) {
+          if (!r.ok) throw new Error(data.error || ("HTTP " + r.status));
+          return data;
+        });
+      })
+      .finally(function () { busy(-1); });
+  }
+  function promptBody(extra) {
+    var body = { model: state.model.id, prompt: $("prompt").value };
+    for (var k in extra || {}) body[k] = extra[k];
+    return body;
+  }
+  function options(select, n, prefix) {
+    clear(select);
+    for (var i = 0; i < n; i++) { var o = textEl("option", prefix + i, select); o.value = String(i); }
+  }
+  function layer() { return parseInt($("layer").value, 10); }
+  function head() { return parseInt($("head").value, 10); }
+
+  function drawTokens() {
+    var box = clear($("tokens"));
+    HMViews.tokens(box, { tokens: state.tokens, pattern: null });
+  }
+  function drawPattern() {
+    if (!state.patterns) return;
+    var h = head();
+    HMViews.attention(clear($("pattern")), { title: "layer " + layer() + ", head " + h + " (query ↓, key →)", tokens: state.tokens, pattern: state.patterns[h] });
+    HMViews.tokens(clear($("hover")), { title: "hover a token to see where it attends", tokens: state.tokens, pattern: state.patterns[h] });
+    HMViews.multiples(clear($("multiples")), {
+      tokens: state.tokens, patterns: state.patterns, selected: h,
+      labels: state.patterns.map(function (_, i) { return "L" + layer() + "H" + i; }),
+      onSelect: function (i) { $("head").value = String(i); drawPattern(); }
+    });
+  }
+
+  function runPattern() {
+    return call("POST", "/api/pattern", promptBody({ layer: layer() })).then(function (r) {
+      state.tokens = r.tokens; state.tokenIds = r.token_ids; state.patterns = r.patterns;
+      drawTokens(); drawPattern();
+    });
+  }
+  function runLens() {
+    return call("POST", "/api/logit-lens", promptBody({ top: 5 })).then(function (r) {
+      var table = document.createElement("table");
+      var hr = document.createElement("tr"); table.appendChild(hr);
+      ["residual", "top tokens (probability)"].forEach(function (s) { textEl("th", s, hr); });
+      r.layers.forEach(function (l) {
+        var tr = document.createElement("tr"); table.appendChild(tr);
+        textEl("td", l.label, tr);
+        textEl("td", l.top.map(function (t) { return JSON.stringify(t.token) + " " + (100 * t.prob).toFixed(1) + "%"; }).join("   "), tr);
+      });
+      clear($("lens")).appendChild(table);
+    });
+  }
+  function runDla() {
+    return call("POST", "/api/dla", promptBody({})).then(function (r) {
+      state.dla = r;
+      var box = clear($("dla"));
+      HMViews.heatmap(box, {
+        title: "each head's direct contribution to the logit of " + JSON.stringify(r.answer.token), values: r.heads,
+        rows: r.heads.map(function (_, l) { return "L" + l; }), cols: r.heads[0].map(function (_, h) { return "H" + h; }),
+        rowTitle: "layer", colTitle: "head", scale: "diverging"
+      });
+      if (state.selected) drawHeadDetails();
+    });
+  }
+  function runAll() {
+    showError("");
+    if (!$("prompt").value.trim()) { showError("type a prompt first"); return Promise.resolve(); }
+    return runPattern().then(function () { return Promise.all([runLens(), runDla()]); }).catch(function (e) { showError(e.message); });
+  }
+
+  function loadAtlas() {
+    state.atlas = null; state.selected = null;
+    clear($("atlas")); clear($("head-details")); clear($("detector"));
+    return call("GET", "/api/atlas?model=" + encodeURIComponent(state.model.id)).then(function (r) {
+      state.atlas = r.atlas;
+      r.atlas.detectors.forEach(function (d, i) {
+        var o = textEl("option", d.id + (d.stage ? " (" + d.stage + ")" : "") + (d.status && d.status !== "ran" ? " — " + d.status : ""), $("detector"));
+        o.value = String(i);
+      });
+      drawAtlas();
+    }).catch(function (e) {
+      textEl("p", e.message, clear($("atlas"))).className = "hm-note atlas-missing";
+    });
+  }
+  function drawAtlas() {
+    var d = state.atlas.detectors[parseInt($("detector").value, 10) || 0];
+    var box = clear($("atlas"));
+    if (!d || !d.scores) { textEl("p", "detector " + (d ? d.id : "?") + " has no scores" + (d && d.reason ? ": " + d.reason : ""), box).className = "hm-note"; return; }
+    HMViews.heatmap(box, {
+      title: d.id + " score per head", values: d.scores, rows: d.scores.map(function (_, l) { return "L" + l; }),
+      cols: d.scores[0].map(function (_, h) { return "H" + h; }), rowTitle: "layer", colTitle: "head", scale: "sequential", min: 0,
+      selected: state.selected, onCell: function (l, h) { selectHead(l, h); }
+    });
+  }
+  function selectHead(l, h) {
+    state.selected = [l, h];
+    $("layer").value = String(l); $("head").value = String(h);
+    drawHeadDetails();
+    if (state.tokens) runPattern().catch(function (e) { showError(e.message); });
+  }
+  function drawHeadDetails() {
+    var box = clear($("head-details"));
+    var l = state.selected[0], h = state.selected[1];
+    textEl("h3", "layer " + l + ", head " + h, box);
+    var table = document.createElement("table"); box.appendChild(table);
+    var hr = document.createElement("tr"); table.appendChild(hr);
+    ["head type", "stage", "score", "threshold"].forEach(function (s) { textEl("th", s, hr); });
+    state.atlas.detectors.forEach(function (d) {
+      var tr = document.createElement("tr"); table.appendChild(tr);
+      var v = d.scores ? d.scores[l][h] : null;
+      [d.head_type || d.id, d.stage || "", v === null || v === undefined ? "n/a" : HMViews.format(v), d.threshold === undefined || d.threshold === null ? "" : HMViews.format(d.threshold)]
+        .forEach(function (s) { textEl("td", s, tr); });
+    });
+    var entry = (state.atlas.heads || []).filter(function (e) { return e.layer === l && e.head === h; })[0];
+    if (entry && entry.labels && entry.labels.length)
+      textEl("p", "labels: " + entry.labels.map(function (x) { return x.type + " (" + (x.stage || "") + ", " + HMViews.format(x.score) + ")"; }).join(", "), box);
+    if (entry && entry.top_attended && entry.top_attended.length) {
+      textEl("p", "top attended (query → key, weight):", box);
+      var ul = document.createElement("ul"); box.appendChild(ul);
+      entry.top_attended.forEach(function (t) { textEl("li", JSON.stringify(t.query) + " → " + JSON.stringify(t.key) + "  " + HMViews.format(t.weight), ul); });
+    }
+    if (state.dla) textEl("p", "direct logit attribution to " + JSON.stringify(state.dla.answer.token) + " on this prompt: " + HMViews.format(state.dla.heads[l][h]), box).className = "head-dla";
+    else textEl("p", "run a prompt to see this head's direct logit attribution", box).className = "hm-note";
+  }
+
+  function intervene(kind) {
+    showError("");
+    var body = promptBody({ layer: layer(), head: head(), kind: kind, top: 8 });
+    if (kind === "patch") body.source_prompt = $("source-prompt").value;
+    return call("POST", "/api/intervene", body).then(function (r) {
+      var box = clear($("intervention"));
+      textEl("p", (kind === "ablate" ? "zero-ablated" : "patched") + " L" + r.layer + "H" + r.head + ": top token " + JSON.stringify(r.top_before.token) + " → " +
+        JSON.stringify(r.top_after.token) + ", KL(before ‖ after) = " + HMViews.format(r.kl_before_after), box).className = "intervention-summary";
+      HMViews.bars(box, { title: "next-token probability: before (blue) and after (orange)", rows: r.rows.map(function (x) { return { label: JSON.stringify(x.token), value: x.before, after: x.after }; }) });
+    }).catch(function (e) { showError(e.message); });
+  }
+
+  function chooseModel() {
+    state.model = state.models.filter(function (m) { return m.id === $("model").value; })[0];
+    var m = state.model;
+    $("model-info").textContent = m.architecture + ", " + m.layers + " layers × " + m.heads + " heads, context " + m.context_length +
+      (m.has_tokenizer ? "" : " — no tokenizer: type token ids separated by spaces");
+    options($("layer"), m.layers, ""); options($("head"), m.heads, "");
+    state.patterns = null; state.dla = null;
+    ["tokens", "pattern", "hover", "multiples", "lens", "dla", "intervention"].forEach(function (id) { clear($(id)); });
+    return loadAtlas();
+  }
+
+  $("run").addEventListener("click", runAll);
+  $("layer").addEventListener("change", function () { if (state.tokens) runPattern().catch(function (e) { showError(e.message); }); });
+  $("head").addEventListener("change", drawPattern);
+  $("detector").addEventListener("change", drawAtlas);
+  $("model").addEventListener("change", chooseModel);
+  $("ablate").addEventListener("click", function () { intervene("ablate"); });
+  $("patch").addEventListener("click", function () { intervene("patch"); });
+  $("prompt").addEventListener("keydown", function (e) { if (e.key === "Enter" && (e.ctrlKey || e.metaKey)) runAll(); });
+
+  call("GET", "/api/models").then(function (r) {
+    state.models = r.models;
+    r.models.forEach(function (m) { textEl("option", m.name + " (" + m.id + ")", $("model")).value = m.id; });
+    return chooseModel();
+  }).then(function () { document.body.setAttribute("data-ready", "true"); })
+    .catch(function (e) { showError(e.message); });
+})();

@@ -1,0 +1,189 @@
+using HeadMiner.Analysis;
+using HeadMiner.Analysis.Attribution;
+using HeadMiner.Hooks;
+using HeadMiner.Hooks.Interventions;
+using HeadMiner.Models;
+
+namespace HeadMiner.Explorer;
+
+/// <summary>
+/// The computations behind the JSON API, one method per endpoint. Each takes the parsed request and a cancellation
+/// token and returns the response object (snake_case fields, see docs/EXPLORER.md); bad input throws
+/// <see cref="ApiException"/>.
+/// </summary>
+public sealed class ExplorerApi(IReadOnlyList<ExplorerModel> models, ExplorerLimits limits)
+{
+    private readonly Dictionary<string, ExplorerModel> _byId = models.ToDictionary(m => m.Id, StringComparer.Ordinal);
+
+    public IReadOnlyList<ExplorerModel> Models { get; } = models;
+
+    public ExplorerModel Model(string? id)
+    {
+        if (string.IsNullOrEmpty(id)) throw ApiException.BadRequest("\"model\" is required (a model id from /api/models)");
+        return _byId.TryGetValue(id, out var m) ? m
+            : throw ApiException.NotFound($"unknown model id \"{Clip(id)}\"; available: {string.Join(", ", _byId.Keys)}");
+    }
+
+    public object ListModels() => new
+    {
+        models = Models.Select(m => new
+        {
+            id = m.Id,
+            name = m.Name,
+            architecture = m.Config.Architecture,
+            layers = m.Config.Layers,
+            heads = m.Config.Heads,
+            context_length = m.Config.ContextLength,
+            vocab_size = m.Config.VocabSize,
+            has_tokenizer = m.Loaded.Tokenizer is not null,
+            has_atlas = m.SavedAtlas is not null,
+        }).ToArray(),
+        limits = new { max_body_bytes = limits.MaxBodyBytes, max_prompt_chars = limits.MaxPromptChars, request_timeout_s = limits.RequestTimeout.TotalSeconds },
+    };
+
+    public object Tokenize(ApiRequest r)
+    {
+        var m = Model(r.OptionalString("model"));
+        var ids = PromptInput.Tokens(m, r, limits);
+        return new { model = m.Id, token_ids = ids, tokens = ids.Select(i => PromptInput.TokenText(m, i)).ToArray() };
+    }
+
+    /// <summary>Attention pattern of one head ("head" given) or of every head of the layer: [head][query][key].</summary>
+    public object Pattern(ApiRequest r, CancellationToken ct)
+    {
+        var m = Model(r.OptionalString("model"));
+        int layer = r.Int("layer", 0, m.Config.Layers - 1, $"the model has {m.Config.Layers} layers");
+        int? head = r.OptionalInt("head", 0, m.Config.Heads - 1, $"the model has {m.Config.Heads} heads per layer");
+        var ids = PromptInput.Tokens(m, r, limits);
+        var hook = HookName.Of(ActivationSite.Pattern, layer);
+        var cache = new ActivationCache(m.Model, CacheFilter.Of(hook));
+        var hooks = ComputeGate.CancellationHooks(m.Config, ct).Include(cache);
+        m.Model.Run(TokenBatch.Single(ids), new ForwardOptions { Hooks = hooks, EndLayer = layer + 1 });
+        var pattern = cache.Get(hook); // [1, H, T, T]
+        int t = ids.Length;
+        float[][] Head(int h) => Enumerable.Range(0, t).Select(q => Enumerable.Range(0, t).Select(k => pattern[0, h, q, k]).ToArray()).ToArray();
+        return new
+        {
+            model = m.Id,
+            layer,
+            head,
+            token_ids = ids,
+            tokens = ids.Select(i => PromptInput.TokenText(m, i)).ToArray(),
+            patterns = head is int one ? [Head(one)] : Enumerable.Range(0, m.Config.Heads).Select(Head).ToArray(),
+        };
+    }
+
+    public object LogitLens(ApiRequest r, CancellationToken ct)
+    {
+        var m = Model(r.OptionalString("model"));
+        int top = r.OptionalInt("top", 1, limits.MaxTop, $"at most {limits.MaxTop}") ?? 5;
+        var ids = PromptInput.Tokens(m, r, limits);
+        ct.ThrowIfCancellationRequested();
+        var lens = Analysis.LogitLens.Run(m.Model, ids, top);
+        return new
+        {
+            model = m.Id,
+            tokens = ids.Select(i => PromptInput.TokenText(m, i)).ToArray(),
+            position = lens.Position,
+            layers = lens.Layers.Select(l => new
+            {
+                label = l.Label,
+                top = l.Top.Select(x => new { id = x.Id, token = PromptInput.TokenText(m, x.Id), prob = x.Prob, logit = x.Logit }).ToArray(),
+            }).ToArray(),
+        };
+    }
+
+    /// <summary>Direct logit attribution of every head towards "answer" (default: the model's top next token).</summary>
+    public object Attribution(ApiRequest r, CancellationToken ct)
+    {
+        var m = Model(r.OptionalString("model"));
+        int? answer = r.OptionalInt("answer", 0, m.Config.VocabSize - 1, $"a token id below {m.Config.VocabSize}");
+        var ids = PromptInput.Tokens(m, r, limits);
+        int target = answer ?? ArgMax(NextTokenProbabilities(m, ids, null, ct));
+        ct.ThrowIfCancellationRequested();
+        var dla = DirectLogitAttribution.Compute(m.Model, TokenBatch.Single(ids), [target]);
+        var p = dla.Prompts[0];
+        return new
+        {
+            model = m.Id,
+            answer = new { id = target, token = PromptInput.TokenText(m, target) },
+            logit = p.LogitDiff,
+            heads = p.Heads,
+            components = dla.ComponentLabels.Zip(p.Components, (label, value) => new { label, value }).ToArray(),
+        };
+    }
+
+    /// <summary>
+    /// The next-token distribution before and after an intervention on one head: "ablate" (its output zeroed) or
+    /// "patch" (its output taken from a run on "source_prompt", which must have as many tokens).
+    /// </summary>
+    public object Intervene(ApiRequest r, CancellationToken ct)
+    {
+        var m = Model(r.OptionalString("model"));
+        int layer = r.Int("layer", 0, m.Config.Layers - 1, $"the model has {m.Config.Layers} layers");
+        int head = r.Int("head", 0, m.Config.Heads - 1, $"the model has {m.Config.Heads} heads per layer");
+        int top = r.OptionalInt("top", 1, limits.MaxTop, $"at most {limits.MaxTop}") ?? 10;
+        string kind = r.OptionalString("kind") ?? "ablate";
+        var ids = PromptInput.Tokens(m, r, limits);
+        var before = NextTokenProbabilities(m, ids, null, ct);
+        float[] after;
+        switch (kind)
+        {
+            case "ablate":
+                after = NextTokenProbabilities(m, ids, hooks => HeadAblation.Zero(hooks, layer, head), ct);
+                break;
+            case "patch":
+                var source = PromptInput.Tokens(m, r, limits, "source_prompt", "source_tokens");
+                if (source.Length != ids.Length)
+                    throw ApiException.BadRequest($"patching needs prompts of equal length: \"source_prompt\" has {source.Length} tokens, \"prompt\" has {ids.Length}");
+                var zHook = HookName.Of(ActivationSite.Z, layer);
+                var sourceCache = new ActivationCache(m.Model, CacheFilter.Of(zHook));
+                m.Model.Run(TokenBatch.Single(source), new ForwardOptions { Hooks = ComputeGate.CancellationHooks(m.Config, ct).Include(sourceCache), EndLayer = layer + 1 });
+                after = NextTokenProbabilities(m, ids, hooks => HeadAblation.Resample(hooks, layer, head, sourceCache), ct);
+                break;
+            default:
+                throw ApiException.BadRequest($"\"kind\" is \"{Clip(kind)}\"; it must be ablate or patch");
+        }
+        var shown = TopIds(before, top).Concat(TopIds(after, top)).Distinct().ToArray();
+        double kl = 0;
+        for (int i = 0; i < before.Length; i++)
+            if (before[i] > 0) kl += before[i] * (Math.Log(before[i]) - Math.Log(Math.Max(after[i], 1e-30f)));
+        return new
+        {
+            model = m.Id,
+            kind,
+            layer,
+            head,
+            tokens = ids.Select(i => PromptInput.TokenText(m, i)).ToArray(),
+            kl_before_after = kl,
+            top_before = new { id = ArgMax(before), token = PromptInput.TokenText(m, ArgMax(before)) },
+            top_after = new { id = ArgMax(after), token = PromptInput.TokenText(m, ArgMax(after)) },
+            rows = shown.Select(id => new { id, token = PromptInput.TokenText(m, id), before = before[id], after = after[id] }).ToArray(),
+        };
+    }
+
+    private static float[] NextTokenProbabilities(ExplorerModel m, int[] ids, Func<HookSet, IDisposable>? intervene, CancellationToken ct)
+    {
+        var hooks = ComputeGate.CancellationHooks(m.Config, ct);
+        intervene?.Invoke(hooks);
+        var logits = m.Model.Run(TokenBatch.Single(ids), new ForwardOptions { Hooks = hooks, LastOnly = true }).Logits!.ToArray();
+        float max = logits.Max();
+        double sum = 0;
+        var p = new float[logits.Length];
+        for (int i = 0; i < p.Length; i++) sum += p[i] = MathF.Exp(logits[i] - max);
+        for (int i = 0; i < p.Length; i++) p[i] = (float)(p[i] / sum);
+        return p;
+    }
+
+    private static int ArgMax(float[] v)
+    {
+        int best = 0;
+        for (int i = 1; i < v.Length; i++) if (v[i] > v[best]) best = i;
+        return best;
+    }
+
+    private static IEnumerable<int> TopIds(float[] p, int k) => Enumerable.Range(0, p.Length).OrderByDescending(i => p[i]).Take(k);
+
+    /// <summary>Echoes of user input in messages are cut short, so an error stays one readable line.</summary>
+    internal static string Clip(string s) => s.Length <= 60 ? s : s[..60] + "…";
+}

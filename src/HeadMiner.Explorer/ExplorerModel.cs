@@ -1,0 +1,73 @@
+using System.Text.Json.Nodes;
+using HeadMiner.Models;
+
+namespace HeadMiner.Explorer;
+
+/// <summary>
+/// One model the server offers, known to the page only by <see cref="Id"/>: requests name a model by id, so no path
+/// from a request ever reaches the file system.
+/// </summary>
+public sealed class ExplorerModel(string id, LoadedModel loaded, JsonObject? savedAtlas, string? atlasPath) : IDisposable
+{
+    public string Id { get; } = id;
+
+    public LoadedModel Loaded { get; } = loaded;
+
+    public Transformer Model => Loaded.Model;
+
+    public ModelConfig Config => Loaded.Model.Config;
+
+    /// <summary>The atlas read at start-up (--atlas FILE or atlas.json in the model directory), or null.</summary>
+    public JsonObject? SavedAtlas { get; } = savedAtlas;
+
+    public string? AtlasPath { get; } = atlasPath;
+
+    /// <summary>A display name: the model's directory or file name (not its full path).</summary>
+    public string Name => System.IO.Path.GetFileName(Loaded.Path.TrimEnd('/', '\\'));
+
+    /// <summary>Loads the models of <paramref name="specs"/>, giving each a unique id made from its name.</summary>
+    public static IReadOnlyList<ExplorerModel> LoadAll(IReadOnlyList<ExplorerModelSpec> specs)
+    {
+        if (specs.Count == 0) throw new HeadMinerException("the explorer needs at least one model");
+        var models = new List<ExplorerModel>();
+        try
+        {
+            var used = new HashSet<string>(StringComparer.Ordinal);
+            foreach (var spec in specs)
+            {
+                var loaded = ModelLoader.Load(spec.Path);
+                try
+                {
+                    string? atlasPath = spec.AtlasPath;
+                    if (atlasPath is null && Directory.Exists(spec.Path) && File.Exists(System.IO.Path.Combine(spec.Path, AtlasFile.DefaultName)))
+                        atlasPath = System.IO.Path.Combine(spec.Path, AtlasFile.DefaultName);
+                    var atlas = atlasPath is null ? null : AtlasFile.Load(atlasPath, loaded.Model.Config);
+                    string id = UniqueId(System.IO.Path.GetFileNameWithoutExtension(loaded.Path.TrimEnd('/', '\\')), used);
+                    models.Add(new ExplorerModel(id, loaded, atlas, atlasPath));
+                }
+                catch
+                {
+                    loaded.Dispose();
+                    throw;
+                }
+            }
+            return models;
+        }
+        catch
+        {
+            foreach (var m in models) m.Dispose();
+            throw;
+        }
+    }
+
+    private static string UniqueId(string name, HashSet<string> used)
+    {
+        var chars = name.ToLowerInvariant().Select(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '_' or '.' ? c : '-').ToArray();
+        string stem = chars.Length == 0 ? "model" : new string(chars);
+        string id = stem;
+        for (int i = 2; !used.Add(id); i++) id = $"{stem}-{i}";
+        return id;
+    }
+
+    public void Dispose() => Loaded.Dispose();
+}

@@ -1,0 +1,194 @@
+using System.Net;
+using System.Text.Json;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+
+namespace HeadMiner.Explorer;
+
+/// <summary>
+/// The explorer's web server: one page, its scripts, and the JSON API (docs/EXPLORER.md). Safety: it listens on
+/// loopback unless told otherwise, and then also accepts only loopback Host headers (no DNS rebinding); requests
+/// name models by id only; API calls must be JSON (so a cross-site form cannot post), bodies are capped, and each
+/// computation runs under a deadline linked to the client's connection.
+/// </summary>
+public sealed class ExplorerServer : IAsyncDisposable
+{
+    private static readonly JsonSerializerOptions ResponseJson = new() { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
+
+    private readonly WebApplication _app;
+    private readonly IReadOnlyList<ExplorerModel> _models;
+    private readonly ComputeGate _gate;
+
+    private ExplorerServer(WebApplication app, IReadOnlyList<ExplorerModel> models, ComputeGate gate, string url)
+    {
+        _app = app;
+        _models = models;
+        _gate = gate;
+        Url = url;
+    }
+
+    /// <summary>The address it listens on, e.g. http://127.0.0.1:5117 (the real port when 0 was asked for).</summary>
+    public string Url { get; }
+
+    public IReadOnlyList<ExplorerModel> Models => _models;
+
+    /// <summary>Whether <paramref name="host"/> is a loopback address (the only kind that needs no warning).</summary>
+    public static bool IsLoopback(string host) => host == "localhost" || (IPAddress.TryParse(host, out var ip) && IPAddress.IsLoopback(ip));
+
+    /// <summary>Loads the models, binds the port and starts serving.</summary>
+    public static async Task<ExplorerServer> StartAsync(ExplorerOptions options, ILoggerProvider? log = null)
+    {
+        if (options.Port is < 0 or > 65535) throw new HeadMinerException($"port {options.Port} is outside 0..65535");
+        var address = options.Host == "localhost" ? IPAddress.Loopback
+            : IPAddress.TryParse(options.Host, out var ip) ? ip
+            : throw new HeadMinerException($"host \"{options.Host}\" must be an IP address (e.g. 127.0.0.1, or 0.0.0.0 for every interface)");
+        bool loopbackOnly = IPAddress.IsLoopback(address);
+        var limits = options.Limits;
+        var models = ExplorerModel.LoadAll(options.Models);
+        var gate = new ComputeGate(limits.MaxConcurrentComputations);
+        try
+        {
+            var builder = WebApplication.CreateSlimBuilder();
+            builder.Logging.ClearProviders();
+            if (log is not null) builder.Logging.AddProvider(log);
+            builder.Logging.SetMinimumLevel(LogLevel.Warning);
+            builder.WebHost.UseKestrel(k =>
+            {
+                k.AddServerHeader = false;
+                // The API's own cap (ApiRequest) answers 413 at MaxBodyBytes; Kestrel's hard limit sits higher so that
+                // it can drain a moderately oversize body and the client reads the 413 instead of a reset connection.
+                k.Limits.MaxRequestBodySize = Math.Max(limits.MaxBodyBytes * 16, 1 << 20);
+                k.Limits.MaxRequestHeadersTotalSize = 32 * 1024;
+                k.Listen(address, options.Port);
+            });
+            var app = builder.Build();
+            var api = new ExplorerApi(models, limits);
+            var atlases = new AtlasSource(options.AtlasOnDemand);
+            var logger = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("HeadMiner.Explorer");
+
+            app.Use(async (context, next) =>
+            {
+                var headers = context.Response.Headers;
+                headers.XContentTypeOptions = "nosniff";
+                headers.ContentSecurityPolicy = "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; frame-ancestors 'none'";
+                headers["Referrer-Policy"] = "no-referrer";
+                if (loopbackOnly && !IsLoopback(context.Request.Host.Host.Trim('[', ']')))
+                {
+                    await WriteError(context, 421, $"host \"{ExplorerApi.Clip(context.Request.Host.Host)}\" is not a loopback name; this server answers only 127.0.0.1, [::1] and localhost");
+                    return;
+                }
+                await next(context);
+            });
+
+            foreach (string path in ExplorerAssets.Paths)
+                app.MapGet(path, (HttpContext context) =>
+                {
+                    var (type, text) = ExplorerAssets.Get(path);
+                    context.Response.Headers.CacheControl = "no-cache";
+                    return Results.Text(text, type);
+                });
+
+            Task Handle(HttpContext context, Func<CancellationToken, Task<object>> handler) => Respond(context, limits, logger, handler);
+            Task Compute(HttpContext context, Func<ApiRequest, CancellationToken, object> work) => Handle(context, async ct =>
+            {
+                var request = await ApiRequest.ReadAsync(context.Request, limits.MaxBodyBytes, ct);
+                return await gate.RunAsync(c => work(request, c), ct);
+            });
+
+            Task<object> ListModels(CancellationToken _) => Task.FromResult(api.ListModels());
+            app.MapGet("/api/models", (HttpContext c) => Handle(c, ListModels));
+            app.MapPost("/api/tokenize", (HttpContext c) => Compute(c, (r, _) => api.Tokenize(r)));
+            app.MapPost("/api/pattern", (HttpContext c) => Compute(c, api.Pattern));
+            app.MapPost("/api/logit-lens", (HttpContext c) => Compute(c, api.LogitLens));
+            app.MapPost("/api/dla", (HttpContext c) => Compute(c, api.Attribution));
+            app.MapPost("/api/intervene", (HttpContext c) => Compute(c, api.Intervene));
+            app.MapGet("/api/atlas", (HttpContext c) => Handle(c, async ct =>
+            {
+                var model = api.Model(c.Request.Query["model"].ToString());
+                return new { model = model.Id, source = model.AtlasPath is null ? "computed" : "saved", atlas = await atlases.GetAsync(model, ct) };
+            }));
+            app.MapFallback((HttpContext c) => WriteError(c, 404, $"no such page or endpoint: {c.Request.Method} {ExplorerApi.Clip(c.Request.Path.ToString())}"));
+
+            await app.StartAsync();
+            string url = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
+            return new ExplorerServer(app, models, gate, url);
+        }
+        catch
+        {
+            gate.Dispose();
+            foreach (var m in models) m.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>Runs one API handler under the request's deadline and turns every failure into a JSON error.</summary>
+    private static async Task Respond(HttpContext context, ExplorerLimits limits, ILogger logger, Func<CancellationToken, Task<object>> handler)
+    {
+        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(context.RequestAborted);
+        deadline.CancelAfter(limits.RequestTimeout);
+        try
+        {
+            var result = await handler(deadline.Token);
+            context.Response.Headers.CacheControl = "no-store";
+            await context.Response.WriteAsJsonAsync(result, ResponseJson, context.RequestAborted);
+        }
+        catch (ApiException e)
+        {
+            await WriteError(context, e.Status, e.Message);
+        }
+        catch (HeadMinerException e)
+        {
+            await WriteError(context, 400, e.Message);
+        }
+        catch (BadHttpRequestException e)
+        {
+            await WriteError(context, e.StatusCode, e.StatusCode == 413 ? $"the request body is over the limit of {limits.MaxBodyBytes} bytes" : e.Message);
+        }
+        catch (OperationCanceledException) when (context.RequestAborted.IsCancellationRequested)
+        {
+            // The client went away: nothing to answer, and the computation has already stopped.
+        }
+        catch (OperationCanceledException)
+        {
+            await WriteError(context, 503, $"the request took longer than {limits.RequestTimeout.TotalSeconds:0.#} s and was cancelled; try a shorter prompt");
+        }
+        catch (Exception e)
+        {
+            logger.LogError(e, "internal error on {Path}", context.Request.Path);
+            await WriteError(context, 500, $"internal error ({e.GetType().Name}): {e.Message}");
+        }
+    }
+
+    private static async Task WriteError(HttpContext context, int status, string message)
+    {
+        if (context.Response.HasStarted || context.RequestAborted.IsCancellationRequested) return;
+        context.Response.StatusCode = status;
+        context.Response.Headers.CacheControl = "no-store";
+        await context.Response.WriteAsJsonAsync(new { error = message, status }, ResponseJson);
+    }
+
+    /// <summary>Serves until <paramref name="cancellation"/> fires (Ctrl+C in the CLI).</summary>
+    public async Task RunUntilAsync(CancellationToken cancellation)
+    {
+        try
+        {
+            await Task.Delay(Timeout.Infinite, cancellation);
+        }
+        catch (OperationCanceledException)
+        {
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await _app.StopAsync();
+        await _app.DisposeAsync();
+        _gate.Dispose();
+        foreach (var m in _models) m.Dispose();
+    }
+}

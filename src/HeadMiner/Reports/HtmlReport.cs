@@ -1,0 +1,106 @@
+using System.Net;
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using HeadMiner.Tensors;
+
+namespace HeadMiner.Reports;
+
+/// <summary>
+/// Builds a self-contained HTML report: inline CSS, the shared views script (<see cref="ReportAssets"/>) and the data
+/// as inline JSON, drawn in the browser as SVG. Nothing is fetched, so the file works when opened from disk.
+/// <para>The data is serialised with the default (HTML-safe) JSON encoder, which escapes &lt; and &gt;, so no value
+/// can close the script element it sits in.</para>
+/// </summary>
+public sealed class HtmlReport(string title)
+{
+    private static readonly JsonSerializerOptions DataOptions = new() { WriteIndented = false };
+    private readonly List<JsonObject> _sections = [];
+
+    public string Title { get; } = title;
+
+    /// <summary>The sections added so far, as the JSON specs the script renders (kind + fields).</summary>
+    public IReadOnlyList<JsonObject> Sections => _sections;
+
+    /// <summary>A paragraph of plain text (what was run, how to read the figures).</summary>
+    public HtmlReport Text(string text, string? heading = null) =>
+        Add(new JsonObject { ["kind"] = "text", ["title"] = heading, ["text"] = text });
+
+    /// <summary>
+    /// A heatmap of <paramref name="values"/>[row][column] with axis labels and a colour scale; null or non-finite
+    /// cells are drawn grey. <paramref name="diverging"/> centres the scale on 0 (signed effects such as patching).
+    /// </summary>
+    public HtmlReport Heatmap(string heading, IReadOnlyList<string> rowLabels, IReadOnlyList<string> columnLabels, double?[][] values,
+        string rowTitle, string columnTitle, bool diverging = false)
+    {
+        if (values.Length != rowLabels.Count) throw new ArgumentException($"heatmap \"{heading}\": {values.Length} rows of values for {rowLabels.Count} row labels");
+        foreach (var row in values)
+            if (row.Length != columnLabels.Count) throw new ArgumentException($"heatmap \"{heading}\": a row has {row.Length} values for {columnLabels.Count} column labels");
+        return Add(new JsonObject
+        {
+            ["kind"] = "heatmap",
+            ["title"] = heading,
+            ["rows"] = Array(rowLabels),
+            ["cols"] = Array(columnLabels),
+            ["values"] = new JsonArray(values.Select(r => (JsonNode)new JsonArray(r.Select(v => v is double d && double.IsFinite(d) ? JsonValue.Create(d) : null).ToArray())).ToArray()),
+            ["rowTitle"] = rowTitle,
+            ["colTitle"] = columnTitle,
+            ["scale"] = diverging ? "diverging" : "sequential",
+        });
+    }
+
+    /// <summary>An attention pattern as a query × key grid of <paramref name="tokens"/>, plus hover highlighting.</summary>
+    public HtmlReport Attention(string heading, IReadOnlyList<string> tokens, float[][] pattern)
+    {
+        if (pattern.Length != tokens.Count || pattern.Any(r => r.Length != tokens.Count))
+            throw new ArgumentException($"attention \"{heading}\": the pattern must be {tokens.Count} × {tokens.Count}");
+        var values = new JsonArray(pattern.Select(r => (JsonNode)new JsonArray(r.Select(v => (JsonNode?)JsonValue.Create(v)).ToArray())).ToArray());
+        Add(new JsonObject { ["kind"] = "attention", ["title"] = heading, ["tokens"] = Array(tokens), ["pattern"] = values });
+        return Add(new JsonObject { ["kind"] = "tokens", ["title"] = "hover a token to see where it attends", ["tokens"] = Array(tokens), ["pattern"] = values.DeepClone() });
+    }
+
+    /// <summary>A line chart: one series per name, points (x, y); non-finite y values leave a gap.</summary>
+    public HtmlReport LineChart(string heading, string xTitle, string yTitle, IReadOnlyList<(string Name, double[] X, double?[] Y)> series, bool logY = false)
+    {
+        foreach (var s in series)
+            if (s.X.Length != s.Y.Length) throw new ArgumentException($"line chart \"{heading}\": series {s.Name} has {s.X.Length} x and {s.Y.Length} y values");
+        return Add(new JsonObject
+        {
+            ["kind"] = "line",
+            ["title"] = heading,
+            ["xTitle"] = xTitle,
+            ["yTitle"] = yTitle,
+            ["logY"] = logY,
+            ["series"] = new JsonArray(series.Select(s => (JsonNode)new JsonObject
+            {
+                ["name"] = s.Name,
+                ["x"] = new JsonArray(s.X.Select(v => (JsonNode?)JsonValue.Create(v)).ToArray()),
+                ["y"] = new JsonArray(s.Y.Select(v => v is double d && double.IsFinite(d) ? JsonValue.Create(d) : null).ToArray()),
+            }).ToArray()),
+        });
+    }
+
+    /// <summary>The whole document.</summary>
+    public string Render()
+    {
+        var data = new JsonObject { ["title"] = Title, ["sections"] = new JsonArray(_sections.Select(s => (JsonNode)s.DeepClone()).ToArray()) };
+        var sb = new StringBuilder();
+        sb.Append("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>").Append(WebUtility.HtmlEncode(Title)).Append("</title>\n");
+        sb.Append("<style>\nbody { margin: 1.5em; font: 14px system-ui, sans-serif; }\n").Append(ReportAssets.Style).Append("</style>\n</head>\n<body>\n");
+        sb.Append("<h1>").Append(WebUtility.HtmlEncode(Title)).Append("</h1>\n<div id=\"hm-report\"></div>\n");
+        sb.Append("<script type=\"application/json\" id=\"hm-report-data\">").Append(data.ToJsonString(DataOptions)).Append("</script>\n");
+        sb.Append("<script>\n").Append(ReportAssets.Script).Append("\nHMViews.renderReport();\n</script>\n</body>\n</html>\n");
+        return sb.ToString();
+    }
+
+    /// <summary>Writes <see cref="Render"/> to <paramref name="path"/> atomically.</summary>
+    public void Write(string path) => AtomicFile.WriteAllText(path, Render());
+
+    private HtmlReport Add(JsonObject section)
+    {
+        _sections.Add(section);
+        return this;
+    }
+
+    private static JsonArray Array(IEnumerable<string> items) => new(items.Select(s => (JsonNode?)JsonValue.Create(s)).ToArray());
+}

@@ -1,0 +1,222 @@
+using System.Net;
+using System.Net.Http.Json;
+using System.Text.Json;
+using HeadMiner.Hooks;
+using HeadMiner.Hooks.Interventions;
+using HeadMiner.Models;
+
+namespace HeadMiner.Explorer.Tests;
+
+/// <summary>The JSON API: answers match the library computed directly, and bad input gets a 4xx with a message while the server keeps serving.</summary>
+[Collection(ExplorerCollection.Name)]
+public sealed class ApiTests(ExplorerFixture fx)
+{
+    [Fact]
+    public async Task Models_lists_each_served_model_by_id_with_its_shape_and_atlas_flag()
+    {
+        var body = await fx.Http.GetFromJsonAsync<JsonElement>("/api/models");
+        var models = body.GetProperty("models").EnumerateArray().ToArray();
+        Assert.Equal([ExplorerFixture.WithAtlas, ExplorerFixture.WithoutAtlas], models.Select(m => m.GetProperty("id").GetString()));
+        Assert.Equal(5, models[0].GetProperty("layers").GetInt32());
+        Assert.Equal(8, models[0].GetProperty("heads").GetInt32());
+        Assert.True(models[0].GetProperty("has_atlas").GetBoolean());
+        Assert.False(models[1].GetProperty("has_atlas").GetBoolean());
+        Assert.DoesNotContain(models[0].EnumerateObject(), p => p.Value.ValueKind == JsonValueKind.String && p.Value.GetString()!.Contains('/'));
+    }
+
+    [Fact]
+    public async Task Pattern_equals_the_library_run_with_cache_for_every_head_of_the_layer()
+    {
+        var (status, body) = await fx.PostAsync("/api/pattern", new { model = ExplorerFixture.WithAtlas, prompt = TestModel.Prompt, layer = 2 });
+        Assert.Equal(200, status);
+        using var loaded = ModelLoader.Load(TestModel.Path);
+        var ids = loaded.Tokenizer!.Encode(TestModel.Prompt);
+        Assert.Equal(ids, body.GetProperty("token_ids").EnumerateArray().Select(e => e.GetInt32()));
+        var hook = HookName.Of(ActivationSite.Pattern, 2);
+        var (_, cache) = loaded.Model.RunWithCache(ids, CacheFilter.Of(hook));
+        var expected = cache.Get(hook);
+        var patterns = body.GetProperty("patterns");
+        Assert.Equal(8, patterns.GetArrayLength());
+        for (int h = 0; h < 8; h++)
+            for (int q = 0; q < ids.Length; q++)
+            {
+                var row = patterns[h][q];
+                Assert.Equal(ids.Length, row.GetArrayLength());
+                for (int k = 0; k < ids.Length; k++) Assert.Equal(expected[0, h, q, k], row[k].GetSingle(), 6);
+            }
+    }
+
+    [Fact]
+    public async Task Ablating_a_head_reports_the_distribution_the_library_gives_with_that_head_zeroed()
+    {
+        var (status, body) = await fx.PostAsync("/api/intervene", new { model = ExplorerFixture.WithAtlas, prompt = TestModel.Prompt, layer = 0, head = 3, kind = "ablate", top = 5 });
+        Assert.Equal(200, status);
+        using var loaded = ModelLoader.Load(TestModel.Path);
+        var ids = loaded.Tokenizer!.Encode(TestModel.Prompt);
+        var hooks = new HookSet(loaded.Model.Config);
+        using (HeadAblation.Zero(hooks, 0, 3))
+        {
+            var after = Softmax(loaded.Model.RunWithHooks(TokenBatch.Single(ids), hooks, lastOnly: true).ToArray());
+            var before = Softmax(loaded.Model.Forward(TokenBatch.Single(ids), lastOnly: true).ToArray());
+            foreach (var row in body.GetProperty("rows").EnumerateArray())
+            {
+                int id = row.GetProperty("id").GetInt32();
+                Assert.Equal(before[id], row.GetProperty("before").GetDouble(), 5);
+                Assert.Equal(after[id], row.GetProperty("after").GetDouble(), 5);
+            }
+            Assert.True(body.GetProperty("kl_before_after").GetDouble() > 0);
+        }
+    }
+
+    [Fact]
+    public async Task Patching_takes_the_heads_output_from_the_source_prompt_and_needs_equal_lengths()
+    {
+        var (status, body) = await fx.PostAsync("/api/intervene", new { model = ExplorerFixture.WithAtlas, prompt = TestModel.Prompt, source_prompt = TestModel.SourcePrompt, layer = 1, head = 0, kind = "patch" });
+        Assert.Equal(200, status);
+        Assert.True(body.GetProperty("kl_before_after").GetDouble() > 0);
+        var (bad, error) = await fx.PostAsync("/api/intervene", new { model = ExplorerFixture.WithAtlas, prompt = TestModel.Prompt, source_prompt = "Once", layer = 1, head = 0, kind = "patch" });
+        Assert.Equal(400, bad);
+        Assert.Contains("equal length", error.GetProperty("error").GetString());
+    }
+
+    [Fact]
+    public async Task Logit_lens_and_attribution_answer_for_the_last_position()
+    {
+        var (s1, lens) = await fx.PostAsync("/api/logit-lens", new { model = ExplorerFixture.WithAtlas, prompt = TestModel.Prompt, top = 3 });
+        Assert.Equal(200, s1);
+        Assert.Equal(6, lens.GetProperty("layers").GetArrayLength()); // resid_pre 0..4 + final
+        Assert.All(lens.GetProperty("layers").EnumerateArray(), l => Assert.Equal(3, l.GetProperty("top").GetArrayLength()));
+        var (s2, dla) = await fx.PostAsync("/api/dla", new { model = ExplorerFixture.WithAtlas, prompt = TestModel.Prompt });
+        Assert.Equal(200, s2);
+        Assert.Equal(5, dla.GetProperty("heads").GetArrayLength());
+        Assert.Equal(8, dla.GetProperty("heads")[0].GetArrayLength());
+    }
+
+    [Fact]
+    public async Task Atlas_is_served_from_the_saved_file_or_refused_with_a_message_to_run_the_atlas()
+    {
+        var saved = await fx.Http.GetFromJsonAsync<JsonElement>($"/api/atlas?model={ExplorerFixture.WithAtlas}");
+        Assert.Equal(0.8, saved.GetProperty("atlas").GetProperty("detectors")[1].GetProperty("scores")[2][5].GetDouble());
+        using var missing = await fx.Http.GetAsync($"/api/atlas?model={ExplorerFixture.WithoutAtlas}");
+        Assert.Equal(HttpStatusCode.NotFound, missing.StatusCode);
+        Assert.Contains("no atlas for this model: run headminer atlas", await missing.Content.ReadAsStringAsync());
+    }
+
+    public static TheoryData<string, string, int, string> BadRequests => new()
+    {
+        { "/api/pattern", """{"model":"nope","prompt":"hi","layer":0}""", 404, "unknown model id \"nope\"" },
+        { "/api/pattern", """{"model":"stories260k","prompt":"hi","layer":-1}""", 400, "\"layer\" is -1" },
+        { "/api/pattern", """{"model":"stories260k","prompt":"hi","layer":0,"head":8}""", 400, "\"head\" is 8" },
+        { "/api/pattern", """{"model":"stories260k","prompt":"hi","layer":"0"}""", 400, "\"layer\" must be an integer" },
+        { "/api/pattern", """{"model":"stories260k","prompt":"hi",""", 400, "malformed JSON" },
+        { "/api/pattern", """[1,2]""", 400, "must be a JSON object" },
+        { "/api/pattern", """{"model":"stories260k","layer":0}""", 400, "\"prompt\" is required" },
+        { "/api/pattern", """{"model":"stories260k","tokens":[1,99999],"layer":0}""", 400, "outside the vocabulary" },
+        { "/api/logit-lens", """{"model":"stories260k","prompt":"hi","top":0}""", 400, "\"top\" is 0" },
+        { "/api/dla", """{"prompt":"hi"}""", 400, "\"model\" is required" },
+        { "/api/intervene", """{"model":"stories260k","prompt":"hi","layer":0,"head":0,"kind":"explode"}""", 400, "must be ablate or patch" },
+        { "/api/tokenize", "", 400, "body is empty" },
+    };
+
+    [Theory]
+    [MemberData(nameof(BadRequests))]
+    public async Task Bad_input_gets_a_4xx_with_a_message_and_the_server_keeps_serving(string path, string body, int status, string message)
+    {
+        var (code, error) = await fx.PostRawAsync(path, body);
+        Assert.Equal(status, code);
+        Assert.Contains(message, error.GetProperty("error").GetString());
+        await AssertStillServing();
+    }
+
+    [Fact]
+    public async Task A_prompt_longer_than_the_context_gets_413_naming_both_lengths()
+    {
+        string prompt = string.Join(" ", Enumerable.Repeat("cat", 600)); // > 512 tokens
+        var (code, error) = await fx.PostAsync("/api/pattern", new { model = ExplorerFixture.WithAtlas, prompt, layer = 0 });
+        Assert.Equal(413, code);
+        Assert.Matches(@"the prompt has \d+ tokens but model stories260k supports at most 512", error.GetProperty("error").GetString());
+        await AssertStillServing();
+    }
+
+    [Fact]
+    public async Task Oversize_bodies_long_prompt_text_and_non_json_content_are_refused()
+    {
+        var (big, e1) = await fx.PostRawAsync("/api/pattern", "{\"model\":\"stories260k\",\"prompt\":\"" + new string('a', 70_000) + "\",\"layer\":0}");
+        Assert.Equal(413, big);
+        Assert.Contains("limit", e1.GetProperty("error").GetString());
+        var (longText, e2) = await fx.PostAsync("/api/pattern", new { model = ExplorerFixture.WithAtlas, prompt = new string('a', 20_000), layer = 0 });
+        Assert.Equal(413, longText);
+        Assert.Contains("characters", e2.GetProperty("error").GetString());
+        var (form, e3) = await fx.PostRawAsync("/api/pattern", "model=stories260k", "application/x-www-form-urlencoded");
+        Assert.Equal(415, form);
+        Assert.Contains("must be JSON", e3.GetProperty("error").GetString());
+        await AssertStillServing();
+    }
+
+    [Fact]
+    public async Task Requests_with_a_non_loopback_host_header_are_refused()
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Get, "/api/models");
+        request.Headers.Host = "attacker.example";
+        using var response = await fx.Http.SendAsync(request);
+        Assert.Equal(421, (int)response.StatusCode);
+        await AssertStillServing();
+    }
+
+    [Fact]
+    public async Task A_client_that_disconnects_mid_computation_leaves_the_server_serving()
+    {
+        string prompt = string.Join(" ", Enumerable.Repeat("Once upon a time", 120));
+        for (int i = 0; i < 5; i++)
+        {
+            using var cts = new CancellationTokenSource(TimeSpan.FromMilliseconds(5 + 10 * i));
+            await Assert.ThrowsAnyAsync<OperationCanceledException>(() =>
+                fx.Http.PostAsJsonAsync("/api/intervene", new { model = ExplorerFixture.WithAtlas, prompt, layer = 4, head = 1 }, cts.Token));
+        }
+        await AssertStillServing();
+        var (status, _) = await fx.PostAsync("/api/pattern", new { model = ExplorerFixture.WithAtlas, prompt = TestModel.Prompt, layer = 0, head = 0 });
+        Assert.Equal(200, status);
+    }
+
+    [Fact]
+    public async Task A_request_past_its_deadline_is_cancelled_with_503_and_a_message()
+    {
+        await using var server = await ExplorerServer.StartAsync(new ExplorerOptions
+        {
+            Models = [new ExplorerModelSpec(TestModel.Path)],
+            Port = 0,
+            Limits = new ExplorerLimits { RequestTimeout = TimeSpan.FromMilliseconds(1) },
+        });
+        using var http = new HttpClient { BaseAddress = new Uri(server.Url) };
+        string prompt = string.Join(" ", Enumerable.Repeat("Once upon a time", 120));
+        using var response = await http.PostAsJsonAsync("/api/intervene", new { model = "stories260k", prompt, layer = 4, head = 1 });
+        Assert.Equal(503, (int)response.StatusCode);
+        Assert.Contains("was cancelled", await response.Content.ReadAsStringAsync());
+    }
+
+    [Fact]
+    public async Task Unknown_paths_get_404_and_no_path_reaches_the_file_system()
+    {
+        foreach (string path in new[] { "/../../etc/passwd", "/assets/..%2F..%2Fetc%2Fpasswd", "/api/nothing" })
+        {
+            using var response = await fx.Http.GetAsync(path);
+            Assert.Equal(HttpStatusCode.NotFound, response.StatusCode);
+            Assert.DoesNotContain("root:", await response.Content.ReadAsStringAsync());
+        }
+        await AssertStillServing();
+    }
+
+    private async Task AssertStillServing()
+    {
+        using var response = await fx.Http.GetAsync("/api/models");
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+    }
+
+    private static double[] Softmax(float[] logits)
+    {
+        double max = logits.Max();
+        var e = logits.Select(x => Math.Exp(x - max)).ToArray();
+        double sum = e.Sum();
+        return e.Select(x => x / sum).ToArray();
+    }
+}

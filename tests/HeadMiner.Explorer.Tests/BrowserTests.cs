@@ -1,0 +1,112 @@
+using System.Globalization;
+using System.Text.Json;
+using Microsoft.Playwright;
+
+namespace HeadMiner.Explorer.Tests;
+
+/// <summary>
+/// The page driven by headless Chromium (Playwright, Debian's browser): type a prompt, pick a head, check the grid
+/// against the API, open a head from the atlas, ablate it. Screenshots go to <see cref="RepoPaths.Artifacts"/>.
+/// </summary>
+[Collection(ExplorerCollection.Name)]
+public sealed class BrowserTests(ExplorerFixture fx)
+{
+    [Fact]
+    public async Task Prompt_pattern_atlas_and_ablation_work_end_to_end()
+    {
+        // The head whose ablation moves the next-token distribution most, so the change shows in the page's numbers.
+        int layer = 1, bestHead = 0;
+        double bestKl = -1;
+        for (int h = 0; h < 8; h++)
+        {
+            var (_, r) = await fx.PostAsync("/api/intervene", new { model = ExplorerFixture.WithAtlas, prompt = TestModel.Prompt, layer, head = h });
+            double kl = r.GetProperty("kl_before_after").GetDouble();
+            if (kl > bestKl) (bestKl, bestHead) = (kl, h);
+        }
+
+        var page = await NewPageAsync();
+        await page.GotoAsync(fx.Server.Url + "/");
+        await page.WaitForSelectorAsync("body[data-ready=true]");
+        await page.SelectOptionAsync("#model", ExplorerFixture.WithAtlas);
+        await page.FillAsync("#prompt", TestModel.Prompt);
+        await page.SelectOptionAsync("#layer", layer.ToString(CultureInfo.InvariantCulture));
+        await page.ClickAsync("#run");
+        await page.WaitForSelectorAsync("#dla rect.hm-cell");
+        await page.SelectOptionAsync("#head", bestHead.ToString(CultureInfo.InvariantCulture));
+
+        var (_, api) = await fx.PostAsync("/api/pattern", new { model = ExplorerFixture.WithAtlas, prompt = TestModel.Prompt, layer, head = bestHead });
+        var tokens = api.GetProperty("tokens").EnumerateArray().Select(t => t.GetString()!).ToArray();
+        int n = tokens.Length;
+        Assert.Equal(tokens, await page.Locator("#tokens .hm-token").AllTextContentsAsync());
+        var cells = await page.Locator("#pattern rect.hm-cell").EvaluateAllAsync<string[][]>(
+            "cells => cells.map(c => [c.getAttribute('data-row'), c.getAttribute('data-col'), c.getAttribute('data-value')])");
+        Assert.Equal(n * n, cells.Length);
+        var expected = api.GetProperty("patterns")[0];
+        foreach (var cell in cells)
+        {
+            int q = int.Parse(cell[0], CultureInfo.InvariantCulture), k = int.Parse(cell[1], CultureInfo.InvariantCulture);
+            Assert.Equal(expected[q][k].GetDouble(), double.Parse(cell[2], CultureInfo.InvariantCulture), 6);
+        }
+        Assert.Equal(8, await page.Locator("#multiples .hm-multiple").CountAsync());
+
+        // Hovering a query token shades the tokens it attends to (its row of the pattern).
+        await page.HoverAsync($"#hover .hm-token[data-index=\"{n - 1}\"]");
+        string shaded = await page.GetAttributeAsync("#hover .hm-token[data-index=\"0\"]", "title") ?? "";
+        Assert.StartsWith("attention from", shaded);
+        await Shot(page, "explorer-pattern");
+
+        // The atlas: click a cell, the head's details appear with the saved scores and this prompt's attribution.
+        await page.WaitForSelectorAsync("#atlas rect.hm-cell");
+        await page.SelectOptionAsync("#detector", "1"); // induction
+        await page.ClickAsync($"#atlas rect.hm-cell[data-row=\"{layer}\"][data-col=\"{bestHead}\"]");
+        await page.WaitForSelectorAsync("#head-details .head-dla");
+        string details = await page.InnerTextAsync("#head-details");
+        Assert.Contains($"layer {layer}, head {bestHead}", details);
+        Assert.Contains("induction", details);
+        Assert.Contains("LR", details);
+        Assert.Equal(bestHead.ToString(CultureInfo.InvariantCulture), await page.InputValueAsync("#head"));
+        await Shot(page, "explorer-atlas-head");
+
+        // Ablate it: the page shows the distribution before and after, and they differ.
+        await page.ClickAsync("#ablate");
+        await page.WaitForSelectorAsync("#intervention .hm-bar-row");
+        var before = await page.Locator("#intervention .hm-bar-value").AllTextContentsAsync();
+        var after = await page.Locator("#intervention .hm-bar-after-value").AllTextContentsAsync();
+        Assert.Equal(before.Count, after.Count);
+        Assert.Contains(before.Zip(after), p => p.First != p.Second);
+        Assert.Contains("KL", await page.InnerTextAsync("#intervention .intervention-summary"));
+        await Shot(page, "explorer-ablation");
+        await page.Context.CloseAsync();
+    }
+
+    [Fact]
+    public async Task Page_says_when_a_model_has_no_atlas_and_when_a_prompt_is_too_long()
+    {
+        var page = await NewPageAsync();
+        await page.GotoAsync(fx.Server.Url + "/");
+        await page.WaitForSelectorAsync("body[data-ready=true]");
+        await page.SelectOptionAsync("#model", ExplorerFixture.WithoutAtlas);
+        await page.WaitForSelectorAsync("#atlas .atlas-missing");
+        Assert.Contains("no atlas for this model: run headminer atlas", await page.InnerTextAsync("#atlas"));
+        await page.FillAsync("#prompt", string.Join(" ", Enumerable.Repeat("cat", 600)));
+        await page.ClickAsync("#run");
+        await page.WaitForSelectorAsync("#error:not([hidden])");
+        Assert.Contains("supports at most 512", await page.InnerTextAsync("#error"));
+        await Shot(page, "explorer-errors");
+        await page.Context.CloseAsync();
+    }
+
+    private async Task<IPage> NewPageAsync()
+    {
+        var browser = await fx.BrowserAsync();
+        var context = await browser.NewContextAsync(new BrowserNewContextOptions { ViewportSize = new ViewportSize { Width = 1280, Height = 1600 } });
+        context.SetDefaultTimeout(20_000);
+        var page = await context.NewPageAsync();
+        var errors = new List<string>();
+        page.PageError += (_, e) => errors.Add(e);
+        return page;
+    }
+
+    private static Task Shot(IPage page, string name) =>
+        page.ScreenshotAsync(new PageScreenshotOptions { Path = Path.Combine(RepoPaths.Artifacts, name + ".png"), FullPage = true });
+}
