@@ -34,7 +34,7 @@ public static class TrainBench
 
     private sealed record Settings(string[] Shapes, int Warmup, int? Steps, int Repeats, int TorchThreads, string TorchForeach, Dictionary<string, int> Overrides);
 
-    private sealed record OursResult(float[] Losses, double[] TokensPerSecond, double ForwardMs, double BackwardMs, double OptimizerMs, double AllocatedBytesPerStep, int[] Collections, double DataMsPerBatch);
+    private sealed record OursResult(long Parameters, long DecayedParameters, float[] Losses, double[] TokensPerSecond, double ForwardMs, double BackwardMs, double OptimizerMs, double AllocatedBytesPerStep, int[] Collections, double DataMsPerBatch);
 
     public static int Run(string[] args)
     {
@@ -49,24 +49,24 @@ public static class TrainBench
             Console.Error.WriteLine("usage: train [--quick] [--shape embedded|repeats|all] [--warmup N] [--steps N] [--repeats N] [--layers N] [--heads N] [--d-model N] [--d-mlp N] [--batch N] [--length N] [--torch-threads N] [--torch-foreach default|on|off]");
             return 2;
         }
-        Console.WriteLine($"ours: {WorkerPool.MaxThreads} threads; torch: {settings.TorchThreads} intra-op thread(s), OpenBLAS default threads, OPENBLAS_CORETYPE unset, AdamW foreach {settings.TorchForeach}");
-        var rows = new List<string>();
-        var phaseRows = new List<string>();
-        bool agreed = true;
+        var shapes = new List<Shape>();
         foreach (string name in settings.Shapes)
         {
-            Shape shape;
             try
             {
-                shape = Apply(MakeShape(name), settings.Overrides);
+                shapes.Add(Apply(MakeShape(name), settings.Overrides));
             }
             catch (FormatException e)
             {
                 Console.Error.WriteLine($"train: {e.Message}");
                 return 2;
             }
-            agreed &= RunShape(shape, settings, rows, phaseRows);
         }
+        Console.WriteLine($"ours: {WorkerPool.MaxThreads} threads; torch: {settings.TorchThreads} intra-op thread(s), OpenBLAS default threads, OPENBLAS_CORETYPE unset, AdamW foreach {settings.TorchForeach}");
+        var rows = new List<string>();
+        var phaseRows = new List<string>();
+        bool agreed = true;
+        foreach (var shape in shapes) agreed &= RunShape(shape, settings, rows, phaseRows);
         Console.WriteLine();
         Console.WriteLine("| shape | tokens/step | ours tok/s median | ours best | torch tok/s median | torch best | ours / torch (median) |");
         Console.WriteLine("|---|---:|---:|---:|---:|---:|---:|");
@@ -75,10 +75,14 @@ public static class TrainBench
         Console.WriteLine("| shape | ours fwd / bwd / opt ms | torch fwd / bwd / opt ms | ours allocated per step | ours GCs gen0/1/2 (timed steps) | data generation ms/batch (untimed) |");
         Console.WriteLine("|---|---:|---:|---:|---:|---:|");
         foreach (var row in phaseRows) Console.WriteLine(row);
-        if (!agreed) Console.WriteLine($"\nLOSSES DISAGREE (beyond {LossTolerance:G}): the two sides did not do the same arithmetic; the ratios above are not comparable.");
+        if (!agreed) Console.WriteLine($"\nLOSSES OR PARAMETER GROUPS DISAGREE (losses beyond {LossTolerance:G}): the two sides did not do the same arithmetic; the ratios above are not comparable.");
         return agreed ? 0 : 1;
     }
 
+    /// <summary>
+    /// Defaults: 10 warm-up steps (tiered JIT promotes a method after 30 calls, and the per-layer kernels run only a few
+    /// times per step), 5 repeats, --quick: 2 warm-up steps and 2 repeats of 3 steps (a smoke run, not a measurement).
+    /// </summary>
     private static Settings Parse(string[] args)
     {
         bool quick = false;
@@ -121,7 +125,7 @@ public static class TrainBench
             "embedded" or "repeats" => [shape],
             _ => throw new FormatException($"--shape is embedded, repeats or all, got '{shape}'"),
         };
-        return new Settings(shapes, warmup ?? (quick ? 2 : 3), steps ?? (quick ? 3 : null), repeats ?? (quick ? 2 : 5), torchThreads, foreachMode, overrides);
+        return new Settings(shapes, warmup ?? (quick ? 2 : 10), steps ?? (quick ? 3 : null), repeats ?? (quick ? 2 : 5), torchThreads, foreachMode, overrides);
     }
 
     private static Shape MakeShape(string name)
@@ -288,7 +292,8 @@ public static class TrainBench
         double allocated = (GC.GetTotalAllocatedBytes(precise: true) - allocatedBefore) / (double)(steps * repeats);
         int[] collections = [.. Enumerable.Range(0, 3).Select(g => GC.CollectionCount(g) - gcBefore[g])];
         double[] tokensPerSecond = [.. repeatSeconds.Select(s => (double)b * t * steps / s)];
-        return new OursResult(losses, tokensPerSecond, Median(forward), Median(backward), Median(update), allocated, collections, 0);
+        long decayed = optimizer.Parameters.Where(p => p.Decay).Sum(p => (long)p.Value.Length);
+        return new OursResult(model.ParameterCount, decayed, losses, tokensPerSecond, Median(forward), Median(backward), Median(update), allocated, collections, 0);
     }
 
     private static bool Report(string name, int tokensPerStep, OursResult ours, JsonElement? torch, List<string> rows, List<string> phaseRows)
@@ -304,8 +309,15 @@ public static class TrainBench
             Console.WriteLine($"  torch: losses of the first steps {string.Join(", ", torchLosses.Select(l => l.ToString("F6", CultureInfo.InvariantCulture)))}; last {j.GetProperty("last_loss").GetDouble():F4}; "
                 + $"tokens/s per repeat {string.Join(", ", j.GetProperty("tokens_per_s").EnumerateArray().Select(e => e.GetDouble().ToString("F0", CultureInfo.InvariantCulture)))}");
             double maxDiff = torchLosses.Select((l, i) => Math.Abs(l - ours.Losses[i])).Max();
-            agreed = maxDiff <= LossTolerance;
-            Console.WriteLine($"  first {torchLosses.Length} losses: max |ours − torch| = {maxDiff:E2} ({(agreed ? "agree" : "DISAGREE")}, tolerance {LossTolerance:G})");
+            long parameters = j.GetProperty("parameters").GetInt64(), decayed = j.GetProperty("decayed_parameters").GetInt64();
+            bool sameGroups = parameters == ours.Parameters && decayed == ours.DecayedParameters;
+            agreed = maxDiff <= LossTolerance && sameGroups;
+            Console.WriteLine($"  first {torchLosses.Length} losses: max |ours − torch| = {maxDiff:E2} ({(maxDiff <= LossTolerance ? "agree" : "DISAGREE")}, tolerance {LossTolerance:G}); "
+                + $"parameters {ours.Parameters:N0} / {parameters:N0}, weight-decayed {ours.DecayedParameters:N0} / {decayed:N0} ({(sameGroups ? "same" : "DIFFERENT")})");
+            // Information only: later losses drift apart as float rounding differences compound.
+            double[] allTorch = [.. j.GetProperty("all_losses").EnumerateArray().Select(e => e.GetDouble())];
+            double maxAll = allTorch.Select((l, i) => Math.Abs(l - ours.Losses[i])).Max();
+            Console.WriteLine($"  all {allTorch.Length} steps: max |ours − torch| = {maxAll:E2} (information: rounding differences compound over steps)");
             double tm = j.GetProperty("median_tokens_per_s").GetDouble();
             torchMedian = $"{tm:F0}";
             torchBest = $"{j.GetProperty("best_tokens_per_s").GetDouble():F0}";

@@ -16,7 +16,8 @@ warm-up + cosine learning rate of HeadMiner's LearningRateSchedule.
 and its targets tokens[:, 1:].
 
 stdout: one JSON line
-    {"losses": [...first --report-losses step losses...], "tokens_per_s": [one per repeat],
+    {"losses": [...first --report-losses step losses...], "last_loss": ..., "all_losses": [...every step's...],
+     "parameters": N, "decayed_parameters": N, "tokens_per_s": [one per repeat],
      "median_tokens_per_s": ..., "best_tokens_per_s": ..., "phase_ms": {"forward": ..., "backward": ...,
      "optimizer": ...}, "torch": "1.13.x", "threads": 1, "blas_threads": 2, "foreach": null}
 ("phase_ms" are medians over the timed steps; "optimizer" is clipping plus the AdamW step.)
@@ -143,8 +144,10 @@ def main():
     batches = torch.from_numpy(data.astype(np.int64)).view(total_steps, b, t + 1)
 
     foreach = {"default": None, "on": True, "off": False}[args.foreach]
-    params = [p for g in model.parameter_groups(args.weight_decay) for p in g["params"]]
-    opt = torch.optim.AdamW(model.parameter_groups(args.weight_decay), lr=args.lr, betas=(args.beta1, args.beta2),
+    groups = model.parameter_groups(args.weight_decay)
+    params = [p for g in groups for p in g["params"]]
+    decayed = sum(p.numel() for p in groups[0]["params"])
+    opt = torch.optim.AdamW(groups, lr=args.lr, betas=(args.beta1, args.beta2),
                             eps=args.eps, foreach=foreach)
 
     losses, times, phases = [], [], {"forward": [], "backward": [], "optimizer": []}
@@ -173,7 +176,8 @@ def main():
     tokens = b * t
     per_repeat = [tokens * args.steps / sum(times[r * args.steps:(r + 1) * args.steps]) for r in range(args.repeats)]
     print(json.dumps({
-        "losses": losses[:args.report_losses], "last_loss": losses[-1],
+        "losses": losses[:args.report_losses], "last_loss": losses[-1], "all_losses": losses,
+        "parameters": sum(p.numel() for p in params), "decayed_parameters": decayed,
         "tokens_per_s": [round(x, 1) for x in per_repeat],
         "median_tokens_per_s": round(statistics.median(per_repeat), 1), "best_tokens_per_s": round(max(per_repeat), 1),
         "phase_ms": {k: round(statistics.median(v) * 1000, 3) for k, v in phases.items()},
