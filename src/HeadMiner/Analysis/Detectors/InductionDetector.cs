@@ -4,7 +4,7 @@ namespace HeadMiner.Analysis.Detectors;
 /// Induction heads: at a repeated token, attend to the token that followed its earlier occurrence (and, through the
 /// OV circuit, predict it again). Target P[i, j+1] = 1 where tok_j = tok_i, j &lt; i.
 /// </summary>
-public sealed class InductionDetector : TokenPatternDetector
+public sealed class InductionDetector : TokenPatternDetector, ICausalDetector
 {
     public override string Id => "induction";
 
@@ -17,6 +17,21 @@ public sealed class InductionDetector : TokenPatternDetector
     protected override bool IsTarget(int[] ids, int i, int j) => j >= 1 && ids[j - 1] == ids[i]; // j ≤ i, so j − 1 < i
 
     protected override int SecondHalfOffset(int segment) => segment - 1;
+
+    /// <summary>
+    /// Loss on the second copy of repeated random tokens (each prediction whose token is predictable by copying:
+    /// every position of the second copy but its last); induction heads are what make it low.
+    /// </summary>
+    public CausalTask? CausalTask(DetectorContext context)
+    {
+        if (CannotRun(context) is not null) return null;
+        int segment = Math.Min(context.Options.SegmentLength, (context.Config.ContextLength - 1) / 2);
+        var prompts = DetectorPrompts.Repeated(context, context.Options.Prompts, segment, context.Options.Seed ^ 0xCA05A1UL);
+        int first = prompts[0].Length - segment; // first token of the second copy
+        var predictions = Enumerable.Range(first, segment - 1).ToArray();
+        return new CausalTask("loss on the repeated half of repeated random tokens (nats)", HigherIsBetter: false,
+            hooks => NextTokenLoss.Mean(context.Model, prompts, predictions, hooks));
+    }
 
     protected override string OffsetDescription => "mean A[i, i−T+1] over the second copy (the induction score on repeated random tokens)";
 }
