@@ -81,6 +81,33 @@ public sealed class HtmlReport(string title)
     }
 
     /// <summary>The whole document.</summary>
+    /// <summary>
+    /// A table. A cell is a string, a number, a <see cref="TableLink"/> (shown as a link when it is http or https) or
+    /// a <see cref="TableShade"/> (text on a tint proportional to a value in [0, 1]).
+    /// </summary>
+    public HtmlReport Table(string heading, IReadOnlyList<string> columns, IEnumerable<IReadOnlyList<object?>> rows)
+    {
+        var body = new JsonArray();
+        foreach (var row in rows)
+        {
+            if (row.Count != columns.Count) throw new ArgumentException($"table \"{heading}\": a row has {row.Count} cells for {columns.Count} columns");
+            body.Add(new JsonArray(row.Select(Cell).ToArray()));
+        }
+        return Add(new JsonObject { ["kind"] = "table", ["title"] = heading, ["columns"] = Array(columns), ["rows"] = body });
+    }
+
+    private static JsonNode? Cell(object? cell) => cell switch
+    {
+        null => null,
+        string s => JsonValue.Create(s),
+        double d => double.IsFinite(d) ? JsonValue.Create(d) : null,
+        float f => float.IsFinite(f) ? JsonValue.Create((double)f) : null,
+        int i => JsonValue.Create(i),
+        TableLink l => new JsonObject { ["text"] = l.Text, ["href"] = l.Href },
+        TableShade s => new JsonObject { ["text"] = s.Text, ["shade"] = double.IsFinite(s.Shade) ? s.Shade : null },
+        _ => JsonValue.Create(cell.ToString()),
+    };
+
     public string Render()
     {
         var data = new JsonObject { ["title"] = Title, ["sections"] = new JsonArray(_sections.Select(s => (JsonNode)s.DeepClone()).ToArray()) };
@@ -104,3 +131,9 @@ public sealed class HtmlReport(string title)
 
     private static JsonArray Array(IEnumerable<string> items) => new(items.Select(s => (JsonNode?)JsonValue.Create(s)).ToArray());
 }
+
+/// <summary>A table cell that links to <see cref="Href"/>.</summary>
+public sealed record TableLink(string Text, string Href);
+
+/// <summary>A table cell tinted by <see cref="Shade"/> in [0, 1].</summary>
+public sealed record TableShade(string Text, double Shade);

@@ -133,15 +133,15 @@ public sealed record AtlasCausal
     public required IReadOnlyList<int[]> Heads { get; init; }
     public required double Baseline { get; init; }
     public required double TopHeadsValue { get; init; }
-    public required double RandomHeadsValue { get; init; }
+    public required double? RandomHeadsValue { get; init; }
     public required IReadOnlyList<IReadOnlyList<int[]>> RandomDraws { get; init; }
     public required IReadOnlyList<double> RandomValues { get; init; }
 
     /// <summary>How much worse the metric got from ablating the top heads (positive = they matter), in the metric's units.</summary>
     public double TopEffect => HigherIsBetter ? Baseline - TopHeadsValue : TopHeadsValue - Baseline;
 
-    /// <summary>The same for the random heads.</summary>
-    public double RandomEffect => HigherIsBetter ? Baseline - RandomHeadsValue : RandomHeadsValue - Baseline;
+    /// <summary>The same for the random heads (null when the model has too few other heads to draw from).</summary>
+    public double? RandomEffect => HigherIsBetter ? Baseline - RandomHeadsValue : RandomHeadsValue - Baseline;
 }
 
 public sealed record AtlasHead
@@ -158,7 +158,7 @@ public sealed record AtlasAttended(string Prompt, int QueryIndex, string Query, 
 
 public sealed record AtlasComposition
 {
-    public required double Baseline { get; init; }
+    public required double? Baseline { get; init; }
 
     /// <summary>"q" / "k" / "v" → [sender][receiver], index = layer · heads + head; null where not defined.</summary>
     public required IReadOnlyDictionary<string, double?[][]> Scores { get; init; }

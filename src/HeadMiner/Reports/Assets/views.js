@@ -225,13 +225,39 @@
     return box;
   }
 
+  /* table: spec = { title, columns: [name…], rows: [[cell…]…] }; a cell is a string or number, or
+     { text, href } for a link (only http(s) links are made clickable), or { text, shade } with shade in [0, 1]
+     to tint the cell. */
+  function table(target, spec) {
+    var box = container(target, spec.title, "hm-table");
+    var t = el("table", {}, box);
+    var head = el("tr", {}, el("thead", {}, t));
+    spec.columns.forEach(function (c) { el("th", {}, head).textContent = c; });
+    var body = el("tbody", {}, t);
+    spec.rows.forEach(function (row) {
+      var tr = el("tr", {}, body);
+      row.forEach(function (cell) {
+        var td = el("td", {}, tr);
+        if (cell === null || cell === undefined) { td.textContent = ""; return; }
+        if (typeof cell === "number") { td.textContent = fmt(cell); td.className = "hm-num"; return; }
+        if (typeof cell === "string") { td.textContent = cell; return; }
+        if (cell.href && /^https?:\/\//.test(cell.href)) {
+          var a = el("a", { href: cell.href, rel: "noopener noreferrer", target: "_blank" }, td);
+          a.textContent = cell.text;
+        } else td.textContent = cell.text;
+        if (cell.shade !== undefined && cell.shade !== null) td.style.background = makeScale([[0, 1]], "sequential", 0, 1).colour(Math.max(0, Math.min(1, cell.shade)) * 0.6);
+      });
+    });
+    return box;
+  }
+
   function note(target, spec) {
     var box = container(target, spec.title, "hm-text");
     el("p", { "class": "hm-note" }, box).textContent = spec.text;
     return box;
   }
 
-  var kinds = { heatmap: heatmap, attention: attention, tokens: tokens, multiples: multiples, line: line, bars: bars, text: note };
+  var kinds = { heatmap: heatmap, attention: attention, tokens: tokens, multiples: multiples, line: line, bars: bars, table: table, text: note };
   function render(target, spec) {
     var f = kinds[spec.kind];
     if (!f) throw new Error("unknown view kind " + spec.kind);
@@ -246,5 +272,5 @@
     JSON.parse(data.textContent).sections.forEach(function (s) { render(target, s); });
   }
 
-  global.HMViews = { heatmap: heatmap, attention: attention, tokens: tokens, multiples: multiples, line: line, bars: bars, text: note, render: render, renderReport: renderReport, format: fmt };
+  global.HMViews = { heatmap: heatmap, attention: attention, tokens: tokens, multiples: multiples, line: line, bars: bars, table: table, text: note, render: render, renderReport: renderReport, format: fmt };
 })(window);

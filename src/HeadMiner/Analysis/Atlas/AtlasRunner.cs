@@ -1,0 +1,167 @@
+using System.Diagnostics;
+using System.Globalization;
+using HeadMiner.Analysis.Catalog;
+using HeadMiner.Analysis.Detectors;
+using HeadMiner.Models;
+using HeadMiner.Models.Tokenizers;
+
+namespace HeadMiner.Analysis.Atlas;
+
+/// <summary>
+/// Runs every applicable detector on one model and assembles the atlas: per detector its scores (or the reason it was
+/// skipped), the causal confirmation for detectors with a task metric, and per head the types whose threshold it
+/// passes with attention examples. A detector that fails is reported as failed with its message; the others still run.
+/// </summary>
+public static class AtlasRunner
+{
+    public static AtlasReport Run(Transformer model, ITokenizer? tokenizer, AtlasModel modelInfo, AtlasOptions? options = null,
+        IProgress<AtlasProgress>? progress = null, CancellationToken cancel = default)
+    {
+        options ??= new AtlasOptions();
+        options.Validate();
+        var catalog = HeadCatalog.Load();
+        var detectors = DetectorRegistry.Parse(options.Detectors);
+        var context = new DetectorContext(model, tokenizer, options.Detector);
+        var entries = new List<AtlasDetector>();
+        var results = new List<(DetectorResult Result, HeadType? Type)>();
+        AtlasComposition? composition = null;
+
+        for (int i = 0; i < detectors.Count; i++)
+        {
+            cancel.ThrowIfCancellationRequested();
+            var detector = detectors[i];
+            var type = PrimaryType(catalog, detector.Id);
+            var entry = new AtlasDetector
+            {
+                Id = detector.Id,
+                HeadType = type?.Id,
+                Stage = type?.StageText,
+                Kind = KindName(detector.Kind),
+                Description = detector.Description,
+                Status = "skipped",
+            };
+            if (detector.CannotRun(context) is { } reason)
+            {
+                entries.Add(entry with { Reason = reason });
+                progress?.Report(new AtlasProgress(detector.Id, i, detectors.Count, "skipped", Detail: reason));
+                continue;
+            }
+            progress?.Report(new AtlasProgress(detector.Id, i, detectors.Count, "running"));
+            var clock = Stopwatch.StartNew();
+            DetectorResult result;
+            try
+            {
+                result = detector.Run(context, null, cancel);
+            }
+            catch (HeadMinerException e)
+            {
+                entries.Add(entry with { Status = "failed", Reason = e.Message, Seconds = clock.Elapsed.TotalSeconds });
+                progress?.Report(new AtlasProgress(detector.Id, i, detectors.Count, "failed", clock.Elapsed.TotalSeconds, e.Message));
+                continue;
+            }
+            AtlasCausal? causal = null;
+            string? causalNote = null;
+            if (detector is ICausalDetector causalDetector)
+            {
+                progress?.Report(new AtlasProgress(detector.Id, i, detectors.Count, "causal check"));
+                try
+                {
+                    if (causalDetector.CausalTask(context) is { } task) causal = CausalConfirmation.Run(model, task, result, options, cancel);
+                }
+                catch (HeadMinerException e)
+                {
+                    causalNote = $"causal check failed: {e.Message}";
+                }
+            }
+            double seconds = clock.Elapsed.TotalSeconds;
+            entries.Add(entry with
+            {
+                Status = "ran",
+                Seconds = Math.Round(seconds, 3),
+                Threshold = result.Threshold,
+                ThresholdReason = result.ThresholdReason,
+                Baseline = result.Baseline is double b && double.IsFinite(b) ? b : null,
+                Scores = AtlasReport.Matrix(result.Scores),
+                Notes = causalNote is null ? result.Notes : [.. result.Notes, causalNote],
+                Causal = causal,
+            });
+            results.Add((result, type));
+            if (detector.Id == "k_composition") composition = Composition(result);
+            progress?.Report(new AtlasProgress(detector.Id, i, detectors.Count, "done", seconds));
+        }
+
+        return new AtlasReport
+        {
+            CreatedUtc = DateTime.UtcNow.ToString("yyyy-MM-ddTHH:mm:ssZ", CultureInfo.InvariantCulture),
+            ToolVersion = typeof(AtlasRunner).Assembly.GetName().Version?.ToString(3) ?? "0.0.0",
+            Seed = options.Detector.Seed,
+            Model = modelInfo,
+            Detectors = entries,
+            Heads = Heads(model.Config, results, options.ExamplesPerHead),
+            Composition = composition,
+        };
+    }
+
+    /// <summary>The catalog type a detector measures: the one whose id is the detector's, else the first that names it.</summary>
+    public static HeadType? PrimaryType(HeadCatalog catalog, string detectorId)
+    {
+        var measured = catalog.MeasuredBy(detectorId).ToList();
+        return measured.FirstOrDefault(t => t.Id == detectorId) ?? measured.FirstOrDefault();
+    }
+
+    private static string KindName(DetectorKind kind) => kind switch
+    {
+        DetectorKind.AttentionPattern => "attention_pattern",
+        DetectorKind.Weights => "weights",
+        _ => "task",
+    };
+
+    private static List<AtlasHead> Heads(ModelConfig config, List<(DetectorResult Result, HeadType? Type)> results, int examples)
+    {
+        var heads = new List<AtlasHead>();
+        for (int l = 0; l < config.Layers; l++)
+        {
+            for (int h = 0; h < config.Heads; h++)
+            {
+                var labels = new List<AtlasLabel>();
+                var labelled = new List<DetectorResult>();
+                foreach (var (result, type) in results)
+                {
+                    float score = result.Score(l, h);
+                    if (!(score > result.Threshold)) continue;
+                    labels.Add(new AtlasLabel(type?.Id ?? result.DetectorId, type?.StageText, Math.Round(score, 6)));
+                    labelled.Add(result);
+                }
+                // How far above its threshold a label is decides its rank: scores of different detectors are not on one scale.
+                var order = labels.Zip(labelled).OrderByDescending(x => x.Second.Score(l, h) / Math.Max(x.Second.Threshold, 1e-6f)).ToList();
+                var attended = new List<AtlasAttended>();
+                // Examples from the detectors that labelled the head first, then from any detector with examples.
+                foreach (var result in order.Select(x => x.Second).Concat(results.Select(r => r.Result)))
+                {
+                    foreach (var e in result.EvidenceFor(l, h).Examples)
+                    {
+                        if (attended.Count >= examples) break;
+                        string prompt = $"{result.DetectorId} prompt {e.Prompt}";
+                        if (attended.Any(a => a.Prompt == prompt && a.QueryIndex == e.Query && a.KeyIndex == e.Key)) continue;
+                        attended.Add(new AtlasAttended(prompt, e.Query, e.QueryToken, e.Key, e.KeyToken, Math.Round(e.Weight, 4)));
+                    }
+                    if (attended.Count >= examples) break;
+                }
+                heads.Add(new AtlasHead { Layer = l, Head = h, Labels = [.. order.Select(x => x.First)], TopAttended = attended });
+            }
+        }
+        return heads;
+    }
+
+    private static AtlasComposition? Composition(DetectorResult result)
+    {
+        var scores = new Dictionary<string, double?[][]>();
+        foreach (var kind in new[] { "q", "k", "v" })
+        {
+            if (!result.Matrices.TryGetValue($"{kind}_composition", out var m)) continue;
+            int layers = m.Dim(0), heads = m.Dim(1), n = layers * heads;
+            scores[kind] = AtlasReport.Matrix(m.Contiguous().Reshape(n, n));
+        }
+        return scores.Count == 0 ? null : new AtlasComposition { Baseline = result.Baseline is double b && double.IsFinite(b) ? b : null, Scores = scores };
+    }
+}

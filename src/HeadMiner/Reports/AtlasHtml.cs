@@ -1,0 +1,110 @@
+using System.Globalization;
+using HeadMiner.Analysis.Atlas;
+using HeadMiner.Analysis.Catalog;
+
+namespace HeadMiner.Reports;
+
+/// <summary>
+/// atlas.html: the atlas drawn with the shared views — the four-stage map of the model's heads, one layers × heads
+/// heatmap per detector that ran, the causal checks, every head's labels with attention examples and the papers
+/// behind each label, and the detectors that were skipped with their reasons.
+/// </summary>
+public static class AtlasHtml
+{
+    private static readonly string[] Stages = ["KR", "ICI", "LR", "EP"];
+
+    public static HtmlReport Build(AtlasReport atlas, HeadCatalog? catalog = null)
+    {
+        catalog ??= HeadCatalog.Load();
+        var m = atlas.Model;
+        var report = new HtmlReport($"Head atlas: {m.Name}");
+        report.Text($"{m.Architecture}, {m.Layers} layers × {m.Heads} heads ({m.KvHeads} key/value heads), d_model {m.DModel}, context {m.ContextLength}, "
+            + $"vocabulary {m.VocabSize}{(m.WeightsOnly ? ", weights only (partial checkpoint)" : "")}; weight processing: {m.Processing}; seed {atlas.Seed}; "
+            + $"created {atlas.CreatedUtc} by HeadMiner {atlas.ToolVersion}. A head gets a type's label when its score passes the detector's threshold; "
+            + "the causal column compares zero-ablating a type's top heads with ablating as many random other heads.", "Model");
+
+        string[] layerLabels = [.. Enumerable.Range(0, m.Layers).Select(l => $"L{l}")];
+        string[] headLabels = [.. Enumerable.Range(0, m.Heads).Select(h => $"H{h}")];
+
+        // The four-stage map: each head's strongest label and its stage, tinted by stage.
+        var mapRows = new List<IReadOnlyList<object?>>();
+        for (int l = 0; l < m.Layers; l++)
+        {
+            var row = new List<object?> { $"L{l}" };
+            for (int h = 0; h < m.Heads; h++)
+            {
+                var head = atlas.Heads.FirstOrDefault(x => x.Layer == l && x.Head == h);
+                var best = head?.Labels.FirstOrDefault();
+                row.Add(best is null ? "—" : new TableShade($"{best.Stage ?? "?"}: {best.Type}" + (head!.Labels.Count > 1 ? $" (+{head.Labels.Count - 1})" : ""),
+                    (Array.IndexOf(Stages, best.Stage) + 1) / 4.0));
+            }
+            mapRows.Add(row);
+        }
+        report.Table("Four-stage map (KR knowledge recalling · ICI in-context identification · LR latent reasoning · EP expression preparation)",
+            ["layer", .. headLabels], mapRows);
+
+        // Summary: one row per labelled head and type.
+        var summary = new List<IReadOnlyList<object?>>();
+        foreach (var head in atlas.Heads)
+        {
+            foreach (var label in head.Labels)
+            {
+                var detector = atlas.Detectors.FirstOrDefault(d => d.HeadType == label.Type || d.Id == label.Type);
+                summary.Add([$"L{head.Layer}H{head.Head}", label.Type, label.Stage ?? "", label.Score, CausalText(detector?.Causal, head)]);
+            }
+        }
+        report.Table("Labelled heads", ["head", "type", "stage", "score", "causal effect of the type's top heads (vs random heads)"], summary);
+
+        foreach (var d in atlas.Detectors.Where(d => d.Status == "ran" && d.Scores is not null))
+        {
+            string title = $"{d.HeadType ?? d.Id} ({d.Stage ?? "no stage"}) — detector {d.Id}, threshold {Format(d.Threshold)}"
+                + (d.Baseline is double b ? $", chance {Format(b)}" : "");
+            report.Heatmap(title, layerLabels, headLabels, d.Scores!, "layer", "head", diverging: d.Scores!.SelectMany(r => r).Any(v => v < 0));
+        }
+
+        var causal = atlas.Detectors.Where(d => d.Causal is not null).Select(d => (IReadOnlyList<object?>)
+        [
+            d.HeadType ?? d.Id, d.Causal!.Metric, string.Join(" ", d.Causal.Heads.Select(h => $"L{h[0]}H{h[1]}")), d.Causal.Baseline,
+            d.Causal.TopHeadsValue, d.Causal.RandomHeadsValue, d.Causal.TopEffect, d.Causal.RandomEffect,
+        ]).ToList();
+        if (causal.Count > 0)
+        {
+            report.Table("Causal confirmation (zero ablation; effect = how much worse the metric gets)",
+                ["type", "metric", "top heads", "clean", "top heads ablated", "random heads ablated (mean)", "top effect", "random effect"], causal);
+        }
+
+        var details = new List<IReadOnlyList<object?>>();
+        foreach (var head in atlas.Heads.Where(x => x.Labels.Count > 0))
+        {
+            string labels = string.Join("; ", head.Labels.Select(x => $"{x.Type} {x.Score.ToString("0.###", CultureInfo.InvariantCulture)}"));
+            string examples = string.Join("; ", head.TopAttended.Select(a => $"{a.Query} ({a.QueryIndex}) → {a.Key} ({a.KeyIndex}) {a.Weight.ToString("0.00", CultureInfo.InvariantCulture)}"));
+            details.Add([$"L{head.Layer}H{head.Head}", labels, examples]);
+        }
+        if (details.Count > 0) report.Table("Heads: labels and strongest attention on example prompts", ["head", "labels", "query → key weight"], details);
+
+        var papers = new List<IReadOnlyList<object?>>();
+        foreach (var typeId in atlas.Heads.SelectMany(x => x.Labels).Select(x => x.Type).Distinct())
+        {
+            var type = catalog.Find(typeId);
+            if (type is null) continue;
+            if (type.Papers.Count == 0) papers.Add([type.Name, type.Function, "no paper in the survey's list"]);
+            foreach (var p in type.Papers) papers.Add([type.Name, type.Function, new TableLink($"{p.Title} ({p.Date})", p.Url)]);
+        }
+        if (papers.Count > 0) report.Table("The literature behind each label", ["type", "function", "paper"], papers);
+
+        var skipped = atlas.Detectors.Where(d => d.Status != "ran").Select(d => (IReadOnlyList<object?>)[d.Id, d.Status, d.Reason ?? ""]).ToList();
+        if (skipped.Count > 0) report.Table("Detectors not run", ["detector", "status", "reason"], skipped);
+        return report;
+    }
+
+    private static string CausalText(AtlasCausal? causal, AtlasHead head)
+    {
+        if (causal is null) return "no task metric";
+        bool included = causal.Heads.Any(h => h[0] == head.Layer && h[1] == head.Head);
+        return $"{(included ? "" : "(not among the ablated) ")}{Signed(causal.TopEffect)} vs {Signed(causal.RandomEffect)} ({causal.Metric})";
+    }
+
+    private static string Signed(double? v) => v is double d ? d.ToString("+0.000;-0.000", CultureInfo.InvariantCulture) : "n/a";
+
+    private static string Format(double? v) => v is double d ? d.ToString("0.###", CultureInfo.InvariantCulture) : "n/a";
+}
