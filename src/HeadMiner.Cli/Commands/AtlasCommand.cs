@@ -1,34 +1,130 @@
 using System.CommandLine;
 using System.Diagnostics;
-using HeadMiner.Tensors;
-using HeadMiner.Tensors.Kernels;
+using System.Globalization;
+using HeadMiner.Analysis.Atlas;
+using HeadMiner.Analysis.Detectors;
+using HeadMiner.Reports;
 
 namespace HeadMiner.Cli.Commands;
 
 /// <summary>
-/// `headminer atlas`: the main job. Until the head atlas lands (issue 6) this runs a self-check demo of the tensor
-/// engine, so that the README's first command already restores, builds and runs end to end.
+/// `headminer atlas`: the main job — what does each attention head of this model do? Runs every applicable detector
+/// (on the embedded model when --model is absent), confirms task-measured types by ablation, prints a summary table
+/// and writes atlas.json (docs/ATLAS.md) and atlas.html.
 /// </summary>
 public static class AtlasCommand
 {
     public static Command Create()
     {
-        var command = new Command("atlas", "Map what every attention head of a model does (placeholder: tensor-engine demo).");
-        command.SetAction(parse =>
+        var model = ModelOptions.Model();
+        var detectors = new Option<string?>("--detectors", "-d") { Description = $"Comma-separated detector ids (default: all): {string.Join(", ", DetectorRegistry.Ids)}" };
+        var output = new Option<string>("--out", "-o") { Description = "Directory for atlas.json and atlas.html", DefaultValueFactory = _ => "atlas" };
+        var seed = new Option<ulong>("--seed") { Description = "Seed of every random prompt and draw", DefaultValueFactory = _ => new DetectorOptions().Seed };
+        var prompts = new Option<int>("--prompts") { Description = "Prompts per detector", DefaultValueFactory = _ => new DetectorOptions().Prompts };
+        var causalHeads = new Option<int>("--causal-heads") { Description = "Most top heads ablated together in a causal check", DefaultValueFactory = _ => new AtlasOptions().CausalHeads };
+        var process = ModelOptions.Process();
+        var weightsOnly = ModelOptions.WeightsOnly();
+        var command = new Command("atlas", "Map what every attention head of a model does: detectors for the survey's head types, causal checks, atlas.json + atlas.html.")
         {
-            var output = parse.InvocationConfiguration.Output;
-            output.WriteLine("The head atlas is not built yet; running the tensor-engine demo instead.");
-            const int n = 512;
-            var a = Tensor.RandomNormal(1, 1f, n, n);
-            var b = Tensor.RandomNormal(2, 1f, n, n);
-            var c = Tensor.Zeros(n, n);
-            Gemm.Multiply(false, false, n, n, n, 1f, a.Span, n, b.Span, n, 0f, c.Span, n);
-            var sw = Stopwatch.StartNew();
-            Gemm.Multiply(false, false, n, n, n, 1f, a.Span, n, b.Span, n, 0f, c.Span, n);
-            double seconds = sw.Elapsed.TotalSeconds;
-            output.WriteLine($"GEMM {n}x{n}x{n}: {2.0 * n * n * n / seconds / 1e9:F1} GFLOP/s");
-            return ExitCodes.Success;
+            model, detectors, output, seed, prompts, causalHeads, process, weightsOnly,
+        };
+        command.SetAction((parse, cancel) =>
+        {
+            var options = new AtlasOptions
+            {
+                Detectors = parse.GetValue(detectors),
+                Detector = new DetectorOptions { Seed = parse.GetValue(seed), Prompts = parse.GetValue(prompts) },
+                CausalHeads = parse.GetValue(causalHeads),
+            };
+            try
+            {
+                options.Validate();
+                DetectorRegistry.Parse(options.Detectors);
+            }
+            catch (HeadMinerException e)
+            {
+                throw new UsageException(e.Message);
+            }
+            var stdout = parse.InvocationConfiguration.Output;
+            var stderr = parse.InvocationConfiguration.Error;
+            string dir = parse.GetValue(output)!;
+            bool partial = parse.GetValue(weightsOnly);
+            using var loaded = ModelOptions.Load(parse.GetValue(model), parse.GetValue(process), partial);
+            var c = loaded.Model.Config;
+            // Pattern prompts are BOS + 2 segments: shorten the segment for short-context models instead of failing.
+            int segment = Math.Min(options.Detector.SegmentLength, (c.ContextLength - 1) / 2);
+            if (segment < 2) throw new UsageException($"{loaded.Path}: a context of {c.ContextLength} tokens is too short for repeated-token prompts");
+            options = options with { Detector = options.Detector with { SegmentLength = segment } };
+            var info = new AtlasModel
+            {
+                Path = loaded.Path,
+                Name = Path.GetFileName(Path.TrimEndingDirectorySeparator(loaded.Path)),
+                Architecture = c.Architecture,
+                Layers = c.Layers,
+                Heads = c.Heads,
+                KvHeads = c.KvHeads,
+                DModel = c.DModel,
+                ContextLength = c.ContextLength,
+                VocabSize = c.VocabSize,
+                WeightsOnly = partial,
+                Processing = loaded.Model.Processing.ToString(),
+            };
+            stdout.WriteLine($"atlas of {loaded.Path}: {c.Architecture}, {c.Layers} layers × {c.Heads} heads{(partial ? ", weights only" : "")}");
+            var clock = Stopwatch.StartNew();
+            var atlas = AtlasRunner.Run(loaded.Model, loaded.Tokenizer, info, options, new ProgressLines(stderr), cancel);
+            Directory.CreateDirectory(dir);
+            string jsonPath = Path.Combine(dir, "atlas.json"), htmlPath = Path.Combine(dir, "atlas.html");
+            atlas.Write(jsonPath);
+            AtlasHtml.Build(atlas).Write(htmlPath);
+
+            stdout.WriteLine();
+            stdout.WriteLine($"{"head",-7} {"type",-22} {"stage",-5} {"score",7}  causal effect: top heads vs random heads");
+            int rows = 0;
+            foreach (var head in atlas.Heads)
+            {
+                foreach (var label in head.Labels)
+                {
+                    var causal = atlas.Detectors.FirstOrDefault(d => d.HeadType == label.Type && d.Causal is not null)?.Causal;
+                    string effect = causal is null ? "—" : $"{Signed(causal.TopEffect)} vs {Signed(causal.RandomEffect)} ({causal.Metric})";
+                    stdout.WriteLine($"{$"L{head.Layer}H{head.Head}",-7} {label.Type,-22} {label.Stage ?? "",-5} {label.Score,7:0.000}  {effect}");
+                    rows++;
+                }
+            }
+            if (rows == 0) stdout.WriteLine("(no head passes any detector's threshold)");
+            var skipped = atlas.Detectors.Where(d => d.Status != "ran").ToList();
+            if (skipped.Count > 0)
+            {
+                stdout.WriteLine();
+                foreach (var d in skipped) stdout.WriteLine($"{d.Status} {d.Id}: {d.Reason}");
+            }
+            stdout.WriteLine();
+            stdout.WriteLine($"{atlas.Detectors.Count(d => d.Status == "ran")} detectors ran in {clock.Elapsed.TotalSeconds:F1} s; wrote {jsonPath} and {htmlPath}");
+            return Task.FromResult(ExitCodes.Success);
         });
         return command;
+    }
+
+    private static string Signed(double? v) => v is double d ? d.ToString("+0.000;-0.000", CultureInfo.InvariantCulture) : "n/a";
+
+    /// <summary>One line per detector on stderr: running, done with its time, or skipped with the reason.</summary>
+    private sealed class ProgressLines(TextWriter writer) : IProgress<AtlasProgress>
+    {
+        public void Report(AtlasProgress p)
+        {
+            string prefix = $"[{p.Index + 1}/{p.Count}] {p.DetectorId}";
+            switch (p.Phase)
+            {
+                case "done":
+                    writer.WriteLine($"{prefix}: done in {p.Seconds:F1} s");
+                    break;
+                case "skipped":
+                case "failed":
+                    writer.WriteLine($"{prefix}: {p.Phase}: {p.Detail}");
+                    break;
+                default:
+                    writer.WriteLine($"{prefix}: {p.Phase}…");
+                    break;
+            }
+        }
     }
 }

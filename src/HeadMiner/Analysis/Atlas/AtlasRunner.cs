@@ -40,7 +40,16 @@ public static class AtlasRunner
                 Description = detector.Description,
                 Status = "skipped",
             };
-            if (detector.CannotRun(context) is { } reason)
+            string? reason;
+            try
+            {
+                reason = detector.CannotRun(context);
+            }
+            catch (HeadMinerException e)
+            {
+                reason = e.Message;
+            }
+            if (reason is not null)
             {
                 entries.Add(entry with { Reason = reason });
                 progress?.Report(new AtlasProgress(detector.Id, i, detectors.Count, "skipped", Detail: reason));
@@ -127,9 +136,11 @@ public static class AtlasRunner
                 var labelled = new List<DetectorResult>();
                 foreach (var (result, type) in results)
                 {
+                    // Detectors that measure no catalog type (k_composition: evidence for induction) label nothing.
+                    if (type is null) continue;
                     float score = result.Score(l, h);
                     if (!(score > result.Threshold)) continue;
-                    labels.Add(new AtlasLabel(type?.Id ?? result.DetectorId, type?.StageText, Math.Round(score, 6)));
+                    labels.Add(new AtlasLabel(type.Id, type.StageText, Math.Round(score, 6)));
                     labelled.Add(result);
                 }
                 // How far above its threshold a label is decides its rank: scores of different detectors are not on one scale.

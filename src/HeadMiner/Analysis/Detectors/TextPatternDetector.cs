@@ -27,6 +27,15 @@ public abstract class TextPatternDetector : IHeadDetector
     {
         if (context.CannotRunForward() is { } forward) return forward;
         if (context.Tokenizer is null) return "needs the model's tokenizer to read real text (none was loaded)";
+        try
+        {
+            TextPrompts.Tokenize(context);
+        }
+        catch (HeadMinerException e)
+        {
+            // A vocabulary of made-up words (the embedded toy model) cannot spell English text.
+            return $"the tokenizer cannot encode the English sample text: {e.Message}";
+        }
         return null;
     }
 
