@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Diagnostics;
 using HeadMiner.Reports;
+using HeadMiner.Tensors;
 using HeadMiner.Training;
 
 namespace HeadMiner.Cli.Commands;
@@ -68,6 +69,7 @@ public static class TrainCommand
                 trainer.Run(progress, cancel, done =>
                 {
                     TrainingCheckpoint.Save(dir, trainer, tokenizerJson, metadata);
+                    if (p.AnalysisHints is { } hints) AtomicFile.WriteAllText(Path.Combine(dir, HeadMiner.Analysis.Detectors.AnalysisHints.FileName), hints.ToJson());
                     Report(trainer.Curve, name, options.Seed).Write(Path.Combine(dir, "training_curve.html"));
                 });
             }

@@ -21,7 +21,8 @@ public static class AtlasHtml
         report.Text($"{m.Architecture}, {m.Layers} layers × {m.Heads} heads ({m.KvHeads} key/value heads), d_model {m.DModel}, context {m.ContextLength}, "
             + $"vocabulary {m.VocabSize}{(m.WeightsOnly ? ", weights only (partial checkpoint)" : "")}; weight processing: {m.Processing}; seed {atlas.Seed}; "
             + $"created {atlas.CreatedUtc} by HeadMiner {atlas.ToolVersion}. A head gets a type's label when its score passes the detector's threshold; "
-            + "the causal column compares zero-ablating a type's top heads with ablating as many random other heads.", "Model");
+            + "the causal column compares zero-ablating a type's top heads with ablating as many random other heads."
+            + string.Concat(atlas.Notes.Select(n => " " + n)), "Model");
 
         string[] layerLabels = [.. Enumerable.Range(0, m.Layers).Select(l => $"L{l}")];
         string[] headLabels = [.. Enumerable.Range(0, m.Heads).Select(h => $"H{h}")];

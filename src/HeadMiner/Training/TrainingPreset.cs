@@ -9,6 +9,9 @@ public sealed record TrainingPreset(string Name, string Description, ModelConfig
     /// <summary>The data's tokenizer as a Hugging Face tokenizer.json, written next to the model (null: none).</summary>
     public Func<string>? TokenizerJson { get; init; }
 
+    /// <summary>Analysis hints written next to the model as headminer.json (null: none).</summary>
+    public HeadMiner.Analysis.Detectors.AnalysisHints? AnalysisHints { get; init; }
+
     /// <summary>
     /// 2 layers × 4 heads, d_model 32, on 12-token random segments repeated: the loss on repeated tokens falls from
     /// chance to near 0 around steps 250–500. A fixed period allows a positional shortcut (a layer-0 head attending
@@ -43,6 +46,8 @@ public sealed record TrainingPreset(string Name, string Description, ModelConfig
     /// <summary>The toy language the embedded model is trained on (docs/EMBEDDED-MODEL.md).</summary>
     public static ToyLanguageOptions EmbeddedLanguage { get; } = new() { RepeatedSegmentsFraction = 0.5 };
 
+    private static ToyVocabulary EmbeddedVocabulary => new(EmbeddedLanguage.WordCount, EmbeddedLanguage.MarkovStateCount, EmbeddedLanguage.NumberCount);
+
     /// <summary>
     /// The embedded default model (models/embedded): GPT-2 architecture, 3 layers × 4 heads, d_model 128, on the toy
     /// language. See docs/EMBEDDED-MODEL.md for what it learns and when.
@@ -75,6 +80,9 @@ public sealed record TrainingPreset(string Name, string Description, ModelConfig
         new TrainingOptions { Steps = 4000, BatchSequences = 16, SequenceLength = 128, PeakLearningRate = 2e-3, WarmupSteps = 100, EvalEvery = 100, EvalSequences = 32, Seed = 7, CheckpointEvery = 500 })
     {
         TokenizerJson = () => ToyTokenizer.Json(new ToyLanguage(EmbeddedLanguage).Vocabulary),
+        AnalysisHints = new(
+            [(EmbeddedVocabulary.FirstWord, EmbeddedVocabulary.FirstWord + EmbeddedVocabulary.WordCount - 1)],
+            "random-token prompts use the words w0…w191: the toy language repeats only words; numbers, days, months and letters always count, so a model trained on it predicts their successors, not a repeat"),
     };
 
     public static IReadOnlyList<TrainingPreset> All { get; } = [Repeats, Embedded];

@@ -33,6 +33,14 @@ public sealed record DetectorOptions
     /// <summary>Evidence examples (query → key pairs, probe tokens) kept per head.</summary>
     public int Examples { get; init; } = 3;
 
+    /// <summary>
+    /// The ids random-token prompts draw from (null: the whole ordinary vocabulary). A model whose training data kept
+    /// token families apart — the embedded toy model only ever repeats words, while its numbers and days always count —
+    /// declares its "text" tokens in <see cref="AnalysisHints"/>, so repeated-token prompts test induction rather
+    /// than the successor prior of a number.
+    /// </summary>
+    public IReadOnlySet<int>? PromptTokens { get; init; }
+
     public void Validate()
     {
         void Check(bool ok, string what)
@@ -45,5 +53,6 @@ public sealed record DetectorOptions
         Check(PositionalWindow >= 2, $"positional window {PositionalWindow} must be at least 2");
         Check(ProbeTokens > 0, $"probe token count {ProbeTokens} must be positive");
         Check(Examples >= 0, $"example count {Examples} must not be negative");
+        Check(PromptTokens is null || PromptTokens.Count >= 2, "prompt tokens must hold at least 2 ids");
     }
 }

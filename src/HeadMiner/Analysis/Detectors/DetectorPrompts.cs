@@ -18,7 +18,10 @@ public static class DetectorPrompts
         return use ? bos : null;
     }
 
-    /// <summary>Ids that may be drawn: the vocabulary minus BOS/EOS and the tokenizer's special tokens (shown as &lt;…&gt;).</summary>
+    /// <summary>
+    /// Ids that may be drawn: the vocabulary (or <see cref="DetectorOptions.PromptTokens"/> when given) minus BOS/EOS
+    /// and the tokenizer's special tokens (shown as &lt;…&gt;).
+    /// </summary>
     public static int[] OrdinaryTokens(DetectorContext context)
     {
         var tokenizer = context.Tokenizer;
@@ -27,8 +30,10 @@ public static class DetectorPrompts
         foreach (var id in new[] { context.Config.BosTokenId, context.Config.EosTokenId, tokenizer?.BosId, tokenizer?.EosId })
             if (id is int i) excluded.Add(i);
         var ids = new List<int>(vocab);
+        var pool = context.Options.PromptTokens;
         for (int id = 0; id < vocab; id++)
         {
+            if (pool is not null && !pool.Contains(id)) continue;
             if (excluded.Contains(id)) continue;
             if (tokenizer is not null && IsSpecial(tokenizer.TokenToString(id))) continue;
             ids.Add(id);

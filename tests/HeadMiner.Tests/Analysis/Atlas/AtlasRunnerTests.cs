@@ -1,0 +1,111 @@
+using HeadMiner.Analysis.Atlas;
+using HeadMiner.Analysis.Detectors;
+using HeadMiner.Models;
+using Xunit.Abstractions;
+
+namespace HeadMiner.Tests.Analysis.Atlas;
+
+public class AtlasRunnerTests(ITestOutputHelper output)
+{
+    private static AtlasModel Info(LoadedModel m, bool weightsOnly = false) => new()
+    {
+        Path = m.Path,
+        Name = Path.GetFileName(m.Path),
+        Architecture = m.Model.Config.Architecture,
+        Layers = m.Model.Config.Layers,
+        Heads = m.Model.Config.Heads,
+        KvHeads = m.Model.Config.KvHeads,
+        DModel = m.Model.Config.DModel,
+        ContextLength = m.Model.Config.ContextLength,
+        VocabSize = m.Model.Config.VocabSize,
+        WeightsOnly = weightsOnly,
+        Processing = m.Model.Processing.ToString(),
+    };
+
+    private static AtlasDetector Detector(AtlasReport atlas, string id) => atlas.Detectors.Single(d => d.Id == id);
+
+    [Fact]
+    public void OnTheEmbeddedModelItFindsPreviousTokenAndInductionHeadsAndTheAblationConfirmsThem()
+    {
+        string dir = Path.Combine(TestPaths.RepoRoot, "models", "embedded");
+        using var loaded = ModelLoader.Load(dir);
+        var hints = AnalysisHints.Load(dir, loaded.Model.Config.VocabSize);
+        Assert.NotNull(hints);
+        var options = new AtlasOptions { Detector = new DetectorOptions { PromptTokens = hints.PromptTokens() } };
+        var atlas = AtlasRunner.Run(loaded.Model, loaded.Tokenizer, Info(loaded), options);
+
+        var previous = atlas.Heads.Where(h => h.Labels.Any(l => l.Type == "previous_token")).ToList();
+        var induction = atlas.Heads.Where(h => h.Labels.Any(l => l.Type == "induction")).ToList();
+        output.WriteLine($"previous-token: {string.Join(" ", previous.Select(h => $"L{h.Layer}H{h.Head}"))}; induction: {string.Join(" ", induction.Select(h => $"L{h.Layer}H{h.Head}"))}");
+        Assert.NotEmpty(previous);
+        Assert.All(previous, h => Assert.Equal(0, h.Layer));
+        Assert.NotEmpty(induction);
+        Assert.All(induction, h => Assert.True(h.Layer >= 1));
+        Assert.Equal("LR", induction[0].Labels.First(l => l.Type == "induction").Stage);
+
+        var causal = Detector(atlas, "induction").Causal;
+        Assert.NotNull(causal);
+        output.WriteLine($"ablating {string.Join(" ", causal.Heads.Select(h => $"L{h[0]}H{h[1]}"))}: +{causal.TopEffect:F3} nats; random heads: {string.Join(", ", causal.RandomValues.Select(v => (v - causal.Baseline).ToString("+0.000")))}");
+        Assert.True(causal.TopEffect >= 1.0, $"ablating the induction heads costs {causal.TopEffect:F3} nats");
+        Assert.True(causal.RandomEffect < 0.5 * causal.TopEffect, $"random heads cost {causal.RandomEffect:F3}, top heads {causal.TopEffect:F3}");
+        Assert.Equal("skipped", Detector(atlas, "rare_words").Status);
+        Assert.Contains("cannot encode the English sample text", Detector(atlas, "rare_words").Reason);
+        Assert.Equal(atlas.Model.Layers * atlas.Model.Heads, atlas.Heads.Count);
+    }
+
+    [Fact]
+    public void OnStories260KItRunsEndToEndAndReportsPreviousTokenHeads()
+    {
+        using var loaded = ModelLoader.Load(TestPaths.SharedFile("models/stories260K/stories260K.bin"));
+        var options = new AtlasOptions { Detector = new DetectorOptions { Prompts = 8 } };
+        var atlas = AtlasRunner.Run(loaded.Model, loaded.Tokenizer, Info(loaded), options);
+        foreach (var d in atlas.Detectors) output.WriteLine($"{d.Id}: {d.Status} {d.Reason} {d.Seconds:F2}s");
+        Assert.DoesNotContain(atlas.Detectors, d => d.Status == "failed");
+        var previous = atlas.Heads.Where(h => h.Labels.Any(l => l.Type == "previous_token")).Select(h => $"L{h.Layer}H{h.Head}").ToList();
+        output.WriteLine($"previous-token heads: {string.Join(" ", previous)}");
+        Assert.NotEmpty(previous);
+        // The report's heads carry attention examples from the detectors that labelled them.
+        Assert.All(atlas.Heads.Where(h => h.Labels.Count > 0), h => Assert.NotEmpty(h.TopAttended));
+    }
+
+    [Fact]
+    public void WeightsOnlyGpt2SmallGetsTheCompositionAnalysisAndStatedSkips()
+    {
+        using var loaded = ModelLoader.Load(TestPaths.SharedModel("gpt2-small-attention-only"), new LoadOptions { WeightsOnly = true });
+        var atlas = AtlasRunner.Run(loaded.Model, loaded.Tokenizer, Info(loaded, weightsOnly: true));
+        Assert.Equal("ran", Detector(atlas, "k_composition").Status);
+        foreach (var id in new[] { "previous_token", "induction", "ov_copying" })
+        {
+            Assert.Equal("skipped", Detector(atlas, id).Status);
+            Assert.False(string.IsNullOrWhiteSpace(Detector(atlas, id).Reason));
+        }
+        var composition = atlas.Composition;
+        Assert.NotNull(composition);
+        Assert.Equal(144, composition.Scores["k"].Length);
+        Assert.All(composition.Scores["k"], row => Assert.Equal(144, row.Length));
+        // The published induction heads 5.1 and 5.5 / 6.9 read keys written by the previous-token head 4.11: among all
+        // earlier heads, 4.11 is the strongest K-composition partner of 5.1 and 6.9 (the detector tests check the same).
+        foreach (var (l, h) in new[] { (5, 1), (6, 9) })
+        {
+            int receiver = l * 12 + h;
+            int best = Enumerable.Range(0, l * 12).MaxBy(s => composition.Scores["k"][s][receiver] ?? -1);
+            Assert.Equal(4 * 12 + 11, best);
+        }
+    }
+
+    [Fact]
+    public void TheReportRoundTripsThroughJsonAndRejectsOtherSchemas()
+    {
+        string dir = Path.Combine(TestPaths.RepoRoot, "models", "embedded");
+        using var loaded = ModelLoader.Load(dir);
+        var atlas = AtlasRunner.Run(loaded.Model, loaded.Tokenizer, Info(loaded), new AtlasOptions { Detectors = "previous_token,induction,k_composition", Detector = new DetectorOptions { Prompts = 4 } });
+        var back = AtlasReport.Parse(atlas.ToJson());
+        Assert.Equal(atlas.ToJson(), back.ToJson());
+        Assert.Equal(3, back.Detectors.Count);
+        Assert.Contains("\"schema\": \"headminer.atlas\"", atlas.ToJson());
+        var e = Assert.Throws<HeadMinerException>(() => AtlasReport.Parse(atlas.ToJson().Replace("\"version\": 1", "\"version\": 9", StringComparison.Ordinal), "x.json"));
+        Assert.Contains("x.json: atlas version 9 is newer", e.Message);
+        e = Assert.Throws<HeadMinerException>(() => AtlasReport.Parse("{\"schema\": 3", "y.json"));
+        Assert.StartsWith("y.json: not a valid atlas", e.Message);
+    }
+}

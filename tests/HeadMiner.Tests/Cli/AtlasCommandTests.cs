@@ -1,0 +1,36 @@
+using HeadMiner.Analysis.Atlas;
+using static HeadMiner.Tests.CliRunner;
+
+namespace HeadMiner.Tests.Cli;
+
+public class AtlasCommandTests
+{
+    [Fact]
+    public void AtlasOnTheDefaultModelPrintsTheTableAndWritesJsonAndHtml()
+    {
+        using var dir = TestPaths.NewTempDirectory();
+        var (code, output, err) = Run("atlas", "-o", dir.Path);
+        Assert.True(code == 0, err);
+        Assert.Contains("models/embedded", output);
+        Assert.Matches(@"L0H\d\s+previous_token\s+ICI", output);
+        Assert.Matches(@"L[12]H\d\s+induction\s+LR\s+[0-9.]+\s+\+\d", output);
+        Assert.Contains("[3/10] induction: causal check", err);
+        var atlas = AtlasReport.Read(dir.File("atlas.json"));
+        Assert.Equal(3, atlas.Model.Layers);
+        Assert.Single(atlas.Notes);
+        string html = File.ReadAllText(dir.File("atlas.html"));
+        Assert.Contains("Four-stage map", html);
+        Assert.DoesNotContain("<script src", html);
+    }
+
+    [Fact]
+    public void BadOptionsAreUsageErrors()
+    {
+        var (code, _, err) = Run("atlas", "--detectors", "nope");
+        Assert.Equal(HeadMiner.Cli.ExitCodes.Usage, code);
+        Assert.Contains("unknown detector \"nope\"", err);
+        (code, _, err) = Run("atlas", "--causal-heads", "0");
+        Assert.Equal(HeadMiner.Cli.ExitCodes.Usage, code);
+        Assert.Contains("causal heads 0", err);
+    }
+}
