@@ -67,6 +67,21 @@ public class DifferentiableTransformerTests
             double analytic = run.Z[l].Gradient!.Span[((i * T + p) * H + h) * dh + j];
             Assert.True(Math.Abs(numeric - analytic) <= 2e-3 + 2e-2 * Math.Abs(numeric), $"{c.Architecture} z[{l}] pair {i} pos {p} head {h} dim {j}: autodiff {analytic}, finite difference {numeric}");
         }
+        // And d(logit_diff)/d(hook_mlp_out).
+        foreach (var (l, i, p, j) in new[] { (0, 1, 8, 5), (1, 0, 8, 0), (1, 1, 3, c.DModel - 1) })
+        {
+            const float eps = 1e-2f;
+            double Metric(float delta)
+            {
+                var hooks = new HookSet(c);
+                hooks.Add(HookName.Of(ActivationSite.MlpOut, l), (a, _) => a[i, p, j] += delta);
+                var logits = model.Run(pairs.CorruptedBatch(), new ForwardOptions { Hooks = hooks, LastOnly = true }).Logits!;
+                return new Metric(MetricKind.LogitDiff, pairs).Compute(logits);
+            }
+            double numeric = (Metric(eps) - Metric(-eps)) / (2 * eps);
+            double analytic = run.MlpOut[l].Gradient!.Span[(i * T + p) * c.DModel + j];
+            Assert.True(Math.Abs(numeric - analytic) <= 2e-3 + 2e-2 * Math.Abs(numeric), $"{c.Architecture} mlp_out[{l}] pair {i} pos {p} dim {j}: autodiff {analytic}, finite difference {numeric}");
+        }
     }
 
     [Fact]
