@@ -13,6 +13,7 @@ public static class CommandRegistry
         yield return GenerateCommand.Create();
         yield return LogitsCommand.Create();
         yield return PatchCommand.Create();
+        yield return AttribPatchCommand.Create();
         yield return PathPatchCommand.Create();
         yield return DlaCommand.Create();
         yield return LogitLensCommand.Create();
