@@ -18,6 +18,7 @@ public static class CommandRegistry
         yield return DlaCommand.Create();
         yield return LogitLensCommand.Create();
         yield return AblateCommand.Create();
+        yield return ProbeCommand.Create();
         yield return TrainCommand.Create();
     }
 }
