@@ -122,10 +122,16 @@ public static class EdgeAttributionPatching
         return result;
     }
 
+    /// <summary>Σ a·b: SIMD float dot products over blocks of 256, summed in double (rows·d_model can be 10⁵–10⁶ long).</summary>
     private static double Dot(float[] a, float[] b)
     {
+        const int block = 256;
         double sum = 0;
-        for (int i = 0; i < a.Length; i++) sum += (double)a[i] * b[i];
+        for (int i = 0; i < a.Length; i += block)
+        {
+            int n = Math.Min(block, a.Length - i);
+            sum += System.Numerics.Tensors.TensorPrimitives.Dot(a.AsSpan(i, n), b.AsSpan(i, n));
+        }
         return sum;
     }
 }
