@@ -14,11 +14,13 @@ public static class CommandRegistry
         yield return GenerateCommand.Create();
         yield return LogitsCommand.Create();
         yield return PatchCommand.Create();
+        yield return AttribPatchCommand.Create();
         yield return PathPatchCommand.Create();
         yield return DlaCommand.Create();
         yield return LogitLensCommand.Create();
         yield return AblateCommand.Create();
         yield return DetectCommand.Create();
+        yield return ProbeCommand.Create();
         yield return TrainCommand.Create();
         yield return TasksCommand.Create();
         yield return ServeCommand.Create();

@@ -64,6 +64,16 @@ public class GradientCheckTests(ITestOutputHelper output)
         CheckOp("AddRowBias", [x, bias], tape => Ops.AddRowBias(tape, x, bias), v => DoubleReference.AddRowBias(v[0], v[1]), seed: 14);
     }
 
+    [Fact]
+    public void GatherRows_accumulates_a_row_picked_twice()
+    {
+        const int width = 5;
+        var x = Parameter(15, 1f, 7, width);
+        int[] rows = [6, 2, 6, 0];
+        CheckOp("GatherRows", [x], tape => Ops.GatherRows(tape, x, rows),
+            v => rows.SelectMany(r => v[0].Skip(r * width).Take(width)).ToArray(), seed: 16);
+    }
+
     // ---- norms ------------------------------------------------------------------------------------------------
 
     [Theory]

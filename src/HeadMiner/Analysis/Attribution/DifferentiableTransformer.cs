@@ -1,0 +1,237 @@
+using HeadMiner.Models;
+using HeadMiner.Tensors;
+using HeadMiner.Tensors.Autodiff;
+
+namespace HeadMiner.Analysis.Attribution;
+
+/// <summary>
+/// One forward pass recorded on a tape, with the activations gradient-based analyses read kept as
+/// <see cref="Variable"/>s. Rows are sequence-major (row = sequence·T + position). After
+/// <see cref="DifferentiableTransformer.Backward"/> every variable here holds d(metric)/d(itself).
+/// </summary>
+public sealed class DifferentiableRun
+{
+    public required Tape Tape { get; init; }
+    public required int Sequences { get; init; }
+    public required int Length { get; init; }
+
+    /// <summary>Token (+ learned position) embedding [rows, d_model]: the graph's leaf.</summary>
+    public required Variable Embed { get; init; }
+
+    /// <summary>Per layer: the residual stream entering the block [rows, d_model].</summary>
+    public required Variable[] ResidPre { get; init; }
+
+    /// <summary>Per layer: queries [rows, heads·d_head] and keys/values [rows, kv_heads·d_head], before rotary.</summary>
+    public required Variable[] Q { get; init; }
+    public required Variable[] K { get; init; }
+    public required Variable[] V { get; init; }
+
+    /// <summary>Per layer: hook_z, the attention-weighted values [rows, heads·d_head] (head h = columns h·d_head…).</summary>
+    public required Variable[] Z { get; init; }
+
+    /// <summary>Per layer: the residual the MLP's norm reads (resid_mid; resid_pre when attention and MLP run in parallel).</summary>
+    public required Variable[] MlpInput { get; init; }
+
+    /// <summary>Per layer: the MLP's normalised input (only the MLP reads it, so its gradient is the MLP path's alone).</summary>
+    public required Variable[] MlpNormed { get; init; }
+
+    /// <summary>Per layer: hook_mlp_out [rows, d_model].</summary>
+    public required Variable[] MlpOut { get; init; }
+
+    /// <summary>The residual stream after the last block, before the final norm [rows, d_model].</summary>
+    public required Variable ResidFinal { get; init; }
+
+    /// <summary>Logits [rows, vocab], or [sequences, vocab] for each sequence's last position.</summary>
+    public required Variable Logits { get; init; }
+
+    public bool LastOnly { get; init; }
+}
+
+/// <summary>
+/// The model's forward pass rebuilt from autodiff ops over any loaded model's <see cref="TransformerWeights"/> (the
+/// inference weights in TransformerLens layout), so gradients of a metric reach every head and MLP output — not only
+/// for the training model. <see cref="Transformer.Run"/> stays untouched: inference pays nothing for this.
+/// <para>The weights are packed once into GEMM-ready constants (W_Q [d_model, heads·d_head], W_O [heads·d_head,
+/// d_model], …): one extra copy of the attention and MLP matrices; a tied unembedding is read in place. Supported:
+/// LayerNorm/RMSNorm (folded or not), GELU and SwiGLU MLPs, learned or rotary positions (partial, either style,
+/// scaled), grouped-query attention, sliding windows, parallel attention + MLP. Padding masks are not: every
+/// sequence must be full length (prompt pairs are).</para>
+/// </summary>
+public sealed class DifferentiableTransformer
+{
+    private readonly Transformer _model;
+    private readonly Layer[] _layers;
+    private readonly Variable _wE, _wU;
+    private readonly bool _unembedTransposed;
+    private readonly Variable? _wPos, _lnFinalW, _lnFinalB, _bU;
+
+    private sealed record Layer(Variable? Ln1W, Variable? Ln1B, Variable Wq, Variable Wk, Variable Wv, Variable? Bq, Variable? Bk, Variable? Bv,
+        Variable Wo, Variable? Bo, Variable? Ln2W, Variable? Ln2B, Variable WIn, Variable? BIn, Variable? WGate, Variable WOut, Variable? BOut);
+
+    public ModelConfig Config => _model.Config;
+
+    public DifferentiableTransformer(Transformer model)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        _model = model;
+        var c = model.Config;
+        var w = model.Weights;
+        if (!w.IsRunnable) throw new HeadMinerException($"{model.Source} was loaded weights-only; gradients need the whole model");
+        _layers = new Layer[c.Layers];
+        for (int l = 0; l < c.Layers; l++)
+        {
+            var b = w.Blocks[l].Resolve();
+            _layers[l] = new Layer(
+                Constant(b.Ln1Weight), Constant(b.Ln1Bias),
+                Variable.Constant(Heads(b.W_Q)), Variable.Constant(Heads(b.W_K)), Variable.Constant(Heads(b.W_V)),
+                Constant(b.b_Q?.Contiguous().Reshape(-1)), Constant(b.b_K?.Contiguous().Reshape(-1)), Constant(b.b_V?.Contiguous().Reshape(-1)),
+                Variable.Constant(b.W_O.Contiguous().Reshape(c.Heads * c.DHead, c.DModel)), Constant(b.b_O),
+                Constant(b.Ln2Weight), Constant(b.Ln2Bias),
+                Variable.Constant(b.W_in), Constant(b.b_in), Constant(b.W_gate), Variable.Constant(b.W_out), Constant(b.b_out));
+        }
+        _wE = Variable.Constant(w.W_E);
+        _wPos = c.LearnedPositions ? Constant(w.W_pos ?? throw new HeadMinerException($"{model.Source}: learned positions but no W_pos")) : null;
+        // A tied unembedding is W_Eᵀ: multiply by the contiguous [vocab, d_model] table transposed instead of copying it.
+        var wuT = w.W_U.Transpose(0, 1);
+        _unembedTransposed = wuT.IsContiguous;
+        _wU = Variable.Constant(_unembedTransposed ? wuT : w.W_U);
+        _lnFinalW = Constant(w.LnFinalWeight);
+        _lnFinalB = Constant(w.LnFinalBias);
+        _bU = Constant(w.b_U);
+    }
+
+    private static Variable? Constant(Tensor? t) => t is null ? null : Variable.Constant(t);
+
+    /// <summary>[heads, d_model, d_head] → [d_model, heads·d_head]: every head's projection in one GEMM.</summary>
+    private static Tensor Heads(Tensor w) => w.Permute(1, 0, 2).Contiguous().Reshape(w.Dim(1), w.Dim(0) * w.Dim(2));
+
+    /// <summary>
+    /// Runs <paramref name="batch"/> (no padding) through the graph. With <paramref name="withGradient"/> the
+    /// embedding is a leaf that needs a gradient, so every activation downstream is recorded; without, nothing is
+    /// recorded and the run is a plain (slower) forward whose activations can still be read.
+    /// </summary>
+    public DifferentiableRun Run(TokenBatch batch, bool withGradient, bool lastOnly = true)
+    {
+        ArgumentNullException.ThrowIfNull(batch);
+        if (batch.Mask is not null) throw new HeadMinerException("gradient runs need full-length sequences; this batch has padding");
+        var c = Config;
+        _model.CheckLength(batch.Length);
+        int B = batch.Batch, T = batch.Length, rows = batch.Ids.Length;
+        var tape = new Tape();
+        var positions = new int[rows];
+        for (int i = 0; i < rows; i++) positions[i] = i % T;
+
+        var embedded = Ops.Embedding(tape, _wE, batch.Ids);
+        if (_wPos is not null) embedded = Ops.Add(tape, embedded, Ops.Embedding(tape, _wPos, positions));
+        var embed = new Variable(embedded.Value, withGradient);
+
+        (float[] Cos, float[] Sin) tables = _model.Rotary is { } rotary ? rotary.For(T) : ([], []);
+        int L = c.Layers;
+        var residPre = new Variable[L];
+        var qs = new Variable[L];
+        var ks = new Variable[L];
+        var vs = new Variable[L];
+        var zs = new Variable[L];
+        var mlpIn = new Variable[L];
+        var mlpNormed = new Variable[L];
+        var mlpOut = new Variable[L];
+        var x = embed;
+        for (int l = 0; l < L; l++)
+        {
+            var w = _layers[l];
+            residPre[l] = x;
+            var n1 = Norm(tape, x, w.Ln1W, w.Ln1B);
+            var q = qs[l] = Linear(tape, n1, w.Wq, w.Bq);
+            var k = ks[l] = Linear(tape, n1, w.Wk, w.Bk);
+            vs[l] = Linear(tape, n1, w.Wv, w.Bv);
+            if (c.RotaryDim > 0)
+            {
+                q = Ops.Rotary(tape, q, c.Heads, c.DHead, c.RotaryDim, tables.Cos, tables.Sin, positions, c.RotaryStyle);
+                k = Ops.Rotary(tape, k, c.KvHeads, c.DHead, c.RotaryDim, tables.Cos, tables.Sin, positions, c.RotaryStyle);
+            }
+            var z = zs[l] = Ops.CausalAttention(tape, q, k, vs[l], B, c.Heads, c.KvHeads, c.DHead, c.AttentionScale, c.AttentionWindow[l]);
+            var attn = Linear(tape, z, w.Wo, w.Bo);
+            if (c.ParallelAttnMlp)
+            {
+                mlpIn[l] = x;
+                mlpNormed[l] = Norm(tape, x, w.Ln2W, w.Ln2B);
+                mlpOut[l] = Mlp(tape, mlpNormed[l], w);
+                x = Ops.Add(tape, Ops.Add(tape, x, attn), mlpOut[l]);
+            }
+            else
+            {
+                var mid = mlpIn[l] = Ops.Add(tape, x, attn);
+                mlpNormed[l] = Norm(tape, mid, w.Ln2W, w.Ln2B);
+                mlpOut[l] = Mlp(tape, mlpNormed[l], w);
+                x = Ops.Add(tape, mid, mlpOut[l]);
+            }
+        }
+        var unembedRows = lastOnly ? Ops.GatherRows(tape, x, [.. Enumerable.Range(0, B).Select(b => b * T + T - 1)]) : x;
+        var logits = Ops.MatMul(tape, Norm(tape, unembedRows, _lnFinalW, _lnFinalB), _wU, _unembedTransposed);
+        if (_bU is not null) logits = Ops.AddRowBias(tape, logits, _bU);
+        return new DifferentiableRun
+        {
+            Tape = tape,
+            Sequences = B,
+            Length = T,
+            Embed = embed,
+            ResidPre = residPre,
+            Q = qs,
+            K = ks,
+            V = vs,
+            Z = zs,
+            MlpInput = mlpIn,
+            MlpNormed = mlpNormed,
+            MlpOut = mlpOut,
+            ResidFinal = x,
+            Logits = logits,
+            LastOnly = lastOnly,
+        };
+    }
+
+    /// <summary>Back-propagates d(metric)/d(logits) (shaped like <see cref="DifferentiableRun.Logits"/>) through the run.</summary>
+    public static void Backward(DifferentiableRun run, Tensor logitsGradient)
+    {
+        ArgumentNullException.ThrowIfNull(run);
+        if (!run.Embed.RequiresGradient) throw new InvalidOperationException("the run was made without gradients");
+        run.Tape.Backward(run.Logits, logitsGradient);
+    }
+
+    private Variable Norm(Tape tape, Variable x, Variable? weight, Variable? bias) =>
+        Config.Norm == NormKind.LayerNorm ? Ops.LayerNorm(tape, x, weight, bias, Config.NormEps) : Ops.RmsNorm(tape, x, weight, Config.NormEps);
+
+    /// <summary>
+    /// d(metric)/d(x) through one norm alone: the gradient <paramref name="normedGradient"/> of the norm's output
+    /// pulled back to its input <paramref name="x"/> [rows, d_model] (layer −1 = the final norm).
+    /// </summary>
+    internal void NormBackward(ReadOnlySpan<float> x, ReadOnlySpan<float> normedGradient, Span<float> dx, int rows, Variable? weight)
+    {
+        var w = weight is null ? default : weight.Value.Span;
+        if (Config.Norm == NormKind.LayerNorm) Tensors.Kernels.Norms.LayerNormBackward(x, normedGradient, dx, rows, Config.DModel, w, Config.NormEps);
+        else Tensors.Kernels.Norms.RmsNormBackward(x, normedGradient, dx, rows, Config.DModel, w, Config.NormEps);
+    }
+
+    internal (Variable? Ln1W, Variable? Ln2W, Variable Wq, Variable Wk, Variable Wv, Variable Wo) LayerParts(int l)
+    {
+        var w = _layers[l];
+        return (w.Ln1W, w.Ln2W, w.Wq, w.Wk, w.Wv, w.Wo);
+    }
+
+    private static Variable Linear(Tape tape, Variable x, Variable w, Variable? bias)
+    {
+        var y = Ops.MatMul(tape, x, w);
+        return bias is null ? y : Ops.AddRowBias(tape, y, bias);
+    }
+
+    private Variable Mlp(Tape tape, Variable n2, Layer w)
+    {
+        var pre = Linear(tape, n2, w.WIn, w.BIn);
+        var hidden = Config.Activation switch
+        {
+            MlpActivation.GeluTanh => Ops.GeluTanh(tape, pre),
+            MlpActivation.GeluErf => Ops.GeluErf(tape, pre),
+            _ => Ops.SwiGlu(tape, Ops.MatMul(tape, n2, w.WGate ?? throw new HeadMinerException($"{_model.Source}: a SwiGLU MLP needs W_gate")), pre),
+        };
+        return Linear(tape, hidden, w.WOut, w.BOut);
+    }
+}
