@@ -99,7 +99,18 @@ public static class AtlasCommand
                     rows++;
                 }
             }
-            if (rows == 0) stdout.WriteLine("(no head passes any detector's threshold)");
+            if (rows == 0) stdout.WriteLine(atlas.Composition is null ? "(no head passes any detector's threshold)" : "(no head is labelled with a head type; the composition analysis follows)");
+            if (atlas.Composition is { } composition)
+            {
+                stdout.WriteLine();
+                stdout.WriteLine($"strongest composition between heads (random baseline {composition.Baseline:0.000}):");
+                foreach (var kind in new[] { "k", "q", "v" })
+                {
+                    var top = composition.TopPairs(kind, c.Heads, 5);
+                    if (top.Count == 0) continue;
+                    stdout.WriteLine($"  {kind.ToUpperInvariant()}: " + string.Join(", ", top.Select(p => $"L{p.SenderLayer}H{p.SenderHead} → L{p.ReceiverLayer}H{p.ReceiverHead} {p.Score:0.000}")));
+                }
+            }
             var skipped = atlas.Detectors.Where(d => d.Status != "ran").ToList();
             if (skipped.Count > 0)
             {

@@ -74,6 +74,18 @@ public static class AtlasHtml
                 ["type", "metric", "top heads", "clean", "top heads ablated", "random heads ablated (mean)", "top effect", "random effect"], causal);
         }
 
+        if (atlas.Composition is { } composition)
+        {
+            var pairs = new List<IReadOnlyList<object?>>();
+            foreach (var kind in new[] { "k", "q", "v" })
+            {
+                foreach (var p in composition.TopPairs(kind, m.Heads, 10))
+                    pairs.Add([kind.ToUpperInvariant() + "-composition", $"L{p.SenderLayer}H{p.SenderHead}", $"L{p.ReceiverLayer}H{p.ReceiverHead}", p.Score]);
+            }
+            report.Table($"Strongest composition between heads (weights only; random baseline {Format(composition.Baseline)}): the sender writes what the receiver reads with its keys, queries or values",
+                ["kind", "sender", "receiver", "score"], pairs);
+        }
+
         var details = new List<IReadOnlyList<object?>>();
         foreach (var head in atlas.Heads.Where(x => x.Labels.Count > 0))
         {

@@ -24,6 +24,20 @@ public class AtlasCommandTests
     }
 
     [Fact]
+    public void WeightsOnlyGpt2SmallPrintsTheInductionCircuitsKComposition()
+    {
+        using var dir = TestPaths.NewTempDirectory();
+        var (code, output, err) = Run("atlas", "-m", TestPaths.SharedModel("gpt2-small-attention-only"), "--weights-only", "-o", dir.Path);
+        Assert.True(code == 0, err);
+        // Previous-token head 4.11 feeding the keys of induction heads 5.1 and 6.9 (Olsson et al.; Wang et al.).
+        string k = output.Split('\n').Single(l => l.TrimStart().StartsWith("K: ", StringComparison.Ordinal));
+        Assert.Contains("L4H11 → L5H1", k);
+        Assert.Contains("L4H11 → L6H9", k);
+        Assert.Contains("skipped induction: needs a forward pass", output);
+        Assert.Contains("Strongest composition between heads", File.ReadAllText(dir.File("atlas.html")));
+    }
+
+    [Fact]
     public void BadOptionsAreUsageErrors()
     {
         var (code, _, err) = Run("atlas", "--detectors", "nope");

@@ -165,4 +165,15 @@ public sealed record AtlasComposition
 
     /// <summary>"q" / "k" / "v" → [sender][receiver], index = layer · heads + head; null where not defined.</summary>
     public required IReadOnlyDictionary<string, double?[][]> Scores { get; init; }
+
+    /// <summary>The <paramref name="count"/> strongest (sender, receiver) pairs of one kind, as (layer, head) indices with heads per layer <paramref name="heads"/>.</summary>
+    public IReadOnlyList<(int SenderLayer, int SenderHead, int ReceiverLayer, int ReceiverHead, double Score)> TopPairs(string kind, int heads, int count)
+    {
+        if (!Scores.TryGetValue(kind, out var m)) return [];
+        var pairs = new List<(int, int, int, int, double)>();
+        for (int s = 0; s < m.Length; s++)
+            for (int r = 0; r < m[s].Length; r++)
+                if (m[s][r] is double v) pairs.Add((s / heads, s % heads, r / heads, r % heads, v));
+        return [.. pairs.OrderByDescending(p => p.Item5).Take(count)];
+    }
 }
