@@ -20,6 +20,17 @@ public sealed record AtlasOptions
     /// <summary>Attention examples kept per head for the report.</summary>
     public int ExamplesPerHead { get; init; } = 3;
 
+    /// <summary>
+    /// These options for a model of <paramref name="contextLength"/> tokens: pattern prompts are BOS + 2 segments, so
+    /// a short-context model gets a shorter segment instead of failing; too short for any repeat is an error.
+    /// </summary>
+    public AtlasOptions ForContext(int contextLength, string source)
+    {
+        int segment = Math.Min(Detector.SegmentLength, (contextLength - 1) / 2);
+        if (segment < 2) throw new HeadMinerException($"{source}: a context of {contextLength} tokens is too short for repeated-token prompts");
+        return this with { Detector = Detector with { SegmentLength = segment } };
+    }
+
     public void Validate()
     {
         Detector.Validate();
