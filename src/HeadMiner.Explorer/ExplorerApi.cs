@@ -11,7 +11,7 @@ namespace HeadMiner.Explorer;
 /// token and returns the response object (snake_case fields, see docs/EXPLORER.md); bad input throws
 /// <see cref="ApiException"/>.
 /// </summary>
-public sealed class ExplorerApi(IReadOnlyList<ExplorerModel> models, ExplorerLimits limits)
+public sealed class ExplorerApi(IReadOnlyList<ExplorerModel> models, ExplorerLimits limits, bool atlasOnDemand = false)
 {
     private readonly Dictionary<string, ExplorerModel> _byId = models.ToDictionary(m => m.Id, StringComparer.Ordinal);
 
@@ -37,6 +37,7 @@ public sealed class ExplorerApi(IReadOnlyList<ExplorerModel> models, ExplorerLim
             vocab_size = m.Config.VocabSize,
             has_tokenizer = m.Loaded.Tokenizer is not null,
             has_atlas = m.SavedAtlas is not null,
+            atlas = m.SavedAtlas is not null ? "saved" : atlasOnDemand ? "on_demand" : "none",
         }).ToArray(),
         limits = new { max_body_bytes = limits.MaxBodyBytes, max_prompt_chars = limits.MaxPromptChars, request_timeout_s = limits.RequestTimeout.TotalSeconds },
     };

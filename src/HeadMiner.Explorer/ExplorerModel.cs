@@ -1,4 +1,5 @@
-using System.Text.Json.Nodes;
+using System.Text.Json;
+using HeadMiner.Analysis.Atlas;
 using HeadMiner.Models;
 
 namespace HeadMiner.Explorer;
@@ -7,7 +8,7 @@ namespace HeadMiner.Explorer;
 /// One model the server offers, known to the page only by <see cref="Id"/>: requests name a model by id, so no path
 /// from a request ever reaches the file system.
 /// </summary>
-public sealed class ExplorerModel(string id, LoadedModel loaded, JsonObject? savedAtlas, string? atlasPath) : IDisposable
+public sealed class ExplorerModel(string id, LoadedModel loaded, AtlasReport? savedAtlas, string? atlasPath) : IDisposable
 {
     public string Id { get; } = id;
 
@@ -18,7 +19,10 @@ public sealed class ExplorerModel(string id, LoadedModel loaded, JsonObject? sav
     public ModelConfig Config => Loaded.Model.Config;
 
     /// <summary>The atlas read at start-up (--atlas FILE or atlas.json in the model directory), or null.</summary>
-    public JsonObject? SavedAtlas { get; } = savedAtlas;
+    public AtlasReport? SavedAtlas { get; } = savedAtlas;
+
+    /// <summary>The saved atlas as the API sends it (docs/ATLAS.md field names), serialised once.</summary>
+    public JsonElement? SavedAtlasJson { get; } = savedAtlas is null ? null : JsonSerializer.SerializeToElement(savedAtlas, AtlasReport.Json);
 
     public string? AtlasPath { get; } = atlasPath;
 

@@ -67,8 +67,8 @@ public sealed class ExplorerServer : IAsyncDisposable
                 k.Listen(address, options.Port);
             });
             var app = builder.Build();
-            var api = new ExplorerApi(models, limits);
-            var atlases = new AtlasSource(options.AtlasOnDemand);
+            var atlases = new AtlasSource(options.AtlasOnDemand, gate, limits.RequestTimeout);
+            var api = new ExplorerApi(models, limits, atlases.OnDemand);
             var logger = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("HeadMiner.Explorer");
 
             app.Use(async (context, next) =>
@@ -112,6 +112,8 @@ public sealed class ExplorerServer : IAsyncDisposable
                 var model = api.Model(c.Request.Query["model"].ToString());
                 return new { model = model.Id, source = model.AtlasPath is null ? "computed" : "saved", atlas = await atlases.GetAsync(model, ct) };
             }));
+            Task AtlasProgress(HttpContext c) => Handle(c, _ => Task.FromResult(atlases.Progress(api.Model(c.Request.Query["model"].ToString()))));
+            app.MapGet("/api/atlas/progress", AtlasProgress);
             app.MapFallback((HttpContext c) => WriteError(c, 404, $"no such page or endpoint: {c.Request.Method} {ExplorerApi.Clip(c.Request.Path.ToString())}"));
 
             await app.StartAsync();

@@ -1,13 +1,13 @@
-using System.Text.Json.Nodes;
+using HeadMiner.Analysis.Atlas;
 
 namespace HeadMiner.Explorer;
 
 /// <summary>
-/// Computes a head atlas (docs/ATLAS.md, atlas.json v1) for a model that has no saved one. The atlas runner plugs in
-/// here; the explorer itself never invents atlas data.
+/// Computes a head atlas (docs/ATLAS.md) for a model that has no saved one; <see cref="RunnerAtlasProvider"/> runs
+/// the library's atlas runner. The explorer itself never invents atlas data.
 /// </summary>
 public interface IAtlasProvider
 {
-    /// <summary>The atlas document, or null when this provider cannot make one for the model.</summary>
-    Task<JsonObject?> ComputeAsync(ExplorerModel model, IProgress<string>? progress, CancellationToken cancellation);
+    /// <summary>The atlas, or null when this provider cannot make one for the model.</summary>
+    AtlasReport? Compute(ExplorerModel model, IProgress<AtlasProgress>? progress, CancellationToken cancellation);
 }

@@ -16,11 +16,13 @@ public sealed class ApiTests(ExplorerFixture fx)
     {
         var body = await fx.Http.GetFromJsonAsync<JsonElement>("/api/models");
         var models = body.GetProperty("models").EnumerateArray().ToArray();
-        Assert.Equal([ExplorerFixture.WithAtlas, ExplorerFixture.WithoutAtlas], models.Select(m => m.GetProperty("id").GetString()));
-        Assert.Equal(5, models[0].GetProperty("layers").GetInt32());
-        Assert.Equal(8, models[0].GetProperty("heads").GetInt32());
+        Assert.Equal([ExplorerFixture.WithAtlas, ExplorerFixture.OnDemand], models.Select(m => m.GetProperty("id").GetString()));
+        Assert.Equal(TestModel.Layers, models[0].GetProperty("layers").GetInt32());
+        Assert.Equal(TestModel.Heads, models[0].GetProperty("heads").GetInt32());
+        Assert.Equal(TestModel.ContextLength, models[0].GetProperty("context_length").GetInt32());
         Assert.True(models[0].GetProperty("has_atlas").GetBoolean());
         Assert.False(models[1].GetProperty("has_atlas").GetBoolean());
+        Assert.Equal(["saved", "on_demand"], models.Select(m => m.GetProperty("atlas").GetString()));
         Assert.DoesNotContain(models[0].EnumerateObject(), p => p.Value.ValueKind == JsonValueKind.String && p.Value.GetString()!.Contains('/'));
     }
 
@@ -36,8 +38,8 @@ public sealed class ApiTests(ExplorerFixture fx)
         var (_, cache) = loaded.Model.RunWithCache(ids, CacheFilter.Of(hook));
         var expected = cache.Get(hook);
         var patterns = body.GetProperty("patterns");
-        Assert.Equal(8, patterns.GetArrayLength());
-        for (int h = 0; h < 8; h++)
+        Assert.Equal(TestModel.Heads, patterns.GetArrayLength());
+        for (int h = 0; h < TestModel.Heads; h++)
             for (int q = 0; q < ids.Length; q++)
             {
                 var row = patterns[h][q];
@@ -74,7 +76,7 @@ public sealed class ApiTests(ExplorerFixture fx)
         var (status, body) = await fx.PostAsync("/api/intervene", new { model = ExplorerFixture.WithAtlas, prompt = TestModel.Prompt, source_prompt = TestModel.SourcePrompt, layer = 1, head = 0, kind = "patch" });
         Assert.Equal(200, status);
         Assert.True(body.GetProperty("kl_before_after").GetDouble() > 0);
-        var (bad, error) = await fx.PostAsync("/api/intervene", new { model = ExplorerFixture.WithAtlas, prompt = TestModel.Prompt, source_prompt = "Once", layer = 1, head = 0, kind = "patch" });
+        var (bad, error) = await fx.PostAsync("/api/intervene", new { model = ExplorerFixture.WithAtlas, prompt = TestModel.Prompt, source_prompt = "w3", layer = 1, head = 0, kind = "patch" });
         Assert.Equal(400, bad);
         Assert.Contains("equal length", error.GetProperty("error").GetString());
     }
@@ -84,38 +86,126 @@ public sealed class ApiTests(ExplorerFixture fx)
     {
         var (s1, lens) = await fx.PostAsync("/api/logit-lens", new { model = ExplorerFixture.WithAtlas, prompt = TestModel.Prompt, top = 3 });
         Assert.Equal(200, s1);
-        Assert.Equal(6, lens.GetProperty("layers").GetArrayLength()); // resid_pre 0..4 + final
+        Assert.Equal(TestModel.Layers + 1, lens.GetProperty("layers").GetArrayLength()); // resid_pre of each layer + final
         Assert.All(lens.GetProperty("layers").EnumerateArray(), l => Assert.Equal(3, l.GetProperty("top").GetArrayLength()));
         var (s2, dla) = await fx.PostAsync("/api/dla", new { model = ExplorerFixture.WithAtlas, prompt = TestModel.Prompt });
         Assert.Equal(200, s2);
-        Assert.Equal(5, dla.GetProperty("heads").GetArrayLength());
-        Assert.Equal(8, dla.GetProperty("heads")[0].GetArrayLength());
+        Assert.Equal(TestModel.Layers, dla.GetProperty("heads").GetArrayLength());
+        Assert.Equal(TestModel.Heads, dla.GetProperty("heads")[0].GetArrayLength());
     }
 
     [Fact]
-    public async Task Atlas_is_served_from_the_saved_file_or_refused_with_a_message_to_run_the_atlas()
+    public async Task Atlas_is_served_from_the_saved_file_with_the_runners_scores()
     {
         var saved = await fx.Http.GetFromJsonAsync<JsonElement>($"/api/atlas?model={ExplorerFixture.WithAtlas}");
-        Assert.Equal(0.8, saved.GetProperty("atlas").GetProperty("detectors")[1].GetProperty("scores")[2][5].GetDouble());
-        using var missing = await fx.Http.GetAsync($"/api/atlas?model={ExplorerFixture.WithoutAtlas}");
+        Assert.Equal("saved", saved.GetProperty("source").GetString());
+        AssertScoresEqual(TestModel.Atlas, saved.GetProperty("atlas"));
+    }
+
+    [Fact]
+    public async Task Atlas_on_demand_is_computed_once_with_the_runners_scores_and_reports_progress()
+    {
+        var requests = Enumerable.Range(0, 3).Select(_ => fx.Http.GetAsync($"/api/atlas?model={ExplorerFixture.OnDemand}")).ToArray();
+        var bodies = new List<JsonElement>();
+        foreach (var request in requests)
+        {
+            using var response = await request;
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+            bodies.Add(await response.Content.ReadFromJsonAsync<JsonElement>());
+        }
+        Assert.All(bodies, b => Assert.Equal("computed", b.GetProperty("source").GetString()));
+        AssertScoresEqual(TestModel.Atlas, bodies[0].GetProperty("atlas"));
+        // The same computation answered every request (one created_utc), and later ones come from the cache.
+        Assert.Single(bodies.Select(b => b.GetProperty("atlas").GetProperty("created_utc").GetString()).Distinct());
+        var again = await fx.Http.GetFromJsonAsync<JsonElement>($"/api/atlas?model={ExplorerFixture.OnDemand}");
+        Assert.Equal(bodies[0].GetProperty("atlas").GetRawText(), again.GetProperty("atlas").GetRawText());
+        var progress = await fx.Http.GetFromJsonAsync<JsonElement>($"/api/atlas/progress?model={ExplorerFixture.OnDemand}");
+        Assert.Equal("done", progress.GetProperty("state").GetString());
+        Assert.Equal(TestModel.Atlas.Detectors.Count, progress.GetProperty("count").GetInt32());
+        Assert.Equal(TestModel.Atlas.Detectors[^1].Id, progress.GetProperty("detector").GetString());
+        var savedProgress = await fx.Http.GetFromJsonAsync<JsonElement>($"/api/atlas/progress?model={ExplorerFixture.WithAtlas}");
+        Assert.Equal("saved", savedProgress.GetProperty("state").GetString());
+    }
+
+    [Fact]
+    public async Task Without_a_saved_atlas_or_a_provider_the_atlas_is_refused_with_a_message_to_run_the_atlas()
+    {
+        await using var server = await ExplorerFixture.StartWithoutAtlasAsync();
+        using var http = new HttpClient { BaseAddress = new Uri(server.Url) };
+        using var missing = await http.GetAsync($"/api/atlas?model={TestModel.Id}");
         Assert.Equal(HttpStatusCode.NotFound, missing.StatusCode);
         Assert.Contains("no atlas for this model: run headminer atlas", await missing.Content.ReadAsStringAsync());
+        var progress = await http.GetFromJsonAsync<JsonElement>($"/api/atlas/progress?model={TestModel.Id}");
+        Assert.Equal("none", progress.GetProperty("state").GetString());
+    }
+
+    [Fact]
+    public async Task An_atlas_that_cannot_finish_within_the_deadline_is_stopped_with_503_and_a_message()
+    {
+        await using var server = await ExplorerServer.StartAsync(new ExplorerOptions
+        {
+            Models = [new ExplorerModelSpec(TestModel.Path)],
+            Port = 0,
+            Limits = new ExplorerLimits { RequestTimeout = TimeSpan.FromMilliseconds(100) },
+            AtlasOnDemand = new RunnerAtlasProvider(),
+        });
+        using var http = new HttpClient { BaseAddress = new Uri(server.Url) };
+        using var response = await http.GetAsync($"/api/atlas?model={TestModel.Id}");
+        Assert.Equal(503, (int)response.StatusCode);
+        Assert.Contains("computing the atlas of embedded took longer than 0.1 s and was cancelled; run headminer atlas", await response.Content.ReadAsStringAsync());
+        // The computation itself is stopped at its deadline and forgotten (not left running, not cached as done):
+        // the progress endpoint goes back to not_started well before the ~1 s the whole atlas takes on this model.
+        string state = "";
+        for (var clock = System.Diagnostics.Stopwatch.StartNew(); clock.Elapsed < TimeSpan.FromSeconds(20); await Task.Delay(20))
+        {
+            state = (await http.GetFromJsonAsync<JsonElement>($"/api/atlas/progress?model={TestModel.Id}")).GetProperty("state").GetString()!;
+            if (state != "running") break;
+        }
+        Assert.Equal("not_started", state);
+    }
+
+    private static void AssertScoresEqual(HeadMiner.Analysis.Atlas.AtlasReport expected, JsonElement atlas)
+    {
+        Assert.Equal("headminer.atlas", atlas.GetProperty("schema").GetString());
+        var detectors = atlas.GetProperty("detectors");
+        Assert.Equal(expected.Detectors.Count, detectors.GetArrayLength());
+        Assert.Contains(expected.Detectors, d => d.Scores is not null);
+        for (int i = 0; i < expected.Detectors.Count; i++)
+        {
+            var d = expected.Detectors[i];
+            Assert.Equal(d.Id, detectors[i].GetProperty("id").GetString());
+            Assert.Equal(d.Status, detectors[i].GetProperty("status").GetString());
+            if (d.Scores is null)
+            {
+                Assert.Equal(JsonValueKind.Null, detectors[i].GetProperty("scores").ValueKind);
+                continue;
+            }
+            for (int l = 0; l < TestModel.Layers; l++)
+                for (int h = 0; h < TestModel.Heads; h++)
+                {
+                    var cell = detectors[i].GetProperty("scores")[l][h];
+                    if (d.Scores[l][h] is double v) Assert.Equal(v, cell.GetDouble(), 9);
+                    else Assert.Equal(JsonValueKind.Null, cell.ValueKind);
+                }
+        }
+        Assert.Equal(TestModel.Layers * TestModel.Heads, atlas.GetProperty("heads").GetArrayLength());
     }
 
     public static TheoryData<string, string, int, string> BadRequests => new()
     {
-        { "/api/pattern", """{"model":"nope","prompt":"hi","layer":0}""", 404, "unknown model id \"nope\"" },
-        { "/api/pattern", """{"model":"stories260k","prompt":"hi","layer":-1}""", 400, "\"layer\" is -1" },
-        { "/api/pattern", """{"model":"stories260k","prompt":"hi","layer":0,"head":8}""", 400, "\"head\" is 8" },
-        { "/api/pattern", """{"model":"stories260k","prompt":"hi","layer":"0"}""", 400, "\"layer\" must be an integer" },
-        { "/api/pattern", """{"model":"stories260k","prompt":"hi",""", 400, "malformed JSON" },
+        { "/api/pattern", """{"model":"nope","prompt":"w3","layer":0}""", 404, "unknown model id \"nope\"" },
+        { "/api/pattern", """{"model":"embedded","prompt":"w3","layer":-1}""", 400, "\"layer\" is -1" },
+        { "/api/pattern", """{"model":"embedded","prompt":"w3","layer":0,"head":4}""", 400, "\"head\" is 4" },
+        { "/api/pattern", """{"model":"embedded","prompt":"w3","layer":"0"}""", 400, "\"layer\" must be an integer" },
+        { "/api/pattern", """{"model":"embedded","prompt":"w3",""", 400, "malformed JSON" },
         { "/api/pattern", """[1,2]""", 400, "must be a JSON object" },
-        { "/api/pattern", """{"model":"stories260k","layer":0}""", 400, "\"prompt\" is required" },
-        { "/api/pattern", """{"model":"stories260k","tokens":[1,99999],"layer":0}""", 400, "outside the vocabulary" },
-        { "/api/logit-lens", """{"model":"stories260k","prompt":"hi","top":0}""", 400, "\"top\" is 0" },
-        { "/api/dla", """{"prompt":"hi"}""", 400, "\"model\" is required" },
-        { "/api/intervene", """{"model":"stories260k","prompt":"hi","layer":0,"head":0,"kind":"explode"}""", 400, "must be ablate or patch" },
+        { "/api/pattern", """{"model":"embedded","layer":0}""", 400, "\"prompt\" is required" },
+        { "/api/pattern", """{"model":"embedded","tokens":[1,99999],"layer":0}""", 400, "outside the vocabulary" },
+        { "/api/logit-lens", """{"model":"embedded","prompt":"w3","top":0}""", 400, "\"top\" is 0" },
+        { "/api/dla", """{"prompt":"w3"}""", 400, "\"model\" is required" },
+        { "/api/intervene", """{"model":"embedded","prompt":"w3","layer":0,"head":0,"kind":"explode"}""", 400, "must be ablate or patch" },
         { "/api/tokenize", "", 400, "body is empty" },
+        { "/api/pattern", """{"model":"embedded","prompt":"w3 hello w17","layer":0}""", 400, "\"hello\" at character 3 is not a word of this vocabulary" },
     };
 
     [Theory]
@@ -131,23 +221,22 @@ public sealed class ApiTests(ExplorerFixture fx)
     [Fact]
     public async Task A_prompt_longer_than_the_context_gets_413_naming_both_lengths()
     {
-        string prompt = string.Join(" ", Enumerable.Repeat("cat", 600)); // > 512 tokens
-        var (code, error) = await fx.PostAsync("/api/pattern", new { model = ExplorerFixture.WithAtlas, prompt, layer = 0 });
+        var (code, error) = await fx.PostAsync("/api/pattern", new { model = ExplorerFixture.WithAtlas, prompt = TestModel.Words(300), layer = 0 });
         Assert.Equal(413, code);
-        Assert.Matches(@"the prompt has \d+ tokens but model stories260k supports at most 512", error.GetProperty("error").GetString());
+        Assert.Equal("the prompt has 301 tokens but model embedded supports at most 256 (its context length); shorten it", error.GetProperty("error").GetString());
         await AssertStillServing();
     }
 
     [Fact]
     public async Task Oversize_bodies_long_prompt_text_and_non_json_content_are_refused()
     {
-        var (big, e1) = await fx.PostRawAsync("/api/pattern", "{\"model\":\"stories260k\",\"prompt\":\"" + new string('a', 70_000) + "\",\"layer\":0}");
+        var (big, e1) = await fx.PostRawAsync("/api/pattern", "{\"model\":\"embedded\",\"prompt\":\"" + new string('a', 70_000) + "\",\"layer\":0}");
         Assert.Equal(413, big);
         Assert.Contains("limit", e1.GetProperty("error").GetString());
         var (longText, e2) = await fx.PostAsync("/api/pattern", new { model = ExplorerFixture.WithAtlas, prompt = new string('a', 20_000), layer = 0 });
         Assert.Equal(413, longText);
         Assert.Contains("characters", e2.GetProperty("error").GetString());
-        var (form, e3) = await fx.PostRawAsync("/api/pattern", "model=stories260k", "application/x-www-form-urlencoded");
+        var (form, e3) = await fx.PostRawAsync("/api/pattern", "model=embedded", "application/x-www-form-urlencoded");
         Assert.Equal(415, form);
         Assert.Contains("must be JSON", e3.GetProperty("error").GetString());
         await AssertStillServing();
@@ -166,12 +255,16 @@ public sealed class ApiTests(ExplorerFixture fx)
     [Fact]
     public async Task A_client_that_disconnects_mid_computation_leaves_the_server_serving()
     {
-        string prompt = string.Join(" ", Enumerable.Repeat("Once upon a time", 120));
+        // The longest request the embedded model allows (a full-context patch: three forward passes), cut off after
+        // 1..5 ms, while it computes.
+        string prompt = TestModel.Words(TestModel.ContextLength - 1);
+        var (full, _) = await fx.PostAsync("/api/intervene", new { model = ExplorerFixture.WithAtlas, prompt, source_prompt = prompt, layer = 2, head = 1, kind = "patch" });
+        Assert.Equal(200, full);
         for (int i = 0; i < 5; i++)
         {
-            using var cts = new CancellationTokenSource(TimeSpan.FromMilliseconds(5 + 10 * i));
+            using var cts = new CancellationTokenSource(TimeSpan.FromMilliseconds(1 + i));
             await Assert.ThrowsAnyAsync<OperationCanceledException>(() =>
-                fx.Http.PostAsJsonAsync("/api/intervene", new { model = ExplorerFixture.WithAtlas, prompt, layer = 4, head = 1 }, cts.Token));
+                fx.Http.PostAsJsonAsync("/api/intervene", new { model = ExplorerFixture.WithAtlas, prompt, source_prompt = prompt, layer = 2, head = 1, kind = "patch" }, cts.Token));
         }
         await AssertStillServing();
         var (status, _) = await fx.PostAsync("/api/pattern", new { model = ExplorerFixture.WithAtlas, prompt = TestModel.Prompt, layer = 0, head = 0 });
@@ -181,15 +274,10 @@ public sealed class ApiTests(ExplorerFixture fx)
     [Fact]
     public async Task A_request_past_its_deadline_is_cancelled_with_503_and_a_message()
     {
-        await using var server = await ExplorerServer.StartAsync(new ExplorerOptions
-        {
-            Models = [new ExplorerModelSpec(TestModel.Path)],
-            Port = 0,
-            Limits = new ExplorerLimits { RequestTimeout = TimeSpan.FromMilliseconds(1) },
-        });
+        await using var server = await ExplorerFixture.StartWithoutAtlasAsync(new ExplorerLimits { RequestTimeout = TimeSpan.FromMilliseconds(1) });
         using var http = new HttpClient { BaseAddress = new Uri(server.Url) };
-        string prompt = string.Join(" ", Enumerable.Repeat("Once upon a time", 120));
-        using var response = await http.PostAsJsonAsync("/api/intervene", new { model = "stories260k", prompt, layer = 4, head = 1 });
+        string prompt = TestModel.Words(TestModel.ContextLength - 1);
+        using var response = await http.PostAsJsonAsync("/api/intervene", new { model = TestModel.Id, prompt, layer = 2, head = 1 });
         Assert.Equal(503, (int)response.StatusCode);
         Assert.Contains("was cancelled", await response.Content.ReadAsStringAsync());
     }

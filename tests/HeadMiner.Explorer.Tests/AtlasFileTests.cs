@@ -1,9 +1,13 @@
 using System.Text.Json.Nodes;
+using HeadMiner.Analysis.Atlas;
 using HeadMiner.Models;
 
 namespace HeadMiner.Explorer.Tests;
 
-/// <summary>A saved atlas is checked against docs/ATLAS.md and the model it is served with; problems name the file and field.</summary>
+/// <summary>
+/// A saved atlas is read with the library's reader (AtlasReport, docs/ATLAS.md) and checked against the model it is
+/// served with; problems name the file and what is wrong.
+/// </summary>
 public sealed class AtlasFileTests
 {
     private static ModelConfig Config()
@@ -13,24 +17,32 @@ public sealed class AtlasFileTests
     }
 
     [Fact]
-    public void The_fixture_atlas_is_valid_for_the_test_model()
+    public void The_runners_atlas_file_reads_back_and_fits_the_test_model()
     {
         var atlas = AtlasFile.Load(TestModel.AtlasPath, Config());
-        Assert.Equal(3, atlas["detectors"]!.AsArray().Count);
+        Assert.Equal(TestModel.Atlas.ToJson(), atlas.ToJson());
+        Assert.Equal(TestModel.Layers * TestModel.Heads, atlas.Heads.Count);
+        Assert.Contains(atlas.Detectors, d => d.Id == "induction" && d.Scores is not null);
     }
 
     [Theory]
-    [InlineData("schema", "\"other\"", "\"schema\" must be \"headminer.atlas\"")]
-    [InlineData("version", "2", "\"version\" must be 1")]
-    [InlineData("model", """{"layers": 4, "heads": 8}""", "the atlas is for 4 layers, the model has 5")]
-    [InlineData("detectors", """[{"id": "x", "scores": [[1]]}]""", "detector x: \"scores\" must have 5 rows")]
-    [InlineData("detectors", """[{"id": "x", "scores": [[0,0,0,0,0,0,0,"a"],[0,0,0,0,0,0,0,0],[0,0,0,0,0,0,0,0],[0,0,0,0,0,0,0,0],[0,0,0,0,0,0,0,0]]}]""", "scores[0][7] must be a number or null")]
-    [InlineData("detectors", "{}", "\"detectors\" must be an array")]
+    [InlineData("schema", "\"other\"", "schema \"other\" is not headminer.atlas")]
+    [InlineData("version", "2", "atlas version 2 is newer than this tool reads (1)")]
+    [InlineData("model.layers", "4", "the atlas is for 4 layers, the model has 3")]
+    [InlineData("model.heads", "8", "the atlas is for 8 heads per layer, the model has 4")]
+    [InlineData("detectors.0.scores", "[[1]]", "\"scores\" must have 3 rows (layers), not 1")]
+    [InlineData("detectors.0.scores", "[[0,0,0],[0,0,0,0],[0,0,0,0]]", "scores[0] must have 4 values (heads)")]
+    [InlineData("detectors.0.scores", """[[0,0,0,"a"],[0,0,0,0],[0,0,0,0]]""", "not a valid atlas")]
+    [InlineData("detectors", "{}", "not a valid atlas")]
+    [InlineData("heads.0.layer", "7", "heads entry L7H0 is outside the model's 3 layers × 4 heads")]
     public void A_bad_atlas_is_refused_with_a_message_naming_the_problem(string field, string json, string message)
     {
-        var atlas = JsonNode.Parse(File.ReadAllText(TestModel.AtlasPath))!.AsObject();
-        atlas[field] = JsonNode.Parse(json);
-        var e = Assert.Throws<HeadMinerException>(() => AtlasFile.Validate(atlas, Config(), "bad.json"));
+        var atlas = JsonNode.Parse(TestModel.Atlas.ToJson())!;
+        var path = field.Split('.');
+        JsonNode parent = atlas;
+        foreach (string part in path[..^1]) parent = int.TryParse(part, out int i) ? parent[i]! : parent[part]!;
+        parent[path[^1]] = JsonNode.Parse(json);
+        var e = Assert.Throws<HeadMinerException>(() => AtlasFile.CheckFits(AtlasReport.Parse(atlas.ToJsonString(), "bad.json"), Config(), "bad.json"));
         Assert.StartsWith("bad.json: ", e.Message);
         Assert.Contains(message, e.Message);
     }
@@ -39,11 +51,12 @@ public sealed class AtlasFileTests
     public async Task The_server_does_not_start_with_an_atlas_that_does_not_fit_the_model()
     {
         string path = Path.Combine(Path.GetTempPath(), $"headminer-atlas-{Guid.NewGuid():N}.json");
-        File.WriteAllText(path, """{"schema": "headminer.atlas", "version": 1, "detectors": [{"id": "d", "scores": [[0.5]]}]}""");
+        File.WriteAllText(path, TestModel.Atlas.ToJson().Replace("\"heads\": 4", "\"heads\": 6", StringComparison.Ordinal));
         try
         {
             var e = await Assert.ThrowsAsync<HeadMinerException>(() => ExplorerServer.StartAsync(new ExplorerOptions { Models = [new ExplorerModelSpec(TestModel.Path, path)], Port = 0 }));
             Assert.Contains(path, e.Message);
+            Assert.Contains("the atlas is for 6 heads per layer, the model has 4", e.Message);
         }
         finally
         {

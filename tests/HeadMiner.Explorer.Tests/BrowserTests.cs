@@ -17,7 +17,7 @@ public sealed class BrowserTests(ExplorerFixture fx)
         // The head whose ablation moves the next-token distribution most, so the change shows in the page's numbers.
         int layer = 1, bestHead = 0;
         double bestKl = -1;
-        for (int h = 0; h < 8; h++)
+        for (int h = 0; h < TestModel.Heads; h++)
         {
             var (_, r) = await fx.PostAsync("/api/intervene", new { model = ExplorerFixture.WithAtlas, prompt = TestModel.Prompt, layer, head = h });
             double kl = r.GetProperty("kl_before_after").GetDouble();
@@ -47,7 +47,7 @@ public sealed class BrowserTests(ExplorerFixture fx)
             int q = int.Parse(cell[0], CultureInfo.InvariantCulture), k = int.Parse(cell[1], CultureInfo.InvariantCulture);
             Assert.Equal(expected[q][k].GetDouble(), double.Parse(cell[2], CultureInfo.InvariantCulture), 6);
         }
-        Assert.Equal(8, await page.Locator("#multiples .hm-multiple").CountAsync());
+        Assert.Equal(TestModel.Heads, await page.Locator("#multiples .hm-multiple").CountAsync());
 
         // Hovering a query token shades the tokens it attends to (its row of the pattern).
         await page.HoverAsync($"#hover .hm-token[data-index=\"{n - 1}\"]");
@@ -55,9 +55,13 @@ public sealed class BrowserTests(ExplorerFixture fx)
         Assert.StartsWith("attention from", shaded);
         await Shot(page, "explorer-pattern");
 
-        // The atlas: click a cell, the head's details appear with the saved scores and this prompt's attribution.
+        // The atlas (the runner's, saved): click a cell in the induction heatmap; the head's details show its saved
+        // scores and this prompt's attribution.
         await page.WaitForSelectorAsync("#atlas rect.hm-cell");
-        await page.SelectOptionAsync("#detector", "1"); // induction
+        int induction = TestModel.Atlas.Detectors.Select(d => d.Id).ToList().IndexOf("induction");
+        await page.SelectOptionAsync("#detector", induction.ToString(CultureInfo.InvariantCulture));
+        double? score = TestModel.Atlas.Detectors[induction].Scores![layer][bestHead];
+        Assert.Equal(score!.Value, double.Parse(await page.GetAttributeAsync($"#atlas rect.hm-cell[data-row=\"{layer}\"][data-col=\"{bestHead}\"]", "data-value") ?? "", CultureInfo.InvariantCulture), 6);
         await page.ClickAsync($"#atlas rect.hm-cell[data-row=\"{layer}\"][data-col=\"{bestHead}\"]");
         await page.WaitForSelectorAsync("#head-details .head-dla");
         string details = await page.InnerTextAsync("#head-details");
@@ -80,18 +84,37 @@ public sealed class BrowserTests(ExplorerFixture fx)
     }
 
     [Fact]
-    public async Task Page_says_when_a_model_has_no_atlas_and_when_a_prompt_is_too_long()
+    public async Task Page_shows_an_atlas_computed_on_demand()
     {
         var page = await NewPageAsync();
         await page.GotoAsync(fx.Server.Url + "/");
         await page.WaitForSelectorAsync("body[data-ready=true]");
-        await page.SelectOptionAsync("#model", ExplorerFixture.WithoutAtlas);
+        await page.SelectOptionAsync("#model", ExplorerFixture.OnDemand);
+        await page.WaitForSelectorAsync("#atlas rect.hm-cell");
+        var first = TestModel.Atlas.Detectors.First(d => d.Scores is not null);
+        Assert.Contains(first.Id, await page.InnerTextAsync("#detector"));
+        Assert.Equal(TestModel.Layers * TestModel.Heads, await page.Locator("#atlas rect.hm-cell").CountAsync());
+        await Shot(page, "explorer-atlas-on-demand");
+        await page.Context.CloseAsync();
+    }
+
+    [Fact]
+    public async Task Page_says_when_a_model_has_no_atlas_and_when_a_prompt_is_too_long_or_not_in_the_vocabulary()
+    {
+        await using var server = await ExplorerFixture.StartWithoutAtlasAsync();
+        var page = await NewPageAsync();
+        await page.GotoAsync(server.Url + "/");
+        await page.WaitForSelectorAsync("body[data-ready=true]");
         await page.WaitForSelectorAsync("#atlas .atlas-missing");
         Assert.Contains("no atlas for this model: run headminer atlas", await page.InnerTextAsync("#atlas"));
-        await page.FillAsync("#prompt", string.Join(" ", Enumerable.Repeat("cat", 600)));
+        await page.FillAsync("#prompt", TestModel.Words(300));
         await page.ClickAsync("#run");
         await page.WaitForSelectorAsync("#error:not([hidden])");
-        Assert.Contains("supports at most 512", await page.InnerTextAsync("#error"));
+        Assert.Contains("supports at most 256", await page.InnerTextAsync("#error"));
+        await page.FillAsync("#prompt", "w3 hello w17");
+        await page.ClickAsync("#run");
+        await page.WaitForFunctionAsync("() => document.getElementById('error').textContent.includes('hello')");
+        Assert.Contains("\"hello\" at character 3 is not a word of this vocabulary", await page.InnerTextAsync("#error"));
         await Shot(page, "explorer-errors");
         await page.Context.CloseAsync();
     }

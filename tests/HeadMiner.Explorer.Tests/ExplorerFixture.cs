@@ -7,13 +7,14 @@ namespace HeadMiner.Explorer.Tests;
 
 /// <summary>
 /// One explorer server (and, when a browser test asks, one headless Chromium) shared by every test in the
-/// collection, to keep the CI cost small. It serves the test model twice: with the hand-written atlas
-/// (id <see cref="WithAtlas"/>) and without one (id <see cref="WithoutAtlas"/>).
+/// collection, to keep the CI cost small. It serves the test model twice, as `headminer serve` does (atlases on
+/// demand): with the runner's atlas saved as a file (id <see cref="WithAtlas"/>) and without one, so its atlas is
+/// computed on the first request (id <see cref="OnDemand"/>).
 /// </summary>
 public sealed class ExplorerFixture : IAsyncLifetime
 {
-    public const string WithAtlas = "stories260k";
-    public const string WithoutAtlas = "stories260k-2";
+    public const string WithAtlas = TestModel.Id;
+    public const string OnDemand = TestModel.Id + "-2";
 
     private IPlaywright? _playwright;
     private IBrowser? _browser;
@@ -29,9 +30,14 @@ public sealed class ExplorerFixture : IAsyncLifetime
         {
             Models = [new ExplorerModelSpec(TestModel.Path, TestModel.AtlasPath), new ExplorerModelSpec(TestModel.Path)],
             Port = 0,
+            AtlasOnDemand = new RunnerAtlasProvider(),
         });
         Http = new HttpClient { BaseAddress = new Uri(Server.Url), Timeout = TimeSpan.FromSeconds(60) };
     }
+
+    /// <summary>A second, short-lived server for the test model with no saved atlas and no on-demand provider.</summary>
+    public static Task<ExplorerServer> StartWithoutAtlasAsync(ExplorerLimits? limits = null) =>
+        ExplorerServer.StartAsync(new ExplorerOptions { Models = [new ExplorerModelSpec(TestModel.Path)], Port = 0, Limits = limits ?? new ExplorerLimits() });
 
     /// <summary>Debian's Chromium (never a downloaded browser): $HEADMINER_CHROMIUM or /usr/bin/chromium.</summary>
     public async Task<IBrowser> BrowserAsync()

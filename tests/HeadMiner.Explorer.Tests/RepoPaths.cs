@@ -1,6 +1,6 @@
 namespace HeadMiner.Explorer.Tests;
 
-/// <summary>The repository root (holding HeadMiner.slnx) and the shared model directory next to it (../shared).</summary>
+/// <summary>The repository root (holding HeadMiner.slnx, and the embedded model under models/) and where artifacts go.</summary>
 public static class RepoPaths
 {
     private static readonly Lazy<string> RootPath = new(() =>
@@ -11,13 +11,6 @@ public static class RepoPaths
     });
 
     public static string Root => RootPath.Value;
-
-    public static string Shared(params string[] parts)
-    {
-        string path = Path.GetFullPath(Path.Combine([Root, "..", "shared", .. parts]));
-        if (!Directory.Exists(path) && !File.Exists(path)) throw new FileNotFoundException($"test data not found: {path}", path);
-        return path;
-    }
 
     /// <summary>Where screenshots go: $TEST_ARTIFACTS if set, else artifacts/ beside the test binaries.</summary>
     public static string Artifacts

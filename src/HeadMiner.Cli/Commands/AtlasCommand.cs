@@ -51,36 +51,19 @@ public static class AtlasCommand
             bool partial = parse.GetValue(weightsOnly);
             using var loaded = ModelOptions.Load(parse.GetValue(model), parse.GetValue(process), partial);
             var c = loaded.Model.Config;
-            // Pattern prompts are BOS + 2 segments: shorten the segment for short-context models instead of failing.
-            int segment = Math.Min(options.Detector.SegmentLength, (c.ContextLength - 1) / 2);
-            if (segment < 2) throw new UsageException($"{loaded.Path}: a context of {c.ContextLength} tokens is too short for repeated-token prompts");
-            var hints = AnalysisHints.Load(loaded.Path, c.VocabSize);
-            options = options with { Detector = options.Detector with { SegmentLength = segment, PromptTokens = hints?.PromptTokens() } };
-            var info = new AtlasModel
+            try
             {
-                Path = loaded.Path,
-                Name = Path.GetFileName(Path.TrimEndingDirectorySeparator(loaded.Path)),
-                Architecture = c.Architecture,
-                Layers = c.Layers,
-                Heads = c.Heads,
-                KvHeads = c.KvHeads,
-                DModel = c.DModel,
-                ContextLength = c.ContextLength,
-                VocabSize = c.VocabSize,
-                WeightsOnly = partial,
-                Processing = loaded.Model.Processing.ToString(),
-            };
+                options = options.ForModel(loaded);
+            }
+            catch (HeadMinerException e)
+            {
+                throw new UsageException(e.Message);
+            }
+            var info = AtlasModel.Of(loaded, partial);
             stdout.WriteLine($"atlas of {loaded.Path}: {c.Architecture}, {c.Layers} layers × {c.Heads} heads{(partial ? ", weights only" : "")}");
-            if (hints?.Note is { } note) stdout.WriteLine($"{AnalysisHints.FileName}: {note}");
+            foreach (var note in options.Notes) stdout.WriteLine(note);
             var clock = Stopwatch.StartNew();
             var atlas = AtlasRunner.Run(loaded.Model, loaded.Tokenizer, info, options, new ProgressLines(stderr), cancel);
-            if (hints is not null)
-            {
-                atlas = atlas with
-                {
-                    Notes = [$"random-token prompts draw from {hints.PromptTokens().Count} ids ({string.Join(", ", hints.PromptTokenRanges.Select(r => $"{r.First}–{r.Last}"))}) declared in {AnalysisHints.FileName}: {hints.Note}"],
-                };
-            }
             Directory.CreateDirectory(dir);
             string jsonPath = Path.Combine(dir, "atlas.json"), htmlPath = Path.Combine(dir, "atlas.html");
             atlas.Write(jsonPath);

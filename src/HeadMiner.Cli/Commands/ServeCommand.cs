@@ -39,6 +39,8 @@ public static class ServeCommand
                 Host = hostValue ?? "127.0.0.1",
                 Port = portValue,
                 Limits = new ExplorerLimits { RequestTimeout = TimeSpan.FromSeconds(seconds) },
+                // A model without a saved atlas gets one computed on first request (cached, capped by --timeout).
+                AtlasOnDemand = new RunnerAtlasProvider(),
             };
             using var stop = new CancellationTokenSource();
             Console.CancelKeyPress += (_, e) =>
@@ -55,7 +57,7 @@ public static class ServeCommand
     {
         await using var server = await ExplorerServer.StartAsync(options);
         foreach (var m in server.Models)
-            stdout.WriteLine($"model {m.Id}: {m.Loaded.Path} ({m.Config.Layers} layers × {m.Config.Heads} heads){(m.AtlasPath is null ? ", no saved atlas" : $", atlas {m.AtlasPath}")}");
+            stdout.WriteLine($"model {m.Id}: {m.Loaded.Path} ({m.Config.Layers} layers × {m.Config.Heads} heads){(m.AtlasPath is null ? ", atlas computed on demand" : $", atlas {m.AtlasPath}")}");
         stdout.WriteLine($"HeadMiner explorer at {server.Url}/ (Ctrl+C to stop)");
         stdout.Flush();
         await server.RunUntilAsync(stop);

@@ -2,7 +2,7 @@
 (function () {
   "use strict";
   var $ = function (id) { return document.getElementById(id); };
-  var state = { models: [], model: null, tokens: null, tokenIds: null, patterns: null, atlas: null, selected: null, pending: 0, started: 0 };
+  var state = { detail: "", models: [], model: null, tokens: null, tokenIds: null, patterns: null, atlas: null, selected: null, pending: 0, started: 0 };
 
   function clear(node) { while (node.firstChild) node.removeChild(node.firstChild); return node; }
   function textEl(tag, s, parent) { var e = document.createElement(tag); e.textContent = s; if (parent) parent.appendChild(e); return e; }
@@ -16,7 +16,7 @@
     $("progress").hidden = state.pending === 0;
     document.body.setAttribute("data-busy", state.pending > 0 ? "true" : "false");
     if (state.pending > 0 && !ticker) ticker = setInterval(function () {
-      $("status").textContent = "computing… " + ((Date.now() - state.started) / 1000).toFixed(1) + " s";
+      $("status").textContent = "computing… " + ((Date.now() - state.started) / 1000).toFixed(1) + " s" + (state.detail ? " — " + state.detail : "");
     }, 100);
     if (state.pending === 0) { clearInterval(ticker); ticker = null; $("status").textContent = label || "ready"; }
   }
@@ -96,10 +96,29 @@
     return runPattern().then(function () { return Promise.all([runLens(), runDla()]); }).catch(function (e) { showError(e.message); });
   }
 
+  /* An atlas computed on demand takes a while: poll its progress (detector i of n, phase) into the status line. */
+  function watchAtlas(id) {
+    var timer = setInterval(function () {
+      fetch("/api/atlas/progress?model=" + encodeURIComponent(id)).then(function (r) { return r.json(); }).then(function (p) {
+        if (timer === null) return;
+        state.detail = p.state === "running" && p.detector ? "atlas: " + p.detector + " (" + (p.index + 1) + "/" + p.count + ", " + p.phase + ")"
+          : p.state === "running" ? "atlas: waiting for a free core" : "";
+        var line = $("atlas-progress"); if (line) line.textContent = state.detail;
+      }).catch(function () { });
+    }, 250);
+    return function () { clearInterval(timer); timer = null; state.detail = ""; };
+  }
   function loadAtlas() {
     state.atlas = null; state.selected = null;
     clear($("atlas")); clear($("head-details")); clear($("detector"));
-    return call("GET", "/api/atlas?model=" + encodeURIComponent(state.model.id)).then(function (r) {
+    var stop = function () { };
+    if (state.model.atlas === "on_demand") {
+      var box = $("atlas");
+      textEl("p", "computing the atlas for this model (about a second for small models)…", box).className = "hm-note";
+      textEl("p", "", box).id = "atlas-progress";
+      stop = watchAtlas(state.model.id);
+    }
+    return call("GET", "/api/atlas?model=" + encodeURIComponent(state.model.id)).finally(function () { stop(); }).then(function (r) {
       state.atlas = r.atlas;
       r.atlas.detectors.forEach(function (d, i) {
         var o = textEl("option", d.id + (d.stage ? " (" + d.stage + ")" : "") + (d.status && d.status !== "ran" ? " — " + d.status : ""), $("detector"));

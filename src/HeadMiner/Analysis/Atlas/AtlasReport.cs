@@ -94,6 +94,26 @@ public sealed record AtlasReport
 
 public sealed record AtlasModel
 {
+    /// <summary>The description of a loaded model that an atlas records (its name is the directory or file name).</summary>
+    public static AtlasModel Of(Models.LoadedModel loaded, bool weightsOnly = false)
+    {
+        var c = loaded.Model.Config;
+        return new AtlasModel
+        {
+            Path = loaded.Path,
+            Name = System.IO.Path.GetFileName(System.IO.Path.TrimEndingDirectorySeparator(loaded.Path)),
+            Architecture = c.Architecture,
+            Layers = c.Layers,
+            Heads = c.Heads,
+            KvHeads = c.KvHeads,
+            DModel = c.DModel,
+            ContextLength = c.ContextLength,
+            VocabSize = c.VocabSize,
+            WeightsOnly = weightsOnly,
+            Processing = loaded.Model.Processing.ToString(),
+        };
+    }
+
     public required string Path { get; init; }
     public required string Name { get; init; }
     public required string Architecture { get; init; }

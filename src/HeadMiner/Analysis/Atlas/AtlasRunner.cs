@@ -108,6 +108,7 @@ public static class AtlasRunner
             Detectors = entries,
             Heads = Heads(model.Config, results, options.ExamplesPerHead),
             Composition = composition,
+            Notes = options.Notes,
         };
     }
 
