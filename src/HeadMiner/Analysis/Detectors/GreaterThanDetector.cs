@@ -38,8 +38,8 @@ public sealed class GreaterThanDetector : ICausalDetector
             cancel.ThrowIfCancellationRequested();
             int last = set.Prompts[group[0]].Clean.Length - 1;
             var filter = CacheFilter.Where(h => h.Site is ActivationSite.Z or ActivationSite.LnFinalScale) with { Positions = [last] };
-            var (run, cache) = model.RunWithCache(set.Batch(group), filter, lastOnly: true);
-            var logits = run.Logits!.Contiguous().Span;
+            var (run, cache) = model.RunWithCache(set.Batch(group), filter);
+            var logits = run.Logits!.Select(1, last).Contiguous().Span; // [B, V]
             var scaled = cache.ApplyLnFinal(cache.StackHeadResults().Stack).Contiguous().Span; // [L·H, B, 1, d]
             for (int b = 0; b < group.Length; b++)
             {
