@@ -13,9 +13,9 @@ public sealed record IoiHeadStats(TaskPrompts Set, double[] Dla, double[] Attent
 {
     public static readonly TaskSetGenerator Generator = new IoiSet();
 
-    public static IoiHeadStats Compute(DetectorContext context, string detectorId, IProgress<double>? progress = null, CancellationToken cancel = default)
+    public static IoiHeadStats Compute(DetectorContext context, string detectorId, IProgress<double>? progress = null, CancellationToken cancel = default, int? count = null)
     {
-        var set = TaskPrompts.Build(context, Generator, context.Options.Prompts, detectorId);
+        var set = TaskPrompts.Build(context, Generator, count ?? context.Options.Prompts, detectorId);
         int L = context.Config.Layers, H = context.Config.Heads, n = set.Count;
         var dla = new double[L * H];
         foreach (var group in set.LengthGroups())

@@ -15,6 +15,9 @@ public sealed class SInhibitionDetector : ICausalDetector
 {
     public const int NameMoverCount = 3;
 
+    /// <summary>Most IOI prompts path-patched: the sweep runs two passes per sender head, the costliest detector by far.</summary>
+    public const int MaxPrompts = 8;
+
     public string Id => "s_inhibition";
 
     public string Description =>
@@ -29,7 +32,7 @@ public sealed class SInhibitionDetector : ICausalDetector
     public DetectorResult Run(DetectorContext context, IProgress<double>? progress = null, CancellationToken cancel = default)
     {
         if (CannotRun(context) is { } reason) throw new HeadMinerException($"{Id}: {reason}");
-        var stats = IoiHeadStats.Compute(context, Id, null, cancel);
+        var stats = IoiHeadStats.Compute(context, Id, null, cancel, Math.Min(context.Options.Prompts, MaxPrompts));
         int L = context.Config.Layers, H = context.Config.Heads;
         var movers = Enumerable.Range(H, (L - 1) * H)
             .OrderByDescending(k => stats.Dla[k] * stats.AttentionIo[k]).ThenBy(k => k).Take(NameMoverCount).ToArray();
@@ -50,7 +53,7 @@ public sealed class SInhibitionDetector : ICausalDetector
                 ? "not a sender: its layer is not below every name mover"
                 : $"logit diff {patching.CleanMetric:0.000} clean → {sweep.Patched[k / H, k % H]:0.000} patched into {movedTo}:q (drop {scores[k]:+0.000;-0.000})",
             [
-                $"{group.Length} IOI prompts of {stats.Set.Prompts[group[0]].Clean.Length} tokens ({stats.Set.Description})",
+                $"{group.Length} IOI prompts (at most {MaxPrompts}) of {stats.Set.Prompts[group[0]].Clean.Length} tokens ({stats.Set.Description})",
                 $"receivers: the queries of the name movers {movedTo} (top {NameMoverCount} name_mover scores in layers ≥ 1)",
                 $"clean logit diff {patching.CleanMetric:0.000}, corrupted (ABC) {patching.CorruptedMetric:0.000}; heads in or above the first name mover's layer are NaN",
             ], baseline: 0);
