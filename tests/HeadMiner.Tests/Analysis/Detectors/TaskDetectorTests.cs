@@ -56,6 +56,8 @@ public class TaskDetectorTests
             Assert.Equal(DetectorKind.Task, detector.Kind);
             Assert.IsAssignableFrom<ICausalDetector>(detector);
         }
+        // The catalog fixes the detector ids: the registry now implements every one of them.
+        Assert.Equal(HeadMiner.Analysis.Catalog.HeadCatalog.DetectorIds, DetectorRegistry.Ids.ToArray());
     }
 
     [Theory]
