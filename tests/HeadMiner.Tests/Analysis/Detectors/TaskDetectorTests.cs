@@ -124,28 +124,56 @@ public class TaskDetectorTests
         }
     }
 
+    private const int PlantDim = 5, PlantLayer = 0, PlantHead = 2;
+
+    /// <summary>
+    /// A random model with one planted head (L0H2) that attends to <paramref name="tokens"/> wherever they stand: the
+    /// tokens get a large component on one residual direction and the head's constant query (b_Q) reads that direction
+    /// through its keys, so the score gap to every other key is ~20.
+    /// </summary>
+    private static Transformer Planted(params int[] tokens) => Model(w =>
+    {
+        foreach (int t in tokens) w.W_E[t, PlantDim] += 20f;
+        var block = w.Blocks[PlantLayer];
+        for (int i = 0; i < Config.DModel; i++)
+            for (int j = 0; j < Config.DHead; j++) block.W_Q[PlantHead, i, j] = block.W_K[PlantHead, i, j] = 0f;
+        block.W_K[PlantHead, PlantDim, 0] = 1f;
+        for (int j = 0; j < Config.DHead; j++) block.b_Q![PlantHead, j] = block.b_K![PlantHead, j] = 0f;
+        block.b_Q![PlantHead, 0] = 10f;
+    });
+
+    private static int Token(string text, int index) => Gpt2.Value.Encode(text, addBos: false)[index];
+
     [Fact]
     public void NegativeAttentionScoreRanksAPlantedNoHeadFirst()
     {
-        int no = Gpt2.Value.Encode(" No", addBos: false).Single();
-        const int Dim = 5, Layer = 0, Head = 2;
-        var model = Model(w =>
-        {
-            // " No" gets a large component on one residual direction; the planted head's constant query reads that
-            // direction through its keys, so its attention goes to " No" wherever it stands.
-            w.W_E[no, Dim] += 20f;
-            var block = w.Blocks[Layer];
-            for (int i = 0; i < Config.DModel; i++)
-                for (int j = 0; j < Config.DHead; j++) block.W_Q[Head, i, j] = block.W_K[Head, i, j] = 0f;
-            block.W_K[Head, Dim, 0] = 1f;
-            for (int j = 0; j < Config.DHead; j++) block.b_Q![Head, j] = block.b_K![Head, j] = 0f;
-            block.b_Q![Head, 0] = 10f;
-        });
-        var result = DetectorRegistry.Get("negative_nas").Run(new DetectorContext(model, Gpt2.Value, Options));
+        var result = DetectorRegistry.Get("negative_nas").Run(new DetectorContext(Planted(Token(" No", 0)), Gpt2.Value, Options));
         var top = result.Ranked()[0];
-        Assert.Equal((Layer, Head), (top.Layer, top.Head));
-        Assert.True(result.Matrices["attention_no"][Layer, Head] > 0.9f, result.EvidenceFor(Layer, Head).Summary);
-        Assert.Contains((Layer, Head), result.Labelled().Select(x => (x.Layer, x.Head)));
+        Assert.Equal((PlantLayer, PlantHead), (top.Layer, top.Head));
+        Assert.True(result.Matrices["attention_no"][PlantLayer, PlantHead] > 0.9f, result.EvidenceFor(PlantLayer, PlantHead).Summary);
+        Assert.Contains((PlantLayer, PlantHead), result.Labelled().Select(x => (x.Layer, x.Head)));
+    }
+
+    [Fact]
+    public void McqaScoresTellAPlantedSingleLetterHeadFromAPlantedEvenHead()
+    {
+        var letters = new[] { "A", "B", "C", "D" }.Select(l => Token("\n" + l + ". x", 1)).ToArray();
+        DetectorResult Run(Transformer model, string id) => DetectorRegistry.Get(id).Run(new DetectorContext(model, Gpt2.Value, Options));
+
+        var single = Planted(letters[1]); // always " B", whichever letter is right
+        var s = Run(single, "single_letter_mcqa");
+        Assert.Equal((PlantLayer, PlantHead, true), (s.Ranked()[0].Layer, s.Ranked()[0].Head, s.Ranked()[0].Score > s.Threshold));
+        Assert.InRange(s.Score(PlantLayer, PlantHead), 0.6f, 0.8f); // ~1 on B minus ~1/4 on the correct letter
+        Assert.Contains("favourite letter B", s.EvidenceFor(PlantLayer, PlantHead).Summary);
+        // +1 on the prompts where B is right, −1/3 on the others: answer-blind attention averages to 0.
+        Assert.InRange(Run(single, "correct_letter_mcqa").Score(PlantLayer, PlantHead), -0.05f, 0.05f);
+        Assert.True(Run(single, "constant_mcqa").Score(PlantLayer, PlantHead) < 0.1f);
+
+        var even = Planted(letters); // all four letters alike
+        var c = Run(even, "constant_mcqa");
+        Assert.Equal((PlantLayer, PlantHead), (c.Ranked()[0].Layer, c.Ranked()[0].Head));
+        Assert.True(c.Score(PlantLayer, PlantHead) > 0.9f, c.EvidenceFor(PlantLayer, PlantHead).Summary);
+        Assert.InRange(Run(even, "single_letter_mcqa").Score(PlantLayer, PlantHead), -0.05f, 0.05f);
     }
 
     [Fact]
