@@ -11,6 +11,7 @@ public static class BenchRegistry
         ["cache"] = ("full activation cache memory (float32, half) and run-with-cache cost", CacheBench.Run),
         ["ablation"] = ("per-head ablation study: batched heads per forward vs one forward per head", AblationBench.Run),
         ["atlas"] = ("the whole head atlas on a GPT-2-small-shaped random model with the GPT-2 tokenizer (goal ≤ 60 s)", AtlasBench.Run),
+        ["detectors"] = ("wall time of every head detector and one causal-task evaluation on a GPT-2-small-shaped random model with the GPT-2 tokenizer", DetectorsBench.Run),
         ["train"] = ("training tokens/s vs PyTorch on the same initial weights and batches (embedded and repeats shapes)", TrainBench.Run),
     };
 

@@ -126,6 +126,31 @@ public sealed class Metric
         return result;
     }
 
+    /// <summary>
+    /// The Greater-Than metric (Hanna et al. 2023) for one next-token logit row: the probability mass on
+    /// <paramref name="answerSet"/> minus that on <paramref name="wrongSet"/> (e.g. the years after YY and YY with the
+    /// years before it), from a softmax over the whole vocabulary. Ids listed twice count once.
+    /// </summary>
+    public static double ProbMassDiff(ReadOnlySpan<float> logits, IReadOnlyCollection<int> answerSet, IReadOnlyCollection<int> wrongSet)
+    {
+        float max = float.NegativeInfinity;
+        foreach (float x in logits) max = Math.Max(max, x);
+        double z = 0;
+        foreach (float x in logits) z += Math.Exp(x - max);
+        return (Mass(logits, answerSet, max) - Mass(logits, wrongSet, max)) / z;
+    }
+
+    private static double Mass(ReadOnlySpan<float> logits, IReadOnlyCollection<int> ids, float max)
+    {
+        double m = 0;
+        foreach (int id in ids.Distinct())
+        {
+            if ((uint)id >= (uint)logits.Length) throw new HeadMinerException($"token id {id} is outside the vocabulary of {logits.Length}");
+            m += Math.Exp(logits[id] - max);
+        }
+        return m;
+    }
+
     /// <summary>(patched − corrupted) / (clean − corrupted): 1 = clean behaviour, 0 = corrupted behaviour.</summary>
     public static double Normalize(double patched, double clean, double corrupted) =>
         clean == corrupted ? double.NaN : (patched - corrupted) / (clean - corrupted);

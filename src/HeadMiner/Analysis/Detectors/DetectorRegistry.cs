@@ -15,6 +15,16 @@ public static class DetectorRegistry
         new OvCopyingDetector(),
         new NegativeCopyingDetector(),
         new KCompositionDetector(),
+        new NameMoverDetector(),
+        new NegativeNameMoverDetector(),
+        new SInhibitionDetector(),
+        new RetrievalDetector(),
+        new SuccessorDetector(),
+        new ConstantMcqaDetector(),
+        new SingleLetterMcqaDetector(),
+        new CorrectLetterMcqaDetector(),
+        new NegativeNasDetector(),
+        new GreaterThanDetector(),
     ];
 
     public static IEnumerable<string> Ids => All.Select(d => d.Id);

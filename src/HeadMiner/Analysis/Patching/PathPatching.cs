@@ -16,7 +16,8 @@ namespace HeadMiner.Analysis.Patching;
 /// <item>Pass 1: the clean input, with the sender's z taken from the corrupted run and every other head's z and every
 /// MLP's output frozen to their clean values. Freezing the MLPs too (not only the heads) is what makes the path to
 /// the logits exactly the sender's direct effect: the residual stream after the sender differs from clean only by
-/// (z_corr − z_clean)·W_O of the sender.</item>
+/// (z_corr − z_clean)·W_O of the sender. For head receivers that residual is therefore formed directly (clean
+/// resid_pre + the sender's write, no forward pass); only the logits need pass 1 run.</item>
 /// <item>Pass 2 (head receivers only): the clean input again, everything recomputed normally, except that each
 /// receiver head's q/k/v input (its own copy of resid_pre, hook_q_input/hook_k_input/hook_v_input) is replaced by
 /// resid_pre of its layer from pass 1. The metric of this run is the answer. With the logits as receiver, pass 1's
@@ -163,19 +164,13 @@ public sealed class PathPatching
             return Metric.ComputeMany(logits);
         }
 
-        int lastReceiverLayer = receivers.Inputs.Max(r => r.Layer);
-        var end = _model.Run(batch, new ForwardOptions
-        {
-            Hooks = pass1,
-            StartLayer = layer,
-            StartResidual = Repeat(_cleanResidPre[layer], copies),
-            EndLayer = lastReceiverLayer,
-        });
-        // The run stopped before the last receiver layer: its residual is that layer's resid_pre.
-        pass1.ReceiverResidPre[lastReceiverLayer] = end.Residual;
+        // Pass 1 without a forward: with every head's z and every MLP output from the sender's layer on pinned to their
+        // clean values, a receiver layer's resid_pre is the clean one plus the sender's change (z_corr − z_clean)·W_O.
+        var receiverResidPre = receivers.Inputs.Select(r => r.Layer).Distinct()
+            .ToDictionary(r => r, r => SenderResidual(layer, heads, _cleanResidPre[r]));
 
         int firstReceiverLayer = receivers.EarliestLayer(_model.Config);
-        var pass2 = new ReceiverInputs(receivers, pass1.ReceiverResidPre, _model.Config.DModel);
+        var pass2 = new ReceiverInputs(receivers, receiverResidPre, _model.Config.DModel);
         var patched = _model.Run(batch, new ForwardOptions
         {
             Hooks = pass2,
@@ -184,6 +179,30 @@ public sealed class PathPatching
             StartResidual = Repeat(_cleanResidPre[firstReceiverLayer], copies),
         }).Logits!;
         return Metric.ComputeMany(patched);
+    }
+
+    /// <summary>
+    /// Pass 1's resid_pre at a receiver layer for each sender copy: <paramref name="cleanResidPre"/> plus, in copy j,
+    /// (z_corr − z_clean) of head heads[j] times its W_O. Exact, because pass 1 pins every other head's z and every MLP
+    /// output to the clean run, so the residual stream differs from clean only by the sender's own write.
+    /// </summary>
+    private float[] SenderResidual(int layer, int[] heads, float[] cleanResidPre)
+    {
+        var c = _model.Config;
+        int dh = c.DHead, d = c.DModel, width = c.Heads * dh, rows = RowsPerCopy;
+        var result = Repeat(cleanResidPre, heads.Length);
+        var diff = new float[rows * dh];
+        var clean = _cleanZ[layer];
+        var corrupted = _corruptedZ[layer];
+        for (int j = 0; j < heads.Length; j++)
+        {
+            int h = heads[j];
+            for (int r = 0; r < rows; r++)
+                for (int k = 0; k < dh; k++) diff[r * dh + k] = corrupted[r * width + h * dh + k] - clean[r * width + h * dh + k];
+            var wo = _model.Weights.Blocks[layer].W_O.Select(0, h).Contiguous(); // [dh, d]
+            Tensors.Kernels.Gemm.Multiply(false, false, rows, d, dh, 1f, diff, dh, wo.Span, d, 1f, result.AsSpan(j * rows * d, rows * d), d);
+        }
+        return result;
     }
 
     private TokenBatch CleanCopies(int copies)
