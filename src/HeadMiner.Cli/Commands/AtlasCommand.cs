@@ -70,14 +70,14 @@ public static class AtlasCommand
             AtlasHtml.Build(atlas).Write(htmlPath);
 
             stdout.WriteLine();
-            stdout.WriteLine($"{"head",-7} {"type",-22} {"stage",-5} {"score",7}  causal effect: top heads vs random heads");
+            stdout.WriteLine($"{"head",-7} {"type",-22} {"stage",-5} {"score",7}  causal effect: top heads vs random heads (mean / median)");
             int rows = 0;
             foreach (var head in atlas.Heads)
             {
                 foreach (var label in head.Labels)
                 {
                     var causal = atlas.Detectors.FirstOrDefault(d => d.HeadType == label.Type && d.Causal is not null)?.Causal;
-                    string effect = causal is null ? "—" : $"{Signed(causal.TopEffect)} vs {Signed(causal.RandomEffect)} ({causal.Metric})";
+                    string effect = causal is null ? "—" : $"{Signed(causal.TopEffect)} vs {Signed(causal.RandomEffect)} / {Signed(causal.RandomMedianEffect)} ({causal.Metric})";
                     stdout.WriteLine($"{$"L{head.Layer}H{head.Head}",-7} {label.Type,-22} {label.Stage ?? "",-5} {label.Score,7:0.000}  {effect}");
                     rows++;
                 }

@@ -64,6 +64,12 @@ public sealed class ForwardOptions
     public bool LastOnly { get; init; }
 
     /// <summary>
+    /// Unembed only these positions of every sequence: logits [B, positions, vocab]. With a large vocabulary the
+    /// unembedding is most of a short prompt's cost, and a metric that reads a few positions needs no more.
+    /// </summary>
+    public int[]? LogitPositions { get; init; }
+
+    /// <summary>
     /// Resume inside the model: run blocks from <see cref="StartLayer"/> with <see cref="StartResidual"/> [B·T, d] as
     /// that block's resid_pre (the embedding and earlier blocks are skipped). Patching sweeps use this to reuse a
     /// cached run below the patched layer.

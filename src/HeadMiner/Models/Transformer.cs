@@ -87,11 +87,20 @@ public sealed class Transformer : IDisposable
         var context = new RunContext(batch, positions, hooks, null) { PrefixLength = options.PrefixLength, Prefix = options.PrefixKeysValues };
         for (int l = options.StartLayer; l < end; l++) RunBlock(l, x, buffers, context);
         if (end < Config.Layers) return new ForwardResult(null, x);
+        if (options.LastOnly && options.LogitPositions is not null) throw new ArgumentException("LastOnly and LogitPositions exclude each other");
+        if (options.LogitPositions is { } wanted)
+        {
+            foreach (int p in wanted)
+                if (p < 0 || p >= batch.Length) throw new HeadMinerException($"logit position {p} is outside the sequence [0, {batch.Length})");
+        }
         int[] selected = options.LastOnly
             ? Enumerable.Range(0, batch.Batch).Select(b => b * batch.Length + batch.LastReal(b)).ToArray()
-            : Enumerable.Range(0, rows).ToArray();
+            : options.LogitPositions is { } positionsWanted
+                ? Enumerable.Range(0, batch.Batch).SelectMany(b => positionsWanted.Select(p => b * batch.Length + p)).ToArray()
+                : Enumerable.Range(0, rows).ToArray();
         var logits = Unembed(x, selected, hooks, batch.Batch);
-        return new ForwardResult(Tensor.Wrap(logits, batch.Batch, options.LastOnly ? 1 : batch.Length, Config.VocabSize), x);
+        int perSequence = options.LastOnly ? 1 : options.LogitPositions?.Length ?? batch.Length;
+        return new ForwardResult(Tensor.Wrap(logits, batch.Batch, perSequence, Config.VocabSize), x);
     }
 
     /// <summary>

@@ -66,12 +66,12 @@ public static class AtlasHtml
         var causal = atlas.Detectors.Where(d => d.Causal is not null).Select(d => (IReadOnlyList<object?>)
         [
             d.HeadType ?? d.Id, d.Causal!.Metric, string.Join(" ", d.Causal.Heads.Select(h => $"L{h[0]}H{h[1]}")), d.Causal.Baseline,
-            d.Causal.TopHeadsValue, d.Causal.RandomHeadsValue, d.Causal.TopEffect, d.Causal.RandomEffect,
+            d.Causal.TopHeadsValue, d.Causal.RandomHeadsValue, d.Causal.RandomHeadsMedian, d.Causal.TopEffect, d.Causal.RandomEffect, d.Causal.RandomMedianEffect,
         ]).ToList();
         if (causal.Count > 0)
         {
             report.Table("Causal confirmation (zero ablation; effect = how much worse the metric gets)",
-                ["type", "metric", "top heads", "clean", "top heads ablated", "random heads ablated (mean)", "top effect", "random effect"], causal);
+                ["type", "metric", "top heads", "clean", "top heads ablated", "random heads ablated (mean)", "(median)", "top effect", "random effect (mean)", "(median)"], causal);
         }
 
         if (atlas.Composition is { } composition)
@@ -114,7 +114,7 @@ public static class AtlasHtml
     {
         if (causal is null) return "no task metric";
         bool included = causal.Heads.Any(h => h[0] == head.Layer && h[1] == head.Head);
-        return $"{(included ? "" : "(not among the ablated) ")}{Signed(causal.TopEffect)} vs {Signed(causal.RandomEffect)} ({causal.Metric})";
+        return $"{(included ? "" : "(not among the ablated) ")}{Signed(causal.TopEffect)} vs {Signed(causal.RandomEffect)} mean / {Signed(causal.RandomMedianEffect)} median ({causal.Metric})";
     }
 
     private static string Signed(double? v) => v is double d ? d.ToString("+0.000;-0.000", CultureInfo.InvariantCulture) : "n/a";

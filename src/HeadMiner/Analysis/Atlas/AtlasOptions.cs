@@ -15,7 +15,7 @@ public sealed record AtlasOptions
     public int CausalHeads { get; init; } = 3;
 
     /// <summary>Random sets of as many other heads, ablated for comparison.</summary>
-    public int RandomDraws { get; init; } = 5;
+    public int RandomDraws { get; init; } = 4;
 
     /// <summary>Attention examples kept per head for the report.</summary>
     public int ExamplesPerHead { get; init; } = 3;

@@ -157,6 +157,9 @@ public sealed record AtlasCausal
     public required double Baseline { get; init; }
     public required double TopHeadsValue { get; init; }
     public required double? RandomHeadsValue { get; init; }
+
+    /// <summary>The median over the random draws: one draw that hits a head the circuit needs (a previous-token head for induction) moves the mean a lot.</summary>
+    public double? RandomHeadsMedian { get; init; }
     public required IReadOnlyList<IReadOnlyList<int[]>> RandomDraws { get; init; }
     public required IReadOnlyList<double> RandomValues { get; init; }
 
@@ -165,6 +168,9 @@ public sealed record AtlasCausal
 
     /// <summary>The same for the random heads (null when the model has too few other heads to draw from).</summary>
     public double? RandomEffect => HigherIsBetter ? Baseline - RandomHeadsValue : RandomHeadsValue - Baseline;
+
+    /// <summary>The same for the median random draw.</summary>
+    public double? RandomMedianEffect => HigherIsBetter ? Baseline - RandomHeadsMedian : RandomHeadsMedian - Baseline;
 }
 
 public sealed record AtlasHead

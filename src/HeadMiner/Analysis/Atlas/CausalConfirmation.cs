@@ -51,6 +51,7 @@ public static class CausalConfirmation
             Baseline = baseline,
             TopHeadsValue = topValue,
             RandomHeadsValue = values.Count > 0 ? values.Average() : null,
+            RandomHeadsMedian = values.Count > 0 ? Median(values) : null,
             RandomDraws = draws,
             RandomValues = values,
         };
@@ -61,6 +62,13 @@ public static class CausalConfirmation
         var hooks = new HookSet(model.Config);
         foreach (var (l, h) in heads) HeadAblation.Zero(hooks, l, h);
         return task.Evaluate(hooks);
+    }
+
+    private static double Median(List<double> values)
+    {
+        var sorted = values.Order().ToArray();
+        int n = sorted.Length;
+        return n % 2 == 1 ? sorted[n / 2] : (sorted[n / 2 - 1] + sorted[n / 2]) / 2;
     }
 
     // k distinct heads, partial Fisher–Yates on a copy.

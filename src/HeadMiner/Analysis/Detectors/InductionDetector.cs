@@ -26,7 +26,9 @@ public sealed class InductionDetector : TokenPatternDetector, ICausalDetector
     {
         if (CannotRun(context) is not null) return null;
         int segment = Math.Min(context.Options.SegmentLength, (context.Config.ContextLength - 1) / 2);
-        var prompts = DetectorPrompts.Repeated(context, context.Options.Prompts, segment, context.Options.Seed ^ 0xCA05A1UL);
+        // Half the detection prompts (at least 4): the metric averages segment − 1 predictions per prompt, and the
+        // atlas evaluates it once per ablation set.
+        var prompts = DetectorPrompts.Repeated(context, Math.Max(4, context.Options.Prompts / 2), segment, context.Options.Seed ^ 0xCA05A1UL);
         int first = prompts[0].Length - segment; // first token of the second copy
         var predictions = Enumerable.Range(first, segment - 1).ToArray();
         return new CausalTask("loss on the repeated half of repeated random tokens (nats)", HigherIsBetter: false,

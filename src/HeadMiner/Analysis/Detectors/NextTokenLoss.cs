@@ -16,14 +16,17 @@ public static class NextTokenLoss
             if (prompts[s].Length != t) throw new ArgumentException("prompts must have equal lengths");
             prompts[s].CopyTo(ids, s * t);
         }
-        var logits = model.RunWithHooks(new TokenBatch(ids, n, t), hooks).Contiguous().Span;
+        // Only the scored positions are unembedded (the unembedding dominates short prompts with large vocabularies).
+        int[] positions = [.. predictions];
+        var logits = model.Run(new TokenBatch(ids, n, t), new ForwardOptions { Hooks = hooks, LogitPositions = positions }).Logits!.Contiguous().Span;
         double sum = 0;
         int count = 0;
         for (int s = 0; s < n; s++)
         {
-            foreach (int i in predictions)
+            for (int k = 0; k < positions.Length; k++)
             {
-                var row = logits.Slice((s * t + i) * v, v);
+                int i = positions[k];
+                var row = logits.Slice((s * positions.Length + k) * v, v);
                 float max = float.NegativeInfinity;
                 foreach (float x in row) max = Math.Max(max, x);
                 double z = 0;

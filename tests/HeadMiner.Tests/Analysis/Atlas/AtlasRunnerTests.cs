@@ -47,7 +47,9 @@ public class AtlasRunnerTests(ITestOutputHelper output)
         Assert.NotNull(causal);
         output.WriteLine($"ablating {string.Join(" ", causal.Heads.Select(h => $"L{h[0]}H{h[1]}"))}: +{causal.TopEffect:F3} nats; random heads: {string.Join(", ", causal.RandomValues.Select(v => (v - causal.Baseline).ToString("+0.000")))}");
         Assert.True(causal.TopEffect >= 1.0, $"ablating the induction heads costs {causal.TopEffect:F3} nats");
-        Assert.True(causal.RandomEffect < 0.5 * causal.TopEffect, $"random heads cost {causal.RandomEffect:F3}, top heads {causal.TopEffect:F3}");
+        // The median random set: a draw that includes the previous-token head L0H0 breaks induction too (it is part
+        // of the circuit), which the mean shows and the median does not hide from the table.
+        Assert.True(causal.RandomMedianEffect < 0.25 * causal.TopEffect, $"random heads cost {causal.RandomMedianEffect:F3} (median), top heads {causal.TopEffect:F3}");
         Assert.Equal("skipped", Detector(atlas, "rare_words").Status);
         Assert.Contains("cannot encode the English sample text", Detector(atlas, "rare_words").Reason);
         Assert.Equal(atlas.Model.Layers * atlas.Model.Heads, atlas.Heads.Count);
