@@ -32,8 +32,17 @@ public static class AtlasBench
         var c = loaded.Model.Config;
         var info = new AtlasModel
         {
-            Path = dir, Name = "gpt2-small-random", Architecture = c.Architecture, Layers = c.Layers, Heads = c.Heads, KvHeads = c.KvHeads,
-            DModel = c.DModel, ContextLength = c.ContextLength, VocabSize = c.VocabSize, WeightsOnly = false, Processing = loaded.Model.Processing.ToString(),
+            Path = dir,
+            Name = "gpt2-small-random",
+            Architecture = c.Architecture,
+            Layers = c.Layers,
+            Heads = c.Heads,
+            KvHeads = c.KvHeads,
+            DModel = c.DModel,
+            ContextLength = c.ContextLength,
+            VocabSize = c.VocabSize,
+            WeightsOnly = false,
+            Processing = loaded.Model.Processing.ToString(),
         };
         var total = Stopwatch.StartNew();
         var atlas = AtlasRunner.Run(loaded.Model, loaded.Tokenizer, info, new AtlasOptions(), new Lines());

@@ -258,6 +258,7 @@ public static class TrainBench
             }
         }
         var losses = new float[batches.Length];
+        var arena = new TensorArena(); // as the Trainer: one step's buffers, recycled
         var forward = new List<double>();
         var backward = new List<double>();
         var update = new List<double>();
@@ -273,7 +274,8 @@ public static class TrainBench
             }
             long t0 = Stopwatch.GetTimestamp();
             model.ZeroGradients();
-            var tape = new Tape();
+            arena.Reset();
+            var tape = new Tape(arena);
             var loss = model.Loss(tape, inputs[step], b, t, targets[step]);
             long t1 = Stopwatch.GetTimestamp();
             tape.Backward(loss);

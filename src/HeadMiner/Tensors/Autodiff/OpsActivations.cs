@@ -22,7 +22,7 @@ public static partial class Ops
     {
         ArgumentNullException.ThrowIfNull(tape);
         CheckSameShape(gate, up, nameof(up));
-        var y = Result(gate.Value.Shape.ToArray(), gate, up);
+        var y = Result(tape, gate.Value.Shape.ToArray(), gate, up);
         Activations.SwiGlu(gate.Value.Span, up.Value.Span, y.Value.Span);
         tape.Record(y, () =>
         {
@@ -39,7 +39,7 @@ public static partial class Ops
     private static Variable Unary(Tape tape, Variable x, UnaryKernel forward, UnaryBackwardKernel backward)
     {
         ArgumentNullException.ThrowIfNull(tape);
-        var y = Result(x.Value.Shape.ToArray(), x);
+        var y = Result(tape, x.Value.Shape.ToArray(), x);
         forward(x.Value.Span, y.Value.Span);
         tape.Record(y, () =>
         {

@@ -17,7 +17,7 @@ public static partial class Ops
         int vocab = Features(logits, nameof(logits));
         int rows = logits.Value.Length / vocab;
         if (targets.Length != rows) throw new ArgumentException($"{targets.Length} targets for {rows} rows", nameof(targets));
-        var loss = Result([1], logits);
+        var loss = Result(tape, [1], logits);
         loss.Value.Span[0] = (float)Kernels.CrossEntropy.MeanLoss(logits.Value.Span, rows, vocab, targets, ignoreIndex);
         int counted = 0;
         foreach (int t in targets) if (t != ignoreIndex) counted++;

@@ -17,7 +17,7 @@ public static partial class Ops
         int wIn = transposeW ? w.Value.Dim(1) : w.Value.Dim(0), output = transposeW ? w.Value.Dim(0) : w.Value.Dim(1);
         if (wIn != input) throw new ArgumentException($"x has {input} features but weight {w.Value.ShapeString}{(transposeW ? " (transposed)" : "")} expects {wIn}", nameof(w));
         int rows = x.Value.Length / Math.Max(input, 1);
-        var y = Result(WithFeatures(x, output), x, w);
+        var y = Result(tape, WithFeatures(x, output), x, w);
         int ldw = w.Value.Dim(1);
         Gemm.Multiply(false, transposeW, rows, output, input, 1f, x.Value.Span, input, w.Value.Span, ldw, 0f, y.Value.Span, output);
         tape.Record(y, () =>
@@ -39,7 +39,7 @@ public static partial class Ops
     {
         ArgumentNullException.ThrowIfNull(tape);
         CheckSameShape(a, b, nameof(b));
-        var y = Result(a.Value.Shape.ToArray(), a, b);
+        var y = Result(tape, a.Value.Shape.ToArray(), a, b);
         Elementwise.Add(a.Value.Span, b.Value.Span, y.Value.Span);
         tape.Record(y, () =>
         {
@@ -57,7 +57,7 @@ public static partial class Ops
         int cols = Features(x, nameof(x));
         CheckVector(bias, cols, nameof(bias));
         int rows = x.Value.Length / Math.Max(cols, 1);
-        var y = Result(x.Value.Shape.ToArray(), x, bias);
+        var y = Result(tape, x.Value.Shape.ToArray(), x, bias);
         x.Value.Span.CopyTo(y.Value.Span);
         Elementwise.AddRowVector(y.Value.Span, rows, cols, bias.Value.Span);
         tape.Record(y, () =>

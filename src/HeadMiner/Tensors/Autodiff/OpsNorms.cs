@@ -15,7 +15,7 @@ public static partial class Ops
         CheckVector(weight, dim, nameof(weight));
         CheckVector(bias, dim, nameof(bias));
         int rows = x.Value.Length / dim;
-        var y = Result(x.Value.Shape.ToArray(), x, weight, bias);
+        var y = Result(tape, x.Value.Shape.ToArray(), x, weight, bias);
         Norms.LayerNorm(x.Value.Span, y.Value.Span, rows, dim, Values(weight), Values(bias), eps);
         tape.Record(y, () =>
         {
@@ -35,7 +35,7 @@ public static partial class Ops
         int dim = Features(x, nameof(x));
         CheckVector(weight, dim, nameof(weight));
         int rows = x.Value.Length / dim;
-        var y = Result(x.Value.Shape.ToArray(), x, weight);
+        var y = Result(tape, x.Value.Shape.ToArray(), x, weight);
         Norms.RmsNorm(x.Value.Span, y.Value.Span, rows, dim, Values(weight), eps);
         tape.Record(y, () =>
         {
