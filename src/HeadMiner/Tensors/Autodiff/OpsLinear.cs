@@ -43,9 +43,8 @@ public static partial class Ops
         Elementwise.Add(a.Value.Span, b.Value.Span, y.Value.Span);
         tape.Record(y, () =>
         {
-            var dy = y.Gradient!.Span;
-            if (a.RequiresGradient) Elementwise.Axpy(1f, dy, a.AccumulatingGradient());
-            if (b.RequiresGradient) Elementwise.Axpy(1f, dy, b.AccumulatingGradient());
+            if (a.RequiresGradient) AccumulateGradient(a, y.Gradient!);
+            if (b.RequiresGradient) AccumulateGradient(b, y.Gradient!);
         });
         return y;
     }
@@ -62,9 +61,8 @@ public static partial class Ops
         Elementwise.AddRowVector(y.Value.Span, rows, cols, bias.Value.Span);
         tape.Record(y, () =>
         {
-            var dy = y.Gradient!.Span;
-            if (x.RequiresGradient) Elementwise.Axpy(1f, dy, x.AccumulatingGradient());
-            if (bias.RequiresGradient) Reductions.ColumnSums(dy, rows, cols, bias.AccumulatingGradient(), accumulate: true);
+            if (x.RequiresGradient) AccumulateGradient(x, y.Gradient!);
+            if (bias.RequiresGradient) AccumulateColumnSums(y.Gradient!, rows, cols, bias);
         });
         return y;
     }
