@@ -40,7 +40,7 @@ public static partial class Ops
         ArgumentNullException.ThrowIfNull(tape);
         CheckSameShape(a, b, nameof(b));
         var y = Result(tape, a.Value.Shape.ToArray(), a, b);
-        Elementwise.Add(a.Value.Span, b.Value.Span, y.Value.Span);
+        ForChunks(y.Value.Length, (start, n) => Elementwise.Add(a.Value.Span.Slice(start, n), b.Value.Span.Slice(start, n), y.Value.Span.Slice(start, n)));
         tape.Record(y, () =>
         {
             if (a.RequiresGradient) AccumulateGradient(a, y.Gradient!);
@@ -57,8 +57,12 @@ public static partial class Ops
         CheckVector(bias, cols, nameof(bias));
         int rows = x.Value.Length / Math.Max(cols, 1);
         var y = Result(tape, x.Value.Shape.ToArray(), x, bias);
-        x.Value.Span.CopyTo(y.Value.Span);
-        Elementwise.AddRowVector(y.Value.Span, rows, cols, bias.Value.Span);
+        ForRows(rows, cols, (r0, n) =>
+        {
+            var block = y.Value.Span.Slice(r0 * cols, n * cols);
+            x.Value.Span.Slice(r0 * cols, n * cols).CopyTo(block);
+            Elementwise.AddRowVector(block, n, cols, bias.Value.Span);
+        });
         tape.Record(y, () =>
         {
             if (x.RequiresGradient) AccumulateGradient(x, y.Gradient!);

@@ -16,7 +16,8 @@ public static partial class Ops
         CheckVector(bias, dim, nameof(bias));
         int rows = x.Value.Length / dim;
         var y = Result(tape, x.Value.Shape.ToArray(), x, weight, bias);
-        Norms.LayerNorm(x.Value.Span, y.Value.Span, rows, dim, Values(weight), Values(bias), eps);
+        ForRows(rows, dim, (r0, n) => Norms.LayerNorm(x.Value.Span.Slice(r0 * dim, n * dim), y.Value.Span.Slice(r0 * dim, n * dim), n, dim,
+            Values(weight), Values(bias), eps));
         tape.Record(y, () =>
         {
             // The kernel always writes dx; when x needs none it lands in discarded scratch.
@@ -55,13 +56,8 @@ public static partial class Ops
     /// </summary>
     private static void ParallelLayerNormBackward(Variable x, Tensor dy, Tensor dx, int rows, int dim, Variable? weight, Variable? bias, float eps)
     {
-        int rowsPerItem = Math.Max(1, ParallelChunk / 4 / dim);
-        WorkerPool.For((rows + rowsPerItem - 1) / rowsPerItem, i =>
-        {
-            int r0 = i * rowsPerItem, n = Math.Min(rowsPerItem, rows - r0);
-            Norms.LayerNormBackward(x.Value.Span.Slice(r0 * dim, n * dim), dy.Span.Slice(r0 * dim, n * dim), dx.Span.Slice(r0 * dim, n * dim),
-                n, dim, Values(weight), eps);
-        });
+        ForRows(rows, dim, (r0, n) => Norms.LayerNormBackward(x.Value.Span.Slice(r0 * dim, n * dim), dy.Span.Slice(r0 * dim, n * dim),
+            dx.Span.Slice(r0 * dim, n * dim), n, dim, Values(weight), eps));
         bool weightGradient = weight is { RequiresGradient: true }, biasGradient = bias is { RequiresGradient: true };
         if (!weightGradient && !biasGradient) return;
         if (weightGradient) weight!.AccumulatingGradient();

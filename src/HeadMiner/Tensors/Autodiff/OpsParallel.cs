@@ -28,6 +28,22 @@ public static partial class Ops
         WorkerPool.For((length + ParallelChunk - 1) / ParallelChunk, i => body(i * ParallelChunk, Math.Min(ParallelChunk, length - i * ParallelChunk)));
     }
 
+    /// <summary>
+    /// body(firstRow, rowCount) over the rows of a [rows, width] block in pieces of about <see cref="ParallelChunk"/>
+    /// elements on the worker threads (inline when small). For row-wise kernels: rows are independent, so the split
+    /// changes no bits.
+    /// </summary>
+    private static void ForRows(int rows, int width, Action<int, int> body)
+    {
+        if ((long)rows * width <= ParallelChunk || WorkerPool.MaxThreads == 1)
+        {
+            body(0, rows);
+            return;
+        }
+        int rowsPerItem = Math.Max(1, ParallelChunk / 4 / Math.Max(width, 1));
+        WorkerPool.For((rows + rowsPerItem - 1) / rowsPerItem, i => body(i * rowsPerItem, Math.Min(rowsPerItem, rows - i * rowsPerItem)));
+    }
+
     /// <summary>target's gradient += dy, split across the worker threads (exact: one float addition per element).</summary>
     private static void AccumulateGradient(Variable target, Tensor dy)
     {
