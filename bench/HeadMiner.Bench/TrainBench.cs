@@ -34,7 +34,7 @@ public static class TrainBench
 
     private sealed record Settings(string[] Shapes, int Warmup, int? Steps, int Repeats, int TorchThreads, string TorchForeach, Dictionary<string, int> Overrides);
 
-    private sealed record OursResult(long Parameters, long DecayedParameters, float[] Losses, double[] TokensPerSecond, double ForwardMs, double BackwardMs, double OptimizerMs, double AllocatedBytesPerStep, int[] Collections, double DataMsPerBatch);
+    private sealed record OursResult(long Parameters, long DecayedParameters, float[] Losses, double[] TokensPerSecond, double ForwardMs, double BackwardMs, double OptimizerMs, double AllocatedBytesPerStep, int[] Collections, double DataMsPerBatch, double CpuMsPerStep);
 
     public static int Run(string[] args)
     {
@@ -72,8 +72,8 @@ public static class TrainBench
         Console.WriteLine("|---|---:|---:|---:|---:|---:|---:|");
         foreach (var row in rows) Console.WriteLine(row);
         Console.WriteLine();
-        Console.WriteLine("| shape | ours fwd / bwd / opt ms | torch fwd / bwd / opt ms | ours allocated per step | ours GCs gen0/1/2 (timed steps) | data generation ms/batch (untimed) |");
-        Console.WriteLine("|---|---:|---:|---:|---:|---:|");
+        Console.WriteLine("| shape | ours fwd / bwd / opt ms | torch fwd / bwd / opt ms | ours allocated per step | ours GCs gen0/1/2 (timed steps) | ours CPU ms/step (all threads) | data generation ms/batch (untimed) |");
+        Console.WriteLine("|---|---:|---:|---:|---:|---:|---:|");
         foreach (var row in phaseRows) Console.WriteLine(row);
         if (!agreed) Console.WriteLine($"\nLOSSES OR PARAMETER GROUPS DISAGREE (losses beyond {LossTolerance:G}): the two sides did not do the same arithmetic; the ratios above are not comparable.");
         return agreed ? 0 : 1;
@@ -258,22 +258,26 @@ public static class TrainBench
             }
         }
         var losses = new float[batches.Length];
+        var arena = new TensorArena(); // as the Trainer: one step's buffers, recycled
         var forward = new List<double>();
         var backward = new List<double>();
         var update = new List<double>();
         var repeatSeconds = new double[repeats];
         long allocatedBefore = 0;
+        TimeSpan cpuBefore = default;
         int[] gcBefore = new int[3];
         for (int step = 0; step < batches.Length; step++)
         {
             if (step == warmup)
             {
                 allocatedBefore = GC.GetTotalAllocatedBytes(precise: true);
+                cpuBefore = Process.GetCurrentProcess().TotalProcessorTime;
                 for (int g = 0; g < 3; g++) gcBefore[g] = GC.CollectionCount(g);
             }
             long t0 = Stopwatch.GetTimestamp();
             model.ZeroGradients();
-            var tape = new Tape();
+            arena.Reset();
+            var tape = new Tape(arena);
             var loss = model.Loss(tape, inputs[step], b, t, targets[step]);
             long t1 = Stopwatch.GetTimestamp();
             tape.Backward(loss);
@@ -290,10 +294,13 @@ public static class TrainBench
             repeatSeconds[(step - warmup) / steps] += Stopwatch.GetElapsedTime(t0, t3).TotalSeconds;
         }
         double allocated = (GC.GetTotalAllocatedBytes(precise: true) - allocatedBefore) / (double)(steps * repeats);
+        // CPU time of the whole process (every thread, spinning workers and the GC included): on a shared machine it
+        // moves much less with the load than the wall-clock phases do.
+        double cpuMs = (Process.GetCurrentProcess().TotalProcessorTime - cpuBefore).TotalMilliseconds / (steps * repeats);
         int[] collections = [.. Enumerable.Range(0, 3).Select(g => GC.CollectionCount(g) - gcBefore[g])];
         double[] tokensPerSecond = [.. repeatSeconds.Select(s => (double)b * t * steps / s)];
         long decayed = optimizer.Parameters.Where(p => p.Decay).Sum(p => (long)p.Value.Length);
-        return new OursResult(model.ParameterCount, decayed, losses, tokensPerSecond, Median(forward), Median(backward), Median(update), allocated, collections, 0);
+        return new OursResult(model.ParameterCount, decayed, losses, tokensPerSecond, Median(forward), Median(backward), Median(update), allocated, collections, 0, cpuMs);
     }
 
     private static bool Report(string name, int tokensPerStep, OursResult ours, JsonElement? torch, List<string> rows, List<string> phaseRows)
@@ -327,7 +334,7 @@ public static class TrainBench
         }
         rows.Add($"| {name} | {tokensPerStep} | {oursMedian:F0} | {oursBest:F0} | {torchMedian} | {torchBest} | {ratio} |");
         phaseRows.Add($"| {name} | {ours.ForwardMs:F2} / {ours.BackwardMs:F2} / {ours.OptimizerMs:F2} | {torchPhases} | {ours.AllocatedBytesPerStep / 1048576.0:F2} MiB "
-            + $"| {string.Join("/", ours.Collections)} | {ours.DataMsPerBatch:F2} |");
+            + $"| {string.Join("/", ours.Collections)} | {ours.CpuMsPerStep:F1} | {ours.DataMsPerBatch:F2} |");
         return agreed;
     }
 

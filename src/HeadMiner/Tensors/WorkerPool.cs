@@ -20,7 +20,9 @@ public interface IParallelBody
 /// 0.4 µs for an empty two-thread call when the worker is awake): the workers poll for about 100 µs after a job in
 /// case another follows, then sleep on a semaphore. One parallel region runs at a time; a second thread that calls
 /// <see cref="For(int, IParallelBody)"/> while the workers are busy runs its loop inline, which is correct and never
-/// deadlocks. Bodies must not wait for one another: any index may run on any thread, or all on the caller.
+/// deadlocks. Bodies must not wait for one another: any index may run on any thread, or all on the caller. Once
+/// every index is claimed the caller withdraws the jobs of workers that have not started (on a loaded machine a
+/// posted worker may not be scheduled for milliseconds), so a call waits only for bodies that are actually running.
 /// </remarks>
 public static class WorkerPool
 {
@@ -114,6 +116,11 @@ public static class WorkerPool
             t_insideParallelRegion = false;
         }
 
+        // Every index is claimed. A worker that has not started yet (descheduled on a busy machine, or still waking)
+        // has nothing left to do: withdraw its ticket instead of waiting for the scheduler to run it.
+        for (int w = 0; w < threads - 1; w++)
+            if (s_workers[w].Withdraw()) Interlocked.Decrement(ref s_busyWorkers);
+
         // The caller's share is done; each worker is at most one body away. Poll first (a futex round trip costs
         // tens of microseconds), then sleep if a long body is still running.
         long spinUntil = Stopwatch.GetTimestamp() + SpinTicks;
@@ -185,14 +192,24 @@ public static class WorkerPool
         private int _taken;
         private int _sleeping;
 
+        // The job posted to this worker: Idle, Posted (not started) or Running. Exactly one of the worker (Posted →
+        // Running) and the caller (Posted → Idle, see Withdraw) takes a posted ticket, so each job is run or withdrawn
+        // once; a wake-up that finds no posted ticket (its job was withdrawn) does nothing.
+        private const int Idle = 0, Posted = 1, Running = 2;
+        private int _ticket;
+
         public Worker(int id)
         {
             var thread = new Thread(Loop) { IsBackground = true, Name = $"HeadMiner worker {id + 1}" };
             thread.Start();
         }
 
+        /// <summary>Takes back a job this worker has not started; true if it did (the caller then counts it done).</summary>
+        public bool Withdraw() => Interlocked.CompareExchange(ref _ticket, Idle, Posted) == Posted;
+
         public void Post()
         {
+            Volatile.Write(ref _ticket, Posted); // before the bump the worker waits for
             Interlocked.Increment(ref _posted);
             if (Interlocked.Exchange(ref _sleeping, 0) == 1) _wake.Release();
         }
@@ -204,7 +221,9 @@ public static class WorkerPool
             {
                 WaitForJob();
                 _taken++;
+                if (Interlocked.CompareExchange(ref _ticket, Running, Posted) != Posted) continue; // withdrawn
                 RunShare();
+                Volatile.Write(ref _ticket, Idle);
                 if (Interlocked.Decrement(ref s_busyWorkers) == 0) s_workersDone.Set();
             }
         }

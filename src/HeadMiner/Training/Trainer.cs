@@ -28,6 +28,10 @@ public sealed class Trainer
     private readonly Gpt2TrainingModel _model;
     private readonly SequenceGenerator _data;
 
+    // One step's activations and gradients, recycled from step to step (reset at the start of each step, after the
+    // last step's loss has been recorded).
+    private readonly TensorArena _arena = new();
+
     public Trainer(Gpt2TrainingModel model, SequenceGenerator data, TrainingOptions options)
     {
         options.Validate();
@@ -76,7 +80,8 @@ public sealed class Trainer
             var batch = _data.Generate(b, t + 1, StepSeed(step));
             var (ids, targets) = InputsAndTargets(batch.Tokens, t);
             _model.ZeroGradients();
-            var tape = new Tape();
+            _arena.Reset();
+            var tape = new Tape(_arena);
             var loss = _model.Loss(tape, ids, b, t, targets);
             tape.Backward(loss);
             double norm = GradientClipping.ClipGlobalNorm(Optimizer.Parameters, options.ClipNorm);

@@ -99,4 +99,24 @@ public class CrossEntropyTests
         Assert.Equal(0f, d[9]);
         Assert.All(d.AsSpan(8).ToArray(), v => Assert.True(float.IsFinite(v)));
     }
+
+    [Fact]
+    public void RowTermsInBlocksGiveTheMeanLossBitForBit()
+    {
+        // The training step computes row blocks on several threads and sums the terms in row order.
+        const int rows = 29, vocab = 53;
+        var logits = Inputs.Normal(61, rows * vocab, std: 4f);
+        var targets = new int[rows];
+        for (int r = 0; r < rows; r++) targets[r] = r % 7 == 3 ? CrossEntropy.DefaultIgnoreIndex : (r * 17) % vocab;
+        double expected = CrossEntropy.MeanLoss(logits, rows, vocab, targets);
+        var terms = new double[rows];
+        int[] cuts = [0, 5, 6, 20, rows];
+        for (int c = 0; c + 1 < cuts.Length; c++)
+        {
+            int r0 = cuts[c], n = cuts[c + 1] - r0;
+            CrossEntropy.RowLossTerms(logits.AsSpan(r0 * vocab, n * vocab), n, vocab, targets.AsSpan(r0, n), terms.AsSpan(r0, n));
+        }
+        Assert.Equal(expected, CrossEntropy.MeanOfTerms(terms, targets));
+        Assert.True(double.IsNaN(CrossEntropy.MeanOfTerms(new double[2], [CrossEntropy.DefaultIgnoreIndex, CrossEntropy.DefaultIgnoreIndex])));
+    }
 }

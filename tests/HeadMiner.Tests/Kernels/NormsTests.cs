@@ -188,4 +188,31 @@ public class NormsTests
     }
 
     private static double[]? Widen(float[]? x) => x == null ? null : Ref.ToDouble(x);
+
+    [Theory]
+    [InlineData(37, new[] { 0, 5, 29, 37 })]
+    [InlineData(131, new[] { 0, 64, 128, 131 })]
+    [InlineData(131, new[] { 0, 3, 67, 130, 131 })]
+    public void LayerNormGradientsSplitByRowsAndColumnsAreBitIdentical(int dim, int[] columnCuts)
+    {
+        // The parallel training step's split: dx in row blocks without parameter gradients, then dweight/dbias per
+        // column range. Both must give the single-call bits, cuts off the vector grid included.
+        const int rows = 9;
+        var x = OffsetRows(11, rows, dim);
+        var dy = Inputs.Normal(12, rows * dim);
+        var weight = Inputs.Normal(13, dim, std: 0.5f);
+        var start = Inputs.Normal(14, dim); // accumulation onto existing gradients
+        float[] dx = new float[rows * dim], dweight = (float[])start.Clone(), dbias = (float[])start.Clone();
+        Norms.LayerNormBackward(x, dy, dx, rows, dim, weight, Eps, dweight, dbias);
+
+        var splitDx = new float[rows * dim];
+        Norms.LayerNormBackward(x.AsSpan(0, 4 * dim), dy.AsSpan(0, 4 * dim), splitDx.AsSpan(0, 4 * dim), 4, dim, weight, Eps);
+        Norms.LayerNormBackward(x.AsSpan(4 * dim), dy.AsSpan(4 * dim), splitDx.AsSpan(4 * dim), rows - 4, dim, weight, Eps);
+        float[] splitWeight = (float[])start.Clone(), splitBias = (float[])start.Clone();
+        for (int c = 0; c + 1 < columnCuts.Length; c++)
+            Norms.LayerNormParameterGradients(x, dy, rows, dim, Eps, columnCuts[c], columnCuts[c + 1] - columnCuts[c], splitWeight, splitBias);
+        Assert.Equal(dx, splitDx);
+        Assert.Equal(dweight, splitWeight);
+        Assert.Equal(dbias, splitBias);
+    }
 }

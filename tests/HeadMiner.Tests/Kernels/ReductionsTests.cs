@@ -96,4 +96,19 @@ public class ReductionsTests
         Assert.Throws<ArgumentException>(() => Reductions.RowSums(new float[10], 3, 4, new float[3]));
         Assert.Throws<ArgumentException>(() => Reductions.ColumnSums(new float[12], 3, 4, new float[3]));
     }
+
+    [Fact]
+    public void ColumnSumsOverColumnRangesMatchTheWholeBlockBitForBit()
+    {
+        const int rows = 23, cols = 301; // more than one 128-column block, ranges off the block grid
+        var x = Inputs.Normal(41, rows * cols, std: 3f);
+        var start = Inputs.Normal(42, cols);
+        var whole = (float[])start.Clone();
+        Reductions.ColumnSums(x, rows, cols, whole, accumulate: true);
+        var split = (float[])start.Clone();
+        int[] cuts = [0, 7, 135, 300, 301];
+        for (int c = 0; c + 1 < cuts.Length; c++) Reductions.ColumnSums(x, rows, cols, cuts[c], cuts[c + 1] - cuts[c], split, accumulate: true);
+        Assert.Equal(whole, split);
+        Assert.Throws<ArgumentException>(() => Reductions.ColumnSums(x, rows, cols, 300, 2, split));
+    }
 }

@@ -9,10 +9,16 @@ namespace HeadMiner.Tensors.Autodiff;
 public static partial class Ops
 {
     /// <summary>A fresh result of <paramref name="shape"/> that needs a gradient when any input does.</summary>
-    private static Variable Result(int[] shape, Variable a) => new(Tensor.Zeros(shape), a.RequiresGradient);
+    /// <remarks>Only a result that needs a gradient is taken from the tape's arena: a constant result may be kept by the
+    /// caller past the step (nothing is recorded for it), so it is a fresh array.</remarks>
+    private static Variable Result(Tape tape, int[] shape, Variable a) => Result(tape, shape, a.RequiresGradient);
 
-    private static Variable Result(int[] shape, Variable a, Variable? b, Variable? c = null) =>
-        new(Tensor.Zeros(shape), a.RequiresGradient || (b?.RequiresGradient ?? false) || (c?.RequiresGradient ?? false));
+    private static Variable Result(Tape tape, int[] shape, Variable a, Variable? b, Variable? c = null) =>
+        Result(tape, shape, a.RequiresGradient || (b?.RequiresGradient ?? false) || (c?.RequiresGradient ?? false));
+
+    private static Variable Result(Tape tape, int[] shape, bool requiresGradient) => requiresGradient
+        ? new(tape.Zeros(shape), true, tape.Arena)
+        : new(Tensor.Zeros(shape), false);
 
     /// <summary>Size of the last axis (the features of every row).</summary>
     private static int Features(Variable x, string name)

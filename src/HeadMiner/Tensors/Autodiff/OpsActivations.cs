@@ -22,7 +22,7 @@ public static partial class Ops
     {
         ArgumentNullException.ThrowIfNull(tape);
         CheckSameShape(gate, up, nameof(up));
-        var y = Result(gate.Value.Shape.ToArray(), gate, up);
+        var y = Result(tape, gate.Value.Shape.ToArray(), gate, up);
         Activations.SwiGlu(gate.Value.Span, up.Value.Span, y.Value.Span);
         tape.Record(y, () =>
         {
@@ -39,12 +39,15 @@ public static partial class Ops
     private static Variable Unary(Tape tape, Variable x, UnaryKernel forward, UnaryBackwardKernel backward)
     {
         ArgumentNullException.ThrowIfNull(tape);
-        var y = Result(x.Value.Shape.ToArray(), x);
-        forward(x.Value.Span, y.Value.Span);
+        var y = Result(tape, x.Value.Shape.ToArray(), x);
+        ForChunks(x.Value.Length, (start, n) => forward(x.Value.Span.Slice(start, n), y.Value.Span.Slice(start, n)));
         tape.Record(y, () =>
         {
-            var dx = x.BeginGradientWrite(out var scratch);
-            backward(x.Value.Span, y.Gradient!.Span, dx);
+            // The span BeginGradientWrite gives is the gradient itself or the scratch array: as tensors, the split
+            // loop's pieces can reach it.
+            _ = x.BeginGradientWrite(out var scratch);
+            var target = scratch is null ? x.Gradient! : Tensor.Wrap(scratch, x.Value.Length);
+            ForChunks(x.Value.Length, (start, n) => backward(x.Value.Span.Slice(start, n), y.Gradient!.Span.Slice(start, n), target.Span.Slice(start, n)));
             x.EndGradientWrite(scratch);
         });
         return y;

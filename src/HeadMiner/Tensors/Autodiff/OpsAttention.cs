@@ -25,9 +25,9 @@ public static partial class Ops
         if (keyValid is not null && keyValid.Length != rows) throw new ArgumentException($"keyValid has {keyValid.Length} entries for {rows} rows", nameof(keyValid));
         int tokens = rows / sequences, patternLength = heads * tokens * tokens;
 
-        var z = Result(q.Value.Shape.ToArray(), q, k, v);
+        var z = Result(tape, q.Value.Shape.ToArray(), q, k, v);
         // Saved only when a backward pass can come; inference-only calls write no pattern.
-        float[]? pattern = z.RequiresGradient ? new float[sequences * patternLength] : null;
+        float[]? pattern = z.RequiresGradient ? tape.Rent(sequences * patternLength) : null;
         for (int s = 0; s < sequences; s++)
         {
             Attention.Forward(

@@ -14,7 +14,7 @@ public static partial class Ops
         ArgumentNullException.ThrowIfNull(ids);
         if (table.Value.Rank != 2) throw new ArgumentException($"embedding table has shape {table.Value.ShapeString}, expected [vocab, dim]", nameof(table));
         int dim = table.Value.Dim(1);
-        var y = Result([ids.Length, dim], table);
+        var y = Result(tape, [ids.Length, dim], table);
         Kernels.Embedding.Gather(table.Value.Span, dim, ids, y.Value.Span);
         tape.Record(y, () => Kernels.Embedding.ScatterAdd(y.Gradient!.Span, dim, ids, table.AccumulatingGradient()));
         return y;

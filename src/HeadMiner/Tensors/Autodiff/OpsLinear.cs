@@ -17,7 +17,7 @@ public static partial class Ops
         int wIn = transposeW ? w.Value.Dim(1) : w.Value.Dim(0), output = transposeW ? w.Value.Dim(0) : w.Value.Dim(1);
         if (wIn != input) throw new ArgumentException($"x has {input} features but weight {w.Value.ShapeString}{(transposeW ? " (transposed)" : "")} expects {wIn}", nameof(w));
         int rows = x.Value.Length / Math.Max(input, 1);
-        var y = Result(WithFeatures(x, output), x, w);
+        var y = Result(tape, WithFeatures(x, output), x, w);
         int ldw = w.Value.Dim(1);
         Gemm.Multiply(false, transposeW, rows, output, input, 1f, x.Value.Span, input, w.Value.Span, ldw, 0f, y.Value.Span, output);
         tape.Record(y, () =>
@@ -39,13 +39,12 @@ public static partial class Ops
     {
         ArgumentNullException.ThrowIfNull(tape);
         CheckSameShape(a, b, nameof(b));
-        var y = Result(a.Value.Shape.ToArray(), a, b);
-        Elementwise.Add(a.Value.Span, b.Value.Span, y.Value.Span);
+        var y = Result(tape, a.Value.Shape.ToArray(), a, b);
+        ForChunks(y.Value.Length, (start, n) => Elementwise.Add(a.Value.Span.Slice(start, n), b.Value.Span.Slice(start, n), y.Value.Span.Slice(start, n)));
         tape.Record(y, () =>
         {
-            var dy = y.Gradient!.Span;
-            if (a.RequiresGradient) Elementwise.Axpy(1f, dy, a.AccumulatingGradient());
-            if (b.RequiresGradient) Elementwise.Axpy(1f, dy, b.AccumulatingGradient());
+            if (a.RequiresGradient) AccumulateGradient(a, y.Gradient!);
+            if (b.RequiresGradient) AccumulateGradient(b, y.Gradient!);
         });
         return y;
     }
@@ -57,14 +56,17 @@ public static partial class Ops
         int cols = Features(x, nameof(x));
         CheckVector(bias, cols, nameof(bias));
         int rows = x.Value.Length / Math.Max(cols, 1);
-        var y = Result(x.Value.Shape.ToArray(), x, bias);
-        x.Value.Span.CopyTo(y.Value.Span);
-        Elementwise.AddRowVector(y.Value.Span, rows, cols, bias.Value.Span);
+        var y = Result(tape, x.Value.Shape.ToArray(), x, bias);
+        ForRows(rows, cols, (r0, n) =>
+        {
+            var block = y.Value.Span.Slice(r0 * cols, n * cols);
+            x.Value.Span.Slice(r0 * cols, n * cols).CopyTo(block);
+            Elementwise.AddRowVector(block, n, cols, bias.Value.Span);
+        });
         tape.Record(y, () =>
         {
-            var dy = y.Gradient!.Span;
-            if (x.RequiresGradient) Elementwise.Axpy(1f, dy, x.AccumulatingGradient());
-            if (bias.RequiresGradient) Reductions.ColumnSums(dy, rows, cols, bias.AccumulatingGradient(), accumulate: true);
+            if (x.RequiresGradient) AccumulateGradient(x, y.Gradient!);
+            if (bias.RequiresGradient) AccumulateColumnSums(y.Gradient!, rows, cols, bias);
         });
         return y;
     }

@@ -15,14 +15,18 @@ public static partial class Ops
         CheckVector(weight, dim, nameof(weight));
         CheckVector(bias, dim, nameof(bias));
         int rows = x.Value.Length / dim;
-        var y = Result(x.Value.Shape.ToArray(), x, weight, bias);
-        Norms.LayerNorm(x.Value.Span, y.Value.Span, rows, dim, Values(weight), Values(bias), eps);
+        var y = Result(tape, x.Value.Shape.ToArray(), x, weight, bias);
+        ForRows(rows, dim, (r0, n) => Norms.LayerNorm(x.Value.Span.Slice(r0 * dim, n * dim), y.Value.Span.Slice(r0 * dim, n * dim), n, dim,
+            Values(weight), Values(bias), eps));
         tape.Record(y, () =>
         {
             // The kernel always writes dx; when x needs none it lands in discarded scratch.
             var dx = x.BeginGradientWrite(out var scratch);
-            Norms.LayerNormBackward(x.Value.Span, y.Gradient!.Span, dx, rows, dim, Values(weight), eps,
-                GradientOrNone(weight), GradientOrNone(bias));
+            if ((long)rows * dim <= ParallelChunk || WorkerPool.MaxThreads == 1)
+                Norms.LayerNormBackward(x.Value.Span, y.Gradient!.Span, dx, rows, dim, Values(weight), eps,
+                    GradientOrNone(weight), GradientOrNone(bias));
+            else
+                ParallelLayerNormBackward(x, y.Gradient!, scratch is null ? x.Gradient! : Tensor.Wrap(scratch, x.Value.Length), rows, dim, weight, bias, eps);
             x.EndGradientWrite(scratch);
         });
         return y;
@@ -35,7 +39,7 @@ public static partial class Ops
         int dim = Features(x, nameof(x));
         CheckVector(weight, dim, nameof(weight));
         int rows = x.Value.Length / dim;
-        var y = Result(x.Value.Shape.ToArray(), x, weight);
+        var y = Result(tape, x.Value.Shape.ToArray(), x, weight);
         Norms.RmsNorm(x.Value.Span, y.Value.Span, rows, dim, Values(weight), eps);
         tape.Record(y, () =>
         {
@@ -44,6 +48,29 @@ public static partial class Ops
             x.EndGradientWrite(scratch);
         });
         return y;
+    }
+
+    /// <summary>
+    /// <see cref="Norms.LayerNormBackward"/> on the worker threads with the same bits: dx split by rows (no parameter
+    /// gradients), then the weight and bias gradients split by columns, each column accumulated over the rows in order.
+    /// </summary>
+    private static void ParallelLayerNormBackward(Variable x, Tensor dy, Tensor dx, int rows, int dim, Variable? weight, Variable? bias, float eps)
+    {
+        ForRows(rows, dim, (r0, n) => Norms.LayerNormBackward(x.Value.Span.Slice(r0 * dim, n * dim), dy.Span.Slice(r0 * dim, n * dim),
+            dx.Span.Slice(r0 * dim, n * dim), n, dim, Values(weight), eps));
+        bool weightGradient = weight is { RequiresGradient: true }, biasGradient = bias is { RequiresGradient: true };
+        if (!weightGradient && !biasGradient) return;
+        if (weightGradient) weight!.AccumulatingGradient();
+        if (biasGradient) bias!.AccumulatingGradient();
+        // One column range per thread (whole vectors): each recomputes the row statistics, so few and wide is best.
+        int w = System.Numerics.Vector<float>.Count;
+        int columnsPerItem = Math.Max(w, (dim + WorkerPool.MaxThreads * w - 1) / (WorkerPool.MaxThreads * w) * w);
+        WorkerPool.For((dim + columnsPerItem - 1) / columnsPerItem, i =>
+        {
+            int c0 = i * columnsPerItem;
+            Norms.LayerNormParameterGradients(x.Value.Span, dy.Span, rows, dim, eps, c0, Math.Min(columnsPerItem, dim - c0),
+                weightGradient ? weight!.Gradient!.Span : default, biasGradient ? bias!.Gradient!.Span : default);
+        });
     }
 
     private static ReadOnlySpan<float> Values(Variable? v) => v is null ? default : v.Value.Span;

@@ -18,7 +18,7 @@ public static partial class Ops
         if (width != heads * headDim) throw new ArgumentException($"x has {width} features, {heads} heads of {headDim} need {heads * headDim}", nameof(x));
         int rows = x.Value.Length / width;
         if (positions.Length != rows) throw new ArgumentException($"{positions.Length} positions for {rows} rows", nameof(positions));
-        var y = Result(x.Value.Shape.ToArray(), x);
+        var y = Result(tape, x.Value.Shape.ToArray(), x);
         x.Value.Span.CopyTo(y.Value.Span);
         Kernels.Rotary.Apply(y.Value.Span, rows, width, heads, headDim, rotaryDim, cos.Span, sin.Span, positions, style);
         tape.Record(y, () =>

@@ -17,7 +17,7 @@ public static partial class Ops
         int available = x.Value.Length / Math.Max(width, 1);
         foreach (int r in rows)
             if ((uint)r >= (uint)available) throw new ArgumentException($"row {r} is outside x's {available} rows", nameof(rows));
-        var y = Result([rows.Length, width], x);
+        var y = Result(tape, [rows.Length, width], x);
         var src = x.Value.Span;
         var dst = y.Value.Span;
         for (int i = 0; i < rows.Length; i++) src.Slice(rows[i] * width, width).CopyTo(dst.Slice(i * width, width));

@@ -5,10 +5,33 @@ namespace HeadMiner.Tensors.Autodiff;
 /// closures in reverse, so every gradient is complete before it is propagated further. Only operations with at least
 /// one input that needs a gradient are recorded: a computation on constants leaves the tape empty and costs nothing
 /// beyond its forward kernels. One tape per step: <see cref="Clear"/> (or a new tape) before the next forward.
+/// A training loop passes a <see cref="TensorArena"/> so that the step's values and gradients reuse the last
+/// step's buffers instead of being allocated afresh.
 /// </summary>
 public sealed class Tape
 {
     private readonly List<(Variable Output, Action Backward)> _entries = [];
+
+    /// <summary>A tape whose op results and their gradients are fresh allocations.</summary>
+    public Tape()
+    {
+    }
+
+    /// <summary>A tape whose op results, their gradients and saved attention patterns come from <paramref name="arena"/>.</summary>
+    public Tape(TensorArena arena)
+    {
+        ArgumentNullException.ThrowIfNull(arena);
+        Arena = arena;
+    }
+
+    /// <summary>Where op results are allocated; null: fresh arrays.</summary>
+    public TensorArena? Arena { get; }
+
+    /// <summary>A zeroed buffer for an op's result or saved state: from the arena when there is one.</summary>
+    internal Tensor Zeros(int[] shape) => Arena is null ? Tensor.Zeros(shape) : Arena.Zeros(shape);
+
+    /// <summary>A zeroed array of <paramref name="length"/> floats: from the arena when there is one.</summary>
+    internal float[] Rent(int length) => Arena is null ? new float[length] : Arena.Rent(length);
 
     /// <summary>Number of recorded operations.</summary>
     public int Count => _entries.Count;

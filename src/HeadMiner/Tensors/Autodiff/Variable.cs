@@ -10,6 +10,7 @@ namespace HeadMiner.Tensors.Autodiff;
 /// </summary>
 public sealed class Variable
 {
+    private readonly TensorArena? _arena;
     private Tensor? _gradient;
 
     /// <summary>
@@ -26,6 +27,13 @@ public sealed class Variable
     }
 
     /// <summary>A trainable leaf: gradients accumulate into <see cref="Gradient"/>.</summary>
+    /// <summary>An op result whose value came from <paramref name="arena"/>; its gradient will come from there too.</summary>
+    internal Variable(Tensor value, bool requiresGradient, TensorArena? arena)
+        : this(value, requiresGradient)
+    {
+        _arena = arena;
+    }
+
     public static Variable Parameter(Tensor value) => new(value, requiresGradient: true);
 
     /// <summary>A leaf that receives no gradient (data, frozen weights).</summary>
@@ -44,7 +52,8 @@ public sealed class Variable
     public void ZeroGradient() => _gradient?.Span.Clear();
 
     /// <summary>The gradient buffer to accumulate into, allocated (zeroed) on first use.</summary>
-    internal Span<float> AccumulatingGradient() => (_gradient ??= Tensor.Zeros(Value.Shape.ToArray())).Span;
+    internal Span<float> AccumulatingGradient() =>
+        (_gradient ??= _arena is null ? Tensor.Zeros(Value.Shape.ToArray()) : _arena.Zeros(Value.Shape.ToArray())).Span;
 
     /// <summary>
     /// A span a backward kernel that <b>overwrites</b> its output can write this variable's gradient contribution into:

@@ -59,6 +59,42 @@ public static class CrossEntropy
     }
 
     /// <summary>
+    /// The per-row terms of <see cref="MeanLoss"/> in double (terms[r] = logsumexp(logits[r]) − logits[r, target]; 0 for
+    /// ignored rows) for a caller that computes row blocks on several threads: summing the terms of the rows not
+    /// ignored in row order and dividing by their count (<see cref="MeanOfTerms"/>) gives MeanLoss's bits.
+    /// </summary>
+    public static void RowLossTerms(ReadOnlySpan<float> logits, int rows, int vocab, ReadOnlySpan<int> targets, Span<double> terms,
+        int ignoreIndex = DefaultIgnoreIndex)
+    {
+        Check(logits.Length, rows, vocab, targets, ignoreIndex);
+        if (terms.Length < rows) throw new ArgumentException($"terms has {terms.Length} elements, needs {rows}", nameof(terms));
+        for (int r = 0; r < rows; r++)
+        {
+            if (targets[r] == ignoreIndex)
+            {
+                terms[r] = 0;
+                continue;
+            }
+            var row = logits.Slice(r * vocab, vocab);
+            terms[r] = Reductions.LogSumExp(row) - row[targets[r]];
+        }
+    }
+
+    /// <summary><see cref="MeanLoss"/> from the terms of <see cref="RowLossTerms"/>: the same sum in the same order.</summary>
+    public static double MeanOfTerms(ReadOnlySpan<double> terms, ReadOnlySpan<int> targets, int ignoreIndex = DefaultIgnoreIndex)
+    {
+        double total = 0;
+        int counted = 0;
+        for (int r = 0; r < targets.Length; r++)
+        {
+            if (targets[r] == ignoreIndex) continue;
+            total += terms[r];
+            counted++;
+        }
+        return counted == 0 ? double.NaN : total / counted;
+    }
+
+    /// <summary>
     /// Gradient of Σ_r lossGradient[r]·losses[r] w.r.t. the logits: dLogits[r] = lossGradient[r]·(softmax(logits[r]) −
     /// onehot(targets[r])); ignored rows get 0. For the mean loss pass lossGradient[r] = 1/count. dLogits may be the
     /// same span as logits.

@@ -85,6 +85,49 @@ public static class Norms
     }
 
     /// <summary>
+    /// The parameter-gradient half of <see cref="LayerNormBackward"/> for columns [firstColumn, firstColumn +
+    /// columnCount) only: dweight and dbias (either empty to skip) are <b>accumulated</b> over the rows with exactly the
+    /// per-element arithmetic of the whole-row kernel (float FMA on the columns its vector loop covers, double on its
+    /// tail), so threads taking disjoint column ranges, after a row-split dx pass without parameter gradients, give
+    /// the single-threaded bits. Each call recomputes the row statistics.
+    /// </summary>
+    public static void LayerNormParameterGradients(ReadOnlySpan<float> x, ReadOnlySpan<float> dy, int rows, int dim, float eps,
+        int firstColumn, int columnCount, Span<float> dweight, Span<float> dbias)
+    {
+        if (dim <= 0) throw new ArgumentOutOfRangeException(nameof(dim), $"normalised dimension {dim} must be positive");
+        Reductions.CheckBlock(x.Length, rows, dim);
+        Reductions.CheckBlock(dy.Length, rows, dim);
+        CheckOptional(dweight.Length, dim, nameof(dweight));
+        CheckOptional(dbias.Length, dim, nameof(dbias));
+        if (firstColumn < 0 || columnCount < 0 || firstColumn + columnCount > dim)
+            throw new ArgumentException($"columns [{firstColumn}, {firstColumn + columnCount}) are outside [0, {dim})");
+        int w = Vector<float>.Count, vectorEnd = dim / w * w, end = firstColumn + columnCount;
+        for (int r = 0; r < rows; r++)
+        {
+            var xr = x.Slice(r * dim, dim);
+            var dyr = dy.Slice(r * dim, dim);
+            if (!dbias.IsEmpty) TensorPrimitives.Add(dbias[firstColumn..end], dyr[firstColumn..end], dbias[firstColumn..end]);
+            if (dweight.IsEmpty) continue;
+            var (mean, sigma) = LayerNormStatistics(xr, eps);
+            double rstd = 1.0 / sigma;
+            float cF = (float)mean, rsF = (float)rstd;
+            int i = firstColumn;
+            if (i % w == 0)
+            {
+                var cV = new Vector<float>(cF);
+                var rsV = new Vector<float>(rsF);
+                for (; i + w <= Math.Min(end, vectorEnd); i += w)
+                {
+                    var xhat = (new Vector<float>(xr.Slice(i, w)) - cV) * rsV;
+                    Vector.FusedMultiplyAdd(new Vector<float>(dyr.Slice(i, w)), xhat, new Vector<float>(dweight.Slice(i, w))).CopyTo(dweight.Slice(i, w));
+                }
+            }
+            for (; i < Math.Min(end, vectorEnd); i++) dweight[i] = MathF.FusedMultiplyAdd(dyr[i], (xr[i] - cF) * rsF, dweight[i]);
+            for (; i < end; i++) dweight[i] += (float)(dyr[i] * ((xr[i] - mean) * rstd));
+        }
+    }
+
+    /// <summary>
     /// Backward of <see cref="RmsNorm"/>: with x̂ = x/σ and g = dy·weight, dx = (g − x̂·mean(g·x̂)) / σ;
     /// <paramref name="dweight"/> += Σ_rows dy·x̂ is <b>accumulated</b> (empty to skip). dx may be the same span as x or dy.
     /// </summary>

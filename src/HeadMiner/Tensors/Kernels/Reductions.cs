@@ -162,11 +162,30 @@ public static class Reductions
     {
         CheckBlock(x.Length, rows, cols);
         CheckOutput(sums.Length, cols, nameof(sums));
+        ColumnBlockSums(x, rows, cols, 0, cols, sums, accumulate);
+    }
+
+    /// <summary>
+    /// <see cref="ColumnSums(ReadOnlySpan{float}, int, int, Span{float}, bool)"/> for columns [firstColumn,
+    /// firstColumn + columnCount) only, written to sums[firstColumn…]: each column is summed in the same order as by the
+    /// whole-block call, so threads that take disjoint column ranges give the same bits.
+    /// </summary>
+    public static void ColumnSums(ReadOnlySpan<float> x, int rows, int cols, int firstColumn, int columnCount, Span<float> sums, bool accumulate = false)
+    {
+        CheckBlock(x.Length, rows, cols);
+        if (firstColumn < 0 || columnCount < 0 || firstColumn + columnCount > cols)
+            throw new ArgumentException($"columns [{firstColumn}, {firstColumn + columnCount}) are outside [0, {cols})");
+        CheckOutput(sums.Length, cols, nameof(sums));
+        ColumnBlockSums(x, rows, cols, firstColumn, columnCount, sums, accumulate);
+    }
+
+    private static void ColumnBlockSums(ReadOnlySpan<float> x, int rows, int cols, int first, int count, Span<float> sums, bool accumulate)
+    {
         const int block = 128;
         Span<double> acc = stackalloc double[block];
-        for (int c0 = 0; c0 < cols; c0 += block)
+        for (int c0 = first; c0 < first + count; c0 += block)
         {
-            int n = Math.Min(block, cols - c0);
+            int n = Math.Min(block, first + count - c0);
             var a = acc[..n];
             a.Clear();
             for (int r = 0; r < rows; r++)
