@@ -18,7 +18,9 @@ public sealed class ComputeGate(int maxConcurrent) : IDisposable
         try
         {
             cancellation.ThrowIfCancellationRequested();
-            return await Task.Run(() => work(cancellation), cancellation);
+            // A dedicated thread, not a thread-pool one: a computation holds its thread for its whole length, and on a
+            // 2-core machine two of them would starve the pool that runs the deadline timers and the other requests.
+            return await Task.Factory.StartNew(() => work(cancellation), cancellation, TaskCreationOptions.LongRunning, TaskScheduler.Default);
         }
         finally
         {

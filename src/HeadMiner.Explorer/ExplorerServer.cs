@@ -96,8 +96,13 @@ public sealed class ExplorerServer : IAsyncDisposable
             Task Handle(HttpContext context, Func<CancellationToken, Task<object>> handler) => Respond(context, limits, logger, handler);
             Task Compute(HttpContext context, Func<ApiRequest, CancellationToken, object> work) => Handle(context, async ct =>
             {
+                long started = System.Diagnostics.Stopwatch.GetTimestamp();
                 var request = await ApiRequest.ReadAsync(context.Request, limits.MaxBodyBytes, ct);
-                return await gate.RunAsync(c => work(request, c), ct);
+                var result = await gate.RunAsync(c => work(request, c), ct);
+                // The timer behind the deadline may fire late, after a short computation has finished: the deadline
+                // is the elapsed time, so a model computation whose answer is ready too late is still refused.
+                if (System.Diagnostics.Stopwatch.GetElapsedTime(started) > limits.RequestTimeout) throw new OperationCanceledException();
+                return result;
             });
 
             Task<object> ListModels(CancellationToken _) => Task.FromResult(api.ListModels());

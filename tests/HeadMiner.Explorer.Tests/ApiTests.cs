@@ -1,6 +1,8 @@
 using System.Net;
 using System.Net.Http.Json;
 using System.Text.Json;
+using HeadMiner.Analysis.Atlas;
+using HeadMiner.Analysis.Detectors;
 using HeadMiner.Hooks;
 using HeadMiner.Hooks.Interventions;
 using HeadMiner.Models;
@@ -147,14 +149,16 @@ public sealed class ApiTests(ExplorerFixture fx)
             Models = [new ExplorerModelSpec(TestModel.Path)],
             Port = 0,
             Limits = new ExplorerLimits { RequestTimeout = TimeSpan.FromMilliseconds(100) },
-            AtlasOnDemand = new RunnerAtlasProvider(),
+            // 256 prompts per detector: far slower than the deadline on any machine (the default atlas of this small
+            // model can finish in about 0.1 s once the JIT is warm, which would race the deadline).
+            AtlasOnDemand = new RunnerAtlasProvider(new AtlasOptions { Detector = new DetectorOptions { Prompts = 256 } }),
         });
         using var http = new HttpClient { BaseAddress = new Uri(server.Url) };
         using var response = await http.GetAsync($"/api/atlas?model={TestModel.Id}");
         Assert.Equal(503, (int)response.StatusCode);
         Assert.Contains("computing the atlas of embedded took longer than 0.1 s and was cancelled; run headminer atlas", await response.Content.ReadAsStringAsync());
         // The computation itself is stopped at its deadline and forgotten (not left running, not cached as done):
-        // the progress endpoint goes back to not_started well before the ~1 s the whole atlas takes on this model.
+        // the progress endpoint goes back to not_started, long before the whole (slow) atlas could have finished.
         string state = "";
         for (var clock = System.Diagnostics.Stopwatch.StartNew(); clock.Elapsed < TimeSpan.FromSeconds(20); await Task.Delay(20))
         {
