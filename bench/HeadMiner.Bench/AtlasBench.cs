@@ -29,21 +29,7 @@ public static class AtlasBench
         var load = Stopwatch.StartNew();
         using var loaded = ModelLoader.Load(dir);
         Console.WriteLine($"GPT-2-small-shaped random model + GPT-2 tokenizer loaded in {load.Elapsed.TotalSeconds:F1} s; threads {HeadMiner.Tensors.WorkerPool.MaxThreads}");
-        var c = loaded.Model.Config;
-        var info = new AtlasModel
-        {
-            Path = dir,
-            Name = "gpt2-small-random",
-            Architecture = c.Architecture,
-            Layers = c.Layers,
-            Heads = c.Heads,
-            KvHeads = c.KvHeads,
-            DModel = c.DModel,
-            ContextLength = c.ContextLength,
-            VocabSize = c.VocabSize,
-            WeightsOnly = false,
-            Processing = loaded.Model.Processing.ToString(),
-        };
+        var info = AtlasModel.Of(loaded) with { Name = "gpt2-small-random" };
         var total = Stopwatch.StartNew();
         var atlas = AtlasRunner.Run(loaded.Model, loaded.Tokenizer, info, new AtlasOptions(), new Lines());
         double seconds = total.Elapsed.TotalSeconds;
