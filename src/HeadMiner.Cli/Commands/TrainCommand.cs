@@ -12,7 +12,8 @@ namespace HeadMiner.Cli.Commands;
 /// measured. `repeats`: a 2-layer model on fixed-period repeated random segments learns to predict the repeats in
 /// context (loss on repeated tokens falls from chance to near 0 around steps 250–500). With a fixed period a layer-0
 /// head can reach "the token after the previous occurrence" by relative position, so this is in-context copying,
-/// not proof of induction heads (variable periods need a longer run; not reached yet).
+/// not proof of induction heads. `embedded` reproduces the embedded default model (docs/EMBEDDED-MODEL.md), whose
+/// induction heads form around steps 1,200–1,600.
 /// </summary>
 public static class TrainCommand
 {

@@ -28,8 +28,9 @@ public sealed record AnalysisHints(IReadOnlyList<(int First, int Last)> PromptTo
             {
                 foreach (var range in list.EnumerateArray())
                 {
+                    if (range.GetArrayLength() != 2) throw new HeadMinerException($"{path}: each prompt_tokens range must be [first, last]");
                     int first = range[0].GetInt32(), last = range[1].GetInt32();
-                    if (range.GetArrayLength() != 2 || first < 0 || last < first || last >= vocabSize)
+                    if (first < 0 || last < first || last >= vocabSize)
                         throw new HeadMinerException($"{path}: prompt_tokens range [{first}, {last}] is not inside the vocabulary [0, {vocabSize})");
                     ranges.Add((first, last));
                 }
@@ -37,7 +38,7 @@ public sealed record AnalysisHints(IReadOnlyList<(int First, int Last)> PromptTo
             string? note = root.TryGetProperty("prompt_tokens_note", out var n) ? n.GetString() : null;
             return new AnalysisHints(ranges, note);
         }
-        catch (Exception e) when (e is JsonException or InvalidOperationException or IndexOutOfRangeException or FormatException)
+        catch (Exception e) when (e is JsonException or InvalidOperationException or FormatException)
         {
             throw new HeadMinerException($"{path}: malformed analysis hints: {e.Message}", e);
         }
