@@ -21,19 +21,25 @@ public static class AtlasCommand
         var output = new Option<string>("--out", "-o") { Description = "Directory for atlas.json and atlas.html", DefaultValueFactory = _ => "atlas" };
         var seed = new Option<ulong>("--seed") { Description = "Seed of every random prompt and draw", DefaultValueFactory = _ => new DetectorOptions().Seed };
         var prompts = new Option<int>("--prompts") { Description = "Prompts per detector", DefaultValueFactory = _ => new DetectorOptions().Prompts };
+        var maxPrompts = new Option<int?>("--max-prompts") { Description = $"Prompt budget: while a head's 95% interval straddles its threshold the prompts double up to this (default {new DetectorOptions().MaxPrompts}, at least --prompts)" };
         var causalHeads = new Option<int>("--causal-heads") { Description = "Most top heads ablated together in a causal check", DefaultValueFactory = _ => new AtlasOptions().CausalHeads };
         var process = ModelOptions.Process();
         var weightsOnly = ModelOptions.WeightsOnly();
         var command = new Command("atlas", "Map what every attention head of a model does: detectors for the survey's head types, causal checks, atlas.json + atlas.html.")
         {
-            model, detectors, output, seed, prompts, causalHeads, process, weightsOnly,
+            model, detectors, output, seed, prompts, maxPrompts, causalHeads, process, weightsOnly,
         };
         command.SetAction((parse, cancel) =>
         {
             var options = new AtlasOptions
             {
                 Detectors = parse.GetValue(detectors),
-                Detector = new DetectorOptions { Seed = parse.GetValue(seed), Prompts = parse.GetValue(prompts) },
+                Detector = new DetectorOptions
+                {
+                    Seed = parse.GetValue(seed),
+                    Prompts = parse.GetValue(prompts),
+                    MaxPrompts = parse.GetValue(maxPrompts) ?? Math.Max(parse.GetValue(prompts), new DetectorOptions().MaxPrompts),
+                },
                 CausalHeads = parse.GetValue(causalHeads),
             };
             try

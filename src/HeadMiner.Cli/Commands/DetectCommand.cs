@@ -13,13 +13,14 @@ public static class DetectCommand
         var detectors = new Option<string?>("--detectors", "-d") { Description = $"Comma-separated detector ids (default: all): {string.Join(", ", DetectorRegistry.Ids)}" };
         var top = new Option<int>("--top", "-k") { Description = "Heads to show per detector", DefaultValueFactory = _ => 5 };
         var prompts = new Option<int>("--prompts") { Description = "Random-token prompts per pattern detector", DefaultValueFactory = _ => new DetectorOptions().Prompts };
+        var maxPrompts = new Option<int?>("--max-prompts") { Description = $"Prompt budget: while a head's 95% interval straddles its threshold the prompts double up to this (default {new DetectorOptions().MaxPrompts}, at least --prompts)" };
         var seed = new Option<ulong>("--seed") { Description = "Seed of the random prompts and probe tokens", DefaultValueFactory = _ => new DetectorOptions().Seed };
         var json = new Option<bool>("--json") { Description = "Print JSON instead of a table" };
         var process = ModelOptions.Process();
         var weightsOnly = ModelOptions.WeightsOnly();
         var command = new Command("detect", "Score every attention head for each head type (previous token, induction, copying, composition…) and show the top heads.")
         {
-            model, detectors, top, prompts, seed, json, process, weightsOnly,
+            model, detectors, top, prompts, maxPrompts, seed, json, process, weightsOnly,
         };
         command.SetAction(parse =>
         {
@@ -28,12 +29,23 @@ public static class DetectCommand
             IReadOnlyList<IHeadDetector> chosen;
             try { chosen = DetectorRegistry.Parse(parse.GetValue(detectors)); }
             catch (HeadMinerException e) { throw new UsageException($"--detectors: {e.Message}"); }
-            var options = new DetectorOptions { Prompts = parse.GetValue(prompts), Seed = parse.GetValue(seed) };
+            int count = parse.GetValue(prompts);
+            var options = new DetectorOptions { Prompts = count, MaxPrompts = parse.GetValue(maxPrompts) ?? Math.Max(count, new DetectorOptions().MaxPrompts), Seed = parse.GetValue(seed) };
             try { options.Validate(); }
             catch (HeadMinerException e) { throw new UsageException(e.Message); }
             using var loaded = ModelOptions.Load(parse.GetValue(model), parse.GetValue(process), parse.GetValue(weightsOnly));
+            // The same options and runner as `atlas`: equal seeds give equal prompts, scores and intervals.
+            IReadOnlyList<string> setup;
+            try { (options, setup) = options.ForModel(loaded); }
+            catch (HeadMinerException e) { throw new UsageException(e.Message); }
             var context = new DetectorContext(loaded.Model, loaded.Tokenizer, options);
-            var runs = chosen.Select(d => (Detector: d, Skip: d.CannotRun(context), Result: d.CannotRun(context) is null ? d.Run(context) : null)).ToArray();
+            var runs = chosen.Select(d =>
+            {
+                string? skip;
+                try { skip = d.CannotRun(context); }
+                catch (HeadMinerException e) { skip = e.Message; }
+                return (Detector: d, Skip: skip, Result: skip is null ? DetectorRunner.Run(d, context) : null);
+            }).ToArray();
             var output = parse.InvocationConfiguration.Output;
             if (parse.GetValue(json))
             {
@@ -41,6 +53,8 @@ public static class DetectCommand
                 {
                     model = loaded.Path,
                     weight_processing = loaded.Model.Processing.ToString(),
+                    seed = options.Seed,
+                    setup,
                     detectors = runs.Select(r => new
                     {
                         id = r.Detector.Id,
@@ -51,6 +65,7 @@ public static class DetectCommand
                         threshold_reason = r.Result?.ThresholdReason,
                         baseline = r.Result?.Baseline,
                         notes = r.Result?.Notes,
+                        sampling = r.Result?.Sampling,
                         scores = r.Result is { } res ? Rows(res) : null,
                         matrices = r.Result?.Matrices.ToDictionary(m => m.Key, m => m.Value.Shape.ToArray()),
                         top = r.Result?.Ranked().Take(k).Select(x => new
@@ -58,7 +73,8 @@ public static class DetectCommand
                             layer = x.Layer,
                             head = x.Head,
                             score = x.Score,
-                            labelled = x.Score > r.Result.Threshold,
+                            interval = new[] { r.Result.Interval(x.Layer, x.Head).Low, r.Result.Interval(x.Layer, x.Head).High },
+                            labelled = r.Result.IsLabelled(x.Layer, x.Head),
                             evidence = r.Result.EvidenceFor(x.Layer, x.Head).Summary,
                             examples = r.Result.EvidenceFor(x.Layer, x.Head).Examples.Select(e => e.ToString()).ToArray(),
                         }).ToArray(),
@@ -66,7 +82,8 @@ public static class DetectCommand
                 }, JsonOutput.Options));
                 return ExitCodes.Success;
             }
-            output.WriteLine($"{loaded.Path}: {loaded.Model.Config.Layers} layers × {loaded.Model.Config.Heads} heads; weight processing: {loaded.Model.Processing}");
+            output.WriteLine($"{loaded.Path}: {loaded.Model.Config.Layers} layers × {loaded.Model.Config.Heads} heads; weight processing: {loaded.Model.Processing}; seed {options.Seed}");
+            foreach (var line in setup) output.WriteLine(line);
             foreach (var (detector, skip, result) in runs)
             {
                 output.WriteLine();
@@ -77,11 +94,13 @@ public static class DetectCommand
                 }
                 output.WriteLine($"{detector.Id}: {detector.Description}");
                 output.WriteLine($"  threshold {result.Threshold:0.###}: {result.ThresholdReason}");
+                output.WriteLine($"  {result.Sampling}");
                 foreach (var (layer, head, score) in result.Ranked().Take(k))
                 {
                     var evidence = result.EvidenceFor(layer, head);
-                    string mark = score > result.Threshold ? "*" : " ";
-                    output.WriteLine($" {mark} L{layer}H{head,-3} {score,8:0.000}  {evidence.Summary}");
+                    var (low, high) = result.Interval(layer, head);
+                    string mark = result.IsLabelled(layer, head) ? "*" : result.IsUndecided(layer, head) ? "?" : " ";
+                    output.WriteLine($" {mark} L{layer}H{head,-3} {score,8:0.000} [{low:0.000}, {high:0.000}]  {evidence.Summary}");
                     foreach (var example in evidence.Examples) output.WriteLine($"      {example}");
                 }
             }

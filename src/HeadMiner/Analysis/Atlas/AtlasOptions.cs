@@ -20,35 +20,20 @@ public sealed record AtlasOptions
     /// <summary>Attention examples kept per head for the report.</summary>
     public int ExamplesPerHead { get; init; } = 3;
 
-    /// <summary>
-    /// These options for a model of <paramref name="contextLength"/> tokens: pattern prompts are BOS + 2 segments, so
-    /// a short-context model gets a shorter segment instead of failing; too short for any repeat is an error.
-    /// </summary>
     /// <summary>Notes copied into the report (how the run was set up, e.g. the prompt vocabulary a model declared).</summary>
     public IReadOnlyList<string> Notes { get; init; } = [];
 
     /// <summary>
-    /// <see cref="ForContext"/> plus the model directory's <see cref="AnalysisHints"/> (headminer.json): the prompt
-    /// vocabulary it declares, noted in the report. What `headminer atlas` and the explorer's on-demand atlas both use.
+    /// <see cref="DetectorOptions.ForModel"/> (segment fit + the model directory's headminer.json), noted in the report:
+    /// what `headminer atlas`, `headminer detect` and the explorer's on-demand atlas all use.
     /// </summary>
     public AtlasOptions ForModel(Models.LoadedModel loaded)
     {
-        var options = ForContext(loaded.Model.Config.ContextLength, loaded.Path);
-        if (AnalysisHints.Load(loaded.Path, loaded.Model.Config.VocabSize) is not { } hints || hints.PromptTokenRanges.Count == 0) return options;
-        var ranges = string.Join(", ", hints.PromptTokenRanges.Select(r => $"{r.First}–{r.Last}"));
-        return options with
-        {
-            Detector = options.Detector with { PromptTokens = hints.PromptTokens() },
-            Notes = [.. options.Notes, $"random-token prompts draw from {hints.PromptTokens().Count} ids ({ranges}) declared in {AnalysisHints.FileName}: {hints.Note}"],
-        };
+        var (detector, notes) = Detector.ForModel(loaded);
+        return this with { Detector = detector, Notes = [.. Notes, .. notes] };
     }
 
-    public AtlasOptions ForContext(int contextLength, string source)
-    {
-        int segment = Math.Min(Detector.SegmentLength, (contextLength - 1) / 2);
-        if (segment < 2) throw new HeadMinerException($"{source}: a context of {contextLength} tokens is too short for repeated-token prompts");
-        return this with { Detector = Detector with { SegmentLength = segment } };
-    }
+    public AtlasOptions ForContext(int contextLength, string source) => this with { Detector = Detector.ForContext(contextLength, source) };
 
     public void Validate()
     {

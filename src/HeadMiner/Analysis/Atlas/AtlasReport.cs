@@ -13,7 +13,7 @@ namespace HeadMiner.Analysis.Atlas;
 public sealed record AtlasReport
 {
     public const string SchemaName = "headminer.atlas";
-    public const int CurrentVersion = 1;
+    public const int CurrentVersion = 2;
 
     public string Schema { get; init; } = SchemaName;
     public int Version { get; init; } = CurrentVersion;
@@ -143,6 +143,18 @@ public sealed record AtlasDetector
     public string? ThresholdReason { get; init; }
     public double? Baseline { get; init; }
     public double?[][]? Scores { get; init; }
+
+    /// <summary>[layers][heads] lower and upper bounds of the 95% bootstrap intervals (null for exact scores).</summary>
+    public double?[][]? IntervalLow { get; init; }
+
+    public double?[][]? IntervalHigh { get; init; }
+
+    /// <summary>How the number of prompts was settled: decided, budget reached (undecided heads), a fixed set, or exact.</summary>
+    public string? Sampling { get; init; }
+
+    /// <summary>Measured false-positive rate of <see cref="Threshold"/> per head on untrained models (null without null data).</summary>
+    public double? ThresholdFalsePositiveRate { get; init; }
+
     public IReadOnlyList<string> Notes { get; init; } = [];
     public AtlasCausal? Causal { get; init; }
 }
@@ -181,7 +193,36 @@ public sealed record AtlasHead
     public required IReadOnlyList<AtlasAttended> TopAttended { get; init; }
 }
 
-public sealed record AtlasLabel(string Type, string? Stage, double Score);
+/// <summary>
+/// One label of one head (docs/ATLAS.md, "How to read a label"): the type, its score with the 95% bootstrap
+/// interval (a label is given only when the lower bound clears the detector's threshold), the share of heads in
+/// untrained models that score at least the lower bound (the label's false-positive rate), and for types with a task
+/// metric the causal evidence: the metric's change when this head is ablated alone and when all the type's labelled
+/// heads are ablated together, each with its percentile among random heads, and the grade.
+/// </summary>
+public sealed record AtlasLabel(string Type, string? Stage, double Score)
+{
+    /// <summary>[low, high] 95% bootstrap interval of the score (equal to the score for exact, weight-based scores).</summary>
+    public double[]? Interval { get; init; }
+
+    /// <summary>Measured on untrained models: (1 + null heads scoring ≥ the interval's lower bound) / (1 + null heads); null without null data.</summary>
+    public double? FalsePositiveRate { get; init; }
+
+    /// <summary>Metric change (positive = worse) when this head alone is ablated (the detector's primary ablation).</summary>
+    public double? EffectAlone { get; init; }
+
+    /// <summary>Percentile (0–100) of <see cref="EffectAlone"/> among single random heads ablated alone.</summary>
+    public double? EffectAlonePercentile { get; init; }
+
+    /// <summary>Metric change when all heads labelled with this type are ablated together.</summary>
+    public double? EffectTogether { get; init; }
+
+    /// <summary>Percentile (0–100) of <see cref="EffectTogether"/> among random sets of as many heads.</summary>
+    public double? EffectTogetherPercentile { get; init; }
+
+    /// <summary>"causally_confirmed", "pattern_only", or "no_task_metric" (the type has no causal check here).</summary>
+    public string? Grade { get; init; }
+}
 
 public sealed record AtlasAttended(string Prompt, int QueryIndex, string Query, int KeyIndex, string Key, double Weight);
 

@@ -60,7 +60,7 @@ public static class AtlasRunner
             DetectorResult result;
             try
             {
-                result = detector.Run(context, null, cancel);
+                result = DetectorRunner.Run(detector, context, null, cancel);
             }
             catch (HeadMinerException e)
             {
@@ -91,6 +91,9 @@ public static class AtlasRunner
                 ThresholdReason = result.ThresholdReason,
                 Baseline = result.Baseline is double b && double.IsFinite(b) ? b : null,
                 Scores = AtlasReport.Matrix(result.Scores),
+                IntervalLow = result.Low is { } low ? AtlasReport.Matrix(low) : null,
+                IntervalHigh = result.High is { } high ? AtlasReport.Matrix(high) : null,
+                Sampling = result.Sampling,
                 Notes = causalNote is null ? result.Notes : [.. result.Notes, causalNote],
                 Causal = causal,
             });
@@ -140,8 +143,9 @@ public static class AtlasRunner
                     // Detectors that measure no catalog type (k_composition: evidence for induction) label nothing.
                     if (type is null) continue;
                     float score = result.Score(l, h);
-                    if (!(score > result.Threshold)) continue;
-                    labels.Add(new AtlasLabel(type.Id, type.StageText, Math.Round(score, 6)));
+                    if (!result.IsLabelled(l, h)) continue;
+                    var (low, high) = result.Interval(l, h);
+                    labels.Add(new AtlasLabel(type.Id, type.StageText, Math.Round(score, 6)) { Interval = [Math.Round(low, 6), Math.Round(high, 6)] });
                     labelled.Add(result);
                 }
                 // How far above its threshold a label is decides its rank: scores of different detectors are not on one scale.

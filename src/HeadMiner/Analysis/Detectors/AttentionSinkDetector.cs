@@ -28,6 +28,7 @@ public sealed class AttentionSinkDetector : IHeadDetector
         var prompts = DetectorPrompts.Random(context, context.Options.Prompts, length, context.Options.Seed);
         int T = prompts[0].Length;
         var sums = new double[L * H];
+        var perPrompt = prompts.Select(_ => new double[L * H]).ToArray();
         var examples = new Tensor[L * H];
         PatternScan.Run(context, prompts, (layer, p, pattern) =>
         {
@@ -37,6 +38,7 @@ public sealed class AttentionSinkDetector : IHeadDetector
                 double s = 0;
                 for (int i = 1; i < T; i++) s += a[(h * T + i) * T];
                 sums[layer * H + h] += s;
+                perPrompt[p][layer * H + h] = s / (T - 1);
                 if (p == 0) examples[layer * H + h] = pattern.Select(0, h).Clone();
             }
         }, progress, cancel);
@@ -62,9 +64,11 @@ public sealed class AttentionSinkDetector : IHeadDetector
             Evidence = evidence,
             Processing = context.Model.Processing,
             Baseline = UniformBaseline(T),
+            Samples = ScoreSamples.Mean("prompts", perPrompt, grows: true),
             Notes =
             [
                 $"{prompts.Length} prompts of {(bos ? "BOS + " : "")}{length} random distinct ordinary tokens (seed {context.Options.Seed})",
+                DetectorPrompts.PoolNote(context),
                 bos ? "position 0 is BOS" : "the model uses no BOS: position 0 is an ordinary random token",
                 "baseline: the score of a head attending uniformly to every earlier position",
             ],

@@ -34,7 +34,8 @@ public sealed class ConstantMcqaDetector : ICausalDetector
         return TaskResult.Create(Id, context, scores,
             (0.4f, "0.4: e.g. over half the attention on the letters, split nearly evenly; a head spreading evenly over a ~30-token prompt puts ~4/30 on the letters and scores ~0.13"),
             k => $"{stats.Summary(k)}; letter mass {stats.MeanMass(k):0.000}, evenness {evenness[k]:0.000}",
-            stats.Notes(), matrices: new Dictionary<string, double[]> { ["evenness"] = evenness });
+            stats.Notes(), matrices: new Dictionary<string, double[]> { ["evenness"] = evenness },
+            samples: ScoreSamples.Mean("prompts", [.. stats.Letters.Select(p => p.Select(a => a.Sum() * Evenness(a)).ToArray())], grows: true));
     }
 
     /// <summary>Entropy of the letters' shares over ln 4: 1 for an even split, 0 for one letter (0 when there is no mass).</summary>

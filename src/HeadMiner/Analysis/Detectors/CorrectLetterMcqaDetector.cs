@@ -20,6 +20,7 @@ public sealed class CorrectLetterMcqaDetector : ICausalDetector
     {
         var stats = McqaLetterStats.Compute(context, Id, progress, cancel);
         var scores = new double[stats.Heads];
+        var perPrompt = stats.Letters.Select(_ => new double[stats.Heads]).ToArray();
         for (int p = 0; p < stats.Letters.Length; p++)
             for (int k = 0; k < stats.Heads; k++)
             {
@@ -27,10 +28,11 @@ public sealed class CorrectLetterMcqaDetector : ICausalDetector
                 int c = stats.Correct[p];
                 double others = (a.Sum() - a[c]) / 3;
                 scores[k] += (a[c] - others) / stats.Letters.Length;
+                perPrompt[p][k] = a[c] - others;
             }
         return TaskResult.Create(Id, context, scores,
             (0.3f, "0.3: the right letter gets 0.3 more attention than each wrong one; answer-blind heads average ~0 because the right letter cycles A–D"),
-            stats.Summary, stats.Notes(), baseline: 0);
+            stats.Summary, stats.Notes(), baseline: 0, samples: ScoreSamples.Mean("prompts", perPrompt, grows: true));
     }
 
     public CausalTask? CausalTask(DetectorContext context) => McqaLetterStats.Task(context, this);

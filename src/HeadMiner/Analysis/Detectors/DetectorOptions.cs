@@ -41,6 +41,35 @@ public sealed record DetectorOptions
     /// </summary>
     public IReadOnlySet<int>? PromptTokens { get; init; }
 
+    /// <summary>Most prompts a detector may grow to while some head's interval still straddles its threshold (see <see cref="DetectorRunner"/>).</summary>
+    public int MaxPrompts { get; init; } = 64;
+
+    /// <summary>Bootstrap resamples behind each head's interval.</summary>
+    public int Resamples { get; init; } = 1000;
+
+    /// <summary>
+    /// The options every command uses for one loaded model — `detect`, `atlas` and the explorer call this, so equal
+    /// seeds give equal prompts and scores everywhere: the repeated-token segment fitted to the context (prompts are
+    /// BOS + 2 segments), and the prompt vocabulary the model directory declares in headminer.json
+    /// (<see cref="AnalysisHints"/>). Returns the notes that say what was applied.
+    /// </summary>
+    public (DetectorOptions Options, IReadOnlyList<string> Notes) ForModel(Models.LoadedModel loaded)
+    {
+        var options = ForContext(loaded.Model.Config.ContextLength, loaded.Path);
+        if (AnalysisHints.Load(loaded.Path, loaded.Model.Config.VocabSize) is not { } hints || hints.PromptTokenRanges.Count == 0) return (options, []);
+        var ranges = string.Join(", ", hints.PromptTokenRanges.Select(r => $"{r.First}–{r.Last}"));
+        return (options with { PromptTokens = hints.PromptTokens() },
+            [$"random-token prompts draw from {hints.PromptTokens().Count} ids ({ranges}) declared in {AnalysisHints.FileName}: {hints.Note}"]);
+    }
+
+    /// <summary>These options with the segment shortened to fit a model of <paramref name="contextLength"/> tokens; too short for any repeat is an error.</summary>
+    public DetectorOptions ForContext(int contextLength, string source)
+    {
+        int segment = Math.Min(SegmentLength, (contextLength - 1) / 2);
+        if (segment < 2) throw new HeadMinerException($"{source}: a context of {contextLength} tokens is too short for repeated-token prompts");
+        return this with { SegmentLength = segment };
+    }
+
     public void Validate()
     {
         void Check(bool ok, string what)
@@ -53,6 +82,8 @@ public sealed record DetectorOptions
         Check(PositionalWindow >= 2, $"positional window {PositionalWindow} must be at least 2");
         Check(ProbeTokens > 0, $"probe token count {ProbeTokens} must be positive");
         Check(Examples >= 0, $"example count {Examples} must not be negative");
+        Check(MaxPrompts >= Prompts, $"the prompt budget {MaxPrompts} must be at least the starting prompt count {Prompts}");
+        Check(Resamples >= 100, $"bootstrap resamples {Resamples} must be at least 100");
         Check(PromptTokens is null || PromptTokens.Count >= 2, "prompt tokens must hold at least 2 ids");
     }
 }

@@ -1,3 +1,4 @@
+using HeadMiner.Tasks;
 using HeadMiner.Tensors;
 
 namespace HeadMiner.Analysis.Detectors;
@@ -19,31 +20,32 @@ public static class DetectorPrompts
     }
 
     /// <summary>
-    /// Ids that may be drawn: the vocabulary (or <see cref="DetectorOptions.PromptTokens"/> when given) minus BOS/EOS
-    /// and the tokenizer's special tokens (shown as &lt;…&gt;).
+    /// Ids that may be drawn: the tokenizer's ordinary text tokens (<see cref="PromptVocabulary"/>: no special,
+    /// byte-fallback, control or never-produced tokens), within <see cref="DetectorOptions.PromptTokens"/> when a model
+    /// declares them (headminer.json); without a tokenizer, every id but BOS/EOS.
     /// </summary>
     public static int[] OrdinaryTokens(DetectorContext context)
     {
         var tokenizer = context.Tokenizer;
         int vocab = tokenizer is null ? context.Config.VocabSize : Math.Min(context.Config.VocabSize, tokenizer.VocabSize);
+        var candidates = tokenizer is null ? Enumerable.Range(0, vocab) : PromptVocabulary.Ordinary(tokenizer, vocab);
         var excluded = new HashSet<int>();
-        foreach (var id in new[] { context.Config.BosTokenId, context.Config.EosTokenId, tokenizer?.BosId, tokenizer?.EosId })
-            if (id is int i) excluded.Add(i);
-        var ids = new List<int>(vocab);
+        foreach (var id in new[] { context.Config.BosTokenId, context.Config.EosTokenId }) if (id is int i) excluded.Add(i);
         var pool = context.Options.PromptTokens;
-        for (int id = 0; id < vocab; id++)
-        {
-            if (pool is not null && !pool.Contains(id)) continue;
-            if (excluded.Contains(id)) continue;
-            if (tokenizer is not null && IsSpecial(tokenizer.TokenToString(id))) continue;
-            ids.Add(id);
-        }
-        if (ids.Count < 2) throw new HeadMinerException($"the vocabulary has {ids.Count} ordinary tokens; random-token prompts need at least 2");
-        return [.. ids];
+        int[] ids = [.. candidates.Where(id => !excluded.Contains(id) && (pool is null || pool.Contains(id)))];
+        if (ids.Length < 2) throw new HeadMinerException($"the vocabulary has {ids.Length} ordinary tokens; random-token prompts need at least 2");
+        return ids;
     }
 
-    // Special tokens and lone bytes render as <name> / <0xNN>; neither is ordinary text.
-    private static bool IsSpecial(string text) => text.Length > 2 && text[0] == '<' && text[^1] == '>';
+    /// <summary>A note on the pool random-token prompts draw from (for detector notes).</summary>
+    public static string PoolNote(DetectorContext context)
+    {
+        int drawn = OrdinaryTokens(context).Length;
+        string declared = context.Options.PromptTokens is null ? "" : $", within the {context.Options.PromptTokens.Count} ids the model declares in {AnalysisHints.FileName}";
+        return context.Tokenizer is null
+            ? $"random tokens drawn from {drawn} ids (no tokenizer: every id but BOS/EOS){declared}"
+            : $"random tokens drawn from {drawn} ordinary ids{declared} ({PromptVocabulary.Summary(context.Tokenizer, Math.Min(context.Config.VocabSize, context.Tokenizer.VocabSize))})";
+    }
 
     /// <summary>
     /// <paramref name="count"/> prompts of [BOS] + s + s, each s a random segment of <paramref name="segment"/>

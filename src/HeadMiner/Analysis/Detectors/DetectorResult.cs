@@ -6,7 +6,8 @@ namespace HeadMiner.Analysis.Detectors;
 /// <summary>
 /// A detector's verdict on every head. <see cref="Scores"/> is [layers, query heads]; NaN marks a head the
 /// detector cannot score (e.g. layer-0 heads have no earlier head to compose with). A head is labelled with the
-/// type when its score exceeds <see cref="Threshold"/> (<see cref="ThresholdReason"/> says why that value).
+/// type when its score exceeds <see cref="Threshold"/> (<see cref="ThresholdReason"/> says why that value) — and,
+/// once <see cref="DetectorRunner"/> has attached bootstrap intervals, only when the interval's lower bound does.
 /// </summary>
 public sealed record DetectorResult
 {
@@ -36,6 +37,18 @@ public sealed record DetectorResult
     /// </summary>
     public IReadOnlyDictionary<string, Tensor> Matrices { get; init; } = new Dictionary<string, Tensor>();
 
+    /// <summary>The units the scores are computed from, for bootstrap intervals (null: the score is a function of the weights alone, or not decomposable).</summary>
+    public ScoreSamples? Samples { get; init; }
+
+    /// <summary>[layers, heads] 95% bootstrap bounds, attached by <see cref="DetectorRunner"/> (null until then, or without <see cref="Samples"/>).</summary>
+    public Tensor? Low { get; init; }
+
+    /// <summary>See <see cref="Low"/>.</summary>
+    public Tensor? High { get; init; }
+
+    /// <summary>How the prompt count was settled (<see cref="DetectorRunner"/>), e.g. "decided at 32 prompts".</summary>
+    public string? Sampling { get; init; }
+
     public int Layers => Scores.Dim(0);
     public int Heads => Scores.Dim(1);
 
@@ -53,6 +66,23 @@ public sealed record DetectorResult
         return [.. list.OrderByDescending(x => x.Item3)];
     }
 
-    /// <summary>The heads labelled with this type (score above the threshold), best first.</summary>
-    public IReadOnlyList<(int Layer, int Head, float Score)> Labelled() => [.. Ranked().Where(x => x.Score > Threshold)];
+    /// <summary>The 95% interval of a head's score: the bootstrap bounds when attached, else the score itself (exact scores, or none computed yet).</summary>
+    public (float Low, float High) Interval(int layer, int head) =>
+        Low is not null && High is not null ? (Low[layer, head], High[layer, head]) : (Scores[layer, head], Scores[layer, head]);
+
+    /// <summary>Whether a head carries the label: its interval's lower bound (its score when exact) is above the threshold.</summary>
+    public bool IsLabelled(int layer, int head) => Interval(layer, head).Low > Threshold;
+
+    /// <summary>Whether the threshold lies inside a head's interval, so more units could still decide it either way.</summary>
+    public bool IsUndecided(int layer, int head)
+    {
+        var (low, high) = Interval(layer, head);
+        return !(low > Threshold) && high > Threshold;
+    }
+
+    /// <summary>The heads labelled with this type (<see cref="IsLabelled"/>), best first.</summary>
+    public IReadOnlyList<(int Layer, int Head, float Score)> Labelled() => [.. Ranked().Where(x => IsLabelled(x.Layer, x.Head))];
+
+    /// <summary>Heads whose interval straddles the threshold.</summary>
+    public IReadOnlyList<(int Layer, int Head, float Score)> Undecided() => [.. Ranked().Where(x => IsUndecided(x.Layer, x.Head))];
 }

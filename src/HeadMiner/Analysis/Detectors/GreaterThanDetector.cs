@@ -31,6 +31,7 @@ public sealed class GreaterThanDetector : ICausalDetector
         var wu = model.Weights.W_U.Contiguous().ToArray(); // [d, V]
         int v = context.Config.VocabSize;
         var scores = new double[L * H];
+        var perPrompt = new double[n][];
         double cleanDiff = 0;
         int done = 0;
         foreach (var group in set.LengthGroups())
@@ -52,8 +53,13 @@ public sealed class GreaterThanDetector : ICausalDetector
                     foreach (int w in p.WrongSet!) down += wu[k * v + w];
                     direction[k] = (float)(up / p.AnswerSet!.Length - down / p.WrongSet!.Length);
                 }
+                perPrompt[group[b]] = new double[L * H];
                 for (int c = 0; c < L * H; c++)
-                    scores[c] += System.Numerics.Tensors.TensorPrimitives.Dot(scaled.Slice((c * group.Length + b) * d, d), direction) / n;
+                {
+                    double effect = System.Numerics.Tensors.TensorPrimitives.Dot(scaled.Slice((c * group.Length + b) * d, d), direction);
+                    scores[c] += effect / n;
+                    perPrompt[group[b]][c] = effect;
+                }
                 cleanDiff += Metric.ProbMassDiff(logits.Slice(b * v, v), p.AnswerSet!, p.WrongSet!) / n;
             }
             done += group.Length;
@@ -66,7 +72,7 @@ public sealed class GreaterThanDetector : ICausalDetector
                 $"{n} Greater-Than prompts ({set.Description})",
                 "DLA: the head's output at END through the final LayerNorm (scale cached from the run) onto the mean unembedding of the later years minus that of YY and the earlier years",
                 $"model's clean prob diff p(> YY) − p(≤ YY) at END: {cleanDiff:0.0000}",
-            ], baseline: 0);
+            ], baseline: 0, samples: ScoreSamples.Mean("prompts", perPrompt, grows: true));
     }
 
     /// <summary>p(years &gt; YY) − p(years ≤ YY) at END, mean over the prompts (the Greater-Than paper's metric).</summary>

@@ -23,7 +23,7 @@ public sealed class NameMoverDetector : ICausalDetector
         return TaskResult.Create(Id, context, scores,
             (0.1f, "0.1 logit: e.g. half the head's attention on IO while it adds 0.2 to the IO − S logit difference; random heads score near 0 (attention ~1/T, DLA of either sign)"),
             stats.Summary, Notes(stats), baseline: 0,
-            new Dictionary<string, double[]> { ["dla"] = stats.Dla, ["attention_io"] = stats.AttentionIo });
+            new Dictionary<string, double[]> { ["dla"] = stats.Dla, ["attention_io"] = stats.AttentionIo }, stats.Samples(1));
     }
 
     internal static IReadOnlyList<string> Notes(IoiHeadStats stats) =>

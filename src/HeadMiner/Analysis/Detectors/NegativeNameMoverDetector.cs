@@ -22,7 +22,7 @@ public sealed class NegativeNameMoverDetector : ICausalDetector
         return TaskResult.Create(Id, context, scores,
             (0.1f, "0.1 logit, the name mover threshold with the sign turned: half the attention on IO while taking 0.2 off the IO − S logit difference"),
             stats.Summary, NameMoverDetector.Notes(stats), baseline: 0,
-            new Dictionary<string, double[]> { ["dla"] = stats.Dla, ["attention_io"] = stats.AttentionIo });
+            new Dictionary<string, double[]> { ["dla"] = stats.Dla, ["attention_io"] = stats.AttentionIo }, stats.Samples(-1));
     }
 
     /// <summary>The IOI logit difference: negative name movers hold it down, so ablating them should raise it.</summary>

@@ -30,13 +30,16 @@ public sealed class NegativeNasDetector : ICausalDetector
         var scores = new double[heads];
         var yes = new double[heads];
         var no = new double[heads];
+        var perPrompt = new double[n][];
         for (int p = 0; p < n; p++)
         {
             int y = set.Prompts[p].Position("YES"), o = set.Prompts[p].Position("NO");
+            perPrompt[p] = new double[heads];
             for (int k = 0; k < heads; k++)
                 foreach (var row in rows[p][k])
                 {
                     scores[k] += Nas(row[y], row[o]) / n;
+                    perPrompt[p][k] += Nas(row[y], row[o]);
                     yes[k] += row[y] / (n * rows[p][k].Length);
                     no[k] += row[o] / (n * rows[p][k].Length);
                 }
@@ -48,7 +51,8 @@ public sealed class NegativeNasDetector : ICausalDetector
                 $"{n} yes/no prompts ({set.Description})",
                 $"rows: every query position after \" No\" up to END; ε = {Epsilon:g} inside the log",
                 "matrices: attention_yes, attention_no (mean per row)",
-            ], baseline: 0, new Dictionary<string, double[]> { ["attention_yes"] = yes, ["attention_no"] = no });
+            ], baseline: 0, new Dictionary<string, double[]> { ["attention_yes"] = yes, ["attention_no"] = no },
+            ScoreSamples.Mean("prompts", perPrompt, grows: true));
     }
 
     /// <summary>One row's term: (yes + no)·ln((no + ε)/(yes + ε)).</summary>

@@ -90,10 +90,20 @@ public sealed class PositionalDetector : IHeadDetector
                     $"stability {stabilitySum / n:0.000}, window mass {massSum / n:0.000}, spread {spreadSum / n:0.000}; mean attention at offsets 0..{W - 1}: {offsets}",
                     PatternEvidence.Top(context, 0, prompts[0], Tensor.Wrap(rows[0], T, T), bos, i => i >= firstRow)));
             }
+        // The score is not a sum over prompts (stability compares each prompt with the mean row), so a bootstrap
+        // resample recomputes it from the kept patterns with the prompts reweighted.
+        var samples = new ScoreSamples("prompts", P, GrowsWithPrompts: true, w =>
+        {
+            var rescored = new double[L * H];
+            var m = new double[T];
+            for (int k = 0; k < L * H; k++) rescored[k] = Weighted(patterns[k], w, T, firstRow, W, m);
+            return rescored;
+        });
         return new DetectorResult
         {
             DetectorId = Id,
             Scores = scores,
+            Samples = samples,
             Threshold = 0.5f,
             ThresholdReason = $"e.g. stable, ≥ 0.7 of the attention in the window and spread over at least two offsets; an even window scores 1, a head attending evenly to ~{T / 2} keys ~{W}/{T / 2}",
             Evidence = evidence,
@@ -102,8 +112,43 @@ public sealed class PositionalDetector : IHeadDetector
             [
                 $"{P} prompts of {(bos ? "BOS + " : "")}{length} random distinct ordinary tokens (seed {o.Seed}); window W = {W} (offsets 0..{W - 1}, the current token included)",
                 $"query rows {firstRow}..{T - 1}: the window never reaches {(bos ? "BOS" : "before the first token")}",
+                DetectorPrompts.PoolNote(context),
                 "single-offset heads score 0 here by design: previous_token and attention_sink report those",
             ],
         };
+    }
+
+    /// <summary>The score of one head with prompt p counted w[p] times (all ones: the detector's score).</summary>
+    private static double Weighted(float[][] rows, double[] w, int T, int firstRow, int W, double[] mean)
+    {
+        double weight = 0;
+        foreach (double x in w) weight += x;
+        double total = 0;
+        for (int i = firstRow; i < T; i++)
+        {
+            Array.Clear(mean);
+            for (int p = 0; p < rows.Length; p++)
+                if (w[p] != 0)
+                    for (int j = 0; j <= i; j++) mean[j] += w[p] * rows[p][i * T + j] / weight;
+            double tv = 0;
+            for (int p = 0; p < rows.Length; p++)
+            {
+                if (w[p] == 0) continue;
+                double d = 0;
+                for (int j = 0; j <= i; j++) d += Math.Abs(rows[p][i * T + j] - mean[j]);
+                tv += w[p] * d / 2;
+            }
+            double stability = Math.Max(0, 1 - tv / weight);
+            double mass = 0;
+            for (int delta = 0; delta < W; delta++) mass += mean[i - delta];
+            double entropy = 0;
+            for (int delta = 0; delta < W; delta++)
+            {
+                double q = mass > 0 ? mean[i - delta] / mass : 0;
+                if (q > 0) entropy -= q * Math.Log(q);
+            }
+            total += stability * mass * entropy / Math.Log(W);
+        }
+        return total / (T - firstRow);
     }
 }

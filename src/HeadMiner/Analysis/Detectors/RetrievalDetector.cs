@@ -113,7 +113,8 @@ public sealed class RetrievalDetector : ICausalDetector
                 teacherForced
                     ? "the model copied the needle in none of the samples: every sample is scored over teacher-forced needle tokens (the label is the needle token, not a generated one)"
                     : $"scored over the {correct.Length} of {n} samples the model copies entirely by greedy decoding",
-            ], baseline: 0);
+            ], baseline: 0,
+            samples: ScoreSamples.Mean("samples", [.. scored.Order().Select(p => Enumerable.Range(0, L * H).Select(k => perSample[p, k]).ToArray())], grows: false));
     }
 
     /// <summary>Needle copy accuracy: the share of needle tokens that greedy decoding (teacher-forced) gets right.</summary>

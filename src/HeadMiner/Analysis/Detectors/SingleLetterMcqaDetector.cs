@@ -30,7 +30,10 @@ public sealed class SingleLetterMcqaDetector : ICausalDetector
         return TaskResult.Create(Id, context, scores,
             (0.3f, "0.3: about 0.4 of the END attention held on one letter (0.75 × 0.4) whichever letter is right"),
             k => $"{stats.Summary(k)}; favourite letter {McqaLetterStats.Names[favourite[k]]}",
-            stats.Notes(), baseline: 0);
+            stats.Notes(), baseline: 0,
+            // Each head's favourite letter is fixed from the full set; a resample reweights the prompts.
+            samples: ScoreSamples.Mean("prompts", [.. stats.Letters.Select((p, i) => Enumerable.Range(0, stats.Heads)
+                .Select(k => (double)p[k][favourite[k]] - p[k][stats.Correct[i]]).ToArray())], grows: true));
     }
 
     public CausalTask? CausalTask(DetectorContext context) => McqaLetterStats.Task(context, this);

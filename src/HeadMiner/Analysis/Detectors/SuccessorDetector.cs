@@ -31,18 +31,22 @@ public sealed class SuccessorDetector : ICausalDetector
         int L = context.Config.Layers, H = context.Config.Heads;
         var scores = new double[L * H];
         var pairs = successors.ToArray();
+        var hit = pairs.Select(_ => new double[L * H]).ToArray();
         for (int l = 0; l < L; l++)
             for (int h = 0; h < H; h++)
             {
                 var m = logits[l][h];
                 int hits = 0;
-                foreach (var (from, to) in pairs)
+                for (int s = 0; s < pairs.Length; s++)
                 {
+                    var (from, to) = pairs[s];
                     int best = -1;
                     float max = float.NegativeInfinity;
                     for (int t = 0; t < n; t++)
                         if (list[t] == list[from] && m[from * n + t] > max) (max, best) = (m[from * n + t], t);
-                    if (best == to) hits++;
+                    if (best != to) continue;
+                    hits++;
+                    hit[s][l * H + h] = 1;
                 }
                 scores[l * H + h] = (double)hits / pairs.Length;
             }
@@ -56,7 +60,7 @@ public sealed class SuccessorDetector : ICausalDetector
             [
                 $"{pairs.Length} successor steps over {n} items in {lists} list(s), read from {set.Count} successor prompts ({set.Description})",
                 "W_E is the raw token embedding (Gould et al. use the embedding after MLP0); weights as the model holds them",
-            ], baseline);
+            ], baseline, samples: ScoreSamples.Mean("successor steps", hit, grows: false));
     }
 
     /// <summary>The set's items, its successor steps (as item indices) and each item's list (connected by steps).</summary>

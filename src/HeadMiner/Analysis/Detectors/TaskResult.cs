@@ -6,7 +6,7 @@ namespace HeadMiner.Analysis.Detectors;
 public static class TaskResult
 {
     public static DetectorResult Create(string id, DetectorContext context, double[] scores, (float Value, string Reason) threshold,
-        Func<int, string> summary, IReadOnlyList<string> notes, double? baseline = null, IReadOnlyDictionary<string, double[]>? matrices = null)
+        Func<int, string> summary, IReadOnlyList<string> notes, double? baseline = null, IReadOnlyDictionary<string, double[]>? matrices = null, ScoreSamples? samples = null)
     {
         int L = context.Config.Layers, H = context.Config.Heads;
         if (scores.Length != L * H) throw new ArgumentException($"{scores.Length} scores for {L}×{H} heads");
@@ -23,6 +23,7 @@ public static class TaskResult
             Processing = context.Model.Processing,
             Notes = notes,
             Baseline = baseline,
+            Samples = samples,
             Matrices = matrices?.ToDictionary(m => m.Key, m => ToTensor(m.Value, L, H)) ?? new Dictionary<string, Tensor>(),
         };
     }

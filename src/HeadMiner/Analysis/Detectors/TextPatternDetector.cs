@@ -65,6 +65,8 @@ public abstract class TextPatternDetector : IHeadDetector
         double baseline = uniformAll > 0 ? uniformOn / uniformAll : 0;
         var onTarget = new double[L * H];
         var total = new double[L * H];
+        var promptOn = prompts.Select(_ => new double[L * H]).ToArray();
+        var promptAll = prompts.Select(_ => new double[L * H]).ToArray();
         var examples = new Tensor[L * H];
         PatternScan.Run(context, prompts, (layer, p, pattern) =>
         {
@@ -85,6 +87,8 @@ public abstract class TextPatternDetector : IHeadDetector
                 }
                 onTarget[layer * H + h] += on;
                 total[layer * H + h] += all;
+                promptOn[p][layer * H + h] = on;
+                promptAll[p][layer * H + h] = all;
                 if (p == 0) examples[layer * H + h] = pattern.Select(0, h).Clone();
             }
         }, progress, cancel);
@@ -110,6 +114,7 @@ public abstract class TextPatternDetector : IHeadDetector
             Evidence = evidence,
             Processing = context.Model.Processing,
             Baseline = baseline,
+            Samples = ScoreSamples.Ratio("passages", promptOn, promptAll, grows: false),
             Notes =
             [
                 $"{prompts.Length} built-in English passages ({prompts.Sum(p => p.Length)} tokens){(first == 1 ? ", BOS first" : "")}",

@@ -47,6 +47,8 @@ public abstract class TokenPatternDetector : IHeadDetector
         var targets = prompts.Select(ids => TargetMask(ids, skipBos)).ToArray();
         var onTarget = new double[L * H];
         var total = new double[L * H];
+        var promptOn = prompts.Select(_ => new double[L * H]).ToArray();
+        var promptAll = prompts.Select(_ => new double[L * H]).ToArray();
         var offsetSum = new double[L * H];
         var examples = new Tensor[L * H];
         int offsetRows = 0;
@@ -74,6 +76,8 @@ public abstract class TokenPatternDetector : IHeadDetector
                     if (i - offset >= 0) off += a[headBase + i * length + i - offset];
                 onTarget[k] += on;
                 total[k] += all;
+                promptOn[p][k] = on;
+                promptAll[p][k] = all;
                 offsetSum[k] += off;
                 if (p == 0) examples[k] = pattern.Select(0, h).Clone();
             }
@@ -105,9 +109,11 @@ public abstract class TokenPatternDetector : IHeadDetector
             Evidence = evidence,
             Processing = context.Model.Processing,
             Matrices = new Dictionary<string, Tensor> { ["offset"] = offsetScores },
+            Samples = ScoreSamples.Ratio("prompts", promptOn, promptAll, grows: true),
             Notes =
             [
                 $"{prompts.Length} prompts of {(bos ? "BOS + " : "")}a random segment of {T} distinct ordinary tokens repeated twice (seed {context.Options.Seed})",
+                DetectorPrompts.PoolNote(context),
                 skipBos ? "the BOS column is excluded from both sums of the score" : "every key column counts, the first token included",
                 $"offset matrix: {OffsetDescription}",
             ],
