@@ -9,14 +9,15 @@ namespace HeadMiner.Tasks;
 /// (a SentencePiece &lt;0x41&gt; that ordinary text never produces because "A" has its own piece), tokens whose text
 /// holds a control character (newline, tab: structure, not words), and tokens that the tokenizer never emits — the
 /// text a token decodes to does not encode back to it in any of a few contexts (intermediate BPE merges, pieces
-/// shadowed by longer ones). A random-token prompt of such ids is a sequence the model has never seen, and heads
+/// shadowed by longer ones). Byte-level BPE tokens that hold part of a UTF-8 character are left out too: alone they
+/// are not text. A random-token prompt of such ids is a sequence the model has never seen, and heads
 /// behave differently on it (stories260K's previous-token heads pass their threshold only with byte pieces).
 /// The answer depends only on the tokenizer, so it is computed once per tokenizer instance.
 /// </summary>
 public static class PromptVocabulary
 {
     /// <summary>Why an id is not ordinary (null when it is).</summary>
-    public enum Exclusion { None, Special, ByteFallback, Control, NeverProduced }
+    public enum Exclusion { None, Special, ByteFallback, PartialCharacter, Control, NeverProduced }
 
     private static readonly ConditionalWeakTable<ITokenizer, Exclusion[]> Cache = new();
 
@@ -43,25 +44,30 @@ public static class PromptVocabulary
         var counts = classes.GroupBy(c => c).ToDictionary(g => g.Key, g => g.Count());
         int Count(Exclusion e) => counts.TryGetValue(e, out int n) ? n : 0;
         return $"{Count(Exclusion.None)} of {classes.Length} ids are ordinary text; left out: {Count(Exclusion.Special)} special, "
-            + $"{Count(Exclusion.ByteFallback)} byte-fallback, {Count(Exclusion.Control)} with control characters, {Count(Exclusion.NeverProduced)} never produced by the tokenizer";
+            + $"{Count(Exclusion.ByteFallback)} byte-fallback, {Count(Exclusion.PartialCharacter)} partial UTF-8 characters, {Count(Exclusion.Control)} with control characters, {Count(Exclusion.NeverProduced)} never produced by the tokenizer";
     }
 
     private static Exclusion[] Compute(ITokenizer tokenizer)
     {
         var result = new Exclusion[tokenizer.VocabSize];
         var contextIds = Contexts.Select(c => TryEncode(tokenizer, c)).ToArray();
+        // SentencePiece byte-fallback pieces are spelled <0xNN> in the vocabulary (they render as their character).
+        var bytePieces = new HashSet<int>();
+        for (int b = 0; b < 256; b++)
+            if (tokenizer.TokenToId($"<0x{b:X2}>") is int piece) bytePieces.Add(piece);
         for (int id = 0; id < result.Length; id++)
         {
+            if (bytePieces.Contains(id)) { result[id] = Exclusion.ByteFallback; continue; }
             if (id == tokenizer.BosId || id == tokenizer.EosId) { result[id] = Exclusion.Special; continue; }
             string shown = tokenizer.TokenToString(id);
             if (shown.Length > 2 && shown[0] == '<' && shown[^1] == '>')
             {
                 // Special tokens and lone bytes both render as <…>; a lone byte is <0xNN>.
-                result[id] = shown.StartsWith("<0x", StringComparison.Ordinal) && shown.Length == 6 ? Exclusion.ByteFallback : Exclusion.Special;
+                result[id] = shown.StartsWith("<0x", StringComparison.Ordinal) && shown.Length == 6 ? Exclusion.PartialCharacter : Exclusion.Special;
                 continue;
             }
             string text = tokenizer.Decode([id]);
-            if (text.Length == 0 || text.Contains('\uFFFD')) { result[id] = Exclusion.ByteFallback; continue; }
+            if (text.Length == 0 || text.Contains('\uFFFD')) { result[id] = Exclusion.PartialCharacter; continue; }
             if (text.Any(char.IsControl)) { result[id] = Exclusion.Control; continue; }
             result[id] = Produced(tokenizer, id, text, contextIds) ? Exclusion.None : Exclusion.NeverProduced;
         }

@@ -105,7 +105,7 @@ public class AtlasRunnerTests(ITestOutputHelper output)
         Assert.Equal(atlas.ToJson(), back.ToJson());
         Assert.Equal(3, back.Detectors.Count);
         Assert.Contains("\"schema\": \"headminer.atlas\"", atlas.ToJson());
-        var e = Assert.Throws<HeadMinerException>(() => AtlasReport.Parse(atlas.ToJson().Replace("\"version\": 1", "\"version\": 9", StringComparison.Ordinal), "x.json"));
+        var e = Assert.Throws<HeadMinerException>(() => AtlasReport.Parse(atlas.ToJson().Replace($"\"version\": {AtlasReport.CurrentVersion}", "\"version\": 9", StringComparison.Ordinal), "x.json"));
         Assert.Contains("x.json: atlas version 9 is newer", e.Message);
         e = Assert.Throws<HeadMinerException>(() => AtlasReport.Parse("{\"schema\": 3", "y.json"));
         Assert.StartsWith("y.json: not a valid atlas", e.Message);
