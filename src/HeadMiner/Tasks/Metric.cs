@@ -72,12 +72,25 @@ public sealed class Metric
         return result;
     }
 
+    /// <summary>As <see cref="ComputeMany"/>, each run's metric per pair: result[run][pair].</summary>
+    public double[][] PerPairMany(Tensor logits, int[][]? tokens = null)
+    {
+        int rows = logits.Dim(0), n = Pairs.Count;
+        if (rows % n != 0) throw new ArgumentException($"{rows} rows are not a multiple of {n} pairs");
+        var result = new double[rows / n][];
+        for (int k = 0; k < result.Length; k++) result[k] = PerPair(logits.Slice(0, k * n, n), tokens);
+        return result;
+    }
+
     /// <summary>The metric for logits [pairs, T or 1, V] of one run over all pairs.</summary>
-    public double Compute(Tensor logits, int[][]? tokens = null)
+    public double Compute(Tensor logits, int[][]? tokens = null) => PerPair(logits, tokens).Average();
+
+    /// <summary>The metric of each pair (their mean is <see cref="Compute"/>), for logits [pairs, T or 1, V].</summary>
+    public double[] PerPair(Tensor logits, int[][]? tokens = null)
     {
         int n = Pairs.Count, t = logits.Dim(1), v = logits.Dim(2);
         if (logits.Dim(0) != n) throw new ArgumentException($"logits for {logits.Dim(0)} sequences, {n} pairs");
-        double total = 0;
+        var values = new double[n];
         var row = new float[v];
         for (int i = 0; i < n; i++)
         {
@@ -88,7 +101,7 @@ public sealed class Metric
                 var all = logits.Select(0, i).Contiguous().ToArray();
                 var losses = new float[t - 1];
                 CrossEntropy.RowLosses(all.AsSpan(0, (t - 1) * v), t - 1, v, seq.AsSpan(1), losses);
-                total += losses.Average();
+                values[i] = losses.Average();
                 continue;
             }
             logits.Select(0, i).Select(0, t - 1).CopyTo(Tensor.Wrap(row, v));
@@ -96,11 +109,11 @@ public sealed class Metric
             switch (Kind)
             {
                 case MetricKind.LogitDiff:
-                    total += row[a] - row[w];
+                    values[i] = row[a] - row[w];
                     break;
                 case MetricKind.ProbDiff:
                     Softmax.Rows(row, 1, v);
-                    total += row[a] - row[w];
+                    values[i] = row[a] - row[w];
                     break;
                 case MetricKind.KlDivergence:
                     Softmax.LogRows(row, 1, v);
@@ -110,11 +123,11 @@ public sealed class Metric
                         double p = Math.Exp(_cleanLogProbs![i * v + j]);
                         if (p > 0) kl += p * (_cleanLogProbs[i * v + j] - row[j]);
                     }
-                    total += kl;
+                    values[i] = kl;
                     break;
             }
         }
-        return total / n;
+        return values;
     }
 
     private static float[] LastLogProbs(Tensor logits)

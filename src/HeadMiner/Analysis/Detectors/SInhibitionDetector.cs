@@ -56,7 +56,9 @@ public sealed class SInhibitionDetector : ICausalDetector
                 $"{group.Length} IOI prompts (at most {MaxPrompts}) of {stats.Set.Prompts[group[0]].Clean.Length} tokens ({stats.Set.Description})",
                 $"receivers: the queries of the name movers {movedTo} (top {NameMoverCount} name_mover scores in layers ≥ 1)",
                 $"clean logit diff {patching.CleanMetric:0.000}, corrupted (ABC) {patching.CorruptedMetric:0.000}; heads in or above the first name mover's layer are NaN",
-            ], baseline: 0);
+            ], baseline: 0,
+            samples: ScoreSamples.Mean("prompts", [.. Enumerable.Range(0, group.Length).Select(p => Enumerable.Range(0, L * H)
+                .Select(k => sweep.PatchedPerPair![k / H, k % H] is { } perPair ? sweep.CleanPerPair![p] - perPair[p] : double.NaN).ToArray())], grows: false));
     }
 
     public CausalTask? CausalTask(DetectorContext context) => CannotRun(context) is null

@@ -25,4 +25,11 @@ public sealed record PathPatchSweep(
     double CorruptedMetric,
     IReadOnlyList<PathPatchResult> Results,
     double[,] Patched,
-    double[,] Normalized);
+    double[,] Normalized)
+{
+    /// <summary>[layer, head] → the patched metric per pair (null where the head is not a sender); <see cref="Patched"/> is its mean.</summary>
+    public double[,][]? PatchedPerPair { get; init; }
+
+    /// <summary>The clean metric per pair.</summary>
+    public double[]? CleanPerPair { get; init; }
+}

@@ -58,7 +58,8 @@ public sealed class PathPatching
         _corruptedZ = PerLayer(corrupted, ActivationSite.Z, c.Layers);
         _cleanMlpOut = PerLayer(clean, ActivationSite.MlpOut, c.Layers);
         _cleanResidPre = PerLayer(clean, ActivationSite.ResidPre, c.Layers);
-        CleanMetric = metric.Compute(cleanRun.Logits!);
+        CleanPerPair = metric.PerPair(cleanRun.Logits!);
+        CleanMetric = CleanPerPair.Average();
         // The loss metric scores the clean text's next tokens in every run (all patched runs read the clean input),
         // so the corrupted baseline is the corrupted run's loss on the clean tokens.
         CorruptedMetric = metric.Compute(corruptedRun.Logits!);
@@ -75,6 +76,9 @@ public sealed class PathPatching
 
     /// <summary>The metric of the unpatched clean run.</summary>
     public double CleanMetric { get; }
+
+    /// <summary>The clean run's metric per pair (<see cref="CleanMetric"/> is their mean).</summary>
+    public double[] CleanPerPair { get; }
 
     /// <summary>The metric of the unpatched corrupted run (for the loss: on the clean text's tokens).</summary>
     public double CorruptedMetric { get; }
@@ -103,7 +107,7 @@ public sealed class PathPatching
             if (blocked.Length > 0)
                 throw new HeadMinerException($"sender {senderLayer}.{senderHead} cannot reach receiver{(blocked.Length > 1 ? "s" : "")} {string.Join(", ", blocked.Select(r => r.ToString()))}: a receiver must be in a later layer than the sender (layer > {senderLayer})");
         }
-        double patched = RunSenders(senderLayer, [senderHead], receivers)[0];
+        double patched = RunSenders(senderLayer, [senderHead], receivers)[0].Average();
         return new PathPatchResult(senderLayer, senderHead, patched, Metric.Normalize(patched, CleanMetric, CorruptedMetric));
     }
 
@@ -117,6 +121,7 @@ public sealed class PathPatching
         int senderLayers = receivers.EarliestLayer(c);
         var patched = new double[c.Layers, c.Heads];
         var normalized = new double[c.Layers, c.Heads];
+        var perPair = new double[c.Layers, c.Heads][];
         for (int l = 0; l < c.Layers; l++)
             for (int h = 0; h < c.Heads; h++) patched[l, h] = normalized[l, h] = double.NaN;
         var results = new List<PathPatchResult>();
@@ -125,16 +130,18 @@ public sealed class PathPatching
             for (int first = 0; first < c.Heads; first += copies)
             {
                 var heads = Enumerable.Range(first, Math.Min(copies, c.Heads - first)).ToArray();
-                var values = RunSenders(l, heads, receivers);
+                var pairs = RunSenders(l, heads, receivers);
                 for (int i = 0; i < heads.Length; i++)
                 {
-                    var result = new PathPatchResult(l, heads[i], values[i], Metric.Normalize(values[i], CleanMetric, CorruptedMetric));
+                    double value = pairs[i].Average();
+                    perPair[l, heads[i]] = pairs[i];
+                    var result = new PathPatchResult(l, heads[i], value, Metric.Normalize(value, CleanMetric, CorruptedMetric));
                     results.Add(result);
                     patched[l, heads[i]] = result.Patched;
                     normalized[l, heads[i]] = result.Normalized;
                 }
             }
-        return new PathPatchSweep(receivers, Metric.Name, CleanMetric, CorruptedMetric, results, patched, normalized);
+        return new PathPatchSweep(receivers, Metric.Name, CleanMetric, CorruptedMetric, results, patched, normalized) { PatchedPerPair = perPair, CleanPerPair = CleanPerPair };
     }
 
     /// <summary>Senders per batched forward: bounded by <see cref="MaxRowsPerRun"/> and, for the loss (all-position logits), by the logits' size.</summary>
@@ -146,8 +153,8 @@ public sealed class PathPatching
         return Math.Min(copies, _model.Config.Heads);
     }
 
-    /// <summary>The patched metric for each sender head of <paramref name="layer"/>, one batch copy per sender.</summary>
-    private double[] RunSenders(int layer, int[] heads, PathReceivers receivers)
+    /// <summary>The patched metric per pair for each sender head of <paramref name="layer"/>, one batch copy per sender.</summary>
+    private double[][] RunSenders(int layer, int[] heads, PathReceivers receivers)
     {
         int copies = heads.Length;
         var batch = CleanCopies(copies);
@@ -161,7 +168,7 @@ public sealed class PathPatching
                 StartLayer = layer,
                 StartResidual = Repeat(_cleanResidPre[layer], copies),
             }).Logits!;
-            return Metric.ComputeMany(logits);
+            return Metric.PerPairMany(logits);
         }
 
         // Pass 1 without a forward: with every head's z and every MLP output from the sender's layer on pinned to their
@@ -178,7 +185,7 @@ public sealed class PathPatching
             StartLayer = firstReceiverLayer,
             StartResidual = Repeat(_cleanResidPre[firstReceiverLayer], copies),
         }).Logits!;
-        return Metric.ComputeMany(patched);
+        return Metric.PerPairMany(patched);
     }
 
     /// <summary>
