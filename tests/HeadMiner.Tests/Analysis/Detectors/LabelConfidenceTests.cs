@@ -212,4 +212,45 @@ public class LabelConfidenceTests
         var toy = PromptVocabulary.Ordinary(embedded.Tokenizer!, embedded.Model.Config.VocabSize);
         Assert.Contains(embedded.Tokenizer!.TokenToId("w0")!.Value, toy);
     }
+
+    [Fact]
+    public void EveryScoreThatComesFromPromptsCarriesAnInterval()
+    {
+        // A random GPT-2-shaped model with the real GPT-2 tokenizer: every detector runs on it.
+        var config = HeadMiner.Tests.Models.TinyModels.Gpt2Like(layers: 2) with
+        {
+            VocabSize = 50257,
+            DModel = 48,
+            Heads = 3,
+            KvHeads = 3,
+            DHead = 16,
+            DMlp = 64,
+            ContextLength = 160,
+            AttentionScale = 0.25f,
+        };
+        using var model = new Transformer(config, RandomWeights.Create(config, 5, 0.1f), "random-gpt2-shaped");
+        var context = new DetectorContext(model, TokenizerLoader.Load(TokenizerTestFiles.Gpt2Directory), new DetectorOptions { Prompts = 4, MaxPrompts = 4, Seed = 2 });
+        string[] exact = ["ov_copying", "negative_copying", "k_composition"];
+        foreach (var detector in DetectorRegistry.All)
+        {
+            Assert.Null(detector.CannotRun(context));
+            var result = DetectorRunner.Run(detector, context);
+            if (exact.Contains(detector.Id))
+            {
+                Assert.Null(result.Samples);
+                Assert.StartsWith("exact", result.Sampling);
+                continue;
+            }
+            Assert.True(result.Samples is { Count: >= 2 }, $"{detector.Id} has no bootstrap units");
+            Assert.NotNull(result.Low);
+            for (int l = 0; l < config.Layers; l++)
+                for (int h = 0; h < config.Heads; h++)
+                {
+                    float score = result.Score(l, h);
+                    if (float.IsNaN(score)) continue;
+                    var (low, high) = result.Interval(l, h);
+                    Assert.True(low <= score + 1e-5 && score <= high + 1e-5, $"{detector.Id} L{l}H{h}: {score} outside [{low}, {high}]");
+                }
+        }
+    }
 }
