@@ -12,7 +12,8 @@ namespace HeadMiner.Bench;
 /// with shuffled attention rows. Writes src/HeadMiner/Analysis/Calibration/null-distribution.json (atomically) and prints
 /// per detector the null heads, max, 99th/99.9th percentiles, the current threshold, its measured false-positive
 /// rate, and the calibrated threshold max(current, score at α).
-/// Options: --seeds N (default 3), --out PATH, --no-write, --detectors LIST.
+/// Options: --seeds N (default 3), --out PATH, --no-write, --detectors LIST; --reformat rewrites the stored table
+/// (--out) in the current format and prints it, measuring nothing.
 /// </summary>
 public static class CalibrateBench
 {
@@ -31,6 +32,13 @@ public static class CalibrateBench
                 case "--out": output = Path.GetFullPath(args[++i]); break;
                 case "--no-write": write = false; break;
                 case "--detectors": detectorList = args[++i]; break;
+                case "--reformat":
+                    // Rewrites the stored table in the current JSON format without measuring again.
+                    var stored = NullDistribution.Read(output);
+                    stored.Write(output);
+                    Print(stored, DetectorRegistry.All);
+                    Console.WriteLine($"rewrote {output}");
+                    return 0;
                 default: Console.Error.WriteLine($"calibrate: unknown option {args[i]}"); return 2;
             }
         }
@@ -71,8 +79,8 @@ public static class CalibrateBench
     {
         var inv = CultureInfo.InvariantCulture;
         Console.WriteLine();
-        Console.WriteLine($"| detector | null heads | models | max | p99 | p99.9 | threshold now | null > threshold (FPR) | score at α = {NullDistribution.Alpha} |");
-        Console.WriteLine("|---|---:|---:|---:|---:|---:|---:|---:|---:|");
+        Console.WriteLine($"| detector | null heads | models | max | p99 | p99.9 | threshold now | null ≥ threshold (FPR) | score at α = {NullDistribution.Alpha} | max(threshold, score at α) |");
+        Console.WriteLine("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
         foreach (var d in detectors)
         {
             var e = table.Find(d.Id);
@@ -84,10 +92,13 @@ public static class CalibrateBench
             int n = e.Scores.Length;
             string thresholds = string.Join(" / ", e.Thresholds.Select(t => t.ToString("0.###", inv)));
             double t0 = e.Thresholds.Min();
-            int above = e.Scores.Count(s => s > t0);
+            int above = e.Scores.Count(s => s >= t0);
             string rel = e.RelativeMax is double r ? $" ({r:0.00}× baseline)" : "";
             string at = table.ScoreAtRate(d.Id, NullDistribution.Alpha) is double a ? a.ToString("0.0000", inv) : $"n/a (> max {e.Scores[^1]:0.0000})";
-            Console.WriteLine(string.Create(inv, $"| {d.Id} | {n} | {e.Models} | {e.Scores[^1]:0.0000}{rel} | {table.Quantile(d.Id, 0.99):0.0000} | {table.Quantile(d.Id, 0.999):0.0000} | {thresholds} | {above}/{n} ({(1.0 + above) / (1.0 + n):0.0000}) | {at} |"));
+            // The calibration rule (docs/DETECTORS.md): above every null head when n < 1/α; relative thresholds are read in baseline units.
+            double floor = table.ScoreAtRate(d.Id, NullDistribution.Alpha) ?? e.Scores[^1];
+            string calibrated = e.RelativeMax is not null ? "(baseline units)" : Math.Max(t0, floor).ToString("0.####", inv);
+            Console.WriteLine(string.Create(inv, $"| {d.Id} | {n} | {e.Models} | {e.Scores[^1]:0.0000}{rel} | {table.Quantile(d.Id, 0.99):0.0000} | {table.Quantile(d.Id, 0.999):0.0000} | {thresholds} | {above}/{n} ({table.FalsePositiveRate(d.Id, t0):0.0000}) | {at} | {calibrated} |"));
         }
     }
 }

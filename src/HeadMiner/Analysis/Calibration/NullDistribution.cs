@@ -142,14 +142,16 @@ public sealed class NullDistribution
         return sorted.Length - lo;
     }
 
-    private static double Round(double x) => Math.Ceiling(x * 1e4 - 1e-6) / 1e4;
+    private static double Round(double x) => (Math.Ceiling(x * 1e4 - 1e-6) / 1e4) + 0.0; // + 0.0: no negative zero
 
     // ---- JSON ----
+
+    private static readonly JsonSerializerOptions Relaxed = new() { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
 
     public string ToJson()
     {
         var inv = CultureInfo.InvariantCulture;
-        string Str(string s) => JsonSerializer.Serialize(s);
+        string Str(string s) => JsonSerializer.Serialize(s, Relaxed);
         string Num(double x) => x.ToString("0.####", inv);
         var sb = new StringBuilder();
         sb.Append("{\n");
