@@ -12,7 +12,8 @@ namespace HeadMiner.Bench;
 /// with shuffled attention rows. Writes src/HeadMiner/Analysis/Calibration/null-distribution.json (atomically) and prints
 /// per detector the null heads, max, 99th/99.9th percentiles, the current threshold, its measured false-positive
 /// rate, and the calibrated threshold max(current, score at α).
-/// Options: --seeds N (default 3), --out PATH, --no-write, --detectors LIST; --reformat rewrites the stored table
+/// Options: --seeds N (default 3), --out PATH, --no-write, --detectors LIST; --kind untrained|shuffled (a part of the
+/// null set, for a look; not for the committed table); --reformat rewrites the stored table
 /// (--out) in the current format and prints it, measuring nothing.
 /// </summary>
 public static class CalibrateBench
@@ -23,7 +24,7 @@ public static class CalibrateBench
         string root = BenchModel.RepoRoot();
         string output = Path.Combine(root, "src", "HeadMiner", "Analysis", "Calibration", "null-distribution.json");
         bool write = true;
-        string? detectorList = null;
+        string? detectorList = null, kind = null;
         for (int i = 0; i < args.Length; i++)
         {
             switch (args[i])
@@ -32,6 +33,7 @@ public static class CalibrateBench
                 case "--out": output = Path.GetFullPath(args[++i]); break;
                 case "--no-write": write = false; break;
                 case "--detectors": detectorList = args[++i]; break;
+                case "--kind": kind = args[++i]; break;
                 case "--reformat":
                     // Rewrites the stored table in the current JSON format without measuring again.
                     var stored = NullDistribution.Read(output);
@@ -61,6 +63,7 @@ public static class CalibrateBench
             new("embedded", TokenizerLoader.Load(embedded), embeddedHints?.PromptTokens()),
         };
         var models = NullModels.Default(tokenizers, [("embedded", embedded), ("stories260K", Path.Combine(stories, "stories260K.bin"))], seeds);
+        if (kind is not null) models = [.. models.Where(m => m.Kind == kind)];
         var detectors = DetectorRegistry.Parse(detectorList);
         Console.WriteLine($"{models.Count} null models, {detectors.Count} detectors; threads {HeadMiner.Tensors.WorkerPool.MaxThreads}");
         var clock = Stopwatch.StartNew();
@@ -97,7 +100,7 @@ public static class CalibrateBench
             string at = table.ScoreAtRate(d.Id, NullDistribution.Alpha) is double a ? a.ToString("0.0000", inv) : $"n/a (> max {e.Scores[^1]:0.0000})";
             // The calibration rule (docs/DETECTORS.md): above every null head when n < 1/α; relative thresholds are read in baseline units.
             double floor = table.ScoreAtRate(d.Id, NullDistribution.Alpha) ?? e.Scores[^1];
-            string calibrated = e.RelativeMax is not null ? "(baseline units)" : Math.Max(t0, floor).ToString("0.####", inv);
+            string calibrated = Math.Max(t0, floor).ToString("0.####", inv) + (e.RelativeMax is not null ? " (raw; compare in baseline units)" : "");
             Console.WriteLine(string.Create(inv, $"| {d.Id} | {n} | {e.Models} | {e.Scores[^1]:0.0000}{rel} | {table.Quantile(d.Id, 0.99):0.0000} | {table.Quantile(d.Id, 0.999):0.0000} | {thresholds} | {above}/{n} ({table.FalsePositiveRate(d.Id, t0):0.0000}) | {at} | {calibrated} |"));
         }
     }
