@@ -1,3 +1,4 @@
+using HeadMiner.Analysis.Calibration;
 using HeadMiner.Tensors;
 
 namespace HeadMiner.Analysis.Detectors;
@@ -60,7 +61,7 @@ public sealed class AttentionSinkDetector : IHeadDetector
             DetectorId = Id,
             Scores = scores,
             Threshold = 0.5f,
-            ThresholdReason = "more than half of the attention on one key of up to ~50; a head attending uniformly scores the reported baseline (≈ ln T / T)",
+            ThresholdReason = $"more than half of the attention on one key of up to ~50; a head attending uniformly scores the reported baseline (≈ ln T / T); {NullDistribution.ThresholdNote(Id, 0.5)}",
             Evidence = evidence,
             Processing = context.Model.Processing,
             Baseline = UniformBaseline(T),

@@ -1,3 +1,4 @@
+using HeadMiner.Hooks;
 using HeadMiner.Models;
 using HeadMiner.Models.Tokenizers;
 
@@ -9,6 +10,12 @@ public sealed record DetectorContext(Transformer Model, ITokenizer? Tokenizer, D
     public DetectorContext(Transformer model, ITokenizer? tokenizer = null) : this(model, tokenizer, new DetectorOptions()) { }
 
     public ModelConfig Config => Model.Config;
+
+    /// <summary>
+    /// Hooks every <see cref="PatternScan"/> forward runs with, before the pattern is cached (null in normal use). The
+    /// calibration's shuffled-pattern null (<c>Analysis/Calibration/ShuffledPatterns</c>) permutes hook_pattern rows here.
+    /// </summary>
+    public HookSet? PatternHooks { get; init; }
 
     /// <summary>Null when a forward pass is possible; else why not (shared by every pattern detector).</summary>
     public string? CannotRunForward() => Model.Weights.IsRunnable

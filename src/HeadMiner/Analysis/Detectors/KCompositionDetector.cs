@@ -1,3 +1,4 @@
+using HeadMiner.Analysis.Calibration;
 using HeadMiner.Tensors;
 
 namespace HeadMiner.Analysis.Detectors;
@@ -50,7 +51,7 @@ public sealed class KCompositionDetector : IHeadDetector
             DetectorId = Id,
             Scores = scores,
             Threshold = (float)threshold,
-            ThresholdReason = $"halfway between independent random matrices (1/√d_model = {baseline:0.000}) and a head whose keys read, through a full-rank d_head map, exactly what the earlier head writes (1/√d_head = {aligned:0.000})",
+            ThresholdReason = $"halfway between independent random matrices (1/√d_model = {baseline:0.000}) and a head whose keys read, through a full-rank d_head map, exactly what the earlier head writes (1/√d_head = {aligned:0.000}); {NullDistribution.ThresholdNote(Id, threshold, threshold / baseline)}",
             Evidence = evidence,
             Processing = context.Model.Processing,
             Baseline = baseline,

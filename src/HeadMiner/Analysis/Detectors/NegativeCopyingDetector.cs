@@ -1,3 +1,4 @@
+using HeadMiner.Analysis.Calibration;
 using HeadMiner.Tensors;
 
 namespace HeadMiner.Analysis.Detectors;
@@ -66,7 +67,7 @@ public sealed class NegativeCopyingDetector : IHeadDetector
             DetectorId = Id,
             Scores = scores,
             Threshold = 0.5f,
-            ThresholdReason = $"half the probes suppress themselves most; chance is 1/{n}",
+            ThresholdReason = $"half the probes suppress themselves most; chance is 1/{n}; {NullDistribution.ThresholdNote(Id, 0.5)}",
             Evidence = evidence,
             Processing = context.Model.Processing,
             Baseline = 1.0 / n,

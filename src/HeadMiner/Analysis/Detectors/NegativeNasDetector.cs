@@ -1,3 +1,4 @@
+using HeadMiner.Analysis.Calibration;
 using HeadMiner.Tasks.Sets;
 
 namespace HeadMiner.Analysis.Detectors;
@@ -45,7 +46,7 @@ public sealed class NegativeNasDetector : ICausalDetector
                 }
         }
         return TaskResult.Create(Id, context, scores,
-            (1f, "1.0: e.g. one answer row with 0.5 of its attention on \" No\" and 0.05 on \" Yes\" (0.55·ln 10 ≈ 1.3); heads indifferent between the options score ~0"),
+            (13f, "13: the log ratio is unbounded, so untrained heads that ignore \" Yes\" and attend a little to \" No\" score up to 12.9 (the reasoned 1.0 — one row with 0.5 on \" No\", 0.05 on \" Yes\" — labelled 3.6% of untrained heads); 13 ≈ every answer row with ~0.8 on \" No\" and ~1e-6 on \" Yes\" (calibrated, docs/DETECTORS.md)"),
             k => $"NAS {scores[k]:+0.000;-0.000}; mean attention on \" Yes\" {yes[k]:0.000}, on \" No\" {no[k]:0.000} (rows after \" No\")",
             [
                 $"{n} yes/no prompts ({set.Description})",

@@ -1,3 +1,4 @@
+using HeadMiner.Analysis.Calibration;
 using HeadMiner.Tensors;
 
 namespace HeadMiner.Analysis.Detectors;
@@ -43,7 +44,7 @@ public sealed class OvCopyingDetector : IHeadDetector
             DetectorId = Id,
             Scores = scores,
             Threshold = 0.7f,
-            ThresholdReason = "most eigenvalue mass positive (a random circuit scores near 0, spread evenly between signs)",
+            ThresholdReason = $"most eigenvalue mass positive (a random circuit scores near 0, spread evenly between signs); {NullDistribution.ThresholdNote(Id, 0.7)}",
             Evidence = evidence,
             Processing = context.Model.Processing,
             Baseline = 0,

@@ -35,7 +35,7 @@ public static class PatternScan
                 int n = Math.Min(perBatch, members.Length - first);
                 var ids = new int[n * length];
                 for (int b = 0; b < n; b++) members[first + b].Prompt.CopyTo(ids, b * length);
-                var (_, cache) = model.RunWithCache(new TokenBatch(ids, n, length), filter, lastOnly: true);
+                var (_, cache) = model.RunWithCache(new TokenBatch(ids, n, length), filter, context.PatternHooks, lastOnly: true);
                 for (int layer = 0; layer < model.Config.Layers; layer++)
                 {
                     var pattern = cache[ActivationSite.Pattern, layer];

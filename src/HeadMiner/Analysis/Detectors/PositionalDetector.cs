@@ -1,3 +1,4 @@
+using HeadMiner.Analysis.Calibration;
 using HeadMiner.Tensors;
 
 namespace HeadMiner.Analysis.Detectors;
@@ -105,7 +106,7 @@ public sealed class PositionalDetector : IHeadDetector
             Scores = scores,
             Samples = samples,
             Threshold = 0.5f,
-            ThresholdReason = $"e.g. stable, ≥ 0.7 of the attention in the window and spread over at least two offsets; an even window scores 1, a head attending evenly to ~{T / 2} keys ~{W}/{T / 2}",
+            ThresholdReason = $"e.g. stable, ≥ 0.7 of the attention in the window and spread over at least two offsets; an even window scores 1, a head attending evenly to ~{T / 2} keys ~{W}/{T / 2}; {NullDistribution.ThresholdNote(Id, 0.5)}",
             Evidence = evidence,
             Processing = context.Model.Processing,
             Notes =

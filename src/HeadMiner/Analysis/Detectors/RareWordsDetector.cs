@@ -1,3 +1,4 @@
+using HeadMiner.Analysis.Calibration;
 namespace HeadMiner.Analysis.Detectors;
 
 /// <summary>
@@ -29,6 +30,8 @@ public sealed class RareWordsDetector : TextPatternDetector
             for (int j = first; j < i; j++) mask[i * T + j] = rare.Contains(j);
         return mask;
     }
+
+    protected override double? BaselineMultiple(double baseline, float threshold) => baseline > 0 ? threshold / baseline : null;
 
     protected override (float, string) Threshold(double baseline)
     {

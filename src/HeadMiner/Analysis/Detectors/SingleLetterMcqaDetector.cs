@@ -1,3 +1,4 @@
+using HeadMiner.Analysis.Calibration;
 namespace HeadMiner.Analysis.Detectors;
 
 /// <summary>
@@ -28,7 +29,7 @@ public sealed class SingleLetterMcqaDetector : ICausalDetector
             scores[k] = stats.MeanOn(k, favourite[k]) - stats.MeanOnCorrect(k);
         }
         return TaskResult.Create(Id, context, scores,
-            (0.3f, "0.3: about 0.4 of the END attention held on one letter (0.75 × 0.4) whichever letter is right"),
+            (0.6f, "0.6: about 0.8 of the END attention held on one letter (0.75 × 0.8) whichever letter is right; the reasoned 0.3 let untrained heads with peaked attention through (null max 0.56; calibrated, docs/DETECTORS.md)"),
             k => $"{stats.Summary(k)}; favourite letter {McqaLetterStats.Names[favourite[k]]}",
             stats.Notes(), baseline: 0,
             // Each head's favourite letter is fixed from the full set; a resample reweights the prompts.

@@ -1,3 +1,4 @@
+using HeadMiner.Analysis.Calibration;
 using HeadMiner.Tensors;
 
 namespace HeadMiner.Analysis.Detectors;
@@ -18,7 +19,7 @@ public static class TaskResult
             DetectorId = id,
             Scores = ToTensor(scores, L, H),
             Threshold = threshold.Value,
-            ThresholdReason = threshold.Reason,
+            ThresholdReason = $"{threshold.Reason}; {NullDistribution.ThresholdNote(id, threshold.Value)}",
             Evidence = evidence,
             Processing = context.Model.Processing,
             Notes = notes,

@@ -1,3 +1,4 @@
+using HeadMiner.Analysis.Calibration;
 using HeadMiner.Tensors;
 
 namespace HeadMiner.Analysis.Detectors;
@@ -22,6 +23,9 @@ public abstract class TextPatternDetector : IHeadDetector
     protected abstract (float Value, string Reason) Threshold(double baseline);
 
     protected abstract string TargetNote { get; }
+
+    /// <summary>The threshold as a multiple of the baseline when it is defined as one (its null is then read in baseline units), else null.</summary>
+    protected virtual double? BaselineMultiple(double baseline, float threshold) => null;
 
     public virtual string? CannotRun(DetectorContext context)
     {
@@ -110,7 +114,7 @@ public abstract class TextPatternDetector : IHeadDetector
             DetectorId = Id,
             Scores = scores,
             Threshold = threshold,
-            ThresholdReason = why,
+            ThresholdReason = $"{why}; {NullDistribution.ThresholdNote(Id, threshold, BaselineMultiple(baseline, threshold))}",
             Evidence = evidence,
             Processing = context.Model.Processing,
             Baseline = baseline,

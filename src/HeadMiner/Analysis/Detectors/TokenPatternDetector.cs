@@ -1,3 +1,4 @@
+using HeadMiner.Analysis.Calibration;
 using HeadMiner.Tensors;
 
 namespace HeadMiner.Analysis.Detectors;
@@ -105,7 +106,7 @@ public abstract class TokenPatternDetector : IHeadDetector
             DetectorId = Id,
             Scores = scores,
             Threshold = threshold,
-            ThresholdReason = why,
+            ThresholdReason = $"{why}; {NullDistribution.ThresholdNote(Id, threshold)}",
             Evidence = evidence,
             Processing = context.Model.Processing,
             Matrices = new Dictionary<string, Tensor> { ["offset"] = offsetScores },
