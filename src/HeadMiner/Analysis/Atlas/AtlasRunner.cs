@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Globalization;
+using HeadMiner.Analysis.Calibration;
 using HeadMiner.Analysis.Catalog;
 using HeadMiner.Analysis.Detectors;
 using HeadMiner.Models;
@@ -94,6 +95,7 @@ public static class AtlasRunner
                 IntervalLow = result.Low is { } low ? AtlasReport.Matrix(low) : null,
                 IntervalHigh = result.High is { } high ? AtlasReport.Matrix(high) : null,
                 Sampling = result.Sampling,
+                ThresholdFalsePositiveRate = FalsePositiveRate(result, result.Threshold),
                 Notes = causalNote is null ? result.Notes : [.. result.Notes, causalNote],
                 Causal = causal,
             });
@@ -145,7 +147,11 @@ public static class AtlasRunner
                     float score = result.Score(l, h);
                     if (!result.IsLabelled(l, h)) continue;
                     var (low, high) = result.Interval(l, h);
-                    labels.Add(new AtlasLabel(type.Id, type.StageText, Math.Round(score, 6)) { Interval = [Math.Round(low, 6), Math.Round(high, 6)] });
+                    labels.Add(new AtlasLabel(type.Id, type.StageText, Math.Round(score, 6))
+                    {
+                        Interval = [Math.Round(low, 6), Math.Round(high, 6)],
+                        FalsePositiveRate = FalsePositiveRate(result, low),
+                    });
                     labelled.Add(result);
                 }
                 // How far above its threshold a label is decides its rank: scores of different detectors are not on one scale.
@@ -167,6 +173,33 @@ public static class AtlasRunner
             }
         }
         return heads;
+    }
+
+    /// <summary>
+    /// The measured chance that a head without the function scores at least <paramref name="score"/> (the null of
+    /// untrained and shuffled-pattern models, <see cref="NullDistribution"/>). For a detector whose threshold is a
+    /// multiple of its run's baseline (rare_words, k_composition: the null models had different thresholds), raw scores
+    /// of different models are not comparable and only the null's maximum in baseline units is known: a score above
+    /// it gets the sample's floor 1/(1 + n), one below it no rate (null).
+    /// </summary>
+    public static double? FalsePositiveRate(DetectorResult result, double score)
+    {
+        NullDistribution table;
+        try
+        {
+            table = NullDistribution.Default;
+        }
+        catch (HeadMinerException)
+        {
+            return null;
+        }
+        if (table.Find(result.DetectorId) is not { Scores.Length: > 0 } entry || double.IsNaN(score)) return null;
+        if (entry.Thresholds.Length > 1 && entry.RelativeMax is double relativeMax)
+        {
+            if (result.Baseline is not (double baseline and > 0)) return null;
+            return score / baseline > relativeMax ? 1.0 / (1 + entry.Scores.Length) : null;
+        }
+        return table.FalsePositiveRate(result.DetectorId, score);
     }
 
     private static AtlasComposition? Composition(DetectorResult result)
