@@ -24,6 +24,15 @@ public abstract class TextPatternDetector : IHeadDetector
 
     protected abstract string TargetNote { get; }
 
+    /// <summary>
+    /// An optional control mask (same layout as <see cref="Targets"/>): when given, the score is the target share
+    /// minus the share on the control keys over the control rows — what the head does anyway, whatever the
+    /// function (a previous-token head attends to i−1 inside a word and across words alike, so it scores ~0).
+    /// </summary>
+    protected virtual bool[]? Controls(DetectorContext context, int[] ids, int first) => null;
+
+    protected virtual string? ControlNote => null;
+
     /// <summary>The threshold as a multiple of the baseline when it is defined as one (its null is then read in baseline units), else null.</summary>
     protected virtual double? BaselineMultiple(double baseline, float threshold) => null;
 
@@ -52,25 +61,18 @@ public abstract class TextPatternDetector : IHeadDetector
         var prompts = TextPrompts.Tokenize(context);
         int first = DetectorPrompts.Bos(context) is null ? 0 : 1;
         var masks = prompts.Select(ids => Targets(context, ids, first)).ToArray();
-        var rows = prompts.Select((ids, p) => Enumerable.Range(0, ids.Length).Select(i => Enumerable.Range(first, Math.Max(0, i - first)).Any(j => masks[p][i * ids.Length + j])).ToArray()).ToArray();
-        double uniformOn = 0, uniformAll = 0;
-        for (int p = 0; p < prompts.Length; p++)
-        {
-            int T = prompts[p].Length;
-            for (int i = 0; i < T; i++)
-                if (rows[p][i])
-                {
-                    int keys = i - first, on = 0;
-                    for (int j = first; j < i; j++) if (masks[p][i * T + j]) on++;
-                    uniformOn += (double)on / keys;
-                    uniformAll += 1;
-                }
-        }
-        double baseline = uniformAll > 0 ? uniformOn / uniformAll : 0;
+        var rows = RowsWithTargets(prompts, masks, first);
+        var controls = prompts.Select(ids => Controls(context, ids, first)).ToArray();
+        bool controlled = controls.Any(m => m is not null);
+        var controlMasks = controls.Select((m, p) => m ?? new bool[prompts[p].Length * prompts[p].Length]).ToArray();
+        var controlRows = RowsWithTargets(prompts, controlMasks, first);
+        double baseline = UniformShare(prompts, masks, rows, first) - (controlled ? UniformShare(prompts, controlMasks, controlRows, first) : 0);
         var onTarget = new double[L * H];
         var total = new double[L * H];
         var promptOn = prompts.Select(_ => new double[L * H]).ToArray();
         var promptAll = prompts.Select(_ => new double[L * H]).ToArray();
+        var controlOn = prompts.Select(_ => new double[L * H]).ToArray();
+        var controlAll = prompts.Select(_ => new double[L * H]).ToArray();
         var examples = new Tensor[L * H];
         PatternScan.Run(context, prompts, (layer, p, pattern) =>
         {
@@ -94,6 +96,20 @@ public abstract class TextPatternDetector : IHeadDetector
                 promptOn[p][layer * H + h] = on;
                 promptAll[p][layer * H + h] = all;
                 if (p == 0) examples[layer * H + h] = pattern.Select(0, h).Clone();
+                if (!controlled) continue;
+                double cOn = 0, cAll = 0;
+                for (int i = 0; i < T; i++)
+                {
+                    if (!controlRows[p][i]) continue;
+                    int row = (h * T + i) * T;
+                    for (int j = first; j < i; j++)
+                    {
+                        cAll += a[row + j];
+                        if (controlMasks[p][i * T + j]) cOn += a[row + j];
+                    }
+                }
+                controlOn[p][layer * H + h] = cOn;
+                controlAll[p][layer * H + h] = cAll;
             }
         }, progress, cancel);
 
@@ -103,9 +119,13 @@ public abstract class TextPatternDetector : IHeadDetector
             for (int h = 0; h < H; h++)
             {
                 int k = l * H + h;
-                float score = total[k] > 0 ? (float)(onTarget[k] / total[k]) : 0f;
+                double share = total[k] > 0 ? onTarget[k] / total[k] : 0;
+                double control = controlled ? Share(controlOn, controlAll, k) : 0;
+                float score = (float)(share - control);
                 scores[l, h] = score;
-                evidence.Add(new HeadEvidence(l, h, $"{score:0.000} of its attention to earlier keys on targets (uniform: {baseline:0.000})",
+                evidence.Add(new HeadEvidence(l, h, (controlled
+                        ? $"{share:0.000} of its attention to earlier keys on targets, {control:0.000} on the control keys: score {score:0.000}"
+                        : $"{score:0.000} of its attention to earlier keys on targets") + $" (uniform: {baseline:0.000})",
                     TargetExamples(context, prompts[0], examples[k], masks[0], rows[0], first)));
             }
         var (threshold, why) = Threshold(baseline);
@@ -118,14 +138,51 @@ public abstract class TextPatternDetector : IHeadDetector
             Evidence = evidence,
             Processing = context.Model.Processing,
             Baseline = baseline,
-            Samples = ScoreSamples.Ratio("passages", promptOn, promptAll, grows: false),
+            Samples = controlled
+                ? new ScoreSamples("passages", prompts.Length, false, w =>
+                {
+                    var target = ScoreSamples.Ratio("passages", promptOn, promptAll, false).Rescore(w);
+                    var control = ScoreSamples.Ratio("passages", controlOn, controlAll, false).Rescore(w);
+                    return [.. target.Select((t, k) => t - control[k])];
+                })
+                : ScoreSamples.Ratio("passages", promptOn, promptAll, grows: false),
             Notes =
             [
                 $"{prompts.Length} built-in English passages ({prompts.Sum(p => p.Length)} tokens){(first == 1 ? ", BOS first" : "")}",
                 TargetNote,
+                .. (ControlNote is { } note ? new[] { note } : []),
                 "keys counted: earlier positions only, " + (first == 1 ? "BOS and " : "") + "the query itself left out; baseline = the score of even attention over them",
             ],
         };
+    }
+
+    private static double Share(double[][] on, double[][] all, int k)
+    {
+        double a = 0, b = 0;
+        for (int p = 0; p < on.Length; p++) (a, b) = (a + on[p][k], b + all[p][k]);
+        return b > 0 ? a / b : 0;
+    }
+
+    private static bool[][] RowsWithTargets(int[][] prompts, bool[][] masks, int first) =>
+        [.. prompts.Select((ids, p) => Enumerable.Range(0, ids.Length).Select(i => Enumerable.Range(first, Math.Max(0, i - first)).Any(j => masks[p][i * ids.Length + j])).ToArray())];
+
+    /// <summary>The share a head attending evenly to the earlier keys puts on the masked keys, over the rows that have some.</summary>
+    private static double UniformShare(int[][] prompts, bool[][] masks, bool[][] rows, int first)
+    {
+        double uniformOn = 0, uniformAll = 0;
+        for (int p = 0; p < prompts.Length; p++)
+        {
+            int T = prompts[p].Length;
+            for (int i = 0; i < T; i++)
+                if (rows[p][i])
+                {
+                    int keys = i - first, on = 0;
+                    for (int j = first; j < i; j++) if (masks[p][i * T + j]) on++;
+                    uniformOn += (double)on / keys;
+                    uniformAll += 1;
+                }
+        }
+        return uniformAll > 0 ? uniformOn / uniformAll : 0;
     }
 
     /// <summary>For each row with a target, its strongest target key; the strongest rows first.</summary>
