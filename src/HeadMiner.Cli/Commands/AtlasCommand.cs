@@ -21,7 +21,7 @@ public static class AtlasCommand
         var output = new Option<string>("--out", "-o") { Description = "Directory for atlas.json and atlas.html", DefaultValueFactory = _ => "atlas" };
         var seed = new Option<ulong>("--seed") { Description = "Seed of every random prompt and draw", DefaultValueFactory = _ => new DetectorOptions().Seed };
         var prompts = new Option<int>("--prompts") { Description = "Prompts per detector", DefaultValueFactory = _ => new DetectorOptions().Prompts };
-        var causalHeads = new Option<int>("--causal-heads") { Description = "Most top heads ablated together in a causal check", DefaultValueFactory = _ => new AtlasOptions().CausalHeads };
+        var causalHeads = new Option<int>("--causal-heads") { Description = "Most labelled heads per type ablated (alone and together) and graded in a causal check", DefaultValueFactory = _ => new AtlasOptions().CausalHeads };
         var process = ModelOptions.Process();
         var weightsOnly = ModelOptions.WeightsOnly();
         var command = new Command("atlas", "Map what every attention head of a model does: detectors for the survey's head types, causal checks, atlas.json + atlas.html.")
@@ -70,17 +70,27 @@ public static class AtlasCommand
             AtlasHtml.Build(atlas).Write(htmlPath);
 
             stdout.WriteLine();
-            stdout.WriteLine($"{"head",-7} {"type",-22} {"stage",-5} {"score",7}  causal effect: top heads vs random heads (mean / median)");
+            stdout.WriteLine($"{"head",-7} {"type",-22} {"stage",-5} {"score",7}  causal: effect alone (percentile among random heads, ablation), grade");
             int rows = 0;
             foreach (var head in atlas.Heads)
             {
                 foreach (var label in head.Labels)
                 {
                     var causal = atlas.Detectors.FirstOrDefault(d => d.HeadType == label.Type && d.Causal is not null)?.Causal;
-                    string effect = causal is null ? "—" : $"{Signed(causal.TopEffect)} vs {Signed(causal.RandomEffect)} / {Signed(causal.RandomMedianEffect)} ({causal.Metric})";
+                    var e = causal?.For(head.Layer, head.Head);
+                    string effect = causal is null ? "— (no task metric)"
+                        : e is null ? "— (not ablated: beyond --causal-heads)"
+                        : $"{Signed(e.EffectAlone)} (p{Percent(e.PercentileAlone)}, {e.Ablation}) {e.Grade}";
                     stdout.WriteLine($"{$"L{head.Layer}H{head.Head}",-7} {label.Type,-22} {label.Stage ?? "",-5} {label.Score,7:0.000}  {effect}");
                     rows++;
                 }
+            }
+            var metrics = atlas.Detectors.Where(d => d.Causal is not null && d.Causal.PerHead.Any(h => h.Labelled)).ToList();
+            if (metrics.Count > 0)
+            {
+                stdout.WriteLine();
+                stdout.WriteLine("causal metrics (effect = how much worse the metric gets; percentiles among unlabelled heads ablated alone):");
+                foreach (var d in metrics) stdout.WriteLine($"  {d.HeadType ?? d.Id}: {d.Causal!.Metric}");
             }
             if (rows == 0) stdout.WriteLine(atlas.Composition is null ? "(no head passes any detector's threshold)" : "(no head is labelled with a head type; the composition analysis follows)");
             if (atlas.Composition is { } composition)
@@ -106,6 +116,8 @@ public static class AtlasCommand
         });
         return command;
     }
+
+    private static string Percent(double? v) => v is double d ? d.ToString("0", CultureInfo.InvariantCulture) : "n/a";
 
     private static string Signed(double? v) => v is double d ? d.ToString("+0.000;-0.000", CultureInfo.InvariantCulture) : "n/a";
 
