@@ -80,7 +80,9 @@ public static class AtlasCommand
                     var e = causal?.For(head.Layer, head.Head);
                     string effect = causal is null ? "— (no task metric)"
                         : e is null ? "— (not ablated: beyond --causal-heads)"
-                        : $"{Signed(e.EffectAlone)} (p{Percent(e.PercentileAlone)}, {e.Ablation}) {e.Grade}";
+                        : $"{Signed(e.EffectAlone)} (p{Percent(e.PercentileAlone)}, {e.Ablation}) {e.Grade}" + (e.Grade == AtlasCausal.Confirmed && !(e.PercentileAlone >= CausalConfirmation.ConfirmPercentile)
+                            ? $" with its set: together p{Percent(e.PercentileTogether)}, leave-one-out {Signed(e.Alone.First(a => a.Ablation == e.Ablation).Marginal)}"
+                            : "");
                     stdout.WriteLine($"{$"L{head.Layer}H{head.Head}",-7} {label.Type,-22} {label.Stage ?? "",-5} {label.Score,7:0.000}  {effect}");
                     rows++;
                 }

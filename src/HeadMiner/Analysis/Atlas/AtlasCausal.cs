@@ -48,6 +48,12 @@ public sealed record AtlasCausal
     /// <summary>The rule that turns the effects into <see cref="AtlasHeadEffect.Grade"/>.</summary>
     public string? GradeRule { get; init; }
 
+    /// <summary>Task evaluations this check ran (ablations shared with an earlier detector's check of the same task are not counted again).</summary>
+    public int Evaluations { get; init; }
+
+    /// <summary>Wall time of this check.</summary>
+    public double Seconds { get; init; }
+
     /// <summary>Caps, fallbacks and other facts about how the evidence was collected.</summary>
     public IReadOnlyList<string> Notes { get; init; } = [];
 

@@ -46,6 +46,7 @@ public static class CausalConfirmation
     public static AtlasCausal Run(Transformer model, CausalTask task, DetectorResult result, AtlasOptions options, CancellationToken cancel = default, Cache? cache = null)
     {
         var config = model.Config;
+        var clock = System.Diagnostics.Stopwatch.StartNew();
         var labelled = result.Labelled().Select(h => (h.Layer, h.Head)).ToHashSet();
         var ranked = result.Ranked();
         var tested = (labelled.Count > 0 ? ranked.Where(h => labelled.Contains((h.Layer, h.Head))) : ranked.Take(1)).Take(options.CausalHeads)
@@ -58,6 +59,7 @@ public static class CausalConfirmation
         var session = cache is not null && task.Key is { } key
             ? (cache.Sessions.TryGetValue(key, out var s) ? s : cache.Sessions[key] = new Session(model, task, options.Detector.Seed))
             : new Session(model, task, options.Detector.Seed);
+        int evaluationsBefore = session.Evaluations;
         cancel.ThrowIfCancellationRequested();
 
         // Random single heads: every head without the label, or a seeded sample.
@@ -177,6 +179,8 @@ public static class CausalConfirmation
             RandomAlone = randomAlone,
             GradeRule = GradeRule,
             Notes = notes,
+            Evaluations = session.Evaluations - evaluationsBefore,
+            Seconds = Math.Round(clock.Elapsed.TotalSeconds, 3),
         };
     }
 
@@ -219,14 +223,22 @@ public static class CausalConfirmation
 
         public Dictionary<(int Layer, int Head), ZRecording> Recording { get; } = [];
 
-        public double Baseline => _baseline ??= task.Evaluate(new HookSet(model.Config));
+        public int Evaluations { get; private set; }
+
+        public double Baseline => _baseline ??= Evaluate(new HookSet(model.Config));
+
+        private double Evaluate(HookSet hooks)
+        {
+            Evaluations++;
+            return task.Evaluate(hooks);
+        }
 
         /// <summary>Records z for the heads not recorded yet (one clean run of the task).</summary>
         public void Record(IEnumerable<(int Layer, int Head)> heads)
         {
             var missing = heads.Distinct().Where(h => !Recording.ContainsKey(h)).ToArray();
             if (missing.Length == 0) return;
-            var recording = ZRecording.Record(model.Config, missing, hooks => task.Evaluate(hooks), seed);
+            var recording = ZRecording.Record(model.Config, missing, hooks => Evaluate(hooks), seed);
             foreach (var h in missing) Recording[h] = recording;
         }
 
@@ -245,7 +257,7 @@ public static class CausalConfirmation
                     default: throw new ArgumentException($"unknown ablation {kind}");
                 }
             }
-            return _values[key] = task.Evaluate(hooks);
+            return _values[key] = Evaluate(hooks);
         }
 
         /// <summary>How much worse the metric got (positive = the heads matter).</summary>

@@ -100,6 +100,37 @@ public class TaskDetectorTests
         if (id != "retrieval") Assert.NotEqual(clean, changed); // accuracy of a random model may sit at 0 either way
     }
 
+    /// <summary>
+    /// The pattern detectors' task metrics pick what the tokenizer allows: duplicate-token heads through IOI with the
+    /// GPT-2 tokenizer, the repeated-tokens loss without one; the text detectors (and positional) the sample-text loss;
+    /// the attention sink has none.
+    /// </summary>
+    [Fact]
+    public void PatternDetectorsGetTheMostRelevantTaskMetricTheTokenizerAllows()
+    {
+        var withTokenizer = new DetectorContext(Random.Value, Gpt2.Value, Options);
+        var without = new DetectorContext(Random.Value, null, Options);
+        CausalTask? Task(string id, DetectorContext c) => ((ICausalDetector)DetectorRegistry.Get(id)).CausalTask(c);
+
+        var duplicate = Task("duplicate_token", withTokenizer)!;
+        Assert.Contains("ioi", duplicate.Metric);
+        Assert.True(duplicate.HigherIsBetter);
+        Assert.Contains("repeated", Task("duplicate_token", without)!.Metric);
+        Assert.Contains("repeated", Task("previous_token", withTokenizer)!.Metric);
+        Assert.Equal(Task("induction", withTokenizer)!.Key, Task("previous_token", withTokenizer)!.Key);
+        foreach (var id in new[] { "subword_merge", "rare_words", "positional" })
+        {
+            var text = Task(id, withTokenizer)!;
+            Assert.Contains("natural text", text.Metric);
+            Assert.False(text.HigherIsBetter);
+            double clean = text.Evaluate(new HookSet(Random.Value.Config));
+            Assert.Equal(clean, text.Evaluate(new HookSet(Random.Value.Config)));
+            Assert.InRange(clean, 1, 30); // a random model over 50257 tokens: about ln 50257 ≈ 10.8
+        }
+        Assert.Null(Task("positional", without));
+        Assert.False(DetectorRegistry.Get("attention_sink") is ICausalDetector);
+    }
+
     public static TheoryData<string> Ids() => [.. TaskIds];
 
     [Fact]
