@@ -155,6 +155,36 @@ public class TaskDetectorTests
         }
     }
 
+    /// <summary>
+    /// The atlas's per-head check on a task set of mixed prompt lengths (MCQA, one forward per length): resample
+    /// ablation replays the recorded forwards in order, every effect has a percentile in [0, 100], only labelled heads
+    /// are graded, and a cap on the random heads is stated in the notes.
+    /// </summary>
+    [Fact]
+    public void CausalEvidenceRunsOnAMixedLengthTaskSet()
+    {
+        var context = new DetectorContext(Random.Value, Gpt2.Value, Options);
+        var detector = (ICausalDetector)DetectorRegistry.Get("single_letter_mcqa");
+        var result = detector.Run(context);
+        var task = detector.CausalTask(context)!;
+        var options = new HeadMiner.Analysis.Atlas.AtlasOptions { Detector = Options, RandomDraws = 5, RandomHeads = 3 };
+        var causal = HeadMiner.Analysis.Atlas.CausalConfirmation.Run(Random.Value, task, result, options);
+        Assert.Equal(3, causal.Together.Count);
+        Assert.All(causal.RandomAlone, r => Assert.Equal(3, r.Effects.Count));
+        Assert.Contains(causal.Notes, n => n.Contains("seeded sample of 3"));
+        Assert.NotEmpty(causal.PerHead);
+        foreach (var h in causal.PerHead)
+        {
+            Assert.Equal(["zero", "mean", "resample"], h.Alone.Select(a => a.Ablation));
+            Assert.All(h.Alone, a => Assert.InRange(a.Percentile!.Value, 0, 100));
+            Assert.Equal(h.Labelled, h.Grade is not null);
+        }
+        // Resample differs from the clean run (another prompt's z) and is reproducible.
+        var again = HeadMiner.Analysis.Atlas.CausalConfirmation.Run(Random.Value, task, result, options);
+        Assert.Equal(causal.PerHead.Select(h => h.Alone[2].Value), again.PerHead.Select(h => h.Alone[2].Value));
+        Assert.Contains(causal.PerHead.Concat(again.PerHead), h => h.Alone[2].Effect != 0);
+    }
+
     private const int PlantDim = 5, PlantLayer = 0, PlantHead = 2;
 
     /// <summary>
