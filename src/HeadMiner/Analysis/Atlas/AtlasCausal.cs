@@ -72,7 +72,11 @@ public sealed record AtlasAblationEffect
     /// <summary>Mid-rank percentile in [0, 100] of <see cref="Effect"/> among the random heads' effects; null when there were none.</summary>
     public required double? Percentile { get; init; }
 
-    /// <summary>For a head ablated alone: the labelled set's together effect minus that of the set without this head (= <see cref="Effect"/> for a set of one); null otherwise.</summary>
+    /// <summary>
+    /// For a head ablated alone: the labelled set's together effect minus that of the set without this head
+    /// (= <see cref="Effect"/> for a set of one); measured only when the set's together effect reaches the 95th
+    /// percentile under this ablation (the grade needs it only then), else null.
+    /// </summary>
     public double? Marginal { get; init; }
 
     /// <summary>Percentile of <see cref="Marginal"/> among the random single heads' alone effects.</summary>

@@ -109,16 +109,19 @@ public static class CausalConfirmation
             {
                 double e = session.Effect(kind, [(l, h)]);
                 // What the head adds to the rest of the labelled set (leave-one-out); a head that only rides along
-                // with a strong partner adds ~0 even when the set's effect is extreme.
-                double marginal = rest.Length == 0 ? e : session.Effect(kind, tested) - session.Effect(kind, rest);
+                // with a strong partner adds ~0 even when the set's effect is extreme. Only needed (and so only
+                // measured) when the set's together effect passes.
+                double? marginal = rest.Length == 0 ? e
+                    : together.First(t => t.Ablation == kind).Percentile >= ConfirmPercentile ? session.Effect(kind, tested) - session.Effect(kind, rest)
+                    : null;
                 return new AtlasAblationEffect
                 {
                     Ablation = kind,
                     Value = Round(session.Value(kind, [(l, h)])),
                     Effect = Round(e),
                     Percentile = Percentile(e, perKindAlone[kind]),
-                    Marginal = Round(marginal),
-                    MarginalPercentile = Percentile(marginal, perKindAlone[kind]),
+                    Marginal = marginal is double m ? Round(m) : null,
+                    MarginalPercentile = marginal is double mm ? Percentile(mm, perKindAlone[kind]) : null,
                 };
             }).ToList();
             bool isLabelled = labelled.Contains((l, h));

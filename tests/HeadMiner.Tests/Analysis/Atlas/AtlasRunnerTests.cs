@@ -45,7 +45,7 @@ public class AtlasRunnerTests(ITestOutputHelper output)
 
         var causal = Detector(atlas, "induction").Causal;
         Assert.NotNull(causal);
-        output.WriteLine($"ablating {string.Join(" ", causal.Heads.Select(h => $"L{h[0]}H{h[1]}"))}: +{causal.TopEffect:F3} nats; random heads: {string.Join(", ", causal.RandomValues.Select(v => (v - causal.Baseline).ToString("+0.000")))}");
+        output.WriteLine($"ablating {string.Join(" ", causal.Heads.Select(h => $"L{h[0]}H{h[1]}"))}: +{causal.TopEffect:F3} nats; random heads: {string.Join(", ", causal.RandomValues.Select(v => (v - causal.Baseline).ToString("+0.000;-0.000")))}");
         Assert.True(causal.TopEffect >= 1.0, $"ablating the induction heads costs {causal.TopEffect:F3} nats");
         // The median random set: a draw that includes the previous-token head L0H0 breaks induction too (it is part
         // of the circuit), which the mean shows and the median does not hide from the table.
