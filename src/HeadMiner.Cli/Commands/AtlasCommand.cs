@@ -22,11 +22,13 @@ public static class AtlasCommand
         var seed = new Option<ulong>("--seed") { Description = "Seed of every random prompt and draw", DefaultValueFactory = _ => new DetectorOptions().Seed };
         var prompts = new Option<int>("--prompts") { Description = "Prompts per detector", DefaultValueFactory = _ => new DetectorOptions().Prompts };
         var causalHeads = new Option<int>("--causal-heads") { Description = "Most labelled heads per type ablated (alone and together) and graded in a causal check", DefaultValueFactory = _ => new AtlasOptions().CausalHeads };
+        var randomHeads = new Option<int>("--causal-random-heads") { Description = "Random single heads each alone effect is ranked among (all unlabelled heads up to this many, else a seeded sample)", DefaultValueFactory = _ => new AtlasOptions().RandomHeads };
+        var draws = new Option<int>("--causal-draws") { Description = "Random sets of as many heads the labelled heads' together effect is ranked among", DefaultValueFactory = _ => new AtlasOptions().RandomDraws };
         var process = ModelOptions.Process();
         var weightsOnly = ModelOptions.WeightsOnly();
         var command = new Command("atlas", "Map what every attention head of a model does: detectors for the survey's head types, causal checks, atlas.json + atlas.html.")
         {
-            model, detectors, output, seed, prompts, causalHeads, process, weightsOnly,
+            model, detectors, output, seed, prompts, causalHeads, randomHeads, draws, process, weightsOnly,
         };
         command.SetAction((parse, cancel) =>
         {
@@ -35,6 +37,8 @@ public static class AtlasCommand
                 Detectors = parse.GetValue(detectors),
                 Detector = new DetectorOptions { Seed = parse.GetValue(seed), Prompts = parse.GetValue(prompts) },
                 CausalHeads = parse.GetValue(causalHeads),
+                RandomHeads = parse.GetValue(randomHeads),
+                RandomDraws = parse.GetValue(draws),
             };
             try
             {

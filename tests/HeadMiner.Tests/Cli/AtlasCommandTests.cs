@@ -50,5 +50,8 @@ public class AtlasCommandTests
         (code, _, err) = Run("atlas", "--causal-heads", "0");
         Assert.Equal(HeadMiner.Cli.ExitCodes.Usage, code);
         Assert.Contains("causal heads 0", err);
+        (code, _, err) = Run("atlas", "--causal-random-heads", "0");
+        Assert.Equal(HeadMiner.Cli.ExitCodes.Usage, code);
+        Assert.Contains("random heads 0", err);
     }
 }

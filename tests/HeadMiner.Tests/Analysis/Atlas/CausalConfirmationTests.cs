@@ -22,8 +22,17 @@ public class CausalConfirmationTests(ITestOutputHelper output)
         };
         var info = new AtlasModel
         {
-            Path = "planted", Name = "planted", Architecture = "planted", Layers = 2, Heads = 3, KvHeads = 3, DModel = PlantedHeads.DModel,
-            ContextLength = PlantedHeads.Context, VocabSize = PlantedHeads.Vocab, WeightsOnly = false, Processing = "None",
+            Path = "planted",
+            Name = "planted",
+            Architecture = "planted",
+            Layers = 2,
+            Heads = 3,
+            KvHeads = 3,
+            DModel = PlantedHeads.DModel,
+            ContextLength = PlantedHeads.Context,
+            VocabSize = PlantedHeads.Vocab,
+            WeightsOnly = false,
+            Processing = "None",
         };
         return AtlasRunner.Run(model, null, info, options);
     });
