@@ -125,7 +125,10 @@ public static class AtlasCommand
 
     private static string Percent(double? v) => v is double d ? d.ToString("0", CultureInfo.InvariantCulture) : "n/a";
 
-    private static string Signed(double? v) => v is double d ? d.ToString("+0.000;-0.000", CultureInfo.InvariantCulture) : "n/a";
+    // Rounded first: a tiny negative value would otherwise print as "-+0.000".
+    private static string Signed(double? v) => v is double d
+        ? Math.Round(d, 3) is var r && r == 0 ? "0.000" : r.ToString("+0.000;-0.000", CultureInfo.InvariantCulture)
+        : "n/a";
 
     /// <summary>One line per detector on stderr: running, done with its time, or skipped with the reason.</summary>
     private sealed class ProgressLines(TextWriter writer) : IProgress<AtlasProgress>

@@ -131,7 +131,10 @@ public static class AtlasHtml
         return $"{Signed(e.EffectAlone)} (p{Format(e.PercentileAlone)}, {e.Ablation}) {e.Grade} ({causal.Metric})";
     }
 
-    private static string Signed(double? v) => v is double d ? d.ToString("+0.000;-0.000", CultureInfo.InvariantCulture) : "n/a";
+    // Rounded first: a tiny negative value would otherwise print as "-+0.000".
+    private static string Signed(double? v) => v is double d
+        ? Math.Round(d, 3) is var r && r == 0 ? "0.000" : r.ToString("+0.000;-0.000", CultureInfo.InvariantCulture)
+        : "n/a";
 
     private static string Format(double? v) => v is double d ? d.ToString("0.###", CultureInfo.InvariantCulture) : "n/a";
 }
