@@ -22,12 +22,14 @@ public static class AtlasCommand
         var seed = new Option<ulong>("--seed") { Description = "Seed of every random prompt and draw", DefaultValueFactory = _ => new DetectorOptions().Seed };
         var prompts = new Option<int>("--prompts") { Description = "Prompts per detector", DefaultValueFactory = _ => new DetectorOptions().Prompts };
         var maxPrompts = new Option<int?>("--max-prompts") { Description = $"Prompt budget: while a head's 95% interval straddles its threshold the prompts double up to this (default {new DetectorOptions().MaxPrompts}, at least --prompts)" };
-        var causalHeads = new Option<int>("--causal-heads") { Description = "Most top heads ablated together in a causal check", DefaultValueFactory = _ => new AtlasOptions().CausalHeads };
+        var causalHeads = new Option<int>("--causal-heads") { Description = "Most labelled heads per type ablated (alone and together) and graded in a causal check", DefaultValueFactory = _ => new AtlasOptions().CausalHeads };
+        var randomHeads = new Option<int>("--causal-random-heads") { Description = "Random single heads each alone effect is ranked among (all unlabelled heads up to this many, else a seeded sample)", DefaultValueFactory = _ => new AtlasOptions().RandomHeads };
+        var draws = new Option<int>("--causal-draws") { Description = "Random sets of as many heads the labelled heads' together effect is ranked among", DefaultValueFactory = _ => new AtlasOptions().RandomDraws };
         var process = ModelOptions.Process();
         var weightsOnly = ModelOptions.WeightsOnly();
         var command = new Command("atlas", "Map what every attention head of a model does: detectors for the survey's head types, causal checks, atlas.json + atlas.html.")
         {
-            model, detectors, output, seed, prompts, maxPrompts, causalHeads, process, weightsOnly,
+            model, detectors, output, seed, prompts, maxPrompts, causalHeads, randomHeads, draws, process, weightsOnly,
         };
         command.SetAction((parse, cancel) =>
         {
@@ -41,6 +43,8 @@ public static class AtlasCommand
                     MaxPrompts = parse.GetValue(maxPrompts) ?? Math.Max(parse.GetValue(prompts), new DetectorOptions().MaxPrompts),
                 },
                 CausalHeads = parse.GetValue(causalHeads),
+                RandomHeads = parse.GetValue(randomHeads),
+                RandomDraws = parse.GetValue(draws),
             };
             try
             {
@@ -76,17 +80,29 @@ public static class AtlasCommand
             AtlasHtml.Build(atlas).Write(htmlPath);
 
             stdout.WriteLine();
-            stdout.WriteLine($"{"head",-7} {"type",-22} {"stage",-5} {"score",7}  causal effect: top heads vs random heads (mean / median)");
+            stdout.WriteLine($"{"head",-7} {"type",-22} {"stage",-5} {"score",7}  causal: effect alone (percentile among random heads, ablation), grade");
             int rows = 0;
             foreach (var head in atlas.Heads)
             {
                 foreach (var label in head.Labels)
                 {
                     var causal = atlas.Detectors.FirstOrDefault(d => d.HeadType == label.Type && d.Causal is not null)?.Causal;
-                    string effect = causal is null ? "—" : $"{Signed(causal.TopEffect)} vs {Signed(causal.RandomEffect)} / {Signed(causal.RandomMedianEffect)} ({causal.Metric})";
+                    var e = causal?.For(head.Layer, head.Head);
+                    string effect = causal is null ? "— (no task metric)"
+                        : e is null ? "— (not ablated: beyond --causal-heads)"
+                        : $"{Signed(e.EffectAlone)} (p{Percent(e.PercentileAlone)}, {e.Ablation}) {e.Grade}" + (e.Grade == AtlasCausal.Confirmed && !(e.PercentileAlone >= CausalConfirmation.ConfirmPercentile)
+                            ? $" with its set: together p{Percent(e.PercentileTogether)}, leave-one-out {Signed(e.Alone.First(a => a.Ablation == e.Ablation).Marginal)}"
+                            : "");
                     stdout.WriteLine($"{$"L{head.Layer}H{head.Head}",-7} {label.Type,-22} {label.Stage ?? "",-5} {label.Score,7:0.000}  {effect}");
                     rows++;
                 }
+            }
+            var metrics = atlas.Detectors.Where(d => d.Causal is not null && d.Causal.PerHead.Any(h => h.Labelled)).ToList();
+            if (metrics.Count > 0)
+            {
+                stdout.WriteLine();
+                stdout.WriteLine("causal metrics (effect = how much worse the metric gets; percentiles among unlabelled heads ablated alone):");
+                foreach (var d in metrics) stdout.WriteLine($"  {d.HeadType ?? d.Id}: {d.Causal!.Metric}");
             }
             if (rows == 0) stdout.WriteLine(atlas.Composition is null ? "(no head passes any detector's threshold)" : "(no head is labelled with a head type; the composition analysis follows)");
             if (atlas.Composition is { } composition)
@@ -113,7 +129,12 @@ public static class AtlasCommand
         return command;
     }
 
-    private static string Signed(double? v) => v is double d ? d.ToString("+0.000;-0.000", CultureInfo.InvariantCulture) : "n/a";
+    private static string Percent(double? v) => v is double d ? d.ToString("0", CultureInfo.InvariantCulture) : "n/a";
+
+    // Rounded first: a tiny negative value would otherwise print as "-+0.000".
+    private static string Signed(double? v) => v is double d
+        ? Math.Round(d, 3) is var r && r == 0 ? "0.000" : r.ToString("+0.000;-0.000", CultureInfo.InvariantCulture)
+        : "n/a";
 
     /// <summary>One line per detector on stderr: running, done with its time, or skipped with the reason.</summary>
     private sealed class ProgressLines(TextWriter writer) : IProgress<AtlasProgress>

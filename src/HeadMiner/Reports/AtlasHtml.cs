@@ -21,7 +21,8 @@ public static class AtlasHtml
         report.Text($"{m.Architecture}, {m.Layers} layers × {m.Heads} heads ({m.KvHeads} key/value heads), d_model {m.DModel}, context {m.ContextLength}, "
             + $"vocabulary {m.VocabSize}{(m.WeightsOnly ? ", weights only (partial checkpoint)" : "")}; weight processing: {m.Processing}; seed {atlas.Seed}; "
             + $"created {atlas.CreatedUtc} by HeadMiner {atlas.ToolVersion}. A head gets a type's label when its score passes the detector's threshold; "
-            + "the causal column compares zero-ablating a type's top heads with ablating as many random other heads."
+            + "the causal column gives the head's own effect on the type's task metric when ablated alone (its percentile among random heads ablated alone) "
+            + "and the grade: causally_confirmed or pattern_only (rule under \"Causal evidence per head\")."
             + string.Concat(atlas.Notes.Select(n => " " + n)), "Model");
 
         string[] layerLabels = [.. Enumerable.Range(0, m.Layers).Select(l => $"L{l}")];
@@ -54,7 +55,7 @@ public static class AtlasHtml
                 summary.Add([$"L{head.Layer}H{head.Head}", label.Type, label.Stage ?? "", label.Score, CausalText(detector?.Causal, head)]);
             }
         }
-        report.Table("Labelled heads", ["head", "type", "stage", "score", "causal effect of the type's top heads (vs random heads)"], summary);
+        report.Table("Labelled heads", ["head", "type", "stage", "score", "causal: effect alone (percentile, ablation), grade"], summary);
 
         foreach (var d in atlas.Detectors.Where(d => d.Status == "ran" && d.Scores is not null))
         {
@@ -70,8 +71,21 @@ public static class AtlasHtml
         ]).ToList();
         if (causal.Count > 0)
         {
-            report.Table("Causal confirmation (zero ablation; effect = how much worse the metric gets)",
+            report.Table("Causal confirmation (zero ablation of the labelled heads together; effect = how much worse the metric gets)",
                 ["type", "metric", "top heads", "clean", "top heads ablated", "random heads ablated (mean)", "(median)", "top effect", "random effect (mean)", "(median)"], causal);
+            var perHead = new List<IReadOnlyList<object?>>();
+            foreach (var d in atlas.Detectors.Where(d => d.Causal is not null))
+            {
+                foreach (var h in d.Causal!.PerHead)
+                {
+                    IReadOnlyList<object?> row = [$"L{h.Layer}H{h.Head}", d.HeadType ?? d.Id, h.Grade ?? "not labelled",
+                        .. h.Alone.Select(a => $"{Signed(a.Effect)} (p{Format(a.Percentile)})"),
+                        .. d.Causal.Together.Select(t => $"{Signed(t.Effect)} (p{Format(t.Percentile)})"), h.GradeReason ?? ""];
+                    perHead.Add(row);
+                }
+            }
+            report.Table($"Causal evidence per head (alone: the head ablated by itself, percentile among random single heads; together: the labelled heads of the type, percentile among random sets of as many heads). {CausalConfirmation.GradeRule}",
+                ["head", "type", "grade", "zero alone", "mean alone", "resample alone", "zero together", "mean together", "resample together", "why"], perHead);
         }
 
         if (atlas.Composition is { } composition)
@@ -113,11 +127,14 @@ public static class AtlasHtml
     private static string CausalText(AtlasCausal? causal, AtlasHead head)
     {
         if (causal is null) return "no task metric";
-        bool included = causal.Heads.Any(h => h[0] == head.Layer && h[1] == head.Head);
-        return $"{(included ? "" : "(not among the ablated) ")}{Signed(causal.TopEffect)} vs {Signed(causal.RandomEffect)} mean / {Signed(causal.RandomMedianEffect)} median ({causal.Metric})";
+        if (causal.For(head.Layer, head.Head) is not { } e) return $"not ablated (beyond the labelled heads checked) ({causal.Metric})";
+        return $"{Signed(e.EffectAlone)} (p{Format(e.PercentileAlone)}, {e.Ablation}) {e.Grade} ({causal.Metric})";
     }
 
-    private static string Signed(double? v) => v is double d ? d.ToString("+0.000;-0.000", CultureInfo.InvariantCulture) : "n/a";
+    // Rounded first: a tiny negative value would otherwise print as "-+0.000".
+    private static string Signed(double? v) => v is double d
+        ? Math.Round(d, 3) is var r && r == 0 ? "0.000" : r.ToString("+0.000;-0.000", CultureInfo.InvariantCulture)
+        : "n/a";
 
     private static string Format(double? v) => v is double d ? d.ToString("0.###", CultureInfo.InvariantCulture) : "n/a";
 }

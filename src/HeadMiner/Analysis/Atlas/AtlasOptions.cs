@@ -11,11 +11,17 @@ public sealed record AtlasOptions
     /// <summary>Options every detector receives (seed, prompt counts, BOS handling).</summary>
     public DetectorOptions Detector { get; init; } = new();
 
-    /// <summary>At most this many top-scoring heads are ablated together in the causal check.</summary>
-    public int CausalHeads { get; init; } = 3;
+    /// <summary>
+    /// At most this many labelled heads per detector (best first) are ablated, each alone and all together, in the
+    /// causal check; labelled heads beyond it are not graded.
+    /// </summary>
+    public int CausalHeads { get; init; } = 8;
 
-    /// <summary>Random sets of as many other heads, ablated for comparison.</summary>
-    public int RandomDraws { get; init; } = 4;
+    /// <summary>Random sets of as many unlabelled heads, ablated together for comparison with the labelled set.</summary>
+    public int RandomDraws { get; init; } = 20;
+
+    /// <summary>Random single heads the alone effects are ranked among: every unlabelled head up to this many, else a seeded sample of this many.</summary>
+    public int RandomHeads { get; init; } = 48;
 
     /// <summary>Attention examples kept per head for the report.</summary>
     public int ExamplesPerHead { get; init; } = 3;
@@ -40,6 +46,7 @@ public sealed record AtlasOptions
         Detector.Validate();
         if (CausalHeads < 1) throw new HeadMinerException($"atlas options: causal heads {CausalHeads} must be at least 1");
         if (RandomDraws < 1) throw new HeadMinerException($"atlas options: random draws {RandomDraws} must be at least 1");
+        if (RandomHeads < 1) throw new HeadMinerException($"atlas options: random heads {RandomHeads} must be at least 1");
         if (ExamplesPerHead < 0) throw new HeadMinerException($"atlas options: examples per head {ExamplesPerHead} must not be negative");
     }
 }

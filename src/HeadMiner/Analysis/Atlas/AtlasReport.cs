@@ -159,32 +159,6 @@ public sealed record AtlasDetector
     public AtlasCausal? Causal { get; init; }
 }
 
-/// <summary>Ablating the top-scoring heads together against ablating as many random other heads.</summary>
-public sealed record AtlasCausal
-{
-    public required string Metric { get; init; }
-    public required bool HigherIsBetter { get; init; }
-    public required string Ablation { get; init; }
-    public required IReadOnlyList<int[]> Heads { get; init; }
-    public required double Baseline { get; init; }
-    public required double TopHeadsValue { get; init; }
-    public required double? RandomHeadsValue { get; init; }
-
-    /// <summary>The median over the random draws: one draw that hits a head the circuit needs (a previous-token head for induction) moves the mean a lot.</summary>
-    public double? RandomHeadsMedian { get; init; }
-    public required IReadOnlyList<IReadOnlyList<int[]>> RandomDraws { get; init; }
-    public required IReadOnlyList<double> RandomValues { get; init; }
-
-    /// <summary>How much worse the metric got from ablating the top heads (positive = they matter), in the metric's units.</summary>
-    public double TopEffect => HigherIsBetter ? Baseline - TopHeadsValue : TopHeadsValue - Baseline;
-
-    /// <summary>The same for the random heads (null when the model has too few other heads to draw from).</summary>
-    public double? RandomEffect => HigherIsBetter ? Baseline - RandomHeadsValue : RandomHeadsValue - Baseline;
-
-    /// <summary>The same for the median random draw.</summary>
-    public double? RandomMedianEffect => HigherIsBetter ? Baseline - RandomHeadsMedian : RandomHeadsMedian - Baseline;
-}
-
 public sealed record AtlasHead
 {
     public required int Layer { get; init; }

@@ -26,6 +26,7 @@ public static class AtlasRunner
         var entries = new List<AtlasDetector>();
         var results = new List<(DetectorResult Result, HeadType? Type)>();
         AtlasComposition? composition = null;
+        var causalCache = new CausalConfirmation.Cache();
 
         for (int i = 0; i < detectors.Count; i++)
         {
@@ -76,7 +77,7 @@ public static class AtlasRunner
                 progress?.Report(new AtlasProgress(detector.Id, i, detectors.Count, "causal check"));
                 try
                 {
-                    if (causalDetector.CausalTask(context) is { } task) causal = CausalConfirmation.Run(model, task, result, options, cancel);
+                    if (causalDetector.CausalTask(context) is { } task) causal = CausalConfirmation.Run(model, task, result, options, cancel, causalCache);
                 }
                 catch (HeadMinerException e)
                 {

@@ -1,7 +1,7 @@
 namespace HeadMiner.Analysis.Detectors;
 
 /// <summary>Duplicate-token heads: a token attends to earlier occurrences of itself. Target P[i, j] = 1 where tok_j = tok_i, j &lt; i.</summary>
-public sealed class DuplicateTokenDetector : TokenPatternDetector
+public sealed class DuplicateTokenDetector : TokenPatternDetector, ICausalDetector
 {
     public override string Id => "duplicate_token";
 
@@ -16,4 +16,17 @@ public sealed class DuplicateTokenDetector : TokenPatternDetector
     protected override int SecondHalfOffset(int segment) => segment;
 
     protected override string OffsetDescription => "mean A[i, i−T] over the second copy (the token's first occurrence)";
+
+    /// <summary>
+    /// Through IOI where the tokenizer can build the set (duplicate-token heads mark S2 as a repeat for S-inhibition;
+    /// Wang et al.): logit[IO] − logit[S]. Otherwise the repeated-tokens loss (attending to a token's earlier
+    /// occurrence is the first step of copying what followed it).
+    /// </summary>
+    public CausalTask? CausalTask(DetectorContext context)
+    {
+        if (CannotRun(context) is not null) return null;
+        return TaskPrompts.CannotRun(context, IoiHeadStats.Generator) is null
+            ? TaskPrompts.Build(context, IoiHeadStats.Generator, context.Options.Prompts, Id).LogitDiffTask("IO")
+            : InductionDetector.RepeatedTokensTask(context);
+    }
 }

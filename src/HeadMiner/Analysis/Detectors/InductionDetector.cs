@@ -22,17 +22,23 @@ public sealed class InductionDetector : TokenPatternDetector, ICausalDetector
     /// Loss on the second copy of repeated random tokens (each prediction whose token is predictable by copying:
     /// every position of the second copy but its last); induction heads are what make it low.
     /// </summary>
-    public CausalTask? CausalTask(DetectorContext context)
+    public CausalTask? CausalTask(DetectorContext context) => CannotRun(context) is null ? RepeatedTokensTask(context) : null;
+
+    /// <summary>
+    /// The induction circuit's metric, shared by the detectors of its parts (previous-token and duplicate-token heads
+    /// feed it): mean next-token loss on the second copy of repeated random tokens, seeded by the detector options.
+    /// </summary>
+    public static CausalTask RepeatedTokensTask(DetectorContext context)
     {
-        if (CannotRun(context) is not null) return null;
         int segment = Math.Min(context.Options.SegmentLength, (context.Config.ContextLength - 1) / 2);
         // Half the detection prompts (at least 4): the metric averages segment − 1 predictions per prompt, and the
-        // atlas evaluates it once per ablation set.
+        // atlas evaluates it once per ablation.
         var prompts = DetectorPrompts.Repeated(context, Math.Max(4, context.Options.Prompts / 2), segment, context.Options.Seed ^ 0xCA05A1UL);
         int first = prompts[0].Length - segment; // first token of the second copy
         var predictions = Enumerable.Range(first, segment - 1).ToArray();
         return new CausalTask("loss on the repeated half of repeated random tokens (nats)", HigherIsBetter: false,
-            hooks => NextTokenLoss.Mean(context.Model, prompts, predictions, hooks));
+            hooks => NextTokenLoss.Mean(context.Model, prompts, predictions, hooks))
+        { Key = $"repeated_tokens_loss:{prompts.Length}x{segment}" };
     }
 
     protected override string OffsetDescription => "mean A[i, i−T+1] over the second copy (the induction score on repeated random tokens)";

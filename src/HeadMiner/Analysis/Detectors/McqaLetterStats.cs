@@ -66,6 +66,7 @@ public sealed record McqaLetterStats(TaskPrompts Set, float[][][] Letters, int[]
                 foreach (int id in letters)
                     if (id != right) { others += row[id]; count++; }
                 return row[right] - (count > 0 ? others / count : 0);
-            }));
+            }))
+        { Key = $"mcqa_letter_logit:{set.Count}" }; // the three MCQA detectors share it
     }
 }

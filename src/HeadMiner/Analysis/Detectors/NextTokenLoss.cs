@@ -37,4 +37,31 @@ public static class NextTokenLoss
         }
         return sum / count;
     }
+
+    /// <summary>
+    /// Next-token loss on natural text: the <see cref="SampleText"/> passages, tokenized (BOS first when used) and cut
+    /// to the shortest passage's length (at most the context) so they form one batch of equal-length prompts, which
+    /// resample ablation needs; every position's prediction is scored. Null when the model cannot run or the tokenizer
+    /// cannot encode the text.
+    /// </summary>
+    public static CausalTask? SampleTextTask(DetectorContext context)
+    {
+        if (context.CannotRunForward() is not null || context.Tokenizer is null) return null;
+        int[][] passages;
+        try
+        {
+            passages = TextPrompts.Tokenize(context);
+        }
+        catch (HeadMinerException)
+        {
+            return null;
+        }
+        int length = Math.Min(passages.Min(p => p.Length), context.Config.ContextLength);
+        if (length < 2) return null;
+        var prompts = passages.Select(p => p[..length]).ToArray();
+        var predictions = Enumerable.Range(0, length - 1).ToArray();
+        return new CausalTask($"next-token loss on natural text ({prompts.Length} sample passages × {length} tokens, nats)", HigherIsBetter: false,
+            hooks => Mean(context.Model, prompts, predictions, hooks))
+        { Key = $"sample_text_loss:{length}" };
+    }
 }

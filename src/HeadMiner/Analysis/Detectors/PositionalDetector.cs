@@ -14,7 +14,7 @@ namespace HeadMiner.Analysis.Detectors;
 /// (offset 1) and <see cref="AttentionSinkDetector"/> (position 0) report, so this detector labels the heads that
 /// average a local window (and a head attending evenly to a long context scores low, its window mass being small).
 /// </summary>
-public sealed class PositionalDetector : IHeadDetector
+public sealed class PositionalDetector : ICausalDetector
 {
     public string Id => "positional";
 
@@ -22,6 +22,12 @@ public sealed class PositionalDetector : IHeadDetector
         "spreads attention over the last W tokens by position, not content; score = mean over queries of stability × window mass × window spread on random tokens";
 
     public DetectorKind Kind => DetectorKind.AttentionPattern;
+
+    /// <summary>
+    /// Next-token loss on the sample text where the tokenizer can encode it (local-window heads serve ordinary
+    /// prediction; Voita et al. 2019 found positional heads among the last to prune); none otherwise.
+    /// </summary>
+    public CausalTask? CausalTask(DetectorContext context) => CannotRun(context) is null ? NextTokenLoss.SampleTextTask(context) : null;
 
     public string? CannotRun(DetectorContext context) => context.CannotRunForward();
 

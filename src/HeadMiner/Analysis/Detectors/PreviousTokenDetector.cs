@@ -1,7 +1,7 @@
 namespace HeadMiner.Analysis.Detectors;
 
 /// <summary>Previous-token heads: each position attends to the one just before it. Target P[i, i−1] = 1.</summary>
-public sealed class PreviousTokenDetector : TokenPatternDetector
+public sealed class PreviousTokenDetector : TokenPatternDetector, ICausalDetector
 {
     public override string Id => "previous_token";
 
@@ -16,4 +16,11 @@ public sealed class PreviousTokenDetector : TokenPatternDetector
     protected override int SecondHalfOffset(int segment) => 1;
 
     protected override string OffsetDescription => "mean A[i, i−1] over the second copy";
+
+    /// <summary>
+    /// Through the induction circuit: a previous-token head writes the token before each position, which induction
+    /// heads' keys read, so ablating it raises the loss on the repeated half of repeated random tokens (Olsson et al.).
+    /// Runs on every model with a forward pass, so it is preferred over the natural-text loss.
+    /// </summary>
+    public CausalTask? CausalTask(DetectorContext context) => CannotRun(context) is null ? InductionDetector.RepeatedTokensTask(context) : null;
 }

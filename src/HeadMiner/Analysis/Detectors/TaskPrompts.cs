@@ -138,5 +138,9 @@ public sealed class TaskPrompts
     public double LogitDiff(HookSet hooks) => MeanAtLast(hooks, (p, row) => row[Prompts[p].Answer] - row[Prompts[p].Wrong]);
 
     /// <summary>A causal task on this set measuring <see cref="LogitDiff"/>.</summary>
-    public CausalTask LogitDiffTask(string what) => new($"logit[{what}] − logit[wrong] at the last position ({Task}, {Count} prompts)", HigherIsBetter: true, LogitDiff);
+    public CausalTask LogitDiffTask(string what)
+    {
+        string metric = $"logit[{what}] − logit[wrong] at the last position ({Task}, {Count} prompts)";
+        return new(metric, HigherIsBetter: true, LogitDiff) { Key = metric };
+    }
 }

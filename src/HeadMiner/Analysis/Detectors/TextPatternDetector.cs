@@ -10,7 +10,7 @@ namespace HeadMiner.Analysis.Detectors;
 /// (so resting on BOS or on oneself counts neither way). The baseline is the same ratio for a head attending evenly
 /// to the earlier keys.
 /// </summary>
-public abstract class TextPatternDetector : IHeadDetector
+public abstract class TextPatternDetector : ICausalDetector
 {
     public abstract string Id { get; }
     public abstract string Description { get; }
@@ -35,6 +35,13 @@ public abstract class TextPatternDetector : IHeadDetector
 
     /// <summary>The threshold as a multiple of the baseline when it is defined as one (its null is then read in baseline units), else null.</summary>
     protected virtual double? BaselineMultiple(double baseline, float threshold) => null;
+
+    /// <summary>
+    /// Next-token loss on the sample text (<see cref="NextTokenLoss.SampleTextTask"/>): heads that merge a word's
+    /// pieces or track rare words serve predicting ordinary text (Voita et al. 2019 prune such heads by their effect
+    /// on translation quality; this is the language-model analogue).
+    /// </summary>
+    public CausalTask? CausalTask(DetectorContext context) => CannotRun(context) is null ? NextTokenLoss.SampleTextTask(context) : null;
 
     public virtual string? CannotRun(DetectorContext context)
     {

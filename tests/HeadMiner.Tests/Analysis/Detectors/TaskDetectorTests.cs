@@ -100,6 +100,37 @@ public class TaskDetectorTests
         if (id != "retrieval") Assert.NotEqual(clean, changed); // accuracy of a random model may sit at 0 either way
     }
 
+    /// <summary>
+    /// The pattern detectors' task metrics pick what the tokenizer allows: duplicate-token heads through IOI with the
+    /// GPT-2 tokenizer, the repeated-tokens loss without one; the text detectors (and positional) the sample-text loss;
+    /// the attention sink has none.
+    /// </summary>
+    [Fact]
+    public void PatternDetectorsGetTheMostRelevantTaskMetricTheTokenizerAllows()
+    {
+        var withTokenizer = new DetectorContext(Random.Value, Gpt2.Value, Options);
+        var without = new DetectorContext(Random.Value, null, Options);
+        CausalTask? Task(string id, DetectorContext c) => ((ICausalDetector)DetectorRegistry.Get(id)).CausalTask(c);
+
+        var duplicate = Task("duplicate_token", withTokenizer)!;
+        Assert.Contains("ioi", duplicate.Metric);
+        Assert.True(duplicate.HigherIsBetter);
+        Assert.Contains("repeated", Task("duplicate_token", without)!.Metric);
+        Assert.Contains("repeated", Task("previous_token", withTokenizer)!.Metric);
+        Assert.Equal(Task("induction", withTokenizer)!.Key, Task("previous_token", withTokenizer)!.Key);
+        foreach (var id in new[] { "subword_merge", "rare_words", "positional" })
+        {
+            var text = Task(id, withTokenizer)!;
+            Assert.Contains("natural text", text.Metric);
+            Assert.False(text.HigherIsBetter);
+            double clean = text.Evaluate(new HookSet(Random.Value.Config));
+            Assert.Equal(clean, text.Evaluate(new HookSet(Random.Value.Config)));
+            Assert.InRange(clean, 1, 30); // a random model over 50257 tokens: about ln 50257 ≈ 10.8
+        }
+        Assert.Null(Task("positional", without));
+        Assert.False(DetectorRegistry.Get("attention_sink") is ICausalDetector);
+    }
+
     public static TheoryData<string> Ids() => [.. TaskIds];
 
     [Fact]
@@ -122,6 +153,36 @@ public class TaskDetectorTests
             }
             Assert.Contains("needs a tokenizer", detector.CannotRun(new DetectorContext(Random.Value, null, Options)));
         }
+    }
+
+    /// <summary>
+    /// The atlas's per-head check on a task set of mixed prompt lengths (MCQA, one forward per length): resample
+    /// ablation replays the recorded forwards in order, every effect has a percentile in [0, 100], only labelled heads
+    /// are graded, and a cap on the random heads is stated in the notes.
+    /// </summary>
+    [Fact]
+    public void CausalEvidenceRunsOnAMixedLengthTaskSet()
+    {
+        var context = new DetectorContext(Random.Value, Gpt2.Value, Options);
+        var detector = (ICausalDetector)DetectorRegistry.Get("single_letter_mcqa");
+        var result = detector.Run(context);
+        var task = detector.CausalTask(context)!;
+        var options = new HeadMiner.Analysis.Atlas.AtlasOptions { Detector = Options, RandomDraws = 5, RandomHeads = 3 };
+        var causal = HeadMiner.Analysis.Atlas.CausalConfirmation.Run(Random.Value, task, result, options);
+        Assert.Equal(3, causal.Together.Count);
+        Assert.All(causal.RandomAlone, r => Assert.Equal(3, r.Effects.Count));
+        Assert.Contains(causal.Notes, n => n.Contains("seeded sample of 3"));
+        Assert.NotEmpty(causal.PerHead);
+        foreach (var h in causal.PerHead)
+        {
+            Assert.Equal(["zero", "mean", "resample"], h.Alone.Select(a => a.Ablation));
+            Assert.All(h.Alone, a => Assert.InRange(a.Percentile!.Value, 0, 100));
+            Assert.Equal(h.Labelled, h.Grade is not null);
+        }
+        // Resample differs from the clean run (another prompt's z) and is reproducible.
+        var again = HeadMiner.Analysis.Atlas.CausalConfirmation.Run(Random.Value, task, result, options);
+        Assert.Equal(causal.PerHead.Select(h => h.Alone[2].Value), again.PerHead.Select(h => h.Alone[2].Value));
+        Assert.Contains(causal.PerHead.Concat(again.PerHead), h => h.Alone[2].Effect != 0);
     }
 
     private const int PlantDim = 5, PlantLayer = 0, PlantHead = 2;
