@@ -174,6 +174,7 @@ public class LiteratureTests(ITestOutputHelper output)
         var h = Assert.Throws<HeadMinerException>(() => WeightFingerprint.Compute(missing, 12));
         Assert.Contains(missing, h.Message);
         Assert.Null(LiteratureRegistry.Default.Match(missing, TinyModels.Create(TinyModels.Gpt2Like())));
+        using (var empty = TestPaths.NewTempDirectory()) Assert.Null(LiteratureRegistry.Default.Match(empty.Path, TinyModels.Create(TinyModels.Gpt2Like())));
 
         const string Paper = """{"id": "p", "title": "T", "arxiv": "2211.00593"}""";
         const string Model = """{"id": "m", "name": "M", "layers": 2, "heads": 2, "fingerprints": []}""";

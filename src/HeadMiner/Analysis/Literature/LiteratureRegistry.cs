@@ -53,14 +53,23 @@ public sealed class LiteratureRegistry
     /// <summary>
     /// The registered model whose fingerprint the checkpoint at <paramref name="path"/> has and whose shape
     /// <paramref name="model"/> has, or null — also when <paramref name="path"/> is no file or directory (a model
-    /// built in memory) or the checkpoint has no attention weight the fingerprint knows. Weight processing, storage
+    /// built in memory), holds no checkpoint the fingerprint can read, or has no attention weight it knows. Weight processing, storage
     /// precision and a weights-only load do not change the answer (<see cref="WeightFingerprint"/>).
     /// </summary>
     public LiteratureModel? Match(string path, Transformer model)
     {
         ArgumentNullException.ThrowIfNull(model);
         if (string.IsNullOrEmpty(path) || (!File.Exists(path) && !Directory.Exists(path))) return null;
-        var found = FindByFingerprint(WeightFingerprint.Compute(path, model.Config.Layers));
+        string? fingerprint;
+        try
+        {
+            fingerprint = WeightFingerprint.Compute(path, model.Config.Layers);
+        }
+        catch (HeadMinerException)
+        {
+            return null; // no checkpoint the fingerprint can read there: not a registered model
+        }
+        var found = FindByFingerprint(fingerprint);
         return found is not null && found.Layers == model.Config.Layers && found.Heads == model.Config.Heads ? found : null;
     }
 
