@@ -107,6 +107,9 @@ public class LiteratureTests(ITestOutputHelper output)
         Assert.Contains("\"not_measurable\": 16", json);
         Assert.Contains("\"rank_among\": \"senders to 5.5\"", json);
         Assert.Contains($"\"fingerprint\": \"{Gpt2Fingerprint}\"", json);
+        var back = JsonSerializer.Deserialize<AtlasLiterature>(json, AtlasReport.Json)!;
+        Assert.Equal(table.Facts, back.Facts);
+        Assert.Equal(table.Notes, back.Notes);
     }
 
     [Fact]
