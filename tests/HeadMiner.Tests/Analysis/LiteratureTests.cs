@@ -145,6 +145,16 @@ public class LiteratureTests(ITestOutputHelper output)
         string otherDir = Save("other", SafetensorsDType.F32, Gpt2Export.Tensors(config, other.Weights));
         Assert.NotEqual(print, WeightFingerprint.Compute(otherDir, config.Layers));
 
+        // Values that F16 cannot hold (underflow to a signed zero, overflow to a signed infinity) keep their sign bit.
+        var extremes = Tensor.Wrap([-1e-9f, 1e-9f, -1e-30f, -0f, 0f, -7e5f, 7e5f, -0.3f, 0.25f, -3e-8f, 6e-8f, -1f], 3, 4);
+        var prints = new[] { SafetensorsDType.F32, SafetensorsDType.F16, SafetensorsDType.BF16 }.Select(dtype =>
+        {
+            string file = Path.Combine(dir.Path, $"extremes-{dtype}.safetensors");
+            new SafetensorsWriter().Add("h.0.attn.c_attn.weight", extremes, dtype).Save(file);
+            return WeightFingerprint.Compute(file, 1);
+        }).ToList();
+        Assert.All(prints, p => Assert.Equal(prints[0], p));
+
         // Random weights of GPT-2 small's own shape (the two tensors the fingerprint reads) do not match it either.
         string shaped = Path.Combine(dir.Path, "gpt2-shaped.safetensors");
         SafetensorsWriter.Write(shaped, new Dictionary<string, Tensor>
