@@ -20,13 +20,25 @@ public class TasksCommandTests
     }
 
     [Fact]
+    public void IoiBuildsForStories260KFromTheNamesItsVocabularyKeeps()
+    {
+        using var dir = TestPaths.NewTempDirectory();
+        var (code, output, err) = Run("tasks", "generate", "ioi", "-m", TestPaths.SharedModel("stories260K"), "--count", "8", "-o", dir.File("x.json"));
+        Assert.True(code == 0, err);
+        Assert.Contains("wrote 8 ioi pairs", output);
+        var set = PromptPairSet.Load(dir.File("x.json"));
+        Assert.Equal(8, set.Pairs.Count);
+        Assert.All(set.Pairs, p => Assert.Contains(p.Answer.Trim(), new[] { "Lily", "Tim", "Timmy" }));
+    }
+
+    [Fact]
     public void ASetTheTokenizerCannotCarryFailsWithTheReasonAndWritesNothing()
     {
         using var dir = TestPaths.NewTempDirectory();
-        var (code, _, err) = Run("tasks", "generate", "ioi", "-m", Path.Combine(TestPaths.SharedModel("stories260K"), "stories260K.bin"), "-o", dir.File("ioi.json"));
+        var (code, _, err) = Run("tasks", "generate", "mcqa", "-m", Path.Combine(TestPaths.SharedModel("stories260K"), "stories260K.bin"), "-o", dir.File("mcqa.json"));
         Assert.Equal(ExitCodes.Failure, code);
-        Assert.Contains("fewer than 5 names are single tokens", err);
-        Assert.False(File.Exists(dir.File("ioi.json")));
+        Assert.Contains("mcqa needs 4 single-token answer letters; found 1 in this vocabulary: B", err);
+        Assert.False(File.Exists(dir.File("mcqa.json")));
     }
 
     [Fact]
@@ -43,7 +55,7 @@ public class TasksCommandTests
         var (code, output, err) = Run("tasks", "list", "-m", Path.Combine(TestPaths.SharedModel("stories260K"), "stories260K.bin"));
         Assert.True(code == 0, err);
         Assert.All(TaskSets.All, g => Assert.Contains(g.Name + " ", output));
-        Assert.Contains("cannot be built: ioi: fewer than 5 names", output);
+        Assert.Contains("cannot be built: greater_than needs the 100 two-digit years", output);
         Assert.Contains("buildable for this model", output);
     }
 }

@@ -173,14 +173,58 @@ public class TaskSetTests
     }
 
     [Fact]
-    public void SetsThatCannotBeBuiltForStoriesSayWhy()
+    public void IoiBuildsForStoriesFromTheNamesItsVocabularyKeeps()
     {
-        var (ok, reason) = TaskSets.Find("ioi")!.CanBuild(Stories);
+        var set = TaskSets.Find("ioi")!.Generate(Stories, new TaskSetOptions { Count = 8, Seed = 1, ContextLength = 512 });
+        var tokenized = set.Tokenize(Stories, "ioi");
+        Assert.Contains("over 3 single-token names", set.Description);
+        foreach (var p in set.Pairs)
+        {
+            var ids = Stories.Encode(p.Clean);
+            var corrupted = Stories.Encode(p.Corrupted);
+            var pos = p.Positions!;
+            Assert.Contains(p.Answer, new[] { " Lily", " Tim", " Timmy" });
+            Assert.Equal(p.Answer, Stories.TokenToString(ids[pos["IO"]]));
+            Assert.Equal(p.Wrong, Stories.TokenToString(ids[pos["S1"]]));
+            Assert.Equal(p.Wrong, Stories.TokenToString(ids[pos["S2"]]));
+            // ABC with only three names: each name slot still changes, and only the name slots do.
+            Assert.Equal(new[] { pos["IO"], pos["S1"], pos["S2"] }.Order(), Enumerable.Range(0, ids.Length).Where(i => ids[i] != corrupted[i]));
+        }
+        Assert.Equal(8, set.Pairs.Count);
+    }
+
+    [Fact]
+    public void AVocabularyWithTooFewNamesGetsAReasonNamingThem()
+    {
+        // A word-level vocabulary that spells the check sentence and the IOI words, but knows only two names.
+        string[] words = ["The", "cat", "sat", "on", "the", "mat,", "and", "then", "it", "went", "to", "park.", "Then,", "store.", "gave", "a", "drink", "Lily", "Tim"];
+        var tokenizer = new WordLevelTokenizer(words.Select((w, i) => (w, i + 1)).ToDictionary(x => x.w, x => x.Item2), new Dictionary<string, int> { ["<bos>"] = 0 }, 0, null, false);
+        var (ok, reason) = TaskSets.Find("ioi")!.CanBuild(tokenizer);
         Assert.False(ok);
-        Assert.Equal("ioi: fewer than 5 names are single tokens with a leading space for this tokenizer (found 0: none)", reason);
+        Assert.Equal("ioi needs 3 single-token names; found 2 in this vocabulary: Lily, Tim", reason);
+    }
+
+    [Fact]
+    public void SetsThatCannotBeBuiltForStoriesOrTheToyModelSayWhy()
+    {
         var e = Assert.Throws<HeadMinerException>(() => TaskSets.Find("greater_than")!.Generate(Stories, new TaskSetOptions()));
-        Assert.StartsWith("greater_than: ", e.Message);
+        Assert.Equal("greater_than needs the 100 two-digit years 00–99 as single tokens (the answer sets); found 0 in this vocabulary", e.Message);
+        Assert.Equal((false, "mcqa needs 4 single-token answer letters; found 1 in this vocabulary: B"), TaskSets.Find("mcqa")!.CanBuild(Stories, 512));
         Assert.Equal((true, ""), TaskSets.Find("repeated_tokens")!.CanBuild(Stories, 512));
+        // stories260K keeps " a" … " h" whole: the successor set runs on lowercase letters.
+        var successor = TaskSets.Find("successor")!.Generate(Stories, new TaskSetOptions { Count = 4, ContextLength = 512 });
+        Assert.Contains("lowercase letters", successor.Description);
+        Assert.All(successor.Pairs, p => Assert.Equal(5, Stories.Encode(p.Clean).Length)); // BOS + 4 items, no stray space
+
+        var toy = TokenizerLoader.Load(Path.Combine(TestPaths.RepoRoot, "models", "embedded"));
+        foreach (var name in new[] { "ioi", "greater_than", "needle", "mcqa", "yes_no" })
+        {
+            var (ok, reason) = TaskSets.Find(name)!.CanBuild(toy, 256);
+            Assert.False(ok);
+            Assert.StartsWith($"{name}: this vocabulary cannot spell English text", reason);
+        }
+        // The toy language counts letters, weekdays and months in its own spelling: the successor set builds on them.
+        Assert.Contains("letters", TaskSets.Find("successor")!.Generate(toy, new TaskSetOptions { Count = 4, ContextLength = 256 }).Description);
     }
 
     [Fact]

@@ -28,7 +28,7 @@ internal static class Categories
             .Where(c => c.Members.Count >= minMembers)
             .ToList();
         if (usable.Count < minCategories)
-            throw new HeadMinerException($"{set}: fewer than {minCategories} word categories have a single-token name and {minMembers}+ single-token members for this tokenizer (found {usable.Count}: {string.Join(", ", usable.Select(c => c.Name))})");
+            throw new HeadMinerException(TokenChecks.Missing(set, $"{minCategories} word categories (of {string.Join(", ", All.Select(c => c.Name))}) with a single-token name and {minMembers}+ single-token members", usable.Select(c => c.Name).ToList()));
         return usable;
     }
 }

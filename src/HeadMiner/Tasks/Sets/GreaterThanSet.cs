@@ -28,12 +28,16 @@ public sealed class GreaterThanSet : TaskSetGenerator
 
     protected override PromptPairSet Build(ITokenizer tokenizer, TaskSetOptions options, SeededRandom random)
     {
-        var nouns = TokenChecks.Require(tokenizer, Name, "event nouns", Nouns, 1);
+        TokenChecks.RequireEnglish(tokenizer, Name);
+        var nouns = TokenChecks.SameLengthWords(tokenizer, "The", Nouns);
+        if (nouns.Count == 0) throw new HeadMinerException($"{Name}: no event noun can be encoded by this tokenizer");
         // Centuries whose " XX" is one token; per century the YY (02–98) for which " XXYY" is " XX" + "YY" inside the
         // prompt (GPT-2 has whole tokens such as " 1700", so some years cannot start a range).
         var all = Enumerable.Range(0, 100).Select(y => y.ToString("00", CultureInfo.InvariantCulture)).ToArray();
-        if (all.Any(yy => tokenizer.Encode(yy, addBos: false).Length != 1))
-            throw new HeadMinerException($"{Name}: the two-digit years 00–99 are not all single tokens for this tokenizer");
+        var vocabulary = TokenChecks.VocabularyWords(tokenizer);
+        var pieces = all.Where(vocabulary.Contains).ToList();
+        if (pieces.Count < all.Length || all.Any(yy => tokenizer.Encode(yy, addBos: false).Length != 1))
+            throw new HeadMinerException(TokenChecks.Missing(Name, "the 100 two-digit years 00–99 as single tokens (the answer sets)", pieces));
         var centuries = new List<(string Xx, int[] Starts)>();
         for (int c = 11; c <= 19; c++)
         {
@@ -44,7 +48,10 @@ public sealed class GreaterThanSet : TaskSetGenerator
             if (starts.Length >= 10) centuries.Add((xx, starts));
         }
         if (centuries.Count == 0)
-            throw new HeadMinerException($"{Name}: no century 11–19 is a single token \" XX\" whose years XX01 and XX02–XX98 split into \" XX\" + \"YY\" for this tokenizer");
+        {
+            var single = Enumerable.Range(11, 9).Select(c => c.ToString(CultureInfo.InvariantCulture)).Where(xx => TokenChecks.SingleTokenAfter(tokenizer, "the year", " " + xx) is not null).ToList();
+            throw new HeadMinerException(TokenChecks.Missing(Name, "a century \" XX\" (11–19) that is one token and whose years XX01 and 10+ of XX02–XX98 split into \" XX\" + \"YY\"", single.Select(xx => $"\" {xx}\" (whose years do not split)").ToList()));
+        }
 
         var collector = new PairCollector(tokenizer, Name, options.Count, options.ContextLength);
         for (int attempt = 0; attempt < options.Count * 20 && !collector.Full; attempt++)

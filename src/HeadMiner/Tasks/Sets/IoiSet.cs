@@ -7,31 +7,28 @@ namespace HeadMiner.Tasks.Sets;
 /// Indirect Object Identification (Wang et al. 2023): "Then, Mary and John went to the store. John gave a drink to"
 /// → " Mary". Both name orders (ABBA: the indirect object first; BABA: the subject first); the corrupted prompt puts
 /// three other names in the IO, S1 and S2 slots (the "ABC" set), so it carries the sentence but not the names.
-/// Names, places and objects are kept only if they are one token with a leading space; of the templates, those that
-/// share the most common token length are used, so every pair has the same length. Positions recorded per pair:
-/// IO, S1, S1+1, S2, END.
+/// Names come from <see cref="FirstNames"/> and are kept only if they are one token with a leading space for the
+/// tokenizer; three are enough (with fewer than five, the ABC names are drawn so each slot still changes). Places and
+/// objects are the single-token ones, or — for a small vocabulary that spells them in pieces — the largest group that
+/// shares one token count. Of the templates, those that share the most common token length are used, so every pair
+/// has the same length. Positions recorded per pair: IO, S1, S1+1, S2, END.
 /// </summary>
 public sealed class IoiSet : TaskSetGenerator
 {
-    private static readonly string[] Names =
-    [
-        "Mary", "John", "Alice", "Bob", "Tom", "James", "Sarah", "Emma", "David", "Michael", "Anna", "Paul", "Laura",
-        "Mark", "Lisa", "Kevin", "Rachel", "Daniel", "Kate", "Peter", "Jessica", "Ryan", "Amy", "Brian", "Jennifer",
-        "Steven", "Karen", "Eric", "Susan", "Adam", "Jane", "Chris", "Linda", "Andrew", "Helen", "Jack", "Grace",
-        "Sam", "Julia", "George", "Rose", "Henry", "Lucy", "Frank", "Emily", "Scott", "Amanda", "Victoria", "Charles",
-        "Patrick", "Thomas", "Richard", "Robert", "William", "Joseph", "Edward", "Oliver", "Leo", "Max", "Ben",
-    ];
-
     private static readonly string[] Places =
     [
         "store", "park", "school", "hospital", "station", "office", "garden", "restaurant", "library", "house",
         "beach", "market", "church", "museum", "hotel", "airport", "bank", "farm", "river", "lake",
+        "shop", "zoo", "pond", "forest", "woods", "yard", "room", "kitchen", "playground", "town", "city", "hill",
+        "sea", "field", "castle", "tree", "barn", "cafe", "bakery", "class",
     ];
 
     private static readonly string[] Objects =
     [
         "drink", "book", "ring", "bag", "kiss", "gift", "letter", "flower", "pen", "ball", "key", "cake", "necklace",
-        "snack", "basketball", "computer", "bone", "card", "hat", "phone",
+        "snack", "basketball", "computer", "bone", "card", "hat", "phone", "toy", "doll", "cookie", "apple",
+        "box", "cup", "kite", "car", "dog", "cat", "bird", "fish", "shell", "rock", "stick", "sock", "coat", "bear",
+        "candy", "pie", "banana", "note", "map", "picture", "balloon", "bike", "boat", "sword", "hug",
     ];
 
     /// <summary>{X} and {Y}: the two names of the first clause; {S}: the repeated subject; {P} place; {O} object.</summary>
@@ -53,9 +50,11 @@ public sealed class IoiSet : TaskSetGenerator
 
     protected override PromptPairSet Build(ITokenizer tokenizer, TaskSetOptions options, SeededRandom random)
     {
-        var names = TokenChecks.Require(tokenizer, Name, "names", Names, 5);
-        var places = TokenChecks.Require(tokenizer, Name, "places", Places, 1);
-        var objects = TokenChecks.Require(tokenizer, Name, "objects", Objects, 1);
+        TokenChecks.RequireEnglish(tokenizer, Name);
+        var names = TokenChecks.Require(tokenizer, Name, "names", FirstNames.All, MinNames);
+        var places = TokenChecks.SameLengthWords(tokenizer, "Then, they went to the", Places);
+        var objects = TokenChecks.SameLengthWords(tokenizer, "She gave a", Objects);
+        if (places.Count == 0 || objects.Count == 0) throw new HeadMinerException($"{Name}: no place or object word can be encoded by this tokenizer");
 
         // Token length of each template with single-token fillers; keep the largest group of equal lengths.
         var lengths = Templates.Select(t => tokenizer.Encode(Fill(t, names[0], names[1], names[1], places[0], objects[0])).Length).ToArray();
@@ -67,12 +66,13 @@ public sealed class IoiSet : TaskSetGenerator
         {
             string template = templates[random.NextInt(templates.Length)];
             bool abba = collector.Count % 2 == 0; // alternate so both orders are equally represented
-            var five = TokenChecks.Draw(random, names, 5);
-            string io = five[0], s = five[1];
+            var two = TokenChecks.Draw(random, names, 2);
+            string io = two[0], s = two[1];
+            var abc = Abc(random, names, io, s);
             string place = places[random.NextInt(places.Count)], obj = objects[random.NextInt(objects.Count)];
             string clean = abba ? Fill(template, io, s, s, place, obj) : Fill(template, s, io, s, place, obj);
-            // ABC: three other names take the IO, S1 and S2 slots.
-            string corrupted = abba ? Fill(template, five[2], five[3], five[4], place, obj) : Fill(template, five[3], five[2], five[4], place, obj);
+            // ABC: three distinct names take the IO, S1 and S2 slots, each differing from the clean name there.
+            string corrupted = abba ? Fill(template, abc[0], abc[1], abc[2], place, obj) : Fill(template, abc[1], abc[0], abc[2], place, obj);
             var positions = Positions(tokenizer, clean, template, abba, io, s, place, obj);
             if (positions is null)
             {
@@ -81,7 +81,26 @@ public sealed class IoiSet : TaskSetGenerator
             }
             collector.TryAdd(new PromptPair(clean, corrupted, " " + io, " " + s, positions));
         }
-        return collector.Finish($"IOI, {options.Count} pairs (ABBA and BABA alternating), corrupted = three other names (ABC); {templates.Length} of {Templates.Length} templates share the length of {length} tokens for this tokenizer; positions index the clean prompt's tokens");
+        return collector.Finish($"IOI, {options.Count} pairs (ABBA and BABA alternating) over {names.Count} single-token names, corrupted = three {(names.Count >= 5 ? "other" : "permuted")} names (ABC); {templates.Length} of {Templates.Length} templates share the length of {length} tokens for this tokenizer; positions index the clean prompt's tokens");
+    }
+
+    /// <summary>Three names the clean prompt's IOI names need at the least: IO and S, and a third for the ABC corruption.</summary>
+    public const int MinNames = 3;
+
+    /// <summary>
+    /// The ABC names for the IO, S1 and S2 slots: three distinct names, none equal to the clean name in its slot. With
+    /// five or more names they are three names not in the clean prompt (the paper's set); with three or four, names
+    /// of the clean prompt move to other slots (IO's name to S1 or S2, S's to IO), which still hides who is who.
+    /// </summary>
+    private static string[] Abc(SeededRandom random, IReadOnlyList<string> names, string io, string s)
+    {
+        var others = names.Where(n => n != io && n != s).ToList();
+        if (others.Count >= 3) return [.. TokenChecks.Draw(random, others, 3)];
+        while (true)
+        {
+            var three = TokenChecks.Draw(random, names, 3);
+            if (three[0] != io && three[1] != s && three[2] != s) return [.. three];
+        }
     }
 
     private static string Fill(string template, string x, string y, string s, string place, string obj) =>

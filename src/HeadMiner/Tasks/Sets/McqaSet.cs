@@ -20,6 +20,7 @@ public sealed class McqaSet : TaskSetGenerator
 
     protected override PromptPairSet Build(ITokenizer tokenizer, TaskSetOptions options, SeededRandom random)
     {
+        TokenChecks.RequireEnglish(tokenizer, Name);
         TokenChecks.Require(tokenizer, Name, "answer letters", Letters, 4);
         var categories = Categories.Usable(tokenizer, Name, 1, 4);
         var collector = new PairCollector(tokenizer, Name, options.Count, options.ContextLength);

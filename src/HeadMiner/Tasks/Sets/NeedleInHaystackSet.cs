@@ -30,6 +30,12 @@ public sealed class NeedleInHaystackSet(double? depth = null, int haystackTokens
         "A train passed in the distance, its sound fading into the trees.",
     ];
 
+    private static readonly string[] NumberWords =
+    [
+        "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve", "thirteen",
+        "fourteen", "fifteen", "sixteen", "seventeen", "eighteen", "nineteen", "twenty",
+    ];
+
     private const string Question = " Question: What is the secret number? Answer: The secret number is";
 
     public double? Depth { get; } = depth is null or (>= 0 and <= 1) ? depth : throw new ArgumentOutOfRangeException(nameof(depth), "depth is a fraction in [0, 1]");
@@ -41,7 +47,10 @@ public sealed class NeedleInHaystackSet(double? depth = null, int haystackTokens
 
     protected override PromptPairSet Build(ITokenizer tokenizer, TaskSetOptions options, SeededRandom random)
     {
-        var numbers = TokenChecks.Require(tokenizer, Name, "two-digit numbers", Enumerable.Range(10, 90).Select(n => n.ToString(System.Globalization.CultureInfo.InvariantCulture)), 2);
+        TokenChecks.RequireEnglish(tokenizer, Name);
+        // Two-digit numbers when the vocabulary has two; else any number 0–99 or number word it keeps whole.
+        var numbers = TokenChecks.SingleWords(tokenizer, Enumerable.Range(10, 90).Select(n => n.ToString(System.Globalization.CultureInfo.InvariantCulture)));
+        if (numbers.Count < 2) numbers = TokenChecks.Require(tokenizer, Name, "numbers (0–99 or one–twenty) for the needle", [.. numbers, .. Enumerable.Range(0, 10).Select(n => n.ToString(System.Globalization.CultureInfo.InvariantCulture)), .. NumberWords], 2);
         int budget = HaystackTokens;
         if (options.ContextLength is int ctx)
         {

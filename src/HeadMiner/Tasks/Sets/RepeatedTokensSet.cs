@@ -34,7 +34,7 @@ public sealed class RepeatedTokensSet(int? segmentLength = null) : TaskSetGenera
         var words = Words(tokenizer);
         if (SegmentLength is null) length = Math.Max(2, Math.Min(length, (words.Count - 1) / 2));
         if (words.Count < 2 * length + 1)
-            throw new HeadMinerException($"{Name}: only {words.Count} vocabulary entries are whole lowercase words with a leading space; a {length}-token segment needs {2 * length + 1}");
+            throw new HeadMinerException(TokenChecks.Missing(Name, $"{2 * length + 1} vocabulary entries that are whole lowercase words (3+ letters) with a leading space for a {length}-token segment", words.Select(w => w.Trim()).ToList()));
 
         var collector = new PairCollector(tokenizer, Name, options.Count, options.ContextLength);
         for (int attempt = 0; attempt < options.Count * 20 && !collector.Full; attempt++)

@@ -19,6 +19,7 @@ public sealed class YesNoSet : TaskSetGenerator
 
     protected override PromptPairSet Build(ITokenizer tokenizer, TaskSetOptions options, SeededRandom random)
     {
+        TokenChecks.RequireEnglish(tokenizer, Name);
         TokenChecks.Require(tokenizer, Name, "answer words", ["Yes", "No"], 2);
         var categories = Categories.Usable(tokenizer, Name, 1, 2);
         var collector = new PairCollector(tokenizer, Name, options.Count, options.ContextLength);

@@ -138,12 +138,24 @@ public class TaskDetectorTests
     {
         using var stories = ModelLoader.Load(TestPaths.SharedModel("stories260K"));
         using var toy = ModelLoader.Load(Path.Combine(TestPaths.RepoRoot, "models", "embedded"));
+        // What each vocabulary can spell: stories260K has three single-token names (IOI) and the letters " a" … " h"
+        // (successor); the toy language its own letters, weekdays and months (successor). The rest say why not.
+        var runs = new Dictionary<LoadedModel, string[]>
+        {
+            [stories] = ["name_mover", "negative_name_mover", "s_inhibition", "successor"],
+            [toy] = ["successor"],
+        };
         foreach (var id in TaskIds)
         {
             var detector = (ICausalDetector)DetectorRegistry.Get(id);
             foreach (var loaded in new[] { stories, toy })
             {
                 var context = new DetectorContext(loaded.Model, loaded.Tokenizer, Options);
+                if (runs[loaded].Contains(id))
+                {
+                    Assert.Null(detector.CannotRun(context));
+                    continue;
+                }
                 var reason = detector.CannotRun(context);
                 Assert.NotNull(reason);
                 Assert.StartsWith("cannot build the ", reason);
