@@ -25,6 +25,9 @@ public sealed record AtlasReport
     public required IReadOnlyList<AtlasHead> Heads { get; init; }
     public AtlasComposition? Composition { get; init; }
 
+    /// <summary>Agreement with published head facts when the weights are a registered model (docs/ATLAS.md); null otherwise.</summary>
+    public AtlasLiterature? Literature { get; init; }
+
     /// <summary>How the run was set up beyond the options (e.g. the prompt vocabulary a model's headminer.json chose).</summary>
     public IReadOnlyList<string> Notes { get; init; } = [];
 

@@ -24,7 +24,7 @@ public static class AtlasRunner
         var detectors = DetectorRegistry.Parse(options.Detectors);
         var context = new DetectorContext(model, tokenizer, options.Detector);
         var entries = new List<AtlasDetector>();
-        var results = new List<(DetectorResult Result, HeadType? Type)>();
+        var results = new List<(DetectorResult Result, HeadType? Type, AtlasCausal? Causal)>();
         AtlasComposition? composition = null;
         var causalCache = new CausalConfirmation.Cache();
 
@@ -100,12 +100,12 @@ public static class AtlasRunner
                 Notes = causalNote is null ? result.Notes : [.. result.Notes, causalNote],
                 Causal = causal,
             });
-            results.Add((result, type));
+            results.Add((result, type, causal));
             if (detector.Id == "k_composition") composition = Composition(result);
             progress?.Report(new AtlasProgress(detector.Id, i, detectors.Count, "done", seconds));
         }
 
-        return new AtlasReport
+        var report = new AtlasReport
         {
             CreatedUtc = DateTime.UtcNow.ToString("yyyy-MM-ddTHH:mm:ssZ", CultureInfo.InvariantCulture),
             ToolVersion = typeof(AtlasRunner).Assembly.GetName().Version?.ToString(3) ?? "0.0.0",
@@ -116,6 +116,8 @@ public static class AtlasRunner
             Composition = composition,
             Notes = options.Notes,
         };
+        var literature = Literature.LiteratureRegistry.Default.Match(modelInfo.Path, model);
+        return literature is null ? report : report with { Literature = Literature.LiteratureAgreement.Check(literature, report) };
     }
 
     /// <summary>The catalog type a detector measures: the one whose id is the detector's, else the first that names it.</summary>
@@ -132,7 +134,7 @@ public static class AtlasRunner
         _ => "task",
     };
 
-    private static List<AtlasHead> Heads(ModelConfig config, List<(DetectorResult Result, HeadType? Type)> results, int examples)
+    private static List<AtlasHead> Heads(ModelConfig config, List<(DetectorResult Result, HeadType? Type, AtlasCausal? Causal)> results, int examples)
     {
         var heads = new List<AtlasHead>();
         for (int l = 0; l < config.Layers; l++)
@@ -141,7 +143,7 @@ public static class AtlasRunner
             {
                 var labels = new List<AtlasLabel>();
                 var labelled = new List<DetectorResult>();
-                foreach (var (result, type) in results)
+                foreach (var (result, type, causal) in results)
                 {
                     // Detectors that measure no catalog type (k_composition: evidence for induction) label nothing.
                     if (type is null) continue;
@@ -152,6 +154,11 @@ public static class AtlasRunner
                     {
                         Interval = [Math.Round(low, 6), Math.Round(high, 6)],
                         FalsePositiveRate = FalsePositiveRate(result, low),
+                        EffectAlone = causal?.For(l, h)?.EffectAlone,
+                        EffectAlonePercentile = causal?.For(l, h)?.PercentileAlone,
+                        EffectTogether = causal?.For(l, h)?.EffectTogether,
+                        EffectTogetherPercentile = causal?.For(l, h)?.PercentileTogether,
+                        Grade = causal is null ? "no_task_metric" : causal.For(l, h)?.Grade ?? "not_checked",
                     });
                     labelled.Add(result);
                 }

@@ -89,6 +89,7 @@ public class AtlasRunnerTests(ITestOutputHelper output)
         using var loaded = ModelLoader.Load(TestPaths.SharedModel("gpt2-small-attention-only"), new LoadOptions { WeightsOnly = true });
         var atlas = AtlasRunner.Run(loaded.Model, loaded.Tokenizer, Info(loaded, weightsOnly: true));
         Assert.Equal("ran", Detector(atlas, "k_composition").Status);
+        Assert.Equal((2, 2, 16), (atlas.Literature!.Agrees, atlas.Literature.Disagrees, atlas.Literature.NotMeasurable));
         foreach (var id in new[] { "previous_token", "induction", "ov_copying" })
         {
             Assert.Equal("skipped", Detector(atlas, id).Status);
