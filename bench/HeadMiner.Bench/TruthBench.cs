@@ -13,29 +13,52 @@ namespace HeadMiner.Bench;
 /// skeletons, seeds 1…N each, sizes and placements drawn from the seed) against the heads planted in them — TP, FP,
 /// FN, precision and recall per detector, pooled over the models where its type was planted — then the labels the
 /// atlas gives to untrained models (<see cref="RandomWeights"/> on GPT-2, GPT-NeoX and Llama configs; should be none).
-/// No tokenizer: the text and task detectors are skipped (said in the output). Options: --seeds N (12), --random N (7
-/// per architecture), --verbose (each model and its mistakes).
+/// Also <see cref="PlantedIoi"/> circuits (seeds 1…--ioi) with their word-level tokenizer, which score the IOI
+/// detectors. The planted models of <see cref="PlantedModels"/> and the untrained ones run without a tokenizer, so the
+/// text and task detectors skip there (listed in the output). Options: --seeds N (12 per skeleton), --ioi N (10),
+/// --random N (7 per architecture), --verbose (each model, its detectors' top scores and its mistakes).
 /// </summary>
 public static class TruthBench
 {
     public static int Run(string[] args)
     {
-        int seeds = IntOption(args, "--seeds", 12), random = IntOption(args, "--random", 7);
+        int seeds = IntOption(args, "--seeds", 12), random = IntOption(args, "--random", 7), ioi = IntOption(args, "--ioi", 10);
         bool verbose = args.Contains("--verbose");
         var clock = Stopwatch.StartNew();
         var totals = new SortedDictionary<string, TruthCount>(StringComparer.Ordinal);
         var skipped = new SortedSet<string>(StringComparer.Ordinal);
         var mistakes = new List<string>();
         int models = 0;
+        var builds = new List<Func<PlantedModel>>();
         foreach (var skeleton in new[] { PlantedSkeleton.Gpt2, PlantedSkeleton.Llama })
-        {
             for (ulong seed = 1; seed <= (ulong)seeds; seed++)
             {
-                var planted = PlantedModels.Create(skeleton, seed);
-                var report = Atlas(planted.Model, planted.AtlasInfo(), seed);
+                var (k, s) = (skeleton, seed);
+                builds.Add(() => PlantedModels.Create(k, s));
+            }
+        for (ulong seed = 1; seed <= (ulong)ioi; seed++)
+        {
+            var s = seed;
+            builds.Add(() => PlantedIoi.Create(s));
+        }
+        {
+            foreach (var build in builds)
+            {
+                var planted = build();
+                var (skeleton, seed) = (planted.Skeleton + " " + planted.Kind, planted.Seed);
+                var report = Atlas(planted.Model, planted.Tokenizer, planted.AtlasInfo(), seed);
                 models++;
                 foreach (var d in report.Detectors.Where(d => d.Status != "ran")) skipped.Add(d.Id);
-                if (verbose) Console.WriteLine(planted.Describe());
+                if (verbose)
+                {
+                    Console.WriteLine(planted.Describe());
+                    foreach (var d in report.Detectors.Where(d => d.Status == "ran" && d.HeadType is { } t && planted.Types.Contains(t) && d.Scores is not null))
+                    {
+                        var top = d.Scores!.SelectMany((row, l) => row.Select((v, h) => (l, h, v))).Where(x => x.v is not null).OrderByDescending(x => x.v).Take(5);
+                        Console.WriteLine($"    {d.Id} (threshold {d.Threshold:G3}): " + string.Join(", ", top.Select(x => $"L{x.l}H{x.h} {x.v:G3}")));
+                    }
+                    foreach (var d in report.Detectors.Where(d => d.Status != "ran" && d.Kind == "task" && planted.Tokenizer is not null)) Console.WriteLine($"    {d.Id} {d.Status}: {d.Reason}");
+                }
                 foreach (var (count, wrong) in TruthScoring.Score(planted, report))
                 {
                     totals[count.Detector] = totals.TryGetValue(count.Detector, out var t) ? t + count : count;
@@ -49,14 +72,14 @@ public static class TruthBench
             }
         }
 
-        Console.WriteLine($"Ground truth: {models} planted models ({seeds} seeds × GPT-2 and Llama skeletons), atlas with default options, {clock.Elapsed.TotalSeconds:F0} s");
+        Console.WriteLine($"Ground truth: {models} planted models ({seeds} seeds × GPT-2 and Llama skeletons, {ioi} planted IOI circuits on GPT-2 with a word-level tokenizer), atlas with default options, {clock.Elapsed.TotalSeconds:F0} s");
         Console.WriteLine();
         Console.WriteLine("| detector | head type | models where planted | TP | FP | FN | precision | recall |");
         Console.WriteLine("|---|---|---:|---:|---:|---:|---:|---:|");
         foreach (var c in totals.Values.OrderBy(c => Order(c.Detector)))
             Console.WriteLine($"| {c.Detector} | {c.Type} | {c.Models} | {c.TruePositives} | {c.FalsePositives} | {c.FalseNegatives} | {Ratio(c.Precision)} | {Ratio(c.Recall)} |");
         Console.WriteLine();
-        Console.WriteLine($"Not scored (skipped without a tokenizer, or no planted type): {string.Join(", ", Analysis.Detectors.DetectorRegistry.Ids.Where(id => !totals.ContainsKey(id)))}");
+        Console.WriteLine($"Not scored (no type planted; the text and other task detectors skip: no tokenizer, or the IOI vocabulary cannot spell their sets): {string.Join(", ", Analysis.Detectors.DetectorRegistry.Ids.Where(id => !totals.ContainsKey(id)))}");
         if (mistakes.Count > 0)
         {
             Console.WriteLine($"Mistakes ({mistakes.Count}):");
@@ -77,7 +100,7 @@ public static class TruthBench
                 ulong seed = (ulong)(1000 + i);
                 var config = UntrainedConfig(arch, seed);
                 var model = new Transformer(config, RandomWeights.Create(config, seed), $"random {arch} {seed}");
-                var report = Atlas(model, Info(config, $"random-{arch}-{seed}"), seed);
+                var report = Atlas(model, null, Info(config, $"random-{arch}-{seed}"), seed);
                 untrained++;
                 heads += config.Layers * config.Heads;
                 var counts = TruthScoring.LabelCounts(report);
@@ -97,10 +120,10 @@ public static class TruthBench
         return 0;
     }
 
-    private static AtlasReport Atlas(Transformer model, AtlasModel info, ulong seed)
+    private static AtlasReport Atlas(Transformer model, Models.Tokenizers.ITokenizer? tokenizer, AtlasModel info, ulong seed)
     {
         var options = new AtlasOptions { Detector = new Analysis.Detectors.DetectorOptions { Seed = seed } }.ForContext(model.Config.ContextLength, info.Name);
-        return AtlasRunner.Run(model, null, info, options);
+        return AtlasRunner.Run(model, tokenizer, info, options);
     }
 
     /// <summary>A small untrained model of one family, sizes drawn from the seed.</summary>

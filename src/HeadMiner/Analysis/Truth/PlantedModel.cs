@@ -6,7 +6,7 @@ namespace HeadMiner.Analysis.Truth;
 /// A model whose head roles are known by construction (<see cref="PlantedModels.Create"/>): the runnable transformer,
 /// the heads planted in it (every other head is a random distractor) and how it was drawn.
 /// </summary>
-public sealed record PlantedModel(Transformer Model, IReadOnlyList<PlantedHead> Truth, PlantedSkeleton Skeleton, ulong Seed)
+public sealed record PlantedModel(Transformer Model, IReadOnlyList<PlantedHead> Truth, PlantedSkeleton Skeleton, ulong Seed, Models.Tokenizers.ITokenizer? Tokenizer = null, string Kind = "heads")
 {
     public ModelConfig Config => Model.Config;
 
@@ -19,15 +19,15 @@ public sealed record PlantedModel(Transformer Model, IReadOnlyList<PlantedHead> 
     public string Describe()
     {
         var c = Config;
-        return $"{Skeleton} seed {Seed}: {c.Layers} layers × {c.Heads} heads ({c.KvHeads} kv), d_model {c.DModel}, d_head {c.DHead}, vocab {c.VocabSize}, context {c.ContextLength}; "
+        return $"{Skeleton} {Kind} seed {Seed}: {c.Layers} layers × {c.Heads} heads ({c.KvHeads} kv), d_model {c.DModel}, d_head {c.DHead}, vocab {c.VocabSize}, context {c.ContextLength}; "
             + string.Join(", ", Truth);
     }
 
     /// <summary>Atlas model description for <see cref="Atlas.AtlasRunner.Run"/>.</summary>
     public Atlas.AtlasModel AtlasInfo() => new()
     {
-        Path = $"planted:{Skeleton.ToString().ToLowerInvariant()}:{Seed}",
-        Name = $"planted-{Skeleton.ToString().ToLowerInvariant()}-{Seed}",
+        Path = $"planted:{Kind}:{Skeleton.ToString().ToLowerInvariant()}:{Seed}",
+        Name = $"planted-{Kind}-{Skeleton.ToString().ToLowerInvariant()}-{Seed}",
         Architecture = Config.Architecture,
         Layers = Config.Layers,
         Heads = Config.Heads,

@@ -203,21 +203,21 @@ public static class PlantedModels
         return plan;
     }
 
-    private static Tensor Noise(SeededRandom rng, float std, params int[] shape)
+    internal static Tensor Noise(SeededRandom rng, float std, params int[] shape)
     {
         var t = Tensor.Zeros(shape);
         rng.FillNormal(t.Span, std);
         return t;
     }
 
-    private static void Fill(SeededRandom rng, Tensor t, int head, float std)
+    internal static void Fill(SeededRandom rng, Tensor t, int head, float std)
     {
         int n = t.Dim(1) * t.Dim(2);
         rng.FillNormal(t.Span.Slice(head * n, n), std);
     }
 
     /// <summary>GPT-2: every Q/K/V column sums to zero (the balance row takes the rest) and nothing writes the balance dim.</summary>
-    private static void Balance(LayerWeights b, int balance)
+    internal static void Balance(LayerWeights b, int balance)
     {
         foreach (var w in new[] { b.W_Q, b.W_K, b.W_V })
         {

@@ -15,5 +15,13 @@ public static class PlantedTypes
     /// <summary>OV = −identity over tokens (detector negative_copying).</summary>
     public const string CopySuppression = "copy_suppression";
 
+    public const string NameMover = "name_mover";
+    public const string NegativeNameMover = "negative_name_mover";
+    public const string SInhibition = "s_inhibition";
+
+    /// <summary>Types of <see cref="PlantedModels"/>.</summary>
     public static readonly IReadOnlyList<string> All = [PreviousToken, DuplicateToken, Induction, AttentionSink, Positional, Copy, CopySuppression];
+
+    /// <summary>Types of <see cref="PlantedIoi"/> (its movers also copy / suppress: <see cref="Copy"/>, <see cref="CopySuppression"/>).</summary>
+    public static readonly IReadOnlyList<string> Ioi = [DuplicateToken, SInhibition, NameMover, NegativeNameMover, Copy, CopySuppression];
 }
