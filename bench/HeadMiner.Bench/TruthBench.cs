@@ -13,16 +13,17 @@ namespace HeadMiner.Bench;
 /// skeletons, seeds 1…N each, sizes and placements drawn from the seed) against the heads planted in them — TP, FP,
 /// FN, precision and recall per detector, pooled over the models where its type was planted — then the labels the
 /// atlas gives to untrained models (<see cref="RandomWeights"/> on GPT-2, GPT-NeoX and Llama configs; should be none).
-/// Also <see cref="PlantedIoi"/> circuits (seeds 1…--ioi) with their word-level tokenizer, which score the IOI
+/// Also <see cref="PlantedIoi"/> circuits (seeds 1…--ioi) and <see cref="PlantedSuccessor"/> models (seeds
+/// 1…--successor, odd seeds GPT-2, even Llama) with their word-level tokenizers, which score the IOI and successor
 /// detectors. The planted models of <see cref="PlantedModels"/> and the untrained ones run without a tokenizer, so the
-/// text and task detectors skip there (listed in the output). Options: --seeds N (12 per skeleton), --ioi N (10),
+/// text and task detectors skip there (listed in the output). Options: --seeds N (12 per skeleton), --ioi N (10), --successor N (8),
 /// --random N (7 per architecture), --verbose (each model, its detectors' top scores and its mistakes).
 /// </summary>
 public static class TruthBench
 {
     public static int Run(string[] args)
     {
-        int seeds = IntOption(args, "--seeds", 12), random = IntOption(args, "--random", 7), ioi = IntOption(args, "--ioi", 10);
+        int seeds = IntOption(args, "--seeds", 12), random = IntOption(args, "--random", 7), ioi = IntOption(args, "--ioi", 10), successor = IntOption(args, "--successor", 8);
         bool verbose = args.Contains("--verbose");
         var clock = Stopwatch.StartNew();
         var totals = new SortedDictionary<string, TruthCount>(StringComparer.Ordinal);
@@ -40,6 +41,11 @@ public static class TruthBench
         {
             var s = seed;
             builds.Add(() => PlantedIoi.Create(s));
+        }
+        for (ulong seed = 1; seed <= (ulong)successor; seed++)
+        {
+            var s = seed;
+            builds.Add(() => PlantedSuccessor.Create(s % 2 == 1 ? PlantedSkeleton.Gpt2 : PlantedSkeleton.Llama, s));
         }
         {
             foreach (var build in builds)
@@ -72,14 +78,14 @@ public static class TruthBench
             }
         }
 
-        Console.WriteLine($"Ground truth: {models} planted models ({seeds} seeds × GPT-2 and Llama skeletons, {ioi} planted IOI circuits on GPT-2 with a word-level tokenizer), atlas with default options, {clock.Elapsed.TotalSeconds:F0} s");
+        Console.WriteLine($"Ground truth: {models} planted models ({seeds} seeds × GPT-2 and Llama skeletons, {ioi} planted IOI circuits on GPT-2 and {successor} successor models on both skeletons, with word-level tokenizers), atlas with default options, {clock.Elapsed.TotalSeconds:F0} s");
         Console.WriteLine();
         Console.WriteLine("| detector | head type | models where planted | TP | FP | FN | precision | recall |");
         Console.WriteLine("|---|---|---:|---:|---:|---:|---:|---:|");
         foreach (var c in totals.Values.OrderBy(c => Order(c.Detector)))
             Console.WriteLine($"| {c.Detector} | {c.Type} | {c.Models} | {c.TruePositives} | {c.FalsePositives} | {c.FalseNegatives} | {Ratio(c.Precision)} | {Ratio(c.Recall)} |");
         Console.WriteLine();
-        Console.WriteLine($"Not scored (no type planted; the text and other task detectors skip: no tokenizer, or the IOI vocabulary cannot spell their sets): {string.Join(", ", Analysis.Detectors.DetectorRegistry.Ids.Where(id => !totals.ContainsKey(id)))}");
+        Console.WriteLine($"Not scored (no type planted; the text and other task detectors skip: no tokenizer, or the planted vocabularies cannot spell their sets): {string.Join(", ", Analysis.Detectors.DetectorRegistry.Ids.Where(id => !totals.ContainsKey(id)))}");
         if (mistakes.Count > 0)
         {
             Console.WriteLine($"Mistakes ({mistakes.Count}):");

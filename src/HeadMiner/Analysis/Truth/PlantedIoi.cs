@@ -15,7 +15,7 @@ namespace HeadMiner.Analysis.Truth;
 /// moves it into the inhibited-name subspace;</item>
 /// <item>last layer, three name movers: queries score +1 on name keys and −2 on the inhibited name, so END attends to
 /// the indirect object, and OV copies the token (0.3, 0.24, 0.18 of a unit write); one negative name mover with the
-/// same attention and OV −0.15 × identity. The clean IO − S logit difference is 3–5 (GPT-2 small: 3.5).</item>
+/// same attention and OV −0.15 × identity. The clean IO − S logit difference is about 3–6 (GPT-2 small: 3.5).</item>
 /// </list>
 /// Sizes (layers 3–4, heads 5–6, context, d_head) and placement (heads, the S-inhibition layer) are drawn from the seed.
 /// </summary>
@@ -24,7 +24,7 @@ public static class PlantedIoi
     /// <summary>Noise levels of <see cref="PlantedModels"/> are for d_model ≈ 80; this wider model scales them by √(80/d).</summary>
     private const float ReferenceWidth = 80f;
     // Output sizes of the three name movers and the negative one: the clean IO − S logit difference comes out at
-    // 3–5, as GPT-2 small's on IOI (3.5), so the detectors' absolute thresholds (0.1 logit) mean what they mean there.
+    // about 3–6, as GPT-2 small's on IOI (3.5), so the detectors' absolute thresholds (0.1 logit) mean what they mean there.
     private static readonly float[] MoverScales = [0.3f, 0.24f, 0.18f];
     private const float NegativeScale = -0.15f;
 

@@ -16,6 +16,7 @@ public sealed partial class PlantedVocabulary
     public const int DiscoverySeeds = 32;
 
     private static readonly Lazy<PlantedVocabulary> IoiVocabulary = new(() => Discover(new IoiSet(), 32));
+    private static readonly Lazy<PlantedVocabulary> SuccessorVocabulary = new(() => Discover(new SuccessorSet(), 32));
 
     private PlantedVocabulary(WordLevelTokenizer tokenizer, IReadOnlySet<int> answers)
     {
@@ -29,6 +30,9 @@ public sealed partial class PlantedVocabulary
 
     /// <summary>The vocabulary of the IOI task set (names, places, objects, template words).</summary>
     public static PlantedVocabulary Ioi => IoiVocabulary.Value;
+
+    /// <summary>The vocabulary of the successor task set (numbers 1–99, days, months, letters).</summary>
+    public static PlantedVocabulary Successor => SuccessorVocabulary.Value;
 
     public static PlantedVocabulary Discover(TaskSetGenerator generator, int count)
     {
