@@ -13,6 +13,7 @@ public static class BenchRegistry
         ["atlas"] = ("the whole head atlas on a GPT-2-small-shaped random model with the GPT-2 tokenizer (goal ≤ 60 s)", AtlasBench.Run),
         ["detectors"] = ("wall time of every head detector and one causal-task evaluation on a GPT-2-small-shaped random model with the GPT-2 tokenizer", DetectorsBench.Run),
         ["calibrate"] = ("null distributions of every detector on untrained and shuffled-pattern models; writes Analysis/Calibration/null-distribution.json", CalibrateBench.Run),
+        ["truth"] = ("precision and recall of every head detector on planted models (known head roles) + labels on untrained models", TruthBench.Run),
         ["train"] = ("training tokens/s vs PyTorch on the same initial weights and batches (embedded and repeats shapes)", TrainBench.Run),
     };
 
