@@ -27,7 +27,7 @@ public sealed class AtlasFileTests
 
     [Theory]
     [InlineData("schema", "\"other\"", "schema \"other\" is not headminer.atlas")]
-    [InlineData("version", "2", "atlas version 2 is newer than this tool reads (1)")]
+    [InlineData("version", "3", "atlas version 3 is newer than this tool reads (2)")]
     [InlineData("model.layers", "4", "the atlas is for 4 layers, the model has 3")]
     [InlineData("model.heads", "8", "the atlas is for 8 heads per layer, the model has 4")]
     [InlineData("detectors.0.scores", "[[1]]", "\"scores\" must have 3 rows (layers), not 1")]

@@ -80,7 +80,7 @@ public static class AtlasCommand
             AtlasHtml.Build(atlas).Write(htmlPath);
 
             stdout.WriteLine();
-            stdout.WriteLine($"{"head",-7} {"type",-22} {"stage",-5} {"score",7}  causal: effect alone (percentile among random heads, ablation), grade");
+            stdout.WriteLine($"{"head",-7} {"type",-22} {"stage",-5} {"score",7} {"95% interval",-16} {"null FPR",-9} causal: effect alone (percentile among random heads, ablation), grade");
             int rows = 0;
             foreach (var head in atlas.Heads)
             {
@@ -93,9 +93,16 @@ public static class AtlasCommand
                         : $"{Signed(e.EffectAlone)} (p{Percent(e.PercentileAlone)}, {e.Ablation}) {e.Grade}" + (e.Grade == AtlasCausal.Confirmed && !(e.PercentileAlone >= CausalConfirmation.ConfirmPercentile)
                             ? $" with its set: together p{Percent(e.PercentileTogether)}, leave-one-out {Signed(e.Alone.First(a => a.Ablation == e.Ablation).Marginal)}"
                             : "");
-                    stdout.WriteLine($"{$"L{head.Layer}H{head.Head}",-7} {label.Type,-22} {label.Stage ?? "",-5} {label.Score,7:0.000}  {effect}");
+                    string interval = label.Interval is [var low, var high] ? $"[{low:0.000}, {high:0.000}]" : "";
+                    string fpr = label.FalsePositiveRate is double rate ? (rate < 0.001 ? "<0.001" : rate.ToString("0.###", CultureInfo.InvariantCulture)) : "—";
+                    stdout.WriteLine($"{$"L{head.Layer}H{head.Head}",-7} {label.Type,-22} {label.Stage ?? "",-5} {label.Score,7:0.000} {interval,-16} {fpr,-9} {effect}");
                     rows++;
                 }
+            }
+            if (atlas.Literature is { } literature)
+            {
+                stdout.WriteLine();
+                stdout.WriteLine($"agreement with the literature ({literature.ModelId}, fingerprint {literature.Fingerprint}): {literature.Agrees} agree, {literature.Disagrees} disagree, {literature.NotMeasurable} not measurable here");
             }
             var metrics = atlas.Detectors.Where(d => d.Causal is not null && d.Causal.PerHead.Any(h => h.Labelled)).ToList();
             if (metrics.Count > 0)

@@ -41,7 +41,7 @@ public sealed record DetectorOptions
     /// </summary>
     public IReadOnlySet<int>? PromptTokens { get; init; }
 
-    /// <summary>Most prompts a detector may grow to while some head's interval still straddles its threshold (see <see cref="DetectorRunner"/>).</summary>
+    /// <summary>Most prompts a detector may grow to while some head's interval still straddles its threshold (see <see cref="DetectorRunner"/>); never fewer than <see cref="Prompts"/>.</summary>
     public int MaxPrompts { get; init; } = 64;
 
     /// <summary>Bootstrap resamples behind each head's interval.</summary>
@@ -82,7 +82,7 @@ public sealed record DetectorOptions
         Check(PositionalWindow >= 2, $"positional window {PositionalWindow} must be at least 2");
         Check(ProbeTokens > 0, $"probe token count {ProbeTokens} must be positive");
         Check(Examples >= 0, $"example count {Examples} must not be negative");
-        Check(MaxPrompts >= Prompts, $"the prompt budget {MaxPrompts} must be at least the starting prompt count {Prompts}");
+        Check(MaxPrompts > 0, $"the prompt budget {MaxPrompts} must be positive");
         Check(Resamples >= 100, $"bootstrap resamples {Resamples} must be at least 100");
         Check(PromptTokens is null || PromptTokens.Count >= 2, "prompt tokens must hold at least 2 ids");
     }

@@ -14,7 +14,7 @@ public static class DetectorRunner
     {
         var options = context.Options;
         options.Validate();
-        int prompts = options.Prompts;
+        int prompts = options.Prompts, budget = Math.Max(options.MaxPrompts, options.Prompts);
         while (true)
         {
             cancel.ThrowIfCancellationRequested();
@@ -28,9 +28,9 @@ public static class DetectorRunner
                 return result with { Sampling = $"decided at {units}: every head's interval is on one side of the threshold" };
             if (!samples.GrowsWithPrompts)
                 return result with { Sampling = $"fixed set of {units}: {undecided} head(s) undecided (interval contains the threshold), left unlabelled" };
-            if (prompts >= options.MaxPrompts)
-                return result with { Sampling = $"budget of {options.MaxPrompts} prompts reached at {units}: {undecided} head(s) undecided, left unlabelled" };
-            prompts = Math.Min(2 * prompts, options.MaxPrompts);
+            if (prompts >= budget)
+                return result with { Sampling = $"budget of {budget} prompts reached at {units}: {undecided} head(s) undecided, left unlabelled" };
+            prompts = Math.Min(2 * prompts, budget);
         }
     }
 

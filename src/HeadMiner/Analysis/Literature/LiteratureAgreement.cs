@@ -15,7 +15,7 @@ namespace HeadMiner.Analysis.Literature;
 /// </summary>
 public static class LiteratureAgreement
 {
-    private sealed record Measured(string Status, string? Reason, double? Threshold, double?[][]? Scores);
+    private sealed record Measured(string Status, string? Reason, double? Threshold, double?[][]? Scores, double?[][]? Lows = null);
 
     /// <summary>
     /// The agreement table from a detector run's results: <paramref name="results"/> are the detectors that ran;
@@ -29,7 +29,7 @@ public static class LiteratureAgreement
         ArgumentNullException.ThrowIfNull(results);
         var measured = new Dictionary<string, Measured>(StringComparer.Ordinal);
         foreach (var (id, reason) in notRun ?? new Dictionary<string, string>()) measured[id] = new Measured("skipped", reason, null, null);
-        foreach (var r in results) measured[r.DetectorId] = new Measured("ran", null, r.Threshold, AtlasReport.Matrix(r.Scores));
+        foreach (var r in results) measured[r.DetectorId] = new Measured("ran", null, r.Threshold, AtlasReport.Matrix(r.Scores), r.Low is { } low ? AtlasReport.Matrix(low) : null);
         if (composition is null && results.FirstOrDefault(r => r.DetectorId == LiteratureFact.KComposition) is { } k
             && k.Matrices.TryGetValue("k_composition", out var m))
         {
@@ -44,7 +44,7 @@ public static class LiteratureAgreement
     {
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(report);
-        var measured = report.Detectors.ToDictionary(d => d.Id, d => new Measured(d.Status, d.Reason, d.Threshold, d.Scores), StringComparer.Ordinal);
+        var measured = report.Detectors.ToDictionary(d => d.Id, d => new Measured(d.Status, d.Reason, d.Threshold, d.Scores, d.IntervalLow), StringComparer.Ordinal);
         return Evaluate(model, measured, report.Composition);
     }
 
@@ -95,7 +95,9 @@ public static class LiteratureAgreement
             return row with { Reason = $"the atlas's model has no head {head}" };
         if (m.Scores[head.Layer][head.Head] is not double score) return row with { Reason = $"the {detector} detector gives {head} no score" };
         var all = m.Scores.SelectMany(x => x).OfType<double>().ToList();
-        bool labelled = m.Threshold is double t && score > t;
+        // Labelled as the atlas labels: the interval's lower bound (the score itself when exact) above the threshold.
+        double bound = m.Lows?[head.Layer][head.Head] ?? score;
+        bool labelled = m.Threshold is double t && bound > t;
         return row with
         {
             Verdict = labelled ? AtlasLiteratureFact.Agrees : AtlasLiteratureFact.Disagrees,
@@ -105,7 +107,9 @@ public static class LiteratureAgreement
             Rank = 1 + all.Count(v => v > score),
             RankOf = all.Count,
             RankAmong = "heads",
-            Reason = labelled ? $"labelled {f.Type}" : $"{detector} score {score:0.###} is not above the threshold {m.Threshold:0.###}",
+            Reason = labelled ? $"labelled {f.Type}"
+                : bound < score ? $"{detector} score {score:0.###}, 95% interval from {bound:0.###}: the lower bound is not above the threshold {m.Threshold:0.###}"
+                : $"{detector} score {score:0.###} is not above the threshold {m.Threshold:0.###}",
         };
     }
 

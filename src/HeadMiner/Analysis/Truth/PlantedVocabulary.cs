@@ -68,6 +68,6 @@ public sealed partial class PlantedVocabulary
         words.Skip(1).Select((w, i) => (w, i + 1)).ToDictionary(x => x.w, x => x.Item2),
         new Dictionary<string, int> { ["<bos>"] = 0 }, bosId: 0, eosId: null, addsBosByDefault: false, source: "planted vocabulary");
 
-    [GeneratedRegex("^\"(.+)\" at character \\d+ is not a word of this vocabulary")]
+    [GeneratedRegex("\"([^\"]+)\" at character \\d+ is not a word of this vocabulary")]
     private static partial Regex Unknown();
 }
