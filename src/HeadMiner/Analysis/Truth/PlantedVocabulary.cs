@@ -15,8 +15,11 @@ public sealed partial class PlantedVocabulary
     /// <summary>Task-set seeds the vocabulary is complete for (the bench and tests run detectors with seeds below this).</summary>
     public const int DiscoverySeeds = 32;
 
-    private static readonly Lazy<PlantedVocabulary> IoiVocabulary = new(() => Discover(new IoiSet(), 32));
-    private static readonly Lazy<PlantedVocabulary> SuccessorVocabulary = new(() => Discover(new SuccessorSet(), 32));
+    // The generators look their names, places and list items up in the vocabulary (a missing one is skipped, not
+    // reported), so those start the vocabulary; the template words are then found by generating.
+    private static readonly Lazy<PlantedVocabulary> IoiVocabulary = new(() => Discover(new IoiSet(), 32, [.. FirstNames.All.Take(60), .. IoiSet.Fillers]));
+    private static readonly Lazy<PlantedVocabulary> SuccessorVocabulary = new(() => Discover(new SuccessorSet(), 32,
+        [.. SuccessorSet.Items("numbers", "days", "months", "letters").Where(w => w != "0")]));
 
     private PlantedVocabulary(WordLevelTokenizer tokenizer, IReadOnlySet<int> answers)
     {
@@ -34,9 +37,10 @@ public sealed partial class PlantedVocabulary
     /// <summary>The vocabulary of the successor task set (numbers 1–99, days, months, letters).</summary>
     public static PlantedVocabulary Successor => SuccessorVocabulary.Value;
 
-    public static PlantedVocabulary Discover(TaskSetGenerator generator, int count)
+    public static PlantedVocabulary Discover(TaskSetGenerator generator, int count, IEnumerable<string>? start = null)
     {
         var words = new List<string> { "<bos>", "The" };
+        foreach (var w in start ?? []) if (!words.Contains(w)) words.Add(w);
         for (int round = 0; round < 10_000; round++)
         {
             var tokenizer = Build(words);

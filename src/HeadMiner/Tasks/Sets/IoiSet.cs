@@ -31,6 +31,9 @@ public sealed class IoiSet : TaskSetGenerator
         "candy", "pie", "banana", "note", "map", "picture", "balloon", "bike", "boat", "sword", "hug",
     ];
 
+    /// <summary>The places and objects the set draws from (for vocabularies built to spell it, e.g. planted models).</summary>
+    internal static IEnumerable<string> Fillers => Places.Concat(Objects);
+
     /// <summary>{X} and {Y}: the two names of the first clause; {S}: the repeated subject; {P} place; {O} object.</summary>
     private static readonly string[] Templates =
     [

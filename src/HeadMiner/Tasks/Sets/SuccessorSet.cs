@@ -27,6 +27,9 @@ public sealed class SuccessorSet(int runLength = 4) : TaskSetGenerator
         ("lowercase letters", false, [.. Enumerable.Range('a', 26).Select(c => ((char)c).ToString())]),
     ];
 
+    /// <summary>The items of the named lists (for vocabularies built to spell the set, e.g. planted models).</summary>
+    internal static IEnumerable<string> Items(params string[] lists) => Lists.Where(l => lists.Contains(l.Name)).SelectMany(l => l.Items);
+
     public int RunLength { get; } = runLength >= 2 ? runLength : throw new ArgumentOutOfRangeException(nameof(runLength), "a run needs at least 2 items");
 
     public override string Name => "successor";
