@@ -23,14 +23,14 @@ public static class TasksCommand
         {
             var output = parse.InvocationConfiguration.Output;
             var path = parse.GetValue(model);
-            (ITokenizer Tokenizer, int Context)? target = path is null ? null : Load(path);
+            (ITokenizer Tokenizer, int Context, IReadOnlySet<int>? PromptTokens)? target = path is null ? null : Load(path);
             int width = TaskSets.All.Max(g => g.Name.Length);
             foreach (var g in TaskSets.All)
             {
                 output.WriteLine($"{g.Name.PadRight(width)}  {g.Description}");
-                if (target is var (tokenizer, context))
+                if (target is var (tokenizer, context, promptTokens))
                 {
-                    var (ok, reason) = g.CanBuild(tokenizer, context);
+                    var (ok, reason) = g.CanBuild(tokenizer, context, promptTokens);
                     output.WriteLine($"{"".PadRight(width)}  {(ok ? "buildable for this model" : "cannot be built: " + reason)}");
                 }
             }
@@ -54,8 +54,8 @@ public static class TasksCommand
                 ?? throw new UsageException($"unknown task set \"{setName}\"; known: {string.Join(", ", TaskSets.All.Select(g => g.Name))}");
             int n = parse.GetValue(count);
             if (n < 1 || n > 100_000) throw new UsageException($"--count {n} must be between 1 and 100000");
-            var (tokenizer, context) = Load(parse.GetValue(model));
-            var set = generator.Generate(tokenizer, new TaskSetOptions { Count = n, Seed = parse.GetValue(seed), ContextLength = context });
+            var (tokenizer, context, promptTokens) = Load(parse.GetValue(model));
+            var set = generator.Generate(tokenizer, new TaskSetOptions { Count = n, Seed = parse.GetValue(seed), ContextLength = context, PromptTokens = promptTokens });
             string path = parse.GetValue(output)!;
             set.Save(path);
             var tokens = tokenizer.Encode(set.Pairs[0].Clean).Length;
@@ -65,10 +65,14 @@ public static class TasksCommand
         return command;
     }
 
-    /// <summary>The tokenizer and context length of --model (the embedded default when absent); weights are not needed.</summary>
-    private static (ITokenizer Tokenizer, int Context) Load(string? path)
+    /// <summary>
+    /// The tokenizer, context length and declared prompt vocabulary (headminer.json, as `detect` and `atlas` read it)
+    /// of --model (the embedded default when absent); weights are not needed.
+    /// </summary>
+    private static (ITokenizer Tokenizer, int Context, IReadOnlySet<int>? PromptTokens) Load(string? path)
     {
         using var loaded = ModelOptions.Load(path, weightsOnly: true);
-        return (loaded.RequireTokenizer(), loaded.Model.Config.ContextLength);
+        var hints = HeadMiner.Analysis.Detectors.AnalysisHints.Load(loaded.Path, loaded.Model.Config.VocabSize);
+        return (loaded.RequireTokenizer(), loaded.Model.Config.ContextLength, hints is { PromptTokenRanges.Count: > 0 } ? hints.PromptTokens() : null);
     }
 }

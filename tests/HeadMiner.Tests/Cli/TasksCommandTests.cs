@@ -58,4 +58,21 @@ public class TasksCommandTests
         Assert.Contains("cannot be built: greater_than needs the 100 two-digit years", output);
         Assert.Contains("buildable for this model", output);
     }
+
+    [Fact]
+    public void RepeatedTokensDrawFromThePromptVocabularyAModelDeclares()
+    {
+        // The embedded model's headminer.json keeps random-token prompts to its words w0…w191 (ids 4–195), as the
+        // detectors' prompts are; without it the set would find no lowercase words in this vocabulary.
+        using var dir = TestPaths.NewTempDirectory();
+        string model = Path.Combine(TestPaths.RepoRoot, "models", "embedded");
+        var (code, _, err) = Run("tasks", "generate", "repeated_tokens", "-m", model, "--count", "6", "--seed", "3", "-o", dir.File("rt.json"));
+        Assert.True(code == 0, err);
+        using var loaded = HeadMiner.Models.ModelLoader.Load(model);
+        var tokens = PromptPairSet.Load(dir.File("rt.json")).Tokenize(loaded.Tokenizer!, "rt.json");
+        var ids = tokens.Clean.Concat(tokens.Corrupted).SelectMany(p => p).Where(id => id != loaded.Tokenizer!.BosId).ToArray();
+        Assert.NotEmpty(ids);
+        Assert.All(ids, id => Assert.InRange(id, 4, 195));
+        Assert.True(ids.Distinct().Count() > 40, "the draws spread over the declared words");
+    }
 }

@@ -31,7 +31,7 @@ public sealed class RepeatedTokensSet(int? segmentLength = null) : TaskSetGenera
                 throw new HeadMinerException($"{Name}: two copies of a {length}-token segment do not fit a {ctx}-token context");
             length = (ctx - bosTokens) / 2;
         }
-        var words = Words(tokenizer);
+        var words = options.PromptTokens is { } pool ? Declared(tokenizer, pool) : Words(tokenizer);
         if (SegmentLength is null) length = Math.Max(2, Math.Min(length, (words.Count - 1) / 2));
         if (words.Count < 2 * length + 1)
             throw new HeadMinerException(TokenChecks.Missing(Name, $"{2 * length + 1} vocabulary entries that are whole lowercase words (3+ letters) with a leading space for a {length}-token segment", words.Select(w => w.Trim()).ToList()));
@@ -61,6 +61,18 @@ public sealed class RepeatedTokensSet(int? segmentLength = null) : TaskSetGenera
             collector.TryAdd(new PromptPair(clean, corrupted, segment[^1], fresh[^1], positions));
         }
         return collector.Finish($"Repeated random tokens, {options.Count} pairs, segment of {length} tokens{(bosTokens == 1 ? " after BOS" : "")}; the answer is the segment's last token; corrupted continues with fresh tokens");
+    }
+
+    /// <summary>
+    /// The declared ids that are ordinary text (<see cref="PromptVocabulary"/>), each as " text" (a prompt joins them
+    /// with spaces; a draw whose text does not re-encode one token per word is rejected below), in id order.
+    /// </summary>
+    private List<string> Declared(ITokenizer tokenizer, IReadOnlySet<int> pool)
+    {
+        var words = PromptVocabulary.Ordinary(tokenizer, tokenizer.VocabSize).Where(pool.Contains)
+            .Select(id => tokenizer.TokenToString(id)).Select(t => t.StartsWith(' ') ? t : " " + t).Distinct().ToList();
+        if (words.Count < 5) throw new HeadMinerException($"{Name}: only {words.Count} of the {pool.Count} declared prompt tokens are ordinary text");
+        return words;
     }
 
     /// <summary>Vocabulary entries " word" (lowercase letters, 3+) that re-encode to themselves after other text, in id order.</summary>

@@ -30,11 +30,11 @@ public abstract class TaskSetGenerator
     /// Whether the set can be built for <paramref name="tokenizer"/> (and context length), with the reason when not:
     /// it tries to build a small set, so the answer is exactly what <see cref="Generate"/> would do.
     /// </summary>
-    public (bool Ok, string Reason) CanBuild(ITokenizer tokenizer, int? contextLength = null)
+    public (bool Ok, string Reason) CanBuild(ITokenizer tokenizer, int? contextLength = null, IReadOnlySet<int>? promptTokens = null)
     {
         try
         {
-            Generate(tokenizer, new TaskSetOptions { Count = 2, ContextLength = contextLength });
+            Generate(tokenizer, new TaskSetOptions { Count = 2, ContextLength = contextLength, PromptTokens = promptTokens });
             return (true, "");
         }
         catch (HeadMinerException e)
