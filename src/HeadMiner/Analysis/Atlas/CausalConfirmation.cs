@@ -26,6 +26,9 @@ public static class CausalConfirmation
 {
     public static readonly IReadOnlyList<string> Kinds = ["zero", "mean", "resample"];
 
+    /// <summary>Random heads the best head is compared with when no head is labelled (nothing is graded then).</summary>
+    public const int UngradedSample = 8;
+
     public const double ConfirmPercentile = 95;
 
     /// <summary>
@@ -77,8 +80,11 @@ public static class CausalConfirmation
             for (int h = 0; h < config.Heads; h++)
                 if (!labelled.Contains((l, h)) && !tested.Contains((l, h))) pool.Add((l, h));
         var random = new SeededRandom(options.Detector.Seed ^ 0xAB1A7EUL);
-        var aloneRandom = pool.Count <= options.RandomHeads ? [.. pool] : Sample(random, pool, options.RandomHeads).OrderBy(h => h).ToArray();
-        if (pool.Count > options.RandomHeads) notes.Add($"alone effects are ranked among a seeded sample of {options.RandomHeads} of the {pool.Count} unlabelled heads");
+        // With no label there is nothing to grade: the best head is only measured, against a small sample.
+        int randomHeads = labelled.Count > 0 ? options.RandomHeads : Math.Min(options.RandomHeads, UngradedSample);
+        var aloneRandom = pool.Count <= randomHeads ? [.. pool] : Sample(random, pool, randomHeads).OrderBy(h => h).ToArray();
+        if (labelled.Count == 0) notes.Add($"no head is labelled: the best-scoring head is measured (not graded) against {aloneRandom.Length} random heads");
+        else if (pool.Count > randomHeads) notes.Add($"alone effects are ranked among a seeded sample of {randomHeads} of the {pool.Count} unlabelled heads");
         var draws = new List<(int Layer, int Head)[]>();
         if (tested.Length == 1) draws.AddRange(aloneRandom.Select(h => new[] { h })); // sets of one = the random single heads
         else if (pool.Count >= tested.Length)
