@@ -50,27 +50,33 @@ public sealed class RetrievalDetector : ICausalDetector
         return new Decoding(set, full, needle, end);
     }
 
-    /// <summary>Greedy predictions at each needle step: predicted[p][t] = argmax of the logits after full[p][..(end + t + 1)].</summary>
+    /// <summary>
+    /// Greedy predictions at each needle step: predicted[p][t] = argmax of the logits after full[p][..(end + t + 1)].
+    /// Teacher-forced, so one forward of each full sequence gives every step (causal attention: the logits at position
+    /// end + t see exactly that prefix); prompts of equal length and END share a batch, and only the needle steps'
+    /// positions are unembedded.
+    /// </summary>
     private static int[][] Predict(Transformer model, Decoding d, HookSet hooks)
     {
         var predicted = d.Needle.Select(n => new int[n.Length]).ToArray();
-        int v = model.Config.VocabSize, steps = d.Needle.Max(n => n.Length);
-        for (int t = 0; t < steps; t++)
-            foreach (var group in Enumerable.Range(0, d.Full.Length).Where(p => t < d.Needle[p].Length).GroupBy(p => d.End[p] + t + 1))
-            {
-                var members = group.ToArray();
-                int length = group.Key;
-                var ids = new int[members.Length * length];
-                for (int b = 0; b < members.Length; b++) d.Full[members[b]].AsSpan(0, length).CopyTo(ids.AsSpan(b * length));
-                var logits = model.RunWithHooks(new TokenBatch(ids, members.Length, length), hooks, lastOnly: true).Contiguous().Span;
-                for (int b = 0; b < members.Length; b++)
+        int v = model.Config.VocabSize;
+        foreach (var group in Enumerable.Range(0, d.Full.Length).GroupBy(p => (d.Full[p].Length, d.End[p], d.Needle[p].Length)))
+        {
+            var members = group.ToArray();
+            var (length, end, steps) = group.Key;
+            var ids = new int[members.Length * length];
+            for (int b = 0; b < members.Length; b++) d.Full[members[b]].CopyTo(ids, b * length);
+            int[] positions = [.. Enumerable.Range(end, steps)];
+            var logits = model.Run(new TokenBatch(ids, members.Length, length), new ForwardOptions { Hooks = hooks, LogitPositions = positions }).Logits!.Contiguous().Span;
+            for (int b = 0; b < members.Length; b++)
+                for (int t = 0; t < steps; t++)
                 {
-                    var row = logits.Slice(b * v, v);
+                    var row = logits.Slice((b * steps + t) * v, v);
                     int arg = 0;
                     for (int j = 1; j < v; j++) if (row[j] > row[arg]) arg = j;
                     predicted[members[b]][t] = arg;
                 }
-            }
+        }
         return predicted;
     }
 
