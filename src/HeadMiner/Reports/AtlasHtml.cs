@@ -79,8 +79,10 @@ public static class AtlasHtml
                 foreach (var h in d.Causal!.PerHead)
                 {
                     IReadOnlyList<object?> row = [$"L{h.Layer}H{h.Head}", d.HeadType ?? d.Id, h.Grade ?? "not labelled",
-                        .. h.Alone.Select(a => $"{Signed(a.Effect)} (p{Format(a.Percentile)})"),
-                        .. d.Causal.Together.Select(t => $"{Signed(t.Effect)} (p{Format(t.Percentile)})"), h.GradeReason ?? ""];
+                        // An ungraded best head (nothing labelled) is measured under zero ablation only: "—" for the others.
+                        .. CausalConfirmation.Kinds.Select(k => h.Alone.FirstOrDefault(a => a.Ablation == k) is { } a ? $"{Signed(a.Effect)} (p{Format(a.Percentile)})" : "—"),
+                        .. CausalConfirmation.Kinds.Select(k => d.Causal.Together.FirstOrDefault(t => t.Ablation == k) is { } t ? $"{Signed(t.Effect)} (p{Format(t.Percentile)})" : "—"),
+                        h.GradeReason ?? ""];
                     perHead.Add(row);
                 }
             }

@@ -83,7 +83,9 @@ public static class CausalConfirmation
         // With no label there is nothing to grade: the best head is only measured, against a small sample.
         int randomHeads = labelled.Count > 0 ? options.RandomHeads : Math.Min(options.RandomHeads, UngradedSample);
         var aloneRandom = pool.Count <= randomHeads ? [.. pool] : Sample(random, pool, randomHeads).OrderBy(h => h).ToArray();
-        if (labelled.Count == 0) notes.Add($"no head is labelled: the best-scoring head is measured (not graded) against {aloneRandom.Length} random heads");
+        // Nothing to grade: zero ablation alone is enough to show how much the best head matters (a third of the cost).
+        IReadOnlyList<string> kinds = labelled.Count > 0 ? Kinds : ["zero"];
+        if (labelled.Count == 0) notes.Add($"no head is labelled: the best-scoring head is measured (not graded), zero-ablated, against {aloneRandom.Length} random heads");
         else if (pool.Count > randomHeads) notes.Add($"alone effects are ranked among a seeded sample of {randomHeads} of the {pool.Count} unlabelled heads");
         var draws = new List<(int Layer, int Head)[]>();
         if (tested.Length == 1) draws.AddRange(aloneRandom.Select(h => new[] { h })); // sets of one = the random single heads
@@ -91,14 +93,14 @@ public static class CausalConfirmation
             for (int d = 0; d < options.RandomDraws; d++) draws.Add(Sample(random, pool, tested.Length));
         else notes.Add($"only {pool.Count} unlabelled heads: no random sets of {tested.Length}");
 
-        session.Record([.. tested, .. aloneRandom, .. draws.SelectMany(d => d)]);
+        if (labelled.Count > 0) session.Record([.. tested, .. aloneRandom, .. draws.SelectMany(d => d)]);
         if (session.Recording.Values.FirstOrDefault() is { ResampleFallbacks: > 0 } r)
             notes.Add($"resample ablation: {r.ResampleFallbacks} of {r.Rows} prompts have no other prompt of their length and get the mean instead");
 
         var perKindAlone = new Dictionary<string, double[]>();
         var together = new List<AtlasTogether>();
         var randomAlone = new List<AtlasRandomAlone>();
-        foreach (var kind in Kinds)
+        foreach (var kind in kinds)
         {
             cancel.ThrowIfCancellationRequested();
             var effects = aloneRandom.Select(h => session.Effect(kind, [h])).ToArray();
@@ -120,7 +122,7 @@ public static class CausalConfirmation
         foreach (var (l, h) in tested)
         {
             var rest = tested.Where(x => x != (l, h)).ToArray();
-            var alone = Kinds.Select(kind =>
+            var alone = kinds.Select(kind =>
             {
                 double e = session.Effect(kind, [(l, h)]);
                 // What the head adds to the rest of the labelled set (leave-one-out); a head that only rides along

@@ -177,15 +177,21 @@ public class TaskDetectorTests
     {
         var context = new DetectorContext(Random.Value, Gpt2.Value, Options);
         var detector = (ICausalDetector)DetectorRegistry.Get("single_letter_mcqa");
-        var result = detector.Run(context);
+        var scored = detector.Run(context);
+        // Label the two best heads (this random model has no real letter head) so that every ablation is exercised.
+        var result = scored with { Threshold = scored.Ranked()[2].Score };
+        Assert.Equal(2, result.Labelled().Count);
         var task = detector.CausalTask(context)!;
         var options = new HeadMiner.Analysis.Atlas.AtlasOptions { Detector = Options, RandomDraws = 5, RandomHeads = 3 };
         var causal = HeadMiner.Analysis.Atlas.CausalConfirmation.Run(Random.Value, task, result, options);
         Assert.Equal(3, causal.Together.Count);
         Assert.All(causal.RandomAlone, r => Assert.Equal(3, r.Effects.Count));
-        // Labelled heads are ranked among a seeded sample of 3; with none labelled (this random model), the best head is
-        // only measured, against as many.
-        Assert.Contains(causal.Notes, n => result.Labelled().Count > 0 ? n.Contains("seeded sample of 3") : n.Contains("measured (not graded) against 3 random heads"));
+        Assert.Contains(causal.Notes, n => n.Contains("seeded sample of 3"));
+        // With nothing labelled the best head is only measured, zero-ablated, against as many random heads.
+        var ungraded = HeadMiner.Analysis.Atlas.CausalConfirmation.Run(Random.Value, task, scored with { Threshold = float.MaxValue }, options);
+        Assert.Contains(ungraded.Notes, n => n.Contains("measured (not graded), zero-ablated, against 3 random heads"));
+        Assert.Equal(["zero"], ungraded.PerHead.Single().Alone.Select(a => a.Ablation));
+        Assert.Null(ungraded.PerHead.Single().Grade);
         Assert.NotEmpty(causal.PerHead);
         foreach (var h in causal.PerHead)
         {
