@@ -38,7 +38,8 @@ public static class DetectorRunner
     public static DetectorResult WithIntervals(DetectorResult result, DetectorOptions options)
     {
         if (result.Samples is not { } samples) return result;
-        var (low, high) = ScoreIntervals.Bootstrap(samples, result.Layers, result.Heads, options.Resamples, options.Seed);
+        int resamples = Math.Min(options.Resamples, samples.MaxResamples ?? int.MaxValue);
+        var (low, high) = ScoreIntervals.Bootstrap(samples, result.Layers, result.Heads, resamples, options.Seed);
         return result with { Low = low, High = high };
     }
 }

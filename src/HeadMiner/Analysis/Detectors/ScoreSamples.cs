@@ -12,6 +12,9 @@ namespace HeadMiner.Analysis.Detectors;
 /// <param name="Rescore">Scores (layer-major, NaN where a head is not scored) under unit weights of length <see cref="Count"/>.</param>
 public sealed record ScoreSamples(string Unit, int Count, bool GrowsWithPrompts, Func<double[], double[]> Rescore)
 {
+    /// <summary>Most bootstrap resamples worth their cost for this detector (null: <see cref="DetectorOptions.Resamples"/>).</summary>
+    public int? MaxResamples { get; init; }
+
     /// <summary>score = Σ_u w_u·num[u][k] / Σ_u w_u·den[u][k] (a ratio of sums, as the pattern scores are).</summary>
     public static ScoreSamples Ratio(string unit, double[][] numerator, double[][] denominator, bool grows) =>
         new(unit, numerator.Length, grows, w =>
