@@ -106,7 +106,7 @@ public static class TruthBench
                 ulong seed = (ulong)(1000 + i);
                 var config = UntrainedConfig(arch, seed);
                 var model = new Transformer(config, RandomWeights.Create(config, seed), $"random {arch} {seed}");
-                var report = Atlas(model, null, Info(config, $"random-{arch}-{seed}"), seed);
+                var report = Atlas(model, null, AtlasModel.InMemory(model, $"random-{arch}-{seed}"), seed);
                 untrained++;
                 heads += config.Layers * config.Heads;
                 var counts = TruthScoring.LabelCounts(report);
@@ -207,21 +207,6 @@ public static class TruthBench
             },
         };
     }
-
-    private static AtlasModel Info(ModelConfig c, string name) => new()
-    {
-        Path = name,
-        Name = name,
-        Architecture = c.Architecture,
-        Layers = c.Layers,
-        Heads = c.Heads,
-        KvHeads = c.KvHeads,
-        DModel = c.DModel,
-        ContextLength = c.ContextLength,
-        VocabSize = c.VocabSize,
-        WeightsOnly = false,
-        Processing = "none",
-    };
 
     private static int Order(string id) => Analysis.Detectors.DetectorRegistry.Ids.ToList().IndexOf(id);
 

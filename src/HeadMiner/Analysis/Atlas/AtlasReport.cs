@@ -117,6 +117,22 @@ public sealed record AtlasModel
         };
     }
 
+    /// <summary>The description of a model built in memory (planted, untrained): no file; <paramref name="name"/> is its path and name.</summary>
+    public static AtlasModel InMemory(Models.Transformer model, string name) => new()
+    {
+        Path = name,
+        Name = name,
+        Architecture = model.Config.Architecture,
+        Layers = model.Config.Layers,
+        Heads = model.Config.Heads,
+        KvHeads = model.Config.KvHeads,
+        DModel = model.Config.DModel,
+        ContextLength = model.Config.ContextLength,
+        VocabSize = model.Config.VocabSize,
+        WeightsOnly = false,
+        Processing = model.Processing.ToString(),
+    };
+
     public required string Path { get; init; }
     public required string Name { get; init; }
     public required string Architecture { get; init; }

@@ -24,18 +24,6 @@ public sealed record PlantedModel(Transformer Model, IReadOnlyList<PlantedHead> 
     }
 
     /// <summary>Atlas model description for <see cref="Atlas.AtlasRunner.Run"/>.</summary>
-    public Atlas.AtlasModel AtlasInfo() => new()
-    {
-        Path = $"planted:{Kind}:{Skeleton.ToString().ToLowerInvariant()}:{Seed}",
-        Name = $"planted-{Kind}-{Skeleton.ToString().ToLowerInvariant()}-{Seed}",
-        Architecture = Config.Architecture,
-        Layers = Config.Layers,
-        Heads = Config.Heads,
-        KvHeads = Config.KvHeads,
-        DModel = Config.DModel,
-        ContextLength = Config.ContextLength,
-        VocabSize = Config.VocabSize,
-        WeightsOnly = false,
-        Processing = Model.Processing.ToString(),
-    };
+    public Atlas.AtlasModel AtlasInfo() =>
+        Atlas.AtlasModel.InMemory(Model, $"planted-{Kind}-{Skeleton.ToString().ToLowerInvariant()}-{Seed}") with { Path = $"planted:{Kind}:{Skeleton.ToString().ToLowerInvariant()}:{Seed}" };
 }

@@ -20,20 +20,7 @@ public class CausalConfirmationTests(ITestOutputHelper output)
             Detectors = "previous_token,duplicate_token,induction,attention_sink",
             Detector = new DetectorOptions { Prompts = 8, SegmentLength = 11, Seed = 3 },
         };
-        var info = new AtlasModel
-        {
-            Path = "planted",
-            Name = "planted",
-            Architecture = "planted",
-            Layers = 2,
-            Heads = 3,
-            KvHeads = 3,
-            DModel = PlantedHeads.DModel,
-            ContextLength = PlantedHeads.Context,
-            VocabSize = PlantedHeads.Vocab,
-            WeightsOnly = false,
-            Processing = "None",
-        };
+        var info = AtlasModel.InMemory(model, "planted");
         return AtlasRunner.Run(model, null, info, options);
     });
 

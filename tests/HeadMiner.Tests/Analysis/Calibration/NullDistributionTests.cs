@@ -105,20 +105,7 @@ public class NullDistributionTests
         var nullModel = NullModels.Untrained(family, (2, 4, 2, 64), new NullTokenizer("gpt2", Gpt2.Value), std, seed);
         var (context, _) = nullModel.Build(new DetectorOptions());
         var c = context.Config;
-        var info = new AtlasModel
-        {
-            Path = nullModel.Name,
-            Name = nullModel.Name,
-            Architecture = c.Architecture,
-            Layers = c.Layers,
-            Heads = c.Heads,
-            KvHeads = c.KvHeads,
-            DModel = c.DModel,
-            ContextLength = c.ContextLength,
-            VocabSize = c.VocabSize,
-            WeightsOnly = false,
-            Processing = context.Model.Processing.ToString(),
-        };
+        var info = AtlasModel.InMemory(context.Model, nullModel.Name);
         var atlas = AtlasRunner.Run(context.Model, context.Tokenizer, info, new AtlasOptions { Detector = context.Options, RandomDraws = 1 });
         // The task detectors (GPT-2 tokenizer) and the pattern and weight detectors all ran…
         Assert.Equal(DetectorRegistry.All.Count, atlas.Detectors.Count(d => d.Status == "ran"));
