@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Globalization;
 using HeadMiner.Analysis.Atlas;
+using HeadMiner.Analysis.Calibration;
 using HeadMiner.Analysis.Truth;
 using HeadMiner.Models;
 using HeadMiner.Tensors;
@@ -132,80 +133,13 @@ public static class TruthBench
         return AtlasRunner.Run(model, tokenizer, info, options);
     }
 
-    /// <summary>A small untrained model of one family, sizes drawn from the seed.</summary>
+    /// <summary>A small untrained model of one family (the calibration's family configs), sizes drawn from the seed.</summary>
     public static ModelConfig UntrainedConfig(string arch, ulong seed)
     {
         var rng = new SeededRandom(seed * 31 + (ulong)arch.Length);
         int layers = rng.NextInt(2, 5), heads = 4 * rng.NextInt(1, 3), dh = 16 * rng.NextInt(1, 3);
-        int d = heads * dh, vocab = 256 * rng.NextInt(1, 4);
-        return arch switch
-        {
-            "gpt2" => new ModelConfig
-            {
-                Architecture = "gpt2",
-                VocabSize = vocab,
-                DModel = d,
-                Layers = layers,
-                Heads = heads,
-                KvHeads = heads,
-                DHead = dh,
-                DMlp = 4 * d,
-                ContextLength = 128,
-                Norm = NormKind.LayerNorm,
-                NormEps = 1e-5f,
-                Activation = MlpActivation.GeluTanh,
-                LearnedPositions = true,
-                AttentionScale = 1f / MathF.Sqrt(dh),
-                AttentionWindow = new int[layers],
-                TiedEmbeddings = true,
-                BosTokenId = vocab - 1,
-                EosTokenId = vocab - 1,
-            },
-            "gpt_neox" => new ModelConfig
-            {
-                Architecture = "gpt_neox",
-                VocabSize = vocab,
-                DModel = d,
-                Layers = layers,
-                Heads = heads,
-                KvHeads = heads,
-                DHead = dh,
-                DMlp = 4 * d,
-                ContextLength = 128,
-                Norm = NormKind.LayerNorm,
-                NormEps = 1e-5f,
-                Activation = MlpActivation.GeluErf,
-                ParallelAttnMlp = true,
-                RotaryDim = dh / 4,
-                RotaryStyle = RotaryStyle.RotateHalf,
-                AttentionScale = 1f / MathF.Sqrt(dh),
-                AttentionWindow = new int[layers],
-                BosTokenId = 0,
-                EosTokenId = 0,
-            },
-            _ => new ModelConfig
-            {
-                Architecture = "llama",
-                VocabSize = vocab,
-                DModel = d,
-                Layers = layers,
-                Heads = heads,
-                KvHeads = heads / 2,
-                DHead = dh,
-                DMlp = 3 * d,
-                ContextLength = 128,
-                Norm = NormKind.RmsNorm,
-                NormEps = 1e-5f,
-                Activation = MlpActivation.SwiGlu,
-                RotaryDim = dh,
-                RotaryStyle = RotaryStyle.RotateHalf,
-                RopeTheta = 500000,
-                AttentionScale = 1f / MathF.Sqrt(dh),
-                AttentionWindow = new int[layers],
-                BosTokenId = 1,
-                EosTokenId = 2,
-            },
-        };
+        int vocab = 256 * rng.NextInt(1, 4);
+        return NullModels.Config(arch, (layers, heads, heads / 2, heads * dh), vocab, bos: 0, eos: 0, context: 128);
     }
 
     private static int Order(string id) => Analysis.Detectors.DetectorRegistry.Ids.ToList().IndexOf(id);

@@ -62,21 +62,25 @@ public static class NullModels
     public const int ContextLength = 256;
 
     /// <summary>The config of an untrained model of <paramref name="family"/> for a tokenizer's vocabulary.</summary>
-    public static ModelConfig Config(string family, (int Layers, int Heads, int KvHeads, int DModel) size, ITokenizer tokenizer)
+    public static ModelConfig Config(string family, (int Layers, int Heads, int KvHeads, int DModel) size, ITokenizer tokenizer) =>
+        Config(family, size, tokenizer.VocabSize, tokenizer.BosId, tokenizer.EosId);
+
+    /// <summary>The config of an untrained GPT-2 (LayerNorm, learned positions, tied), GPT-NeoX (parallel, partial rotary) or Llama (RMSNorm, RoPE, SwiGLU, GQA) model.</summary>
+    public static ModelConfig Config(string family, (int Layers, int Heads, int KvHeads, int DModel) size, int vocabSize, int? bos, int? eos, int context = ContextLength)
     {
         var (layers, heads, kvHeads, d) = size;
         int dHead = d / heads;
         var baseConfig = new ModelConfig
         {
             Architecture = family,
-            VocabSize = tokenizer.VocabSize,
+            VocabSize = vocabSize,
             DModel = d,
             Layers = layers,
             Heads = heads,
             KvHeads = heads,
             DHead = dHead,
             DMlp = 4 * d,
-            ContextLength = ContextLength,
+            ContextLength = context,
             Norm = NormKind.LayerNorm,
             NormEps = 1e-5f,
             Activation = MlpActivation.GeluTanh,
@@ -84,8 +88,8 @@ public static class NullModels
             AttentionScale = 1f / MathF.Sqrt(dHead),
             AttentionWindow = new int[layers],
             TiedEmbeddings = true,
-            BosTokenId = tokenizer.BosId,
-            EosTokenId = tokenizer.EosId,
+            BosTokenId = bos,
+            EosTokenId = eos,
         };
         return family switch
         {
