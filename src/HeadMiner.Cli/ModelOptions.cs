@@ -26,15 +26,35 @@ public static class ModelOptions
         Description = "Keep F16/BF16 weights in 16 bits (mapped) and convert each layer when it runs: less memory, slower",
     };
 
-    public static LoadedModel Load(string? path, bool process = false, bool weightsOnly = false, bool compactHalf = false)
+    public static Option<bool> AllowUnused() => new("--allow-unused")
+    {
+        Description = "Load a checkpoint even if it holds tensors config.json does not use (e.g. more layers than the config declares); they are ignored and listed",
+    };
+
+    /// <summary>
+    /// Loads <paramref name="path"/> (the embedded default model when absent). With <paramref name="allowUnused"/>, a
+    /// checkpoint holding tensors the config leaves unused loads anyway and a note naming them goes to
+    /// <paramref name="notes"/> (the command's error stream), so what was ignored is never silent.
+    /// </summary>
+    public static LoadedModel Load(string? path, bool process = false, bool weightsOnly = false, bool compactHalf = false,
+        bool allowUnused = false, TextWriter? notes = null)
     {
         if (string.IsNullOrWhiteSpace(path))
             path = DefaultModel.Path ?? throw new UsageException("no --model given and no embedded default model is available");
-        return ModelLoader.Load(path, new LoadOptions
+        var loaded = ModelLoader.Load(path, new LoadOptions
         {
             WeightsOnly = weightsOnly,
             CompactHalf = compactHalf,
+            AllowUnused = allowUnused,
             Processing = process ? WeightProcessing.TransformerLensDefault : WeightProcessing.None,
         });
+        if (loaded.UnusedTensors.Count > 0 && notes is not null)
+        {
+            const int Shown = 5;
+            var unused = loaded.UnusedTensors;
+            notes.WriteLine($"note: --allow-unused: ignoring {unused.Count} checkpoint tensor{(unused.Count == 1 ? "" : "s")} the config does not use: " +
+                string.Join(", ", unused.Take(Shown)) + (unused.Count > Shown ? $", … ({unused.Count - Shown} more)" : ""));
+        }
+        return loaded;
     }
 }

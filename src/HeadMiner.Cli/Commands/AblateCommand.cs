@@ -11,6 +11,7 @@ public static class AblateCommand
     public static Command Create()
     {
         var model = ModelOptions.Model();
+        var allowUnused = ModelOptions.AllowUnused();
         var pairs = new Option<string>("--pairs") { Description = "Prompt-pair file (docs/HOOKS.md)", Required = true };
         var kind = new Option<string>("--kind") { Description = "zero, mean (per-position mean over the clean prompts) or resample (the corrupted prompt's z)", DefaultValueFactory = _ => "zero" };
         kind.AcceptOnlyFromAmong("zero", "mean", "resample");
@@ -23,7 +24,7 @@ public static class AblateCommand
         var outDir = new Option<string>("--out", "-o") { Description = "Directory for ablation.json and ablation.csv", DefaultValueFactory = _ => "." };
         var command = new Command("ablate", "Ablate each attention head (zero / mean / resample) and measure the change in a metric and the loss.")
         {
-            model, pairs, kind, resampleFrom, metric, process, perForward, compare, outDir,
+            model, pairs, kind, resampleFrom, metric, process, perForward, compare, outDir, allowUnused,
         };
         command.SetAction(parse =>
         {
@@ -31,7 +32,7 @@ public static class AblateCommand
             var ablation = parse.GetValue(kind) switch { "mean" => AblationKind.Mean, "resample" => AblationKind.Resample, _ => AblationKind.Zero };
             if (parse.GetValue(perForward) is int p && p <= 0) throw new UsageException($"--heads-per-forward {p} must be positive");
             string pairsPath = parse.GetValue(pairs)!;
-            using var loaded = ModelOptions.Load(parse.GetValue(model), parse.GetValue(process));
+            using var loaded = ModelOptions.Load(parse.GetValue(model), parse.GetValue(process), allowUnused: parse.GetValue(allowUnused), notes: parse.InvocationConfiguration.Error);
             var tokenized = PromptPairSet.Load(pairsPath).Tokenize(loaded.RequireTokenizer(), pairsPath);
             var source = parse.GetValue(resampleFrom) == "clean" ? ResampleSource.CleanPermutation : ResampleSource.Corrupted;
             var options = new AblationStudyOptions { Kind = ablation, Metric = metricKind, ResampleFrom = source, HeadsPerForward = parse.GetValue(perForward) };

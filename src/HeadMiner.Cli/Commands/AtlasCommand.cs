@@ -17,6 +17,7 @@ public static class AtlasCommand
     public static Command Create()
     {
         var model = ModelOptions.Model();
+        var allowUnused = ModelOptions.AllowUnused();
         var detectors = new Option<string?>("--detectors", "-d") { Description = $"Comma-separated detector ids (default: all): {string.Join(", ", DetectorRegistry.Ids)}" };
         var output = new Option<string>("--out", "-o") { Description = "Directory for atlas.json and atlas.html", DefaultValueFactory = _ => "atlas" };
         var seed = new Option<ulong>("--seed") { Description = "Seed of every random prompt and draw", DefaultValueFactory = _ => new DetectorOptions().Seed };
@@ -29,7 +30,7 @@ public static class AtlasCommand
         var weightsOnly = ModelOptions.WeightsOnly();
         var command = new Command("atlas", "Map what every attention head of a model does: detectors for the survey's head types, causal checks, atlas.json + atlas.html.")
         {
-            model, detectors, output, seed, prompts, maxPrompts, causalHeads, randomHeads, draws, process, weightsOnly,
+            model, detectors, output, seed, prompts, maxPrompts, causalHeads, randomHeads, draws, process, weightsOnly, allowUnused,
         };
         command.SetAction((parse, cancel) =>
         {
@@ -59,7 +60,7 @@ public static class AtlasCommand
             var stderr = parse.InvocationConfiguration.Error;
             string dir = parse.GetValue(output)!;
             bool partial = parse.GetValue(weightsOnly);
-            using var loaded = ModelOptions.Load(parse.GetValue(model), parse.GetValue(process), partial);
+            using var loaded = ModelOptions.Load(parse.GetValue(model), parse.GetValue(process), partial, allowUnused: parse.GetValue(allowUnused), notes: parse.InvocationConfiguration.Error);
             var c = loaded.Model.Config;
             try
             {

@@ -17,6 +17,7 @@ public static class AttribPatchCommand
     public static Command Create()
     {
         var model = ModelOptions.Model();
+        var allowUnused = ModelOptions.AllowUnused();
         var pairs = new Option<string>("--pairs") { Description = "Prompt-pair JSON file (clean, corrupted, answer, wrong)", Required = true };
         var metric = new Option<string>("--metric") { Description = "logit_diff | prob_diff | kl", DefaultValueFactory = _ => "logit_diff" };
         var edges = new Option<bool>("--edges") { Description = "Also score every sender → receiver edge (edge attribution patching) into attrib_edges.csv" };
@@ -25,7 +26,7 @@ public static class AttribPatchCommand
         var process = ModelOptions.Process();
         var output = new Option<string>("--out", "-o") { Description = "Directory for attrib_patching.json/.csv (and attrib_edges.csv)", DefaultValueFactory = _ => "." };
         var command = new Command("attrib-patch", "Attribution patching: the gradient estimate of patching every head, MLP (and edge) clean into corrupted.")
-        { model, pairs, metric, edges, compare, top, process, output };
+        { model, pairs, metric, edges, compare, top, process, output, allowUnused };
         command.SetAction(parse =>
         {
             var metricKind = ParseOrUsage(() => Metric.Parse(parse.GetValue(metric)!));
@@ -34,7 +35,7 @@ public static class AttribPatchCommand
             if (topN < 0) throw new UsageException($"--top {topN} must be ≥ 0");
             string pairsPath = parse.GetValue(pairs)!;
             var set = PromptPairSet.Load(pairsPath);
-            using var loaded = ModelOptions.Load(parse.GetValue(model), parse.GetValue(process));
+            using var loaded = ModelOptions.Load(parse.GetValue(model), parse.GetValue(process), allowUnused: parse.GetValue(allowUnused), notes: parse.InvocationConfiguration.Error);
             var tokenizer = loaded.RequireTokenizer();
             var tokenized = set.Tokenize(tokenizer, pairsPath);
             loaded.Model.CheckLength(tokenized.Length);

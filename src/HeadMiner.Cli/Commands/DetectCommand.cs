@@ -10,6 +10,7 @@ public static class DetectCommand
     public static Command Create()
     {
         var model = ModelOptions.Model();
+        var allowUnused = ModelOptions.AllowUnused();
         var detectors = new Option<string?>("--detectors", "-d") { Description = $"Comma-separated detector ids (default: all): {string.Join(", ", DetectorRegistry.Ids)}" };
         var top = new Option<int>("--top", "-k") { Description = "Heads to show per detector", DefaultValueFactory = _ => 5 };
         var prompts = new Option<int>("--prompts") { Description = "Random-token prompts per pattern detector", DefaultValueFactory = _ => new DetectorOptions().Prompts };
@@ -20,7 +21,7 @@ public static class DetectCommand
         var weightsOnly = ModelOptions.WeightsOnly();
         var command = new Command("detect", "Score every attention head for each head type (previous token, induction, copying, composition…) and show the top heads.")
         {
-            model, detectors, top, prompts, maxPrompts, seed, json, process, weightsOnly,
+            model, detectors, top, prompts, maxPrompts, seed, json, process, weightsOnly, allowUnused,
         };
         command.SetAction(parse =>
         {
@@ -33,7 +34,7 @@ public static class DetectCommand
             var options = new DetectorOptions { Prompts = count, MaxPrompts = parse.GetValue(maxPrompts) ?? Math.Max(count, new DetectorOptions().MaxPrompts), Seed = parse.GetValue(seed) };
             try { options.Validate(); }
             catch (HeadMinerException e) { throw new UsageException(e.Message); }
-            using var loaded = ModelOptions.Load(parse.GetValue(model), parse.GetValue(process), parse.GetValue(weightsOnly));
+            using var loaded = ModelOptions.Load(parse.GetValue(model), parse.GetValue(process), parse.GetValue(weightsOnly), allowUnused: parse.GetValue(allowUnused), notes: parse.InvocationConfiguration.Error);
             // The same options and runner as `atlas`: equal seeds give equal prompts, scores and intervals.
             IReadOnlyList<string> setup;
             try { (options, setup) = options.ForModel(loaded); }

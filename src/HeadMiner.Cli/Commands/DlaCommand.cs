@@ -13,6 +13,7 @@ public static class DlaCommand
     public static Command Create()
     {
         var model = ModelOptions.Model();
+        var allowUnused = ModelOptions.AllowUnused();
         var pairs = new Option<string?>("--pairs") { Description = "Prompt-pair file (docs/HOOKS.md); the clean prompts are attributed towards answer − wrong" };
         var prompt = new Option<string?>("--prompt", "-p") { Description = "A single prompt (instead of --pairs)" };
         var answer = new Option<string?>("--answer") { Description = "With --prompt: the answer token's text as it follows the prompt (e.g. \" Mary\"); must be one token" };
@@ -22,7 +23,7 @@ public static class DlaCommand
         var outDir = new Option<string>("--out", "-o") { Description = "Directory for dla.json and dla_heads.csv", DefaultValueFactory = _ => "." };
         var command = new Command("dla", "Direct logit attribution: what each head, layer and neuron writes towards the answer at the last position.")
         {
-            model, pairs, prompt, answer, wrong, process, neurons, outDir,
+            model, pairs, prompt, answer, wrong, process, neurons, outDir, allowUnused,
         };
         command.SetAction(parse =>
         {
@@ -32,7 +33,7 @@ public static class DlaCommand
             if (text is not null && answerText is null) throw new UsageException("--prompt needs --answer");
             if (pairsPath is not null && (answerText is not null || wrongText is not null)) throw new UsageException("--answer/--wrong go with --prompt; a pair file has its own");
             if (topNeurons < 0) throw new UsageException($"--neurons {topNeurons} must be 0 or more");
-            using var loaded = ModelOptions.Load(parse.GetValue(model), parse.GetValue(process));
+            using var loaded = ModelOptions.Load(parse.GetValue(model), parse.GetValue(process), allowUnused: parse.GetValue(allowUnused), notes: parse.InvocationConfiguration.Error);
             var tokenizer = loaded.RequireTokenizer();
             TokenizedPairs tokenized = pairsPath is not null
                 ? PromptPairSet.Load(pairsPath).Tokenize(tokenizer, pairsPath)

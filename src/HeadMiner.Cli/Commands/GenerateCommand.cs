@@ -9,6 +9,7 @@ public static class GenerateCommand
     public static Command Create()
     {
         var model = ModelOptions.Model();
+        var allowUnused = ModelOptions.AllowUnused();
         var prompt = new Option<string>("--prompt", "-p") { Description = "Text to continue (empty: start from BOS)", DefaultValueFactory = _ => "" };
         var maxTokens = new Option<int>("--max-tokens", "-n") { Description = "Tokens to generate", DefaultValueFactory = _ => 64 };
         var temperature = new Option<float>("--temperature", "-t") { Description = "0 = greedy", DefaultValueFactory = _ => 0f };
@@ -17,12 +18,12 @@ public static class GenerateCommand
         var seed = new Option<ulong>("--seed") { Description = "Random seed for sampling", DefaultValueFactory = _ => 0UL };
         var process = ModelOptions.Process();
         var compact = ModelOptions.CompactHalf();
-        var command = new Command("generate", "Generate text from a prompt.") { model, prompt, maxTokens, temperature, topK, topP, seed, process, compact };
+        var command = new Command("generate", "Generate text from a prompt.") { model, prompt, maxTokens, temperature, topK, topP, seed, process, compact, allowUnused };
         command.SetAction(parse =>
         {
             int n = parse.GetValue(maxTokens);
             if (n < 0) throw new UsageException($"--max-tokens {n} must be ≥ 0");
-            using var loaded = ModelOptions.Load(parse.GetValue(model), parse.GetValue(process), compactHalf: parse.GetValue(compact));
+            using var loaded = ModelOptions.Load(parse.GetValue(model), parse.GetValue(process), compactHalf: parse.GetValue(compact), allowUnused: parse.GetValue(allowUnused), notes: parse.InvocationConfiguration.Error);
             var tokenizer = loaded.RequireTokenizer();
             string text = parse.GetValue(prompt) ?? "";
             var ids = new List<int>(tokenizer.Encode(text));

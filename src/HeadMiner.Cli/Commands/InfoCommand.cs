@@ -10,12 +10,13 @@ public static class InfoCommand
     public static Command Create()
     {
         var model = ModelOptions.Model();
+        var allowUnused = ModelOptions.AllowUnused();
         var weightsOnly = ModelOptions.WeightsOnly();
         var json = new Option<bool>("--json") { Description = "Print JSON instead of text" };
-        var command = new Command("info", "Describe a model: architecture, sizes, attention layout, tokenizer.") { model, weightsOnly, json };
+        var command = new Command("info", "Describe a model: architecture, sizes, attention layout, tokenizer.") { model, weightsOnly, json, allowUnused };
         command.SetAction(parse =>
         {
-            using var loaded = ModelOptions.Load(parse.GetValue(model), weightsOnly: parse.GetValue(weightsOnly));
+            using var loaded = ModelOptions.Load(parse.GetValue(model), weightsOnly: parse.GetValue(weightsOnly), allowUnused: parse.GetValue(allowUnused), notes: parse.InvocationConfiguration.Error);
             var c = loaded.Model.Config;
             var w = loaded.Model.Weights;
             var info = new Dictionary<string, object?>

@@ -11,6 +11,7 @@ public static class LogitLensCommand
     public static Command Create()
     {
         var model = ModelOptions.Model();
+        var allowUnused = ModelOptions.AllowUnused();
         var prompt = new Option<string>("--prompt", "-p") { Description = "Prompt text", Required = true };
         var top = new Option<int>("--top", "-k") { Description = "Tokens to show per layer", DefaultValueFactory = _ => 5 };
         var target = new Option<string?>("--target") { Description = "A token (its text as it follows the prompt, one token) whose rank and probability to track per layer" };
@@ -18,12 +19,12 @@ public static class LogitLensCommand
         norm.AcceptOnlyFromAmong("recomputed", "cached");
         var json = new Option<bool>("--json") { Description = "Print JSON instead of a table" };
         var process = ModelOptions.Process();
-        var command = new Command("logit-lens", "Unembed the residual stream after each layer: how the next-token prediction forms.") { model, prompt, top, target, norm, json, process };
+        var command = new Command("logit-lens", "Unembed the residual stream after each layer: how the next-token prediction forms.") { model, prompt, top, target, norm, json, process, allowUnused };
         command.SetAction(parse =>
         {
             int k = parse.GetValue(top);
             if (k <= 0) throw new UsageException($"--top {k} must be positive");
-            using var loaded = ModelOptions.Load(parse.GetValue(model), parse.GetValue(process));
+            using var loaded = ModelOptions.Load(parse.GetValue(model), parse.GetValue(process), allowUnused: parse.GetValue(allowUnused), notes: parse.InvocationConfiguration.Error);
             var tokenizer = loaded.RequireTokenizer();
             string text = parse.GetValue(prompt)!;
             var ids = tokenizer.Encode(text);

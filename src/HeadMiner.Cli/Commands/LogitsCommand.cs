@@ -10,18 +10,19 @@ public static class LogitsCommand
     public static Command Create()
     {
         var model = ModelOptions.Model();
+        var allowUnused = ModelOptions.AllowUnused();
         var prompt = new Option<string>("--prompt", "-p") { Description = "Prompt text", Required = true };
         var top = new Option<int>("--top", "-k") { Description = "How many tokens to show", DefaultValueFactory = _ => 10 };
         var json = new Option<bool>("--json") { Description = "Print JSON (tokens, token strings, top-K logits and log-probs, weight processing)" };
         var process = ModelOptions.Process();
         var compact = ModelOptions.CompactHalf();
         var noBos = new Option<bool>("--no-bos") { Description = "Do not prepend BOS even if the tokenizer does by default" };
-        var command = new Command("logits", "Show the model's next-token distribution after a prompt.") { model, prompt, top, json, process, noBos, compact };
+        var command = new Command("logits", "Show the model's next-token distribution after a prompt.") { model, prompt, top, json, process, noBos, compact, allowUnused };
         command.SetAction(parse =>
         {
             int k = parse.GetValue(top);
             if (k <= 0) throw new UsageException($"--top {k} must be positive");
-            using var loaded = ModelOptions.Load(parse.GetValue(model), parse.GetValue(process), compactHalf: parse.GetValue(compact));
+            using var loaded = ModelOptions.Load(parse.GetValue(model), parse.GetValue(process), compactHalf: parse.GetValue(compact), allowUnused: parse.GetValue(allowUnused), notes: parse.InvocationConfiguration.Error);
             var tokenizer = loaded.RequireTokenizer();
             var ids = tokenizer.Encode(parse.GetValue(prompt)!, parse.GetValue(noBos) ? false : null);
             if (ids.Length == 0) throw new UsageException("the prompt encodes to no tokens");

@@ -12,6 +12,7 @@ public static class PatchCommand
     public static Command Create()
     {
         var model = ModelOptions.Model();
+        var allowUnused = ModelOptions.AllowUnused();
         var pairs = new Option<string>("--pairs") { Description = "Prompt-pair JSON file (clean, corrupted, answer, wrong)", Required = true };
         var target = new Option<string>("--target") { Description = "resid_pre|resid_mid|resid_post|attn_out|mlp_out (layer × position); z|q|k|v|pattern (layer × head); add :pos for layer × head × position", DefaultValueFactory = _ => "resid_pre" };
         var metric = new Option<string>("--metric") { Description = "logit_diff | prob_diff | kl | loss", DefaultValueFactory = _ => "logit_diff" };
@@ -19,7 +20,7 @@ public static class PatchCommand
         var naive = new Option<bool>("--naive") { Description = "Use the one-forward-per-patch reference loop (slow; for checking)" };
         var process = ModelOptions.Process();
         var output = new Option<string>("--out", "-o") { Description = "Directory for patching.json and patching.csv", DefaultValueFactory = _ => "." };
-        var command = new Command("patch", "Activation patching: which activations carry the clean/corrupted difference.") { model, pairs, target, metric, direction, naive, process, output };
+        var command = new Command("patch", "Activation patching: which activations carry the clean/corrupted difference.") { model, pairs, target, metric, direction, naive, process, output, allowUnused };
         command.SetAction(parse =>
         {
             var patchTarget = ParseOrUsage(() => PatchTarget.Parse(parse.GetValue(target)!));
@@ -32,7 +33,7 @@ public static class PatchCommand
             };
             string pairsPath = parse.GetValue(pairs)!;
             var set = PromptPairSet.Load(pairsPath);
-            using var loaded = ModelOptions.Load(parse.GetValue(model), parse.GetValue(process));
+            using var loaded = ModelOptions.Load(parse.GetValue(model), parse.GetValue(process), allowUnused: parse.GetValue(allowUnused), notes: parse.InvocationConfiguration.Error);
             var tokenized = set.Tokenize(loaded.RequireTokenizer(), pairsPath);
             loaded.Model.CheckLength(tokenized.Length);
             var stdout = parse.InvocationConfiguration.Output;

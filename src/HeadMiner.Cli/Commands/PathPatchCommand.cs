@@ -13,6 +13,7 @@ public static class PathPatchCommand
     public static Command Create()
     {
         var model = ModelOptions.Model();
+        var allowUnused = ModelOptions.AllowUnused();
         var pairs = new Option<string>("--pairs") { Description = "Prompt-pair file (clean/corrupted prompts of equal token length, single-token answers)", Required = true };
         var receivers = new Option<string>("--receivers", "-r")
         {
@@ -26,7 +27,7 @@ public static class PathPatchCommand
         var process = ModelOptions.Process();
         var command = new Command("path-patch", "Path patching: how much of the clean→corrupted change flows from a sender head to the logits or to heads' q/k/v inputs.")
         {
-            model, pairs, receivers, sender, metric, output, top, process,
+            model, pairs, receivers, sender, metric, output, top, process, allowUnused,
         };
         command.SetAction(parse =>
         {
@@ -42,7 +43,7 @@ public static class PathPatchCommand
                 throw new UsageException(e.Message);
             }
             string outDir = parse.GetValue(output)!;
-            using var loaded = ModelOptions.Load(parse.GetValue(model), parse.GetValue(process));
+            using var loaded = ModelOptions.Load(parse.GetValue(model), parse.GetValue(process), allowUnused: parse.GetValue(allowUnused), notes: parse.InvocationConfiguration.Error);
             var config = loaded.Model.Config;
             // Receivers and sender are checked against the model before any forward pass: a bad one is a usage error.
             PathReceivers parsedReceivers;

@@ -15,6 +15,7 @@ public static class ProbeCommand
     public static Command Create()
     {
         var model = ModelOptions.Model();
+        var allowUnused = ModelOptions.AllowUnused();
         var set = new Option<string>("--set") { Description = "Labelled prompts JSON ({\"examples\": [{\"prompt\", \"label\": 0|1}]}) or a prompt-pair file (clean = 1, corrupted = 0)", Required = true };
         var position = new Option<int>("--position") { Description = "Token probed, counted from the end (1 = last)", DefaultValueFactory = _ => 1 };
         var validation = new Option<double>("--validation") { Description = "Share held out for validation", DefaultValueFactory = _ => 0.3 };
@@ -27,7 +28,7 @@ public static class ProbeCommand
         var process = ModelOptions.Process();
         var output = new Option<string>("--out", "-o") { Description = "Directory for probe_accuracy.csv/.json and probe_accuracy.svg", DefaultValueFactory = _ => "." };
         var command = new Command("probe", "Linear probes on every head's output (ITI style); optional steering along a probe direction.")
-        { model, set, position, validation, lambda, seed, steer, alpha, pairs, metric, process, output };
+        { model, set, position, validation, lambda, seed, steer, alpha, pairs, metric, process, output, allowUnused };
         command.SetAction(parse =>
         {
             var steerHead = parse.GetValue(steer) is { } s ? ParseHead(s) : ((int, int)?)null;
@@ -37,7 +38,7 @@ public static class ProbeCommand
             string? pairsPath = parse.GetValue(pairs) ?? (IsPairFile(setPath) ? setPath : null);
             if (steerHead is not null && pairsPath is null) throw new UsageException("--steer needs --pairs (prompt pairs to measure the metric on) when --set is not a prompt-pair file");
             var options = new ProbeOptions { ValidationFraction = parse.GetValue(validation), Lambda = parse.GetValue(lambda), Seed = parse.GetValue(seed), PositionFromEnd = parse.GetValue(position) };
-            using var loaded = ModelOptions.Load(parse.GetValue(model), parse.GetValue(process));
+            using var loaded = ModelOptions.Load(parse.GetValue(model), parse.GetValue(process), allowUnused: parse.GetValue(allowUnused), notes: parse.InvocationConfiguration.Error);
             var tokenizer = loaded.RequireTokenizer();
             var (prompts, labels) = data.Tokenize(tokenizer);
             var result = HeadProbing.Run(loaded.Model, prompts, labels, options);

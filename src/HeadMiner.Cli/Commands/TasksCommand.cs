@@ -18,12 +18,13 @@ public static class TasksCommand
     private static Command List()
     {
         var model = ModelOptions.Model();
-        var command = new Command("list", "List the task sets; with --model, whether each can be built for its tokenizer and why not.") { model };
+        var allowUnused = ModelOptions.AllowUnused();
+        var command = new Command("list", "List the task sets; with --model, whether each can be built for its tokenizer and why not.") { model, allowUnused };
         command.SetAction(parse =>
         {
             var output = parse.InvocationConfiguration.Output;
             var path = parse.GetValue(model);
-            (ITokenizer Tokenizer, int Context, IReadOnlySet<int>? PromptTokens)? target = path is null ? null : Load(path);
+            (ITokenizer Tokenizer, int Context, IReadOnlySet<int>? PromptTokens)? target = path is null ? null : Load(path, parse.GetValue(allowUnused), parse.InvocationConfiguration.Error);
             int width = TaskSets.All.Max(g => g.Name.Length);
             foreach (var g in TaskSets.All)
             {
@@ -45,8 +46,9 @@ public static class TasksCommand
         var count = new Option<int>("--count") { Description = "Number of pairs", DefaultValueFactory = _ => 32 };
         var seed = new Option<ulong>("--seed") { Description = "Random seed (same seed and tokenizer → same file)", DefaultValueFactory = _ => 0 };
         var model = ModelOptions.Model();
+        var allowUnused = ModelOptions.AllowUnused();
         var output = new Option<string>("--out", "-o") { Description = "Prompt-pair JSON file to write", Required = true };
-        var command = new Command("generate", "Generate a task set for a model's tokenizer and write it as a prompt-pair file.") { name, count, seed, model, output };
+        var command = new Command("generate", "Generate a task set for a model's tokenizer and write it as a prompt-pair file.") { name, count, seed, model, output, allowUnused };
         command.SetAction(parse =>
         {
             string setName = parse.GetValue(name)!;
@@ -54,7 +56,7 @@ public static class TasksCommand
                 ?? throw new UsageException($"unknown task set \"{setName}\"; known: {string.Join(", ", TaskSets.All.Select(g => g.Name))}");
             int n = parse.GetValue(count);
             if (n < 1 || n > 100_000) throw new UsageException($"--count {n} must be between 1 and 100000");
-            var (tokenizer, context, promptTokens) = Load(parse.GetValue(model));
+            var (tokenizer, context, promptTokens) = Load(parse.GetValue(model), parse.GetValue(allowUnused), parse.InvocationConfiguration.Error);
             var set = generator.Generate(tokenizer, new TaskSetOptions { Count = n, Seed = parse.GetValue(seed), ContextLength = context, PromptTokens = promptTokens });
             string path = parse.GetValue(output)!;
             set.Save(path);
@@ -69,9 +71,9 @@ public static class TasksCommand
     /// The tokenizer, context length and declared prompt vocabulary (headminer.json, as `detect` and `atlas` read it)
     /// of --model (the embedded default when absent); weights are not needed.
     /// </summary>
-    private static (ITokenizer Tokenizer, int Context, IReadOnlySet<int>? PromptTokens) Load(string? path)
+    private static (ITokenizer Tokenizer, int Context, IReadOnlySet<int>? PromptTokens) Load(string? path, bool allowUnused, TextWriter notes)
     {
-        using var loaded = ModelOptions.Load(path, weightsOnly: true);
+        using var loaded = ModelOptions.Load(path, weightsOnly: true, allowUnused: allowUnused, notes: notes);
         var hints = HeadMiner.Analysis.Detectors.AnalysisHints.Load(loaded.Path, loaded.Model.Config.VocabSize);
         return (loaded.RequireTokenizer(), loaded.Model.Config.ContextLength, hints is { PromptTokenRanges.Count: > 0 } ? hints.PromptTokens() : null);
     }

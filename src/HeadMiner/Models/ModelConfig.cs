@@ -75,25 +75,54 @@ public sealed record ModelConfig
     /// <summary>The k/v head that query head <paramref name="head"/> reads (grouped-query attention).</summary>
     public int KvHeadOf(int head) => head / GroupSize;
 
+    // Sanity limits on what a config may declare: far above any released model, low enough that a lying config
+    // fails here instead of allocating per-layer arrays or overflowing the int-indexed tensors.
+    public const int MaxLayers = 4096;
+    public const int MaxWidth = 1 << 16;
+    public const int MaxHeads = 4096;
+    public const int MaxMlp = 1 << 20;
+    public const int MaxVocab = 1 << 24;
+    public const int MaxContext = 1 << 24;
+
+    /// <summary>
+    /// The last line of defence after an architecture has parsed its config (which names config keys in its own
+    /// errors): everything the shared forward pass relies on, so that no config reaches it that would index out of
+    /// range or make NaN logits.
+    /// </summary>
     public void Validate(string source)
     {
         void Check(bool ok, string what)
         {
             if (!ok) throw new HeadMinerException($"{source}: invalid {Architecture} config: {what}");
         }
-        Check(VocabSize > 0, $"vocab_size {VocabSize} must be positive");
-        Check(DModel > 0, $"hidden size {DModel} must be positive");
-        Check(Layers > 0, $"layer count {Layers} must be positive");
-        Check(Heads > 0 && KvHeads > 0, $"head counts {Heads}/{KvHeads} must be positive");
+        Check(VocabSize is > 0 and <= MaxVocab, $"vocab_size {VocabSize} must be in 1..{MaxVocab}");
+        Check(DModel is > 0 and <= MaxWidth, $"hidden size {DModel} must be in 1..{MaxWidth}");
+        Check(Layers is > 0 and <= MaxLayers, $"layer count {Layers} must be in 1..{MaxLayers}");
+        Check(Heads is > 0 and <= MaxHeads && KvHeads is > 0 and <= MaxHeads, $"head counts {Heads}/{KvHeads} must be in 1..{MaxHeads}");
         Check(Heads % KvHeads == 0, $"{Heads} attention heads are not a multiple of {KvHeads} key/value heads");
-        Check(DHead > 0, $"head size {DHead} must be positive");
-        Check(DMlp > 0, $"MLP size {DMlp} must be positive");
-        Check(ContextLength > 0, $"context length {ContextLength} must be positive");
-        Check(RotaryDim % 2 == 0 && RotaryDim <= DHead, $"rotary dimension {RotaryDim} must be even and ≤ head size {DHead}");
+        Check(DHead is > 0 and <= MaxWidth, $"head size {DHead} must be in 1..{MaxWidth}");
+        Check(DMlp is > 0 and <= MaxMlp, $"MLP size {DMlp} must be in 1..{MaxMlp}");
+        Check(ContextLength is > 0 and <= MaxContext, $"context length {ContextLength} must be in 1..{MaxContext}");
+        Check(RotaryDim >= 0 && RotaryDim % 2 == 0 && RotaryDim <= DHead, $"rotary dimension {RotaryDim} must be even and ≤ head size {DHead}");
         Check(LearnedPositions || RotaryDim > 0, "model has neither learned nor rotary positions");
+        Check(float.IsFinite(NormEps) && NormEps > 0, $"norm epsilon {NormEps} must be a positive finite number");
+        Check(float.IsFinite(AttentionScale) && AttentionScale > 0, $"attention scale {AttentionScale} must be a positive finite number");
+        Check(RotaryDim == 0 || (double.IsFinite(RopeTheta) && RopeTheta >= 1), $"rope theta {RopeTheta} must be a finite number ≥ 1");
+        if (RopeScaling is { } s)
+        {
+            Check(double.IsFinite(s.Factor) && s.Factor > 0, $"rope scaling factor {s.Factor} must be a positive finite number");
+            Check(double.IsFinite(s.LowFreqFactor) && s.LowFreqFactor > 0 && double.IsFinite(s.HighFreqFactor) && s.HighFreqFactor > s.LowFreqFactor,
+                $"rope scaling low/high frequency factors {s.LowFreqFactor}/{s.HighFreqFactor} must be positive with high > low");
+            Check(s.OriginalMaxPositions > 0, $"rope scaling original_max_position_embeddings {s.OriginalMaxPositions} must be positive");
+        }
         Check(AttentionWindow.Length == Layers, $"{AttentionWindow.Length} attention windows for {Layers} layers");
+        Check(AttentionWindow.All(w => w >= 0), "attention windows must not be negative");
+        Check(BosTokenId is null || (uint)BosTokenId < (uint)VocabSize, $"BOS token id {BosTokenId} is outside the vocabulary of {VocabSize}");
+        Check(EosTokenId is null || (uint)EosTokenId < (uint)VocabSize, $"EOS token id {EosTokenId} is outside the vocabulary of {VocabSize}");
         // Sizes that would overflow our int-indexed tensors are rejected up front rather than failing mid-load.
         Check((long)VocabSize * DModel < int.MaxValue, $"embedding {VocabSize}×{DModel} exceeds 2^31 elements");
         Check((long)DModel * DMlp < int.MaxValue, $"MLP matrix {DModel}×{DMlp} exceeds 2^31 elements");
+        Check((long)(Heads + 2 * KvHeads) * DHead * DModel < int.MaxValue, $"attention matrices of {Heads}+2×{KvHeads} heads × {DHead} × {DModel} exceed 2^31 elements");
+        Check(!LearnedPositions || (long)ContextLength * DModel < int.MaxValue, $"position embedding {ContextLength}×{DModel} exceeds 2^31 elements");
     }
 }

@@ -1,6 +1,7 @@
 using HeadMiner.Models.Architectures;
 using HeadMiner.Models.Formats;
 using HeadMiner.Models.Tokenizers;
+using HeadMiner.Tensors;
 
 namespace HeadMiner.Models;
 
@@ -16,6 +17,13 @@ public sealed record LoadOptions
     /// converting each layer per use. Weight processing or editing a layer makes it a permanent float copy.
     /// </summary>
     public bool CompactHalf { get; init; }
+
+    /// <summary>
+    /// Load a checkpoint that holds tensors the config does not use (more layers than config.json declares, a different
+    /// architecture's extras); they are listed in <see cref="LoadedModel.UnusedTensors"/>. Without it such a checkpoint
+    /// is refused: a config that silently describes part of a checkpoint is a truncated model.
+    /// </summary>
+    public bool AllowUnused { get; init; }
 
     /// <summary>TransformerLens weight processing to apply after loading (default: none, the checkpoint's own numerics).</summary>
     public WeightProcessing Processing { get; init; } = WeightProcessing.None;
@@ -51,6 +59,9 @@ public static class ModelLoader
         options ??= new LoadOptions();
         path = System.IO.Path.GetFullPath(path);
         LoadedModel loaded;
+        // A link is followed wherever it points (the Hugging Face cache links every file into blobs/); a dangling one
+        // fails here with its target named rather than as "no such file".
+        if (new FileInfo(path).LinkTarget is not null && !Directory.Exists(path)) FileLinks.Resolve(path, "model");
         if (File.Exists(path))
         {
             if (System.IO.Path.GetFileName(path) == "config.json") return Load(System.IO.Path.GetDirectoryName(path)!, options);
@@ -58,7 +69,7 @@ public static class ModelLoader
         }
         else if (Directory.Exists(path))
         {
-            if (File.Exists(System.IO.Path.Combine(path, "config.json"))) loaded = LoadHuggingFace(path, options);
+            if (FileLinks.Exists(System.IO.Path.Combine(path, "config.json"))) loaded = LoadHuggingFace(path, options);
             else
             {
                 var bins = Directory.GetFiles(path, "*.bin").Where(f => !IsTokenizerFile(f)).ToArray();
@@ -107,6 +118,7 @@ public static class ModelLoader
             else weights = architecture.LoadWeights(modelConfig, reader);
             var model = new Transformer(modelConfig, weights, dir, source);
             var unused = reader.Unused(IsKnownBuffer).ToArray();
+            if (unused.Length > 0 && !options.AllowUnused) throw UnusedTensors(config.Path, source.Source, modelConfig, unused);
             return new LoadedModel(model, TryLoadTokenizer(dir, modelConfig), dir, "huggingface", unused);
         }
         catch
@@ -114,6 +126,17 @@ public static class ModelLoader
             source.Dispose();
             throw;
         }
+    }
+
+    /// <summary>The refusal of a checkpoint with tensors the config leaves unused, naming the first few and the count.</summary>
+    private static HeadMinerException UnusedTensors(string configPath, string checkpoint, ModelConfig config, string[] unused)
+    {
+        const int Shown = 5;
+        string first = string.Join(", ", unused.Take(Shown).Select(n => $"\"{ErrorText.Clip(n)}\""));
+        return new HeadMinerException(
+            $"{checkpoint}: {unused.Length} checkpoint tensor{(unused.Length == 1 ? " is" : "s are")} not used by the {config.Architecture} model " +
+            $"that {configPath} describes ({config.Layers} layers): {first}{(unused.Length > Shown ? ", …" : "")}; config.json may declare fewer layers " +
+            "or another architecture than the checkpoint holds (pass --allow-unused to load it anyway, ignoring them)");
     }
 
     private static LoadedModel LoadLlama2c(string file)

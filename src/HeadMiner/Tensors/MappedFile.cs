@@ -20,11 +20,20 @@ public sealed unsafe class MappedFile : IDisposable
     public MappedFile(string path)
     {
         Path = path;
-        var info = new FileInfo(path);
-        if (!info.Exists) throw new FileNotFoundException($"{path}: file not found", path);
-        Length = info.Length;
-        if (Length == 0) throw new InvalidDataException($"{path}: file is empty");
-        _file = MemoryMappedFile.CreateFromFile(path, FileMode.Open, null, 0, MemoryMappedFileAccess.Read);
+        // The length comes from the open handle, which follows symbolic links (a FileInfo of a link would give the
+        // link's own size: the Hugging Face cache stores every file as one).
+        var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read);
+        try
+        {
+            Length = stream.Length;
+            if (Length == 0) throw new InvalidDataException($"{path}: file is empty");
+            _file = MemoryMappedFile.CreateFromFile(stream, null, 0, MemoryMappedFileAccess.Read, HandleInheritability.None, leaveOpen: false);
+        }
+        catch
+        {
+            stream.Dispose();
+            throw;
+        }
         _view = _file.CreateViewAccessor(0, 0, MemoryMappedFileAccess.Read);
         byte* p = null;
         _view.SafeMemoryMappedViewHandle.AcquirePointer(ref p);

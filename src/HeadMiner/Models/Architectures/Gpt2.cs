@@ -14,32 +14,33 @@ public sealed class Gpt2 : IArchitecture
 
     public ModelConfig ParseConfig(HfConfig c)
     {
-        int d = c.Int("n_embd", "hidden_size");
-        int heads = c.Int("n_head", "num_attention_heads");
-        int layers = c.Int("n_layer", "num_hidden_layers");
+        int d = c.Int(1, ModelConfig.MaxWidth, "n_embd", "hidden_size");
+        int heads = c.Int(1, ModelConfig.MaxHeads, "n_head", "num_attention_heads");
+        int layers = c.Int(1, ModelConfig.MaxLayers, "n_layer", "num_hidden_layers");
+        int vocab = c.Int(1, ModelConfig.MaxVocab, "vocab_size");
         if (c.BoolOr(false, "scale_attn_by_inverse_layer_idx"))
             throw new HeadMinerException($"{c.Path}: scale_attn_by_inverse_layer_idx is not supported");
-        if (heads <= 0 || d % heads != 0) throw new HeadMinerException($"{c.Path}: n_embd {d} is not divisible by n_head {heads}");
+        if (d % heads != 0) throw new HeadMinerException($"{c.Path}: n_embd {d} is not divisible by n_head {heads}");
         return new ModelConfig
         {
             Architecture = "gpt2",
-            VocabSize = c.Int("vocab_size"),
+            VocabSize = vocab,
             DModel = d,
             Layers = layers,
             Heads = heads,
             KvHeads = heads,
             DHead = d / heads,
-            DMlp = c.IntOr(4 * d, "n_inner"),
-            ContextLength = c.Int("n_positions", "n_ctx"),
+            DMlp = c.IntOr(4 * d, 1, ModelConfig.MaxMlp, "n_inner"),
+            ContextLength = c.Int(1, ModelConfig.MaxContext, "n_positions", "n_ctx"),
             Norm = NormKind.LayerNorm,
-            NormEps = (float)c.DoubleOr(1e-5, "layer_norm_epsilon"),
+            NormEps = c.EpsilonOr(1e-5, "layer_norm_epsilon"),
             Activation = Activation(c),
             LearnedPositions = true,
             AttentionScale = c.BoolOr(true, "scale_attn_weights") ? 1f / MathF.Sqrt(d / heads) : 1f,
             AttentionWindow = new int[layers],
             TiedEmbeddings = true,
-            BosTokenId = c.IntOrNull("bos_token_id"),
-            EosTokenId = c.IntOrNull("eos_token_id"),
+            BosTokenId = c.TokenIdOrNull("bos_token_id", vocab),
+            EosTokenId = c.TokenIdOrNull("eos_token_id", vocab),
         };
     }
 

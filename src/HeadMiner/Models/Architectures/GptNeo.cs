@@ -1,3 +1,6 @@
+using System.Globalization;
+using System.Text.Json;
+using HeadMiner.Models.Formats;
 using static HeadMiner.Models.Architectures.LayoutViews;
 
 namespace HeadMiner.Models.Architectures;
@@ -14,62 +17,77 @@ public sealed class GptNeo : IArchitecture
 
     public ModelConfig ParseConfig(HfConfig c)
     {
-        int d = c.Int("hidden_size");
-        int heads = c.Int("num_heads");
-        int layers = c.Int("num_layers");
-        if (heads <= 0 || d % heads != 0) throw new HeadMinerException($"{c.Path}: hidden_size {d} is not divisible by num_heads {heads}");
-        int window = c.IntOr(256, "window_size");
+        int d = c.Int(1, ModelConfig.MaxWidth, "hidden_size");
+        int heads = c.Int(1, ModelConfig.MaxHeads, "num_heads");
+        int layers = c.Int(1, ModelConfig.MaxLayers, "num_layers");
+        int vocab = c.Int(1, ModelConfig.MaxVocab, "vocab_size");
+        if (d % heads != 0) throw new HeadMinerException($"{c.Path}: hidden_size {d} is not divisible by num_heads {heads}");
+        int window = c.IntOr(256, 1, ModelConfig.MaxContext, "window_size");
         var kinds = AttentionLayers(c, layers);
         return new ModelConfig
         {
             Architecture = "gpt_neo",
-            VocabSize = c.Int("vocab_size"),
+            VocabSize = vocab,
             DModel = d,
             Layers = layers,
             Heads = heads,
             KvHeads = heads,
             DHead = d / heads,
-            DMlp = c.IntOr(4 * d, "intermediate_size"),
-            ContextLength = c.Int("max_position_embeddings"),
+            DMlp = c.IntOr(4 * d, 1, ModelConfig.MaxMlp, "intermediate_size"),
+            ContextLength = c.Int(1, ModelConfig.MaxContext, "max_position_embeddings"),
             Norm = NormKind.LayerNorm,
-            NormEps = (float)c.DoubleOr(1e-5, "layer_norm_epsilon"),
+            NormEps = c.EpsilonOr(1e-5, "layer_norm_epsilon"),
             Activation = Gpt2.Activation(c),
             LearnedPositions = true,
             AttentionScale = 1f, // GPT-Neo does not scale q·k.
             AttentionWindow = kinds.Select(k => k == "local" ? window : 0).ToArray(),
             TiedEmbeddings = true,
-            BosTokenId = c.IntOrNull("bos_token_id"),
-            EosTokenId = c.IntOrNull("eos_token_id"),
+            BosTokenId = c.TokenIdOrNull("bos_token_id", vocab),
+            EosTokenId = c.TokenIdOrNull("eos_token_id", vocab),
         };
     }
 
-    /// <summary>Expands attention_types ([[["global","local"], 12]]) to one entry per layer.</summary>
+    /// <summary>
+    /// Expands attention_types ([[["global","local"], 12]]) to one entry per layer. The structure is checked as it is
+    /// walked, and the expansion stops as soon as it passes num_layers, so a lying repeat count allocates nothing.
+    /// </summary>
     private static string[] AttentionLayers(HfConfig c, int layers)
     {
         var result = new List<string>();
+        string source;
         if (c.Element("attention_types") is { } types)
         {
+            source = "attention_types";
+            const string Shape = "a list of [[\"global\" or \"local\", …], repeat count] pairs";
+            if (types.ValueKind != JsonValueKind.Array) throw c.Bad(source, types, Shape);
             foreach (var group in types.EnumerateArray())
             {
-                var kinds = group[0].EnumerateArray().Select(e => e.GetString() ?? "").ToArray();
-                int repeat = group[1].GetInt32();
-                for (int i = 0; i < repeat; i++) result.AddRange(kinds);
+                if (group.ValueKind != JsonValueKind.Array || group.GetArrayLength() != 2 || group[0].ValueKind != JsonValueKind.Array)
+                    throw c.Bad(source, types, Shape);
+                var kinds = AttentionKinds(c, source, group[0]);
+                int repeat = c.ReadInt(source, group[1], 0, ModelConfig.MaxLayers);
+                for (int i = 0; i < repeat && result.Count <= layers; i++) result.AddRange(kinds);
             }
         }
         else if (c.Element("attention_layers") is { } list)
         {
-            result.AddRange(list.EnumerateArray().Select(e => e.GetString() ?? ""));
+            source = "attention_layers";
+            if (list.ValueKind != JsonValueKind.Array) throw c.Bad(source, list, "a list of \"global\" or \"local\"");
+            result.AddRange(AttentionKinds(c, source, list));
         }
         else
         {
-            for (int i = 0; i < layers; i++) result.Add("global");
+            return Enumerable.Repeat("global", layers).ToArray();
         }
         if (result.Count != layers)
-            throw new HeadMinerException($"{c.Path}: attention_types lists {result.Count} layers but num_layers is {layers}");
-        foreach (var k in result)
-            if (k is not ("global" or "local")) throw new HeadMinerException($"{c.Path}: attention type \"{k}\" is not global or local");
+            throw new HeadMinerException($"{c.Path}: \"{source}\" lists {(result.Count > layers ? "more than " + layers : result.Count.ToString(CultureInfo.InvariantCulture))} layers but num_layers is {layers}");
         return [.. result];
     }
+
+    private static string[] AttentionKinds(HfConfig c, string key, JsonElement list) =>
+        list.EnumerateArray().Select(e => e.ValueKind == JsonValueKind.String && e.GetString() is "global" or "local"
+            ? e.GetString()!
+            : throw new HeadMinerException($"{c.Path}: \"{key}\" has attention type {ErrorText.Clip(e.GetRawText(), 60)}; each must be \"global\" or \"local\"")).ToArray();
 
     public LayerWeights LoadLayer(ModelConfig cfg, WeightReader r, int l)
     {

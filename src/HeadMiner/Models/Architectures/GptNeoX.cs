@@ -12,35 +12,41 @@ public sealed class GptNeoX : IArchitecture
 
     public ModelConfig ParseConfig(HfConfig c)
     {
-        int d = c.Int("hidden_size");
-        int heads = c.Int("num_attention_heads");
-        int layers = c.Int("num_hidden_layers");
-        if (heads <= 0 || d % heads != 0) throw new HeadMinerException($"{c.Path}: hidden_size {d} is not divisible by num_attention_heads {heads}");
+        int d = c.Int(1, ModelConfig.MaxWidth, "hidden_size");
+        int heads = c.Int(1, ModelConfig.MaxHeads, "num_attention_heads");
+        int layers = c.Int(1, ModelConfig.MaxLayers, "num_hidden_layers");
+        int vocab = c.Int(1, ModelConfig.MaxVocab, "vocab_size");
+        if (d % heads != 0) throw new HeadMinerException($"{c.Path}: hidden_size {d} is not divisible by num_attention_heads {heads}");
         int dh = d / heads;
-        double pct = c.DoubleOr(0.25, "rotary_pct", "partial_rotary_factor");
+        string pctKey = c.Has("rotary_pct") ? "rotary_pct" : "partial_rotary_factor";
+        double pct = c.DoubleOr(0.25, NumberRange.Fraction, pctKey);
+        // Hugging Face truncates: rotary_ndims = int(head_size * rotary_pct); our kernels rotate pairs.
+        int rotary = (int)(dh * pct);
+        if (rotary == 0 || rotary % 2 != 0)
+            throw new HeadMinerException($"{c.Path}: \"{pctKey}\" {pct} of the head size {dh} gives {rotary} rotary dimensions; it must give a positive even number");
         return new ModelConfig
         {
             Architecture = "gpt_neox",
-            VocabSize = c.Int("vocab_size"),
+            VocabSize = vocab,
             DModel = d,
             Layers = layers,
             Heads = heads,
             KvHeads = heads,
             DHead = dh,
-            DMlp = c.Int("intermediate_size"),
-            ContextLength = c.Int("max_position_embeddings"),
+            DMlp = c.Int(1, ModelConfig.MaxMlp, "intermediate_size"),
+            ContextLength = c.Int(1, ModelConfig.MaxContext, "max_position_embeddings"),
             Norm = NormKind.LayerNorm,
-            NormEps = (float)c.DoubleOr(1e-5, "layer_norm_eps"),
+            NormEps = c.EpsilonOr(1e-5, "layer_norm_eps"),
             Activation = Gpt2.Activation(c),
             ParallelAttnMlp = c.BoolOr(true, "use_parallel_residual"),
-            RotaryDim = (int)(dh * pct),
+            RotaryDim = rotary,
             RotaryStyle = Tensors.Kernels.RotaryStyle.RotateHalf,
-            RopeTheta = c.DoubleOr(10000, "rope_theta", "rotary_emb_base"),
+            RopeTheta = c.DoubleOr(10000, NumberRange.RotaryBase, "rope_theta", "rotary_emb_base"),
             AttentionScale = 1f / MathF.Sqrt(dh),
             AttentionWindow = new int[layers],
             TiedEmbeddings = c.BoolOr(false, "tie_word_embeddings"),
-            BosTokenId = c.IntOrNull("bos_token_id"),
-            EosTokenId = c.IntOrNull("eos_token_id"),
+            BosTokenId = c.TokenIdOrNull("bos_token_id", vocab),
+            EosTokenId = c.TokenIdOrNull("eos_token_id", vocab),
         };
     }
 

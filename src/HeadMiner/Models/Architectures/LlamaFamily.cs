@@ -1,3 +1,5 @@
+using System.Text.Json;
+using HeadMiner.Models.Formats;
 using static HeadMiner.Models.Architectures.LayoutViews;
 
 namespace HeadMiner.Models.Architectures;
@@ -16,51 +18,77 @@ public abstract class LlamaFamily : IArchitecture
 
     public ModelConfig ParseConfig(HfConfig c)
     {
-        int d = c.Int("hidden_size");
-        int heads = c.Int("num_attention_heads");
-        int layers = c.Int("num_hidden_layers");
-        int kv = c.IntOr(heads, "num_key_value_heads");
-        int dh = c.IntOr(heads > 0 && d % heads == 0 ? d / heads : 0, "head_dim");
-        if (dh <= 0) throw new HeadMinerException($"{c.Path}: hidden_size {d} is not divisible by num_attention_heads {heads} and no head_dim is given");
+        int d = c.Int(1, ModelConfig.MaxWidth, "hidden_size");
+        int heads = c.Int(1, ModelConfig.MaxHeads, "num_attention_heads");
+        int layers = c.Int(1, ModelConfig.MaxLayers, "num_hidden_layers");
+        int vocab = c.Int(1, ModelConfig.MaxVocab, "vocab_size");
+        int kv = c.IntOr(heads, 1, heads, "num_key_value_heads");
+        if (heads % kv != 0)
+            throw new HeadMinerException($"{c.Path}: num_attention_heads {heads} is not a multiple of num_key_value_heads {kv}");
+        if (!c.Has("head_dim") && d % heads != 0)
+            throw new HeadMinerException($"{c.Path}: hidden_size {d} is not divisible by num_attention_heads {heads} and no head_dim is given");
+        int dh = c.IntOr(d / heads, 1, ModelConfig.MaxWidth, "head_dim");
+        // Rotary rotates pairs of dimensions, so a head must have an even size.
+        if (dh % 2 != 0) throw new HeadMinerException($"{c.Path}: the head size {dh} (head_dim, or hidden_size / num_attention_heads) must be even for rotary embeddings");
         string act = c.StringOr("silu", "hidden_act");
         if (act != "silu") throw new HeadMinerException($"{c.Path}: hidden_act \"{act}\" is not supported for {ModelTypes[0]} (silu)");
         return new ModelConfig
         {
             Architecture = c.ModelType ?? ModelTypes[0],
-            VocabSize = c.Int("vocab_size"),
+            VocabSize = vocab,
             DModel = d,
             Layers = layers,
             Heads = heads,
             KvHeads = kv,
             DHead = dh,
-            DMlp = c.Int("intermediate_size"),
-            ContextLength = c.Int("max_position_embeddings"),
+            DMlp = c.Int(1, ModelConfig.MaxMlp, "intermediate_size"),
+            ContextLength = c.Int(1, ModelConfig.MaxContext, "max_position_embeddings"),
             Norm = NormKind.RmsNorm,
-            NormEps = (float)c.DoubleOr(1e-6, "rms_norm_eps"),
+            NormEps = c.EpsilonOr(1e-6, "rms_norm_eps"),
             Activation = MlpActivation.SwiGlu,
             RotaryDim = dh,
             RotaryStyle = Tensors.Kernels.RotaryStyle.RotateHalf,
-            RopeTheta = c.DoubleOr(10000, "rope_theta"),
+            RopeTheta = c.DoubleOr(10000, NumberRange.RotaryBase, "rope_theta"),
             RopeScaling = ParseRopeScaling(c),
             AttentionScale = 1f / MathF.Sqrt(dh),
             AttentionWindow = Windows(c, layers),
             TiedEmbeddings = c.BoolOr(false, "tie_word_embeddings"),
-            BosTokenId = c.IntOrNull("bos_token_id"),
-            EosTokenId = c.IntOrNull("eos_token_id"),
+            BosTokenId = c.TokenIdOrNull("bos_token_id", vocab),
+            EosTokenId = c.TokenIdOrNull("eos_token_id", vocab),
         };
     }
 
+    /// <summary>
+    /// rope_scaling: null, {"rope_type": "default"} or Llama 3's frequency-dependent scaling. Each field is range-checked
+    /// here because a zero factor or high_freq_factor ≤ low_freq_factor divides by zero in the tables (NaN logits).
+    /// </summary>
     private static RopeScaling? ParseRopeScaling(HfConfig c)
     {
-        if (c.Element("rope_scaling") is not { } s || s.ValueKind != System.Text.Json.JsonValueKind.Object) return null;
-        string type = s.TryGetProperty("rope_type", out var t) || s.TryGetProperty("type", out t) ? t.GetString() ?? "" : "";
-        double Num(string key, double fallback) => s.TryGetProperty(key, out var v) && v.ValueKind == System.Text.Json.JsonValueKind.Number ? v.GetDouble() : fallback;
-        return type switch
+        if (c.Element("rope_scaling") is not { } s) return null;
+        if (s.ValueKind != JsonValueKind.Object) throw c.Bad("rope_scaling", s, "an object or null");
+        string typeKey = s.TryGetProperty("rope_type", out var t) ? "rope_type" : s.TryGetProperty("type", out t) ? "type" : "";
+        if (typeKey == "") throw new HeadMinerException($"{c.Path}: \"rope_scaling\" has no \"rope_type\"");
+        if (t.ValueKind != JsonValueKind.String) throw c.Bad($"rope_scaling.{typeKey}", t, "a string");
+        string type = t.GetString()!;
+        double Num(string key, double fallback, NumberRange range) =>
+            s.TryGetProperty(key, out var v) && v.ValueKind != JsonValueKind.Null ? c.ReadDouble($"rope_scaling.{key}", v, range) : fallback;
+        switch (type)
         {
-            "default" => null,
-            "llama3" => new RopeScaling(Num("factor", 8), Num("low_freq_factor", 1), Num("high_freq_factor", 4), (int)Num("original_max_position_embeddings", 8192)),
-            _ => throw new HeadMinerException($"{c.Path}: rope_scaling type \"{type}\" is not supported (llama3)"),
-        };
+            case "default":
+                return null;
+            case "llama3":
+                double factor = Num("factor", 8, NumberRange.Positive);
+                double low = Num("low_freq_factor", 1, NumberRange.Positive);
+                double high = Num("high_freq_factor", 4, NumberRange.Positive);
+                if (!(high > low))
+                    throw new HeadMinerException($"{c.Path}: \"rope_scaling.high_freq_factor\" {high} must be greater than \"rope_scaling.low_freq_factor\" {low}");
+                int original = s.TryGetProperty("original_max_position_embeddings", out var o) && o.ValueKind != JsonValueKind.Null
+                    ? c.ReadInt("rope_scaling.original_max_position_embeddings", o, 1, ModelConfig.MaxContext)
+                    : 8192;
+                return new RopeScaling(factor, low, high, original);
+            default:
+                throw new HeadMinerException($"{c.Path}: rope_scaling type \"{ErrorText.Clip(type, 60)}\" is not supported (default, llama3)");
+        }
     }
 
     public LayerWeights LoadLayer(ModelConfig cfg, WeightReader r, int l)

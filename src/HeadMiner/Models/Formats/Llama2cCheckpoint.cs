@@ -86,8 +86,7 @@ public sealed class Llama2cCheckpoint : IDisposable
 
     public static Llama2cCheckpoint Open(string path)
     {
-        var info = new FileInfo(path);
-        if (!info.Exists) throw new HeadMinerException($"{path}: llama2.c checkpoint not found");
+        var info = FileLinks.Resolve(path, "llama2.c checkpoint");
         if (info.Length < HeaderBytes)
             throw new HeadMinerException($"{path}: file is {info.Length} bytes, too short for a llama2.c checkpoint header ({HeaderBytes} bytes)");
         MappedFile map;
@@ -153,6 +152,7 @@ public sealed class Llama2cCheckpoint : IDisposable
         Require(layers is > 0 and <= MaxLayers, $"n_layers must be in 1..{MaxLayers}");
         Require(heads > 0 && heads <= dim, "n_heads must be in 1..dim");
         Require(dim % heads == 0, "dim must be a multiple of n_heads");
+        Require(dim / heads % 2 == 0, "the head size dim / n_heads must be even (rotary embeddings rotate pairs)");
         Require(kvHeads > 0 && kvHeads <= heads, "n_kv_heads must be in 1..n_heads");
         Require(heads % kvHeads == 0, "n_heads must be a multiple of n_kv_heads");
         Require(vocab != 0 && vocab != int.MinValue && Math.Abs(vocab) <= MaxVocab, $"|vocab_size| must be in 1..{MaxVocab}");

@@ -52,14 +52,15 @@ public sealed class SafetensorsCheckpoint : IDisposable
         if (Directory.Exists(path))
         {
             string index = System.IO.Path.Combine(path, IndexFileName);
-            if (File.Exists(index)) return OpenIndex(path, index);
+            // FileLinks.Exists: a dangling link (a Hugging Face cache whose blob is gone) is opened and reported, not skipped.
+            if (FileLinks.Exists(index)) return OpenIndex(path, index);
             string single = System.IO.Path.Combine(path, SingleFileName);
-            if (File.Exists(single)) return OpenSingle(path, single);
+            if (FileLinks.Exists(single)) return OpenSingle(path, single);
             var found = Directory.GetFiles(path, "*.safetensors").Select(System.IO.Path.GetFileName).Order(StringComparer.Ordinal).Take(5).ToList();
             string hint = found.Count == 0 ? "no .safetensors files there" : "found " + string.Join(", ", found) + "; pass one of them explicitly";
             throw new HeadMinerException($"{path}: neither {SingleFileName} nor {IndexFileName} found ({hint})");
         }
-        if (!File.Exists(path)) throw new HeadMinerException($"{path}: no such file or directory");
+        if (!FileLinks.Exists(path)) throw new HeadMinerException($"{path}: no such file or directory");
         if (path.EndsWith(".json", StringComparison.OrdinalIgnoreCase))
             return OpenIndex(System.IO.Path.GetDirectoryName(System.IO.Path.GetFullPath(path))!, path);
         return OpenSingle(path, path);
@@ -109,7 +110,7 @@ public sealed class SafetensorsCheckpoint : IDisposable
             foreach (string shard in shardNames)
             {
                 string shardPath = System.IO.Path.Combine(directory, shard);
-                if (!File.Exists(shardPath))
+                if (!FileLinks.Exists(shardPath))
                 {
                     string example = weightMap.First(kv => kv.Value == shard).Key;
                     throw new HeadMinerException($"{indexPath}: shard '{shard}' (holding e.g. tensor '{ErrorText.Clip(example)}') not found at {shardPath}");
@@ -149,6 +150,7 @@ public sealed class SafetensorsCheckpoint : IDisposable
     private static Dictionary<string, string> ReadWeightMap(string indexPath)
     {
         byte[] bytes;
+        FileLinks.Resolve(indexPath, "safetensors index");
         try
         {
             bytes = File.ReadAllBytes(indexPath);

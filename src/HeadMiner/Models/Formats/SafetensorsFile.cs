@@ -56,8 +56,7 @@ public sealed class SafetensorsFile : IDisposable
     /// <summary>Maps and validates <paramref name="path"/>. Throws <see cref="HeadMinerException"/> for anything wrong with it.</summary>
     public static SafetensorsFile Open(string path)
     {
-        var info = new FileInfo(path);
-        if (!info.Exists) throw new HeadMinerException($"{path}: safetensors file not found");
+        var info = FileLinks.Resolve(path, "safetensors file");
         if (info.Length < 8)
             throw new HeadMinerException($"{path}: file is {info.Length} bytes, too short for a safetensors file (needs an 8-byte header length)");
         MappedFile map;

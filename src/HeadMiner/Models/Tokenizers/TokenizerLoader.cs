@@ -1,13 +1,18 @@
+using HeadMiner.Tensors;
+
 namespace HeadMiner.Models.Tokenizers;
 
 /// <summary>Finds and loads the tokenizer that sits in a model folder.</summary>
 public static class TokenizerLoader
 {
+    // FileLinks.Exists instead of File.Exists: a dangling symbolic link (a Hugging Face cache missing a blob) must
+    // fail loudly when it is read, not make the model load silently without its tokenizer.
+
     /// <summary>Whether <paramref name="directory"/> holds any tokenizer file <see cref="Load"/> would look at.</summary>
     public static bool HasTokenizer(string directory) =>
         Directory.Exists(directory)
-        && (File.Exists(Path.Combine(directory, "tokenizer.json")) || File.Exists(Path.Combine(directory, "vocab.json"))
-            || File.Exists(Path.Combine(directory, "merges.txt")) || File.Exists(Path.Combine(directory, "tokenizer.bin"))
+        && (FileLinks.Exists(Path.Combine(directory, "tokenizer.json")) || FileLinks.Exists(Path.Combine(directory, "vocab.json"))
+            || FileLinks.Exists(Path.Combine(directory, "merges.txt")) || FileLinks.Exists(Path.Combine(directory, "tokenizer.bin"))
             || Directory.GetFiles(directory, "tok*.bin").Length > 0);
 
     /// <summary>
@@ -22,14 +27,14 @@ public static class TokenizerLoader
         if (!Directory.Exists(directory)) throw new HeadMinerException($"{modelPath}: no such model folder");
 
         string json = Path.Combine(directory, "tokenizer.json");
-        if (File.Exists(json)) return HuggingFaceTokenizerJson.Load(json, Path.Combine(directory, "tokenizer_config.json"));
+        if (FileLinks.Exists(json)) return HuggingFaceTokenizerJson.Load(json, Path.Combine(directory, "tokenizer_config.json"));
 
         string vocab = Path.Combine(directory, "vocab.json");
         string merges = Path.Combine(directory, "merges.txt");
-        if (File.Exists(vocab) && File.Exists(merges)) return ByteLevelBpeTokenizer.FromVocabAndMerges(vocab, merges);
+        if (FileLinks.Exists(vocab) && FileLinks.Exists(merges)) return ByteLevelBpeTokenizer.FromVocabAndMerges(vocab, merges);
 
         string bin = Path.Combine(directory, "tokenizer.bin");
-        if (File.Exists(bin)) return SentencePieceBpeTokenizer.FromLlama2cFile(bin);
+        if (FileLinks.Exists(bin)) return SentencePieceBpeTokenizer.FromLlama2cFile(bin);
         string[] tokBins = Directory.GetFiles(directory, "tok*.bin");
         Array.Sort(tokBins, StringComparer.Ordinal);
         if (tokBins.Length == 1) return SentencePieceBpeTokenizer.FromLlama2cFile(tokBins[0]);
@@ -38,7 +43,7 @@ public static class TokenizerLoader
             throw new HeadMinerException($"{directory}: several llama2.c tokenizers ({string.Join(", ", tokBins.Select(Path.GetFileName))}); keep one or name it tokenizer.bin");
         }
 
-        string half = File.Exists(vocab) ? " (vocab.json is there but merges.txt is not)" : File.Exists(merges) ? " (merges.txt is there but vocab.json is not)" : "";
+        string half = FileLinks.Exists(vocab) ? " (vocab.json is there but merges.txt is not)" : FileLinks.Exists(merges) ? " (merges.txt is there but vocab.json is not)" : "";
         throw new HeadMinerException($"{directory}: no tokenizer found; looked for tokenizer.json, vocab.json + merges.txt{half}, tokenizer.bin, tok*.bin");
     }
 }
