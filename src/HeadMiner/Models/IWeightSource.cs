@@ -12,6 +12,9 @@ public interface IWeightSource : IDisposable
 
     bool Contains(string name);
 
+    /// <summary>The file holding tensor <paramref name="name"/> (a shard of a sharded checkpoint), for error messages.</summary>
+    string FileOf(string name) => Source;
+
     /// <summary>The tensor as float32: a view over mapped storage for F32 data, a converted copy for F16/BF16.</summary>
     Tensor Get(string name);
 }

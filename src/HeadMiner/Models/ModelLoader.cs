@@ -135,7 +135,7 @@ public static class ModelLoader
         string first = string.Join(", ", unused.Take(Shown).Select(n => $"\"{ErrorText.Clip(n)}\""));
         return new HeadMinerException(
             $"{checkpoint}: {unused.Length} checkpoint tensor{(unused.Length == 1 ? " is" : "s are")} not used by the {config.Architecture} model " +
-            $"that {configPath} describes ({config.Layers} layers): {first}{(unused.Length > Shown ? ", …" : "")}; config.json may declare fewer layers " +
+            $"that {configPath} describes ({config.Layers} layer{(config.Layers == 1 ? "" : "s")}): {first}{(unused.Length > Shown ? ", …" : "")}; config.json may declare fewer layers " +
             "or another architecture than the checkpoint holds (pass --allow-unused to load it anyway, ignoring them)");
     }
 

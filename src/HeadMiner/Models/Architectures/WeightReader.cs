@@ -35,7 +35,7 @@ public sealed class WeightReader(IWeightSource source, bool allowMissing, params
             if (!Source.Contains(full)) continue;
             var t = Source.Get(full);
             if (!t.Shape.SequenceEqual(shape))
-                throw new HeadMinerException($"{Source.Source}: tensor \"{full}\" has shape {t.ShapeString}, expected {Tensor.Format(shape)} from config.json");
+                throw new HeadMinerException($"{Source.FileOf(full)}: tensor \"{full}\" has shape {t.ShapeString}, expected {Tensor.Format(shape)} from config.json");
             _used.Add(full);
             return t;
         }
