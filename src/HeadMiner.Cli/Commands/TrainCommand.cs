@@ -27,18 +27,25 @@ public static class TrainCommand
         var seed = new Option<ulong?>("--seed") { Description = "Override the preset's seed (data order and initialisation)" };
         var checkpointEvery = new Option<int?>("--checkpoint-every") { Description = "Write a resumable checkpoint to --out every N steps (default: the preset's; always after the last step and on Ctrl+C)" };
         var resume = new Option<bool>("--resume") { Description = "Continue the run whose checkpoint is in --out (same preset and options; bit-identical to an uninterrupted run)" };
-        var command = new Command("train", "Train a small GPT-2-architecture model on synthetic data (simplified-model studies).") { preset, output, steps, seed, checkpointEvery, resume };
+        var force = new Option<bool>("--force") { Description = "Replace the run already in --out (its files are removed when the new run writes its first checkpoint)" };
+        var learningRate = new Option<double?>("--lr") { Description = "Override the preset's peak learning rate" };
+        var command = new Command("train", "Train a small GPT-2-architecture model on synthetic data (simplified-model studies).") { preset, output, steps, seed, checkpointEvery, resume, force, learningRate };
         command.SetAction((parse, cancel) =>
         {
             string name = parse.GetValue(preset)!;
             if (!Presets.TryGetValue(name, out var p)) throw new UsageException($"unknown preset \"{name}\"; available: {string.Join(", ", Presets.Keys)}");
             string dir = parse.GetValue(output)!;
+            bool replace = CheckOutputDirectory(dir, parse.GetValue(resume), parse.GetValue(force));
+            if (parse.GetValue(learningRate) is double lrOverride && !(lrOverride > 0 && double.IsFinite(lrOverride)))
+                throw new UsageException($"--lr {lrOverride}: the learning rate must be a finite number > 0");
             TrainingOptions options;
             if (parse.GetValue(resume))
             {
                 options = TrainingCheckpoint.ReadOptions(dir);
                 if (parse.GetValue(steps) is int s && s != options.Steps)
                     throw new UsageException($"--steps {s}: the checkpoint in {dir} was trained for {options.Steps} steps and the learning-rate schedule depends on it; resume without --steps");
+                if (parse.GetValue(learningRate) is double lr && lr != options.PeakLearningRate)
+                    throw new UsageException($"--lr {lr}: the checkpoint in {dir} was trained at peak learning rate {options.PeakLearningRate}; resume without --lr");
             }
             else
             {
@@ -47,6 +54,7 @@ public static class TrainCommand
                     Steps = parse.GetValue(steps) ?? p.Options.Steps,
                     Seed = parse.GetValue(seed) ?? p.Options.Seed,
                     CheckpointEvery = parse.GetValue(checkpointEvery) ?? p.Options.CheckpointEvery,
+                    PeakLearningRate = parse.GetValue(learningRate) ?? p.Options.PeakLearningRate,
                 };
                 if (options.Steps <= 0) throw new UsageException($"--steps {options.Steps} must be positive");
                 if (options.WarmupSteps > options.Steps) options = options with { WarmupSteps = options.Steps };
@@ -69,10 +77,22 @@ public static class TrainCommand
             {
                 trainer.Run(progress, cancel, done =>
                 {
+                    // --force: the old run's files go only now, when the new run has something to put in their place.
+                    if (replace) TrainingCheckpoint.RemoveRun(dir);
+                    replace = false;
                     TrainingCheckpoint.Save(dir, trainer, tokenizerJson, metadata);
                     if (p.AnalysisHints is { } hints) AtomicFile.WriteAllText(Path.Combine(dir, HeadMiner.Analysis.Detectors.AnalysisHints.FileName), hints.ToJson());
-                    Report(trainer.Curve, name, options.Seed).Write(Path.Combine(dir, "training_curve.html"));
+                    Report(trainer.Curve, name, options.Seed).Write(Path.Combine(dir, TrainingCheckpoint.CurveHtmlName));
                 });
+            }
+            catch (TrainingDivergedException e)
+            {
+                // Resuming would take the same step again and diverge again (data and schedule are functions of the
+                // step), so the way on is a new run with a smaller learning rate.
+                stderr.WriteLine();
+                stderr.WriteLine($"error: {e.Message}; kept the last finite state, before step {e.Step}, in {dir} (model.safetensors holds its weights); "
+                    + $"resuming would diverge again at the same step: start again with a smaller learning rate, e.g. headminer train --preset {name} -o {dir} --force --lr {(options.PeakLearningRate / 10).ToString("G3", System.Globalization.CultureInfo.InvariantCulture)}");
+                return Task.FromResult(ExitCodes.Failure);
             }
             catch (OperationCanceledException)
             {
@@ -87,6 +107,20 @@ public static class TrainCommand
             return Task.FromResult(ExitCodes.Success);
         });
         return command;
+    }
+
+    /// <summary>
+    /// Refuses to train into a directory that holds a run unless told to continue it (--resume) or replace it
+    /// (--force); returns whether an existing run is to be replaced. An empty or absent directory is fine.
+    /// </summary>
+    private static bool CheckOutputDirectory(string dir, bool resume, bool force)
+    {
+        if (resume && force) throw new UsageException("--resume and --force cannot be combined: --resume continues the run in --out, --force replaces it");
+        if (File.Exists(dir)) throw new UsageException($"-o {dir} is a file; the output must be a directory");
+        var existing = TrainingCheckpoint.ExistingRunFiles(dir);
+        if (existing.Count > 0 && !resume && !force)
+            throw new UsageException($"{dir} already holds a training run ({string.Join(", ", existing)}): continue it with --resume, or replace it with --force");
+        return force && existing.Count > 0;
     }
 
     /// <summary>training_curve.html: training and held-out losses per step, and the learning-rate schedule.</summary>

@@ -21,12 +21,25 @@ public sealed record TrainingCheckpointState(int NextStep, TrainingCurve Curve);
 /// Each file is written atomically and the state file last, and both safetensors files carry the step they belong
 /// to, so a run killed while writing leaves either the previous checkpoint or a mismatch that <see cref="Load"/>
 /// reports — never a silently mixed one.
+/// <para>Non-finite values are refused both ways: <see cref="Save"/> does not write a state holding NaN/±∞ (the
+/// files already there are kept), and <see cref="Load"/> refuses a checkpoint with one in its weights, optimizer
+/// moments or curve, naming the file, the tensor (or line and column) and the first bad index, before it changes
+/// anything: one NaN spreads to every weight within a step, and a resumed run would then train on NaN.</para>
 /// </summary>
 public static class TrainingCheckpoint
 {
     public const string StateFileName = "training_state.safetensors";
     public const string CurveCsvName = "training_curve.csv";
     public const string CurveSvgName = "training_curve.svg";
+    public const string CurveHtmlName = "training_curve.html";
+
+    /// <summary>
+    /// Every file a training run writes into its directory (the CLI adds the HTML curve and the analysis hints). The
+    /// state file comes first: <see cref="RemoveRun"/> deletes in this order, so a directory caught half-cleared is
+    /// no longer resumable rather than a mix of two runs that resumes.
+    /// </summary>
+    public static IReadOnlyList<string> RunFileNames { get; } =
+        [StateFileName, "model.safetensors", "config.json", "tokenizer.json", CurveCsvName, CurveSvgName, CurveHtmlName, HeadMiner.Analysis.Detectors.AnalysisHints.FileName];
     private const string StepKey = "headminer_next_step";
     private const string OptimizerStepsKey = "headminer_optimizer_steps";
     private const string OptionsKey = "headminer_training_options";
@@ -35,6 +48,10 @@ public static class TrainingCheckpoint
 
     public static void Save(string directory, Trainer trainer, string? tokenizerJson = null, IReadOnlyDictionary<string, string>? modelMetadata = null)
     {
+        // The trainer never gets here with a non-finite state (it rolls back first); this check makes "a checkpoint
+        // never holds NaN weights" true of every caller, at the cost of one pass over the state.
+        if (LastFiniteState.FirstNonFinite(trainer.Optimizer) is string bad)
+            throw new HeadMinerException($"{directory}: not writing the checkpoint of step {trainer.NextStep}: {bad}; the files already there are unchanged");
         Directory.CreateDirectory(directory);
         string step = trainer.NextStep.ToString(CultureInfo.InvariantCulture);
         var (tensors, configJson) = trainer.Model.Export();
@@ -54,6 +71,31 @@ public static class TrainingCheckpoint
             [OptimizerStepsKey] = trainer.Optimizer.StepCount.ToString(CultureInfo.InvariantCulture),
             [OptionsKey] = JsonSerializer.Serialize(trainer.Options, OptionsJson),
         });
+    }
+
+    /// <summary>The files of <see cref="RunFileNames"/> present in <paramref name="directory"/> (none when it does not exist).</summary>
+    public static IReadOnlyList<string> ExistingRunFiles(string directory) =>
+        Directory.Exists(directory) ? RunFileNames.Where(name => File.Exists(Path.Combine(directory, name))).ToList() : [];
+
+    /// <summary>
+    /// Deletes the files of a previous run (<see cref="RunFileNames"/>, state file first), so that a run replacing it
+    /// leaves none of them behind — a stale tokenizer.json or training state next to new weights would be read as
+    /// part of the new model. Other files in the directory are left alone.
+    /// </summary>
+    public static void RemoveRun(string directory)
+    {
+        foreach (string name in RunFileNames)
+        {
+            string path = Path.Combine(directory, name);
+            try
+            {
+                File.Delete(path);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                throw new HeadMinerException($"{path}: could not remove this file of the previous run: {e.Message}", e);
+            }
+        }
     }
 
     /// <summary>The training options stored in a checkpoint (what `train --resume` continues with).</summary>
@@ -81,7 +123,14 @@ public static class TrainingCheckpoint
         {
             if (!weightsFile.Metadata.TryGetValue(StepKey, out var weightsStep) || weightsStep != nextStep.ToString(CultureInfo.InvariantCulture))
                 throw new HeadMinerException($"{modelPath}: the weights are from step {weightsStep ?? "?"}, the optimizer state from step {nextStep}: the checkpoint was not written completely");
+            RequireFinite(weightsFile);
         }
+        RequireFinite(state);
+        string csv = Path.Combine(directory, CurveCsvName);
+        var curve = File.Exists(csv) ? TrainingCurve.ReadCsv(csv) : new TrainingCurve();
+        RequireFinite(curve, csv);
+
+        // Everything is checked: only now do the model and the optimizer change.
         using (var loaded = ModelLoader.Load(directory))
         {
             if (loaded.Model.Config.Layers != model.Config.Layers || loaded.Model.Config.DModel != model.Config.DModel
@@ -92,10 +141,35 @@ public static class TrainingCheckpoint
         var moments = new Dictionary<string, Tensor>(StringComparer.Ordinal);
         foreach (string name in state.TensorNames) moments[name] = state.GetFloat32(name);
         optimizer.RestoreState(optimizerSteps, moments);
-
-        string csv = Path.Combine(directory, CurveCsvName);
-        var curve = File.Exists(csv) ? TrainingCurve.ReadCsv(csv) : new TrainingCurve();
         return new TrainingCheckpointState(nextStep, curve);
+    }
+
+    private static void RequireFinite(SafetensorsFile file)
+    {
+        foreach (string name in file.TensorNames)
+        {
+            if (NonFiniteValues.Describe(file.GetFloat32(name)) is string where)
+                throw new HeadMinerException($"{file.Path}: tensor {name}: {where}; a checkpoint with non-finite values cannot be resumed (every step from it would train on NaN)");
+        }
+    }
+
+    /// <summary>The trainer stops at the first non-finite step and records none, so a non-finite cell means a damaged or foreign curve.</summary>
+    private static void RequireFinite(TrainingCurve curve, string path)
+    {
+        for (int row = 0; row < curve.Points.Count; row++)
+        {
+            var p = curve.Points[row];
+            var cells = new List<(string Column, double? Value)>
+            {
+                ("train_loss", p.TrainLoss), ("learning_rate", p.LearningRate), ("grad_norm", p.GradientNorm), ("tokens_per_second", p.TokensPerSecond),
+            };
+            if (p.EvalLosses is { } evals) cells.AddRange(evals.Select(kv => (TrainingCurve.EvalColumnPrefix + kv.Key, (double?)kv.Value)));
+            foreach (var (column, value) in cells)
+            {
+                if (value is double v && !double.IsFinite(v))
+                    throw new HeadMinerException($"{path}: line {row + 2} (step {p.Step}), column {column} is {NonFiniteValues.Text(v)}; a checkpoint with non-finite values cannot be resumed");
+            }
+        }
     }
 
     private static SafetensorsFile OpenState(string directory)

@@ -29,7 +29,11 @@ public sealed record TrainingOptions
     {
         if (Steps <= 0 || BatchSequences <= 0 || SequenceLength <= 1 || EvalSequences <= 0 || EvalEvery < 0 || CheckpointEvery < 0)
             throw new HeadMinerException($"invalid training options: steps {Steps}, batch {BatchSequences}, length {SequenceLength}, eval {EvalSequences} every {EvalEvery}");
-        if (!(PeakLearningRate > 0) || WarmupSteps < 0 || WarmupSteps > Steps || !(ClipNorm > 0))
+        // Finite as well as positive: an infinite learning rate or clip norm would make the first update non-finite
+        // (or throw inside the optimizer) instead of being refused here, where the message can name it.
+        if (!(PeakLearningRate > 0) || !double.IsFinite(PeakLearningRate) || WarmupSteps < 0 || WarmupSteps > Steps || !(ClipNorm > 0) || !double.IsFinite(ClipNorm))
             throw new HeadMinerException($"invalid training options: learning rate {PeakLearningRate}, warm-up {WarmupSteps}, clip {ClipNorm}");
+        if (!(WeightDecay >= 0) || !double.IsFinite(WeightDecay) || !(MinLearningRateRatio >= 0 && MinLearningRateRatio <= 1))
+            throw new HeadMinerException($"invalid training options: weight decay {WeightDecay} must be finite and ≥ 0, minimum learning-rate ratio {MinLearningRateRatio} in [0, 1]");
     }
 }
