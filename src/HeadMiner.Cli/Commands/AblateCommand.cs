@@ -69,7 +69,7 @@ public static class AblateCommand
                 elapsed_ms = study.Elapsed.TotalMilliseconds,
                 loop_comparison = loop is null ? null : new { elapsed_ms = loop.Elapsed.TotalMilliseconds, speedup = loop.Elapsed / study.Elapsed, max_abs_difference = maxDifference },
                 effects = study.Effects.Select(e => new { layer = e.Layer, head = e.Head, metric = e.Metric, delta = e.Delta, loss = e.Loss, delta_loss = e.DeltaLoss }).ToArray(),
-            });
+            }, parse.InvocationConfiguration.Error);
             OutputFiles.WriteCsv(Path.Combine(dir, "ablation.csv"), ["layer", "head", "metric", "delta", "loss", "delta_loss"],
                 study.Effects.Select(e => (IReadOnlyList<object?>)[e.Layer, e.Head, e.Metric, e.Delta, e.Loss, e.DeltaLoss]));
 

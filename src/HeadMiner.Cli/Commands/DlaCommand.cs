@@ -43,7 +43,7 @@ public static class DlaCommand
 
             string dir = parse.GetValue(outDir)!;
             Directory.CreateDirectory(dir);
-            OutputFiles.WriteJson(Path.Combine(dir, "dla.json"), report);
+            OutputFiles.WriteJson(Path.Combine(dir, "dla.json"), report, parse.InvocationConfiguration.Error);
             var mean = result.MeanHeads();
             OutputFiles.WriteCsv(Path.Combine(dir, "dla_heads.csv"), ["layer", "head", "attribution"],
                 Enumerable.Range(0, result.Layers).SelectMany(l => Enumerable.Range(0, result.HeadsPerLayer).Select(h => (IReadOnlyList<object?>)[l, h, mean[l][h]])));

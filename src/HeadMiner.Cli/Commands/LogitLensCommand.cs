@@ -12,7 +12,7 @@ public static class LogitLensCommand
     {
         var model = ModelOptions.Model();
         var prompt = new Option<string>("--prompt", "-p") { Description = "Prompt text", Required = true };
-        var top = new Option<int>("--top", "-k") { Description = "Tokens to show per layer", DefaultValueFactory = _ => 5 };
+        var top = TopOption.Create("Tokens to show per layer", 5, shortAlias: true);
         var target = new Option<string?>("--target") { Description = "A token (its text as it follows the prompt, one token) whose rank and probability to track per layer" };
         var norm = new Option<string>("--norm") { Description = "recomputed (default: the final norm recomputed on each layer's residual, the usual logit lens) or cached (the real run's final-norm scale, as DLA uses)", DefaultValueFactory = _ => "recomputed" };
         norm.AcceptOnlyFromAmong("recomputed", "cached");
@@ -22,7 +22,6 @@ public static class LogitLensCommand
         command.SetAction(parse =>
         {
             int k = parse.GetValue(top);
-            if (k <= 0) throw new UsageException($"--top {k} must be positive");
             using var loaded = ModelOptions.Load(parse.GetValue(model), parse.GetValue(process));
             var tokenizer = loaded.RequireTokenizer();
             string text = parse.GetValue(prompt)!;
@@ -37,7 +36,7 @@ public static class LogitLensCommand
             var output = parse.InvocationConfiguration.Output;
             if (parse.GetValue(json))
             {
-                output.WriteLine(JsonSerializer.Serialize(new
+                JsonOutput.Print(output, parse.InvocationConfiguration.Error, new
                 {
                     model = loaded.Path,
                     weight_processing = loaded.Model.Processing.ToString(),
@@ -54,10 +53,10 @@ public static class LogitLensCommand
                         target_prob = l.TargetProb,
                         target_logit = l.TargetLogit,
                     }).ToArray(),
-                }, JsonOutput.Options));
+                });
                 return ExitCodes.Success;
             }
-            output.WriteLine($"{ids.Length} tokens: {string.Join(" | ", ids.Select(Tok))}");
+            output.WriteLine($"{ids.Length} tokens: {string.Join(" | ", ids.Select(i => TerminalText.Escape(Tok(i))))}");
             output.WriteLine($"weight processing: {loaded.Model.Processing}; final norm: {(mode == LensNorm.Recomputed ? "recomputed per layer" : "cached scale")}");
             if (targetId is int target0) output.WriteLine($"target: {JsonSerializer.Serialize(Tok(target0), JsonOutput.Options)} (id {target0})");
             foreach (var layer in lens.Layers)

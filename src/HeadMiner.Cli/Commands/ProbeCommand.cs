@@ -92,7 +92,7 @@ public static class ProbeCommand
                 direction_std = result.DirectionStd.ToArray(),
                 directions = result.Directions.ToArray(),
                 steering,
-            });
+            }, parse.InvocationConfiguration.Error);
             OutputFiles.WriteCsv(Path.Combine(outDir, "probe_accuracy.csv"), ["layer", "head", "validation_accuracy", "train_accuracy", "direction_std"],
                 Enumerable.Range(0, c.Layers * c.Heads).Select(i => (IReadOnlyList<object?>)[i / c.Heads, i % c.Heads,
                     result.ValidationAccuracy.Span[i], result.TrainAccuracy.Span[i], result.DirectionStd.Span[i]]));
