@@ -1,5 +1,6 @@
 using System.CommandLine;
 using HeadMiner.Analysis.Ablation;
+using HeadMiner.Hooks;
 using HeadMiner.Hooks.Interventions;
 using HeadMiner.Tasks;
 
@@ -32,6 +33,7 @@ public static class AblateCommand
             if (parse.GetValue(perForward) is int p && p <= 0) throw new UsageException($"--heads-per-forward {p} must be positive");
             string pairsPath = parse.GetValue(pairs)!;
             using var loaded = ModelOptions.Load(parse.GetValue(model), parse.GetValue(process));
+            FiniteForward.CheckProbe(loaded.Model, "ablate"); // broken weights: one error naming where, before the work
             var tokenized = PromptPairSet.Load(pairsPath).Tokenize(loaded.RequireTokenizer(), pairsPath);
             var source = parse.GetValue(resampleFrom) == "clean" ? ResampleSource.CleanPermutation : ResampleSource.Corrupted;
             var options = new AblationStudyOptions { Kind = ablation, Metric = metricKind, ResampleFrom = source, HeadsPerForward = parse.GetValue(perForward) };

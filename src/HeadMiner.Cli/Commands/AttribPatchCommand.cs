@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Diagnostics;
 using HeadMiner.Analysis.Attribution;
 using HeadMiner.Analysis.Patching;
+using HeadMiner.Hooks;
 using HeadMiner.Models;
 using HeadMiner.Tasks;
 
@@ -34,6 +35,7 @@ public static class AttribPatchCommand
             string pairsPath = parse.GetValue(pairs)!;
             var set = PromptPairSet.Load(pairsPath);
             using var loaded = ModelOptions.Load(parse.GetValue(model), parse.GetValue(process));
+            FiniteForward.CheckProbe(loaded.Model, "attrib-patch"); // broken weights: one error naming where, before the work
             var tokenizer = loaded.RequireTokenizer();
             var tokenized = set.Tokenize(tokenizer, pairsPath);
             loaded.Model.CheckLength(tokenized.Length);

@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Text.Json;
 using HeadMiner.Analysis.Attribution;
+using HeadMiner.Hooks;
 using HeadMiner.Models;
 using HeadMiner.Models.Tokenizers;
 using HeadMiner.Tasks;
@@ -33,6 +34,7 @@ public static class DlaCommand
             if (pairsPath is not null && (answerText is not null || wrongText is not null)) throw new UsageException("--answer/--wrong go with --prompt; a pair file has its own");
             if (topNeurons < 0) throw new UsageException($"--neurons {topNeurons} must be 0 or more");
             using var loaded = ModelOptions.Load(parse.GetValue(model), parse.GetValue(process));
+            FiniteForward.CheckProbe(loaded.Model, "dla"); // broken weights: one error naming where, before the work
             var tokenizer = loaded.RequireTokenizer();
             TokenizedPairs tokenized = pairsPath is not null
                 ? PromptPairSet.Load(pairsPath).Tokenize(tokenizer, pairsPath)

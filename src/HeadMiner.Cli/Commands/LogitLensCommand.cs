@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Text.Json;
 using HeadMiner.Analysis;
+using HeadMiner.Hooks;
 using HeadMiner.Tasks;
 
 namespace HeadMiner.Cli.Commands;
@@ -32,6 +33,9 @@ public static class LogitLensCommand
                 : null;
             var mode = parse.GetValue(norm) == "cached" ? LensNorm.CachedScale : LensNorm.Recomputed;
             var lens = LogitLens.Run(loaded.Model, ids, k, targetId, mode);
+            // Broken weights: name the first hook point with NaN instead of printing a lens of NaN.
+            if (lens.Layers.Any(l => l.Top.Any(x => !float.IsFinite(x.Prob) || !float.IsFinite(x.Logit))))
+                throw FiniteForward.Locate(loaded.Model, ids, "logit-lens");
             string Tok(int id) => id < tokenizer.VocabSize ? tokenizer.TokenToString(id) : $"<{id}>";
             var output = parse.InvocationConfiguration.Output;
             if (parse.GetValue(json))

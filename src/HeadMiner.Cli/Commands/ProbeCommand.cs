@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Globalization;
 using HeadMiner.Analysis.Probing;
+using HeadMiner.Hooks;
 using HeadMiner.Reports;
 using HeadMiner.Tasks;
 
@@ -38,6 +39,7 @@ public static class ProbeCommand
             if (steerHead is not null && pairsPath is null) throw new UsageException("--steer needs --pairs (prompt pairs to measure the metric on) when --set is not a prompt-pair file");
             var options = new ProbeOptions { ValidationFraction = parse.GetValue(validation), Lambda = parse.GetValue(lambda), Seed = parse.GetValue(seed), PositionFromEnd = parse.GetValue(position) };
             using var loaded = ModelOptions.Load(parse.GetValue(model), parse.GetValue(process));
+            FiniteForward.CheckProbe(loaded.Model, "probe"); // broken weights: one error naming where, before the work
             var tokenizer = loaded.RequireTokenizer();
             var (prompts, labels) = data.Tokenize(tokenizer);
             var result = HeadProbing.Run(loaded.Model, prompts, labels, options);
