@@ -1,17 +1,29 @@
 using System.Globalization;
 using System.Text;
-using System.Text.Json;
 using HeadMiner.Tensors;
+using HeadMiner.Tensors.Json;
 
 namespace HeadMiner.Cli;
 
 /// <summary>How commands write results: JSON (and CSV for tables), atomically, so a crash never leaves half a file.</summary>
 public static class OutputFiles
 {
-    public static void WriteJson(string path, object value) =>
-        AtomicFile.WriteAllText(path, JsonSerializer.Serialize(value, JsonOutput.Options) + "\n");
+    /// <summary>
+    /// Writes <paramref name="value"/> as JSON. Non-finite numbers are written as null and listed under "non_finite"
+    /// (docs/METHODS.md); a one-line note on <paramref name="notes"/> (stderr) says so, so that nulls never go unnoticed.
+    /// </summary>
+    public static FiniteJsonText WriteJson(string path, object value, TextWriter notes)
+    {
+        var text = FiniteJson.Serialize(value, JsonOutput.Options);
+        AtomicFile.WriteAllText(path, text.Json + "\n");
+        if (text.NonFinite.Count > 0) notes.WriteLine(text.Describe(path));
+        return text;
+    }
 
-    /// <summary>A CSV table: a header row and rows of cells (numbers in invariant culture, strings quoted when needed).</summary>
+    /// <summary>
+    /// A CSV table: a header row and rows of cells (numbers in invariant culture and shortest round-trip form — a
+    /// float prints as a float, 0.3 — strings quoted when needed). NaN and ±∞ are empty cells, as in the JSON (null).
+    /// </summary>
     public static void WriteCsv(string path, IReadOnlyList<string> header, IEnumerable<IReadOnlyList<object?>> rows)
     {
         var sb = new StringBuilder();
@@ -20,11 +32,11 @@ public static class OutputFiles
         AtomicFile.WriteAllText(path, sb.ToString());
     }
 
-    private static string Cell(object? value) => value switch
+    internal static string Cell(object? value) => value switch
     {
         null => "",
-        float f => f.ToString("R", CultureInfo.InvariantCulture),
-        double d => d.ToString("R", CultureInfo.InvariantCulture),
+        float f => float.IsFinite(f) ? f.ToString("R", CultureInfo.InvariantCulture) : "",
+        double d => double.IsFinite(d) ? d.ToString("R", CultureInfo.InvariantCulture) : "",
         IFormattable n => n.ToString(null, CultureInfo.InvariantCulture),
         _ => Quote(value.ToString() ?? ""),
     };

@@ -20,7 +20,7 @@ namespace HeadMiner.Cli
             var parsed = root.Parse(args);
             if (parsed.Errors.Count > 0)
             {
-                foreach (var error in parsed.Errors) stderr.WriteLine($"error: {error.Message}");
+                foreach (var error in parsed.Errors) stderr.WriteLine($"error: {TerminalText.Escape(error.Message)}");
                 stderr.WriteLine("Run 'headminer --help' for usage.");
                 return ExitCodes.Usage;
             }
@@ -30,19 +30,19 @@ namespace HeadMiner.Cli
             }
             catch (UsageException e)
             {
-                stderr.WriteLine($"error: {e.Message}");
+                stderr.WriteLine($"error: {TerminalText.Escape(e.Message)}");
                 return ExitCodes.Usage;
             }
             catch (Exception e) when (e is HeadMinerException or IOException or UnauthorizedAccessException or InvalidDataException)
             {
-                stderr.WriteLine($"error: {e.Message}");
+                stderr.WriteLine($"error: {TerminalText.Escape(e.Message)}");
                 if (parsed.GetValue(verbose)) stderr.WriteLine(e);
                 return ExitCodes.Failure;
             }
             catch (Exception e)
             {
                 // A bug, not bad input: still one line unless --verbose, but say it is internal.
-                stderr.WriteLine($"internal error ({e.GetType().Name}): {e.Message}");
+                stderr.WriteLine($"internal error ({e.GetType().Name}): {TerminalText.Escape(e.Message)}");
                 if (parsed.GetValue(verbose)) stderr.WriteLine(e);
                 else stderr.WriteLine("Run again with --verbose for the stack trace.");
                 return ExitCodes.Failure;

@@ -3,6 +3,7 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json;
 using HeadMiner.Analysis.Atlas;
+using HeadMiner.Tensors.Json;
 
 namespace HeadMiner.Explorer;
 
@@ -69,12 +70,17 @@ public sealed class AtlasSource(IAtlasProvider? onDemand, ComputeGate gate, Time
             {
                 var atlas = await gate.RunAsync(ct => provider.Compute(model, computation, ct), stop.Token);
                 if (atlas is null) return (JsonElement?)null;
-                return JsonSerializer.SerializeToElement(AtlasFile.CheckFits(atlas, model.Config, $"atlas computed for {model.Id}"), AtlasReport.Json);
+                return FiniteJson.SerializeToElement(AtlasFile.CheckFits(atlas, model.Config, $"atlas computed for {model.Id}"), AtlasReport.Json);
             }
             catch (OperationCanceledException) when (stop.IsCancellationRequested)
             {
                 Forget(model.Id, computation);
                 throw TooLong(model);
+            }
+            catch (Hooks.NonFiniteForwardException e)
+            {
+                Forget(model.Id, computation);
+                throw new ApiException(422, $"cannot compute the atlas of {model.Id}: {e.Message}");
             }
             catch (HeadMinerException e)
             {

@@ -61,6 +61,7 @@ public sealed class ExplorerApi(IReadOnlyList<ExplorerModel> models, ExplorerLim
         var hooks = ComputeGate.CancellationHooks(m.Config, ct).Include(cache);
         m.Model.Run(TokenBatch.Single(ids), new ForwardOptions { Hooks = hooks, EndLayer = layer + 1 });
         var pattern = cache.Get(hook); // [1, H, T, T]
+        RequireFinite(m, ids, pattern.Contiguous().Span);
         int t = ids.Length;
         float[][] Head(int h) => Enumerable.Range(0, t).Select(q => Enumerable.Range(0, t).Select(k => pattern[0, h, q, k]).ToArray()).ToArray();
         return new
@@ -81,6 +82,7 @@ public sealed class ExplorerApi(IReadOnlyList<ExplorerModel> models, ExplorerLim
         var ids = PromptInput.Tokens(m, r, limits);
         ct.ThrowIfCancellationRequested();
         var lens = Analysis.LogitLens.Run(m.Model, ids, top);
+        RequireFinite(m, ids, lens.Layers.SelectMany(l => l.Top.SelectMany(x => new[] { x.Prob, x.Logit })).ToArray());
         return new
         {
             model = m.Id,
@@ -104,6 +106,7 @@ public sealed class ExplorerApi(IReadOnlyList<ExplorerModel> models, ExplorerLim
         ct.ThrowIfCancellationRequested();
         var dla = DirectLogitAttribution.Compute(m.Model, TokenBatch.Single(ids), [target]);
         var p = dla.Prompts[0];
+        RequireFinite(m, ids, [(float)p.LogitDiff]);
         return new
         {
             model = m.Id,
@@ -168,12 +171,23 @@ public sealed class ExplorerApi(IReadOnlyList<ExplorerModel> models, ExplorerLim
         var hooks = ComputeGate.CancellationHooks(m.Config, ct);
         intervene?.Invoke(hooks);
         var logits = m.Model.Run(TokenBatch.Single(ids), new ForwardOptions { Hooks = hooks, LastOnly = true }).Logits!.ToArray();
+        RequireFinite(m, ids, logits);
         float max = logits.Max();
         double sum = 0;
         var p = new float[logits.Length];
         for (int i = 0; i < p.Length; i++) sum += p[i] = MathF.Exp(logits[i] - max);
         for (int i = 0; i < p.Length; i++) p[i] = (float)(p[i] / sum);
         return p;
+    }
+
+    /// <summary>
+    /// Broken weights give NaN in what an endpoint computed: then the prompt is rerun with every hook point watched and
+    /// the answer is 422 naming the first one with a non-finite value. Finite results cost one scan.
+    /// </summary>
+    private static void RequireFinite(ExplorerModel m, int[] ids, ReadOnlySpan<float> computed)
+    {
+        foreach (float v in computed)
+            if (!float.IsFinite(v)) throw FiniteForward.Locate(m.Model, ids, $"model {m.Id}");
     }
 
     private static int ArgMax(float[] v)

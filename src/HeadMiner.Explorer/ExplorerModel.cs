@@ -22,7 +22,7 @@ public sealed class ExplorerModel(string id, LoadedModel loaded, AtlasReport? sa
     public AtlasReport? SavedAtlas { get; } = savedAtlas;
 
     /// <summary>The saved atlas as the API sends it (docs/ATLAS.md field names), serialised once.</summary>
-    public JsonElement? SavedAtlasJson { get; } = savedAtlas is null ? null : JsonSerializer.SerializeToElement(savedAtlas, AtlasReport.Json);
+    public JsonElement? SavedAtlasJson { get; } = savedAtlas is null ? null : Tensors.Json.FiniteJson.SerializeToElement(savedAtlas, AtlasReport.Json);
 
     public string? AtlasPath { get; } = atlasPath;
 

@@ -1,5 +1,7 @@
 using System.Net;
 using System.Text.Json;
+using HeadMiner.Hooks;
+using HeadMiner.Tensors.Json;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Hosting.Server;
@@ -18,7 +20,11 @@ namespace HeadMiner.Explorer;
 /// </summary>
 public sealed class ExplorerServer : IAsyncDisposable
 {
-    private static readonly JsonSerializerOptions ResponseJson = new() { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
+    private static readonly JsonSerializerOptions ResponseJson = new()
+    {
+        Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping,
+        Converters = { new NonFiniteAsNullConverter() },
+    };
 
     private readonly WebApplication _app;
     private readonly IReadOnlyList<ExplorerModel> _models;
@@ -142,11 +148,18 @@ public sealed class ExplorerServer : IAsyncDisposable
         {
             var result = await handler(deadline.Token);
             context.Response.Headers.CacheControl = "no-store";
-            await context.Response.WriteAsJsonAsync(result, ResponseJson, context.RequestAborted);
+            // NaN/±∞ in a result are null, listed under "non_finite" (docs/EXPLORER.md), never a failed response.
+            context.Response.ContentType = "application/json; charset=utf-8";
+            await context.Response.WriteAsync(FiniteJson.Serialize(result, ResponseJson).Json, context.RequestAborted);
         }
         catch (ApiException e)
         {
             await WriteError(context, e.Status, e.Message);
+        }
+        catch (NonFiniteForwardException e)
+        {
+            // The request was fine; the model cannot give finite numbers for it (broken weights): unprocessable.
+            await WriteError(context, 422, e.Message);
         }
         catch (HeadMinerException e)
         {

@@ -1,5 +1,6 @@
 using System.CommandLine;
 using HeadMiner.Analysis.Ablation;
+using HeadMiner.Hooks;
 using HeadMiner.Hooks.Interventions;
 using HeadMiner.Tasks;
 
@@ -33,6 +34,7 @@ public static class AblateCommand
             if (parse.GetValue(perForward) is int p && p <= 0) throw new UsageException($"--heads-per-forward {p} must be positive");
             string pairsPath = parse.GetValue(pairs)!;
             using var loaded = ModelOptions.Load(parse.GetValue(model), parse.GetValue(process), allowUnused: parse.GetValue(allowUnused), notes: parse.InvocationConfiguration.Error);
+            FiniteForward.CheckProbe(loaded.Model, "ablate"); // broken weights: one error naming where, before the work
             var tokenized = PromptPairSet.Load(pairsPath).Tokenize(loaded.RequireTokenizer(), pairsPath);
             var source = parse.GetValue(resampleFrom) == "clean" ? ResampleSource.CleanPermutation : ResampleSource.Corrupted;
             var options = new AblationStudyOptions { Kind = ablation, Metric = metricKind, ResampleFrom = source, HeadsPerForward = parse.GetValue(perForward) };
@@ -70,7 +72,7 @@ public static class AblateCommand
                 elapsed_ms = study.Elapsed.TotalMilliseconds,
                 loop_comparison = loop is null ? null : new { elapsed_ms = loop.Elapsed.TotalMilliseconds, speedup = loop.Elapsed / study.Elapsed, max_abs_difference = maxDifference },
                 effects = study.Effects.Select(e => new { layer = e.Layer, head = e.Head, metric = e.Metric, delta = e.Delta, loss = e.Loss, delta_loss = e.DeltaLoss }).ToArray(),
-            });
+            }, parse.InvocationConfiguration.Error);
             OutputFiles.WriteCsv(Path.Combine(dir, "ablation.csv"), ["layer", "head", "metric", "delta", "loss", "delta_loss"],
                 study.Effects.Select(e => (IReadOnlyList<object?>)[e.Layer, e.Head, e.Metric, e.Delta, e.Loss, e.DeltaLoss]));
 

@@ -77,7 +77,8 @@ public static class AtlasCommand
             var atlas = AtlasRunner.Run(loaded.Model, loaded.Tokenizer, info, options, new ProgressLines(stderr), cancel);
             Directory.CreateDirectory(dir);
             string jsonPath = Path.Combine(dir, "atlas.json"), htmlPath = Path.Combine(dir, "atlas.html");
-            atlas.Write(jsonPath);
+            var written = atlas.Write(jsonPath);
+            if (written.NonFinite.Count > 0) stderr.WriteLine(written.Describe(jsonPath));
             AtlasHtml.Build(atlas).Write(htmlPath);
 
             stdout.WriteLine();

@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Diagnostics;
 using HeadMiner.Analysis.Attribution;
 using HeadMiner.Analysis.Patching;
+using HeadMiner.Hooks;
 using HeadMiner.Models;
 using HeadMiner.Tasks;
 
@@ -22,7 +23,7 @@ public static class AttribPatchCommand
         var metric = new Option<string>("--metric") { Description = "logit_diff | prob_diff | kl", DefaultValueFactory = _ => "logit_diff" };
         var edges = new Option<bool>("--edges") { Description = "Also score every sender → receiver edge (edge attribution patching) into attrib_edges.csv" };
         var compare = new Option<bool>("--compare") { Description = "Also run exact activation patching (z:pos and mlp_out) and report the Pearson correlation with the estimate" };
-        var top = new Option<int>("--top") { Description = "Rows of the strongest cells/edges to print", DefaultValueFactory = _ => 10 };
+        var top = TopOption.Create("Rows of the strongest cells/edges to print", 10);
         var process = ModelOptions.Process();
         var output = new Option<string>("--out", "-o") { Description = "Directory for attrib_patching.json/.csv (and attrib_edges.csv)", DefaultValueFactory = _ => "." };
         var command = new Command("attrib-patch", "Attribution patching: the gradient estimate of patching every head, MLP (and edge) clean into corrupted.")
@@ -32,10 +33,10 @@ public static class AttribPatchCommand
             var metricKind = ParseOrUsage(() => Metric.Parse(parse.GetValue(metric)!));
             if (metricKind == MetricKind.Loss) throw new UsageException("--metric loss reads every position; attribution patching needs logit_diff, prob_diff or kl");
             int topN = parse.GetValue(top);
-            if (topN < 0) throw new UsageException($"--top {topN} must be ≥ 0");
             string pairsPath = parse.GetValue(pairs)!;
             var set = PromptPairSet.Load(pairsPath);
             using var loaded = ModelOptions.Load(parse.GetValue(model), parse.GetValue(process), allowUnused: parse.GetValue(allowUnused), notes: parse.InvocationConfiguration.Error);
+            FiniteForward.CheckProbe(loaded.Model, "attrib-patch"); // broken weights: one error naming where, before the work
             var tokenizer = loaded.RequireTokenizer();
             var tokenized = set.Tokenize(tokenizer, pairsPath);
             loaded.Model.CheckLength(tokenized.Length);
@@ -93,7 +94,7 @@ public static class AttribPatchCommand
                 mlp_raw = nodes.MlpRaw.ToArray(),
                 edges = edgeResult?.Edges.Take(Math.Max(topN, 100)).Select(e => new { sender = e.Sender, receiver = e.Receiver, score = e.Score, normalized = e.Normalized }),
                 comparison,
-            });
+            }, parse.InvocationConfiguration.Error);
             OutputFiles.WriteCsv(Path.Combine(outDir, "attrib_patching.csv"), ["component", "layer", "head", "position", "raw", "normalized"], NodeRows(nodes, c));
             if (edgeResult is not null)
                 OutputFiles.WriteCsv(Path.Combine(outDir, "attrib_edges.csv"), ["rank", "sender", "receiver", "score", "normalized"],

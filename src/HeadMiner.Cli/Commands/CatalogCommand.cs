@@ -1,5 +1,4 @@
 using System.CommandLine;
-using System.Text.Json;
 using HeadMiner.Analysis.Catalog;
 
 namespace HeadMiner.Cli.Commands;
@@ -28,7 +27,7 @@ public static class CatalogCommand
             var output = parse.InvocationConfiguration.Output;
             if (parse.GetValue(json))
             {
-                output.WriteLine(JsonSerializer.Serialize(new { version = catalog.Version, count = list.Count, types = list }, JsonOutput.Options));
+                JsonOutput.Print(output, parse.InvocationConfiguration.Error, new { version = catalog.Version, count = list.Count, types = list });
                 return ExitCodes.Success;
             }
             int idWidth = Math.Max(2, list.Select(t => t.Id.Length).DefaultIfEmpty(0).Max());

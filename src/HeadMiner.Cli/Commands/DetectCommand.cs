@@ -1,6 +1,6 @@
 using System.CommandLine;
-using System.Text.Json;
 using HeadMiner.Analysis.Detectors;
+using HeadMiner.Hooks;
 
 namespace HeadMiner.Cli.Commands;
 
@@ -12,7 +12,7 @@ public static class DetectCommand
         var model = ModelOptions.Model();
         var allowUnused = ModelOptions.AllowUnused();
         var detectors = new Option<string?>("--detectors", "-d") { Description = $"Comma-separated detector ids (default: all): {string.Join(", ", DetectorRegistry.Ids)}" };
-        var top = new Option<int>("--top", "-k") { Description = "Heads to show per detector", DefaultValueFactory = _ => 5 };
+        var top = TopOption.Create("Heads to show per detector", 5, shortAlias: true);
         var prompts = new Option<int>("--prompts") { Description = "Random-token prompts per pattern detector", DefaultValueFactory = _ => new DetectorOptions().Prompts };
         var maxPrompts = new Option<int?>("--max-prompts") { Description = $"Prompt budget: while a head's 95% interval straddles its threshold the prompts double up to this (default {new DetectorOptions().MaxPrompts}, at least --prompts)" };
         var seed = new Option<ulong>("--seed") { Description = "Seed of the random prompts and probe tokens", DefaultValueFactory = _ => new DetectorOptions().Seed };
@@ -26,7 +26,6 @@ public static class DetectCommand
         command.SetAction(parse =>
         {
             int k = parse.GetValue(top);
-            if (k <= 0) throw new UsageException($"--top {k} must be positive");
             IReadOnlyList<IHeadDetector> chosen;
             try { chosen = DetectorRegistry.Parse(parse.GetValue(detectors)); }
             catch (HeadMinerException e) { throw new UsageException($"--detectors: {e.Message}"); }
@@ -39,6 +38,8 @@ public static class DetectCommand
             IReadOnlyList<string> setup;
             try { (options, setup) = options.ForModel(loaded); }
             catch (HeadMinerException e) { throw new UsageException(e.Message); }
+            // Broken weights are an error before the detectors start (a weights-only checkpoint has no forward pass).
+            if (loaded.Model.Weights.IsRunnable) FiniteForward.CheckProbe(loaded.Model, "detect");
             var context = new DetectorContext(loaded.Model, loaded.Tokenizer, options);
             var runs = chosen.Select(d =>
             {
@@ -50,7 +51,7 @@ public static class DetectCommand
             var output = parse.InvocationConfiguration.Output;
             if (parse.GetValue(json))
             {
-                output.WriteLine(JsonSerializer.Serialize(new
+                JsonOutput.Print(output, parse.InvocationConfiguration.Error, new
                 {
                     model = loaded.Path,
                     weight_processing = loaded.Model.Processing.ToString(),
@@ -80,7 +81,7 @@ public static class DetectCommand
                             examples = r.Result.EvidenceFor(x.Layer, x.Head).Examples.Select(e => e.ToString()).ToArray(),
                         }).ToArray(),
                     }).ToArray(),
-                }, JsonOutput.Options));
+                });
                 return ExitCodes.Success;
             }
             output.WriteLine($"{loaded.Path}: {loaded.Model.Config.Layers} layers × {loaded.Model.Config.Heads} heads; weight processing: {loaded.Model.Processing}; seed {options.Seed}");
@@ -101,8 +102,8 @@ public static class DetectCommand
                     var evidence = result.EvidenceFor(layer, head);
                     var (low, high) = result.Interval(layer, head);
                     string mark = result.IsLabelled(layer, head) ? "*" : result.IsUndecided(layer, head) ? "?" : " ";
-                    output.WriteLine($" {mark} L{layer}H{head,-3} {score,8:0.000} [{low:0.000}, {high:0.000}]  {evidence.Summary}");
-                    foreach (var example in evidence.Examples) output.WriteLine($"      {example}");
+                    output.WriteLine($" {mark} L{layer}H{head,-3} {score,8:0.000} [{low:0.000}, {high:0.000}]  {TerminalText.Escape(evidence.Summary)}");
+                    foreach (var example in evidence.Examples) output.WriteLine($"      {TerminalText.Escape(example.ToString() ?? "")}");
                 }
             }
             return ExitCodes.Success;

@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Text.Json;
 using HeadMiner.Analysis.Attribution;
+using HeadMiner.Hooks;
 using HeadMiner.Models;
 using HeadMiner.Models.Tokenizers;
 using HeadMiner.Tasks;
@@ -34,6 +35,7 @@ public static class DlaCommand
             if (pairsPath is not null && (answerText is not null || wrongText is not null)) throw new UsageException("--answer/--wrong go with --prompt; a pair file has its own");
             if (topNeurons < 0) throw new UsageException($"--neurons {topNeurons} must be 0 or more");
             using var loaded = ModelOptions.Load(parse.GetValue(model), parse.GetValue(process), allowUnused: parse.GetValue(allowUnused), notes: parse.InvocationConfiguration.Error);
+            FiniteForward.CheckProbe(loaded.Model, "dla"); // broken weights: one error naming where, before the work
             var tokenizer = loaded.RequireTokenizer();
             TokenizedPairs tokenized = pairsPath is not null
                 ? PromptPairSet.Load(pairsPath).Tokenize(tokenizer, pairsPath)
@@ -44,7 +46,7 @@ public static class DlaCommand
 
             string dir = parse.GetValue(outDir)!;
             Directory.CreateDirectory(dir);
-            OutputFiles.WriteJson(Path.Combine(dir, "dla.json"), report);
+            OutputFiles.WriteJson(Path.Combine(dir, "dla.json"), report, parse.InvocationConfiguration.Error);
             var mean = result.MeanHeads();
             OutputFiles.WriteCsv(Path.Combine(dir, "dla_heads.csv"), ["layer", "head", "attribution"],
                 Enumerable.Range(0, result.Layers).SelectMany(l => Enumerable.Range(0, result.HeadsPerLayer).Select(h => (IReadOnlyList<object?>)[l, h, mean[l][h]])));

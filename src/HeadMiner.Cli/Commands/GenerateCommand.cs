@@ -1,4 +1,5 @@
 using System.CommandLine;
+using HeadMiner.Hooks;
 using HeadMiner.Models.Generation;
 
 namespace HeadMiner.Cli.Commands;
@@ -38,23 +39,39 @@ public static class GenerateCommand
             var stops = new HashSet<int>();
             if (tokenizer.EosId is int eos) stops.Add(eos);
             var output = parse.InvocationConfiguration.Output;
-            output.Write(text);
+            // The prompt is echoed with the first token (or at the end), so that a model that fails on its first
+            // step prints only the error, not half a line.
+            bool echoed = false;
+            void Echo()
+            {
+                if (!echoed) output.Write(TerminalText.EscapeKeepingLines(text));
+                echoed = true;
+            }
             // Decode the whole continuation each step and print the new suffix, so multi-token characters print whole.
             var generated = new List<int>();
             string shown = "";
-            Generator.Generate(loaded.Model, ids, Math.Min(n, loaded.Model.Config.ContextLength - ids.Count), sampler, stops, token =>
+            int room = loaded.Model.Config.ContextLength - ids.Count;
+            Generator.Generate(loaded.Model, ids, Math.Min(n, room), sampler, stops, checkLogits: (sequence, logits) => FiniteForward.Check(loaded.Model, sequence, logits, "generate"), onToken: token =>
             {
+                Echo();
                 generated.Add(token);
                 string all = StreamingDecode.Continuation(tokenizer, ids, generated);
                 if (all.Length > shown.Length && all.StartsWith(shown, StringComparison.Ordinal) && !all.EndsWith('\uFFFD'))
                 {
-                    output.Write(all[shown.Length..]);
+                    output.Write(TerminalText.EscapeKeepingLines(all[shown.Length..]));
                     shown = all;
                 }
             });
+            Echo();
             string final = StreamingDecode.Continuation(tokenizer, ids, generated);
-            if (final.StartsWith(shown, StringComparison.Ordinal)) output.Write(final[shown.Length..]);
+            if (final.StartsWith(shown, StringComparison.Ordinal)) output.Write(TerminalText.EscapeKeepingLines(final[shown.Length..]));
             output.WriteLine();
+            // Fewer tokens than asked is never silent: say how many and why on stderr (stdout stays the text alone).
+            var stderr = parse.InvocationConfiguration.Error;
+            if (generated.Count < n)
+                stderr.WriteLine(generated.Count >= room
+                    ? $"generated {generated.Count} of {n} tokens: stopped at the model's context length ({loaded.Model.Config.ContextLength} tokens, of which the prompt is {ids.Count})"
+                    : $"generated {generated.Count} of {n} tokens: stopped at the end-of-sequence token");
             return ExitCodes.Success;
         });
         return command;

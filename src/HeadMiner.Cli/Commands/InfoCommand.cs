@@ -1,5 +1,4 @@
 using System.CommandLine;
-using System.Text.Json;
 using HeadMiner.Models;
 
 namespace HeadMiner.Cli.Commands;
@@ -45,7 +44,7 @@ public static class InfoCommand
                 ["unused_tensors"] = loaded.UnusedTensors,
             };
             var output = parse.InvocationConfiguration.Output;
-            if (parse.GetValue(json)) output.WriteLine(JsonSerializer.Serialize(info, JsonOutput.Options));
+            if (parse.GetValue(json)) JsonOutput.Print(output, parse.InvocationConfiguration.Error, info);
             else
                 foreach (var (key, value) in info)
                     output.WriteLine($"{key,-22} {Format(value)}");

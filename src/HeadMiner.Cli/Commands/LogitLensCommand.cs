@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Text.Json;
 using HeadMiner.Analysis;
+using HeadMiner.Hooks;
 using HeadMiner.Tasks;
 
 namespace HeadMiner.Cli.Commands;
@@ -13,7 +14,7 @@ public static class LogitLensCommand
         var model = ModelOptions.Model();
         var allowUnused = ModelOptions.AllowUnused();
         var prompt = new Option<string>("--prompt", "-p") { Description = "Prompt text", Required = true };
-        var top = new Option<int>("--top", "-k") { Description = "Tokens to show per layer", DefaultValueFactory = _ => 5 };
+        var top = TopOption.Create("Tokens to show per layer", 5, shortAlias: true);
         var target = new Option<string?>("--target") { Description = "A token (its text as it follows the prompt, one token) whose rank and probability to track per layer" };
         var norm = new Option<string>("--norm") { Description = "recomputed (default: the final norm recomputed on each layer's residual, the usual logit lens) or cached (the real run's final-norm scale, as DLA uses)", DefaultValueFactory = _ => "recomputed" };
         norm.AcceptOnlyFromAmong("recomputed", "cached");
@@ -23,7 +24,6 @@ public static class LogitLensCommand
         command.SetAction(parse =>
         {
             int k = parse.GetValue(top);
-            if (k <= 0) throw new UsageException($"--top {k} must be positive");
             using var loaded = ModelOptions.Load(parse.GetValue(model), parse.GetValue(process), allowUnused: parse.GetValue(allowUnused), notes: parse.InvocationConfiguration.Error);
             var tokenizer = loaded.RequireTokenizer();
             string text = parse.GetValue(prompt)!;
@@ -34,11 +34,14 @@ public static class LogitLensCommand
                 : null;
             var mode = parse.GetValue(norm) == "cached" ? LensNorm.CachedScale : LensNorm.Recomputed;
             var lens = LogitLens.Run(loaded.Model, ids, k, targetId, mode);
+            // Broken weights: name the first hook point with NaN instead of printing a lens of NaN.
+            if (lens.Layers.Any(l => l.Top.Any(x => !float.IsFinite(x.Prob) || !float.IsFinite(x.Logit))))
+                throw FiniteForward.Locate(loaded.Model, ids, "logit-lens");
             string Tok(int id) => id < tokenizer.VocabSize ? tokenizer.TokenToString(id) : $"<{id}>";
             var output = parse.InvocationConfiguration.Output;
             if (parse.GetValue(json))
             {
-                output.WriteLine(JsonSerializer.Serialize(new
+                JsonOutput.Print(output, parse.InvocationConfiguration.Error, new
                 {
                     model = loaded.Path,
                     weight_processing = loaded.Model.Processing.ToString(),
@@ -55,10 +58,10 @@ public static class LogitLensCommand
                         target_prob = l.TargetProb,
                         target_logit = l.TargetLogit,
                     }).ToArray(),
-                }, JsonOutput.Options));
+                });
                 return ExitCodes.Success;
             }
-            output.WriteLine($"{ids.Length} tokens: {string.Join(" | ", ids.Select(Tok))}");
+            output.WriteLine($"{ids.Length} tokens: {string.Join(" | ", ids.Select(i => TerminalText.Escape(Tok(i))))}");
             output.WriteLine($"weight processing: {loaded.Model.Processing}; final norm: {(mode == LensNorm.Recomputed ? "recomputed per layer" : "cached scale")}");
             if (targetId is int target0) output.WriteLine($"target: {JsonSerializer.Serialize(Tok(target0), JsonOutput.Options)} (id {target0})");
             foreach (var layer in lens.Layers)

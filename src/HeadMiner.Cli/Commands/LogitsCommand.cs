@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.Text.Json;
+using HeadMiner.Hooks;
 using HeadMiner.Tensors.Kernels;
 
 namespace HeadMiner.Cli.Commands;
@@ -12,7 +13,7 @@ public static class LogitsCommand
         var model = ModelOptions.Model();
         var allowUnused = ModelOptions.AllowUnused();
         var prompt = new Option<string>("--prompt", "-p") { Description = "Prompt text", Required = true };
-        var top = new Option<int>("--top", "-k") { Description = "How many tokens to show", DefaultValueFactory = _ => 10 };
+        var top = TopOption.Create("How many tokens to show", 10, shortAlias: true);
         var json = new Option<bool>("--json") { Description = "Print JSON (tokens, token strings, top-K logits and log-probs, weight processing)" };
         var process = ModelOptions.Process();
         var compact = ModelOptions.CompactHalf();
@@ -21,12 +22,12 @@ public static class LogitsCommand
         command.SetAction(parse =>
         {
             int k = parse.GetValue(top);
-            if (k <= 0) throw new UsageException($"--top {k} must be positive");
             using var loaded = ModelOptions.Load(parse.GetValue(model), parse.GetValue(process), compactHalf: parse.GetValue(compact), allowUnused: parse.GetValue(allowUnused), notes: parse.InvocationConfiguration.Error);
             var tokenizer = loaded.RequireTokenizer();
             var ids = tokenizer.Encode(parse.GetValue(prompt)!, parse.GetValue(noBos) ? false : null);
             if (ids.Length == 0) throw new UsageException("the prompt encodes to no tokens");
             var logits = loaded.Model.Forward(ids);
+            FiniteForward.Check(loaded.Model, ids, logits, "logits");
             int v = loaded.Model.Config.VocabSize;
             var last = logits.Span.Slice((ids.Length - 1) * v, v).ToArray();
             var logProbs = (float[])last.Clone();
@@ -43,11 +44,11 @@ public static class LogitsCommand
                     token_strings = ids.Select(tokenizer.TokenToString).ToArray(),
                     top = order.Select(i => new { id = i, token = i < tokenizer.VocabSize ? tokenizer.TokenToString(i) : $"<{i}>", logit = last[i], log_prob = logProbs[i] }).ToArray(),
                 };
-                output.WriteLine(JsonSerializer.Serialize(result, JsonOutput.Options));
+                JsonOutput.Print(output, parse.InvocationConfiguration.Error, result);
             }
             else
             {
-                output.WriteLine($"{ids.Length} tokens: {string.Join(" | ", ids.Select(tokenizer.TokenToString))}");
+                output.WriteLine($"{ids.Length} tokens: {string.Join(" | ", ids.Select(i => TerminalText.Escape(tokenizer.TokenToString(i))))}");
                 output.WriteLine($"weight processing: {loaded.Model.Processing}");
                 output.WriteLine($"{"rank",4}  {"id",6}  {"logit",9}  {"prob",7}  token");
                 for (int r = 0; r < order.Length; r++)

@@ -44,6 +44,8 @@ public static class PatchCommand
                 ? ActivationPatching.SweepNaive(loaded.Model, tokenized, patchTarget, metricKind, dir, progress)
                 : ActivationPatching.Sweep(loaded.Model, tokenized, patchTarget, metricKind, dir, progress: progress);
             stderr.WriteLine($"patched {result.Raw.Length} cells in {sw.Elapsed.TotalSeconds:F1} s");
+            string? warning = Metric.DegenerateWarning(result.Metric, result.CleanMetric, result.CorruptedMetric, result.DegeneratePairs);
+            if (warning is not null) stderr.WriteLine(warning);
 
             string outDir = parse.GetValue(output)!;
             Directory.CreateDirectory(outDir);
@@ -59,7 +61,9 @@ public static class PatchCommand
                 metric = result.Metric,
                 clean_metric = result.CleanMetric,
                 corrupted_metric = result.CorruptedMetric,
-                normalisation = "(patched - corrupted) / (clean - corrupted)",
+                normalisation = "(patched - corrupted) / (clean - corrupted); null where clean - corrupted is (near) zero",
+                normalization_undefined = warning is not null,
+                degenerate_pairs = result.DegeneratePairs,
                 axes = result.Axes,
                 shape = result.Raw.Shape.ToArray(),
                 kv_head_of_query_head = patchTarget.PerKvHead && loaded.Model.Config.KvHeads != loaded.Model.Config.Heads
@@ -67,12 +71,13 @@ public static class PatchCommand
                 position_tokens = labels,
                 normalized = result.Normalized.ToArray(),
                 raw = result.Raw.ToArray(),
-            });
+            }, parse.InvocationConfiguration.Error);
             OutputFiles.WriteCsv(Path.Combine(outDir, "patching.csv"), [.. result.Axes, "raw", "normalized"], Rows(result));
             Report(result, labels, $"{parse.GetValue(target)}, {dir.ToString().ToLowerInvariant()}, {result.Metric}").Write(Path.Combine(outDir, "patching.html"));
 
             stdout.WriteLine($"{result.Metric}: clean {result.CleanMetric:F4}, corrupted {result.CorruptedMetric:F4} (weight processing: {loaded.Model.Processing})");
-            stdout.WriteLine($"strongest cells ({string.Join(" × ", result.Axes)}), normalised:");
+            if (warning is not null) stdout.WriteLine("normalised cells undefined (clean = corrupted); the raw metric per cell is in patching.json and patching.csv");
+            else stdout.WriteLine($"strongest cells ({string.Join(" × ", result.Axes)}), normalised:");
             foreach (var (index, value) in Top(result, 10))
                 stdout.WriteLine($"  {string.Join(", ", Unravel(index, result.Raw.Shape.ToArray())),-14} {value,8:F3}");
             stdout.WriteLine($"wrote {Path.Combine(outDir, "patching.json")}, patching.csv and patching.html");
@@ -94,7 +99,7 @@ public static class PatchCommand
         string[] Labels(string axis, int n) => axis == "position" && positionTokens.Length == n
             ? positionTokens.Select((t, i) => $"{i} {t}").ToArray()
             : Enumerable.Range(0, n).Select(i => i.ToString(System.Globalization.CultureInfo.InvariantCulture)).ToArray();
-        double? Cell(int index) => float.IsFinite(values[index]) ? values[index] : null;
+        double? Cell(int index) => float.IsFinite(values[index]) ? Tensors.Json.ShortestDouble.Of(values[index]) : null;
         if (shape.Length == 2)
         {
             var grid = Enumerable.Range(0, shape[0]).Select(a => Enumerable.Range(0, shape[1]).Select(b => Cell(a * shape[1] + b)).ToArray()).ToArray();

@@ -23,7 +23,7 @@ public static class PathPatchCommand
         var sender = new Option<string>("--sender", "-s") { Description = "Sender head L.H, or \"all\" for every head below the earliest receiver", DefaultValueFactory = _ => "all" };
         var metric = new Option<string>("--metric") { Description = "logit_diff, prob_diff, kl or loss", DefaultValueFactory = _ => "logit_diff" };
         var output = new Option<string>("--out", "-o") { Description = "Directory for path_patching.json and path_patching.csv", DefaultValueFactory = _ => "." };
-        var top = new Option<int>("--top") { Description = "How many senders the summary lists", DefaultValueFactory = _ => 10 };
+        var top = TopOption.Create("How many senders the summary lists", 10);
         var process = ModelOptions.Process();
         var command = new Command("path-patch", "Path patching: how much of the clean→corrupted change flows from a sender head to the logits or to heads' q/k/v inputs.")
         {
@@ -32,7 +32,6 @@ public static class PathPatchCommand
         command.SetAction(parse =>
         {
             int topCount = parse.GetValue(top);
-            if (topCount < 0) throw new UsageException($"--top {topCount} must be ≥ 0");
             MetricKind kind;
             try
             {
@@ -80,6 +79,9 @@ public static class PathPatchCommand
                 matrix[r.SenderLayer][r.SenderHead] = Finite(r.Normalized);
                 rawMatrix[r.SenderLayer][r.SenderHead] = Finite(r.Patched);
             }
+            string? warning = Metric.DegenerateWarning(patching.Metric.Name, patching.CleanMetric, patching.CorruptedMetric, patching.DegeneratePairs);
+            var stderr = parse.InvocationConfiguration.Error;
+            if (warning is not null) stderr.WriteLine(warning);
             var report = new
             {
                 model = loaded.Path,
@@ -90,6 +92,8 @@ public static class PathPatchCommand
                 metric = patching.Metric.Name,
                 clean_metric = patching.CleanMetric,
                 corrupted_metric = patching.CorruptedMetric,
+                normalization_undefined = warning is not null,
+                degenerate_pairs = patching.DegeneratePairs,
                 sign_convention = "normalized = (patched - corrupted) / (clean - corrupted): 1 = the path does not matter, 0 = the path alone gives the corrupted behaviour; effect = 1 - normalized. null where undefined (clean = corrupted) or where a head cannot reach the receivers.",
                 freezing = "pass 1 freezes every other head's z and every MLP output to their clean values",
                 receivers = parsedReceivers.IsLogits
@@ -111,25 +115,28 @@ public static class PathPatchCommand
             Directory.CreateDirectory(outDir);
             string jsonPath = Path.Combine(outDir, "path_patching.json");
             string csvPath = Path.Combine(outDir, "path_patching.csv");
-            OutputFiles.WriteJson(jsonPath, report);
+            OutputFiles.WriteJson(jsonPath, report, stderr);
             OutputFiles.WriteCsv(csvPath, ["layer", "head", "raw", "normalized"],
                 results.Select(r => (IReadOnlyList<object?>)[r.SenderLayer, r.SenderHead, r.Patched, r.Normalized]));
 
             var stdout = parse.InvocationConfiguration.Output;
             stdout.WriteLine($"path patching on {tokenized.Count} pair(s) of {tokenized.Length} tokens; weight processing: {loaded.Model.Processing}");
             stdout.WriteLine($"receivers: {DescribeReceivers(parsedReceivers)}");
-            stdout.WriteLine($"{patching.Metric.Name}: clean {patching.CleanMetric:F4}, corrupted {patching.CorruptedMetric:F4}");
+            stdout.WriteLine($"{patching.Metric.Name}: clean {Text(patching.CleanMetric)}, corrupted {Text(patching.CorruptedMetric)}");
             stdout.WriteLine("effect = 1 − (patched − corrupted)/(clean − corrupted): share of the clean→corrupted change carried by the path");
             stdout.WriteLine($"{"sender",7}  {"raw",10}  {"normalized",10}  {"effect",8}");
             var ranked = results.OrderByDescending(r => double.IsNaN(r.Effect) ? double.NegativeInfinity : Math.Abs(r.Effect))
                 .ThenBy(r => r.SenderLayer).ThenBy(r => r.SenderHead).Take(topCount);
             foreach (var r in ranked)
-                stdout.WriteLine($"{$"{r.SenderLayer}.{r.SenderHead}",7}  {r.Patched,10:F4}  {r.Normalized,10:F4}  {r.Effect,8:F4}");
+                stdout.WriteLine($"{$"{r.SenderLayer}.{r.SenderHead}",7}  {Text(r.Patched),10}  {Text(r.Normalized),10}  {Text(r.Effect),8}");
             stdout.WriteLine($"wrote {jsonPath} and {csvPath}");
             return ExitCodes.Success;
         });
         return command;
     }
+
+    /// <summary>A table cell: undefined values read "n/a", never "NaN".</summary>
+    private static string Text(double value) => double.IsFinite(value) ? value.ToString("F4", System.Globalization.CultureInfo.InvariantCulture) : "n/a";
 
     /// <summary>JSON has no NaN: undefined values are written as null.</summary>
     private static double? Finite(double value) => double.IsFinite(value) ? value : null;

@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Globalization;
 using HeadMiner.Analysis.Probing;
+using HeadMiner.Hooks;
 using HeadMiner.Reports;
 using HeadMiner.Tasks;
 
@@ -39,6 +40,7 @@ public static class ProbeCommand
             if (steerHead is not null && pairsPath is null) throw new UsageException("--steer needs --pairs (prompt pairs to measure the metric on) when --set is not a prompt-pair file");
             var options = new ProbeOptions { ValidationFraction = parse.GetValue(validation), Lambda = parse.GetValue(lambda), Seed = parse.GetValue(seed), PositionFromEnd = parse.GetValue(position) };
             using var loaded = ModelOptions.Load(parse.GetValue(model), parse.GetValue(process), allowUnused: parse.GetValue(allowUnused), notes: parse.InvocationConfiguration.Error);
+            FiniteForward.CheckProbe(loaded.Model, "probe"); // broken weights: one error naming where, before the work
             var tokenizer = loaded.RequireTokenizer();
             var (prompts, labels) = data.Tokenize(tokenizer);
             var result = HeadProbing.Run(loaded.Model, prompts, labels, options);
@@ -93,7 +95,7 @@ public static class ProbeCommand
                 direction_std = result.DirectionStd.ToArray(),
                 directions = result.Directions.ToArray(),
                 steering,
-            });
+            }, parse.InvocationConfiguration.Error);
             OutputFiles.WriteCsv(Path.Combine(outDir, "probe_accuracy.csv"), ["layer", "head", "validation_accuracy", "train_accuracy", "direction_std"],
                 Enumerable.Range(0, c.Layers * c.Heads).Select(i => (IReadOnlyList<object?>)[i / c.Heads, i % c.Heads,
                     result.ValidationAccuracy.Span[i], result.TrainAccuracy.Span[i], result.DirectionStd.Span[i]]));

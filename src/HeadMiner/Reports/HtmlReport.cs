@@ -14,7 +14,7 @@ namespace HeadMiner.Reports;
 /// </summary>
 public sealed class HtmlReport(string title)
 {
-    private static readonly JsonSerializerOptions DataOptions = new() { WriteIndented = false };
+    private static readonly JsonSerializerOptions DataOptions = new() { WriteIndented = false, Converters = { new Tensors.Json.NonFiniteAsNullConverter() } };
     private readonly List<JsonObject> _sections = [];
 
     public string Title { get; } = title;
@@ -42,7 +42,7 @@ public sealed class HtmlReport(string title)
             ["title"] = heading,
             ["rows"] = Array(rowLabels),
             ["cols"] = Array(columnLabels),
-            ["values"] = new JsonArray(values.Select(r => (JsonNode)new JsonArray(r.Select(v => v is double d && double.IsFinite(d) ? JsonValue.Create(d) : null).ToArray())).ToArray()),
+            ["values"] = new JsonArray(values.Select(r => (JsonNode)new JsonArray(r.Select(v => v is double d ? Number(d) : null).ToArray())).ToArray()),
             ["rowTitle"] = rowTitle,
             ["colTitle"] = columnTitle,
             ["scale"] = diverging ? "diverging" : "sequential",
@@ -54,7 +54,7 @@ public sealed class HtmlReport(string title)
     {
         if (pattern.Length != tokens.Count || pattern.Any(r => r.Length != tokens.Count))
             throw new ArgumentException($"attention \"{heading}\": the pattern must be {tokens.Count} × {tokens.Count}");
-        var values = new JsonArray(pattern.Select(r => (JsonNode)new JsonArray(r.Select(v => (JsonNode?)JsonValue.Create(v)).ToArray())).ToArray());
+        var values = new JsonArray(pattern.Select(r => (JsonNode)new JsonArray(r.Select(Number).ToArray())).ToArray());
         Add(new JsonObject { ["kind"] = "attention", ["title"] = heading, ["tokens"] = Array(tokens), ["pattern"] = values });
         return Add(new JsonObject { ["kind"] = "tokens", ["title"] = "hover a token to see where it attends", ["tokens"] = Array(tokens), ["pattern"] = values.DeepClone() });
     }
@@ -74,8 +74,8 @@ public sealed class HtmlReport(string title)
             ["series"] = new JsonArray(series.Select(s => (JsonNode)new JsonObject
             {
                 ["name"] = s.Name,
-                ["x"] = new JsonArray(s.X.Select(v => (JsonNode?)JsonValue.Create(v)).ToArray()),
-                ["y"] = new JsonArray(s.Y.Select(v => v is double d && double.IsFinite(d) ? JsonValue.Create(d) : null).ToArray()),
+                ["x"] = new JsonArray(s.X.Select(Number).ToArray()),
+                ["y"] = new JsonArray(s.Y.Select(v => v is double d ? Number(d) : null).ToArray()),
             }).ToArray()),
         });
     }
@@ -100,8 +100,8 @@ public sealed class HtmlReport(string title)
     {
         null => null,
         string s => JsonValue.Create(s),
-        double d => double.IsFinite(d) ? JsonValue.Create(d) : null,
-        float f => float.IsFinite(f) ? JsonValue.Create((double)f) : null,
+        double d => Number(d),
+        float f => Number(f),
         int i => JsonValue.Create(i),
         TableLink l => new JsonObject { ["text"] = l.Text, ["href"] = l.Href },
         TableShade s => new JsonObject { ["text"] = s.Text, ["shade"] = double.IsFinite(s.Shade) ? s.Shade : null },
@@ -128,6 +128,12 @@ public sealed class HtmlReport(string title)
         _sections.Add(section);
         return this;
     }
+
+    // JSON has no NaN/±∞: such a number is a gap (null), which every view draws as missing. A float stays a float, so
+    // it prints in its shortest form (0.3, not 0.30000001192092896).
+    private static JsonNode? Number(double value) => double.IsFinite(value) ? JsonValue.Create(value) : null;
+
+    private static JsonNode? Number(float value) => float.IsFinite(value) ? JsonValue.Create(value) : null;
 
     private static JsonArray Array(IEnumerable<string> items) => new(items.Select(s => (JsonNode?)JsonValue.Create(s)).ToArray());
 }

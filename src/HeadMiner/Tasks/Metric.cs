@@ -164,7 +164,37 @@ public sealed class Metric
         return m;
     }
 
-    /// <summary>(patched − corrupted) / (clean − corrupted): 1 = clean behaviour, 0 = corrupted behaviour.</summary>
+    /// <summary>
+    /// (patched − corrupted) / (clean − corrupted): 1 = clean behaviour, 0 = corrupted behaviour; NaN when the
+    /// denominator is (near) zero (<see cref="IsDegenerate"/>), where the ratio would be undefined or pure rounding noise.
+    /// </summary>
     public static double Normalize(double patched, double clean, double corrupted) =>
-        clean == corrupted ? double.NaN : (patched - corrupted) / (clean - corrupted);
+        IsDegenerate(clean, corrupted) ? double.NaN : (patched - corrupted) / (clean - corrupted);
+
+    /// <summary>
+    /// Whether clean − corrupted is too small to normalise by: |clean − corrupted| ≤ 10⁻⁴ · max(|clean|, |corrupted|,
+    /// 0.01), i.e. within what metrics computed from float32 logits resolve (and exactly zero always), or not finite.
+    /// </summary>
+    public static bool IsDegenerate(double clean, double corrupted)
+    {
+        double d = clean - corrupted;
+        return !double.IsFinite(d) || Math.Abs(d) <= 1e-4 * Math.Max(Math.Max(Math.Abs(clean), Math.Abs(corrupted)), 0.01);
+    }
+
+    /// <summary>The pairs whose own clean and corrupted metrics are degenerate (<see cref="IsDegenerate"/>).</summary>
+    public static int[] DegeneratePairs(IReadOnlyList<double> clean, IReadOnlyList<double> corrupted) =>
+        [.. Enumerable.Range(0, Math.Min(clean.Count, corrupted.Count)).Where(i => IsDegenerate(clean[i], corrupted[i]))];
+
+    /// <summary>
+    /// One line for a front end when the normalisation is undefined (null otherwise): the denominator's value, that the
+    /// normalised values are written as null, and which pairs (0-based, in file order) have equal clean and corrupted metrics.
+    /// </summary>
+    public static string? DegenerateWarning(string metricName, double clean, double corrupted, IReadOnlyList<int> degeneratePairs)
+    {
+        if (!IsDegenerate(clean, corrupted)) return null;
+        var inv = System.Globalization.CultureInfo.InvariantCulture;
+        string pairs = degeneratePairs.Count == 0 ? ""
+            : $"; pair(s) whose clean and corrupted runs give the same {metricName}: {string.Join(", ", degeneratePairs.Take(20))}{(degeneratePairs.Count > 20 ? $" … ({degeneratePairs.Count} in all)" : "")}";
+        return $"warning: {metricName} clean − corrupted = {(clean - corrupted).ToString("G4", inv)} (clean {clean.ToString("G6", inv)}, corrupted {corrupted.ToString("G6", inv)}) is too small to normalise by: normalised values are written as null{pairs}. Use pairs whose corrupted prompt changes the answer.";
+    }
 }

@@ -18,7 +18,12 @@ public sealed record PromptPairSet
     [JsonPropertyName("description")] public string? Description { get; init; }
     [JsonPropertyName("pairs")] public IReadOnlyList<PromptPair> Pairs { get; init; } = [];
 
-    private static readonly JsonSerializerOptions Json = new() { WriteIndented = true, Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
+    private static readonly JsonSerializerOptions Json = new()
+    {
+        WriteIndented = true,
+        Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping,
+        Converters = { new Tensors.Json.NonFiniteAsNullConverter() },
+    };
 
     public static PromptPairSet Load(string path)
     {

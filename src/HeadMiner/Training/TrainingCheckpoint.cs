@@ -44,7 +44,7 @@ public static class TrainingCheckpoint
     private const string OptimizerStepsKey = "headminer_optimizer_steps";
     private const string OptionsKey = "headminer_training_options";
 
-    private static readonly JsonSerializerOptions OptionsJson = new() { WriteIndented = false };
+    private static readonly JsonSerializerOptions OptionsJson = new() { WriteIndented = false, Converters = { new Tensors.Json.NonFiniteAsNullConverter() } };
 
     public static void Save(string directory, Trainer trainer, string? tokenizerJson = null, IReadOnlyDictionary<string, string>? modelMetadata = null)
     {

@@ -22,6 +22,11 @@ public class AtlasCommandTests
         var atlas = AtlasReport.Read(dir.File("atlas.json"));
         Assert.Equal(3, atlas.Model.Layers);
         Assert.Single(atlas.Notes);
+        // Thresholds are floats: written in their shortest form (0.1), not widened to 0.10000000149011612.
+        using (var json = System.Text.Json.JsonDocument.Parse(File.ReadAllText(dir.File("atlas.json"))))
+            foreach (var d in json.RootElement.GetProperty("detectors").EnumerateArray())
+                if (d.GetProperty("threshold").ValueKind == System.Text.Json.JsonValueKind.Number)
+                    Assert.Matches(@"^-?[0-9]+(\.[0-9]{1,8})?(E[-+]?[0-9]+)?$", d.GetProperty("threshold").GetRawText());
         string html = File.ReadAllText(dir.File("atlas.html"));
         Assert.Contains("Four-stage map", html);
         Assert.DoesNotContain("<script src", html);

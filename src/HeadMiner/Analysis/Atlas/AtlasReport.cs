@@ -2,6 +2,7 @@ using System.Text.Encodings.Web;
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using HeadMiner.Tensors;
+using HeadMiner.Tensors.Json;
 
 namespace HeadMiner.Analysis.Atlas;
 
@@ -38,11 +39,19 @@ public sealed record AtlasReport
         Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping,
         DefaultIgnoreCondition = JsonIgnoreCondition.Never,
         NumberHandling = JsonNumberHandling.Strict,
+        Converters = { new NonFiniteAsNullConverter() },
     };
 
-    public string ToJson() => JsonSerializer.Serialize(this, Json);
+    /// <summary>atlas.json's text: NaN/±∞ written as null and listed under "non_finite" (docs/ATLAS.md).</summary>
+    public string ToJson() => FiniteJson.Serialize(this, Json).Json;
 
-    public void Write(string path) => AtomicFile.WriteAllText(path, ToJson());
+    /// <summary>Writes atlas.json atomically; the result lists the values written as null (empty when none).</summary>
+    public FiniteJsonText Write(string path)
+    {
+        var text = FiniteJson.Serialize(this, Json);
+        AtomicFile.WriteAllText(path, text.Json);
+        return text;
+    }
 
     /// <summary>Reads atlas.json; a different schema, a newer version or malformed JSON is an error naming the file.</summary>
     public static AtlasReport Read(string path)

@@ -3,8 +3,10 @@ using System.Globalization;
 using HeadMiner.Analysis.Calibration;
 using HeadMiner.Analysis.Catalog;
 using HeadMiner.Analysis.Detectors;
+using HeadMiner.Hooks;
 using HeadMiner.Models;
 using HeadMiner.Models.Tokenizers;
+using HeadMiner.Tensors.Json;
 
 namespace HeadMiner.Analysis.Atlas;
 
@@ -22,6 +24,9 @@ public static class AtlasRunner
         options.Validate();
         var catalog = HeadCatalog.Load();
         var detectors = DetectorRegistry.Parse(options.Detectors);
+        // Broken weights (NaN/∞ in the forward pass) are an error before the detectors start, naming the first hook
+        // point where they show; a weights-only checkpoint cannot run a forward pass and its detectors read weights.
+        if (model.Weights.IsRunnable) FiniteForward.CheckProbe(model, $"atlas of {modelInfo.Path}");
         var context = new DetectorContext(model, tokenizer, options.Detector);
         var entries = new List<AtlasDetector>();
         var results = new List<(DetectorResult Result, HeadType? Type, AtlasCausal? Causal)>();
@@ -89,7 +94,7 @@ public static class AtlasRunner
             {
                 Status = "ran",
                 Seconds = Math.Round(seconds, 3),
-                Threshold = result.Threshold,
+                Threshold = ShortestDouble.Of(result.Threshold),
                 ThresholdReason = result.ThresholdReason,
                 Baseline = result.Baseline is double b && double.IsFinite(b) ? b : null,
                 Scores = AtlasReport.Matrix(result.Scores),

@@ -26,7 +26,11 @@ public sealed record PatchingResult(
     Tensor Raw,
     Tensor Normalized,
     string[] Axes,
-    string WeightProcessing);
+    string WeightProcessing)
+{
+    /// <summary>Pairs (0-based) whose own clean and corrupted metrics are equal (<see cref="Tasks.Metric.IsDegenerate"/>).</summary>
+    public int[] DegeneratePairs { get; init; } = [];
+}
 
 /// <summary>
 /// Activation patching sweeps. Each patch copies one slice of one activation (a layer × position, layer × head or
@@ -156,6 +160,7 @@ public static class ActivationPatching
         public required string[] Axes { get; init; }
         public required double Clean { get; init; }
         public required double Corrupted { get; init; }
+        public required int[] DegeneratePairs { get; init; }
         public required int[][] BaseTokens { get; init; }
         public required string Processing { get; init; }
 
@@ -171,9 +176,14 @@ public static class ActivationPatching
             var otherRun = model.Run(direction == PatchDirection.Denoising ? corruptedBatch : cleanBatch, new ForwardOptions { LastOnly = !needsAll });
             var cleanLogits = direction == PatchDirection.Denoising ? donorRun.Logits! : otherRun.Logits!;
             var corruptedLogits = direction == PatchDirection.Denoising ? otherRun.Logits! : donorRun.Logits!;
+            // Broken weights stop the sweep here, naming the first hook point with NaN, instead of filling it with NaN.
+            FiniteForward.Check(model, cleanBatch, cleanLogits, "the clean prompts");
+            FiniteForward.Check(model, corruptedBatch, corruptedLogits, "the corrupted prompts");
             var metric = new Metric(kind, pairs, kind == MetricKind.KlDivergence ? cleanLogits : null);
             var baseTokens = direction == PatchDirection.Denoising ? pairs.Corrupted : pairs.Clean;
-            double clean = metric.Compute(cleanLogits, pairs.Clean), corrupted = metric.Compute(corruptedLogits, pairs.Corrupted);
+            var cleanPerPair = metric.PerPair(cleanLogits, pairs.Clean);
+            var corruptedPerPair = metric.PerPair(corruptedLogits, pairs.Corrupted);
+            double clean = cleanPerPair.Average(), corrupted = corruptedPerPair.Average();
 
             int heads = target.PerKvHead ? c.KvHeads : c.Heads, T = pairs.Length;
             var cells = new List<Cell>();
@@ -209,6 +219,7 @@ public static class ActivationPatching
                 Axes = axes,
                 Clean = clean,
                 Corrupted = corrupted,
+                DegeneratePairs = Tasks.Metric.DegeneratePairs(cleanPerPair, corruptedPerPair),
                 BaseTokens = baseTokens,
                 Processing = model.Processing.ToString(),
             };
@@ -242,7 +253,7 @@ public static class ActivationPatching
         {
             var normalized = Tensor.Zeros(Shape);
             for (int i = 0; i < Raw.Length; i++) normalized.Span[i] = (float)Metric.Normalize(Raw.Span[i], Clean, Corrupted);
-            return new PatchingResult(Target, Direction, Metric.Name, Clean, Corrupted, Raw, normalized, Axes, Processing);
+            return new PatchingResult(Target, Direction, Metric.Name, Clean, Corrupted, Raw, normalized, Axes, Processing) { DegeneratePairs = DegeneratePairs };
         }
     }
 }

@@ -44,8 +44,11 @@ public sealed record PatchTarget(ActivationSite Site, PatchGranularity Granulari
             _ => throw new HeadMinerException($"unknown patch target \"{text}\" (resid_pre, resid_mid, resid_post, attn_out, mlp_out, z, q, k, v, pattern; add \":pos\" to a head site for head × position)"),
         };
         var target = new PatchTarget(site, PatchGranularity.LayerPosition);
-        if (target.HasHeads) target = target with { Granularity = parts.Length > 1 && parts[1] == "pos" ? PatchGranularity.LayerHeadPosition : PatchGranularity.LayerHead };
-        else if (parts.Length > 1) throw new HeadMinerException($"patch target \"{text}\": {parts[0]} has no heads; it is always patched by layer × position");
-        return target;
+        if (parts.Length == 1) return target.HasHeads ? target with { Granularity = PatchGranularity.LayerHead } : target;
+        if (!target.HasHeads) throw new HeadMinerException($"patch target \"{text}\": {parts[0]} has no heads; it is always patched by layer × position");
+        // Only ":pos" may follow a head site: anything else (z:foo, z:pos:x, z:) was once read silently as the bare site.
+        if (parts.Length > 2 || parts[1] != "pos")
+            throw new HeadMinerException($"patch target \"{text}\": after \"{parts[0]}\" only \":pos\" may follow (e.g. {parts[0]} for layer × head, {parts[0]}:pos for layer × head × position)");
+        return target with { Granularity = PatchGranularity.LayerHeadPosition };
     }
 }

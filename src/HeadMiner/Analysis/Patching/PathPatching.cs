@@ -54,6 +54,9 @@ public sealed class PathPatching
         var cleanFilter = CacheFilter.Where(h => h.Site is ActivationSite.Z or ActivationSite.MlpOut or ActivationSite.ResidPre);
         var (cleanRun, clean) = model.RunWithCache(pairs.CleanBatch(), cleanFilter, lastOnly: metric.LastPositionOnly);
         var (corruptedRun, corrupted) = model.RunWithCache(pairs.CorruptedBatch(), CacheFilter.Where(h => h.Site is ActivationSite.Z), lastOnly: metric.LastPositionOnly);
+        // Broken weights stop here, naming the first hook point with NaN, before any sender is patched.
+        FiniteForward.Check(model, pairs.CleanBatch(), cleanRun.Logits!, "the clean prompts");
+        FiniteForward.Check(model, pairs.CorruptedBatch(), corruptedRun.Logits!, "the corrupted prompts");
         _cleanZ = PerLayer(clean, ActivationSite.Z, c.Layers);
         _corruptedZ = PerLayer(corrupted, ActivationSite.Z, c.Layers);
         _cleanMlpOut = PerLayer(clean, ActivationSite.MlpOut, c.Layers);
@@ -62,8 +65,13 @@ public sealed class PathPatching
         CleanMetric = CleanPerPair.Average();
         // The loss metric scores the clean text's next tokens in every run (all patched runs read the clean input),
         // so the corrupted baseline is the corrupted run's loss on the clean tokens.
-        CorruptedMetric = metric.Compute(corruptedRun.Logits!);
+        var corruptedPerPair = metric.PerPair(corruptedRun.Logits!);
+        CorruptedMetric = corruptedPerPair.Average();
+        DegeneratePairs = Metric.DegeneratePairs(CleanPerPair, corruptedPerPair);
     }
+
+    /// <summary>Pairs (0-based) whose own clean and corrupted metrics are equal (<see cref="Metric.IsDegenerate"/>).</summary>
+    public int[] DegeneratePairs { get; }
 
     /// <summary>Builds the metric (for KL, from a clean run) and caches the runs.</summary>
     public static PathPatching Create(Transformer model, TokenizedPairs pairs, MetricKind kind)
