@@ -8,6 +8,70 @@ namespace HeadMiner.Cli;
 /// <summary>How commands write results: JSON (and CSV for tables), atomically, so a crash never leaves half a file.</summary>
 public static class OutputFiles
 {
+    /// <summary>
+    /// Makes <paramref name="path"/> a directory this process can write into, before any work: a command that fails
+    /// here costs nothing, one that failed after its last detector would lose the run. An existing file is a usage
+    /// error (exit 2); a directory that cannot be created or written is a failure (exit 1). Both name the path.
+    /// </summary>
+    /// <returns><paramref name="path"/>, for use inline.</returns>
+    public static string PrepareDirectory(string path, string option = "--out")
+    {
+        if (File.Exists(path)) throw new UsageException($"{option} {path}: is a file; give a directory for the outputs");
+        try
+        {
+            Directory.CreateDirectory(path);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or NotSupportedException or ArgumentException)
+        {
+            throw new HeadMinerException($"{option} {path}: cannot create the directory: {e.Message}");
+        }
+        ProbeWritable(path, option);
+        return path;
+    }
+
+    /// <summary>
+    /// Checks, before any work, that the file <paramref name="path"/> can be written: its folder is created and
+    /// writable, and the path itself is not a directory.
+    /// </summary>
+    public static string PrepareFile(string path, string option = "--out")
+    {
+        if (Directory.Exists(path)) throw new UsageException($"{option} {path}: is a directory; give a file name");
+        string folder = Path.GetDirectoryName(Path.GetFullPath(path))!;
+        if (File.Exists(folder)) throw new UsageException($"{option} {path}: {folder} is a file, not a directory");
+        try
+        {
+            Directory.CreateDirectory(folder);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or NotSupportedException or ArgumentException)
+        {
+            throw new HeadMinerException($"{option} {path}: cannot create the directory {folder}: {e.Message}");
+        }
+        ProbeWritable(folder, option, path);
+        return path;
+    }
+
+    /// <summary>
+    /// Creates and deletes a probe file: permission bits alone do not tell (root ignores them; a read-only mount or a
+    /// full disk does not show in them).
+    /// </summary>
+    private static void ProbeWritable(string folder, string option, string? named = null)
+    {
+        string probe = Path.Combine(folder, $".headminer-write-test-{Environment.ProcessId}-{Guid.NewGuid():N}");
+        try
+        {
+            using (new FileStream(probe, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1, FileOptions.DeleteOnClose)) { }
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new HeadMinerException($"{option} {named ?? folder}: cannot write into {folder}: {e.Message}");
+        }
+        finally
+        {
+            // DeleteOnClose already removed it; this covers a platform where it did not.
+            try { File.Delete(probe); } catch (IOException) { } catch (UnauthorizedAccessException) { }
+        }
+    }
+
     public static void WriteJson(string path, object value) =>
         AtomicFile.WriteAllText(path, JsonSerializer.Serialize(value, JsonOutput.Options) + "\n");
 

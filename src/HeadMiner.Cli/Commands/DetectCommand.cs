@@ -22,7 +22,7 @@ public static class DetectCommand
         {
             model, detectors, top, prompts, maxPrompts, seed, json, process, weightsOnly,
         };
-        command.SetAction(parse =>
+        command.SetAction((parse, cancel) =>
         {
             int k = parse.GetValue(top);
             if (k <= 0) throw new UsageException($"--top {k} must be positive");
@@ -44,7 +44,7 @@ public static class DetectCommand
                 string? skip;
                 try { skip = d.CannotRun(context); }
                 catch (HeadMinerException e) { skip = e.Message; }
-                return (Detector: d, Skip: skip, Result: skip is null ? DetectorRunner.Run(d, context) : null);
+                return (Detector: d, Skip: skip, Result: skip is null ? DetectorRunner.Run(d, context, null, cancel) : null);
             }).ToArray();
             var output = parse.InvocationConfiguration.Output;
             if (parse.GetValue(json))
@@ -80,7 +80,7 @@ public static class DetectCommand
                         }).ToArray(),
                     }).ToArray(),
                 }, JsonOutput.Options));
-                return ExitCodes.Success;
+                return Task.FromResult(ExitCodes.Success);
             }
             output.WriteLine($"{loaded.Path}: {loaded.Model.Config.Layers} layers × {loaded.Model.Config.Heads} heads; weight processing: {loaded.Model.Processing}; seed {options.Seed}");
             foreach (var line in setup) output.WriteLine(line);
@@ -104,7 +104,7 @@ public static class DetectCommand
                     foreach (var example in evidence.Examples) output.WriteLine($"      {example}");
                 }
             }
-            return ExitCodes.Success;
+            return Task.FromResult(ExitCodes.Success);
         });
         return command;
     }

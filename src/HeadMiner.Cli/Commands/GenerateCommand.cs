@@ -18,7 +18,7 @@ public static class GenerateCommand
         var process = ModelOptions.Process();
         var compact = ModelOptions.CompactHalf();
         var command = new Command("generate", "Generate text from a prompt.") { model, prompt, maxTokens, temperature, topK, topP, seed, process, compact };
-        command.SetAction(parse =>
+        command.SetAction((parse, cancel) =>
         {
             int n = parse.GetValue(maxTokens);
             if (n < 0) throw new UsageException($"--max-tokens {n} must be ≥ 0");
@@ -41,20 +41,28 @@ public static class GenerateCommand
             // Decode the whole continuation each step and print the new suffix, so multi-token characters print whole.
             var generated = new List<int>();
             string shown = "";
-            Generator.Generate(loaded.Model, ids, Math.Min(n, loaded.Model.Config.ContextLength - ids.Count), sampler, stops, token =>
+            try
             {
-                generated.Add(token);
-                string all = StreamingDecode.Continuation(tokenizer, ids, generated);
-                if (all.Length > shown.Length && all.StartsWith(shown, StringComparison.Ordinal) && !all.EndsWith('\uFFFD'))
+                Generator.Generate(loaded.Model, ids, Math.Min(n, loaded.Model.Config.ContextLength - ids.Count), sampler, stops, token =>
                 {
-                    output.Write(all[shown.Length..]);
-                    shown = all;
-                }
-            });
+                    generated.Add(token);
+                    string all = StreamingDecode.Continuation(tokenizer, ids, generated);
+                    if (all.Length > shown.Length && all.StartsWith(shown, StringComparison.Ordinal) && !all.EndsWith('\uFFFD'))
+                    {
+                        output.Write(all[shown.Length..]);
+                        shown = all;
+                    }
+                }, cancel);
+            }
+            catch (OperationCanceledException) when (cancel.IsCancellationRequested)
+            {
+                output.WriteLine();
+                throw new CommandStoppedException($"generate stopped after {generated.Count} tokens");
+            }
             string final = StreamingDecode.Continuation(tokenizer, ids, generated);
             if (final.StartsWith(shown, StringComparison.Ordinal)) output.Write(final[shown.Length..]);
             output.WriteLine();
-            return ExitCodes.Success;
+            return Task.FromResult(ExitCodes.Success);
         });
         return command;
     }
