@@ -17,6 +17,7 @@ public static class OutputFiles
     public static string PrepareDirectory(string path, string option = "--out")
     {
         if (File.Exists(path)) throw new UsageException($"{option} {path}: is a file; give a directory for the outputs");
+        if (FileAlong(path) is { } file) throw new UsageException($"{option} {path}: {file} is a file, not a directory");
         try
         {
             Directory.CreateDirectory(path);
@@ -37,7 +38,7 @@ public static class OutputFiles
     {
         if (Directory.Exists(path)) throw new UsageException($"{option} {path}: is a directory; give a file name");
         string folder = Path.GetDirectoryName(Path.GetFullPath(path))!;
-        if (File.Exists(folder)) throw new UsageException($"{option} {path}: {folder} is a file, not a directory");
+        if (FileAlong(folder) is { } file) throw new UsageException($"{option} {path}: {file} is a file, not a directory");
         try
         {
             Directory.CreateDirectory(folder);
@@ -48,6 +49,20 @@ public static class OutputFiles
         }
         ProbeWritable(folder, option, path);
         return path;
+    }
+
+    /// <summary>
+    /// The nearest existing ancestor of <paramref name="path"/> (or the path itself) when it is a file: the operating
+    /// system's own message ("could not find a part of the path") would not say which part is wrong.
+    /// </summary>
+    private static string? FileAlong(string path)
+    {
+        for (string? p = Path.GetFullPath(path); !string.IsNullOrEmpty(p); p = Path.GetDirectoryName(p))
+        {
+            if (Directory.Exists(p)) return null;
+            if (File.Exists(p)) return p;
+        }
+        return null;
     }
 
     /// <summary>

@@ -32,11 +32,11 @@ public static class ProbeCommand
         {
             var steerHead = parse.GetValue(steer) is { } s ? ParseHead(s) : ((int, int)?)null;
             var metricKind = ParseOrUsage(() => Metric.Parse(parse.GetValue(metric)!));
+            string outDir = OutputFiles.PrepareDirectory(parse.GetValue(output)!);
             string setPath = parse.GetValue(set)!;
             var data = LabelledPromptSet.Load(setPath);
             string? pairsPath = parse.GetValue(pairs) ?? (IsPairFile(setPath) ? setPath : null);
             if (steerHead is not null && pairsPath is null) throw new UsageException("--steer needs --pairs (prompt pairs to measure the metric on) when --set is not a prompt-pair file");
-            string outDir = OutputFiles.PrepareDirectory(parse.GetValue(output)!);
             var options = new ProbeOptions { ValidationFraction = parse.GetValue(validation), Lambda = parse.GetValue(lambda), Seed = parse.GetValue(seed), PositionFromEnd = parse.GetValue(position) };
             using var loaded = ModelOptions.Load(parse.GetValue(model), parse.GetValue(process));
             var tokenizer = loaded.RequireTokenizer();
