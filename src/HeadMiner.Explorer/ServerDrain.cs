@@ -6,10 +6,10 @@ namespace HeadMiner.Explorer;
 /// </summary>
 public sealed record ServerDrain(int InFlight, int CutOff, TimeSpan Limit)
 {
-    /// <summary>One clause for the "interrupted" line, e.g. "2 requests in flight finished".</summary>
+    /// <summary>One clause for the "interrupted" line: "2 requests in flight finished", "cut off 1 of 2 requests in flight after 30 s".</summary>
     public string Describe() => InFlight == 0 ? "no request was in flight"
         : CutOff == 0 ? $"{Requests(InFlight)} in flight finished"
-        : $"{CutOff} of {Requests(InFlight)} in flight did not finish within {Limit.TotalSeconds:0.#} s and were cut off";
+        : string.Create(System.Globalization.CultureInfo.InvariantCulture, $"cut off {CutOff} of {Requests(InFlight)} in flight after {Limit.TotalSeconds:0.#} s");
 
     private static string Requests(int n) => n == 1 ? "1 request" : $"{n} requests";
 }
