@@ -39,13 +39,22 @@ public static class DetectCommand
             try { (options, setup) = options.ForModel(loaded); }
             catch (HeadMinerException e) { throw new UsageException(e.Message); }
             var context = new DetectorContext(loaded.Model, loaded.Tokenizer, options);
-            var runs = chosen.Select(d =>
+            var runs = new List<(IHeadDetector Detector, string? Skip, DetectorResult? Result)>();
+            try
             {
-                string? skip;
-                try { skip = d.CannotRun(context); }
-                catch (HeadMinerException e) { skip = e.Message; }
-                return (Detector: d, Skip: skip, Result: skip is null ? DetectorRunner.Run(d, context, null, cancel) : null);
-            }).ToArray();
+                foreach (var d in chosen)
+                {
+                    string? skip;
+                    try { skip = d.CannotRun(context); }
+                    catch (HeadMinerException e) { skip = e.Message; }
+                    runs.Add((d, skip, skip is null ? DetectorRunner.Run(d, context, null, cancel) : null));
+                }
+            }
+            catch (OperationCanceledException) when (cancel.IsCancellationRequested)
+            {
+                // The table is printed once every detector has run: a stop prints none of it.
+                throw new CommandStoppedException($"detect stopped after {runs.Count} of {chosen.Count} detectors; nothing printed");
+            }
             var output = parse.InvocationConfiguration.Output;
             if (parse.GetValue(json))
             {

@@ -64,6 +64,19 @@ public class StopRequestTests
         Assert.Contains($"resuming {dir.Path} at step 0 of 40", output);
     }
 
+    [Fact]
+    public void DetectStoppedBeforeItsFirstDetectorPrintsNoTable()
+    {
+        using var stop = new StopSignals();
+        stop.Request(PosixSignal.SIGTERM);
+        var stdout = new StringWriter();
+        var stderr = new StringWriter();
+        int code = CliApp.Run(["detect", "-d", "previous_token,induction"], stdout, stderr, stop);
+        Assert.True(code == ExitCodes.Terminated, stderr.ToString());
+        Assert.Equal("interrupted (SIGTERM): detect stopped after 0 of 2 detectors; nothing printed", stderr.ToString().Trim());
+        Assert.Equal("", stdout.ToString());
+    }
+
     /// <summary>A captured stderr that runs an action when a line matching a condition is written.</summary>
     private sealed class TriggerWriter(Func<string, bool> when, Action then) : StringWriter
     {
