@@ -67,6 +67,7 @@ public sealed class ExplorerServer : IAsyncDisposable
             builder.Logging.ClearProviders();
             if (log is not null) builder.Logging.AddProvider(log);
             builder.Logging.SetMinimumLevel(LogLevel.Warning);
+            builder.Services.AddSingleton<Microsoft.Extensions.Hosting.IHostLifetime, CallerStoppedLifetime>();
             builder.WebHost.UseKestrel(k =>
             {
                 k.AddServerHeader = false;
