@@ -6,7 +6,8 @@ namespace HeadMiner.Cli;
 /// SIGINT and SIGTERM as a cancellation token. The first signal cancels the token and keeps the process alive, so the
 /// running command can stop at its next check, leave its outputs whole and say what it kept; a second signal is left
 /// to the default action (immediate termination), the way out when a command does not stop. SIGTERM matters as much
-/// as Ctrl+C: it is what systemd, Docker and Kubernetes send.
+/// as Ctrl+C: it is what systemd, Docker and Kubernetes send. <see cref="Register"/> hooks the process's signals; a
+/// plain <c>new StopSignals()</c> hooks none and stops only through <see cref="Request"/> (in-process tests).
 /// </summary>
 public sealed class StopSignals : IDisposable
 {

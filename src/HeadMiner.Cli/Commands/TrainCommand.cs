@@ -25,7 +25,7 @@ public static class TrainCommand
         var output = new Option<string>("--out", "-o") { Description = "Directory for the trained model, its checkpoints and its training curve", DefaultValueFactory = _ => "train" };
         var steps = new Option<int?>("--steps") { Description = "Override the preset's number of steps" };
         var seed = new Option<ulong?>("--seed") { Description = "Override the preset's seed (data order and initialisation)" };
-        var checkpointEvery = new Option<int?>("--checkpoint-every") { Description = "Write a resumable checkpoint to --out every N steps (default: the preset's; always after the last step and on Ctrl+C)" };
+        var checkpointEvery = new Option<int?>("--checkpoint-every") { Description = "Write a resumable checkpoint to --out every N steps (default: the preset's; always after the last step and on Ctrl+C or SIGTERM)" };
         var resume = new Option<bool>("--resume") { Description = "Continue the run whose checkpoint is in --out (same preset and options; bit-identical to an uninterrupted run)" };
         var command = new Command("train", "Train a small GPT-2-architecture model on synthetic data (simplified-model studies).") { preset, output, steps, seed, checkpointEvery, resume };
         command.SetAction((parse, cancel) =>
