@@ -29,14 +29,23 @@ public sealed class ExplorerServer : IAsyncDisposable
     private readonly WebApplication _app;
     private readonly IReadOnlyList<ExplorerModel> _models;
     private readonly ComputeGate _gate;
+    private readonly InFlightRequests _inFlight;
+    private int _stopped;
 
-    private ExplorerServer(WebApplication app, IReadOnlyList<ExplorerModel> models, ComputeGate gate, string url)
+    private ExplorerServer(WebApplication app, IReadOnlyList<ExplorerModel> models, ComputeGate gate, InFlightRequests inFlight, string url)
     {
         _app = app;
         _models = models;
         _gate = gate;
+        _inFlight = inFlight;
         Url = url;
     }
+
+    /// <summary>Requests being handled now.</summary>
+    public int InFlight => _inFlight.Count;
+
+    /// <summary>Fires when a stop begins (<see cref="StopAsync"/>): from then on no new connection is accepted.</summary>
+    public CancellationToken Stopping => _app.Lifetime.ApplicationStopping;
 
     /// <summary>The address it listens on, e.g. http://127.0.0.1:5117 (the real port when 0 was asked for).</summary>
     public string Url { get; }
@@ -57,12 +66,14 @@ public sealed class ExplorerServer : IAsyncDisposable
         var limits = options.Limits;
         var models = ExplorerModel.LoadAll(options.Models);
         var gate = new ComputeGate(limits.MaxConcurrentComputations);
+        var inFlight = new InFlightRequests();
         try
         {
             var builder = WebApplication.CreateSlimBuilder();
             builder.Logging.ClearProviders();
             if (log is not null) builder.Logging.AddProvider(log);
             builder.Logging.SetMinimumLevel(LogLevel.Warning);
+            builder.Services.AddSingleton<Microsoft.Extensions.Hosting.IHostLifetime, CallerStoppedLifetime>();
             builder.WebHost.UseKestrel(k =>
             {
                 k.AddServerHeader = false;
@@ -79,6 +90,7 @@ public sealed class ExplorerServer : IAsyncDisposable
 
             app.Use(async (context, next) =>
             {
+                using var counted = inFlight.Enter();
                 var headers = context.Response.Headers;
                 headers.XContentTypeOptions = "nosniff";
                 headers.ContentSecurityPolicy = "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; frame-ancestors 'none'";
@@ -129,7 +141,7 @@ public sealed class ExplorerServer : IAsyncDisposable
 
             await app.StartAsync();
             string url = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
-            return new ExplorerServer(app, models, gate, url);
+            return new ExplorerServer(app, models, gate, inFlight, url);
         }
         catch
         {
@@ -204,9 +216,26 @@ public sealed class ExplorerServer : IAsyncDisposable
         }
     }
 
+    /// <summary>
+    /// Stops accepting connections and lets the requests in flight finish for up to <paramref name="drain"/> (the CLI
+    /// passes --timeout, which bounds every computation anyway); requests still running then are aborted.
+    /// </summary>
+    public async Task<ServerDrain> StopAsync(TimeSpan drain)
+    {
+        int inFlight = _inFlight.Count;
+        if (Interlocked.Exchange(ref _stopped, 1) != 0) return new ServerDrain(0, 0, drain);
+        using var limit = new CancellationTokenSource(drain);
+        // What is still running when the limit fires is what Kestrel aborts; counted then, because an aborted handler
+        // may still be unwinding when StopAsync returns.
+        int cutOff = 0;
+        using (limit.Token.Register(() => cutOff = _inFlight.Count))
+            await _app.StopAsync(limit.Token);
+        return new ServerDrain(inFlight, Math.Min(inFlight, Volatile.Read(ref cutOff)), drain);
+    }
+
     public async ValueTask DisposeAsync()
     {
-        await _app.StopAsync();
+        if (Interlocked.Exchange(ref _stopped, 1) == 0) await _app.StopAsync();
         await _app.DisposeAsync();
         _gate.Dispose();
         foreach (var m in _models) m.Dispose();

@@ -22,16 +22,17 @@ public static class AblateCommand
         var process = ModelOptions.Process();
         var perForward = new Option<int?>("--heads-per-forward") { Description = "Heads ablated per batched forward pass (default: as many as fit in 1024 token rows)" };
         var compare = new Option<bool>("--compare-loop") { Description = "Also run one forward per head and report the speedup (both timed after a warm-up run) and the largest difference" };
-        var outDir = new Option<string>("--out", "-o") { Description = "Directory for ablation.json and ablation.csv", DefaultValueFactory = _ => "." };
+        var outDir = new Option<string>("--out", "-o") { Description = "Directory for ablation.json and ablation.csv", DefaultValueFactory = _ => "ablate" };
         var command = new Command("ablate", "Ablate each attention head (zero / mean / resample) and measure the change in a metric and the loss.")
         {
             model, pairs, kind, resampleFrom, metric, process, perForward, compare, outDir, allowUnused,
         };
-        command.SetAction(parse =>
+        command.SetAction((parse, cancel) =>
         {
             var metricKind = Metric.Parse(parse.GetValue(metric)!);
             var ablation = parse.GetValue(kind) switch { "mean" => AblationKind.Mean, "resample" => AblationKind.Resample, _ => AblationKind.Zero };
             if (parse.GetValue(perForward) is int p && p <= 0) throw new UsageException($"--heads-per-forward {p} must be positive");
+            string dir = OutputFiles.PrepareDirectory(parse.GetValue(outDir)!);
             string pairsPath = parse.GetValue(pairs)!;
             using var loaded = ModelOptions.Load(parse.GetValue(model), parse.GetValue(process), allowUnused: parse.GetValue(allowUnused), notes: parse.InvocationConfiguration.Error);
             FiniteForward.CheckProbe(loaded.Model, "ablate"); // broken weights: one error naming where, before the work
@@ -42,15 +43,13 @@ public static class AblateCommand
             if (parse.GetValue(compare))
             {
                 // Warm both paths up first (JIT, page-in of mapped weights) so the timings compare steady states.
-                AblationStudy.Run(loaded.Model, tokenized, options);
-                loop = AblationStudy.RunOneForwardPerHead(loaded.Model, tokenized, options);
-                loop = AblationStudy.RunOneForwardPerHead(loaded.Model, tokenized, options);
+                AblationStudy.Run(loaded.Model, tokenized, options, cancel);
+                loop = AblationStudy.RunOneForwardPerHead(loaded.Model, tokenized, options, cancel);
+                loop = AblationStudy.RunOneForwardPerHead(loaded.Model, tokenized, options, cancel);
             }
-            var study = AblationStudy.Run(loaded.Model, tokenized, options);
+            var study = AblationStudy.Run(loaded.Model, tokenized, options, cancel);
             double? maxDifference = loop is null ? null : study.Effects.Zip(loop.Effects).Max(e => Math.Max(Math.Abs(e.First.Metric - e.Second.Metric), Math.Abs(e.First.Loss - e.Second.Loss)));
 
-            string dir = parse.GetValue(outDir)!;
-            Directory.CreateDirectory(dir);
             OutputFiles.WriteJson(Path.Combine(dir, "ablation.json"), new
             {
                 model = loaded.Path,
@@ -87,7 +86,7 @@ public static class AblateCommand
             foreach (var e in study.Effects.OrderByDescending(e => Math.Abs(e.Delta)).ThenBy(e => e.Layer).ThenBy(e => e.Head).Take(10))
                 output.WriteLine($"  L{e.Layer}H{e.Head,-4} {study.MetricName} {e.Metric,10:F4}  delta {e.Delta,10:F4}  loss {e.Loss,8:F4}  delta_loss {e.DeltaLoss,9:F4}");
             output.WriteLine($"wrote {Path.Combine(dir, "ablation.json")} and {Path.Combine(dir, "ablation.csv")}");
-            return ExitCodes.Success;
+            return Task.FromResult(ExitCodes.Success);
         });
         return command;
     }

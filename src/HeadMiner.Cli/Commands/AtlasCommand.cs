@@ -47,10 +47,11 @@ public static class AtlasCommand
                 RandomHeads = parse.GetValue(randomHeads),
                 RandomDraws = parse.GetValue(draws),
             };
+            int detectorCount;
             try
             {
                 options.Validate();
-                DetectorRegistry.Parse(options.Detectors);
+                detectorCount = DetectorRegistry.Parse(options.Detectors).Count;
             }
             catch (HeadMinerException e)
             {
@@ -58,7 +59,7 @@ public static class AtlasCommand
             }
             var stdout = parse.InvocationConfiguration.Output;
             var stderr = parse.InvocationConfiguration.Error;
-            string dir = parse.GetValue(output)!;
+            string dir = OutputFiles.PrepareDirectory(parse.GetValue(output)!);
             bool partial = parse.GetValue(weightsOnly);
             using var loaded = ModelOptions.Load(parse.GetValue(model), parse.GetValue(process), partial, allowUnused: parse.GetValue(allowUnused), notes: parse.InvocationConfiguration.Error);
             var c = loaded.Model.Config;
@@ -74,8 +75,17 @@ public static class AtlasCommand
             stdout.WriteLine($"atlas of {loaded.Path}: {c.Architecture}, {c.Layers} layers × {c.Heads} heads{(partial ? ", weights only" : "")}");
             foreach (var note in options.Notes) stdout.WriteLine(note);
             var clock = Stopwatch.StartNew();
-            var atlas = AtlasRunner.Run(loaded.Model, loaded.Tokenizer, info, options, new ProgressLines(stderr), cancel);
-            Directory.CreateDirectory(dir);
+            var progress = new ProgressLines(stderr);
+            AtlasReport atlas;
+            try
+            {
+                atlas = AtlasRunner.Run(loaded.Model, loaded.Tokenizer, info, options, progress, cancel);
+            }
+            catch (OperationCanceledException) when (cancel.IsCancellationRequested)
+            {
+                // atlas.json is written once, at the end: a stop leaves an earlier atlas in --out as it was.
+                throw new CommandStoppedException($"atlas stopped after {progress.Finished} of {detectorCount} detectors; nothing written");
+            }
             string jsonPath = Path.Combine(dir, "atlas.json"), htmlPath = Path.Combine(dir, "atlas.html");
             var written = atlas.Write(jsonPath);
             if (written.NonFinite.Count > 0) stderr.WriteLine(written.Describe(jsonPath));
@@ -148,8 +158,12 @@ public static class AtlasCommand
     /// <summary>One line per detector on stderr: running, done with its time, or skipped with the reason.</summary>
     private sealed class ProgressLines(TextWriter writer) : IProgress<AtlasProgress>
     {
+        /// <summary>Detectors finished (done, skipped or failed), for the message when the atlas is stopped.</summary>
+        public int Finished { get; private set; }
+
         public void Report(AtlasProgress p)
         {
+            if (p.Phase is "done" or "skipped" or "failed") Finished++;
             string prefix = $"[{p.Index + 1}/{p.Count}] {p.DetectorId}";
             switch (p.Phase)
             {

@@ -25,14 +25,15 @@ public static class AttribPatchCommand
         var compare = new Option<bool>("--compare") { Description = "Also run exact activation patching (z:pos and mlp_out) and report the Pearson correlation with the estimate" };
         var top = TopOption.Create("Rows of the strongest cells/edges to print", 10);
         var process = ModelOptions.Process();
-        var output = new Option<string>("--out", "-o") { Description = "Directory for attrib_patching.json/.csv (and attrib_edges.csv)", DefaultValueFactory = _ => "." };
+        var output = new Option<string>("--out", "-o") { Description = "Directory for attrib_patching.json/.csv (and attrib_edges.csv)", DefaultValueFactory = _ => "attrib-patch" };
         var command = new Command("attrib-patch", "Attribution patching: the gradient estimate of patching every head, MLP (and edge) clean into corrupted.")
         { model, pairs, metric, edges, compare, top, process, output, allowUnused };
-        command.SetAction(parse =>
+        command.SetAction((parse, cancel) =>
         {
             var metricKind = ParseOrUsage(() => Metric.Parse(parse.GetValue(metric)!));
             if (metricKind == MetricKind.Loss) throw new UsageException("--metric loss reads every position; attribution patching needs logit_diff, prob_diff or kl");
             int topN = parse.GetValue(top);
+            string outDir = OutputFiles.PrepareDirectory(parse.GetValue(output)!);
             string pairsPath = parse.GetValue(pairs)!;
             var set = PromptPairSet.Load(pairsPath);
             using var loaded = ModelOptions.Load(parse.GetValue(model), parse.GetValue(process), allowUnused: parse.GetValue(allowUnused), notes: parse.InvocationConfiguration.Error);
@@ -48,6 +49,7 @@ public static class AttribPatchCommand
             var nodes = AttributionPatching.Nodes(runs, tokenized);
             stderr.WriteLine($"attribution: 2 forwards + 1 backward in {sw.Elapsed.TotalSeconds:F2} s");
             EdgeAttributionResult? edgeResult = null;
+            cancel.ThrowIfCancellationRequested();
             if (parse.GetValue(edges))
             {
                 sw.Restart();
@@ -59,8 +61,8 @@ public static class AttribPatchCommand
             {
                 sw.Restart();
                 var progress = new ConsoleProgress(stderr, "exact patching");
-                var exactHeads = ActivationPatching.Sweep(loaded.Model, tokenized, new PatchTarget(ActivationSite.Z, PatchGranularity.LayerHeadPosition), metricKind, progress: progress);
-                var exactMlp = ActivationPatching.Sweep(loaded.Model, tokenized, new PatchTarget(ActivationSite.MlpOut, PatchGranularity.LayerPosition), metricKind, progress: progress);
+                var exactHeads = ActivationPatching.Sweep(loaded.Model, tokenized, new PatchTarget(ActivationSite.Z, PatchGranularity.LayerHeadPosition), metricKind, progress: progress, cancel: cancel);
+                var exactMlp = ActivationPatching.Sweep(loaded.Model, tokenized, new PatchTarget(ActivationSite.MlpOut, PatchGranularity.LayerPosition), metricKind, progress: progress, cancel: cancel);
                 double rHeads = Pearson.Correlation(nodes.Heads.Span, exactHeads.Normalized.Span);
                 double rMlp = Pearson.Correlation(nodes.Mlp.Span, exactMlp.Normalized.Span);
                 double rAll = Pearson.Correlation([.. nodes.Heads.ToArray(), .. nodes.Mlp.ToArray()], [.. exactHeads.Normalized.ToArray(), .. exactMlp.Normalized.ToArray()]);
@@ -69,8 +71,6 @@ public static class AttribPatchCommand
                 comparison = new { pearson_heads = rHeads, pearson_mlp = rMlp, pearson_all = rAll, exact_heads = exactHeads.Normalized.ToArray(), exact_mlp = exactMlp.Normalized.ToArray() };
             }
 
-            string outDir = parse.GetValue(output)!;
-            Directory.CreateDirectory(outDir);
             var c = loaded.Model.Config;
             OutputFiles.WriteJson(Path.Combine(outDir, "attrib_patching.json"), new
             {
@@ -110,7 +110,7 @@ public static class AttribPatchCommand
                 foreach (var e in edgeResult.Edges.Take(topN)) stdout.WriteLine($"  {e.Sender + " → " + e.Receiver,-24} {e.Normalized,8:F3}");
             }
             stdout.WriteLine($"wrote {Path.Combine(outDir, "attrib_patching.json")} and attrib_patching.csv{(edgeResult is null ? "" : " and attrib_edges.csv")}");
-            return ExitCodes.Success;
+            return Task.FromResult(ExitCodes.Success);
         });
         return command;
     }

@@ -23,7 +23,7 @@ public static class DetectCommand
         {
             model, detectors, top, prompts, maxPrompts, seed, json, process, weightsOnly, allowUnused,
         };
-        command.SetAction(parse =>
+        command.SetAction((parse, cancel) =>
         {
             int k = parse.GetValue(top);
             IReadOnlyList<IHeadDetector> chosen;
@@ -41,13 +41,22 @@ public static class DetectCommand
             // Broken weights are an error before the detectors start (a weights-only checkpoint has no forward pass).
             if (loaded.Model.Weights.IsRunnable) FiniteForward.CheckProbe(loaded.Model, "detect");
             var context = new DetectorContext(loaded.Model, loaded.Tokenizer, options);
-            var runs = chosen.Select(d =>
+            var runs = new List<(IHeadDetector Detector, string? Skip, DetectorResult? Result)>();
+            try
             {
-                string? skip;
-                try { skip = d.CannotRun(context); }
-                catch (HeadMinerException e) { skip = e.Message; }
-                return (Detector: d, Skip: skip, Result: skip is null ? DetectorRunner.Run(d, context) : null);
-            }).ToArray();
+                foreach (var d in chosen)
+                {
+                    string? skip;
+                    try { skip = d.CannotRun(context); }
+                    catch (HeadMinerException e) { skip = e.Message; }
+                    runs.Add((d, skip, skip is null ? DetectorRunner.Run(d, context, null, cancel) : null));
+                }
+            }
+            catch (OperationCanceledException) when (cancel.IsCancellationRequested)
+            {
+                // The table is printed once every detector has run: a stop prints none of it.
+                throw new CommandStoppedException($"detect stopped after {runs.Count} of {chosen.Count} detectors; nothing printed");
+            }
             var output = parse.InvocationConfiguration.Output;
             if (parse.GetValue(json))
             {
@@ -82,7 +91,7 @@ public static class DetectCommand
                         }).ToArray(),
                     }).ToArray(),
                 });
-                return ExitCodes.Success;
+                return Task.FromResult(ExitCodes.Success);
             }
             output.WriteLine($"{loaded.Path}: {loaded.Model.Config.Layers} layers × {loaded.Model.Config.Heads} heads; weight processing: {loaded.Model.Processing}; seed {options.Seed}");
             foreach (var line in setup) output.WriteLine(line);
@@ -106,7 +115,7 @@ public static class DetectCommand
                     foreach (var example in evidence.Examples) output.WriteLine($"      {TerminalText.Escape(example.ToString() ?? "")}");
                 }
             }
-            return ExitCodes.Success;
+            return Task.FromResult(ExitCodes.Success);
         });
         return command;
     }

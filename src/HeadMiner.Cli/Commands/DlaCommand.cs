@@ -21,12 +21,12 @@ public static class DlaCommand
         var wrong = new Option<string?>("--wrong") { Description = "With --prompt: the wrong token; without it the answer's logit alone is attributed" };
         var process = ModelOptions.Process();
         var neurons = new Option<int>("--neurons") { Description = "Also report the top K MLP neurons per layer by |attribution| (0 = none)", DefaultValueFactory = _ => 0 };
-        var outDir = new Option<string>("--out", "-o") { Description = "Directory for dla.json and dla_heads.csv", DefaultValueFactory = _ => "." };
+        var outDir = new Option<string>("--out", "-o") { Description = "Directory for dla.json and dla_heads.csv", DefaultValueFactory = _ => "dla" };
         var command = new Command("dla", "Direct logit attribution: what each head, layer and neuron writes towards the answer at the last position.")
         {
             model, pairs, prompt, answer, wrong, process, neurons, outDir, allowUnused,
         };
-        command.SetAction(parse =>
+        command.SetAction((parse, cancel) =>
         {
             string? pairsPath = parse.GetValue(pairs), text = parse.GetValue(prompt), answerText = parse.GetValue(answer), wrongText = parse.GetValue(wrong);
             int topNeurons = parse.GetValue(neurons);
@@ -34,6 +34,7 @@ public static class DlaCommand
             if (text is not null && answerText is null) throw new UsageException("--prompt needs --answer");
             if (pairsPath is not null && (answerText is not null || wrongText is not null)) throw new UsageException("--answer/--wrong go with --prompt; a pair file has its own");
             if (topNeurons < 0) throw new UsageException($"--neurons {topNeurons} must be 0 or more");
+            string dir = OutputFiles.PrepareDirectory(parse.GetValue(outDir)!);
             using var loaded = ModelOptions.Load(parse.GetValue(model), parse.GetValue(process), allowUnused: parse.GetValue(allowUnused), notes: parse.InvocationConfiguration.Error);
             FiniteForward.CheckProbe(loaded.Model, "dla"); // broken weights: one error naming where, before the work
             var tokenizer = loaded.RequireTokenizer();
@@ -44,14 +45,12 @@ public static class DlaCommand
             var result = DirectLogitAttribution.Compute(loaded.Model, tokenized.CleanBatch(), tokenized.Answers, hasWrong ? tokenized.Wrongs : null, topNeurons > 0);
             var report = Report(loaded, tokenizer, tokenized, result, topNeurons, pairsPath);
 
-            string dir = parse.GetValue(outDir)!;
-            Directory.CreateDirectory(dir);
             OutputFiles.WriteJson(Path.Combine(dir, "dla.json"), report, parse.InvocationConfiguration.Error);
             var mean = result.MeanHeads();
             OutputFiles.WriteCsv(Path.Combine(dir, "dla_heads.csv"), ["layer", "head", "attribution"],
                 Enumerable.Range(0, result.Layers).SelectMany(l => Enumerable.Range(0, result.HeadsPerLayer).Select(h => (IReadOnlyList<object?>)[l, h, mean[l][h]])));
             Summarize(parse.InvocationConfiguration.Output, loaded, tokenizer, result, topNeurons, hasWrong, dir);
-            return ExitCodes.Success;
+            return Task.FromResult(ExitCodes.Success);
         });
         return command;
     }

@@ -20,7 +20,7 @@ public static class GenerateCommand
         var process = ModelOptions.Process();
         var compact = ModelOptions.CompactHalf();
         var command = new Command("generate", "Generate text from a prompt.") { model, prompt, maxTokens, temperature, topK, topP, seed, process, compact, allowUnused };
-        command.SetAction(parse =>
+        command.SetAction((parse, cancel) =>
         {
             int n = parse.GetValue(maxTokens);
             if (n < 0) throw new UsageException($"--max-tokens {n} must be ≥ 0");
@@ -51,17 +51,25 @@ public static class GenerateCommand
             var generated = new List<int>();
             string shown = "";
             int room = loaded.Model.Config.ContextLength - ids.Count;
-            Generator.Generate(loaded.Model, ids, Math.Min(n, room), sampler, stops, checkLogits: (sequence, logits) => FiniteForward.Check(loaded.Model, sequence, logits, "generate"), onToken: token =>
+            try
             {
-                Echo();
-                generated.Add(token);
-                string all = StreamingDecode.Continuation(tokenizer, ids, generated);
-                if (all.Length > shown.Length && all.StartsWith(shown, StringComparison.Ordinal) && !all.EndsWith('\uFFFD'))
+                Generator.Generate(loaded.Model, ids, Math.Min(n, room), sampler, stops, checkLogits: (sequence, logits) => FiniteForward.Check(loaded.Model, sequence, logits, "generate"), onToken: token =>
                 {
-                    output.Write(TerminalText.EscapeKeepingLines(all[shown.Length..]));
-                    shown = all;
-                }
-            });
+                    Echo();
+                    generated.Add(token);
+                    string all = StreamingDecode.Continuation(tokenizer, ids, generated);
+                    if (all.Length > shown.Length && all.StartsWith(shown, StringComparison.Ordinal) && !all.EndsWith('\uFFFD'))
+                    {
+                        output.Write(TerminalText.EscapeKeepingLines(all[shown.Length..]));
+                        shown = all;
+                    }
+                }, cancel: cancel);
+            }
+            catch (OperationCanceledException) when (cancel.IsCancellationRequested)
+            {
+                output.WriteLine();
+                throw new CommandStoppedException($"generate stopped after {generated.Count} tokens");
+            }
             Echo();
             string final = StreamingDecode.Continuation(tokenizer, ids, generated);
             if (final.StartsWith(shown, StringComparison.Ordinal)) output.Write(TerminalText.EscapeKeepingLines(final[shown.Length..]));
@@ -72,7 +80,7 @@ public static class GenerateCommand
                 stderr.WriteLine(generated.Count >= room
                     ? $"generated {generated.Count} of {n} tokens: stopped at the model's context length ({loaded.Model.Config.ContextLength} tokens, of which the prompt is {ids.Count})"
                     : $"generated {generated.Count} of {n} tokens: stopped at the end-of-sequence token");
-            return ExitCodes.Success;
+            return Task.FromResult(ExitCodes.Success);
         });
         return command;
     }

@@ -19,9 +19,9 @@ public static class PatchCommand
         var direction = new Option<string>("--direction") { Description = "denoising (run corrupted, patch in clean) | noising (run clean, patch in corrupted)", DefaultValueFactory = _ => "denoising" };
         var naive = new Option<bool>("--naive") { Description = "Use the one-forward-per-patch reference loop (slow; for checking)" };
         var process = ModelOptions.Process();
-        var output = new Option<string>("--out", "-o") { Description = "Directory for patching.json and patching.csv", DefaultValueFactory = _ => "." };
+        var output = new Option<string>("--out", "-o") { Description = "Directory for patching.json, patching.csv and patching.html", DefaultValueFactory = _ => "patch" };
         var command = new Command("patch", "Activation patching: which activations carry the clean/corrupted difference.") { model, pairs, target, metric, direction, naive, process, output, allowUnused };
-        command.SetAction(parse =>
+        command.SetAction((parse, cancel) =>
         {
             var patchTarget = ParseOrUsage(() => PatchTarget.Parse(parse.GetValue(target)!));
             var metricKind = ParseOrUsage(() => Metric.Parse(parse.GetValue(metric)!));
@@ -31,6 +31,7 @@ public static class PatchCommand
                 "noising" => PatchDirection.Noising,
                 var other => throw new UsageException($"--direction \"{other}\" must be denoising or noising"),
             };
+            string outDir = OutputFiles.PrepareDirectory(parse.GetValue(output)!);
             string pairsPath = parse.GetValue(pairs)!;
             var set = PromptPairSet.Load(pairsPath);
             using var loaded = ModelOptions.Load(parse.GetValue(model), parse.GetValue(process), allowUnused: parse.GetValue(allowUnused), notes: parse.InvocationConfiguration.Error);
@@ -41,14 +42,12 @@ public static class PatchCommand
             var progress = new ConsoleProgress(stderr, "patching");
             var sw = Stopwatch.StartNew();
             var result = parse.GetValue(naive)
-                ? ActivationPatching.SweepNaive(loaded.Model, tokenized, patchTarget, metricKind, dir, progress)
-                : ActivationPatching.Sweep(loaded.Model, tokenized, patchTarget, metricKind, dir, progress: progress);
+                ? ActivationPatching.SweepNaive(loaded.Model, tokenized, patchTarget, metricKind, dir, progress, cancel)
+                : ActivationPatching.Sweep(loaded.Model, tokenized, patchTarget, metricKind, dir, progress: progress, cancel: cancel);
             stderr.WriteLine($"patched {result.Raw.Length} cells in {sw.Elapsed.TotalSeconds:F1} s");
             string? warning = Metric.DegenerateWarning(result.Metric, result.CleanMetric, result.CorruptedMetric, result.DegeneratePairs);
             if (warning is not null) stderr.WriteLine(warning);
 
-            string outDir = parse.GetValue(output)!;
-            Directory.CreateDirectory(outDir);
             var tokenizer = loaded.RequireTokenizer();
             var labels = tokenized.Clean[0].Select(tokenizer.TokenToString).ToArray();
             OutputFiles.WriteJson(Path.Combine(outDir, "patching.json"), new
@@ -81,7 +80,7 @@ public static class PatchCommand
             foreach (var (index, value) in Top(result, 10))
                 stdout.WriteLine($"  {string.Join(", ", Unravel(index, result.Raw.Shape.ToArray())),-14} {value,8:F3}");
             stdout.WriteLine($"wrote {Path.Combine(outDir, "patching.json")}, patching.csv and patching.html");
-            return ExitCodes.Success;
+            return Task.FromResult(ExitCodes.Success);
         });
         return command;
     }

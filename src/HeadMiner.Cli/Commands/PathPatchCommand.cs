@@ -22,14 +22,14 @@ public static class PathPatchCommand
         };
         var sender = new Option<string>("--sender", "-s") { Description = "Sender head L.H, or \"all\" for every head below the earliest receiver", DefaultValueFactory = _ => "all" };
         var metric = new Option<string>("--metric") { Description = "logit_diff, prob_diff, kl or loss", DefaultValueFactory = _ => "logit_diff" };
-        var output = new Option<string>("--out", "-o") { Description = "Directory for path_patching.json and path_patching.csv", DefaultValueFactory = _ => "." };
+        var output = new Option<string>("--out", "-o") { Description = "Directory for path_patching.json and path_patching.csv", DefaultValueFactory = _ => "path-patch" };
         var top = TopOption.Create("How many senders the summary lists", 10);
         var process = ModelOptions.Process();
         var command = new Command("path-patch", "Path patching: how much of the clean→corrupted change flows from a sender head to the logits or to heads' q/k/v inputs.")
         {
             model, pairs, receivers, sender, metric, output, top, process, allowUnused,
         };
-        command.SetAction(parse =>
+        command.SetAction((parse, cancel) =>
         {
             int topCount = parse.GetValue(top);
             MetricKind kind;
@@ -41,7 +41,7 @@ public static class PathPatchCommand
             {
                 throw new UsageException(e.Message);
             }
-            string outDir = parse.GetValue(output)!;
+            string outDir = OutputFiles.PrepareDirectory(parse.GetValue(output)!);
             using var loaded = ModelOptions.Load(parse.GetValue(model), parse.GetValue(process), allowUnused: parse.GetValue(allowUnused), notes: parse.InvocationConfiguration.Error);
             var config = loaded.Model.Config;
             // Receivers and sender are checked against the model before any forward pass: a bad one is a usage error.
@@ -65,7 +65,7 @@ public static class PathPatchCommand
             var patching = PathPatching.Create(loaded.Model, tokenized, kind);
             IReadOnlyList<PathPatchResult> results = single is { } one
                 ? [patching.Patch(one.Layer, one.Head, parsedReceivers)]
-                : patching.Sweep(parsedReceivers).Results;
+                : patching.Sweep(parsedReceivers, cancel).Results;
 
             var matrix = new double?[config.Layers][];
             var rawMatrix = new double?[config.Layers][];
@@ -112,7 +112,6 @@ public static class PathPatchCommand
                 normalized_matrix = matrix,
                 raw_matrix = rawMatrix,
             };
-            Directory.CreateDirectory(outDir);
             string jsonPath = Path.Combine(outDir, "path_patching.json");
             string csvPath = Path.Combine(outDir, "path_patching.csv");
             OutputFiles.WriteJson(jsonPath, report, stderr);
@@ -130,7 +129,7 @@ public static class PathPatchCommand
             foreach (var r in ranked)
                 stdout.WriteLine($"{$"{r.SenderLayer}.{r.SenderHead}",7}  {Text(r.Patched),10}  {Text(r.Normalized),10}  {Text(r.Effect),8}");
             stdout.WriteLine($"wrote {jsonPath} and {csvPath}");
-            return ExitCodes.Success;
+            return Task.FromResult(ExitCodes.Success);
         });
         return command;
     }

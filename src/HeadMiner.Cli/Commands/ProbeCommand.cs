@@ -27,13 +27,14 @@ public static class ProbeCommand
         var pairs = new Option<string?>("--pairs") { Description = "Prompt pairs the steering metric is measured on (default: --set when it is a pair file)" };
         var metric = new Option<string>("--metric") { Description = "Steering metric: logit_diff | prob_diff | kl | loss", DefaultValueFactory = _ => "logit_diff" };
         var process = ModelOptions.Process();
-        var output = new Option<string>("--out", "-o") { Description = "Directory for probe_accuracy.csv/.json and probe_accuracy.svg", DefaultValueFactory = _ => "." };
+        var output = new Option<string>("--out", "-o") { Description = "Directory for probe_accuracy.csv/.json and probe_accuracy.svg", DefaultValueFactory = _ => "probe" };
         var command = new Command("probe", "Linear probes on every head's output (ITI style); optional steering along a probe direction.")
         { model, set, position, validation, lambda, seed, steer, alpha, pairs, metric, process, output, allowUnused };
-        command.SetAction(parse =>
+        command.SetAction((parse, cancel) =>
         {
             var steerHead = parse.GetValue(steer) is { } s ? ParseHead(s) : ((int, int)?)null;
             var metricKind = ParseOrUsage(() => Metric.Parse(parse.GetValue(metric)!));
+            string outDir = OutputFiles.PrepareDirectory(parse.GetValue(output)!);
             string setPath = parse.GetValue(set)!;
             var data = LabelledPromptSet.Load(setPath);
             string? pairsPath = parse.GetValue(pairs) ?? (IsPairFile(setPath) ? setPath : null);
@@ -43,12 +44,10 @@ public static class ProbeCommand
             FiniteForward.CheckProbe(loaded.Model, "probe"); // broken weights: one error naming where, before the work
             var tokenizer = loaded.RequireTokenizer();
             var (prompts, labels) = data.Tokenize(tokenizer);
-            var result = HeadProbing.Run(loaded.Model, prompts, labels, options);
+            var result = HeadProbing.Run(loaded.Model, prompts, labels, options, cancel);
             var c = loaded.Model.Config;
             var stdout = parse.InvocationConfiguration.Output;
 
-            string outDir = parse.GetValue(output)!;
-            Directory.CreateDirectory(outDir);
             var accuracy = new double[c.Layers, c.Heads];
             for (int l = 0; l < c.Layers; l++) for (int h = 0; h < c.Heads; h++) accuracy[l, h] = result.ValidationAccuracy[l, h];
             object? steering = null;
@@ -114,7 +113,7 @@ public static class ProbeCommand
             foreach (int i in Enumerable.Range(0, c.Layers * c.Heads).OrderByDescending(i => result.ValidationAccuracy.Span[i]).Take(10))
                 stdout.WriteLine($"  L{i / c.Heads} H{i % c.Heads}  {result.ValidationAccuracy.Span[i]:F3}");
             stdout.WriteLine($"wrote {Path.Combine(outDir, "probe_accuracy.json")}, probe_accuracy.csv and probe_accuracy.svg");
-            return ExitCodes.Success;
+            return Task.FromResult(ExitCodes.Success);
         });
         return command;
     }

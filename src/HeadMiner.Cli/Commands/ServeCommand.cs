@@ -17,7 +17,7 @@ public static class ServeCommand
         var port = new Option<int>("--port") { Description = "TCP port (0 = any free port)", DefaultValueFactory = _ => 5117 };
         var timeout = new Option<double>("--timeout") { Description = "Seconds one request may compute before it is cancelled", DefaultValueFactory = _ => 30 };
         var command = new Command("serve", "Explore attention patterns, the head atlas, the logit lens and head ablations in the browser.") { models, atlases, host, port, timeout };
-        command.SetAction(parse =>
+        command.SetAction((parse, cancel) =>
         {
             var stdout = parse.InvocationConfiguration.Output;
             var stderr = parse.InvocationConfiguration.Error;
@@ -42,13 +42,8 @@ public static class ServeCommand
                 // A model without a saved atlas gets one computed on first request (cached, capped by --timeout).
                 AtlasOnDemand = new RunnerAtlasProvider(),
             };
-            using var stop = new CancellationTokenSource();
-            Console.CancelKeyPress += (_, e) =>
-            {
-                e.Cancel = true;
-                stop.Cancel();
-            };
-            return ServeAsync(options, stdout, stop.Token).GetAwaiter().GetResult();
+            // The token is the CLI's SIGINT/SIGTERM token (StopSignals): what systemd, Docker and Kubernetes send.
+            return ServeAsync(options, stdout, cancel);
         });
         return command;
     }
@@ -61,6 +56,9 @@ public static class ServeCommand
         stdout.WriteLine($"HeadMiner explorer at {server.Url}/ (Ctrl+C to stop)");
         stdout.Flush();
         await server.RunUntilAsync(stop);
-        return ExitCodes.Success;
+        // Requests in flight get up to --timeout to finish: each is capped by it anyway, so a drain that waits longer
+        // would wait for nothing, and one that waits less would cut off answers that were still allowed.
+        var drain = await server.StopAsync(options.Limits.RequestTimeout);
+        throw new CommandStoppedException($"serve stopped; {drain.Describe()}");
     }
 }

@@ -56,9 +56,9 @@ public static class TasksCommand
                 ?? throw new UsageException($"unknown task set \"{setName}\"; known: {string.Join(", ", TaskSets.All.Select(g => g.Name))}");
             int n = parse.GetValue(count);
             if (n < 1 || n > 100_000) throw new UsageException($"--count {n} must be between 1 and 100000");
+            string path = OutputFiles.PrepareFile(parse.GetValue(output)!);
             var (tokenizer, context, promptTokens) = Load(parse.GetValue(model), parse.GetValue(allowUnused), parse.InvocationConfiguration.Error);
             var set = generator.Generate(tokenizer, new TaskSetOptions { Count = n, Seed = parse.GetValue(seed), ContextLength = context, PromptTokens = promptTokens });
-            string path = parse.GetValue(output)!;
             set.Save(path);
             var tokens = tokenizer.Encode(set.Pairs[0].Clean).Length;
             parse.InvocationConfiguration.Output.WriteLine($"wrote {set.Pairs.Count} {set.Task} pairs ({tokens} tokens each) to {path}");

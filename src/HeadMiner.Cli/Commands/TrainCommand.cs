@@ -22,10 +22,10 @@ public static class TrainCommand
     public static Command Create()
     {
         var preset = new Option<string>("--preset") { Description = $"Training preset: {string.Join(", ", Presets.Keys)}", DefaultValueFactory = _ => "repeats" };
-        var output = new Option<string>("--out", "-o") { Description = "Directory for the trained model, its checkpoints and its training curve", DefaultValueFactory = _ => "trained-model" };
+        var output = new Option<string>("--out", "-o") { Description = "Directory for the trained model, its checkpoints and its training curve", DefaultValueFactory = _ => "train" };
         var steps = new Option<int?>("--steps") { Description = "Override the preset's number of steps" };
         var seed = new Option<ulong?>("--seed") { Description = "Override the preset's seed (data order and initialisation)" };
-        var checkpointEvery = new Option<int?>("--checkpoint-every") { Description = "Write a resumable checkpoint to --out every N steps (default: the preset's; always after the last step and on Ctrl+C)" };
+        var checkpointEvery = new Option<int?>("--checkpoint-every") { Description = "Write a resumable checkpoint to --out every N steps (default: the preset's; always after the last step and on Ctrl+C or SIGTERM)" };
         var resume = new Option<bool>("--resume") { Description = "Continue the run whose checkpoint is in --out (same preset and options; bit-identical to an uninterrupted run)" };
         var force = new Option<bool>("--force") { Description = "Replace the run already in --out (its files are removed when the new run writes its first checkpoint)" };
         var learningRate = new Option<double?>("--lr") { Description = "Override the preset's peak learning rate" };
@@ -59,6 +59,8 @@ public static class TrainCommand
                 if (options.Steps <= 0) throw new UsageException($"--steps {options.Steps} must be positive");
                 if (options.WarmupSteps > options.Steps) options = options with { WarmupSteps = options.Steps };
             }
+            // Before any training: an --out that cannot take the checkpoints fails now, not at the first checkpoint.
+            OutputFiles.PrepareDirectory(dir);
             var stdout = parse.InvocationConfiguration.Output;
             var stderr = parse.InvocationConfiguration.Error;
             var model = new Gpt2TrainingModel(p.Config, options.Seed);
@@ -96,14 +98,12 @@ public static class TrainCommand
             }
             catch (OperationCanceledException)
             {
-                stderr.WriteLine();
-                stderr.WriteLine($"stopped at step {trainer.NextStep}; checkpoint written to {dir}; continue with: headminer train --preset {name} -o {dir} --resume");
-                return Task.FromResult(ExitCodes.Failure);
+                throw new CommandStoppedException($"train stopped at step {trainer.NextStep} of {options.Steps}; checkpoint written to {dir}; continue with: headminer train --preset {name} -o {dir} --resume");
             }
-            stderr.WriteLine();
+            if (ProgressOutput.InPlace(stderr)) stderr.WriteLine();
             var last = trainer.Curve.Points[^1].EvalLosses!;
             stdout.WriteLine($"trained in {sw.Elapsed.TotalSeconds:F1} s; held-out loss {last["all"]:F3} ({string.Join(", ", last.Where(kv => kv.Key != "all").Select(kv => $"{kv.Key} {kv.Value:F3}"))})");
-            stdout.WriteLine($"wrote {dir}/config.json, model.safetensors{(tokenizerJson is null ? "" : ", tokenizer.json")}, {TrainingCheckpoint.StateFileName}, {TrainingCheckpoint.CurveCsvName}, {TrainingCheckpoint.CurveSvgName}, training_curve.html");
+            stdout.WriteLine($"wrote {dir}/config.json, model.safetensors{(tokenizerJson is null ? "" : ", tokenizer.json")}, {TrainingCheckpoint.StateFileName}, {TrainingCheckpoint.CurveCsvName}, {TrainingCheckpoint.CurveSvgName}, {TrainingCheckpoint.CurveHtmlName}");
             return Task.FromResult(ExitCodes.Success);
         });
         return command;
@@ -137,19 +137,5 @@ public static class TrainCommand
         return new HtmlReport($"Training curve: preset {preset}, seed {seed}")
             .LineChart("loss (nats per token)", "step", "loss", losses)
             .LineChart("learning rate", "step", "learning rate", [("learning rate", steps, points.Select(p => p.LearningRate).ToArray())]);
-    }
-
-    /// <summary>One status line on stderr, rewritten in place: step, loss, throughput, last held-out losses.</summary>
-    private sealed class TrainingProgressLine(TextWriter writer) : IProgress<TrainingProgress>
-    {
-        private string _eval = "";
-
-        public void Report(TrainingProgress p)
-        {
-            if (p.Eval is { } eval) _eval = "held-out " + string.Join(" ", eval.Select(kv => $"{kv.Key}={kv.Value:F2}"));
-            if (p.Step % 10 != 0 && p.Step != p.Steps && p.Eval is null) return;
-            int width = 24, filled = (int)(width * p.Step / Math.Max(p.Steps, 1));
-            writer.Write($"\r[{new string('#', filled)}{new string('.', width - filled)}] {p.Step}/{p.Steps} loss {p.Loss:F3} {p.TokensPerSecond:N0} tok/s {_eval}   ");
-        }
     }
 }

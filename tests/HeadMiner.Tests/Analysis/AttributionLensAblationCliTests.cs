@@ -96,10 +96,10 @@ public class AttributionLensAblationCliTests
     public void BadInputIsOneClearLine()
     {
         using var dir = TestPaths.NewTempDirectory();
-        var (multi, _, multiErr) = Run("dla", "--model", Model, "--prompt", "Lily saw a cat", "--answer", " elephant");
+        var (multi, _, multiErr) = Run("dla", "--model", Model, "--prompt", "Lily saw a cat", "--answer", " elephant", "-o", dir.Path);
         Assert.Equal(ExitCodes.Failure, multi);
         Assert.Contains("must be exactly one", multiErr);
-        var (missing, _, missingErr) = Run("ablate", "--model", Model, "--pairs", dir.File("nope.json"));
+        var (missing, _, missingErr) = Run("ablate", "--model", Model, "--pairs", dir.File("nope.json"), "-o", dir.Path);
         Assert.Equal(ExitCodes.Failure, missing);
         Assert.Contains("not found", missingErr);
         var (usage, _, usageErr) = Run("dla", "--model", Model);

@@ -69,7 +69,7 @@ public sealed record AblationStudyResult
 public static class AblationStudy
 {
     /// <summary>The batched study.</summary>
-    public static AblationStudyResult Run(Transformer model, TokenizedPairs pairs, AblationStudyOptions? options = null)
+    public static AblationStudyResult Run(Transformer model, TokenizedPairs pairs, AblationStudyOptions? options = null, CancellationToken cancel = default)
     {
         options ??= new AblationStudyOptions();
         var clock = Stopwatch.StartNew();
@@ -87,6 +87,7 @@ public static class AblationStudy
             var resume = options.ResumeFromCleanResidual ? setup.CleanResidPre![layer] : null;
             for (int first = 0; first < c.Heads; first += perForward)
             {
+                cancel.ThrowIfCancellationRequested();
                 int k = Math.Min(perForward, c.Heads - first), l = layer;
                 var ids = new int[k * cleanIds.Length];
                 for (int j = 0; j < k; j++) cleanIds.CopyTo(ids, j * cleanIds.Length);
@@ -122,7 +123,7 @@ public static class AblationStudy
     /// The same study with one forward pass per head through <see cref="HeadAblation"/>: the reference the batched
     /// study is tested against, and the baseline its speed is measured against.
     /// </summary>
-    public static AblationStudyResult RunOneForwardPerHead(Transformer model, TokenizedPairs pairs, AblationStudyOptions? options = null)
+    public static AblationStudyResult RunOneForwardPerHead(Transformer model, TokenizedPairs pairs, AblationStudyOptions? options = null, CancellationToken cancel = default)
     {
         options ??= new AblationStudyOptions();
         var clock = Stopwatch.StartNew();
@@ -131,6 +132,7 @@ public static class AblationStudy
         var effects = new List<HeadAblationEffect>();
         foreach (var (layer, head) in AllHeads(model.Config))
         {
+            cancel.ThrowIfCancellationRequested();
             var hooks = new HookSet(model.Config);
             switch (options.Kind)
             {

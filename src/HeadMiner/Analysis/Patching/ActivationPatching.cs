@@ -48,7 +48,8 @@ public static class ActivationPatching
     public const int DefaultMaxRows = 2048;
 
     public static PatchingResult Sweep(Transformer model, TokenizedPairs pairs, PatchTarget target, MetricKind metricKind,
-        PatchDirection direction = PatchDirection.Denoising, int maxRows = DefaultMaxRows, IProgress<double>? progress = null)
+        PatchDirection direction = PatchDirection.Denoising, int maxRows = DefaultMaxRows, IProgress<double>? progress = null,
+        CancellationToken cancel = default)
     {
         var plan = Plan.Create(model, pairs, target, metricKind, direction);
         var c = model.Config;
@@ -81,6 +82,7 @@ public static class ActivationPatching
                 int perChunk = Math.Max(1, maxRows / (n * S));
                 for (int start = 0; start < cells.Length; start += perChunk)
                 {
+                    cancel.ThrowIfCancellationRequested();
                     var chunk = cells.AsSpan(start, Math.Min(perChunk, cells.Length - start)).ToArray();
                     int sequences = chunk.Length * n;
                     // Row s = variant·n + pair: the base run's suffix, resumed at layer l.
@@ -125,13 +127,14 @@ public static class ActivationPatching
 
     /// <summary>The reference loop: one full forward (all pairs, from the embedding) per patch.</summary>
     public static PatchingResult SweepNaive(Transformer model, TokenizedPairs pairs, PatchTarget target, MetricKind metricKind,
-        PatchDirection direction = PatchDirection.Denoising, IProgress<double>? progress = null)
+        PatchDirection direction = PatchDirection.Denoising, IProgress<double>? progress = null, CancellationToken cancel = default)
     {
         var plan = Plan.Create(model, pairs, target, metricKind, direction);
         var baseBatch = direction == PatchDirection.Denoising ? pairs.CorruptedBatch() : pairs.CleanBatch();
         int done = 0;
         foreach (var cell in plan.Cells)
         {
+            cancel.ThrowIfCancellationRequested();
             var hooks = new HookSet(model.Config);
             hooks.Add(HookName.Of(target.Site, cell.Layer), (activation, _) =>
             {

@@ -123,7 +123,7 @@ public sealed class PathPatching
     /// Path patching from every head below the earliest receiver (every head for the logits); the rest of the
     /// [layers, heads] matrices is NaN.
     /// </summary>
-    public PathPatchSweep Sweep(PathReceivers receivers)
+    public PathPatchSweep Sweep(PathReceivers receivers, CancellationToken cancel = default)
     {
         var c = _model.Config;
         int senderLayers = receivers.EarliestLayer(c);
@@ -137,6 +137,7 @@ public sealed class PathPatching
         for (int l = 0; l < senderLayers; l++)
             for (int first = 0; first < c.Heads; first += copies)
             {
+                cancel.ThrowIfCancellationRequested();
                 var heads = Enumerable.Range(first, Math.Min(copies, c.Heads - first)).ToArray();
                 var pairs = RunSenders(l, heads, receivers);
                 for (int i = 0; i < heads.Length; i++)

@@ -37,7 +37,7 @@ public static class HeadProbing
 {
     private const int PromptsPerBatch = 64;
 
-    public static HeadProbeResult Run(Transformer model, int[][] prompts, int[] labels, ProbeOptions? options = null)
+    public static HeadProbeResult Run(Transformer model, int[][] prompts, int[] labels, ProbeOptions? options = null, CancellationToken cancel = default)
     {
         ArgumentNullException.ThrowIfNull(model);
         var o = options ?? new ProbeOptions();
@@ -59,7 +59,7 @@ public static class HeadProbing
 
         var c = model.Config;
         int L = c.Layers, H = c.Heads, dh = c.DHead;
-        var features = Collect(model, prompts, o.PositionFromEnd); // [layer][head][example] → d_head values
+        var features = Collect(model, prompts, o.PositionFromEnd, cancel); // [layer][head][example] → d_head values
         var valAcc = Tensor.Zeros(L, H);
         var trainAcc = Tensor.Zeros(L, H);
         var directions = Tensor.Zeros(L, H, dh);
@@ -69,6 +69,7 @@ public static class HeadProbing
         for (int l = 0; l < L; l++)
             for (int h = 0; h < H; h++)
             {
+                cancel.ThrowIfCancellationRequested();
                 var x = features[l][h];
                 var trainX = trainIdx.Select(i => x[i]).ToArray();
                 var probe = LogisticProbe.Fit(trainX, trainLabels, o.Lambda);
@@ -105,7 +106,7 @@ public static class HeadProbing
     }
 
     /// <summary>hook_z of every head at the probed position of every prompt (left-padded batches).</summary>
-    private static double[][][][] Collect(Transformer model, int[][] prompts, int positionFromEnd)
+    private static double[][][][] Collect(Transformer model, int[][] prompts, int positionFromEnd, CancellationToken cancel)
     {
         var c = model.Config;
         int L = c.Layers, H = c.Heads, dh = c.DHead;
@@ -117,6 +118,7 @@ public static class HeadProbing
         }
         for (int start = 0; start < prompts.Length; start += PromptsPerBatch)
         {
+            cancel.ThrowIfCancellationRequested();
             var chunk = prompts.AsSpan(start, Math.Min(PromptsPerBatch, prompts.Length - start)).ToArray();
             var batch = TokenBatch.LeftPadded(chunk, padId: 0);
             model.CheckLength(batch.Length);
