@@ -34,7 +34,8 @@ public static class TrainCommand
         {
             string name = parse.GetValue(preset)!;
             if (!Presets.TryGetValue(name, out var p)) throw new UsageException($"unknown preset \"{name}\"; available: {string.Join(", ", Presets.Keys)}");
-            string dir = parse.GetValue(output)!;
+            // Before any training: an --out that cannot take the checkpoints fails now, not at the first checkpoint.
+            string dir = OutputFiles.PrepareDirectory(parse.GetValue(output)!);
             bool replace = CheckOutputDirectory(dir, parse.GetValue(resume), parse.GetValue(force));
             if (parse.GetValue(learningRate) is double lrOverride && !(lrOverride > 0 && double.IsFinite(lrOverride)))
                 throw new UsageException($"--lr {lrOverride}: the learning rate must be a finite number > 0");
@@ -59,8 +60,6 @@ public static class TrainCommand
                 if (options.Steps <= 0) throw new UsageException($"--steps {options.Steps} must be positive");
                 if (options.WarmupSteps > options.Steps) options = options with { WarmupSteps = options.Steps };
             }
-            // Before any training: an --out that cannot take the checkpoints fails now, not at the first checkpoint.
-            OutputFiles.PrepareDirectory(dir);
             var stdout = parse.InvocationConfiguration.Output;
             var stderr = parse.InvocationConfiguration.Error;
             var model = new Gpt2TrainingModel(p.Config, options.Seed);
@@ -116,7 +115,6 @@ public static class TrainCommand
     private static bool CheckOutputDirectory(string dir, bool resume, bool force)
     {
         if (resume && force) throw new UsageException("--resume and --force cannot be combined: --resume continues the run in --out, --force replaces it");
-        if (File.Exists(dir)) throw new UsageException($"-o {dir} is a file; the output must be a directory");
         var existing = TrainingCheckpoint.ExistingRunFiles(dir);
         if (existing.Count > 0 && !resume && !force)
             throw new UsageException($"{dir} already holds a training run ({string.Join(", ", existing)}): continue it with --resume, or replace it with --force");
