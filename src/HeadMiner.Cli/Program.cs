@@ -30,24 +30,31 @@ namespace HeadMiner.Cli
             }
             catch (UsageException e)
             {
-                stderr.WriteLine($"error: {e.Message}");
+                stderr.WriteLine($"error: {OneLine(e.Message)}");
                 return ExitCodes.Usage;
             }
             catch (Exception e) when (e is HeadMinerException or IOException or UnauthorizedAccessException or InvalidDataException)
             {
-                stderr.WriteLine($"error: {e.Message}");
+                stderr.WriteLine($"error: {OneLine(e.Message)}");
                 if (parsed.GetValue(verbose)) stderr.WriteLine(e);
                 return ExitCodes.Failure;
             }
             catch (Exception e)
             {
                 // A bug, not bad input: still one line unless --verbose, but say it is internal.
-                stderr.WriteLine($"internal error ({e.GetType().Name}): {e.Message}");
+                stderr.WriteLine($"internal error ({e.GetType().Name}): {OneLine(e.Message)}");
                 if (parsed.GetValue(verbose)) stderr.WriteLine(e);
                 else stderr.WriteLine("Run again with --verbose for the stack trace.");
                 return ExitCodes.Failure;
             }
         }
+
+        /// <summary>
+        /// A message may echo file content (a token with a newline, an escape sequence); control characters are shown
+        /// as \uXXXX so the error stays one line and cannot drive the terminal.
+        /// </summary>
+        internal static string OneLine(string message) =>
+            message.Any(char.IsControl) ? string.Concat(message.Select(c => char.IsControl(c) ? $"\\u{(int)c:X4}" : c.ToString())) : message;
     }
 
     public static class ExitCodes

@@ -32,7 +32,7 @@ public static class AblateCommand
             if (parse.GetValue(perForward) is int p && p <= 0) throw new UsageException($"--heads-per-forward {p} must be positive");
             string pairsPath = parse.GetValue(pairs)!;
             using var loaded = ModelOptions.Load(parse.GetValue(model), parse.GetValue(process));
-            var tokenized = PromptPairSet.Load(pairsPath).Tokenize(loaded.RequireTokenizer(), pairsPath);
+            var tokenized = PromptPairSet.Load(pairsPath).Tokenize(loaded.RequireTokenizer(), pairsPath, loaded.Model.Config.ContextLength);
             var source = parse.GetValue(resampleFrom) == "clean" ? ResampleSource.CleanPermutation : ResampleSource.Corrupted;
             var options = new AblationStudyOptions { Kind = ablation, Metric = metricKind, ResampleFrom = source, HeadsPerForward = parse.GetValue(perForward) };
             AblationStudyResult? loop = null;

@@ -36,8 +36,7 @@ public static class AttribPatchCommand
             var set = PromptPairSet.Load(pairsPath);
             using var loaded = ModelOptions.Load(parse.GetValue(model), parse.GetValue(process));
             var tokenizer = loaded.RequireTokenizer();
-            var tokenized = set.Tokenize(tokenizer, pairsPath);
-            loaded.Model.CheckLength(tokenized.Length);
+            var tokenized = set.Tokenize(tokenizer, pairsPath, loaded.Model.Config.ContextLength);
             var stdout = parse.InvocationConfiguration.Output;
             var stderr = parse.InvocationConfiguration.Error;
 

@@ -39,7 +39,7 @@ public static class ProbeCommand
             var options = new ProbeOptions { ValidationFraction = parse.GetValue(validation), Lambda = parse.GetValue(lambda), Seed = parse.GetValue(seed), PositionFromEnd = parse.GetValue(position) };
             using var loaded = ModelOptions.Load(parse.GetValue(model), parse.GetValue(process));
             var tokenizer = loaded.RequireTokenizer();
-            var (prompts, labels) = data.Tokenize(tokenizer);
+            var (prompts, labels) = data.Tokenize(tokenizer, setPath, loaded.Model.Config.ContextLength);
             var result = HeadProbing.Run(loaded.Model, prompts, labels, options);
             var c = loaded.Model.Config;
             var stdout = parse.InvocationConfiguration.Output;
@@ -51,8 +51,7 @@ public static class ProbeCommand
             object? steering = null;
             if (steerHead is { } head)
             {
-                var tokenized = PromptPairSet.Load(pairsPath!).Tokenize(tokenizer, pairsPath!);
-                loaded.Model.CheckLength(tokenized.Length);
+                var tokenized = PromptPairSet.Load(pairsPath!).Tokenize(tokenizer, pairsPath!, loaded.Model.Config.ContextLength);
                 var effect = ProbeSteering.Measure(loaded.Model, tokenized, metricKind, result, head.Item1, head.Item2, parse.GetValue(alpha));
                 stdout.WriteLine($"steering head {effect.Layer}.{effect.Head} by α = {effect.Alpha} σ (σ = {effect.Std:G4}) along its mass-mean direction, {effect.Metric}:");
                 stdout.WriteLine($"  {"prompts",-10} {"before",10} {"after",10} {"change",10}");
