@@ -39,5 +39,15 @@ public sealed class MalformedTokenizerJsonTests : IDisposable
         Assert.Contains(expected, result.Err);
     }
 
+    [Fact]
+    public void An_unsupported_component_holding_invalid_utf8_is_refused_without_echoing_it()
+    {
+        byte[] json = [.. "{\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":0}},\"normalizer\":{\"type\":\"Lowercase\",\"x\":\""u8.ToArray(), 0xFF, .. "\"}}"u8.ToArray()];
+        _model.Write("tokenizer.json", json);
+        var result = CliRunner.Run("info", "-m", _model.Folder);
+        CliErrorContract.SucceedsOrFailsClearly(result, _model.File("tokenizer.json"), "normalizer with a 0xFF byte");
+        Assert.Contains("normalizer (JSON that is not valid UTF-8) is not supported", result.Err);
+    }
+
     public void Dispose() => _model.Dispose();
 }

@@ -76,7 +76,7 @@ public static class HuggingFaceTokenizerJson
         {
             if (model.Optional(unsupported) is { } v && !(v.Kind == JsonValueKind.String && v.String() == ""))
             {
-                throw new HeadMinerException($"{path}: model.{unsupported} = {JsonAt.Clip(v.Element.GetRawText())} is not supported");
+                throw new HeadMinerException($"{path}: model.{unsupported} = {v.Raw()} is not supported");
             }
         }
 
@@ -208,7 +208,7 @@ public static class HuggingFaceTokenizerJson
                     replacesSpace = true;
                     break;
                 default:
-                    throw new HeadMinerException($"{path}: normalizer {JsonAt.Clip(n.Element.GetRawText())} is not supported with a SentencePiece-style BPE");
+                    throw new HeadMinerException($"{path}: normalizer {n.Raw()} is not supported with a SentencePiece-style BPE");
             }
         }
         foreach (var p in preTokenizers)

@@ -39,7 +39,20 @@ internal readonly record struct JsonAt(JsonElement Element, string Path, string 
     public int Int()
     {
         RequireKind(JsonValueKind.Number, "an integer");
-        return Element.TryGetInt32(out int value) ? value : throw Fail($"{Name} is {Clip(Element.GetRawText())}; expected an integer in 0..{int.MaxValue}");
+        return Element.TryGetInt32(out int value) ? value : throw Fail($"{Name} is {Raw()}; expected an integer in 0..{int.MaxValue}");
+    }
+
+    /// <summary>The value's JSON text, clipped for a message (the text itself may hold invalid UTF-8, which cannot be shown).</summary>
+    public string Raw()
+    {
+        try
+        {
+            return Clip(Element.GetRawText());
+        }
+        catch (InvalidOperationException)
+        {
+            return "(JSON that is not valid UTF-8)";
+        }
     }
 
     public bool Bool(bool fallback) => Element.ValueKind is JsonValueKind.True or JsonValueKind.False ? Element.GetBoolean() : fallback;
