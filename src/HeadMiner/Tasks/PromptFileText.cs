@@ -5,7 +5,7 @@ namespace HeadMiner.Tasks;
 /// <summary>
 /// Reads a prompt file (prompt pairs, labelled prompts) as text: bounded in size, so a huge file is refused before
 /// it is read, and strictly UTF-8, so damaged bytes are an error naming their offset instead of prompts that
-/// silently contain U+FFFD.
+/// silently contain U+FFFD. (A lone surrogate escape such as "\ud800" is refused by the JSON reader, naming its path.)
 /// </summary>
 internal static class PromptFileText
 {
