@@ -18,8 +18,6 @@ namespace HeadMiner.Explorer.Tests;
 [Collection(ExplorerCollection.Name)]
 public sealed class RequestFuzzTests(ExplorerFixture fx)
 {
-    private const string Seed = "20261201,12345";
-
     /// <summary>Far above any case's real cost (milliseconds); only a hang reaches it.</summary>
     private static readonly TimeSpan HangLimit = TimeSpan.FromSeconds(60);
 
@@ -67,7 +65,7 @@ public sealed class RequestFuzzTests(ExplorerFixture fx)
         "/api/atlas/progress", "/api/atlas?model=" + ExplorerFixture.WithAtlas, "/api/atlas/progress?model=%00", "/favicon.ico", "/api/pattern",
     ];
 
-    [Property(MaxTest = 200, Replay = Seed)]
+    [Property(MaxTest = FuzzSettings.Cases, Replay = FuzzSettings.Seed)]
     public Property Every_malformed_request_gets_a_4xx_with_a_json_error_and_never_a_5xx()
     {
         var cases = from endpoint in Gen.Choose(0, Posts.Length - 1)
