@@ -31,11 +31,56 @@ public sealed class ApiRequest
         {
             using var doc = JsonDocument.Parse(buffer.ToArray(), new JsonDocumentOptions { MaxDepth = 16 });
             if (doc.RootElement.ValueKind != JsonValueKind.Object) throw ApiException.BadRequest($"the request body must be a JSON object, not {Kind(doc.RootElement)}");
+            CheckText(doc.RootElement, "");
             return new ApiRequest(doc.RootElement.Clone());
         }
         catch (JsonException e)
         {
             throw ApiException.BadRequest($"malformed JSON: {e.Message}");
+        }
+    }
+
+    /// <summary>
+    /// The parser accepts strings that are not text — invalid UTF-8 bytes, or an escaped lone surrogate such as
+    /// "\ud800" — and only reading them fails. Every key and string is read here once, so such a body is a 400
+    /// naming the field, not an exception deep in a handler.
+    /// </summary>
+    private static void CheckText(JsonElement element, string path)
+    {
+        const string why = "is not valid text (invalid UTF-8, or a lone surrogate such as \\ud800 without its pair)";
+        switch (element.ValueKind)
+        {
+            case JsonValueKind.Object:
+                int index = 0;
+                foreach (var property in element.EnumerateObject())
+                {
+                    string name;
+                    try
+                    {
+                        name = property.Name;
+                    }
+                    catch (InvalidOperationException)
+                    {
+                        throw ApiException.BadRequest($"the name of member {index} of {(path.Length == 0 ? "the request" : $"\"{path}\"")} {why}");
+                    }
+                    CheckText(property.Value, path.Length == 0 ? name : $"{path}.{name}");
+                    index++;
+                }
+                break;
+            case JsonValueKind.Array:
+                int i = 0;
+                foreach (var item in element.EnumerateArray()) CheckText(item, $"{path}[{i++}]");
+                break;
+            case JsonValueKind.String:
+                try
+                {
+                    _ = element.GetString();
+                }
+                catch (InvalidOperationException)
+                {
+                    throw ApiException.BadRequest($"\"{ExplorerApi.Clip(path)}\" {why}");
+                }
+                break;
         }
     }
 

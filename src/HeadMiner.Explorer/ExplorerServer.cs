@@ -7,6 +7,7 @@ using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Routing;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 
@@ -103,8 +104,10 @@ public sealed class ExplorerServer : IAsyncDisposable
                 await next(context);
             });
 
+            // HEAD answers like GET (status and headers; Kestrel sends no body), so link checkers and curl -I work.
+            string[] getOrHead = [HttpMethods.Get, HttpMethods.Head];
             foreach (string path in ExplorerAssets.Paths)
-                app.MapGet(path, (HttpContext context) =>
+                app.MapMethods(path, getOrHead, (HttpContext context) =>
                 {
                     var (type, text) = ExplorerAssets.Get(path);
                     context.Response.Headers.CacheControl = "no-cache";
@@ -124,20 +127,22 @@ public sealed class ExplorerServer : IAsyncDisposable
             });
 
             Task<object> ListModels(CancellationToken _) => Task.FromResult(api.ListModels());
-            app.MapGet("/api/models", (HttpContext c) => Handle(c, ListModels));
+            app.MapMethods("/api/models", getOrHead, (HttpContext c) => Handle(c, ListModels));
             app.MapPost("/api/tokenize", (HttpContext c) => Compute(c, (r, _) => api.Tokenize(r)));
             app.MapPost("/api/pattern", (HttpContext c) => Compute(c, api.Pattern));
             app.MapPost("/api/logit-lens", (HttpContext c) => Compute(c, api.LogitLens));
             app.MapPost("/api/dla", (HttpContext c) => Compute(c, api.Attribution));
             app.MapPost("/api/intervene", (HttpContext c) => Compute(c, api.Intervene));
-            app.MapGet("/api/atlas", (HttpContext c) => Handle(c, async ct =>
+            app.MapMethods("/api/atlas", getOrHead, (HttpContext c) => Handle(c, async ct =>
             {
                 var model = api.Model(c.Request.Query["model"].ToString());
                 return new { model = model.Id, source = model.AtlasPath is null ? "computed" : "saved", atlas = await atlases.GetAsync(model, ct) };
             }));
             Task AtlasProgress(HttpContext c) => Handle(c, _ => Task.FromResult(atlases.Progress(api.Model(c.Request.Query["model"].ToString()))));
-            app.MapGet("/api/atlas/progress", AtlasProgress);
-            app.MapFallback((HttpContext c) => WriteError(c, 404, $"no such page or endpoint: {c.Request.Method} {ExplorerApi.Clip(c.Request.Path.ToString())}"));
+            app.MapMethods("/api/atlas/progress", getOrHead, AtlasProgress);
+            // "{**path}", not MapFallback's default "{*path:nonfile}": a path that looks like a file (/favicon.ico,
+            // /assets/x.js) must get this JSON 404 too, not an empty one.
+            app.MapFallback("{**path}", NotFoundOrWrongMethod);
 
             await app.StartAsync();
             string url = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
@@ -149,6 +154,24 @@ public sealed class ExplorerServer : IAsyncDisposable
             foreach (var m in models) m.Dispose();
             throw;
         }
+    }
+
+    /// <summary>
+    /// The answer to a request no endpoint takes: 405 naming the methods when the path exists with other methods
+    /// (GET /api/pattern), else 404 naming the path — always with a JSON body.
+    /// </summary>
+    private static Task NotFoundOrWrongMethod(HttpContext context)
+    {
+        string path = context.Request.Path.ToString();
+        var allowed = context.RequestServices.GetRequiredService<EndpointDataSource>().Endpoints
+            .OfType<RouteEndpoint>()
+            .Where(e => string.Equals("/" + e.RoutePattern.RawText?.TrimStart('/'), path, StringComparison.OrdinalIgnoreCase))
+            .SelectMany(e => e.Metadata.GetMetadata<IHttpMethodMetadata>()?.HttpMethods ?? [])
+            .Distinct()
+            .ToArray();
+        if (allowed.Length == 0) return WriteError(context, 404, $"no such page or endpoint: {context.Request.Method} {ExplorerApi.Clip(path)}");
+        context.Response.Headers.Allow = string.Join(", ", allowed);
+        return WriteError(context, 405, $"{ExplorerApi.Clip(path)} takes {string.Join(" or ", allowed)}, not {ExplorerApi.Clip(context.Request.Method)}");
     }
 
     /// <summary>Runs one API handler under the request's deadline and turns every failure into a JSON error.</summary>

@@ -39,8 +39,7 @@ public static class AttribPatchCommand
             using var loaded = ModelOptions.Load(parse.GetValue(model), parse.GetValue(process), allowUnused: parse.GetValue(allowUnused), notes: parse.InvocationConfiguration.Error);
             FiniteForward.CheckProbe(loaded.Model, "attrib-patch"); // broken weights: one error naming where, before the work
             var tokenizer = loaded.RequireTokenizer();
-            var tokenized = set.Tokenize(tokenizer, pairsPath);
-            loaded.Model.CheckLength(tokenized.Length);
+            var tokenized = set.Tokenize(tokenizer, pairsPath, loaded.Model.Config.ContextLength);
             var stdout = parse.InvocationConfiguration.Output;
             var stderr = parse.InvocationConfiguration.Error;
 

@@ -39,8 +39,8 @@ public static class DlaCommand
             FiniteForward.CheckProbe(loaded.Model, "dla"); // broken weights: one error naming where, before the work
             var tokenizer = loaded.RequireTokenizer();
             TokenizedPairs tokenized = pairsPath is not null
-                ? PromptPairSet.Load(pairsPath).Tokenize(tokenizer, pairsPath)
-                : new PromptPairSet { Pairs = [new PromptPair(text!, text!, answerText!, wrongText ?? answerText!)] }.Tokenize(tokenizer, "--prompt");
+                ? PromptPairSet.Load(pairsPath).Tokenize(tokenizer, pairsPath, loaded.Model.Config.ContextLength)
+                : new PromptPairSet { Pairs = [new PromptPair(text!, text!, answerText!, wrongText ?? answerText!)] }.Tokenize(tokenizer, "--prompt", loaded.Model.Config.ContextLength);
             bool hasWrong = pairsPath is not null || wrongText is not null;
             var result = DirectLogitAttribution.Compute(loaded.Model, tokenized.CleanBatch(), tokenized.Answers, hasWrong ? tokenized.Wrongs : null, topNeurons > 0);
             var report = Report(loaded, tokenizer, tokenized, result, topNeurons, pairsPath);

@@ -35,8 +35,7 @@ public static class PatchCommand
             string pairsPath = parse.GetValue(pairs)!;
             var set = PromptPairSet.Load(pairsPath);
             using var loaded = ModelOptions.Load(parse.GetValue(model), parse.GetValue(process), allowUnused: parse.GetValue(allowUnused), notes: parse.InvocationConfiguration.Error);
-            var tokenized = set.Tokenize(loaded.RequireTokenizer(), pairsPath);
-            loaded.Model.CheckLength(tokenized.Length);
+            var tokenized = set.Tokenize(loaded.RequireTokenizer(), pairsPath, loaded.Model.Config.ContextLength);
             var stdout = parse.InvocationConfiguration.Output;
             var stderr = parse.InvocationConfiguration.Error;
             var progress = new ConsoleProgress(stderr, "patching");

@@ -61,7 +61,7 @@ public static class PathPatchCommand
                 throw new UsageException($"sender {s.Layer}.{s.Head} cannot reach receivers {parsedReceivers}: every receiver must be in a layer after the sender's");
 
             string pairsPath = parse.GetValue(pairs)!;
-            var tokenized = PromptPairSet.Load(pairsPath).Tokenize(loaded.RequireTokenizer(), pairsPath);
+            var tokenized = PromptPairSet.Load(pairsPath).Tokenize(loaded.RequireTokenizer(), pairsPath, loaded.Model.Config.ContextLength);
             var patching = PathPatching.Create(loaded.Model, tokenized, kind);
             IReadOnlyList<PathPatchResult> results = single is { } one
                 ? [patching.Patch(one.Layer, one.Head, parsedReceivers)]

@@ -43,7 +43,7 @@ public static class ProbeCommand
             using var loaded = ModelOptions.Load(parse.GetValue(model), parse.GetValue(process), allowUnused: parse.GetValue(allowUnused), notes: parse.InvocationConfiguration.Error);
             FiniteForward.CheckProbe(loaded.Model, "probe"); // broken weights: one error naming where, before the work
             var tokenizer = loaded.RequireTokenizer();
-            var (prompts, labels) = data.Tokenize(tokenizer);
+            var (prompts, labels) = data.Tokenize(tokenizer, setPath, loaded.Model.Config.ContextLength);
             var result = HeadProbing.Run(loaded.Model, prompts, labels, options, cancel);
             var c = loaded.Model.Config;
             var stdout = parse.InvocationConfiguration.Output;
@@ -53,8 +53,7 @@ public static class ProbeCommand
             object? steering = null;
             if (steerHead is { } head)
             {
-                var tokenized = PromptPairSet.Load(pairsPath!).Tokenize(tokenizer, pairsPath!);
-                loaded.Model.CheckLength(tokenized.Length);
+                var tokenized = PromptPairSet.Load(pairsPath!).Tokenize(tokenizer, pairsPath!, loaded.Model.Config.ContextLength);
                 var effect = ProbeSteering.Measure(loaded.Model, tokenized, metricKind, result, head.Item1, head.Item2, parse.GetValue(alpha));
                 stdout.WriteLine($"steering head {effect.Layer}.{effect.Head} by α = {effect.Alpha} σ (σ = {effect.Std:G4}) along its mass-mean direction, {effect.Metric}:");
                 stdout.WriteLine($"  {"prompts",-10} {"before",10} {"after",10} {"change",10}");

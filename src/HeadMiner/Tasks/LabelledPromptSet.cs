@@ -22,8 +22,7 @@ public sealed record LabelledPromptSet
 
     public static LabelledPromptSet Load(string path)
     {
-        if (!File.Exists(path)) throw new HeadMinerException($"{path}: labelled prompt file not found");
-        string text = File.ReadAllText(path);
+        string text = PromptFileText.Read(path, "labelled prompt file");
         JsonElement root;
         try
         {
@@ -52,7 +51,7 @@ public sealed record LabelledPromptSet
         {
             throw new HeadMinerException($"{path}: not a valid labelled prompt file ({e.Message})");
         }
-        if (set is null || set.Examples.Count == 0) throw new HeadMinerException($"{path}: the file has no \"examples\" (nor \"pairs\")");
+        if (set is null || set.Examples is null || set.Examples.Count == 0) throw new HeadMinerException($"{path}: the file has no \"examples\" (nor \"pairs\")");
         if (set.Version != PromptPairSet.CurrentVersion) throw new HeadMinerException($"{path}: version {set.Version} is not supported (expected {PromptPairSet.CurrentVersion})");
         for (int i = 0; i < set.Examples.Count; i++)
         {
@@ -63,6 +62,27 @@ public sealed record LabelledPromptSet
         return set;
     }
 
-    public (int[][] Tokens, int[] Labels) Tokenize(ITokenizer tokenizer) =>
-        ([.. Examples.Select(e => tokenizer.Encode(e.Prompt))], [.. Examples.Select(e => e.Label)]);
+    /// <summary>
+    /// Token ids of every example; with <paramref name="contextLength"/>, each must fit the model's context. Every
+    /// refusal names <paramref name="source"/> (the file) and the example.
+    /// </summary>
+    public (int[][] Tokens, int[] Labels) Tokenize(ITokenizer tokenizer, string source = "labelled prompts", int? contextLength = null)
+    {
+        var tokens = new int[Examples.Count][];
+        for (int i = 0; i < tokens.Length; i++)
+        {
+            try
+            {
+                tokens[i] = tokenizer.Encode(Examples[i].Prompt);
+            }
+            catch (HeadMinerException e)
+            {
+                throw new HeadMinerException($"{source}: example {i}: {e.Message}", e);
+            }
+            if (tokens[i].Length == 0) throw new HeadMinerException($"{source}: example {i} has no tokens");
+            if (contextLength is int context && tokens[i].Length > context)
+                throw new HeadMinerException($"{source}: example {i} is {tokens[i].Length} tokens but the model's context length is {context}; shorten it");
+        }
+        return (tokens, [.. Examples.Select(e => e.Label)]);
+    }
 }

@@ -27,12 +27,11 @@ public sealed record PromptPairSet
 
     public static PromptPairSet Load(string path)
     {
-        if (!File.Exists(path)) throw new HeadMinerException($"{path}: prompt-pair file not found");
-        if (new FileInfo(path).Length > 256 << 20) throw new HeadMinerException($"{path}: prompt-pair file is larger than 256 MB");
+        string text = PromptFileText.Read(path, "prompt-pair file");
         PromptPairSet? set;
         try
         {
-            set = JsonSerializer.Deserialize<PromptPairSet>(File.ReadAllText(path), Json);
+            set = JsonSerializer.Deserialize<PromptPairSet>(text, Json);
         }
         catch (JsonException e)
         {
@@ -40,7 +39,7 @@ public sealed record PromptPairSet
         }
         if (set is null) throw new HeadMinerException($"{path}: empty prompt-pair file");
         if (set.Version != CurrentVersion) throw new HeadMinerException($"{path}: prompt-pair file version {set.Version} is not supported (expected {CurrentVersion})");
-        if (set.Pairs.Count == 0) throw new HeadMinerException($"{path}: the file has no pairs");
+        if (set.Pairs is null || set.Pairs.Count == 0) throw new HeadMinerException($"{path}: the file has no pairs (\"pairs\" is missing, null or empty)");
         for (int i = 0; i < set.Pairs.Count; i++)
         {
             var p = set.Pairs[i];
@@ -54,9 +53,11 @@ public sealed record PromptPairSet
 
     /// <summary>
     /// Token ids for every pair: clean and corrupted must have the same length within a pair (position-wise
-    /// patching needs it) and across pairs (one batch); answers must be single tokens.
+    /// patching needs it) and across pairs (one batch); answers must be single tokens; with
+    /// <paramref name="contextLength"/>, prompts must fit the model's context. Every refusal names
+    /// <paramref name="source"/> (the file), the pair and the field.
     /// </summary>
-    public TokenizedPairs Tokenize(ITokenizer tokenizer, string source = "prompt pairs")
+    public TokenizedPairs Tokenize(ITokenizer tokenizer, string source = "prompt pairs", int? contextLength = null)
     {
         var clean = new List<int[]>();
         var corrupted = new List<int[]>();
@@ -65,12 +66,15 @@ public sealed record PromptPairSet
         for (int i = 0; i < Pairs.Count; i++)
         {
             var p = Pairs[i];
-            var c = tokenizer.Encode(p.Clean);
-            var x = tokenizer.Encode(p.Corrupted);
+            var c = Encode(tokenizer, p.Clean, source, i, "clean");
+            var x = Encode(tokenizer, p.Corrupted, source, i, "corrupted");
             if (c.Length != x.Length)
                 throw new HeadMinerException($"{source}: pair {i}: clean prompt is {c.Length} tokens but corrupted is {x.Length}; position-wise patching needs equal lengths");
+            if (c.Length == 0) throw new HeadMinerException($"{source}: pair {i}: the clean prompt has no tokens");
             if (clean.Count > 0 && c.Length != clean[0].Length)
                 throw new HeadMinerException($"{source}: pair {i} is {c.Length} tokens but pair 0 is {clean[0].Length}; all pairs must have the same length");
+            if (contextLength is int context && c.Length > context)
+                throw new HeadMinerException($"{source}: pair {i}: the prompts are {c.Length} tokens but the model's context length is {context}; shorten them");
             answers[i] = ContinuationToken(tokenizer, c, p.Clean, p.Answer, source, i, "answer");
             wrongs[i] = ContinuationToken(tokenizer, c, p.Clean, p.Wrong, source, i, "wrong");
             clean.Add(c);
@@ -79,17 +83,30 @@ public sealed record PromptPairSet
         return new TokenizedPairs([.. clean], [.. corrupted], answers, wrongs);
     }
 
+    /// <summary>Encodes one field; a tokenizer's refusal (a word outside its vocabulary) gets the file, pair and field in front.</summary>
+    private static int[] Encode(ITokenizer tokenizer, string text, string source, int pair, string field, bool? addBos = null)
+    {
+        try
+        {
+            return tokenizer.Encode(text, addBos);
+        }
+        catch (HeadMinerException e)
+        {
+            throw new HeadMinerException($"{source}: pair {pair}, \"{field}\": {e.Message}", e);
+        }
+    }
+
     /// <summary>
     /// The one token <paramref name="text"/> adds after the prompt, tokenized in context (a SentencePiece tokenizer
     /// would add a dummy-prefix space to a word encoded on its own).
     /// </summary>
     private static int ContinuationToken(ITokenizer tokenizer, int[] promptIds, string prompt, string text, string source, int pair, string field)
     {
-        var full = tokenizer.Encode(prompt + text);
+        var full = Encode(tokenizer, prompt + text, source, pair, field);
         if (full.Length == promptIds.Length + 1 && full.AsSpan(0, promptIds.Length).SequenceEqual(promptIds)) return full[^1];
         var ids = full.Length > promptIds.Length && full.AsSpan(0, promptIds.Length).SequenceEqual(promptIds)
             ? full[promptIds.Length..]
-            : tokenizer.Encode(text, addBos: false);
+            : Encode(tokenizer, text, source, pair, field, addBos: false);
         if (ids.Length != 1)
             throw new HeadMinerException($"{source}: pair {pair}: {field} \"{text}\" is {ids.Length} tokens ({string.Join(" | ", ids.Select(tokenizer.TokenToString))}); it must be exactly one");
         return ids[0];

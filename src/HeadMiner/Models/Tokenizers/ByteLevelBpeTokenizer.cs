@@ -49,13 +49,12 @@ public sealed class ByteLevelBpeTokenizer : ITokenizer
         _source = source;
         _vocab = new Dictionary<string, int>(vocab, StringComparer.Ordinal);
         foreach (var (content, id) in specialTokens) _vocab.TryAdd(content, id);
-        int size = _vocab.Count == 0 ? 0 : _vocab.Values.Max() + 1;
+        int size = VocabularyIds.Size(_vocab.Concat(specialTokens), source);
         _pieces = new string[size];
         _tokenBytes = new byte[size][];
         _isSpecial = new bool[size];
         foreach (var (piece, id) in _vocab)
         {
-            if (id < 0) throw new HeadMinerException($"{source}: token {piece} has negative id {id}");
             _pieces[id] = piece;
             // Pieces outside the byte alphabet (added tokens stored in the vocabulary) are their own UTF-8 text.
             _tokenBytes[id] = GptByteAlphabet.ToBytes(piece) ?? Encoding.UTF8.GetBytes(piece);

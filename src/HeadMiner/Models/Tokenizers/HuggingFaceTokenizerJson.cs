@@ -32,14 +32,7 @@ public static class HuggingFaceTokenizerJson
         }
         using (doc)
         {
-            try
-            {
-                return Build(doc.RootElement, path, ReadConfig(configPath));
-            }
-            catch (Exception e) when (e is InvalidOperationException or KeyNotFoundException or FormatException)
-            {
-                throw new HeadMinerException($"{path}: malformed tokenizer.json: {e.Message}", e);
-            }
+            return Build(new JsonAt(doc.RootElement, "", path), path, ReadConfig(configPath));
         }
     }
 
@@ -48,77 +41,62 @@ public static class HuggingFaceTokenizerJson
     private static Config? ReadConfig(string? configPath)
     {
         if (configPath is null || !File.Exists(configPath)) return null;
+        JsonDocument doc;
         try
         {
-            using var doc = JsonDocument.Parse(File.ReadAllBytes(configPath));
-            var root = doc.RootElement;
-            return new Config(TokenName(root, "bos_token"), TokenName(root, "eos_token"),
-                root.TryGetProperty("add_bos_token", out var add) && add.ValueKind is JsonValueKind.True or JsonValueKind.False ? add.GetBoolean() : null);
+            doc = JsonDocument.Parse(File.ReadAllBytes(configPath));
         }
-        catch (Exception e) when (e is JsonException or IOException or UnauthorizedAccessException or InvalidOperationException)
+        catch (Exception e) when (e is JsonException or IOException or UnauthorizedAccessException)
         {
             throw new HeadMinerException($"{configPath}: cannot read tokenizer_config.json: {e.Message}", e);
+        }
+        using (doc)
+        {
+            var root = new JsonAt(doc.RootElement, "", configPath);
+            return new Config(TokenName(root, "bos_token"), TokenName(root, "eos_token"),
+                root.Optional("add_bos_token") is { Kind: JsonValueKind.True or JsonValueKind.False } add ? add.Bool(false) : null);
         }
     }
 
     // "bos_token": "<s>" or {"content": "<s>", ...} or null.
-    private static string? TokenName(JsonElement root, string name)
+    private static string? TokenName(JsonAt root, string name) => root.Optional(name) switch
     {
-        if (!root.TryGetProperty(name, out var value)) return null;
-        return value.ValueKind switch
-        {
-            JsonValueKind.String => value.GetString(),
-            JsonValueKind.Object when value.TryGetProperty("content", out var c) => c.GetString(),
-            _ => null,
-        };
-    }
+        { Kind: JsonValueKind.String } value => value.String(),
+        { Kind: JsonValueKind.Object } value => value.String("content", null),
+        _ => null,
+    };
 
-    private static ITokenizer Build(JsonElement root, string path, Config? config)
+    private static ITokenizer Build(JsonAt root, string path, Config? config)
     {
-        var model = root.GetProperty("model");
-        string type = model.TryGetProperty("type", out var t) ? t.GetString() ?? "" : "BPE";
+        var model = root.Required("model");
+        string type = model.String("type", "BPE")!;
         if (type == "WordLevel") return BuildWordLevel(root, model, path, config);
-        if (type != "BPE") throw new HeadMinerException($"{path}: model.type {type} is not supported (only BPE and WordLevel)");
+        if (type != "BPE") throw new HeadMinerException($"{path}: model.type {JsonAt.Clip(type)} is not supported (only BPE and WordLevel)");
         foreach (string unsupported in new[] { "continuing_subword_prefix", "end_of_word_suffix", "dropout" })
         {
-            if (model.TryGetProperty(unsupported, out var v) && v.ValueKind != JsonValueKind.Null && !(v.ValueKind == JsonValueKind.String && v.GetString() == ""))
+            if (model.Optional(unsupported) is { } v && !(v.Kind == JsonValueKind.String && v.String() == ""))
             {
-                throw new HeadMinerException($"{path}: model.{unsupported} = {v} is not supported");
+                throw new HeadMinerException($"{path}: model.{unsupported} = {v.Raw()} is not supported");
             }
         }
 
-        var vocab = new Dictionary<string, int>(StringComparer.Ordinal);
-        foreach (var entry in model.GetProperty("vocab").EnumerateObject()) vocab[entry.Name] = entry.Value.GetInt32();
+        var vocab = Vocabulary(model);
         var merges = new List<(string, string)>();
-        if (model.TryGetProperty("merges", out var mergeList))
+        foreach (var m in model.Optional("merges")?.Items() ?? [])
         {
-            foreach (var m in mergeList.EnumerateArray())
+            if (m.Kind == JsonValueKind.Array)
             {
-                if (m.ValueKind == JsonValueKind.Array)
-                {
-                    merges.Add((m[0].GetString()!, m[1].GetString()!));
-                    continue;
-                }
-                string rule = m.GetString()!;
-                int space = rule.IndexOf(' ', StringComparison.Ordinal);
-                if (space <= 0) throw new HeadMinerException($"{path}: merge {merges.Count + 1} \"{rule}\" is not \"left right\"");
-                merges.Add((rule[..space], rule[(space + 1)..]));
+                if (m.Count() != 2) throw m.Fail($"{m.Name} has {m.Count()} items; a merge is [left, right]");
+                merges.Add((m[0].String(), m[1].String()));
+                continue;
             }
+            string rule = m.String();
+            int space = rule.IndexOf(' ', StringComparison.Ordinal);
+            if (space <= 0) throw m.Fail($"merge {merges.Count + 1} \"{JsonAt.Clip(rule)}\" is not \"left right\"");
+            merges.Add((rule[..space], rule[(space + 1)..]));
         }
 
-        var added = new Dictionary<string, int>(StringComparer.Ordinal);
-        var specialIds = new HashSet<int>();
-        if (root.TryGetProperty("added_tokens", out var addedTokens) && addedTokens.ValueKind == JsonValueKind.Array)
-        {
-            foreach (var a in addedTokens.EnumerateArray())
-            {
-                string content = a.GetProperty("content").GetString()!;
-                int id = a.GetProperty("id").GetInt32();
-                added[content] = id;
-                if (a.TryGetProperty("special", out var special) && special.ValueKind == JsonValueKind.True) specialIds.Add(id);
-            }
-        }
-
+        var (added, specialIds) = AddedTokens(root);
         int? Id(string? name) => name is null ? null : added.TryGetValue(name, out int i) ? i : vocab.TryGetValue(name, out int j) ? j : null;
         int? templateBos = TemplateBos(root, Id);
         int? bos = Id(config?.Bos) ?? templateBos ?? BosNames.Select(Id).FirstOrDefault(i => i is not null);
@@ -133,32 +111,51 @@ public static class HuggingFaceTokenizerJson
         return BuildSentencePiece(path, vocab, merges, added, specialIds, preTokenizers, normalizers, model, bos, eos, addsBos);
     }
 
-    /// <summary>WordLevel with a whitespace pre-tokenizer and no normalizer: any other combination is refused.</summary>
-    private static ITokenizer BuildWordLevel(JsonElement root, JsonElement model, string path, Config? config)
+    private static Dictionary<string, int> Vocabulary(JsonAt model)
     {
         var vocab = new Dictionary<string, int>(StringComparer.Ordinal);
-        foreach (var entry in model.GetProperty("vocab").EnumerateObject()) vocab[entry.Name] = entry.Value.GetInt32();
+        foreach (var (piece, id) in model.Required("vocab").Members()) vocab[piece] = id.Int();
+        return vocab;
+    }
+
+    // added_tokens: [{"id", "content", "special"?}, ...]; anything but an array counts as none, as before.
+    private static (Dictionary<string, int> Added, HashSet<int> SpecialIds) AddedTokens(JsonAt root)
+    {
+        var added = new Dictionary<string, int>(StringComparer.Ordinal);
+        var specialIds = new HashSet<int>();
+        if (root.Optional("added_tokens") is not { Kind: JsonValueKind.Array } list) return (added, specialIds);
+        foreach (var a in list.Items())
+        {
+            string content = a.Required("content").String();
+            if (content.Length == 0) throw a.Fail($"{a.Name}.content is empty");
+            int id = a.Required("id").Int();
+            added[content] = id;
+            if (a.Optional("special") is { Kind: JsonValueKind.True }) specialIds.Add(id);
+        }
+        return (added, specialIds);
+    }
+
+    /// <summary>WordLevel with a whitespace pre-tokenizer and no normalizer: any other combination is refused.</summary>
+    private static ITokenizer BuildWordLevel(JsonAt root, JsonAt model, string path, Config? config)
+    {
+        var vocab = Vocabulary(model);
         if (Flatten(root, "normalizer", "normalizers").Count > 0) throw new HeadMinerException($"{path}: a normalizer on a WordLevel model is not supported");
         foreach (var p in Flatten(root, "pre_tokenizer", "pretokenizers"))
         {
             if (TypeOf(p) != "WhitespaceSplit")
-                throw new HeadMinerException($"{path}: pre-tokenizer {TypeOf(p)} on a WordLevel model is not supported (only WhitespaceSplit)");
+                throw new HeadMinerException($"{path}: pre-tokenizer {JsonAt.Clip(TypeOf(p))} on a WordLevel model is not supported (only WhitespaceSplit)");
         }
-        var added = new Dictionary<string, int>(StringComparer.Ordinal);
-        if (root.TryGetProperty("added_tokens", out var addedTokens) && addedTokens.ValueKind == JsonValueKind.Array)
-        {
-            foreach (var a in addedTokens.EnumerateArray()) added[a.GetProperty("content").GetString()!] = a.GetProperty("id").GetInt32();
-        }
+        var (added, _) = AddedTokens(root);
         int? Id(string? name) => name is null ? null : added.TryGetValue(name, out int i) ? i : vocab.TryGetValue(name, out int j) ? j : null;
         int? templateBos = TemplateBos(root, Id);
         int? bos = Id(config?.Bos) ?? templateBos ?? BosNames.Select(Id).FirstOrDefault(i => i is not null);
         int? eos = Id(config?.Eos) ?? EosNames.Select(Id).FirstOrDefault(i => i is not null);
-        string? unknown = model.TryGetProperty("unk_token", out var unk) && unk.ValueKind == JsonValueKind.String ? unk.GetString() : null;
+        string? unknown = model.Optional("unk_token") is { Kind: JsonValueKind.String } unk ? unk.String() : null;
         return new WordLevelTokenizer(vocab, added, bos, eos, config?.AddBos ?? templateBos is not null, unknown, path);
     }
 
     private static ITokenizer BuildByteLevel(string path, Dictionary<string, int> vocab, List<(string, string)> merges,
-        Dictionary<string, int> added, List<JsonElement> preTokenizers, List<JsonElement> normalizers, JsonElement model,
+        Dictionary<string, int> added, List<JsonAt> preTokenizers, List<JsonAt> normalizers, JsonAt model,
         int? bos, int? eos, bool addsBos)
     {
         PreTokenizerPattern? pattern = null;
@@ -168,14 +165,14 @@ public static class HuggingFaceTokenizerJson
             switch (TypeOf(p))
             {
                 case "ByteLevel":
-                    addPrefixSpace = Bool(p, "add_prefix_space", false);
-                    if (Bool(p, "use_regex", true)) pattern = SetOnce(pattern, new PreTokenizerPattern(PreTokenizerPattern.Gpt2, path), path);
+                    addPrefixSpace = p.Bool("add_prefix_space", false);
+                    if (p.Bool("use_regex", true)) pattern = SetOnce(pattern, new PreTokenizerPattern(PreTokenizerPattern.Gpt2, path), path);
                     break;
                 case "Split":
                     pattern = SetOnce(pattern, SplitPattern(p, path), path);
                     break;
                 default:
-                    throw new HeadMinerException($"{path}: pre_tokenizer {TypeOf(p)} is not supported with a byte-level BPE");
+                    throw new HeadMinerException($"{path}: pre_tokenizer {JsonAt.Clip(TypeOf(p))} is not supported with a byte-level BPE");
             }
         }
         Func<string, string>? normalize = null;
@@ -185,17 +182,17 @@ public static class HuggingFaceTokenizerJson
             {
                 "NFC" => s => s.Normalize(NormalizationForm.FormC),
                 "NFKC" => s => s.Normalize(NormalizationForm.FormKC),
-                _ => throw new HeadMinerException($"{path}: normalizer {TypeOf(n)} is not supported with a byte-level BPE"),
+                _ => throw new HeadMinerException($"{path}: normalizer {JsonAt.Clip(TypeOf(n))} is not supported with a byte-level BPE"),
             };
         }
         if (normalizers.Count > 1) throw new HeadMinerException($"{path}: more than one normalizer is not supported with a byte-level BPE");
-        bool ignoreMerges = Bool(model, "ignore_merges", false);
+        bool ignoreMerges = model.Bool("ignore_merges", false);
         return new ByteLevelBpeTokenizer(vocab, merges, added, pattern, addPrefixSpace, ignoreMerges, normalize, bos, eos, addsBos, path);
     }
 
     private static ITokenizer BuildSentencePiece(string path, Dictionary<string, int> vocab, List<(string, string)> merges,
-        Dictionary<string, int> added, HashSet<int> specialIds, List<JsonElement> preTokenizers, List<JsonElement> normalizers,
-        JsonElement model, int? bos, int? eos, bool addsBos)
+        Dictionary<string, int> added, HashSet<int> specialIds, List<JsonAt> preTokenizers, List<JsonAt> normalizers,
+        JsonAt model, int? bos, int? eos, bool addsBos)
     {
         var prefix = DummyPrefix.None;
         bool replacesSpace = false, split = false;
@@ -204,86 +201,84 @@ public static class HuggingFaceTokenizerJson
         {
             switch (TypeOf(n))
             {
-                case "Prepend" when n.GetProperty("prepend").GetString() == "▁":
+                case "Prepend" when n.String("prepend", null) == "▁":
                     prefix = DummyPrefix.Always;
                     break;
-                case "Replace" when Literal(n.GetProperty("pattern")) == " " && n.GetProperty("content").GetString() == "▁":
+                case "Replace" when n.Optional("pattern") is { Kind: JsonValueKind.Object } pattern && pattern.String("String", null) == " " && n.String("content", null) == "▁":
                     replacesSpace = true;
                     break;
                 default:
-                    throw new HeadMinerException($"{path}: normalizer {n} is not supported with a SentencePiece-style BPE");
+                    throw new HeadMinerException($"{path}: normalizer {n.Raw()} is not supported with a SentencePiece-style BPE");
             }
         }
         foreach (var p in preTokenizers)
         {
-            if (TypeOf(p) != "Metaspace") throw new HeadMinerException($"{path}: pre_tokenizer {TypeOf(p)} is not supported with a SentencePiece-style BPE");
-            string replacement = p.TryGetProperty("replacement", out var r) ? r.GetString()! : "▁";
-            if (replacement.Length != 1) throw new HeadMinerException($"{path}: Metaspace replacement \"{replacement}\" must be one character");
+            if (TypeOf(p) != "Metaspace") throw new HeadMinerException($"{path}: pre_tokenizer {JsonAt.Clip(TypeOf(p))} is not supported with a SentencePiece-style BPE");
+            string replacement = p.String("replacement", "▁")!;
+            if (replacement.Length != 1) throw new HeadMinerException($"{path}: Metaspace replacement \"{JsonAt.Clip(replacement)}\" must be one character");
             spaceSymbol = replacement[0];
             replacesSpace = true;
-            split = Bool(p, "split", true);
-            string scheme = p.TryGetProperty("prepend_scheme", out var s) ? s.GetString()! : Bool(p, "add_prefix_space", true) ? "always" : "never";
+            split = p.Bool("split", true);
+            string scheme = p.String("prepend_scheme", null) ?? (p.Bool("add_prefix_space", true) ? "always" : "never");
             prefix = scheme switch
             {
                 "always" => DummyPrefix.UnlessStartsWithSpace,
                 "first" => DummyPrefix.FirstSegmentUnlessStartsWithSpace,
                 "never" => DummyPrefix.None,
-                _ => throw new HeadMinerException($"{path}: Metaspace prepend_scheme \"{scheme}\" is not supported"),
+                _ => throw new HeadMinerException($"{path}: Metaspace prepend_scheme \"{JsonAt.Clip(scheme)}\" is not supported"),
             };
         }
         if (!replacesSpace) throw new HeadMinerException($"{path}: neither a byte-level pre-tokenizer nor a SentencePiece space replacement (Replace \" \"→\"▁\" or Metaspace); this BPE is not supported");
         if (prefix == DummyPrefix.Always && spaceSymbol != '▁') throw new HeadMinerException($"{path}: Prepend \"▁\" with Metaspace replacement \"{spaceSymbol}\" is not supported");
 
-        int size = Math.Max(vocab.Count == 0 ? 0 : vocab.Values.Max() + 1, added.Count == 0 ? 0 : added.Values.Max() + 1);
+        int size = VocabularyIds.Size(vocab.Concat(added), path);
         var pieces = new string[size];
         foreach (var (piece, id) in vocab) pieces[id] = piece;
         foreach (var (content, id) in added) pieces[id] ??= content;
-        int? unk = model.TryGetProperty("unk_token", out var u) && u.ValueKind == JsonValueKind.String && vocab.TryGetValue(u.GetString()!, out int unkId) ? unkId : null;
+        int? unk = model.Optional("unk_token") is { Kind: JsonValueKind.String } u && vocab.TryGetValue(u.String(), out int unkId) ? unkId : null;
         // Added tokens are all matched in the text; only those marked special disappear when decoding.
         return new SentencePieceBpeTokenizer(pieces, null, merges, added, specialIds, spaceSymbol, prefix, split,
-            Bool(model, "byte_fallback", false), unk, Bool(model, "fuse_unk", false), bos, eos, addsBos, path);
+            model.Bool("byte_fallback", false), unk, model.Bool("fuse_unk", false), bos, eos, addsBos, path);
     }
 
     private static PreTokenizerPattern SetOnce(PreTokenizerPattern? current, PreTokenizerPattern next, string path) =>
         current is null ? next : throw new HeadMinerException($"{path}: more than one splitting pre-tokenizer is not supported");
 
-    private static PreTokenizerPattern SplitPattern(JsonElement split, string path)
+    private static PreTokenizerPattern SplitPattern(JsonAt split, string path)
     {
-        string behavior = split.TryGetProperty("behavior", out var b) ? b.GetString()! : "Isolated";
-        if (behavior != "Isolated" || Bool(split, "invert", false))
+        string behavior = split.String("behavior", "Isolated")!;
+        if (behavior != "Isolated" || split.Bool("invert", false))
         {
-            throw new HeadMinerException($"{path}: Split with behavior {behavior}, invert {Bool(split, "invert", false)} is not supported (only Isolated, not inverted)");
+            throw new HeadMinerException($"{path}: Split with behavior {JsonAt.Clip(behavior)}, invert {split.Bool("invert", false)} is not supported (only Isolated, not inverted)");
         }
-        var pattern = split.GetProperty("pattern");
-        string regex = pattern.TryGetProperty("Regex", out var r) ? r.GetString()! : Regex.Escape(pattern.GetProperty("String").GetString()!);
+        var pattern = split.Required("pattern");
+        string regex = pattern.Optional("Regex") is { } r ? r.String() : Regex.Escape(pattern.Required("String").String());
         return new PreTokenizerPattern(regex, $"{path}: pre_tokenizer Split");
     }
 
-    private static string? Literal(JsonElement pattern) => pattern.TryGetProperty("String", out var s) ? s.GetString() : null;
-
     // BOS from a TemplateProcessing post-processor whose single-sequence template starts with a special token.
-    private static int? TemplateBos(JsonElement root, Func<string?, int?> id)
+    private static int? TemplateBos(JsonAt root, Func<string?, int?> id)
     {
-        if (!root.TryGetProperty("post_processor", out var post) || post.ValueKind != JsonValueKind.Object) return null;
-        var processors = post.TryGetProperty("processors", out var list) ? list.EnumerateArray().ToList() : [post];
+        if (root.Optional("post_processor") is not { Kind: JsonValueKind.Object } post) return null;
+        var processors = post.Optional("processors") is { } list ? list.Items().ToList() : [post];
         foreach (var p in processors)
         {
-            if (TypeOf(p) != "TemplateProcessing" || !p.TryGetProperty("single", out var single) || single.GetArrayLength() == 0) continue;
-            if (single[0].TryGetProperty("SpecialToken", out var first)) return id(first.GetProperty("id").GetString());
+            if (TypeOf(p) != "TemplateProcessing" || p.Optional("single") is not { } single || single.Count() == 0) continue;
+            if (single[0].Kind == JsonValueKind.Object && single[0].Optional("SpecialToken") is { } first) return id(first.Required("id").String());
         }
         return null;
     }
 
     // A component that may be null, a single object, or a Sequence of them.
-    private static List<JsonElement> Flatten(JsonElement root, string name, string sequenceField)
+    private static List<JsonAt> Flatten(JsonAt root, string name, string sequenceField)
     {
-        var result = new List<JsonElement>();
-        if (!root.TryGetProperty(name, out var element) || element.ValueKind != JsonValueKind.Object) return result;
-        void Add(JsonElement e)
+        var result = new List<JsonAt>();
+        if (root.Optional(name) is not { Kind: JsonValueKind.Object } element) return result;
+        void Add(JsonAt e)
         {
             if (TypeOf(e) == "Sequence")
             {
-                foreach (var inner in e.GetProperty(sequenceField).EnumerateArray()) Add(inner);
+                foreach (var inner in e.Required(sequenceField).Items()) Add(inner);
             }
             else
             {
@@ -294,8 +289,5 @@ public static class HuggingFaceTokenizerJson
         return result;
     }
 
-    private static string TypeOf(JsonElement e) => e.TryGetProperty("type", out var t) ? t.GetString() ?? "" : "";
-
-    private static bool Bool(JsonElement e, string name, bool fallback) =>
-        e.TryGetProperty(name, out var v) && v.ValueKind is JsonValueKind.True or JsonValueKind.False ? v.GetBoolean() : fallback;
+    private static string TypeOf(JsonAt e) => e.String("type", "")!;
 }

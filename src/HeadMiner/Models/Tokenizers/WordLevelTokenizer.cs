@@ -22,18 +22,14 @@ public sealed class WordLevelTokenizer : ITokenizer
     public WordLevelTokenizer(IReadOnlyDictionary<string, int> vocabulary, IReadOnlyDictionary<string, int> specialTokens,
         int? bosId, int? eosId, bool addsBosByDefault, string? unknownToken = null, string source = "word-level vocabulary")
     {
-        int size = 0;
-        foreach (int id in vocabulary.Values.Concat(specialTokens.Values))
-        {
-            if (id < 0) throw new HeadMinerException($"{source}: negative token id {id}");
-            size = Math.Max(size, id + 1);
-        }
+        int size = VocabularyIds.Size(vocabulary.Concat(specialTokens), source);
+        if (size == 0) throw new HeadMinerException($"{source}: the vocabulary is empty");
         _tokens = new string[size];
         _ids = new Dictionary<string, int>(StringComparer.Ordinal);
         foreach (var (text, id) in vocabulary.Concat(specialTokens))
         {
-            if (text.Length == 0 || text.Any(char.IsWhiteSpace)) throw new HeadMinerException($"{source}: token {id} \"{text}\" is empty or contains whitespace");
-            if (_tokens[id] is { } other && other != text) throw new HeadMinerException($"{source}: id {id} is both \"{other}\" and \"{text}\"");
+            if (text.Length == 0 || text.Any(char.IsWhiteSpace)) throw new HeadMinerException($"{source}: token {id} \"{JsonAt.Clip(text)}\" is empty or contains whitespace");
+            if (_tokens[id] is { } other && other != text) throw new HeadMinerException($"{source}: id {id} is both \"{JsonAt.Clip(other)}\" and \"{JsonAt.Clip(text)}\"");
             _tokens[id] = text;
             _ids[text] = id;
         }
