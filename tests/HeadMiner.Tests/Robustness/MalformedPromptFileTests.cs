@@ -18,7 +18,7 @@ public sealed class MalformedPromptFileTests : IDisposable
     [InlineData("patch", "{\"version\":1,\"pairs\":[]}", "has no pairs")]
     [InlineData("probe", "{\"version\":1,\"examples\":null}", "has no \"examples\"")]
     [InlineData("dla", "{\"version\":1,\"pairs\":[{\"clean\":\"w3 zzz\",\"corrupted\":\"w3 w5\",\"answer\":\" w4\",\"wrong\":\" w5\"}]}", "pair 0, \"clean\": \"zzz\" at character 3 is not a word")]
-    [InlineData("ablate", "{\"version\":1,\"pairs\":[" + Pair + ",{\"clean\":\"w3 w4 w5 w6\",\"corrupted\":\"w3 w4 w5 w6\",\"answer\":\" w4\",\"wrong\":\" w5\\u0000\"}]}", "pair 1, \"wrong\": \"w5\\u0000\" at character 12")]
+    [InlineData("ablate", "{\"version\":1,\"pairs\":[" + Pair + ",{\"clean\":\"w3 w4 w5 w6\",\"corrupted\":\"w3 w4 w5 w6\",\"answer\":\" w4\",\"wrong\":\" w5\\u0000\"}]}", "pair 1, \"wrong\": \"w5\\x00\" at character 12")]
     [InlineData("probe", "{\"version\":1,\"examples\":[{\"prompt\":\"w3 w4\",\"label\":1},{\"prompt\":\"w3 qq\",\"label\":0}]}", "example 1: \"qq\" at character 3")]
     [InlineData("patch", "{\"version\":1,\"pairs\":[{\"clean\":\"w3 \\ud800\",\"corrupted\":\"w3 w4\",\"answer\":\" w4\",\"wrong\":\" w5\"}]}", "could not be converted to HeadMiner.Tasks.PromptPair. Path: $.pairs[0].clean")]
     [InlineData("probe", "{\"version\":1,\"examples\":[{\"prompt\":\"\\udfff\",\"label\":1}]}", "Path: $.examples[0].prompt")]
