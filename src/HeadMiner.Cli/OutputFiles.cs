@@ -20,7 +20,7 @@ public static class OutputFiles
         if (FileAlong(path) is { } file) throw new UsageException($"{option} {path}: {file} is a file, not a directory");
         try
         {
-            Directory.CreateDirectory(path);
+            CreatedOutputFolders.Create(path);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException or NotSupportedException or ArgumentException)
         {
@@ -41,7 +41,7 @@ public static class OutputFiles
         if (FileAlong(folder) is { } file) throw new UsageException($"{option} {path}: {file} is a file, not a directory");
         try
         {
-            Directory.CreateDirectory(folder);
+            CreatedOutputFolders.Create(folder);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException or NotSupportedException or ArgumentException)
         {

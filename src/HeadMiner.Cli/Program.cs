@@ -21,6 +21,15 @@ namespace HeadMiner.Cli
         /// <summary>Runs one command line that stops when <paramref name="stop"/> is requested (tests request it themselves).</summary>
         public static int Run(string[] args, TextWriter stdout, TextWriter stderr, StopSignals stop)
         {
+            // A command that fails or stops leaves no empty output folder behind (it checked -o before the work).
+            var created = CreatedOutputFolders.Track();
+            int code = RunCommand(args, stdout, stderr, stop);
+            if (code != ExitCodes.Success) created.RemoveEmpty();
+            return code;
+        }
+
+        private static int RunCommand(string[] args, TextWriter stdout, TextWriter stderr, StopSignals stop)
+        {
             var verbose = new Option<bool>("--verbose") { Description = "Print stack traces on errors", Recursive = true };
             var root = new RootCommand("HeadMiner: find out what each attention head of a transformer does.");
             root.Options.Add(verbose);

@@ -62,15 +62,37 @@ public class OutputLocationTests
     }
 
     [Fact]
-    public void AnOutputDirectoryIsCreatedAndLeftWithoutTheWriteProbe()
+    public void AFailedCommandRemovesTheEmptyFoldersItCreatedAndNothingElse()
     {
         using var dir = TestPaths.NewTempDirectory();
         string nested = Path.Combine(dir.Path, "a", "b");
         var (code, _, err) = Run("dla", "-m", MissingModel, "--prompt", "Lily", "--answer", " was", "-o", nested);
         Assert.True(code == ExitCodes.Failure, err);
         Assert.Contains(MissingModel, err); // past the output check, the model is what fails
-        Assert.True(Directory.Exists(nested));
-        Assert.Empty(Directory.GetFileSystemEntries(nested));
+        Assert.False(Directory.Exists(Path.Combine(dir.Path, "a")), "a/ and a/b/ were created by the failed run");
+
+        // A folder that was there before is kept, empty or not; only the part this run created goes.
+        Directory.CreateDirectory(dir.File("kept"));
+        File.WriteAllText(dir.File("earlier.txt"), "");
+        Directory.CreateDirectory(dir.File("full"));
+        File.WriteAllText(Path.Combine(dir.File("full"), "earlier.json"), "{}");
+        foreach (string output in new[] { dir.File("kept"), Path.Combine(dir.File("full"), "new") })
+        {
+            (code, _, err) = Run("dla", "-m", MissingModel, "--prompt", "Lily", "--answer", " was", "-o", output);
+            Assert.True(code == ExitCodes.Failure, err);
+        }
+        Assert.True(Directory.Exists(dir.File("kept")));
+        Assert.Equal([Path.Combine(dir.File("full"), "earlier.json")], Directory.GetFileSystemEntries(dir.File("full")));
+    }
+
+    [Fact]
+    public void ASuccessfulCommandKeepsItsOutputFolder()
+    {
+        using var dir = TestPaths.NewTempDirectory();
+        string nested = Path.Combine(dir.Path, "a", "b");
+        var (code, _, err) = Run("tasks", "generate", "repeated_tokens", "--count", "3", "-o", Path.Combine(nested, "set.json"));
+        Assert.True(code == ExitCodes.Success, err);
+        Assert.True(File.Exists(Path.Combine(nested, "set.json")));
     }
 
     [Fact]
