@@ -11,6 +11,7 @@ public static class CommandRegistry
         yield return AtlasCommand.Create();
         yield return CatalogCommand.Create();
         yield return InfoCommand.Create();
+        yield return ModelsCommand.Create();
         yield return GenerateCommand.Create();
         yield return LogitsCommand.Create();
         yield return PatchCommand.Create();

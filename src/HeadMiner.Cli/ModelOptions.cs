@@ -8,7 +8,7 @@ public static class ModelOptions
 {
     public static Option<string?> Model() => new("--model", "-m")
     {
-        Description = "Model to load: a Hugging Face directory (config.json + safetensors) or a llama2.c .bin checkpoint",
+        Description = "Model to load: a Hugging Face directory (config.json + safetensors), a llama2.c .bin checkpoint, or a model id in the local Hugging Face cache (org/name[@revision]; an existing path wins)",
     };
 
     public static Option<bool> Process() => new("--process")
@@ -31,8 +31,14 @@ public static class ModelOptions
         Description = "Load a checkpoint even if it holds tensors config.json does not use (e.g. more layers than the config declares); they are ignored and listed",
     };
 
+    /// <summary>The Hugging Face cache the environment names (HF_HUB_CACHE, HF_HOME, ~/.cache/huggingface/hub).</summary>
+    public static HubCache Cache() => HubCache.FromEnvironment(CliEnvironment.Variable);
+
+    /// <summary>The path to load for a -m argument: itself when it exists on disk, else a hub id's cached snapshot.</summary>
+    public static string Resolve(string argument) => ModelReference.Resolve(argument, Cache());
+
     /// <summary>
-    /// Loads <paramref name="path"/> (the embedded default model when absent). With <paramref name="allowUnused"/>, a
+    /// Loads <paramref name="path"/> (a path, or a cache id: <see cref="ModelReference"/>) (the embedded default model when absent). With <paramref name="allowUnused"/>, a
     /// checkpoint holding tensors the config leaves unused loads anyway and a note naming them goes to
     /// <paramref name="notes"/> (the command's error stream), so what was ignored is never silent.
     /// </summary>
@@ -41,7 +47,7 @@ public static class ModelOptions
     {
         if (string.IsNullOrWhiteSpace(path))
             path = DefaultModel.Path ?? throw new UsageException("no --model given and no embedded default model is available");
-        var loaded = ModelLoader.Load(path, new LoadOptions
+        var loaded = ModelLoader.Load(Resolve(path), new LoadOptions
         {
             WeightsOnly = weightsOnly,
             CompactHalf = compactHalf,

@@ -46,7 +46,7 @@ public sealed class ExplorerModel(string id, LoadedModel loaded, AtlasReport? sa
                     if (atlasPath is null && Directory.Exists(spec.Path) && File.Exists(System.IO.Path.Combine(spec.Path, AtlasFile.DefaultName)))
                         atlasPath = System.IO.Path.Combine(spec.Path, AtlasFile.DefaultName);
                     var atlas = atlasPath is null ? null : AtlasFile.Load(atlasPath, loaded.Model.Config);
-                    string id = UniqueId(System.IO.Path.GetFileNameWithoutExtension(loaded.Path.TrimEnd('/', '\\')), used);
+                    string id = UniqueId(spec.Name ?? System.IO.Path.GetFileNameWithoutExtension(loaded.Path.TrimEnd('/', '\\')), used);
                     models.Add(new ExplorerModel(id, loaded, atlas, atlasPath));
                 }
                 catch

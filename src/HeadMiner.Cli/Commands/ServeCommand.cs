@@ -1,5 +1,6 @@
 using System.CommandLine;
 using HeadMiner.Explorer;
+using HeadMiner.Models;
 
 namespace HeadMiner.Cli.Commands;
 
@@ -35,7 +36,12 @@ public static class ServeCommand
                 stderr.WriteLine($"warning: listening on {hostValue}: anyone who can reach this machine can use the explorer (it has no authentication)");
             var options = new ExplorerOptions
             {
-                Models = paths.Select((p, i) => new ExplorerModelSpec(p, i < atlasPaths.Length ? atlasPaths[i] : null)).ToArray(),
+                Models = paths.Select((p, i) =>
+                {
+                    // A cache id loads its snapshot folder but keeps the repo's name (not the commit hash) as its id.
+                    string resolved = ModelOptions.Resolve(p);
+                    return new ExplorerModelSpec(resolved, i < atlasPaths.Length ? atlasPaths[i] : null, ModelReference.DisplayName(p, resolved));
+                }).ToArray(),
                 Host = hostValue ?? "127.0.0.1",
                 Port = portValue,
                 Limits = new ExplorerLimits { RequestTimeout = TimeSpan.FromSeconds(seconds) },

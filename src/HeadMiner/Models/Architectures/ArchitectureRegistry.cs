@@ -15,6 +15,9 @@ public static class ArchitectureRegistry
 
     public static IEnumerable<string> SupportedModelTypes => All.SelectMany(a => a.ModelTypes).Append("llama2c (.bin)").Order();
 
+    /// <summary>The architecture for <paramref name="modelType"/>, or null when unsupported (for listings that must not fail).</summary>
+    public static IArchitecture? Find(string? modelType) => All.FirstOrDefault(a => modelType is not null && a.ModelTypes.Contains(modelType));
+
     public static IArchitecture For(string? modelType, string configPath)
     {
         if (modelType is null)
