@@ -1,5 +1,6 @@
 using System.CommandLine;
 using HeadMiner.Models;
+using HeadMiner.Models.Tokenizers;
 
 namespace HeadMiner.Cli;
 
@@ -54,6 +55,8 @@ public static class ModelOptions
             AllowUnused = allowUnused,
             Processing = process ? WeightProcessing.TransformerLensDefault : WeightProcessing.None,
         });
+        // Whether position 0 is BOS changes every result; say which, and why, wherever a model is loaded.
+        if (loaded.Tokenizer is not null && notes is not null) notes.WriteLine($"note: {BosChoice.Describe(loaded.Tokenizer)}");
         if (loaded.UnusedTensors.Count > 0 && notes is not null)
         {
             const int Shown = 5;

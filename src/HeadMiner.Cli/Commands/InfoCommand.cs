@@ -1,5 +1,6 @@
 using System.CommandLine;
 using HeadMiner.Models;
+using HeadMiner.Models.Tokenizers;
 
 namespace HeadMiner.Cli.Commands;
 
@@ -40,6 +41,7 @@ public static class InfoCommand
                 ["runnable"] = w.IsRunnable,
                 ["weight_processing"] = loaded.Model.Processing.ToString(),
                 ["tokenizer"] = loaded.Tokenizer is null ? null : $"{loaded.Tokenizer.GetType().Name} ({loaded.Tokenizer.VocabSize} tokens)",
+                ["bos"] = loaded.Tokenizer is null ? null : BosChoice.Describe(loaded.Tokenizer),
                 ["kv_head_of_query_head"] = c.KvHeads == c.Heads ? null : Enumerable.Range(0, c.Heads).Select(c.KvHeadOf).ToArray(),
                 ["unused_tensors"] = loaded.UnusedTensors,
             };

@@ -34,6 +34,9 @@ public sealed class ByteLevelBpeTokenizer : ITokenizer
     public int? EosId { get; }
     public bool AddsBosByDefault { get; }
 
+    /// <inheritdoc/>
+    public string BosRule { get; init; } = "GPT-2 vocab.json + merges.txt: Hugging Face's GPT-2 tokenizer adds none";
+
     /// <param name="vocab">Pieces in GPT-2's byte alphabet ("Ġthe") to ids.</param>
     /// <param name="merges">Merge rules in rank order, as pieces.</param>
     /// <param name="specialTokens">Added tokens matched literally in the text before pre-tokenization.</param>

@@ -38,6 +38,13 @@ public static class HuggingFaceTokenizerJson
 
     private sealed record Config(string? Bos, string? Eos, bool? AddBos);
 
+    // Why BOS is or is not prepended by default, in the order the default is decided above: transformers' own
+    // add_bos_token wins, else the post-processor template (what tokenizers' encode does), else none.
+    private static string BosRule(Config? config, int? templateBos) =>
+        config?.AddBos is bool add ? $"add_bos_token is {(add ? "true" : "false")} in tokenizer_config.json"
+        : templateBos is not null ? "tokenizer.json's post-processor template starts with it"
+        : "no add_bos_token in tokenizer_config.json and no BOS in tokenizer.json's post-processor template";
+
     private static Config? ReadConfig(string? configPath)
     {
         if (configPath is null || !File.Exists(configPath)) return null;
@@ -102,13 +109,14 @@ public static class HuggingFaceTokenizerJson
         int? bos = Id(config?.Bos) ?? templateBos ?? BosNames.Select(Id).FirstOrDefault(i => i is not null);
         int? eos = Id(config?.Eos) ?? EosNames.Select(Id).FirstOrDefault(i => i is not null);
         bool addsBos = config?.AddBos ?? templateBos is not null;
+        string bosRule = BosRule(config, templateBos);
 
         var preTokenizers = Flatten(root, "pre_tokenizer", "pretokenizers");
         var normalizers = Flatten(root, "normalizer", "normalizers");
         bool byteLevel = preTokenizers.Any(p => TypeOf(p) == "ByteLevel");
 
-        if (byteLevel) return BuildByteLevel(path, vocab, merges, added, preTokenizers, normalizers, model, bos, eos, addsBos);
-        return BuildSentencePiece(path, vocab, merges, added, specialIds, preTokenizers, normalizers, model, bos, eos, addsBos);
+        if (byteLevel) return BuildByteLevel(path, vocab, merges, added, preTokenizers, normalizers, model, bos, eos, addsBos, bosRule);
+        return BuildSentencePiece(path, vocab, merges, added, specialIds, preTokenizers, normalizers, model, bos, eos, addsBos, bosRule);
     }
 
     private static Dictionary<string, int> Vocabulary(JsonAt model)
@@ -151,12 +159,12 @@ public static class HuggingFaceTokenizerJson
         int? bos = Id(config?.Bos) ?? templateBos ?? BosNames.Select(Id).FirstOrDefault(i => i is not null);
         int? eos = Id(config?.Eos) ?? EosNames.Select(Id).FirstOrDefault(i => i is not null);
         string? unknown = model.Optional("unk_token") is { Kind: JsonValueKind.String } unk ? unk.String() : null;
-        return new WordLevelTokenizer(vocab, added, bos, eos, config?.AddBos ?? templateBos is not null, unknown, path);
+        return new WordLevelTokenizer(vocab, added, bos, eos, config?.AddBos ?? templateBos is not null, unknown, path) { BosRule = BosRule(config, templateBos) };
     }
 
     private static ITokenizer BuildByteLevel(string path, Dictionary<string, int> vocab, List<(string, string)> merges,
         Dictionary<string, int> added, List<JsonAt> preTokenizers, List<JsonAt> normalizers, JsonAt model,
-        int? bos, int? eos, bool addsBos)
+        int? bos, int? eos, bool addsBos, string bosRule)
     {
         PreTokenizerPattern? pattern = null;
         bool addPrefixSpace = false;
@@ -187,12 +195,12 @@ public static class HuggingFaceTokenizerJson
         }
         if (normalizers.Count > 1) throw new HeadMinerException($"{path}: more than one normalizer is not supported with a byte-level BPE");
         bool ignoreMerges = model.Bool("ignore_merges", false);
-        return new ByteLevelBpeTokenizer(vocab, merges, added, pattern, addPrefixSpace, ignoreMerges, normalize, bos, eos, addsBos, path);
+        return new ByteLevelBpeTokenizer(vocab, merges, added, pattern, addPrefixSpace, ignoreMerges, normalize, bos, eos, addsBos, path) { BosRule = bosRule };
     }
 
     private static ITokenizer BuildSentencePiece(string path, Dictionary<string, int> vocab, List<(string, string)> merges,
         Dictionary<string, int> added, HashSet<int> specialIds, List<JsonAt> preTokenizers, List<JsonAt> normalizers,
-        JsonAt model, int? bos, int? eos, bool addsBos)
+        JsonAt model, int? bos, int? eos, bool addsBos, string bosRule)
     {
         var prefix = DummyPrefix.None;
         bool replacesSpace = false, split = false;
@@ -238,7 +246,8 @@ public static class HuggingFaceTokenizerJson
         int? unk = model.Optional("unk_token") is { Kind: JsonValueKind.String } u && vocab.TryGetValue(u.String(), out int unkId) ? unkId : null;
         // Added tokens are all matched in the text; only those marked special disappear when decoding.
         return new SentencePieceBpeTokenizer(pieces, null, merges, added, specialIds, spaceSymbol, prefix, split,
-            model.Bool("byte_fallback", false), unk, model.Bool("fuse_unk", false), bos, eos, addsBos, path);
+            model.Bool("byte_fallback", false), unk, model.Bool("fuse_unk", false), bos, eos, addsBos, path)
+        { BosRule = bosRule };
     }
 
     private static PreTokenizerPattern SetOnce(PreTokenizerPattern? current, PreTokenizerPattern next, string path) =>

@@ -26,6 +26,12 @@ public interface ITokenizer
     bool AddsBosByDefault { get; }
 
     /// <summary>
+    /// Why <see cref="AddsBosByDefault"/> is what it is, for the note every command prints ("add_bos_token is true in
+    /// tokenizer_config.json"): a wrong BOS choice silently shifts every position, so it is never left unsaid.
+    /// </summary>
+    string BosRule { get; }
+
+    /// <summary>
     /// Token ids of <paramref name="text"/>; <paramref name="addBos"/> null means <see cref="AddsBosByDefault"/>.
     /// Asking for BOS from a tokenizer without one throws <see cref="HeadMinerException"/>.
     /// </summary>

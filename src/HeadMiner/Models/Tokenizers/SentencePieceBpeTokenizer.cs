@@ -37,6 +37,9 @@ public sealed class SentencePieceBpeTokenizer : ITokenizer
     public int? EosId { get; }
     public bool AddsBosByDefault { get; }
 
+    /// <inheritdoc/>
+    public string BosRule { get; init; } = "llama2.c tokenizer.bin: llama2.c's run.c prepends it";
+
     /// <param name="pieces">Every piece by id, as the vocabulary spells it ("▁the", "&lt;0x0A&gt;", "&lt;s&gt;").</param>
     /// <param name="scores">Per-id scores for score-based merging (llama2.c), or null when <paramref name="merges"/> rank them.</param>
     /// <param name="merges">Merge rules in rank order, or null when <paramref name="scores"/> decide.</param>

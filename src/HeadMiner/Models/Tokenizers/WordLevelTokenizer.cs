@@ -53,6 +53,9 @@ public sealed class WordLevelTokenizer : ITokenizer
     public int? EosId { get; }
     public bool AddsBosByDefault { get; }
 
+    /// <inheritdoc/>
+    public string BosRule { get; init; } = "the tokenizer's default";
+
     public int[] Encode(string text, bool? addBos = null)
     {
         var ids = new List<int>();
