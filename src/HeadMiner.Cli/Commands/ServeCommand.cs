@@ -1,6 +1,7 @@
 using System.CommandLine;
 using HeadMiner.Explorer;
 using HeadMiner.Models;
+using HeadMiner.Models.Tokenizers;
 
 namespace HeadMiner.Cli.Commands;
 
@@ -58,7 +59,11 @@ public static class ServeCommand
     {
         await using var server = await ExplorerServer.StartAsync(options);
         foreach (var m in server.Models)
+        {
             stdout.WriteLine($"model {m.Id}: {m.Loaded.Path} ({m.Config.Layers} layers × {m.Config.Heads} heads){(m.AtlasPath is null ? ", atlas computed on demand" : $", atlas {m.AtlasPath}")}");
+            // The page's prompts go through the same tokenizer default as every command's: say which it is.
+            if (m.Loaded.Tokenizer is not null) stdout.WriteLine($"  {BosChoice.Describe(m.Loaded.Tokenizer)}");
+        }
         stdout.WriteLine($"HeadMiner explorer at {server.Url}/ (Ctrl+C to stop)");
         stdout.Flush();
         await server.RunUntilAsync(stop);

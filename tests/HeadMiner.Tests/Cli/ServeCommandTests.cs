@@ -28,4 +28,31 @@ public class ServeCommandTests
         Assert.Equal(ExitCodes.Failure, code);
         Assert.Contains("/nonexistent/model", err);
     }
+
+    [Fact]
+    public void ACacheIdIsResolvedBeforeTheServerStartsAndAnUnknownOneNamesTheCache()
+    {
+        using var temp = TestPaths.NewTempDirectory();
+        using var _ = CliEnvironment.Use(new Dictionary<string, string> { ["HF_HUB_CACHE"] = temp.Path });
+        var (code, _, err) = Run("serve", "-m", "tiny/absent", "--port", "0");
+        Assert.Equal(ExitCodes.Failure, code);
+        Assert.Contains($"tiny/absent: no such file or directory, and not in the Hugging Face cache: searched {temp.Path} (from HF_HUB_CACHE)", err);
+    }
+
+    [Fact]
+    public void ACachedModelKeepsItsRepoNameAsTheExplorerId()
+    {
+        using var temp = TestPaths.NewTempDirectory();
+        var fake = new HeadMiner.Tests.Models.FakeHubCache(temp.Path);
+        string snapshot = fake.AddSnapshot("tiny/llama", "3f1c2b9d0e4a5b6c7d8e9f00112233445566778a", TestPaths.Fixture("parity", "llama"));
+        var models = HeadMiner.Explorer.ExplorerModel.LoadAll([new HeadMiner.Explorer.ExplorerModelSpec(snapshot, null, "llama")]);
+        try
+        {
+            Assert.Equal("llama", Assert.Single(models).Id); // not the snapshot folder's commit hash
+        }
+        finally
+        {
+            foreach (var m in models) m.Dispose();
+        }
+    }
 }
