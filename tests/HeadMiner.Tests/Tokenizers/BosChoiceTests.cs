@@ -104,4 +104,32 @@ public class BosChoiceTests
         using var doc = System.Text.Json.JsonDocument.Parse(logits.Out);
         Assert.Equal([3, 4], doc.RootElement.GetProperty("tokens").EnumerateArray().Select(t => t.GetInt32()));
     }
+
+    [Fact]
+    public void Gpt2VocabAndMergesFollowTheConfigToo()
+    {
+        using var dir = TestPaths.NewTempDirectory();
+        File.WriteAllText(dir.File("vocab.json"), """{"h": 0, "i": 1, "<|endoftext|>": 2, "<s>": 3}""");
+        File.WriteAllText(dir.File("merges.txt"), "#version: 0.2\n");
+        var plain = TokenizerLoader.Load(dir.Path);
+        Assert.Equal([0, 1], plain.Encode("hi"));
+        Assert.Equal("prompts get no BOS (its token would be <|endoftext|> (id 2)): GPT-2 vocab.json + merges.txt: Hugging Face's GPT-2 tokenizer adds none", BosChoice.Describe(plain));
+
+        File.WriteAllText(dir.File("tokenizer_config.json"), """{"add_bos_token": true, "bos_token": "<s>"}""");
+        var configured = TokenizerLoader.Load(dir.Path);
+        Assert.Equal([3, 0, 1], configured.Encode("hi"));
+        Assert.Equal(2, configured.EosId);
+        Assert.Equal("prompts start with BOS <s> (id 3): add_bos_token is true in tokenizer_config.json", BosChoice.Describe(configured));
+    }
+
+    [Fact]
+    public void ADanglingTokenizerConfigLinkIsAnErrorNamingIt()
+    {
+        using var dir = TestPaths.NewTempDirectory();
+        File.WriteAllText(dir.File("tokenizer.json"), TokenizerJson(template: true).ToJsonString());
+        File.CreateSymbolicLink(dir.File("tokenizer_config.json"), "../../blobs/missing");
+        var e = Assert.Throws<HeadMinerException>(() => TokenizerLoader.Load(dir.Path));
+        Assert.Contains(dir.File("tokenizer_config.json"), e.Message);
+        Assert.Contains("dangling", e.Message);
+    }
 }

@@ -105,9 +105,11 @@ public sealed class ByteLevelBpeTokenizer : ITokenizer
     /// <summary>
     /// GPT-2 from OpenAI-format files: vocab.json (piece → id) and merges.txt ("#version" line, then "left right" per
     /// rank). <c>&lt;|endoftext|&gt;</c>, if present, is the special token, BOS and EOS; BOS is not added by default.
+    /// A <paramref name="configPath"/> (tokenizer_config.json) that names another bos_token or sets add_bos_token wins.
     /// </summary>
-    public static ByteLevelBpeTokenizer FromVocabAndMerges(string vocabPath, string mergesPath)
+    public static ByteLevelBpeTokenizer FromVocabAndMerges(string vocabPath, string mergesPath, string? configPath = null)
     {
+        var config = TokenizerConfig.Read(configPath);
         Dictionary<string, int> vocab;
         try
         {
@@ -147,8 +149,12 @@ public sealed class ByteLevelBpeTokenizer : ITokenizer
             specials[endOfText] = id;
             eot = id;
         }
+        int? bos = config?.Bos is string name && vocab.TryGetValue(name, out int bosId) ? bosId : eot;
         return new ByteLevelBpeTokenizer(vocab, merges, specials, new PreTokenizerPattern(PreTokenizerPattern.Gpt2), addPrefixSpace: false,
-            ignoreMerges: false, normalize: null, eot, eot, addsBosByDefault: false, $"{vocabPath} + {mergesPath}");
+            ignoreMerges: false, normalize: null, bos, eot, addsBosByDefault: config?.AddBos ?? false, $"{vocabPath} + {mergesPath}")
+        {
+            BosRule = config?.AddBosRule ?? "GPT-2 vocab.json + merges.txt: Hugging Face's GPT-2 tokenizer adds none",
+        };
     }
 
     public int[] Encode(string text, bool? addBos = null)

@@ -32,48 +32,18 @@ public static class HuggingFaceTokenizerJson
         }
         using (doc)
         {
-            return Build(new JsonAt(doc.RootElement, "", path), path, ReadConfig(configPath));
+            return Build(new JsonAt(doc.RootElement, "", path), path, TokenizerConfig.Read(configPath));
         }
     }
 
-    private sealed record Config(string? Bos, string? Eos, bool? AddBos);
-
-    // Why BOS is or is not prepended by default, in the order the default is decided above: transformers' own
+    // Why BOS is or is not prepended by default, in the order the default is decided below: transformers' own
     // add_bos_token wins, else the post-processor template (what tokenizers' encode does), else none.
-    private static string BosRule(Config? config, int? templateBos) =>
-        config?.AddBos is bool add ? $"add_bos_token is {(add ? "true" : "false")} in tokenizer_config.json"
-        : templateBos is not null ? "tokenizer.json's post-processor template starts with it"
-        : "no add_bos_token in tokenizer_config.json and no BOS in tokenizer.json's post-processor template";
+    private static string BosRule(TokenizerConfig? config, int? templateBos) =>
+        config?.AddBosRule
+        ?? (templateBos is not null ? "tokenizer.json's post-processor template starts with it"
+            : "no add_bos_token in tokenizer_config.json and no BOS in tokenizer.json's post-processor template");
 
-    private static Config? ReadConfig(string? configPath)
-    {
-        if (configPath is null || !File.Exists(configPath)) return null;
-        JsonDocument doc;
-        try
-        {
-            doc = JsonDocument.Parse(File.ReadAllBytes(configPath));
-        }
-        catch (Exception e) when (e is JsonException or IOException or UnauthorizedAccessException)
-        {
-            throw new HeadMinerException($"{configPath}: cannot read tokenizer_config.json: {e.Message}", e);
-        }
-        using (doc)
-        {
-            var root = new JsonAt(doc.RootElement, "", configPath);
-            return new Config(TokenName(root, "bos_token"), TokenName(root, "eos_token"),
-                root.Optional("add_bos_token") is { Kind: JsonValueKind.True or JsonValueKind.False } add ? add.Bool(false) : null);
-        }
-    }
-
-    // "bos_token": "<s>" or {"content": "<s>", ...} or null.
-    private static string? TokenName(JsonAt root, string name) => root.Optional(name) switch
-    {
-        { Kind: JsonValueKind.String } value => value.String(),
-        { Kind: JsonValueKind.Object } value => value.String("content", null),
-        _ => null,
-    };
-
-    private static ITokenizer Build(JsonAt root, string path, Config? config)
+    private static ITokenizer Build(JsonAt root, string path, TokenizerConfig? config)
     {
         var model = root.Required("model");
         string type = model.String("type", "BPE")!;
@@ -144,7 +114,7 @@ public static class HuggingFaceTokenizerJson
     }
 
     /// <summary>WordLevel with a whitespace pre-tokenizer and no normalizer: any other combination is refused.</summary>
-    private static ITokenizer BuildWordLevel(JsonAt root, JsonAt model, string path, Config? config)
+    private static ITokenizer BuildWordLevel(JsonAt root, JsonAt model, string path, TokenizerConfig? config)
     {
         var vocab = Vocabulary(model);
         if (Flatten(root, "normalizer", "normalizers").Count > 0) throw new HeadMinerException($"{path}: a normalizer on a WordLevel model is not supported");

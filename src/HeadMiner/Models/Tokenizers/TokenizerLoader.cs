@@ -16,8 +16,8 @@ public static class TokenizerLoader
             || Directory.GetFiles(directory, "tok*.bin").Length > 0);
 
     /// <summary>
-    /// Loads, in this order of preference: <c>tokenizer.json</c> (Hugging Face; with <c>tokenizer_config.json</c> for
-    /// BOS/EOS when present), <c>vocab.json</c> + <c>merges.txt</c> (GPT-2), <c>tokenizer.bin</c> or a single
+    /// Loads, in this order of preference: <c>tokenizer.json</c> (Hugging Face), <c>vocab.json</c> + <c>merges.txt</c> (GPT-2) — both with
+    /// <c>tokenizer_config.json</c> for BOS/EOS and add_bos_token when present, <c>tokenizer.bin</c> or a single
     /// <c>tok*.bin</c> (llama2.c). <paramref name="modelPath"/> may be the folder or a file in it (a llama2.c checkpoint).
     /// </summary>
     public static ITokenizer Load(string modelPath)
@@ -27,11 +27,12 @@ public static class TokenizerLoader
         if (!Directory.Exists(directory)) throw new HeadMinerException($"{modelPath}: no such model folder");
 
         string json = Path.Combine(directory, "tokenizer.json");
-        if (FileLinks.Exists(json)) return HuggingFaceTokenizerJson.Load(json, Path.Combine(directory, "tokenizer_config.json"));
+        string config = Path.Combine(directory, TokenizerConfig.FileName);
+        if (FileLinks.Exists(json)) return HuggingFaceTokenizerJson.Load(json, config);
 
         string vocab = Path.Combine(directory, "vocab.json");
         string merges = Path.Combine(directory, "merges.txt");
-        if (FileLinks.Exists(vocab) && FileLinks.Exists(merges)) return ByteLevelBpeTokenizer.FromVocabAndMerges(vocab, merges);
+        if (FileLinks.Exists(vocab) && FileLinks.Exists(merges)) return ByteLevelBpeTokenizer.FromVocabAndMerges(vocab, merges, config);
 
         string bin = Path.Combine(directory, "tokenizer.bin");
         if (FileLinks.Exists(bin)) return SentencePieceBpeTokenizer.FromLlama2cFile(bin);
