@@ -12,7 +12,7 @@ public enum MlpActivation
     /// <summary>GELU with erf (Pythia / GPT-NeoX "gelu").</summary>
     GeluErf,
 
-    /// <summary>Gated SiLU: W_out · (silu(W_gate x) ⊙ W_in x) (Llama, Mistral, Qwen2, llama2.c).</summary>
+    /// <summary>Gated SiLU: W_out · (silu(W_gate x) ⊙ W_in x) (Llama, Mistral, Qwen2, Phi-3, llama2.c).</summary>
     SwiGlu,
 }
 
