@@ -15,7 +15,10 @@ public sealed class Phi3 : LlamaFamily
 {
     public override IReadOnlyList<string> ModelTypes { get; } = ["phi3"];
 
-    /// <summary>sliding_window: null, absent or 0 for global attention, else the window in tokens (as Mistral).</summary>
+    /// <summary>
+    /// sliding_window: null, absent or 0 for global attention, else the window in tokens on every layer (as Mistral;
+    /// current Hugging Face masks with it in every attention path, e.g. 2047 for Phi-3-mini-4k).
+    /// </summary>
     protected override int[] Windows(HfConfig c, int layers) => Enumerable.Repeat(c.IntOr(0, 0, ModelConfig.MaxContext, "sliding_window"), layers).ToArray();
 
     /// <summary>Phi-3's rope_scaling is LongRoPE, read in <see cref="ParseConfig"/> once the rotary size is known.</summary>
@@ -37,7 +40,8 @@ public sealed class Phi3 : LlamaFamily
     /// with short_factor and long_factor, one positive factor per rotary frequency. original_max_position_embeddings
     /// comes from rope_scaling or the top level (where Phi-3 configs put it); the attention factor is
     /// rope_scaling.attention_factor, else derived from rope_scaling.factor, else from max_position_embeddings /
-    /// original_max_position_embeddings (Hugging Face's _compute_longrope_parameters).
+    /// original_max_position_embeddings (Hugging Face's _compute_longrope_parameters; releases before 4.5x let the
+    /// ratio win over rope_scaling.factor whenever the top-level key exists — no released Phi-3 config has both).
     /// </summary>
     private static LongRopeScaling? ParseLongRope(HfConfig c, int rotaryDim, int maxPositions)
     {
