@@ -34,7 +34,7 @@ public static class InfoCommand
                 ["context_length"] = c.ContextLength,
                 ["norm"] = c.Norm.ToString(),
                 ["activation"] = c.Activation.ToString(),
-                ["positions"] = c.LearnedPositions ? "learned" : $"rotary ({c.RotaryStyle}, {c.RotaryDim}/{c.DHead} dims, theta {c.RopeTheta}{(c.RopeScaling is null ? "" : ", llama3 scaling")})",
+                ["positions"] = c.LearnedPositions ? "learned" : $"rotary ({c.RotaryStyle}, {c.RotaryDim}/{c.DHead} dims, theta {c.RopeTheta}{(c.RopeScaling is null ? "" : ", llama3 scaling")}{(c.LongRope is null ? "" : $", LongRoPE beyond {c.LongRope.OriginalMaxPositions} positions")})",
                 ["parallel_attn_mlp"] = c.ParallelAttnMlp,
                 ["attention_windows"] = c.AttentionWindow.Distinct().Count() == 1 && c.AttentionWindow[0] == 0 ? "global" : string.Join(",", c.AttentionWindow),
                 ["tied_embeddings"] = c.TiedEmbeddings,

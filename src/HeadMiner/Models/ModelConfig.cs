@@ -12,7 +12,7 @@ public enum MlpActivation
     /// <summary>GELU with erf (Pythia / GPT-NeoX "gelu").</summary>
     GeluErf,
 
-    /// <summary>Gated SiLU: W_out · (silu(W_gate x) ⊙ W_in x) (Llama, Mistral, Qwen2, llama2.c).</summary>
+    /// <summary>Gated SiLU: W_out · (silu(W_gate x) ⊙ W_in x) (Llama, Mistral, Qwen2, Phi-3, llama2.c).</summary>
     SwiGlu,
 }
 
@@ -55,6 +55,9 @@ public sealed record ModelConfig
     public RotaryStyle RotaryStyle { get; init; } = RotaryStyle.RotateHalf;
     public double RopeTheta { get; init; } = 10000;
     public RopeScaling? RopeScaling { get; init; }
+
+    /// <summary>Phi-3's LongRoPE per-frequency factors and attention factor (null for every other family).</summary>
+    public LongRopeScaling? LongRope { get; init; }
 
     /// <summary>Multiplier of q·k (1/√d_head almost everywhere; 1 for GPT-Neo).</summary>
     public required float AttentionScale { get; init; }
@@ -114,6 +117,15 @@ public sealed record ModelConfig
             Check(double.IsFinite(s.LowFreqFactor) && s.LowFreqFactor > 0 && double.IsFinite(s.HighFreqFactor) && s.HighFreqFactor > s.LowFreqFactor,
                 $"rope scaling low/high frequency factors {s.LowFreqFactor}/{s.HighFreqFactor} must be positive with high > low");
             Check(s.OriginalMaxPositions > 0, $"rope scaling original_max_position_embeddings {s.OriginalMaxPositions} must be positive");
+        }
+        if (LongRope is { } lr)
+        {
+            Check(RopeScaling is null, "Llama-3 rope scaling and LongRoPE cannot both apply");
+            Check(lr.ShortFactors.Length == RotaryDim / 2 && lr.LongFactors.Length == RotaryDim / 2,
+                $"LongRoPE needs {RotaryDim / 2} short and long factors (half the rotary dimensions), not {lr.ShortFactors.Length} and {lr.LongFactors.Length}");
+            Check(lr.ShortFactors.Concat(lr.LongFactors).All(f => double.IsFinite(f) && f > 0), "LongRoPE factors must be positive finite numbers");
+            Check(lr.OriginalMaxPositions > 0, $"LongRoPE original_max_position_embeddings {lr.OriginalMaxPositions} must be positive");
+            Check(double.IsFinite(lr.AttentionFactor) && lr.AttentionFactor > 0, $"LongRoPE attention factor {lr.AttentionFactor} must be a positive finite number");
         }
         Check(AttentionWindow.Length == Layers, $"{AttentionWindow.Length} attention windows for {Layers} layers");
         Check(AttentionWindow.All(w => w >= 0), "attention windows must not be negative");

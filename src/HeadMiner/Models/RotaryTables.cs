@@ -4,23 +4,34 @@ namespace HeadMiner.Models;
 
 /// <summary>
 /// cos/sin tables [position, rotaryDim/2] for a model's rotary embedding: inverse frequencies θ^(−2i/d), optionally
-/// reshaped by Llama-3 scaling. Grown on demand so a 128k-context model does not pay for positions it never sees.
+/// reshaped by Llama-3 scaling or LongRoPE. Grown on demand so a 128k-context model does not pay for positions it
+/// never sees. LongRoPE keeps two sets (short and long factors) because which one a pass uses depends on its length.
 /// </summary>
 public sealed class RotaryTables
 {
     private readonly double[] _inverseFrequencies;
-    private float[] _cos = [], _sin = [];
-    private int _positions;
+    private readonly double[]? _longFrequencies;
+    private readonly LongRopeScaling? _longRope;
+    private Table _short = new([], [], 0), _long = new([], [], 0);
     private readonly Lock _lock = new();
+
+    private sealed record Table(float[] Cos, float[] Sin, int Positions);
 
     public int RotaryDim { get; }
 
-    public RotaryTables(int rotaryDim, double theta, RopeScaling? scaling)
+    public RotaryTables(int rotaryDim, double theta, RopeScaling? scaling, LongRopeScaling? longRope = null)
     {
         RotaryDim = rotaryDim;
-        _inverseFrequencies = InverseFrequencies(rotaryDim, theta, scaling);
+        _longRope = longRope;
+        if (longRope is null) _inverseFrequencies = InverseFrequencies(rotaryDim, theta, scaling);
+        else
+        {
+            _inverseFrequencies = longRope.InverseFrequencies(rotaryDim, theta, longRope.OriginalMaxPositions);
+            _longFrequencies = longRope.InverseFrequencies(rotaryDim, theta, longRope.OriginalMaxPositions + 1);
+        }
     }
 
+    /// <summary>The inverse frequencies of a pass within the original context (LongRoPE's short factors).</summary>
     public ReadOnlySpan<double> Frequencies => _inverseFrequencies;
 
     public static double[] InverseFrequencies(int rotaryDim, double theta, RopeScaling? scaling)
@@ -44,21 +55,38 @@ public sealed class RotaryTables
         return f;
     }
 
-    /// <summary>Tables covering positions [0, positions).</summary>
+    /// <summary>
+    /// Tables covering positions [0, positions), for a forward pass whose largest position is positions − 1 (with
+    /// LongRoPE, that length picks the short or the long factors).
+    /// </summary>
     public (float[] Cos, float[] Sin) For(int positions)
     {
         lock (_lock)
         {
-            if (positions > _positions)
+            bool useLong = _longRope?.UsesLongFactors(positions) ?? false;
+            var table = useLong ? _long : _short;
+            if (positions > table.Positions)
             {
-                int n = Math.Max(positions, Math.Min(2 * _positions, positions + 4096));
+                int n = Math.Max(positions, Math.Min(2 * table.Positions, positions + 4096));
                 int half = RotaryDim / 2;
                 var cos = new float[n * half];
                 var sin = new float[n * half];
-                Tensors.Kernels.Rotary.BuildTables(n, _inverseFrequencies, cos, sin);
-                (_cos, _sin, _positions) = (cos, sin, n);
+                Tensors.Kernels.Rotary.BuildTables(n, useLong ? _longFrequencies! : _inverseFrequencies, cos, sin);
+                // LongRoPE's attention factor multiplies cos and sin (Hugging Face scales its tables the same way), so
+                // the rotation becomes a rotation times a constant; its transpose is still the inverse-angle call.
+                if (_longRope is { AttentionFactor: not 1.0 } lr)
+                {
+                    for (int i = 0; i < cos.Length; i++)
+                    {
+                        cos[i] = (float)(cos[i] * lr.AttentionFactor);
+                        sin[i] = (float)(sin[i] * lr.AttentionFactor);
+                    }
+                }
+                table = new Table(cos, sin, n);
+                if (useLong) _long = table;
+                else _short = table;
             }
-            return (_cos, _sin);
+            return (table.Cos, table.Sin);
         }
     }
 

@@ -44,7 +44,7 @@ public sealed class Transformer : IDisposable
         Weights = weights;
         Source = source;
         _owner = owner;
-        if (config.RotaryDim > 0) _rotary = new RotaryTables(config.RotaryDim, config.RopeTheta, config.RopeScaling);
+        if (config.RotaryDim > 0) _rotary = new RotaryTables(config.RotaryDim, config.RopeTheta, config.RopeScaling, config.LongRope);
     }
 
     public RotaryTables? Rotary => _rotary;

@@ -11,11 +11,11 @@ namespace HeadMiner.Tests.Analysis;
 /// <summary>
 /// The autodiff rebuild of the forward pass against the inference <see cref="Transformer"/>: same logits on every tiny
 /// architecture (GPT-2, parallel NeoX with partial rotary, Llama with GQA and RMSNorm, interleaved rotary with a
-/// sliding window), and gradients that match finite differences of the inference model itself.
+/// sliding window, Phi-3's LongRoPE), and gradients that match finite differences of the inference model itself.
 /// </summary>
 public class DifferentiableTransformerTests
 {
-    public static TheoryData<int> Configs => [0, 1, 2, 3];
+    public static TheoryData<int> Configs => [0, 1, 2, 3, 4];
 
     [Theory]
     [MemberData(nameof(Configs))]

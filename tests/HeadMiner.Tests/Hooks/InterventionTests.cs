@@ -45,6 +45,7 @@ public class InterventionTests
     [InlineData(0)]
     [InlineData(1)]
     [InlineData(2)]
+    [InlineData(4)]
     public void SteeringAHeadEqualsAddingItsWOImageToAttnOut(int config)
     {
         // z_h += α·v changes attn_out by exactly α·v·W_O[h]: steer through z, or add that vector at attn_out.

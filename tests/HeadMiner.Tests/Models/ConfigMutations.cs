@@ -14,7 +14,7 @@ public sealed record ConfigMutation(string Family, string Description, byte[] By
 /// <summary>FsCheck generators of damaged configs: structured edits of the parity fixtures' config.json and raw damage.</summary>
 public static class ConfigMutations
 {
-    private static readonly string[] Families = ["gpt2", "gpt_neo", "gpt_neox", "llama", "llama3", "mistral", "qwen2"];
+    private static readonly string[] Families = ["gpt2", "gpt_neo", "gpt_neox", "llama", "llama3", "mistral", "qwen2", "smollm2", "phi3", "phi3_long"];
 
     /// <summary>Replacement values as raw JSON text: wrong types, NaN-ish strings, out-of-range and overflowing numbers.</summary>
     private static readonly string[] RawValues =
@@ -76,7 +76,7 @@ public static class ConfigMutations
                 }
             case "nested":
                 {
-                    // Inside the structured values: llama3's rope_scaling, GPT-Neo's attention_types, eos lists.
+                    // Inside the structured values: llama3's and phi3's rope_scaling, GPT-Neo's attention_types, eos lists.
                     if (root["rope_scaling"] is JsonObject rope)
                     {
                         var fields = rope.Select(p => p.Key).Order(StringComparer.Ordinal).ToArray();

@@ -55,6 +55,23 @@ public class ConfigValidationTests
     [InlineData("gpt_neo", "attention_types", "[[[\"global\", \"sparse\"], 1]]", "\"attention_types\" has attention type \"sparse\"; each must be \"global\" or \"local\"")]
     [InlineData("gpt_neo", "attention_types", "[[\"global\", 2]]", "\"attention_types\" is an array; it must be a list of [[\"global\" or \"local\", …], repeat count] pairs")]
     [InlineData("gpt_neo", "attention_types", "[[[\"global\"], 5]]", "\"attention_types\" lists more than 2 layers but num_layers is 2")]
+    [InlineData("phi3", "rope_scaling.short_factor", "[1.5, 1.1, 2.5]", "\"rope_scaling.short_factor\" is an array; it must be a list of 4 numbers (half the 8 rotary dimensions)")]
+    [InlineData("phi3", "rope_scaling.long_factor", "[3.0, \"5.5\", 12.0, 40.0]", "\"rope_scaling.long_factor[1]\" is \"5.5\"; it must be a positive finite number")]
+    [InlineData("phi3_long", "rope_scaling.long_factor", "[2.0, 3.5, 6.0, 9.0, 15.0, -30.0]", "\"rope_scaling.long_factor[5]\" is -30.0; it must be a positive finite number")]
+    [InlineData("phi3_long", "rope_scaling.short_factor", "[1.0, 1.0, 1.0, 1.0, 1.0, 1e999]", "\"rope_scaling.short_factor[5]\" is 1e999; it must be a positive finite number")]
+    [InlineData("phi3", "rope_scaling.short_factor", "null", "\"rope_scaling\" of type \"su\" lacks \"short_factor\"")]
+    [InlineData("phi3", "rope_scaling.long_factor", "{}", "\"rope_scaling.long_factor\" is an object; it must be a list of 4 numbers (half the 8 rotary dimensions)")]
+    [InlineData("phi3", "rope_scaling.type", "\"yarn\"", "rope_scaling type \"yarn\" is not supported for phi3 (default, longrope, su)")]
+    [InlineData("phi3", "rope_scaling.attention_factor", "0", "\"rope_scaling.attention_factor\" is 0; it must be a positive finite number")]
+    [InlineData("phi3", "rope_scaling.factor", "-2", "\"rope_scaling.factor\" is -2; it must be a positive finite number")]
+    [InlineData("phi3", "original_max_position_embeddings", "1", "\"original_max_position_embeddings\" is 1; it must be an integer in 2..16777216")]
+    [InlineData("phi3", "rope_scaling.original_max_position_embeddings", "0", "\"rope_scaling.original_max_position_embeddings\" is 0; it must be an integer in 2..16777216")]
+    [InlineData("phi3_long", "partial_rotary_factor", "0.1", "\"partial_rotary_factor\" 0.1 of the head size 16 gives 1 rotary dimensions; it must give a positive even number")]
+    [InlineData("phi3_long", "partial_rotary_factor", "1.5", "\"partial_rotary_factor\" is 1.5; it must be a number in (0, 1]")]
+    // The factor lists must follow the rotary fraction: 0.5 of 16 dims is 8, i.e. 4 factors, not the file's 6.
+    [InlineData("phi3_long", "partial_rotary_factor", "0.5", "\"rope_scaling.short_factor\" is an array; it must be a list of 4 numbers (half the 8 rotary dimensions)")]
+    [InlineData("phi3", "sliding_window", "-5", "\"sliding_window\" is -5; it must be an integer in 0..16777216")]
+    [InlineData("phi3", "hidden_act", "\"gelu\"", "hidden_act \"gelu\" is not supported for phi3 (silu)")]
     public void BadValueIsOneErrorNamingTheFileAndKey(string family, string key, string value, string expected)
     {
         using var dir = WithConfigValue(family, key, value);
@@ -78,6 +95,9 @@ public class ConfigValidationTests
     [InlineData("llama", "eos_token_id", "[2, 1]")]
     [InlineData("mistral", "sliding_window", "null")]
     [InlineData("llama3", "rope_scaling", "{\"rope_type\": \"default\"}")]
+    [InlineData("phi3", "rope_scaling", "null")]
+    [InlineData("phi3", "sliding_window", "null")]
+    [InlineData("phi3_long", "rope_scaling.type", "\"su\"")]
     public void HarmlessSpellingsStillLoad(string family, string key, string value)
     {
         using var dir = WithConfigValue(family, key, value);

@@ -23,6 +23,7 @@ public class HalfPrecisionLoadingTests
     [InlineData("llama", SafetensorsDType.BF16)]
     [InlineData("gpt2", SafetensorsDType.F16)]
     [InlineData("gpt_neox", SafetensorsDType.BF16)]
+    [InlineData("phi3", SafetensorsDType.BF16)]
     public void CompactModelGivesExactlyTheLogitsOfTheEagerlyConvertedOne(string fixture, SafetensorsDType dtype)
     {
         using var dir = HalfCopy(fixture, dtype);

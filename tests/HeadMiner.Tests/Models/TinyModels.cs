@@ -59,7 +59,20 @@ internal static class TinyModels
         TiedEmbeddings = false,
     };
 
-    public static ModelConfig[] All => [Gpt2Like(), NeoXLike(), LlamaLike(), LlamaLike() with { RotaryStyle = RotaryStyle.Interleaved, AttentionWindow = [0, 3] }];
+    public static ModelConfig[] All => [Gpt2Like(), NeoXLike(), LlamaLike(), LlamaLike() with { RotaryStyle = RotaryStyle.Interleaved, AttentionWindow = [0, 3] }, Phi3Like()];
+
+    /// <summary>
+    /// Phi-3 shaped: partial rotary (6 of 8 dims) with LongRoPE whose original length 4 is below the tests' sequences
+    /// (5 tokens and more), so the long factors and the attention factor are in play. Every pass stays on the long
+    /// side: a batch with passes on both sides of the original length differs from its parts run alone by design
+    /// (Hugging Face picks the factors per pass; LongRopeTests checks that switch).
+    /// </summary>
+    public static ModelConfig Phi3Like(int layers = 2) => LlamaLike(layers) with
+    {
+        Architecture = "phi3",
+        RotaryDim = 6,
+        LongRope = new LongRopeScaling([1.1, 1.4, 2.0], [2.5, 6.0, 17.0], 4, 1.2),
+    };
 
     public static Transformer Create(ModelConfig config, ulong seed = 7, float std = 0.3f) =>
         new(config, RandomWeights.Create(config, seed, std, perturbNorms: true), $"tiny-{config.Architecture}");

@@ -5,9 +5,9 @@ using static HeadMiner.Models.Architectures.LayoutViews;
 namespace HeadMiner.Models.Architectures;
 
 /// <summary>
-/// The shared reading of Llama-style checkpoints (Llama 2/3, TinyLlama, Mistral, Qwen2): RMSNorm, rotary
+/// The shared reading of Llama-style checkpoints (Llama 2/3, TinyLlama, Mistral, Qwen2, Phi-3): RMSNorm, rotary
 /// (rotate-half, as Hugging Face checkpoints are permuted for it), grouped-query attention, SwiGLU MLP, nn.Linear
-/// weights. The concrete files say only what differs: biases, sliding windows.
+/// weights. The concrete files say only what differs: biases, sliding windows, Phi-3's fused projections and LongRoPE.
 /// </summary>
 public abstract class LlamaFamily : IArchitecture
 {
@@ -16,7 +16,7 @@ public abstract class LlamaFamily : IArchitecture
     /// <summary>Sliding window per layer (0 = global).</summary>
     protected virtual int[] Windows(HfConfig c, int layers) => new int[layers];
 
-    public ModelConfig ParseConfig(HfConfig c)
+    public virtual ModelConfig ParseConfig(HfConfig c)
     {
         int d = c.Int(1, ModelConfig.MaxWidth, "hidden_size");
         int heads = c.Int(1, ModelConfig.MaxHeads, "num_attention_heads");
@@ -61,8 +61,9 @@ public abstract class LlamaFamily : IArchitecture
     /// <summary>
     /// rope_scaling: null, {"rope_type": "default"} or Llama 3's frequency-dependent scaling. Each field is range-checked
     /// here because a zero factor or high_freq_factor ≤ low_freq_factor divides by zero in the tables (NaN logits).
+    /// Virtual because Phi-3 reads the same key as LongRoPE instead.
     /// </summary>
-    private static RopeScaling? ParseRopeScaling(HfConfig c)
+    protected virtual RopeScaling? ParseRopeScaling(HfConfig c)
     {
         if (c.Element("rope_scaling") is not { } s) return null;
         if (s.ValueKind != JsonValueKind.Object) throw c.Bad("rope_scaling", s, "an object or null");
@@ -91,7 +92,7 @@ public abstract class LlamaFamily : IArchitecture
         }
     }
 
-    public LayerWeights LoadLayer(ModelConfig cfg, WeightReader r, int l)
+    public virtual LayerWeights LoadLayer(ModelConfig cfg, WeightReader r, int l)
     {
         int d = cfg.DModel, h = cfg.Heads, kv = cfg.KvHeads, dh = cfg.DHead, m = cfg.DMlp;
         // q/k/v biases: always in Qwen2, present in Llama checkpoints saved with attention_bias.

@@ -6,7 +6,7 @@ namespace HeadMiner.Tensors.Kernels;
 /// <summary>Which pairs of a head's dimensions a rotary embedding rotates together.</summary>
 public enum RotaryStyle
 {
-    /// <summary>Pairs (i, i + rotaryDim/2): GPT-NeoX, Hugging Face Llama/Mistral/Qwen2 checkpoints.</summary>
+    /// <summary>Pairs (i, i + rotaryDim/2): GPT-NeoX, Hugging Face Llama/Mistral/Qwen2/Phi-3 checkpoints.</summary>
     RotateHalf,
 
     /// <summary>Pairs (2i, 2i+1): llama2.c, GPT-J, Meta's original Llama code.</summary>
