@@ -32,6 +32,7 @@ public static class InfoCommand
                 ["vocab_size"] = c.VocabSize,
                 ["context_length"] = c.ContextLength,
                 ["norm"] = c.Norm.ToString(),
+                ["qk_norm"] = c.QkNorm.ToString(),
                 ["activation"] = c.Activation.ToString(),
                 ["positions"] = c.LearnedPositions ? "learned" : $"rotary ({c.RotaryStyle}, {c.RotaryDim}/{c.DHead} dims, theta {c.RopeTheta}{(c.RopeScaling is null ? "" : ", llama3 scaling")})",
                 ["parallel_attn_mlp"] = c.ParallelAttnMlp,

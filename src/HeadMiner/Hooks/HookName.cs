@@ -22,6 +22,10 @@ public readonly record struct HookName(ActivationSite Site, int Layer)
         [ActivationSite.Q] = "attn.hook_q",
         [ActivationSite.K] = "attn.hook_k",
         [ActivationSite.V] = "attn.hook_v",
+        [ActivationSite.QNormScale] = "attn.q_norm.hook_scale",
+        [ActivationSite.QNormNormalized] = "attn.q_norm.hook_normalized",
+        [ActivationSite.KNormScale] = "attn.k_norm.hook_scale",
+        [ActivationSite.KNormNormalized] = "attn.k_norm.hook_normalized",
         [ActivationSite.RotQ] = "attn.hook_rot_q",
         [ActivationSite.RotK] = "attn.hook_rot_k",
         [ActivationSite.AttnScores] = "attn.hook_attn_scores",
@@ -62,12 +66,13 @@ public readonly record struct HookName(ActivationSite Site, int Layer)
         yield return new(ActivationSite.LnFinalNormalized, -1);
     }
 
-    /// <summary>Whether a model of this config has the site at all (rotary, gated MLP, sequential blocks).</summary>
+    /// <summary>Whether a model of this config has the site at all (rotary, gated MLP, sequential blocks, QK-norm).</summary>
     public static bool Exists(ModelConfig config, ActivationSite site) => site switch
     {
         ActivationSite.PosEmbed => config.LearnedPositions,
         ActivationSite.RotQ or ActivationSite.RotK => config.RotaryDim > 0,
         ActivationSite.MlpPreLinear => config.Activation == MlpActivation.SwiGlu,
+        ActivationSite.QNormScale or ActivationSite.QNormNormalized or ActivationSite.KNormScale or ActivationSite.KNormNormalized => config.QkNorm != QkNormKind.None,
         ActivationSite.ResidMid => !config.ParallelAttnMlp,
         _ => true,
     };

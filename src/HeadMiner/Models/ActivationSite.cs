@@ -7,7 +7,8 @@ namespace HeadMiner.Models;
 /// TransformerLens's vocabulary (docs/HOOKS.md); the forward pass only knows these sites.
 /// Shapes (B batch, T tokens, H heads, G k/v heads, d d_model, dh d_head, m d_mlp):
 /// Embed, PosEmbed, Resid*, AttnOut, MlpOut, Ln*Normalized [B,T,d]; Ln*Scale [B,T,1];
-/// QInput [B,T,H,d], KInput/VInput [B,T,G,d]; Q, RotQ, Z [B,T,H,dh]; K, V, RotK [B,T,G,dh];
+/// QInput [B,T,H,d], KInput/VInput [B,T,G,d]; Q, QNormNormalized, RotQ, Z [B,T,H,dh]; K, V, KNormNormalized, RotK [B,T,G,dh];
+/// QNormScale [B,T,H,1] / KNormScale [B,T,G,1] (per-head QK-norm) or [B,T,1] (whole-projection QK-norm);
 /// AttnScores, Pattern [B,H,T,T]; Result [B,T,H,d]; MlpPre, MlpPreLinear, MlpPost [B,T,m].
 /// </summary>
 public enum ActivationSite
@@ -23,6 +24,10 @@ public enum ActivationSite
     Q,
     K,
     V,
+    QNormScale,
+    QNormNormalized,
+    KNormScale,
+    KNormNormalized,
     RotQ,
     RotK,
     AttnScores,

@@ -16,6 +16,18 @@ public enum MlpActivation
     SwiGlu,
 }
 
+/// <summary>Where a model normalises its queries and keys after projecting them (and before rotary), if at all.</summary>
+public enum QkNormKind
+{
+    None,
+
+    /// <summary>One RMSNorm of size d_head applied to every head on its own (Qwen3); weight [d_head].</summary>
+    PerHead,
+
+    /// <summary>One RMSNorm over the whole projection, all heads together (OLMo-2); weight [heads·d_head], [kv_heads·d_head].</summary>
+    Whole,
+}
+
 /// <summary>Llama-3 style frequency-dependent rotary scaling (rope_scaling.rope_type = "llama3").</summary>
 public sealed record RopeScaling(double Factor, double LowFreqFactor, double HighFreqFactor, int OriginalMaxPositions);
 
@@ -46,6 +58,9 @@ public sealed record ModelConfig
 
     /// <summary>Attention and MLP both read the block input (GPT-NeoX/Pythia, GPT-J) instead of running in sequence.</summary>
     public bool ParallelAttnMlp { get; init; }
+
+    /// <summary>RMSNorm of q and k after the projection, before rotary (Qwen3, OLMo-2); its eps is <see cref="NormEps"/>.</summary>
+    public QkNormKind QkNorm { get; init; }
 
     /// <summary>Learned absolute positions (W_pos) — GPT-2, GPT-Neo.</summary>
     public bool LearnedPositions { get; init; }

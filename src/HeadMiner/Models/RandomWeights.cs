@@ -45,6 +45,8 @@ public static class RandomWeights
                 b_K = Bias(kv, dh),
                 b_V = Bias(kv, dh),
                 b_O = Bias(d),
+                QNormWeight = c.QkNorm == QkNormKind.None ? null : NormWeight(c.QkNorm == QkNormKind.PerHead ? dh : h * dh),
+                KNormWeight = c.QkNorm == QkNormKind.None ? null : NormWeight(c.QkNorm == QkNormKind.PerHead ? dh : kv * dh),
                 W_in = Normal(d, m),
                 W_gate = c.Activation == MlpActivation.SwiGlu ? Normal(d, m) : null,
                 W_out = Normal(m, d),

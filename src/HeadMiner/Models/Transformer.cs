@@ -17,7 +17,7 @@ public sealed class ForwardResult(Tensor? logits, float[] residual)
 /// <summary>
 /// A decoder-only transformer run from TransformerLens-layout weights: every supported architecture is this one
 /// loop, configured by <see cref="ModelConfig"/>. One forward pass:
-/// embed (+ learned positions) → per block: norm1 → Q,K,V projections (+ rotary) → causal attention → W_O
+/// embed (+ learned positions) → per block: norm1 → Q,K,V projections (+ QK-norm, rotary) → causal attention → W_O
 /// → residual add → norm2 → MLP → residual add (attention and MLP both read the block input when
 /// <see cref="ModelConfig.ParallelAttnMlp"/>) → final norm → unembed.
 /// Rows of every activation buffer are tokens (batch-major); GEMMs cover the whole batch, attention runs per sequence.
@@ -249,6 +249,14 @@ public sealed class Transformer : IDisposable
         VisitHeads(ctx, ActivationSite.Q, l, qkvMemory, 0, H, width);
         VisitHeads(ctx, ActivationSite.K, l, qkvMemory, qw, G, width);
         VisitHeads(ctx, ActivationSite.V, l, qkvMemory, qw + kvw, G, width);
+        if (c.QkNorm != QkNormKind.None)
+        {
+            // hook_q/hook_k above are the raw projections; the norm comes after them and before rotary (HF order).
+            QkNormalization.Apply(qkv, rows, width, 0, H, dh, w.QNormWeight ?? throw MissingQkNorm(l, "q_norm"), c.QkNorm, c.NormEps,
+                ctx.Hooks, ActivationSite.QNormScale, ActivationSite.QNormNormalized, l, B);
+            QkNormalization.Apply(qkv, rows, width, qw, G, dh, w.KNormWeight ?? throw MissingQkNorm(l, "k_norm"), c.QkNorm, c.NormEps,
+                ctx.Hooks, ActivationSite.KNormScale, ActivationSite.KNormNormalized, l, B);
+        }
 
         if (_rotary is not null)
         {
@@ -337,6 +345,9 @@ public sealed class Transformer : IDisposable
         else Project(z, qw, rows, MatrixOperand.OfOutput(w.W_O), w.W_O, buf.AttnOut, d);
         if (w.b_O is not null) AddBias(buf.AttnOut, rows, d, w.b_O);
     }
+
+    private HeadMinerException MissingQkNorm(int l, string name) =>
+        new($"{Source}: blocks.{l}.attn.{name} weight is missing; a {Config.Architecture} model normalises its queries and keys");
 
     /// <summary>Keys then values of one sequence, [P + T, kvw] each: the prefix's from the caller, then this run's rows.</summary>
     private static void AssemblePrefixKv(RunContext ctx, int l, int b, Span<float> seq, float[] kv, int P, int T, int kvw, int qw, int width)

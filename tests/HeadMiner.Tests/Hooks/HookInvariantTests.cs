@@ -8,7 +8,7 @@ namespace HeadMiner.Tests.Hooks;
 /// <summary>The invariants, on every architecture path (GPT-2-like, NeoX-like parallel + rotary, Llama-like GQA).</summary>
 public class HookInvariantTests
 {
-    public static TheoryData<int> Configs => new() { 0, 1, 2, 3 };
+    public static TheoryData<int> Configs => new() { 0, 1, 2, 3, 4 };
 
     private static TokenBatch Batch(ModelConfig c, ulong seed) => new(TinyModels.Tokens(c, 2 * 9, seed), 2, 9);
 

@@ -59,7 +59,18 @@ internal static class TinyModels
         TiedEmbeddings = false,
     };
 
-    public static ModelConfig[] All => [Gpt2Like(), NeoXLike(), LlamaLike(), LlamaLike() with { RotaryStyle = RotaryStyle.Interleaved, AttentionWindow = [0, 3] }];
+    /// <summary>Qwen3's shape: per-head QK-norm, and a head size (12) that is not d_model / heads (8).</summary>
+    public static ModelConfig Qwen3Like(int layers = 2) => LlamaLike(layers) with
+    {
+        Architecture = "qwen3",
+        DHead = 12,
+        RotaryDim = 12,
+        AttentionScale = 1f / MathF.Sqrt(12),
+        QkNorm = QkNormKind.PerHead,
+        TiedEmbeddings = true,
+    };
+
+    public static ModelConfig[] All => [Gpt2Like(), NeoXLike(), LlamaLike(), LlamaLike() with { RotaryStyle = RotaryStyle.Interleaved, AttentionWindow = [0, 3] }, Qwen3Like()];
 
     public static Transformer Create(ModelConfig config, ulong seed = 7, float std = 0.3f) =>
         new(config, RandomWeights.Create(config, seed, std, perturbNorms: true), $"tiny-{config.Architecture}");

@@ -11,6 +11,7 @@ public static class ArchitectureRegistry
         new Llama(),
         new Mistral(),
         new Qwen2(),
+        new Qwen3(),
     ];
 
     public static IEnumerable<string> SupportedModelTypes => All.SelectMany(a => a.ModelTypes).Append("llama2c (.bin)").Order();

@@ -5,9 +5,9 @@ using static HeadMiner.Models.Architectures.LayoutViews;
 namespace HeadMiner.Models.Architectures;
 
 /// <summary>
-/// The shared reading of Llama-style checkpoints (Llama 2/3, TinyLlama, Mistral, Qwen2): RMSNorm, rotary
+/// The shared reading of Llama-style checkpoints (Llama 2/3, TinyLlama, Mistral, Qwen2, Qwen3): RMSNorm, rotary
 /// (rotate-half, as Hugging Face checkpoints are permuted for it), grouped-query attention, SwiGLU MLP, nn.Linear
-/// weights. The concrete files say only what differs: biases, sliding windows.
+/// weights. The concrete files say only what differs: biases, sliding windows, head size, QK-norm.
 /// </summary>
 public abstract class LlamaFamily : IArchitecture
 {
@@ -15,6 +15,12 @@ public abstract class LlamaFamily : IArchitecture
 
     /// <summary>Sliding window per layer (0 = global).</summary>
     protected virtual int[] Windows(HfConfig c, int layers) => new int[layers];
+
+    /// <summary>The head size when config.json has no head_dim: null for hidden_size / num_attention_heads (Llama's rule).</summary>
+    protected virtual int? DefaultHeadDim => null;
+
+    /// <summary>Whether and how the family normalises q and k after projecting them (Qwen3, OLMo-2).</summary>
+    protected virtual QkNormKind QkNorm => QkNormKind.None;
 
     public ModelConfig ParseConfig(HfConfig c)
     {
@@ -25,9 +31,9 @@ public abstract class LlamaFamily : IArchitecture
         int kv = c.IntOr(heads, 1, heads, "num_key_value_heads");
         if (heads % kv != 0)
             throw new HeadMinerException($"{c.Path}: num_attention_heads {heads} is not a multiple of num_key_value_heads {kv}");
-        if (!c.Has("head_dim") && d % heads != 0)
+        if (!c.Has("head_dim") && DefaultHeadDim is null && d % heads != 0)
             throw new HeadMinerException($"{c.Path}: hidden_size {d} is not divisible by num_attention_heads {heads} and no head_dim is given");
-        int dh = c.IntOr(d / heads, 1, ModelConfig.MaxWidth, "head_dim");
+        int dh = c.IntOr(DefaultHeadDim ?? d / heads, 1, ModelConfig.MaxWidth, "head_dim");
         // Rotary rotates pairs of dimensions, so a head must have an even size.
         if (dh % 2 != 0) throw new HeadMinerException($"{c.Path}: the head size {dh} (head_dim, or hidden_size / num_attention_heads) must be even for rotary embeddings");
         string act = c.StringOr("silu", "hidden_act");
@@ -52,6 +58,7 @@ public abstract class LlamaFamily : IArchitecture
             RopeScaling = ParseRopeScaling(c),
             AttentionScale = 1f / MathF.Sqrt(dh),
             AttentionWindow = Windows(c, layers),
+            QkNorm = QkNorm,
             TiedEmbeddings = c.BoolOr(false, "tie_word_embeddings"),
             BosTokenId = c.TokenIdOrNull("bos_token_id", vocab),
             EosTokenId = c.TokenIdOrNull("eos_token_id", vocab),
@@ -112,6 +119,12 @@ public abstract class LlamaFamily : IArchitecture
             if (r.Get(p + "self_attn.q_proj.bias", h * dh) is { } bq) b.b_Q = HeadBias(bq, 0, h, dh);
             if (r.Get(p + "self_attn.k_proj.bias", kv * dh) is { } bk) b.b_K = HeadBias(bk, 0, kv, dh);
             if (r.Get(p + "self_attn.v_proj.bias", kv * dh) is { } bv) b.b_V = HeadBias(bv, 0, kv, dh);
+        }
+        if (cfg.QkNorm != QkNormKind.None)
+        {
+            bool perHead = cfg.QkNorm == QkNormKind.PerHead;
+            b.QNormWeight = r.Get(p + "self_attn.q_norm.weight", perHead ? dh : h * dh);
+            b.KNormWeight = r.Get(p + "self_attn.k_norm.weight", perHead ? dh : kv * dh);
         }
         if (r.Get(p + "mlp.gate_proj.weight", m, d) is { } gate) b.W_gate = InOutFromOutIn(gate);
         if (r.Get(p + "mlp.up_proj.weight", m, d) is { } up) b.W_in = InOutFromOutIn(up);
