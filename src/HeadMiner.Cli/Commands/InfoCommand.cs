@@ -33,6 +33,7 @@ public static class InfoCommand
                 ["context_length"] = c.ContextLength,
                 ["norm"] = c.Norm.ToString(),
                 ["qk_norm"] = c.QkNorm.ToString(),
+                ["post_norm"] = c.PostNorm,
                 ["activation"] = c.Activation.ToString(),
                 ["positions"] = c.LearnedPositions ? "learned" : $"rotary ({c.RotaryStyle}, {c.RotaryDim}/{c.DHead} dims, theta {c.RopeTheta}{(c.RopeScaling is null ? "" : ", llama3 scaling")})",
                 ["parallel_attn_mlp"] = c.ParallelAttnMlp,

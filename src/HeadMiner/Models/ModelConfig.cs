@@ -62,6 +62,12 @@ public sealed record ModelConfig
     /// <summary>RMSNorm of q and k after the projection, before rotary (Qwen3, OLMo-2); its eps is <see cref="NormEps"/>.</summary>
     public QkNormKind QkNorm { get; init; }
 
+    /// <summary>
+    /// Norms after each sublayer instead of before (OLMo-2): attention and MLP read the residual stream itself, and
+    /// each one's output is RMS-normalised (ln1_post, ln2_post) before it is added: x += ln1_post(attn(x)).
+    /// </summary>
+    public bool PostNorm { get; init; }
+
     /// <summary>Learned absolute positions (W_pos) — GPT-2, GPT-Neo.</summary>
     public bool LearnedPositions { get; init; }
 
@@ -83,6 +89,23 @@ public sealed record ModelConfig
     /// <summary>Token id that begins a sequence, when the model expects one.</summary>
     public int? BosTokenId { get; init; }
     public int? EosTokenId { get; init; }
+
+    /// <summary>
+    /// Refuses an analysis that takes each head's z_h·W_O[h] (or each sublayer's output before its norm) as an
+    /// additive term of the residual stream. With <see cref="PostNorm"/> the attention output is RMS-normalised as a
+    /// whole before it is added, so per-head terms do not sum to what reaches the residual and the analysis would be
+    /// silently wrong.
+    /// </summary>
+    public void RequireAdditiveHeads(string analysis)
+    {
+        if (NonAdditiveHeads(analysis) is { } reason) throw new HeadMinerException(reason);
+    }
+
+    /// <summary>Why <paramref name="analysis"/> cannot run on this model (see <see cref="RequireAdditiveHeads"/>), or null.</summary>
+    public string? NonAdditiveHeads(string analysis) => PostNorm
+        ? $"{analysis} is not available for {Architecture} models: it treats each head's output as a term added to the residual stream, " +
+          "but this model normalises the attention output as a whole (ln1_post) before adding it, so head terms do not add up"
+        : null;
 
     /// <summary>Query heads that share each k/v head: query head h reads k/v head h / GroupSize.</summary>
     public int GroupSize => Heads / KvHeads;
@@ -130,6 +153,7 @@ public sealed record ModelConfig
                 $"rope scaling low/high frequency factors {s.LowFreqFactor}/{s.HighFreqFactor} must be positive with high > low");
             Check(s.OriginalMaxPositions > 0, $"rope scaling original_max_position_embeddings {s.OriginalMaxPositions} must be positive");
         }
+        Check(!(PostNorm && ParallelAttnMlp), "post-sublayer norms with parallel attention and MLP are not supported");
         Check(AttentionWindow.Length == Layers, $"{AttentionWindow.Length} attention windows for {Layers} layers");
         Check(AttentionWindow.All(w => w >= 0), "attention windows must not be negative");
         Check(BosTokenId is null || (uint)BosTokenId < (uint)VocabSize, $"BOS token id {BosTokenId} is outside the vocabulary of {VocabSize}");

@@ -38,6 +38,8 @@ public class ActivationPatchingTests
         { 0, "pattern", MetricKind.ProbDiff, PatchDirection.Noising },
         { 4, "k:pos", MetricKind.LogitDiff, PatchDirection.Denoising },
         { 4, "z", MetricKind.LogitDiff, PatchDirection.Noising },
+        { 5, "k:pos", MetricKind.LogitDiff, PatchDirection.Denoising },
+        { 5, "mlp_out", MetricKind.Loss, PatchDirection.Noising },
     };
 
     [Theory]

@@ -70,7 +70,19 @@ internal static class TinyModels
         TiedEmbeddings = true,
     };
 
-    public static ModelConfig[] All => [Gpt2Like(), NeoXLike(), LlamaLike(), LlamaLike() with { RotaryStyle = RotaryStyle.Interleaved, AttentionWindow = [0, 3] }, Qwen3Like()];
+    /// <summary>OLMo-2's shape: norms after each sublayer (none before) and QK-norm over the whole projection.</summary>
+    public static ModelConfig Olmo2Like(int layers = 2) => LlamaLike(layers) with
+    {
+        Architecture = "olmo2",
+        QkNorm = QkNormKind.Whole,
+        PostNorm = true,
+    };
+
+    /// <summary>
+    /// Index 5 (OLMo-2) is only in the tests whose analysis treats heads as it should under post-sublayer norms; the
+    /// analyses that add up per-head terms refuse it (<see cref="ModelConfig.RequireAdditiveHeads"/>, QkNormTests).
+    /// </summary>
+    public static ModelConfig[] All => [Gpt2Like(), NeoXLike(), LlamaLike(), LlamaLike() with { RotaryStyle = RotaryStyle.Interleaved, AttentionWindow = [0, 3] }, Qwen3Like(), Olmo2Like()];
 
     public static Transformer Create(ModelConfig config, ulong seed = 7, float std = 0.3f) =>
         new(config, RandomWeights.Create(config, seed, std, perturbNorms: true), $"tiny-{config.Architecture}");

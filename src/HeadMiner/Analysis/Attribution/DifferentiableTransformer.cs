@@ -67,7 +67,7 @@ public sealed class DifferentiableTransformer
 
     private sealed record Layer(Variable? Ln1W, Variable? Ln1B, Variable Wq, Variable Wk, Variable Wv, Variable? Bq, Variable? Bk, Variable? Bv,
         Variable Wo, Variable? Bo, Variable? Ln2W, Variable? Ln2B, Variable WIn, Variable? BIn, Variable? WGate, Variable WOut, Variable? BOut,
-        Variable? QNorm, Variable? KNorm);
+        Variable? QNorm, Variable? KNorm, Variable? Ln1Post, Variable? Ln2Post);
 
     public ModelConfig Config => _model.Config;
 
@@ -89,7 +89,7 @@ public sealed class DifferentiableTransformer
                 Variable.Constant(b.W_O.Contiguous().Reshape(c.Heads * c.DHead, c.DModel)), Constant(b.b_O),
                 Constant(b.Ln2Weight), Constant(b.Ln2Bias),
                 Variable.Constant(b.W_in), Constant(b.b_in), Constant(b.W_gate), Variable.Constant(b.W_out), Constant(b.b_out),
-                Constant(b.QNormWeight), Constant(b.KNormWeight));
+                Constant(b.QNormWeight), Constant(b.KNormWeight), Constant(b.Ln1PostWeight), Constant(b.Ln2PostWeight));
         }
         _wE = Variable.Constant(w.W_E);
         _wPos = c.LearnedPositions ? Constant(w.W_pos ?? throw new HeadMinerException($"{model.Source}: learned positions but no W_pos")) : null;
@@ -144,7 +144,7 @@ public sealed class DifferentiableTransformer
         {
             var w = _layers[l];
             residPre[l] = x;
-            var n1 = Norm(tape, x, w.Ln1W, w.Ln1B);
+            var n1 = c.PostNorm ? x : Norm(tape, x, w.Ln1W, w.Ln1B); // a post-norm block reads the residual itself
             var q = qs[l] = Linear(tape, n1, w.Wq, w.Bq);
             var k = ks[l] = Linear(tape, n1, w.Wk, w.Bk);
             vs[l] = Linear(tape, n1, w.Wv, w.Bv);
@@ -162,6 +162,7 @@ public sealed class DifferentiableTransformer
             }
             var z = zs[l] = Ops.CausalAttention(tape, q, k, vs[l], B, c.Heads, c.KvHeads, c.DHead, c.AttentionScale, c.AttentionWindow[l]);
             var attn = Linear(tape, z, w.Wo, w.Bo);
+            if (c.PostNorm) attn = Ops.RmsNorm(tape, attn, w.Ln1Post, c.NormEps);
             if (c.ParallelAttnMlp)
             {
                 mlpIn[l] = x;
@@ -172,8 +173,9 @@ public sealed class DifferentiableTransformer
             else
             {
                 var mid = mlpIn[l] = Ops.Add(tape, x, attn);
-                mlpNormed[l] = Norm(tape, mid, w.Ln2W, w.Ln2B);
+                mlpNormed[l] = c.PostNorm ? mid : Norm(tape, mid, w.Ln2W, w.Ln2B);
                 mlpOut[l] = Mlp(tape, mlpNormed[l], w);
+                if (c.PostNorm) mlpOut[l] = Ops.RmsNorm(tape, mlpOut[l], w.Ln2Post, c.NormEps);
                 x = Ops.Add(tape, mid, mlpOut[l]);
             }
         }

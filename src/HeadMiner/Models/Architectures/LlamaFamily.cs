@@ -5,9 +5,9 @@ using static HeadMiner.Models.Architectures.LayoutViews;
 namespace HeadMiner.Models.Architectures;
 
 /// <summary>
-/// The shared reading of Llama-style checkpoints (Llama 2/3, TinyLlama, Mistral, Qwen2, Qwen3): RMSNorm, rotary
+/// The shared reading of Llama-style checkpoints (Llama 2/3, TinyLlama, Mistral, Qwen2, Qwen3, OLMo-2): RMSNorm, rotary
 /// (rotate-half, as Hugging Face checkpoints are permuted for it), grouped-query attention, SwiGLU MLP, nn.Linear
-/// weights. The concrete files say only what differs: biases, sliding windows, head size, QK-norm.
+/// weights. The concrete files say only what differs: biases, sliding windows, head size, QK-norm, norm placement.
 /// </summary>
 public abstract class LlamaFamily : IArchitecture
 {
@@ -21,6 +21,12 @@ public abstract class LlamaFamily : IArchitecture
 
     /// <summary>Whether and how the family normalises q and k after projecting them (Qwen3, OLMo-2).</summary>
     protected virtual QkNormKind QkNorm => QkNormKind.None;
+
+    /// <summary>Norms after each sublayer instead of before (OLMo-2; see <see cref="ModelConfig.PostNorm"/>).</summary>
+    protected virtual bool PostNorm => false;
+
+    /// <summary>rms_norm_eps when config.json omits it (the family's Hugging Face config default).</summary>
+    protected virtual double DefaultRmsNormEps => 1e-6;
 
     public ModelConfig ParseConfig(HfConfig c)
     {
@@ -50,7 +56,7 @@ public abstract class LlamaFamily : IArchitecture
             DMlp = c.Int(1, ModelConfig.MaxMlp, "intermediate_size"),
             ContextLength = c.Int(1, ModelConfig.MaxContext, "max_position_embeddings"),
             Norm = NormKind.RmsNorm,
-            NormEps = c.EpsilonOr(1e-6, "rms_norm_eps"),
+            NormEps = c.EpsilonOr(DefaultRmsNormEps, "rms_norm_eps"),
             Activation = MlpActivation.SwiGlu,
             RotaryDim = dh,
             RotaryStyle = Tensors.Kernels.RotaryStyle.RotateHalf,
@@ -59,6 +65,7 @@ public abstract class LlamaFamily : IArchitecture
             AttentionScale = 1f / MathF.Sqrt(dh),
             AttentionWindow = Windows(c, layers),
             QkNorm = QkNorm,
+            PostNorm = PostNorm,
             TiedEmbeddings = c.BoolOr(false, "tie_word_embeddings"),
             BosTokenId = c.TokenIdOrNull("bos_token_id", vocab),
             EosTokenId = c.TokenIdOrNull("eos_token_id", vocab),
@@ -104,12 +111,18 @@ public abstract class LlamaFamily : IArchitecture
         // q/k/v biases: always in Qwen2, present in Llama checkpoints saved with attention_bias.
         bool bias = cfg.Architecture == "qwen2" || r.Contains("model.layers.0.self_attn.q_proj.bias");
         string p = $"model.layers.{l}.";
-        var b = new LayerWeights(l, r.Source.Source)
+        var b = new LayerWeights(l, r.Source.Source) { b_O = r.Optional(p + "self_attn.o_proj.bias", d) };
+        if (cfg.PostNorm)
         {
-            Ln1Weight = r.Get(p + "input_layernorm.weight", d),
-            Ln2Weight = r.Get(p + "post_attention_layernorm.weight", d),
-            b_O = r.Optional(p + "self_attn.o_proj.bias", d),
-        };
+            // OLMo-2's post_attention_layernorm normalises the attention output (not the MLP input, as in Llama).
+            b.Ln1PostWeight = r.Get(p + "post_attention_layernorm.weight", d);
+            b.Ln2PostWeight = r.Get(p + "post_feedforward_layernorm.weight", d);
+        }
+        else
+        {
+            b.Ln1Weight = r.Get(p + "input_layernorm.weight", d);
+            b.Ln2Weight = r.Get(p + "post_attention_layernorm.weight", d);
+        }
         if (r.Get(p + "self_attn.q_proj.weight", h * dh, d) is { } q) b.W_Q = HeadsFromOutIn(q, 0, h, dh);
         if (r.Get(p + "self_attn.k_proj.weight", kv * dh, d) is { } k) b.W_K = HeadsFromOutIn(k, 0, kv, dh);
         if (r.Get(p + "self_attn.v_proj.weight", kv * dh, d) is { } v) b.W_V = HeadsFromOutIn(v, 0, kv, dh);
