@@ -193,6 +193,7 @@ public sealed class ActivationCache : IActivationHooks
     public (Tensor Stack, string[] Labels) StackHeadResults()
     {
         var c = Model.Config;
+        c.RequireAdditiveHeads("stacking per-head results");
         var parts = new List<Tensor>();
         var labels = new List<string>();
         for (int l = 0; l < c.Layers; l++)

@@ -22,12 +22,18 @@ public readonly record struct HookName(ActivationSite Site, int Layer)
         [ActivationSite.Q] = "attn.hook_q",
         [ActivationSite.K] = "attn.hook_k",
         [ActivationSite.V] = "attn.hook_v",
+        [ActivationSite.QNormScale] = "attn.q_norm.hook_scale",
+        [ActivationSite.QNormNormalized] = "attn.q_norm.hook_normalized",
+        [ActivationSite.KNormScale] = "attn.k_norm.hook_scale",
+        [ActivationSite.KNormNormalized] = "attn.k_norm.hook_normalized",
         [ActivationSite.RotQ] = "attn.hook_rot_q",
         [ActivationSite.RotK] = "attn.hook_rot_k",
         [ActivationSite.AttnScores] = "attn.hook_attn_scores",
         [ActivationSite.Pattern] = "attn.hook_pattern",
         [ActivationSite.Z] = "attn.hook_z",
         [ActivationSite.Result] = "attn.hook_result",
+        [ActivationSite.Ln1PostScale] = "ln1_post.hook_scale",
+        [ActivationSite.Ln1PostNormalized] = "ln1_post.hook_normalized",
         [ActivationSite.AttnOut] = "hook_attn_out",
         [ActivationSite.ResidMid] = "hook_resid_mid",
         [ActivationSite.Ln2Scale] = "ln2.hook_scale",
@@ -35,6 +41,8 @@ public readonly record struct HookName(ActivationSite Site, int Layer)
         [ActivationSite.MlpPre] = "mlp.hook_pre",
         [ActivationSite.MlpPreLinear] = "mlp.hook_pre_linear",
         [ActivationSite.MlpPost] = "mlp.hook_post",
+        [ActivationSite.Ln2PostScale] = "ln2_post.hook_scale",
+        [ActivationSite.Ln2PostNormalized] = "ln2_post.hook_normalized",
         [ActivationSite.MlpOut] = "hook_mlp_out",
         [ActivationSite.ResidPost] = "hook_resid_post",
         [ActivationSite.LnFinalScale] = "ln_final.hook_scale",
@@ -62,12 +70,15 @@ public readonly record struct HookName(ActivationSite Site, int Layer)
         yield return new(ActivationSite.LnFinalNormalized, -1);
     }
 
-    /// <summary>Whether a model of this config has the site at all (rotary, gated MLP, sequential blocks).</summary>
+    /// <summary>Whether a model of this config has the site at all (rotary, gated MLP, sequential blocks, QK-norm, pre- or post-sublayer norms).</summary>
     public static bool Exists(ModelConfig config, ActivationSite site) => site switch
     {
         ActivationSite.PosEmbed => config.LearnedPositions,
         ActivationSite.RotQ or ActivationSite.RotK => config.RotaryDim > 0,
         ActivationSite.MlpPreLinear => config.Activation == MlpActivation.SwiGlu,
+        ActivationSite.Ln1Scale or ActivationSite.Ln1Normalized or ActivationSite.Ln2Scale or ActivationSite.Ln2Normalized => !config.PostNorm,
+        ActivationSite.Ln1PostScale or ActivationSite.Ln1PostNormalized or ActivationSite.Ln2PostScale or ActivationSite.Ln2PostNormalized => config.PostNorm,
+        ActivationSite.QNormScale or ActivationSite.QNormNormalized or ActivationSite.KNormScale or ActivationSite.KNormNormalized => config.QkNorm != QkNormKind.None,
         ActivationSite.ResidMid => !config.ParallelAttnMlp,
         _ => true,
     };

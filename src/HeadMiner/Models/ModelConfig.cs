@@ -16,6 +16,18 @@ public enum MlpActivation
     SwiGlu,
 }
 
+/// <summary>Where a model normalises its queries and keys after projecting them (and before rotary), if at all.</summary>
+public enum QkNormKind
+{
+    None,
+
+    /// <summary>One RMSNorm of size d_head applied to every head on its own (Qwen3); weight [d_head].</summary>
+    PerHead,
+
+    /// <summary>One RMSNorm over the whole projection, all heads together (OLMo-2); weight [heads·d_head], [kv_heads·d_head].</summary>
+    Whole,
+}
+
 /// <summary>Llama-3 style frequency-dependent rotary scaling (rope_scaling.rope_type = "llama3").</summary>
 public sealed record RopeScaling(double Factor, double LowFreqFactor, double HighFreqFactor, int OriginalMaxPositions);
 
@@ -47,6 +59,15 @@ public sealed record ModelConfig
     /// <summary>Attention and MLP both read the block input (GPT-NeoX/Pythia, GPT-J) instead of running in sequence.</summary>
     public bool ParallelAttnMlp { get; init; }
 
+    /// <summary>RMSNorm of q and k after the projection, before rotary (Qwen3, OLMo-2); its eps is <see cref="NormEps"/>.</summary>
+    public QkNormKind QkNorm { get; init; }
+
+    /// <summary>
+    /// Norms after each sublayer instead of before (OLMo-2): attention and MLP read the residual stream itself, and
+    /// each one's output is RMS-normalised (ln1_post, ln2_post) before it is added: x += ln1_post(attn(x)).
+    /// </summary>
+    public bool PostNorm { get; init; }
+
     /// <summary>Learned absolute positions (W_pos) — GPT-2, GPT-Neo.</summary>
     public bool LearnedPositions { get; init; }
 
@@ -71,6 +92,23 @@ public sealed record ModelConfig
     /// <summary>Token id that begins a sequence, when the model expects one.</summary>
     public int? BosTokenId { get; init; }
     public int? EosTokenId { get; init; }
+
+    /// <summary>
+    /// Refuses an analysis that takes each head's z_h·W_O[h] (or each sublayer's output before its norm) as an
+    /// additive term of the residual stream. With <see cref="PostNorm"/> the attention output is RMS-normalised as a
+    /// whole before it is added, so per-head terms do not sum to what reaches the residual and the analysis would be
+    /// silently wrong.
+    /// </summary>
+    public void RequireAdditiveHeads(string analysis)
+    {
+        if (NonAdditiveHeads(analysis) is { } reason) throw new HeadMinerException(reason);
+    }
+
+    /// <summary>Why <paramref name="analysis"/> cannot run on this model (see <see cref="RequireAdditiveHeads"/>), or null.</summary>
+    public string? NonAdditiveHeads(string analysis) => PostNorm
+        ? $"{analysis} is not available for {Architecture} models: it treats each head's output as a term added to the residual stream, " +
+          "but this model normalises the attention output as a whole (ln1_post) before adding it, so head terms do not add up"
+        : null;
 
     /// <summary>Query heads that share each k/v head: query head h reads k/v head h / GroupSize.</summary>
     public int GroupSize => Heads / KvHeads;
@@ -127,6 +165,7 @@ public sealed record ModelConfig
             Check(lr.OriginalMaxPositions > 0, $"LongRoPE original_max_position_embeddings {lr.OriginalMaxPositions} must be positive");
             Check(double.IsFinite(lr.AttentionFactor) && lr.AttentionFactor > 0, $"LongRoPE attention factor {lr.AttentionFactor} must be a positive finite number");
         }
+        Check(!(PostNorm && ParallelAttnMlp), "post-sublayer norms with parallel attention and MLP are not supported");
         Check(AttentionWindow.Length == Layers, $"{AttentionWindow.Length} attention windows for {Layers} layers");
         Check(AttentionWindow.All(w => w >= 0), "attention windows must not be negative");
         Check(BosTokenId is null || (uint)BosTokenId < (uint)VocabSize, $"BOS token id {BosTokenId} is outside the vocabulary of {VocabSize}");

@@ -33,10 +33,12 @@ public static class RandomWeights
         {
             blocks[l] = new LayerWeights(l, "random")
             {
-                Ln1Weight = NormWeight(d),
-                Ln1Bias = NormBias(d),
-                Ln2Weight = NormWeight(d),
-                Ln2Bias = NormBias(d),
+                Ln1Weight = c.PostNorm ? null : NormWeight(d),
+                Ln1Bias = c.PostNorm ? null : NormBias(d),
+                Ln2Weight = c.PostNorm ? null : NormWeight(d),
+                Ln2Bias = c.PostNorm ? null : NormBias(d),
+                Ln1PostWeight = c.PostNorm ? NormWeight(d) : null,
+                Ln2PostWeight = c.PostNorm ? NormWeight(d) : null,
                 W_Q = Normal(h, d, dh),
                 W_K = Normal(kv, d, dh),
                 W_V = Normal(kv, d, dh),
@@ -45,6 +47,8 @@ public static class RandomWeights
                 b_K = Bias(kv, dh),
                 b_V = Bias(kv, dh),
                 b_O = Bias(d),
+                QNormWeight = c.QkNorm == QkNormKind.None ? null : NormWeight(c.QkNorm == QkNormKind.PerHead ? dh : h * dh),
+                KNormWeight = c.QkNorm == QkNormKind.None ? null : NormWeight(c.QkNorm == QkNormKind.PerHead ? dh : kv * dh),
                 W_in = Normal(d, m),
                 W_gate = c.Activation == MlpActivation.SwiGlu ? Normal(d, m) : null,
                 W_out = Normal(m, d),

@@ -17,9 +17,10 @@ public sealed class ForwardResult(Tensor? logits, float[] residual)
 /// <summary>
 /// A decoder-only transformer run from TransformerLens-layout weights: every supported architecture is this one
 /// loop, configured by <see cref="ModelConfig"/>. One forward pass:
-/// embed (+ learned positions) → per block: norm1 → Q,K,V projections (+ rotary) → causal attention → W_O
+/// embed (+ learned positions) → per block: norm1 → Q,K,V projections (+ QK-norm, rotary) → causal attention → W_O
 /// → residual add → norm2 → MLP → residual add (attention and MLP both read the block input when
-/// <see cref="ModelConfig.ParallelAttnMlp"/>) → final norm → unembed.
+/// <see cref="ModelConfig.ParallelAttnMlp"/>; with <see cref="ModelConfig.PostNorm"/> there is no norm1/norm2 and
+/// each sublayer's output is normalised before its residual add) → final norm → unembed.
 /// Rows of every activation buffer are tokens (batch-major); GEMMs cover the whole batch, attention runs per sequence.
 /// Each <see cref="ActivationSite"/> is offered to <see cref="ForwardOptions.Hooks"/>; what no hook wants is not built.
 /// </summary>
@@ -193,8 +194,12 @@ public sealed class Transformer : IDisposable
         int rows = ctx.Rows, d = c.DModel;
 
         Visit(ctx, ActivationSite.ResidPre, l, x, ctx.B, ctx.T, d);
-        Normalize(x, buf.Normed, rows, w.Ln1Weight, w.Ln1Bias, buf, ctx, ActivationSite.Ln1Scale, ActivationSite.Ln1Normalized, l);
+        if (c.PostNorm) x.AsSpan(0, rows * d).CopyTo(buf.Normed); // no norm before the sublayer: it reads the residual itself
+        else Normalize(x, buf.Normed, rows, w.Ln1Weight, w.Ln1Bias, buf, ctx, ActivationSite.Ln1Scale, ActivationSite.Ln1Normalized, l);
         Attention(l, w, x, buf, ctx);
+        if (c.PostNorm)
+            NormalizeInto(buf.AttnOut, buf.AttnOut, rows, w.Ln1PostWeight ?? throw MissingPostNorm(l, "ln1_post"), null, buf.Scale, ctx.Hooks, ctx.B,
+                ActivationSite.Ln1PostScale, ActivationSite.Ln1PostNormalized, l);
         Visit(ctx, ActivationSite.AttnOut, l, buf.AttnOut, ctx.B, ctx.T, d);
         if (c.ParallelAttnMlp)
         {
@@ -207,7 +212,8 @@ public sealed class Transformer : IDisposable
         {
             TensorPrimitives.Add(x.AsSpan(0, rows * d), buf.AttnOut.AsSpan(0, rows * d), x.AsSpan(0, rows * d));
             Visit(ctx, ActivationSite.ResidMid, l, x, ctx.B, ctx.T, d);
-            Normalize(x, buf.Normed, rows, w.Ln2Weight, w.Ln2Bias, buf, ctx, ActivationSite.Ln2Scale, ActivationSite.Ln2Normalized, l);
+            if (c.PostNorm) x.AsSpan(0, rows * d).CopyTo(buf.Normed);
+            else Normalize(x, buf.Normed, rows, w.Ln2Weight, w.Ln2Bias, buf, ctx, ActivationSite.Ln2Scale, ActivationSite.Ln2Normalized, l);
             Mlp(l, w, buf, ctx);
             TensorPrimitives.Add(x.AsSpan(0, rows * d), buf.MlpOut.AsSpan(0, rows * d), x.AsSpan(0, rows * d));
         }
@@ -249,6 +255,14 @@ public sealed class Transformer : IDisposable
         VisitHeads(ctx, ActivationSite.Q, l, qkvMemory, 0, H, width);
         VisitHeads(ctx, ActivationSite.K, l, qkvMemory, qw, G, width);
         VisitHeads(ctx, ActivationSite.V, l, qkvMemory, qw + kvw, G, width);
+        if (c.QkNorm != QkNormKind.None)
+        {
+            // hook_q/hook_k above are the raw projections; the norm comes after them and before rotary (HF order).
+            QkNormalization.Apply(qkv, rows, width, 0, H, dh, w.QNormWeight ?? throw MissingQkNorm(l, "q_norm"), c.QkNorm, c.NormEps,
+                ctx.Hooks, ActivationSite.QNormScale, ActivationSite.QNormNormalized, l, B);
+            QkNormalization.Apply(qkv, rows, width, qw, G, dh, w.KNormWeight ?? throw MissingQkNorm(l, "k_norm"), c.QkNorm, c.NormEps,
+                ctx.Hooks, ActivationSite.KNormScale, ActivationSite.KNormNormalized, l, B);
+        }
 
         if (_rotary is not null)
         {
@@ -338,6 +352,12 @@ public sealed class Transformer : IDisposable
         if (w.b_O is not null) AddBias(buf.AttnOut, rows, d, w.b_O);
     }
 
+    private HeadMinerException MissingPostNorm(int l, string name) =>
+        new($"{Source}: blocks.{l}.{name} weight is missing; a {Config.Architecture} model normalises each sublayer's output");
+
+    private HeadMinerException MissingQkNorm(int l, string name) =>
+        new($"{Source}: blocks.{l}.attn.{name} weight is missing; a {Config.Architecture} model normalises its queries and keys");
+
     /// <summary>Keys then values of one sequence, [P + T, kvw] each: the prefix's from the caller, then this run's rows.</summary>
     private static void AssemblePrefixKv(RunContext ctx, int l, int b, Span<float> seq, float[] kv, int P, int T, int kvw, int qw, int width)
     {
@@ -380,7 +400,8 @@ public sealed class Transformer : IDisposable
         for (int h = 0; h < heads; h++)
         {
             for (int r = 0; r < rows; r++) inputs.AsSpan((r * heads + h) * d, d).CopyTo(headInput.AsSpan(r * d, d));
-            Normalize(headInput, normed, rows, lw.Ln1Weight, lw.Ln1Bias, buf, null, default, default, l);
+            if (Config.PostNorm) headInput.CopyTo(normed);
+            else Normalize(headInput, normed, rows, lw.Ln1Weight, lw.Ln1Bias, buf, null, default, default, l);
             var wh = w.Select(0, h);
             var op = MatrixOperand.Of(wh) ?? MatrixOperand.Of(wh.Contiguous())!.Value;
             op.Multiply(normed, d, rows, buf.Qkv.AsSpan(column + h * dh), width);
@@ -422,6 +443,9 @@ public sealed class Transformer : IDisposable
         Visit(ctx, ActivationSite.MlpPost, l, buf.MlpPre, ctx.B, ctx.T, m);
         Project(pre, m, rows, MatrixOperand.Of(w.W_out), w.W_out, buf.MlpOut, d);
         if (w.b_out is not null) AddBias(buf.MlpOut, rows, d, w.b_out);
+        if (c.PostNorm)
+            NormalizeInto(buf.MlpOut, buf.MlpOut, rows, w.Ln2PostWeight ?? throw MissingPostNorm(l, "ln2_post"), null, buf.Scale, ctx.Hooks, ctx.B,
+                ActivationSite.Ln2PostScale, ActivationSite.Ln2PostNormalized, l);
         Visit(ctx, ActivationSite.MlpOut, l, buf.MlpOut, ctx.B, ctx.T, d);
     }
 

@@ -13,7 +13,7 @@ namespace HeadMiner.Models;
 public sealed class LayerWeights(int layer, string source)
 {
     private Tensor? _wq, _wk, _wv, _wo, _win, _wout;
-    private Tensor? _ln1w, _ln1b, _ln2w, _ln2b, _bq, _bk, _bv, _bo, _wgate, _bin, _bout;
+    private Tensor? _ln1w, _ln1b, _ln2w, _ln2b, _bq, _bk, _bv, _bo, _wgate, _bin, _bout, _qnorm, _knorm, _ln1post, _ln2post;
 
     // A lazy layer (compact half-precision checkpoints) holds no tensors itself: they are converted from the mapped
     // 16-bit data on first use and kept only weakly, so memory stays near the checkpoint's size.
@@ -44,6 +44,7 @@ public sealed class LayerWeights(int layer, string source)
         var r = Resolve();
         (_wq, _wk, _wv, _wo, _win, _wout) = (r._wq, r._wk, r._wv, r._wo, r._win, r._wout);
         (_ln1w, _ln1b, _ln2w, _ln2b, _bq, _bk, _bv, _bo, _wgate, _bin, _bout) = (r._ln1w, r._ln1b, r._ln2w, r._ln2b, r._bq, r._bk, r._bv, r._bo, r._wgate, r._bin, r._bout);
+        (_qnorm, _knorm, _ln1post, _ln2post) = (r._qnorm, r._knorm, r._ln1post, r._ln2post);
         _load = null;
         _loaded = null;
     }
@@ -58,6 +59,10 @@ public sealed class LayerWeights(int layer, string source)
     public Tensor? Ln2Weight { get => R._ln2w; set => Writable()._ln2w = value; }
     public Tensor? Ln2Bias { get => R._ln2b; set => Writable()._ln2b = value; }
 
+    /// <summary>Post-sublayer norms (<see cref="ModelConfig.PostNorm"/>, OLMo-2): on the attention output and on the MLP output.</summary>
+    public Tensor? Ln1PostWeight { get => R._ln1post; set => Writable()._ln1post = value; }
+    public Tensor? Ln2PostWeight { get => R._ln2post; set => Writable()._ln2post = value; }
+
     public Tensor W_Q { get => R._wq ?? throw Missing("attn.W_Q"); set => Writable()._wq = value; }
     public Tensor W_K { get => R._wk ?? throw Missing("attn.W_K"); set => Writable()._wk = value; }
     public Tensor W_V { get => R._wv ?? throw Missing("attn.W_V"); set => Writable()._wv = value; }
@@ -66,6 +71,10 @@ public sealed class LayerWeights(int layer, string source)
     public Tensor? b_K { get => R._bk; set => Writable()._bk = value; }
     public Tensor? b_V { get => R._bv; set => Writable()._bv = value; }
     public Tensor? b_O { get => R._bo; set => Writable()._bo = value; }
+
+    /// <summary>QK-norm weights (<see cref="ModelConfig.QkNorm"/>): [d_head] per head, or [heads·d_head] / [kv_heads·d_head] over the whole projection.</summary>
+    public Tensor? QNormWeight { get => R._qnorm; set => Writable()._qnorm = value; }
+    public Tensor? KNormWeight { get => R._knorm; set => Writable()._knorm = value; }
 
     public Tensor W_in { get => R._win ?? throw Missing("mlp.W_in"); set => Writable()._win = value; }
 

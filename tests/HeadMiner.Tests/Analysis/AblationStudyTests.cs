@@ -15,6 +15,8 @@ public class AblationStudyTests
         { 1, AblationKind.Mean, MetricKind.ProbDiff, true },
         { 2, AblationKind.Resample, MetricKind.KlDivergence, true },
         { 3, AblationKind.Zero, MetricKind.Loss, true },
+        { 4, AblationKind.Mean, MetricKind.LogitDiff, true },
+        { 5, AblationKind.Resample, MetricKind.LogitDiff, true },
         { 0, AblationKind.Resample, MetricKind.LogitDiff, false },
         { 2, AblationKind.Mean, MetricKind.LogitDiff, false },
     };

@@ -36,6 +36,10 @@ public class ActivationPatchingTests
         { 3, "mlp_out", MetricKind.LogitDiff, PatchDirection.Denoising },
         { 2, "resid_mid", MetricKind.Loss, PatchDirection.Noising },
         { 0, "pattern", MetricKind.ProbDiff, PatchDirection.Noising },
+        { 4, "k:pos", MetricKind.LogitDiff, PatchDirection.Denoising },
+        { 4, "z", MetricKind.LogitDiff, PatchDirection.Noising },
+        { 5, "k:pos", MetricKind.LogitDiff, PatchDirection.Denoising },
+        { 5, "mlp_out", MetricKind.Loss, PatchDirection.Noising },
     };
 
     [Theory]

@@ -15,7 +15,7 @@ namespace HeadMiner.Tests.Analysis;
 /// </summary>
 public class DifferentiableTransformerTests
 {
-    public static TheoryData<int> Configs => [0, 1, 2, 3, 4];
+    public static TheoryData<int> Configs => [0, 1, 2, 3, 4, 5, 6];
 
     [Theory]
     [MemberData(nameof(Configs))]

@@ -6,7 +6,7 @@ namespace HeadMiner.Tests.Analysis;
 
 public class DirectLogitAttributionTests
 {
-    public static TheoryData<int> Configs => new() { 0, 1, 2, 3, 4 };
+    public static TheoryData<int> Configs => new() { 0, 1, 2, 3, 4, 6 };
 
     private static TokenBatch Batch(ModelConfig c, ulong seed) => new(TinyModels.Tokens(c, 3 * 7, seed), 3, 7);
 

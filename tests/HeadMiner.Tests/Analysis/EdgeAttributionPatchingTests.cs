@@ -12,7 +12,7 @@ namespace HeadMiner.Tests.Analysis;
 /// </summary>
 public class EdgeAttributionPatchingTests
 {
-    public static TheoryData<int> Configs => [0, 1, 2];
+    public static TheoryData<int> Configs => [0, 1, 2, 4, 6];
 
     private static TokenizedPairs Pairs(ModelConfig c, ulong seed)
     {

@@ -7,7 +7,7 @@ namespace HeadMiner.Tests.Analysis;
 
 public class LogitLensTests
 {
-    public static TheoryData<int> Configs => new() { 0, 1, 2, 3 };
+    public static TheoryData<int> Configs => new() { 0, 1, 2, 3, 4, 5, 6 };
 
     [Theory]
     [MemberData(nameof(Configs))]

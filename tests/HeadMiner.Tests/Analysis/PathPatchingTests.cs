@@ -12,7 +12,7 @@ namespace HeadMiner.Tests.Analysis;
 /// <summary>Path patching on tiny random models of every architecture path (GPT-2-like, NeoX-like parallel + rotary, Llama-like GQA, sliding window).</summary>
 public class PathPatchingTests
 {
-    public static TheoryData<int> Configs => new() { 0, 1, 2, 3, 4 };
+    public static TheoryData<int> Configs => new() { 0, 1, 2, 3, 4, 6 };
 
     private const int PairCount = 3, Length = 7;
 

@@ -46,6 +46,7 @@ public class InterventionTests
     [InlineData(1)]
     [InlineData(2)]
     [InlineData(4)]
+    [InlineData(6)]
     public void SteeringAHeadEqualsAddingItsWOImageToAttnOut(int config)
     {
         // z_h += α·v changes attn_out by exactly α·v·W_O[h]: steer through z, or add that vector at attn_out.

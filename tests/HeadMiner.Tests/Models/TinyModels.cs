@@ -59,7 +59,30 @@ internal static class TinyModels
         TiedEmbeddings = false,
     };
 
-    public static ModelConfig[] All => [Gpt2Like(), NeoXLike(), LlamaLike(), LlamaLike() with { RotaryStyle = RotaryStyle.Interleaved, AttentionWindow = [0, 3] }, Phi3Like()];
+    /// <summary>Qwen3's shape: per-head QK-norm, and a head size (12) that is not d_model / heads (8).</summary>
+    public static ModelConfig Qwen3Like(int layers = 2) => LlamaLike(layers) with
+    {
+        Architecture = "qwen3",
+        DHead = 12,
+        RotaryDim = 12,
+        AttentionScale = 1f / MathF.Sqrt(12),
+        QkNorm = QkNormKind.PerHead,
+        TiedEmbeddings = true,
+    };
+
+    /// <summary>OLMo-2's shape: norms after each sublayer (none before) and QK-norm over the whole projection.</summary>
+    public static ModelConfig Olmo2Like(int layers = 2) => LlamaLike(layers) with
+    {
+        Architecture = "olmo2",
+        QkNorm = QkNormKind.Whole,
+        PostNorm = true,
+    };
+
+    /// <summary>
+    /// Index 4 is Qwen3, 5 OLMo-2, 6 Phi-3. Index 5 (OLMo-2) is only in the tests whose analysis treats heads as it should under post-sublayer norms; the
+    /// analyses that add up per-head terms refuse it (<see cref="ModelConfig.RequireAdditiveHeads"/>, QkNormTests).
+    /// </summary>
+    public static ModelConfig[] All => [Gpt2Like(), NeoXLike(), LlamaLike(), LlamaLike() with { RotaryStyle = RotaryStyle.Interleaved, AttentionWindow = [0, 3] }, Qwen3Like(), Olmo2Like(), Phi3Like()];
 
     /// <summary>
     /// Phi-3 shaped: partial rotary (6 of 8 dims) with LongRoPE whose original length 4 is below the tests' sequences

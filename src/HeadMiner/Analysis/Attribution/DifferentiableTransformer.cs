@@ -66,7 +66,8 @@ public sealed class DifferentiableTransformer
     private readonly Variable? _wPos, _lnFinalW, _lnFinalB, _bU;
 
     private sealed record Layer(Variable? Ln1W, Variable? Ln1B, Variable Wq, Variable Wk, Variable Wv, Variable? Bq, Variable? Bk, Variable? Bv,
-        Variable Wo, Variable? Bo, Variable? Ln2W, Variable? Ln2B, Variable WIn, Variable? BIn, Variable? WGate, Variable WOut, Variable? BOut);
+        Variable Wo, Variable? Bo, Variable? Ln2W, Variable? Ln2B, Variable WIn, Variable? BIn, Variable? WGate, Variable WOut, Variable? BOut,
+        Variable? QNorm, Variable? KNorm, Variable? Ln1Post, Variable? Ln2Post);
 
     public ModelConfig Config => _model.Config;
 
@@ -87,7 +88,8 @@ public sealed class DifferentiableTransformer
                 Constant(b.b_Q?.Contiguous().Reshape(-1)), Constant(b.b_K?.Contiguous().Reshape(-1)), Constant(b.b_V?.Contiguous().Reshape(-1)),
                 Variable.Constant(b.W_O.Contiguous().Reshape(c.Heads * c.DHead, c.DModel)), Constant(b.b_O),
                 Constant(b.Ln2Weight), Constant(b.Ln2Bias),
-                Variable.Constant(b.W_in), Constant(b.b_in), Constant(b.W_gate), Variable.Constant(b.W_out), Constant(b.b_out));
+                Variable.Constant(b.W_in), Constant(b.b_in), Constant(b.W_gate), Variable.Constant(b.W_out), Constant(b.b_out),
+                Constant(b.QNormWeight), Constant(b.KNormWeight), Constant(b.Ln1PostWeight), Constant(b.Ln2PostWeight));
         }
         _wE = Variable.Constant(w.W_E);
         _wPos = c.LearnedPositions ? Constant(w.W_pos ?? throw new HeadMinerException($"{model.Source}: learned positions but no W_pos")) : null;
@@ -99,6 +101,8 @@ public sealed class DifferentiableTransformer
         _lnFinalB = Constant(w.LnFinalBias);
         _bU = Constant(w.b_U);
     }
+
+    private HeadMinerException MissingQkNorm(int l) => new($"{_model.Source}: blocks.{l} has no QK-norm weights, which a {Config.Architecture} model needs");
 
     private static Variable? Constant(Tensor? t) => t is null ? null : Variable.Constant(t);
 
@@ -140,10 +144,17 @@ public sealed class DifferentiableTransformer
         {
             var w = _layers[l];
             residPre[l] = x;
-            var n1 = Norm(tape, x, w.Ln1W, w.Ln1B);
+            var n1 = c.PostNorm ? x : Norm(tape, x, w.Ln1W, w.Ln1B); // a post-norm block reads the residual itself
             var q = qs[l] = Linear(tape, n1, w.Wq, w.Bq);
             var k = ks[l] = Linear(tape, n1, w.Wk, w.Bk);
             vs[l] = Linear(tape, n1, w.Wv, w.Bv);
+            if (c.QkNorm != QkNormKind.None)
+            {
+                // As the forward pass: Q/K (hook_q/hook_k) are the raw projections, normalised before rotary.
+                int group = c.QkNorm == QkNormKind.PerHead ? c.DHead : 0;
+                q = Ops.RmsNorm(tape, q, w.QNorm ?? throw MissingQkNorm(l), c.NormEps, group);
+                k = Ops.RmsNorm(tape, k, w.KNorm ?? throw MissingQkNorm(l), c.NormEps, group);
+            }
             if (c.RotaryDim > 0)
             {
                 q = Ops.Rotary(tape, q, c.Heads, c.DHead, c.RotaryDim, tables.Cos, tables.Sin, positions, c.RotaryStyle);
@@ -151,6 +162,7 @@ public sealed class DifferentiableTransformer
             }
             var z = zs[l] = Ops.CausalAttention(tape, q, k, vs[l], B, c.Heads, c.KvHeads, c.DHead, c.AttentionScale, c.AttentionWindow[l]);
             var attn = Linear(tape, z, w.Wo, w.Bo);
+            if (c.PostNorm) attn = Ops.RmsNorm(tape, attn, w.Ln1Post, c.NormEps);
             if (c.ParallelAttnMlp)
             {
                 mlpIn[l] = x;
@@ -161,8 +173,9 @@ public sealed class DifferentiableTransformer
             else
             {
                 var mid = mlpIn[l] = Ops.Add(tape, x, attn);
-                mlpNormed[l] = Norm(tape, mid, w.Ln2W, w.Ln2B);
+                mlpNormed[l] = c.PostNorm ? mid : Norm(tape, mid, w.Ln2W, w.Ln2B);
                 mlpOut[l] = Mlp(tape, mlpNormed[l], w);
+                if (c.PostNorm) mlpOut[l] = Ops.RmsNorm(tape, mlpOut[l], w.Ln2Post, c.NormEps);
                 x = Ops.Add(tape, mid, mlpOut[l]);
             }
         }

@@ -89,6 +89,7 @@ public static class DirectLogitAttribution
     public static DlaResult Compute(Transformer model, TokenBatch batch, int[] answers, int[]? wrongs = null, bool neurons = false)
     {
         var c = model.Config;
+        c.RequireAdditiveHeads("direct logit attribution");
         if (batch.Mask is not null) throw new HeadMinerException("direct logit attribution needs unpadded prompts of equal length");
         if (answers.Length != batch.Batch || (wrongs is not null && wrongs.Length != batch.Batch))
             throw new HeadMinerException($"{answers.Length} answers for {batch.Batch} prompts");

@@ -30,6 +30,7 @@ public static class EdgeAttributionPatching
     public static EdgeAttributionResult Run(AttributionRuns runs)
     {
         ArgumentNullException.ThrowIfNull(runs);
+        runs.Forward.Config.RequireAdditiveHeads("edge attribution patching");
         var senders = Senders(runs);
         var receivers = Receivers(runs);
         var edges = new List<AttributionEdge>();

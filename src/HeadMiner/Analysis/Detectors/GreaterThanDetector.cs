@@ -21,7 +21,7 @@ public sealed class GreaterThanDetector : ICausalDetector
 
     public DetectorKind Kind => DetectorKind.Task;
 
-    public string? CannotRun(DetectorContext context) => TaskPrompts.CannotRun(context, Generator);
+    public string? CannotRun(DetectorContext context) => context.Config.NonAdditiveHeads("direct logit attribution of heads") ?? TaskPrompts.CannotRun(context, Generator);
 
     public DetectorResult Run(DetectorContext context, IProgress<double>? progress = null, CancellationToken cancel = default)
     {

@@ -43,6 +43,7 @@ public sealed class PathPatching
     /// </summary>
     public PathPatching(Transformer model, Metric metric)
     {
+        model.Config.RequireAdditiveHeads("path patching");
         _model = model;
         Metric = metric;
         var pairs = metric.Pairs;

@@ -12,6 +12,8 @@ public static class ArchitectureRegistry
         new Mistral(),
         new Qwen2(),
         new Phi3(),
+        new Qwen3(),
+        new Olmo2(),
     ];
 
     public static IEnumerable<string> SupportedModelTypes => All.SelectMany(a => a.ModelTypes).Append("llama2c (.bin)").Order();

@@ -5,9 +5,10 @@ using static HeadMiner.Models.Architectures.LayoutViews;
 namespace HeadMiner.Models.Architectures;
 
 /// <summary>
-/// The shared reading of Llama-style checkpoints (Llama 2/3, TinyLlama, Mistral, Qwen2, Phi-3): RMSNorm, rotary
-/// (rotate-half, as Hugging Face checkpoints are permuted for it), grouped-query attention, SwiGLU MLP, nn.Linear
-/// weights. The concrete files say only what differs: biases, sliding windows, Phi-3's fused projections and LongRoPE.
+/// The shared reading of Llama-style checkpoints (Llama 2/3, TinyLlama, Mistral, Qwen2, Qwen3, OLMo-2, Phi-3): RMSNorm,
+/// rotary (rotate-half, as Hugging Face checkpoints are permuted for it), grouped-query attention, SwiGLU MLP, nn.Linear
+/// weights. The concrete files say only what differs: biases, sliding windows, head size, QK-norm, norm placement,
+/// Phi-3's fused projections and LongRoPE.
 /// </summary>
 public abstract class LlamaFamily : IArchitecture
 {
@@ -15,6 +16,18 @@ public abstract class LlamaFamily : IArchitecture
 
     /// <summary>Sliding window per layer (0 = global).</summary>
     protected virtual int[] Windows(HfConfig c, int layers) => new int[layers];
+
+    /// <summary>The head size when config.json has no head_dim: null for hidden_size / num_attention_heads (Llama's rule).</summary>
+    protected virtual int? DefaultHeadDim => null;
+
+    /// <summary>Whether and how the family normalises q and k after projecting them (Qwen3, OLMo-2).</summary>
+    protected virtual QkNormKind QkNorm => QkNormKind.None;
+
+    /// <summary>Norms after each sublayer instead of before (OLMo-2; see <see cref="ModelConfig.PostNorm"/>).</summary>
+    protected virtual bool PostNorm => false;
+
+    /// <summary>rms_norm_eps when config.json omits it (the family's Hugging Face config default).</summary>
+    protected virtual double DefaultRmsNormEps => 1e-6;
 
     public virtual ModelConfig ParseConfig(HfConfig c)
     {
@@ -25,9 +38,9 @@ public abstract class LlamaFamily : IArchitecture
         int kv = c.IntOr(heads, 1, heads, "num_key_value_heads");
         if (heads % kv != 0)
             throw new HeadMinerException($"{c.Path}: num_attention_heads {heads} is not a multiple of num_key_value_heads {kv}");
-        if (!c.Has("head_dim") && d % heads != 0)
+        if (!c.Has("head_dim") && DefaultHeadDim is null && d % heads != 0)
             throw new HeadMinerException($"{c.Path}: hidden_size {d} is not divisible by num_attention_heads {heads} and no head_dim is given");
-        int dh = c.IntOr(d / heads, 1, ModelConfig.MaxWidth, "head_dim");
+        int dh = c.IntOr(DefaultHeadDim ?? d / heads, 1, ModelConfig.MaxWidth, "head_dim");
         // Rotary rotates pairs of dimensions, so a head must have an even size.
         if (dh % 2 != 0) throw new HeadMinerException($"{c.Path}: the head size {dh} (head_dim, or hidden_size / num_attention_heads) must be even for rotary embeddings");
         string act = c.StringOr("silu", "hidden_act");
@@ -44,7 +57,7 @@ public abstract class LlamaFamily : IArchitecture
             DMlp = c.Int(1, ModelConfig.MaxMlp, "intermediate_size"),
             ContextLength = c.Int(1, ModelConfig.MaxContext, "max_position_embeddings"),
             Norm = NormKind.RmsNorm,
-            NormEps = c.EpsilonOr(1e-6, "rms_norm_eps"),
+            NormEps = c.EpsilonOr(DefaultRmsNormEps, "rms_norm_eps"),
             Activation = MlpActivation.SwiGlu,
             RotaryDim = dh,
             RotaryStyle = Tensors.Kernels.RotaryStyle.RotateHalf,
@@ -52,6 +65,8 @@ public abstract class LlamaFamily : IArchitecture
             RopeScaling = ParseRopeScaling(c),
             AttentionScale = 1f / MathF.Sqrt(dh),
             AttentionWindow = Windows(c, layers),
+            QkNorm = QkNorm,
+            PostNorm = PostNorm,
             TiedEmbeddings = c.BoolOr(false, "tie_word_embeddings"),
             BosTokenId = c.TokenIdOrNull("bos_token_id", vocab),
             EosTokenId = c.TokenIdOrNull("eos_token_id", vocab),
@@ -98,12 +113,18 @@ public abstract class LlamaFamily : IArchitecture
         // q/k/v biases: always in Qwen2, present in Llama checkpoints saved with attention_bias.
         bool bias = cfg.Architecture == "qwen2" || r.Contains("model.layers.0.self_attn.q_proj.bias");
         string p = $"model.layers.{l}.";
-        var b = new LayerWeights(l, r.Source.Source)
+        var b = new LayerWeights(l, r.Source.Source) { b_O = r.Optional(p + "self_attn.o_proj.bias", d) };
+        if (cfg.PostNorm)
         {
-            Ln1Weight = r.Get(p + "input_layernorm.weight", d),
-            Ln2Weight = r.Get(p + "post_attention_layernorm.weight", d),
-            b_O = r.Optional(p + "self_attn.o_proj.bias", d),
-        };
+            // OLMo-2's post_attention_layernorm normalises the attention output (not the MLP input, as in Llama).
+            b.Ln1PostWeight = r.Get(p + "post_attention_layernorm.weight", d);
+            b.Ln2PostWeight = r.Get(p + "post_feedforward_layernorm.weight", d);
+        }
+        else
+        {
+            b.Ln1Weight = r.Get(p + "input_layernorm.weight", d);
+            b.Ln2Weight = r.Get(p + "post_attention_layernorm.weight", d);
+        }
         if (r.Get(p + "self_attn.q_proj.weight", h * dh, d) is { } q) b.W_Q = HeadsFromOutIn(q, 0, h, dh);
         if (r.Get(p + "self_attn.k_proj.weight", kv * dh, d) is { } k) b.W_K = HeadsFromOutIn(k, 0, kv, dh);
         if (r.Get(p + "self_attn.v_proj.weight", kv * dh, d) is { } v) b.W_V = HeadsFromOutIn(v, 0, kv, dh);
@@ -113,6 +134,12 @@ public abstract class LlamaFamily : IArchitecture
             if (r.Get(p + "self_attn.q_proj.bias", h * dh) is { } bq) b.b_Q = HeadBias(bq, 0, h, dh);
             if (r.Get(p + "self_attn.k_proj.bias", kv * dh) is { } bk) b.b_K = HeadBias(bk, 0, kv, dh);
             if (r.Get(p + "self_attn.v_proj.bias", kv * dh) is { } bv) b.b_V = HeadBias(bv, 0, kv, dh);
+        }
+        if (cfg.QkNorm != QkNormKind.None)
+        {
+            bool perHead = cfg.QkNorm == QkNormKind.PerHead;
+            b.QNormWeight = r.Get(p + "self_attn.q_norm.weight", perHead ? dh : h * dh);
+            b.KNormWeight = r.Get(p + "self_attn.k_norm.weight", perHead ? dh : kv * dh);
         }
         if (r.Get(p + "mlp.gate_proj.weight", m, d) is { } gate) b.W_gate = InOutFromOutIn(gate);
         if (r.Get(p + "mlp.up_proj.weight", m, d) is { } up) b.W_in = InOutFromOutIn(up);

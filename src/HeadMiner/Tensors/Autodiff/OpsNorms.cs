@@ -32,11 +32,20 @@ public static partial class Ops
         return y;
     }
 
-    /// <summary>RMSNorm over the last axis: x / sqrt(mean(x²) + eps) · weight (null weight: none).</summary>
-    public static Variable RmsNorm(Tape tape, Variable x, Variable? weight, float eps)
+    /// <summary>
+    /// RMSNorm over the last axis: x / sqrt(mean(x²) + eps) · weight (null weight: none). With
+    /// <paramref name="group"/> &gt; 0 every run of that many values of the last axis is normalised on its own (a
+    /// per-head QK-norm over [rows, heads·d_head]) and the weight has <paramref name="group"/> values.
+    /// </summary>
+    public static Variable RmsNorm(Tape tape, Variable x, Variable? weight, float eps, int group = 0)
     {
         ArgumentNullException.ThrowIfNull(tape);
         int dim = Features(x, nameof(x));
+        if (group > 0)
+        {
+            if (dim % group != 0) throw new ArgumentException($"the last axis ({dim}) is not a multiple of the norm group {group}", nameof(group));
+            dim = group;
+        }
         CheckVector(weight, dim, nameof(weight));
         int rows = x.Value.Length / dim;
         var y = Result(tape, x.Value.Shape.ToArray(), x, weight);
