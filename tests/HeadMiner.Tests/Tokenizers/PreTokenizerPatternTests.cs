@@ -54,6 +54,11 @@ public class PreTokenizerPatternTests
         Assert.Equal("(?:'[sS\u017F]|'[lL][lL])|x", PreTokenizerPattern.ToDotNet("(?i:'s|'ll)|x"));
         Assert.Equal(["x", "'ſ", "top"], Pieces(PreTokenizerPattern.Llama3, "x'ſtop"));
         Assert.Equal(["WE", "'LL"], Pieces(PreTokenizerPattern.Qwen2, "WE'LL"));
+        // tiktoken's own cl100k spelling puts the letters in a class; the class takes the whole orbit.
+        Assert.Equal("'(?:[sS\u017FdD]|[lL][lL])", PreTokenizerPattern.ToDotNet("'(?i:[sd]|ll)"));
+        Assert.Equal(["x", "'ſ", "top"], Pieces("'(?i:[sdmt]|ll|ve|re)|\\p{L}+", "x'ſtop"));
+        // A class holding anything but letters is left to .NET as it is.
+        Assert.Equal("(?i:[^s]|x)", PreTokenizerPattern.ToDotNet("(?i:[^s]|x)"));
     }
 
     [Fact]

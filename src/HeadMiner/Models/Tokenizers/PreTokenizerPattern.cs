@@ -170,8 +170,10 @@ public sealed class PreTokenizerPattern
         return result.ToString();
     }
 
-    // (?i:...) holding only ASCII letters, apostrophes and '|' becomes (?:...) with each letter a class of its
-    // simple case folding orbit: s -> [sSſ], k -> [kKK], other letters -> [xX]. Anything else is left to .NET.
+    // (?i:...) holding only ASCII letters, apostrophes, '|' and classes of letters becomes (?:...) with each letter a
+    // class of its simple case folding orbit: s -> [sSſ], k -> [kKK], other letters -> [xX]; inside a class the orbit
+    // joins it ([sd] -> [sSſdD]), which covers tiktoken's own cl100k spelling '(?i:[sdmt]|ll|ve|re). Anything else is
+    // left to .NET.
     private static string ExpandCaseInsensitiveLiterals(string pattern)
     {
         const string open = "(?i:";
@@ -181,30 +183,57 @@ public sealed class PreTokenizerPattern
         {
             int close = pattern.IndexOf(')', at);
             string body = close < 0 ? "" : pattern[(at + open.Length)..close];
-            if (close < 0 || body.Length == 0 || !body.All(c => char.IsAsciiLetter(c) || c is '\'' or '|'))
+            if (close < 0 || body.Length == 0 || !body.All(c => char.IsAsciiLetter(c) || c is '\'' or '|' or '[' or ']') || !FlatClasses(body))
             {
                 result.Append(pattern, from, at + open.Length - from);
                 from = at + open.Length;
                 continue;
             }
             result.Append(pattern, from, at - from).Append("(?:");
+            bool inClass = false;
             foreach (char c in body)
             {
                 if (!char.IsAsciiLetter(c))
                 {
+                    if (c is '[' or ']') inClass = c == '[';
                     result.Append(c);
                     continue;
                 }
                 char lower = char.ToLowerInvariant(c);
-                result.Append('[').Append(lower).Append(char.ToUpperInvariant(c));
+                if (!inClass) result.Append('[');
+                result.Append(lower).Append(char.ToUpperInvariant(c));
                 if (lower == 's') result.Append('\u017F');
                 if (lower == 'k') result.Append('\u212A');
-                result.Append(']');
+                if (!inClass) result.Append(']');
             }
             result.Append(')');
             from = close + 1;
         }
         return result.Append(pattern, from, pattern.Length - from).ToString();
+    }
+
+    // Brackets that open and close in turn, never nested or empty: a class of plain letters.
+    private static bool FlatClasses(string body)
+    {
+        bool inClass = false;
+        for (int i = 0; i < body.Length; i++)
+        {
+            if (body[i] == '[')
+            {
+                if (inClass || i + 1 >= body.Length || body[i + 1] == ']') return false;
+                inClass = true;
+            }
+            else if (body[i] == ']')
+            {
+                if (!inClass) return false;
+                inClass = false;
+            }
+            else if (inClass && !char.IsAsciiLetter(body[i]))
+            {
+                return false;
+            }
+        }
+        return !inClass;
     }
 
     // A '?' right after a quantifier is a lazy marker, not a quantifier of its own.
