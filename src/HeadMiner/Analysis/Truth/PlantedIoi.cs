@@ -87,25 +87,7 @@ public static class PlantedIoi
         var blocks = new LayerWeights[layers];
         for (int l = 0; l < layers; l++)
         {
-            var b = new LayerWeights(l, "planted-ioi")
-            {
-                Ln1Weight = Tensor.Full(1f, d),
-                Ln1Bias = Tensor.Zeros(d),
-                Ln2Weight = Tensor.Full(1f, d),
-                Ln2Bias = Tensor.Zeros(d),
-                W_Q = Tensor.Zeros(heads, d, dHead),
-                W_K = Tensor.Zeros(heads, d, dHead),
-                W_V = Tensor.Zeros(heads, d, dHead),
-                W_O = Tensor.Zeros(heads, dHead, d),
-                b_Q = Tensor.Zeros(heads, dHead),
-                b_K = Tensor.Zeros(heads, dHead),
-                b_V = Tensor.Zeros(heads, dHead),
-                b_O = Tensor.Zeros(d),
-                W_in = PlantedModels.Noise(rng, WriteNoise, d, config.DMlp),
-                W_out = PlantedModels.Noise(rng, WriteNoise, config.DMlp, d),
-                b_in = Tensor.Zeros(config.DMlp),
-                b_out = Tensor.Zeros(d),
-            };
+            var b = PlantedModels.BlankLayer(config, l, "planted-ioi", rng, WriteNoise);
             for (int h = 0; h < heads; h++)
             {
                 bool planted = IsPlanted(l, h);

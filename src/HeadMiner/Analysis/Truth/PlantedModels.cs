@@ -100,26 +100,7 @@ public static class PlantedModels
         var blocks = new LayerWeights[layers];
         for (int l = 0; l < layers; l++)
         {
-            var b = new LayerWeights(l, "planted")
-            {
-                Ln1Weight = Tensor.Full(1f, d),
-                Ln1Bias = llama ? null : Tensor.Zeros(d),
-                Ln2Weight = Tensor.Full(1f, d),
-                Ln2Bias = llama ? null : Tensor.Zeros(d),
-                W_Q = Tensor.Zeros(heads, d, dHead),
-                W_K = Tensor.Zeros(kvHeads, d, dHead),
-                W_V = Tensor.Zeros(kvHeads, d, dHead),
-                W_O = Tensor.Zeros(heads, dHead, d),
-                b_Q = llama ? null : Tensor.Zeros(heads, dHead),
-                b_K = llama ? null : Tensor.Zeros(kvHeads, dHead),
-                b_V = llama ? null : Tensor.Zeros(kvHeads, dHead),
-                b_O = llama ? null : Tensor.Zeros(d),
-                W_in = Noise(rng, WriteNoise, d, config.DMlp),
-                W_gate = llama ? Noise(rng, WriteNoise, d, config.DMlp) : null,
-                W_out = Noise(rng, WriteNoise, config.DMlp, d),
-                b_in = llama ? null : Tensor.Zeros(config.DMlp),
-                b_out = llama ? null : Tensor.Zeros(d),
-            };
+            var b = BlankLayer(config, l, "planted", rng, WriteNoise);
             for (int h = 0; h < heads; h++)
             {
                 Fill(rng, b.W_Q, h, queryNoise[l, h]);
@@ -201,6 +182,37 @@ public static class PlantedModels
             if (Draw()) Place(type, 0, layers - 1);
         }
         return plan;
+    }
+
+    /// <summary>
+    /// A planted model's layer before its heads are set: unit norms, zero attention weights (each builder fills or
+    /// plants every head), zero biases on a GPT-2 skeleton (none on Llama), and an MLP of small noise. The noise is
+    /// drawn in one fixed order (W_in, W_gate, W_out), so a seed gives the same model whichever builder calls this.
+    /// </summary>
+    internal static LayerWeights BlankLayer(ModelConfig config, int layer, string source, SeededRandom rng, float mlpNoise)
+    {
+        bool llama = config.Norm == NormKind.RmsNorm;
+        int d = config.DModel, heads = config.Heads, kvHeads = config.KvHeads, dHead = config.DHead, mlp = config.DMlp;
+        return new LayerWeights(layer, source)
+        {
+            Ln1Weight = Tensor.Full(1f, d),
+            Ln1Bias = llama ? null : Tensor.Zeros(d),
+            Ln2Weight = Tensor.Full(1f, d),
+            Ln2Bias = llama ? null : Tensor.Zeros(d),
+            W_Q = Tensor.Zeros(heads, d, dHead),
+            W_K = Tensor.Zeros(kvHeads, d, dHead),
+            W_V = Tensor.Zeros(kvHeads, d, dHead),
+            W_O = Tensor.Zeros(heads, dHead, d),
+            b_Q = llama ? null : Tensor.Zeros(heads, dHead),
+            b_K = llama ? null : Tensor.Zeros(kvHeads, dHead),
+            b_V = llama ? null : Tensor.Zeros(kvHeads, dHead),
+            b_O = llama ? null : Tensor.Zeros(d),
+            W_in = Noise(rng, mlpNoise, d, mlp),
+            W_gate = llama ? Noise(rng, mlpNoise, d, mlp) : null,
+            W_out = Noise(rng, mlpNoise, mlp, d),
+            b_in = llama ? null : Tensor.Zeros(mlp),
+            b_out = llama ? null : Tensor.Zeros(d),
+        };
     }
 
     internal static Tensor Noise(SeededRandom rng, float std, params int[] shape)

@@ -68,20 +68,7 @@ public static class PlantedSuccessor
         var blocks = new LayerWeights[layers];
         for (int l = 0; l < layers; l++)
         {
-            var b = new LayerWeights(l, "planted-successor")
-            {
-                Ln1Weight = Tensor.Full(1f, d),
-                Ln1Bias = llama ? null : Tensor.Zeros(d),
-                Ln2Weight = Tensor.Full(1f, d),
-                Ln2Bias = llama ? null : Tensor.Zeros(d),
-                W_Q = Tensor.Zeros(heads, d, dHead),
-                W_K = Tensor.Zeros(kvHeads, d, dHead),
-                W_V = Tensor.Zeros(kvHeads, d, dHead),
-                W_O = Tensor.Zeros(heads, dHead, d),
-                W_in = PlantedModels.Noise(rng, writeNoise, d, config.DMlp),
-                W_gate = llama ? PlantedModels.Noise(rng, writeNoise, d, config.DMlp) : null,
-                W_out = PlantedModels.Noise(rng, writeNoise, config.DMlp, d),
-            };
+            var b = PlantedModels.BlankLayer(config, l, "planted-successor", rng, writeNoise);
             for (int h = 0; h < heads; h++)
             {
                 bool planted = truth.Any(t => t.Layer == l && t.Head == h);
