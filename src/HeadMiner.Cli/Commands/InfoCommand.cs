@@ -34,6 +34,7 @@ public static class InfoCommand
                 ["context_length"] = c.ContextLength,
                 ["norm"] = c.Norm.ToString(),
                 ["qk_norm"] = c.QkNorm.ToString(),
+                ["pre_norm"] = c.PreNorm,
                 ["post_norm"] = c.PostNorm,
                 ["activation"] = c.Activation.ToString(),
                 ["positions"] = c.LearnedPositions ? "learned" : $"rotary ({c.RotaryStyle}, {c.RotaryDim}/{c.DHead} dims, theta {c.RopeTheta}{(c.RopeScaling is null ? "" : ", llama3 scaling")}{(c.LongRope is null ? "" : $", LongRoPE beyond {c.LongRope.OriginalMaxPositions} positions")})",

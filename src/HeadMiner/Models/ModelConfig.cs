@@ -63,8 +63,14 @@ public sealed record ModelConfig
     public QkNormKind QkNorm { get; init; }
 
     /// <summary>
-    /// Norms after each sublayer instead of before (OLMo-2): attention and MLP read the residual stream itself, and
-    /// each one's output is RMS-normalised (ln1_post, ln2_post) before it is added: x += ln1_post(attn(x)).
+    /// Norms before each sublayer (ln1, ln2): every family but OLMo-2, whose attention and MLP read the residual
+    /// stream itself. Gemma 2/3 have both these and <see cref="PostNorm"/>.
+    /// </summary>
+    public bool PreNorm { get; init; } = true;
+
+    /// <summary>
+    /// Norms after each sublayer (OLMo-2, Gemma 2/3): each sublayer's output is RMS-normalised (ln1_post, ln2_post)
+    /// before it is added: x += ln1_post(attn(ln1(x))), with ln1 the identity when there is no <see cref="PreNorm"/>.
     /// </summary>
     public bool PostNorm { get; init; }
 

@@ -33,10 +33,10 @@ public static class RandomWeights
         {
             blocks[l] = new LayerWeights(l, "random")
             {
-                Ln1Weight = c.PostNorm ? null : NormWeight(d),
-                Ln1Bias = c.PostNorm ? null : NormBias(d),
-                Ln2Weight = c.PostNorm ? null : NormWeight(d),
-                Ln2Bias = c.PostNorm ? null : NormBias(d),
+                Ln1Weight = c.PreNorm ? NormWeight(d) : null,
+                Ln1Bias = c.PreNorm ? NormBias(d) : null,
+                Ln2Weight = c.PreNorm ? NormWeight(d) : null,
+                Ln2Bias = c.PreNorm ? NormBias(d) : null,
                 Ln1PostWeight = c.PostNorm ? NormWeight(d) : null,
                 Ln2PostWeight = c.PostNorm ? NormWeight(d) : null,
                 W_Q = Normal(h, d, dh),

@@ -19,8 +19,8 @@ public sealed class ForwardResult(Tensor? logits, float[] residual)
 /// loop, configured by <see cref="ModelConfig"/>. One forward pass:
 /// embed (+ learned positions) → per block: norm1 → Q,K,V projections (+ QK-norm, rotary) → causal attention → W_O
 /// → residual add → norm2 → MLP → residual add (attention and MLP both read the block input when
-/// <see cref="ModelConfig.ParallelAttnMlp"/>; with <see cref="ModelConfig.PostNorm"/> there is no norm1/norm2 and
-/// each sublayer's output is normalised before its residual add) → final norm → unembed.
+/// <see cref="ModelConfig.ParallelAttnMlp"/>; without <see cref="ModelConfig.PreNorm"/> there is no norm1/norm2, and
+/// with <see cref="ModelConfig.PostNorm"/> each sublayer's output is normalised before its residual add) → final norm → unembed.
 /// Rows of every activation buffer are tokens (batch-major); GEMMs cover the whole batch, attention runs per sequence.
 /// Each <see cref="ActivationSite"/> is offered to <see cref="ForwardOptions.Hooks"/>; what no hook wants is not built.
 /// </summary>
@@ -194,7 +194,7 @@ public sealed class Transformer : IDisposable
         int rows = ctx.Rows, d = c.DModel;
 
         Visit(ctx, ActivationSite.ResidPre, l, x, ctx.B, ctx.T, d);
-        if (c.PostNorm) x.AsSpan(0, rows * d).CopyTo(buf.Normed); // no norm before the sublayer: it reads the residual itself
+        if (!c.PreNorm) x.AsSpan(0, rows * d).CopyTo(buf.Normed); // no norm before the sublayer: it reads the residual itself
         else Normalize(x, buf.Normed, rows, w.Ln1Weight, w.Ln1Bias, buf, ctx, ActivationSite.Ln1Scale, ActivationSite.Ln1Normalized, l);
         Attention(l, w, x, buf, ctx);
         if (c.PostNorm)
@@ -212,7 +212,7 @@ public sealed class Transformer : IDisposable
         {
             TensorPrimitives.Add(x.AsSpan(0, rows * d), buf.AttnOut.AsSpan(0, rows * d), x.AsSpan(0, rows * d));
             Visit(ctx, ActivationSite.ResidMid, l, x, ctx.B, ctx.T, d);
-            if (c.PostNorm) x.AsSpan(0, rows * d).CopyTo(buf.Normed);
+            if (!c.PreNorm) x.AsSpan(0, rows * d).CopyTo(buf.Normed);
             else Normalize(x, buf.Normed, rows, w.Ln2Weight, w.Ln2Bias, buf, ctx, ActivationSite.Ln2Scale, ActivationSite.Ln2Normalized, l);
             Mlp(l, w, buf, ctx);
             TensorPrimitives.Add(x.AsSpan(0, rows * d), buf.MlpOut.AsSpan(0, rows * d), x.AsSpan(0, rows * d));
@@ -400,7 +400,7 @@ public sealed class Transformer : IDisposable
         for (int h = 0; h < heads; h++)
         {
             for (int r = 0; r < rows; r++) inputs.AsSpan((r * heads + h) * d, d).CopyTo(headInput.AsSpan(r * d, d));
-            if (Config.PostNorm) headInput.CopyTo(normed);
+            if (!Config.PreNorm) headInput.CopyTo(normed);
             else Normalize(headInput, normed, rows, lw.Ln1Weight, lw.Ln1Bias, buf, null, default, default, l);
             var wh = w.Select(0, h);
             var op = MatrixOperand.Of(wh) ?? MatrixOperand.Of(wh.Contiguous())!.Value;

@@ -26,9 +26,9 @@ public static class WeightProcessor
 
         if (requested.FoldLayerNorm)
         {
-            // Post-sublayer norms (OLMo-2) scale a sublayer's output after a normalisation of that same output: no
-            // matrix reads them that could absorb the weight, so they stay as they are and only the final norm folds.
-            foreach (var b in c.PostNorm ? [] : w.Blocks)
+            // Post-sublayer norms (OLMo-2, Gemma 2) scale a sublayer's output after a normalisation of that same
+            // output: no matrix reads them that could absorb the weight, so they stay as they are. Pre-norms fold.
+            foreach (var b in c.PreNorm ? w.Blocks : [])
             {
                 if (b.HasAttention)
                 {

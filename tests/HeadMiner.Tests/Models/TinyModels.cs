@@ -75,6 +75,7 @@ internal static class TinyModels
     {
         Architecture = "olmo2",
         QkNorm = QkNormKind.Whole,
+        PreNorm = false,
         PostNorm = true,
     };
 

@@ -144,7 +144,7 @@ public sealed class DifferentiableTransformer
         {
             var w = _layers[l];
             residPre[l] = x;
-            var n1 = c.PostNorm ? x : Norm(tape, x, w.Ln1W, w.Ln1B); // a post-norm block reads the residual itself
+            var n1 = !c.PreNorm ? x : Norm(tape, x, w.Ln1W, w.Ln1B); // a post-norm block reads the residual itself
             var q = qs[l] = Linear(tape, n1, w.Wq, w.Bq);
             var k = ks[l] = Linear(tape, n1, w.Wk, w.Bk);
             vs[l] = Linear(tape, n1, w.Wv, w.Bv);
@@ -173,7 +173,7 @@ public sealed class DifferentiableTransformer
             else
             {
                 var mid = mlpIn[l] = Ops.Add(tape, x, attn);
-                mlpNormed[l] = c.PostNorm ? mid : Norm(tape, mid, w.Ln2W, w.Ln2B);
+                mlpNormed[l] = !c.PreNorm ? mid : Norm(tape, mid, w.Ln2W, w.Ln2B);
                 mlpOut[l] = Mlp(tape, mlpNormed[l], w);
                 if (c.PostNorm) mlpOut[l] = Ops.RmsNorm(tape, mlpOut[l], w.Ln2Post, c.NormEps);
                 x = Ops.Add(tape, mid, mlpOut[l]);

@@ -23,8 +23,11 @@ public abstract class LlamaFamily : IArchitecture
     /// <summary>Whether and how the family normalises q and k after projecting them (Qwen3, OLMo-2).</summary>
     protected virtual QkNormKind QkNorm => QkNormKind.None;
 
-    /// <summary>Norms after each sublayer instead of before (OLMo-2; see <see cref="ModelConfig.PostNorm"/>).</summary>
+    /// <summary>Norms after each sublayer (OLMo-2; see <see cref="ModelConfig.PostNorm"/>).</summary>
     protected virtual bool PostNorm => false;
+
+    /// <summary>Norms before each sublayer (all but OLMo-2; see <see cref="ModelConfig.PreNorm"/>).</summary>
+    protected virtual bool PreNorm => true;
 
     /// <summary>rms_norm_eps when config.json omits it (the family's Hugging Face config default).</summary>
     protected virtual double DefaultRmsNormEps => 1e-6;
@@ -66,6 +69,7 @@ public abstract class LlamaFamily : IArchitecture
             AttentionScale = 1f / MathF.Sqrt(dh),
             AttentionWindow = Windows(c, layers),
             QkNorm = QkNorm,
+            PreNorm = PreNorm,
             PostNorm = PostNorm,
             TiedEmbeddings = c.BoolOr(false, "tie_word_embeddings"),
             BosTokenId = c.TokenIdOrNull("bos_token_id", vocab),
@@ -120,7 +124,7 @@ public abstract class LlamaFamily : IArchitecture
             b.Ln1PostWeight = r.Get(p + "post_attention_layernorm.weight", d);
             b.Ln2PostWeight = r.Get(p + "post_feedforward_layernorm.weight", d);
         }
-        else
+        if (cfg.PreNorm && !cfg.PostNorm)
         {
             b.Ln1Weight = r.Get(p + "input_layernorm.weight", d);
             b.Ln2Weight = r.Get(p + "post_attention_layernorm.weight", d);

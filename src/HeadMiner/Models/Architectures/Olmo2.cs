@@ -14,5 +14,7 @@ public sealed class Olmo2 : LlamaFamily
 
     protected override bool PostNorm => true;
 
+    protected override bool PreNorm => false;
+
     protected override double DefaultRmsNormEps => 1e-5;
 }
