@@ -189,11 +189,13 @@ public sealed class ActivationCache : IActivationHooks
     /// <summary>
     /// Every head's contribution to the residual stream, z_h·W_O[h] (from the cached hook_z, so hook_result need not
     /// be cached): [layers·heads, B, T, d] labelled "L{l}H{h}". Attention's b_O is not in any head (see <see cref="AttentionBiases"/>).
+    /// With post-sublayer norms each term is mapped through its layer's ln1_post with the run's cached scale
+    /// (<see cref="FrozenPostNorm"/>, so ln1_post.hook_scale must be cached too): g ⊙ z_h·W_O[h] / s. The heads and
+    /// the b_O term then still sum exactly to hook_attn_out, which is what reached the residual stream.
     /// </summary>
     public (Tensor Stack, string[] Labels) StackHeadResults()
     {
         var c = Model.Config;
-        c.RequireAdditiveHeads("stacking per-head results");
         var parts = new List<Tensor>();
         var labels = new List<string>();
         for (int l = 0; l < c.Layers; l++)
@@ -201,12 +203,15 @@ public sealed class ActivationCache : IActivationHooks
             var z = Get(HookName.Of(ActivationSite.Z, l)); // [B, T, H, dh]
             int rows = z.Dim(0) * z.Dim(1);
             var zFlat = z.Contiguous().Reshape(rows, c.Heads * c.DHead);
+            var scales = PostNormScales(l, Sublayer.Attention, z.Dim(0), z.Dim(1));
+            var postWeight = FrozenPostNorm.Weight(c, Model.Weights, l, Sublayer.Attention);
             for (int h = 0; h < c.Heads; h++)
             {
                 var result = Tensor.Zeros(z.Dim(0), z.Dim(1), c.DModel);
                 var wo = Model.Weights.Blocks[l].W_O.Select(0, h).Contiguous(); // [dh, d]
                 Tensors.Kernels.Gemm.Multiply(false, false, rows, c.DModel, c.DHead, 1f,
                     zFlat.Span[(h * c.DHead)..], c.Heads * c.DHead, wo.Span, c.DModel, 0f, result.Span, c.DModel);
+                FrozenPostNorm.ToResidual(c, postWeight, scales, result.Span);
                 parts.Add(result);
                 labels.Add($"L{l}H{h}");
             }
@@ -214,7 +219,10 @@ public sealed class ActivationCache : IActivationHooks
         return (Stack(parts), [.. labels]);
     }
 
-    /// <summary>b_O of each layer broadcast over [B, T]: [layers, B, T, d] ("L{l} b_O"). Zero where a layer has no b_O.</summary>
+    /// <summary>
+    /// b_O of each layer broadcast over [B, T]: [layers, B, T, d] ("L{l} b_O"). Zero where a layer has no b_O. With
+    /// post-sublayer norms, g ⊙ b_O / s per position (the frozen-scale term, as in <see cref="StackHeadResults"/>).
+    /// </summary>
     public (Tensor Stack, string[] Labels) AttentionBiases()
     {
         var c = Model.Config;
@@ -227,8 +235,25 @@ public sealed class ActivationCache : IActivationHooks
             var bo = bias.Contiguous().Span;
             var layer = stack.Select(0, l).Span;
             for (int r = 0; r < b * t; r++) bo.CopyTo(layer.Slice(r * c.DModel, c.DModel));
+            FrozenPostNorm.ToResidual(c, FrozenPostNorm.Weight(c, Model.Weights, l, Sublayer.Attention), PostNormScales(l, Sublayer.Attention, b, t), layer);
         }
         return (stack, Enumerable.Range(0, c.Layers).Select(l => $"L{l} b_O").ToArray());
+    }
+
+    /// <summary>
+    /// The cached ln1_post/ln2_post scales of <paramref name="layer"/> (one per row of a [B, T] stack), or empty
+    /// for a model without post-norms. The error names what to cache when the run did not keep them.
+    /// </summary>
+    public float[] PostNormScales(int layer, Sublayer sublayer, int batch, int tokens)
+    {
+        if (!Model.Config.PostNorm) return [];
+        var hook = HookName.Of(sublayer == Sublayer.Attention ? ActivationSite.Ln1PostScale : ActivationSite.Ln2PostScale, layer);
+        if (!_entries.ContainsKey(hook))
+            throw new HeadMinerException($"the cache has no \"{hook}\", which per-head terms of this {Model.Config.Architecture} model need (it normalises each sublayer's output, and the run's scale is what makes the terms add up); widen the cache filter");
+        var scale = Get(hook); // [B, T, 1]
+        if (scale.Dim(0) != batch || scale.Dim(1) != tokens)
+            throw new HeadMinerException($"{hook} covers {scale.Dim(0)}×{scale.Dim(1)} positions but the terms cover {batch}×{tokens}");
+        return scale.Contiguous().ToArray();
     }
 
     /// <summary>

@@ -99,23 +99,6 @@ public sealed record ModelConfig
     public int? BosTokenId { get; init; }
     public int? EosTokenId { get; init; }
 
-    /// <summary>
-    /// Refuses an analysis that takes each head's z_h·W_O[h] (or each sublayer's output before its norm) as an
-    /// additive term of the residual stream. With <see cref="PostNorm"/> the attention output is RMS-normalised as a
-    /// whole before it is added, so per-head terms do not sum to what reaches the residual and the analysis would be
-    /// silently wrong.
-    /// </summary>
-    public void RequireAdditiveHeads(string analysis)
-    {
-        if (NonAdditiveHeads(analysis) is { } reason) throw new HeadMinerException(reason);
-    }
-
-    /// <summary>Why <paramref name="analysis"/> cannot run on this model (see <see cref="RequireAdditiveHeads"/>), or null.</summary>
-    public string? NonAdditiveHeads(string analysis) => PostNorm
-        ? $"{analysis} is not available for {Architecture} models: it treats each head's output as a term added to the residual stream, " +
-          "but this model normalises the attention output as a whole (ln1_post) before adding it, so head terms do not add up"
-        : null;
-
     /// <summary>Query heads that share each k/v head: query head h reads k/v head h / GroupSize.</summary>
     public int GroupSize => Heads / KvHeads;
 

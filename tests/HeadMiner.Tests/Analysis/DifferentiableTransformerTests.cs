@@ -15,13 +15,13 @@ namespace HeadMiner.Tests.Analysis;
 /// </summary>
 public class DifferentiableTransformerTests
 {
-    public static TheoryData<int> Configs => [0, 1, 2, 3, 4, 5, 6];
+    public static TheoryData<int> Configs => AnalysisModels.Indices;
 
     [Theory]
     [MemberData(nameof(Configs))]
     public void LogitsEqualTheInferenceForward(int config)
     {
-        var c = TinyModels.All[config];
+        var c = AnalysisModels.All[config];
         using var model = TinyModels.Create(c);
         const int sequences = 3, length = 11;
         var ids = TinyModels.Tokens(c, sequences * length, 41);
@@ -42,7 +42,7 @@ public class DifferentiableTransformerTests
     [MemberData(nameof(Configs))]
     public void HeadOutputGradientsMatchFiniteDifferencesOfTheInferenceModel(int config)
     {
-        var c = TinyModels.All[config];
+        var c = AnalysisModels.All[config];
         using var model = TinyModels.Create(c);
         var pairs = new TokenizedPairs([TinyModels.Tokens(c, 9, 3), TinyModels.Tokens(c, 9, 4)], [TinyModels.Tokens(c, 9, 5), TinyModels.Tokens(c, 9, 6)], [5, 9], [7, 2]);
         var forward = new DifferentiableTransformer(model);

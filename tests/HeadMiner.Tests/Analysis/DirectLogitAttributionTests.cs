@@ -6,7 +6,7 @@ namespace HeadMiner.Tests.Analysis;
 
 public class DirectLogitAttributionTests
 {
-    public static TheoryData<int> Configs => new() { 0, 1, 2, 3, 4, 6 };
+    public static TheoryData<int> Configs => AnalysisModels.Indices;
 
     private static TokenBatch Batch(ModelConfig c, ulong seed) => new(TinyModels.Tokens(c, 3 * 7, seed), 3, 7);
 
@@ -14,7 +14,7 @@ public class DirectLogitAttributionTests
     [MemberData(nameof(Configs))]
     public void LayerComponentsPlusBiasTermsSumToTheLogitDifferenceAndHeadsSumToAttnOut(int index)
     {
-        var c = TinyModels.All[index];
+        var c = AnalysisModels.All[index];
         using var model = TinyModels.Create(c);
         WeightProcessor.Apply(model, WeightProcessing.TransformerLensDefault);
         var result = DirectLogitAttribution.Compute(model, Batch(c, 11), [3, 5, 9], [8, 13, 2]);
@@ -37,7 +37,7 @@ public class DirectLogitAttributionTests
     [MemberData(nameof(Configs))]
     public void NeuronAttributionsOfALayerSumToItsMlpOutMinusBOut(int index)
     {
-        var c = TinyModels.All[index];
+        var c = AnalysisModels.All[index];
         using var model = TinyModels.Create(c);
         WeightProcessor.Apply(model, WeightProcessing.TransformerLensDefault);
         var result = DirectLogitAttribution.Compute(model, Batch(c, 12), [1, 4, 6], null, neurons: true);

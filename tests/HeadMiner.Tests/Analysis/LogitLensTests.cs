@@ -7,13 +7,13 @@ namespace HeadMiner.Tests.Analysis;
 
 public class LogitLensTests
 {
-    public static TheoryData<int> Configs => new() { 0, 1, 2, 3, 4, 5, 6 };
+    public static TheoryData<int> Configs => AnalysisModels.Indices;
 
     [Theory]
     [MemberData(nameof(Configs))]
     public void TheLastLayerOfTheRecomputedLensIsTheModelsRealPrediction(int index)
     {
-        var c = TinyModels.All[index];
+        var c = AnalysisModels.All[index];
         using var model = TinyModels.Create(c);
         var tokens = TinyModels.Tokens(c, 9, 21);
         var logits = model.Forward(tokens);
@@ -46,7 +46,7 @@ public class LogitLensTests
     public void TheCachedScaleLensAlsoEndsAtTheRealLogits(int index)
     {
         // On the final residual the cached scale is the real scale, so both norm modes agree there (and only there).
-        var c = TinyModels.All[index];
+        var c = AnalysisModels.All[index];
         using var model = TinyModels.Create(c);
         var tokens = TinyModels.Tokens(c, 6, 22);
         var recomputed = LogitLens.Run(model, tokens, top: 4);

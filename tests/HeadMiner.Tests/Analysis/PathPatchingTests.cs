@@ -12,7 +12,7 @@ namespace HeadMiner.Tests.Analysis;
 /// <summary>Path patching on tiny random models of every architecture path (GPT-2-like, NeoX-like parallel + rotary, Llama-like GQA, sliding window).</summary>
 public class PathPatchingTests
 {
-    public static TheoryData<int> Configs => new() { 0, 1, 2, 3, 4, 6 };
+    public static TheoryData<int> Configs => AnalysisModels.Indices;
 
     private const int PairCount = 3, Length = 7;
 
@@ -39,8 +39,30 @@ public class PathPatchingTests
         return new TokenizedPairs(clean, corrupted, answers, wrongs);
     }
 
-    /// <summary>(z_corr − z_clean) of one head times its W_O: the sender's change to the residual stream, [B·T, d].</summary>
+    /// <summary>
+    /// The sender's change to the residual stream, [B·T, d], measured by brute force on the real forward: the clean
+    /// run with only the sender's hook_z taken from the corrupted run, minus the clean run, at its layer's
+    /// hook_attn_out. Without post-norms that is (z_corr − z_clean)·W_O; with them it is the re-normalised layer
+    /// output's change (the post-norm rescales the layer's other heads too), the semantics path patching promises.
+    /// </summary>
     private static float[] SenderDelta(Transformer model, TokenizedPairs pairs, int layer, int head)
+    {
+        var c = model.Config;
+        var z = HookName.Of(ActivationSite.Z, layer);
+        var attnOut = HookName.Of(ActivationSite.AttnOut, layer);
+        var (_, clean) = model.RunWithCache(pairs.CleanBatch(), CacheFilter.Of(attnOut));
+        var (_, corrupted) = model.RunWithCache(pairs.CorruptedBatch(), CacheFilter.Of(z));
+        var hooks = new HookSet(c);
+        ActivationPatch.FromCache(hooks, z, corrupted, head);
+        float[]? patched = null;
+        hooks.Add(attnOut, (activation, _) => patched = activation.Contiguous().ToArray());
+        model.RunWithHooks(pairs.CleanBatch(), hooks);
+        var before = clean.Get(attnOut).Contiguous().ToArray();
+        return patched!.Zip(before, (a, b) => a - b).ToArray();
+    }
+
+    /// <summary>The additive sender write (z_corr − z_clean)·W_O[h], [B·T, d]: what SenderDelta measures on a model without post-norms.</summary>
+    private static float[] AdditiveDelta(Transformer model, TokenizedPairs pairs, int layer, int head)
     {
         var c = model.Config;
         var z = HookName.Of(ActivationSite.Z, layer);
@@ -61,9 +83,25 @@ public class PathPatchingTests
 
     [Theory]
     [MemberData(nameof(Configs))]
+    public void TheHookedSenderDeltaIsTheAdditiveWriteExactlyWhenThereIsNoPostNorm(int index)
+    {
+        // Ties the brute-force reference to the textbook definition: without post-norms the two are one thing; with
+        // them the re-normalised write differs from (z_corr − z_clean)·W_O (else the post-norm cases would test nothing new).
+        var c = AnalysisModels.All[index];
+        using var model = TinyModels.Create(c);
+        var pairs = RandomPairs(c, 19);
+        var hooked = SenderDelta(model, pairs, 0, 1);
+        var additive = AdditiveDelta(model, pairs, 0, 1);
+        double gap = hooked.Zip(additive).Max(p => Math.Abs(p.First - p.Second));
+        if (c.PostNorm) Assert.True(gap > 1e-2, $"post-norm write equals the additive one (gap {gap}): the case shows nothing");
+        else Assert.True(gap < 1e-5, $"hooked write differs from (z_corr − z_clean)·W_O by {gap}");
+    }
+
+    [Theory]
+    [MemberData(nameof(Configs))]
     public void PathToTheLogitsEqualsTheSendersDirectEffect(int index)
     {
-        var c = TinyModels.All[index];
+        var c = AnalysisModels.All[index];
         using var model = TinyModels.Create(c);
         var pairs = RandomPairs(c, 11);
         foreach (var kind in new[] { MetricKind.LogitDiff, MetricKind.Loss })
@@ -110,7 +148,7 @@ public class PathPatchingTests
     public void TheSweepToTheLogitsMatchesSingleSenderPatches(int index)
     {
         // The sweep batches several senders into one forward; each copy must equal its own single-sender run.
-        var c = TinyModels.All[index];
+        var c = AnalysisModels.All[index];
         using var model = TinyModels.Create(c);
         var patching = PathPatching.Create(model, RandomPairs(c, 12), MetricKind.ProbDiff);
         patching.MaxRowsPerRun = 2 * PairCount * Length; // two senders per forward: batches of 2 and a remainder of 1 (3 heads) or 2 (4 heads)
@@ -130,7 +168,7 @@ public class PathPatchingTests
     {
         // Convention: with nothing to explain (clean metric = corrupted metric) the normalised value is NaN and the
         // raw metric is the clean one, because every patched value equals its clean value.
-        var c = TinyModels.All[index];
+        var c = AnalysisModels.All[index];
         using var model = TinyModels.Create(c);
         var patching = PathPatching.Create(model, RandomPairs(c, 13, identical: true), MetricKind.LogitDiff);
         Assert.Equal(patching.CleanMetric, patching.CorruptedMetric);
@@ -167,7 +205,7 @@ public class PathPatchingTests
         // Freezing check. Activation patching of one last-layer head's z changes the logits through its direct path
         // and, in sequential blocks, through the last MLP (which reads resid_mid); pinning that MLP to its clean
         // output leaves only the direct path, which is what path patching to the logits measures.
-        var c = TinyModels.All[index];
+        var c = AnalysisModels.All[index];
         using var model = TinyModels.Create(c);
         var pairs = RandomPairs(c, 15);
         var patching = PathPatching.Create(model, pairs, MetricKind.LogitDiff);
@@ -196,7 +234,7 @@ public class PathPatchingTests
     {
         // Independent pass 2: run clean and add the sender's (z_corr − z_clean)·W_O to the receiver's own split
         // input only (its k/v head's input for k and v).
-        var c = TinyModels.All[index];
+        var c = AnalysisModels.All[index];
         using var model = TinyModels.Create(c);
         var pairs = RandomPairs(c, 16);
         var patching = PathPatching.Create(model, pairs, MetricKind.LogitDiff);
@@ -224,7 +262,7 @@ public class PathPatchingTests
     [InlineData(2)]
     public void ASweepToAReceiversQueryChangesTheMetricAndIsNaNWhereSendersCannotReach(int index)
     {
-        var c = TinyModels.All[index];
+        var c = AnalysisModels.All[index];
         using var model = TinyModels.Create(c);
         var patching = PathPatching.Create(model, RandomPairs(c, 17), MetricKind.LogitDiff);
         var receivers = PathReceivers.Parse("1.0:q", c);

@@ -8,10 +8,7 @@ namespace HeadMiner.Tests.Hooks;
 /// <summary>The invariants, on every architecture path (GPT-2-like, NeoX-like parallel + rotary, Llama-like GQA).</summary>
 public class HookInvariantTests
 {
-    public static TheoryData<int> Configs => new() { 0, 1, 2, 3, 4, 5, 6 };
-
-    /// <summary>The models whose heads add into the residual stream (not OLMo-2's post-norm, which refuses per-head stacks).</summary>
-    public static TheoryData<int> AdditiveConfigs => new() { 0, 1, 2, 3, 4, 6 };
+    public static TheoryData<int> Configs => AnalysisModels.Indices;
 
     private static TokenBatch Batch(ModelConfig c, ulong seed) => new(TinyModels.Tokens(c, 2 * 9, seed), 2, 9);
 
@@ -19,7 +16,7 @@ public class HookInvariantTests
     [MemberData(nameof(Configs))]
     public void EveryHookPointIsVisitedOnceWithItsDocumentedShape(int index)
     {
-        var c = TinyModels.All[index];
+        var c = AnalysisModels.All[index];
         using var model = TinyModels.Create(c);
         var seen = new Dictionary<HookName, int[]>();
         var hooks = new HookSet(c);
@@ -40,7 +37,7 @@ public class HookInvariantTests
     public void ObservingEverythingChangesNoLogit(int index)
     {
         // Hooks that only read force the unfused attention, per-head results and split q/k/v inputs: same numbers.
-        var c = TinyModels.All[index];
+        var c = AnalysisModels.All[index];
         using var model = TinyModels.Create(c);
         var batch = Batch(c, 2);
         var plain = model.Forward(batch).ToArray();
@@ -54,7 +51,7 @@ public class HookInvariantTests
     [MemberData(nameof(Configs))]
     public void PatchingARunWithItsOwnCacheChangesNoLogitExactly(int index)
     {
-        var c = TinyModels.All[index];
+        var c = AnalysisModels.All[index];
         using var model = TinyModels.Create(c);
         var batch = Batch(c, 3);
         var (clean, cache) = model.RunWithCache(batch, CacheFilter.All());
@@ -68,7 +65,7 @@ public class HookInvariantTests
     [MemberData(nameof(Configs))]
     public void PatchingAllOfResidPre0FromCorruptedReproducesCorruptedLogits(int index)
     {
-        var c = TinyModels.All[index];
+        var c = AnalysisModels.All[index];
         using var model = TinyModels.Create(c);
         var clean = Batch(c, 4);
         var corrupted = Batch(c, 5);
@@ -85,7 +82,7 @@ public class HookInvariantTests
     [MemberData(nameof(Configs))]
     public void ZeroAblatingAHeadEqualsRemovingItsWOContribution(int index)
     {
-        var c = TinyModels.All[index];
+        var c = AnalysisModels.All[index];
         using var model = TinyModels.Create(c);
         using var surgery = TinyModels.Create(c);
         const int layer = 1, head = 2;
@@ -103,10 +100,10 @@ public class HookInvariantTests
     }
 
     [Theory]
-    [MemberData(nameof(AdditiveConfigs))]
+    [MemberData(nameof(Configs))]
     public void DirectLogitAttributionsSumToTheLogitDifferenceWithFoldedNorms(int index)
     {
-        var c = TinyModels.All[index];
+        var c = AnalysisModels.All[index];
         using var model = TinyModels.Create(c);
         WeightProcessor.Apply(model, WeightProcessing.TransformerLensDefault);
         var batch = Batch(c, 7);

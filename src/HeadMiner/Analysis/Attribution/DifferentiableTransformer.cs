@@ -29,10 +29,19 @@ public sealed class DifferentiableRun
     /// <summary>Per layer: hook_z, the attention-weighted values [rows, heads·d_head] (head h = columns h·d_head…).</summary>
     public required Variable[] Z { get; init; }
 
+    /// <summary>
+    /// Per layer: the attention sublayer's output z·W_O + b_O, before the post-norm of a post-norm model (whose
+    /// per-position scale the frozen-scale decomposition needs, <see cref="FrozenPostNorm"/>); hook_attn_out otherwise.
+    /// </summary>
+    public required Variable[] AttnOut { get; init; }
+
     /// <summary>Per layer: the residual the MLP's norm reads (resid_mid; resid_pre when attention and MLP run in parallel).</summary>
     public required Variable[] MlpInput { get; init; }
 
-    /// <summary>Per layer: the MLP's normalised input (only the MLP reads it, so its gradient is the MLP path's alone).</summary>
+    /// <summary>
+    /// Per layer: the MLP's normalised input (only the MLP reads it, so its gradient is the MLP path's alone); without
+    /// pre-norms a copy of <see cref="MlpInput"/> for the same reason.
+    /// </summary>
     public required Variable[] MlpNormed { get; init; }
 
     /// <summary>Per layer: hook_mlp_out [rows, d_model].</summary>
@@ -136,6 +145,7 @@ public sealed class DifferentiableTransformer
         var ks = new Variable[L];
         var vs = new Variable[L];
         var zs = new Variable[L];
+        var attnOut = new Variable[L];
         var mlpIn = new Variable[L];
         var mlpNormed = new Variable[L];
         var mlpOut = new Variable[L];
@@ -161,7 +171,7 @@ public sealed class DifferentiableTransformer
                 k = Ops.Rotary(tape, k, c.KvHeads, c.DHead, c.RotaryDim, tables.Cos, tables.Sin, positions, c.RotaryStyle);
             }
             var z = zs[l] = Ops.CausalAttention(tape, q, k, vs[l], B, c.Heads, c.KvHeads, c.DHead, c.AttentionScale, c.AttentionWindow[l]);
-            var attn = Linear(tape, z, w.Wo, w.Bo);
+            var attn = attnOut[l] = Linear(tape, z, w.Wo, w.Bo);
             if (c.PostNorm) attn = Ops.RmsNorm(tape, attn, w.Ln1Post, c.NormEps);
             if (c.ParallelAttnMlp)
             {
@@ -173,7 +183,7 @@ public sealed class DifferentiableTransformer
             else
             {
                 var mid = mlpIn[l] = Ops.Add(tape, x, attn);
-                mlpNormed[l] = !c.PreNorm ? mid : Norm(tape, mid, w.Ln2W, w.Ln2B);
+                mlpNormed[l] = !c.PreNorm ? Ops.Copy(tape, mid) : Norm(tape, mid, w.Ln2W, w.Ln2B);
                 mlpOut[l] = Mlp(tape, mlpNormed[l], w);
                 if (c.PostNorm) mlpOut[l] = Ops.RmsNorm(tape, mlpOut[l], w.Ln2Post, c.NormEps);
                 x = Ops.Add(tape, mid, mlpOut[l]);
@@ -193,6 +203,7 @@ public sealed class DifferentiableTransformer
             K = ks,
             V = vs,
             Z = zs,
+            AttnOut = attnOut,
             MlpInput = mlpIn,
             MlpNormed = mlpNormed,
             MlpOut = mlpOut,
@@ -224,10 +235,10 @@ public sealed class DifferentiableTransformer
         else Tensors.Kernels.Norms.RmsNormBackward(x, normedGradient, dx, rows, Config.DModel, w, Config.NormEps);
     }
 
-    internal (Variable? Ln1W, Variable? Ln2W, Variable Wq, Variable Wk, Variable Wv, Variable Wo) LayerParts(int l)
+    internal (Variable? Ln1W, Variable? Ln2W, Variable Wq, Variable Wk, Variable Wv, Variable Wo, Variable? Bo, Variable? Ln1Post) LayerParts(int l)
     {
         var w = _layers[l];
-        return (w.Ln1W, w.Ln2W, w.Wq, w.Wk, w.Wv, w.Wo);
+        return (w.Ln1W, w.Ln2W, w.Wq, w.Wk, w.Wv, w.Wo, w.Bo, w.Ln1Post);
     }
 
     private static Variable Linear(Tape tape, Variable x, Variable w, Variable? bias)

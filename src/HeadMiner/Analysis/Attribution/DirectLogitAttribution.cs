@@ -27,7 +27,10 @@ public sealed record PromptAttribution
     /// <summary>Per layer component, in <see cref="DlaResult.ComponentLabels"/> order (embed, pos_embed, {l}_attn_out, {l}_mlp_out).</summary>
     public required double[] Components { get; init; }
 
-    /// <summary>[layer][head]: z_h·W_O[h] of each head. A layer's heads plus its b_O term equal its attn_out attribution.</summary>
+    /// <summary>
+    /// [layer][head]: z_h·W_O[h] of each head (through the layer's ln1_post at the run's scale on post-norm models,
+    /// <see cref="FrozenPostNorm"/>). A layer's heads plus its b_O term equal its attn_out attribution.
+    /// </summary>
     public required double[][] Heads { get; init; }
 
     /// <summary>[layer]: b_O's attribution (0 where a layer has none).</summary>
@@ -89,7 +92,6 @@ public static class DirectLogitAttribution
     public static DlaResult Compute(Transformer model, TokenBatch batch, int[] answers, int[]? wrongs = null, bool neurons = false)
     {
         var c = model.Config;
-        c.RequireAdditiveHeads("direct logit attribution");
         if (batch.Mask is not null) throw new HeadMinerException("direct logit attribution needs unpadded prompts of equal length");
         if (answers.Length != batch.Batch || (wrongs is not null && wrongs.Length != batch.Batch))
             throw new HeadMinerException($"{answers.Length} answers for {batch.Batch} prompts");
@@ -98,6 +100,8 @@ public static class DirectLogitAttribution
         int last = batch.Length - 1, B = batch.Batch;
         var filter = CacheFilter.Where(h => h.Site is ActivationSite.Embed or ActivationSite.PosEmbed or ActivationSite.Z
             or ActivationSite.AttnOut or ActivationSite.MlpOut or ActivationSite.LnFinalScale
+            // Post-norm models: the run's ln1_post/ln2_post scales turn head and neuron terms into residual terms.
+            or ActivationSite.Ln1PostScale or ActivationSite.Ln2PostScale
             || (neurons && h.Site == ActivationSite.MlpPost)) with
         { Positions = [last] };
         var (run, cache) = model.RunWithCache(batch, filter);
@@ -123,7 +127,13 @@ public static class DirectLogitAttribution
                 neuronDla = new double[c.Layers][];
                 mlpBiases = new double[c.Layers];
                 for (int l = 0; l < c.Layers; l++)
-                    (neuronDla[l], mlpBiases[l]) = NeuronsOf(model, cache.Get(HookName.Of(ActivationSite.MlpPost, l)), l, b, readout[b]);
+                {
+                    // With a post-norm the neuron's write goes through ln2_post at this run's scale: fold it into u.
+                    var u = (float[])readout[b].Clone();
+                    if (c.PostNorm)
+                        FrozenPostNorm.Readout(c, FrozenPostNorm.Weight(c, model.Weights, l, Sublayer.Mlp), cache.PostNormScales(l, Sublayer.Mlp, B, 1)[b], u);
+                    (neuronDla[l], mlpBiases[l]) = NeuronsOf(model, cache.Get(HookName.Of(ActivationSite.MlpPost, l)), l, b, u);
+                }
             }
             prompts[b] = new PromptAttribution
             {

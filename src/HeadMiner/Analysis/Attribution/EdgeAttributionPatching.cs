@@ -21,6 +21,12 @@ namespace HeadMiner.Analysis.Attribution;
 /// layer l feed layers &gt; l and the logits; in a sequential block the heads of layer l also feed MLP l (not in a
 /// parallel attention + MLP block). For every receiver the scores of its senders add up to
 /// (r_clean − r_corrupted) · ∂metric/∂r (biases do not differ between the runs), which the tests check.</para>
+/// <para>Post-sublayer norms (OLMo-2, Gemma 2/3): a sender's output is its frozen-scale residual term
+/// (<see cref="FrozenPostNorm"/>) — head h writes g ⊙ z_h·W_O[h] / s in each run, with s that run's ln1_post scale,
+/// and its delta is the clean term minus the corrupted one. b_O's term then differs between the runs too (1/s does),
+/// so a layer with a b_O gets a sender "a{l}.b_O" of its own, and the senders still add up to every receiver's
+/// input change. The MLP's output is already after ln2_post and is one sender whole. Without pre-norms a receiver
+/// reads the residual stream itself, so its gradient is the projection's, with no norm to pull it back through.</para>
 /// </summary>
 public static class EdgeAttributionPatching
 {
@@ -30,7 +36,6 @@ public static class EdgeAttributionPatching
     public static EdgeAttributionResult Run(AttributionRuns runs)
     {
         ArgumentNullException.ThrowIfNull(runs);
-        runs.Forward.Config.RequireAdditiveHeads("edge attribution patching");
         var senders = Senders(runs);
         var receivers = Receivers(runs);
         var edges = new List<AttributionEdge>();
@@ -63,8 +68,15 @@ public static class EdgeAttributionPatching
         var list = new List<Sender> { new("embed", -1, false, Difference(runs.Clean.Embed.Value.Span, runs.Corrupted.Embed.Value.Span)) };
         for (int l = 0; l < L; l++)
         {
+            var parts = runs.Forward.LayerParts(l);
+            var wo = parts.Wo.Value.Span; // [H·dh, d]: head h's rows h·dh…
+            if (c.PostNorm)
+            {
+                list.AddRange(PostNormHeadSenders(runs, l, rows));
+                list.Add(new Sender($"mlp{l}", l, false, Difference(runs.Clean.MlpOut[l].Value.Span, runs.Corrupted.MlpOut[l].Value.Span)));
+                continue;
+            }
             var dz = Difference(runs.Clean.Z[l].Value.Span, runs.Corrupted.Z[l].Value.Span);
-            var wo = runs.Forward.LayerParts(l).Wo.Value.Span; // [H·dh, d]: head h's rows h·dh…
             for (int h = 0; h < H; h++)
             {
                 // Δ(z_h · W_O[h]) = Δz_h · W_O[h]: the head's output changes by its z's change through its own rows of W_O.
@@ -75,6 +87,41 @@ public static class EdgeAttributionPatching
             list.Add(new Sender($"mlp{l}", l, false, Difference(runs.Clean.MlpOut[l].Value.Span, runs.Corrupted.MlpOut[l].Value.Span)));
         }
         return list;
+    }
+
+    /// <summary>
+    /// Layer <paramref name="l"/>'s head senders of a post-norm model: each head's frozen-scale residual term
+    /// g ⊙ z_h·W_O[h] / s in the clean run minus the same in the corrupted run (each with its own ln1_post scale),
+    /// and b_O's term likewise when the layer has one. Together they are exactly Δhook_attn_out.
+    /// </summary>
+    private static IEnumerable<Sender> PostNormHeadSenders(AttributionRuns runs, int l, int rows)
+    {
+        var c = runs.Forward.Config;
+        int H = c.Heads, dh = c.DHead, d = c.DModel, qw = H * dh;
+        var parts = runs.Forward.LayerParts(l);
+        var wo = parts.Wo.Value;
+        var weight = parts.Ln1Post?.Value;
+        var cleanScales = FrozenPostNorm.Scales(c, runs.Clean.AttnOut[l].Value.Span);
+        var corruptedScales = FrozenPostNorm.Scales(c, runs.Corrupted.AttnOut[l].Value.Span);
+        float[] Term(DifferentiableRun run, float[] scales, int h)
+        {
+            var term = new float[rows * d];
+            Gemm.Multiply(false, false, rows, d, dh, 1f, run.Z[l].Value.Span[(h * dh)..], qw, wo.Span[(h * dh * d)..], d, 0f, term, d);
+            FrozenPostNorm.ToResidual(c, weight, scales, term);
+            return term;
+        }
+        float[] BiasTerm(float[] scales)
+        {
+            var term = new float[rows * d];
+            for (int r = 0; r < rows; r++) parts.Bo!.Value.Span.CopyTo(term.AsSpan(r * d, d));
+            FrozenPostNorm.ToResidual(c, weight, scales, term);
+            return term;
+        }
+        var senders = new List<Sender>();
+        for (int h = 0; h < H; h++)
+            senders.Add(new Sender($"a{l}.h{h}", l, true, Difference(Term(runs.Clean, cleanScales, h), Term(runs.Corrupted, corruptedScales, h))));
+        if (parts.Bo is not null) senders.Add(new Sender($"a{l}.b_O", l, true, Difference(BiasTerm(cleanScales), BiasTerm(corruptedScales))));
+        return senders;
     }
 
     internal static List<Receiver> Receivers(AttributionRuns runs)
@@ -100,7 +147,8 @@ public static class EdgeAttributionPatching
                     {
                         // ∂/∂(normed copy) = ∂q_h · W_Q[h]ᵀ, then back through this head's own copy of the first norm.
                         Gemm.Multiply(false, true, rows, d, dh, 1f, g.Span[(h * dh)..], width, weight.Value.Span[(h * dh)..], width, 0f, normed, d);
-                        runs.Forward.NormBackward(x.Span, normed, dx, rows, parts.Ln1W);
+                        if (c.PreNorm) runs.Forward.NormBackward(x.Span, normed, dx, rows, parts.Ln1W);
+                        else normed.CopyTo(dx); // no norm before attention: the projection reads the residual itself
                     }
                     list.Add(new Receiver($"a{l}.{prefix}{h}.{part}", l, false, dx));
                 }
@@ -109,7 +157,11 @@ public static class EdgeAttributionPatching
             HeadInputs("k", run.K[l], parts.Wk, c.KvHeads, c.KvHeads == c.Heads ? "h" : "kv");
             HeadInputs("v", run.V[l], parts.Wv, c.KvHeads, c.KvHeads == c.Heads ? "h" : "kv");
             var mlp = new float[rows * d];
-            if (run.MlpNormed[l].Gradient is { } gm) runs.Forward.NormBackward(run.MlpInput[l].Value.Span, gm.Span, mlp, rows, parts.Ln2W);
+            if (run.MlpNormed[l].Gradient is { } gm)
+            {
+                if (c.PreNorm) runs.Forward.NormBackward(run.MlpInput[l].Value.Span, gm.Span, mlp, rows, parts.Ln2W);
+                else gm.Span.CopyTo(mlp); // MlpNormed is then the MLP's own copy of resid_mid
+            }
             list.Add(new Receiver($"mlp{l}", l, true, mlp));
         }
         list.Add(new Receiver("logits", L, false, run.ResidFinal.Gradient?.ToArray() ?? new float[rows * d]));

@@ -21,7 +21,7 @@ public sealed class GreaterThanDetector : ICausalDetector
 
     public DetectorKind Kind => DetectorKind.Task;
 
-    public string? CannotRun(DetectorContext context) => context.Config.NonAdditiveHeads("direct logit attribution of heads") ?? TaskPrompts.CannotRun(context, Generator);
+    public string? CannotRun(DetectorContext context) => TaskPrompts.CannotRun(context, Generator);
 
     public DetectorResult Run(DetectorContext context, IProgress<double>? progress = null, CancellationToken cancel = default)
     {
@@ -38,7 +38,7 @@ public sealed class GreaterThanDetector : ICausalDetector
         {
             cancel.ThrowIfCancellationRequested();
             int last = set.Prompts[group[0]].Clean.Length - 1;
-            var filter = CacheFilter.Where(h => h.Site is ActivationSite.Z or ActivationSite.LnFinalScale) with { Positions = [last] };
+            var filter = CacheFilter.Where(h => h.Site is ActivationSite.Z or ActivationSite.LnFinalScale or ActivationSite.Ln1PostScale) with { Positions = [last] }; // ln1_post: post-norm models' head terms
             var (run, cache) = model.RunWithCache(set.Batch(group), filter);
             var logits = run.Logits!.Select(1, last).Contiguous().Span; // [B, V]
             var scaled = cache.ApplyLnFinal(cache.StackHeadResults().Stack).Contiguous().Span; // [L·H, B, 1, d]

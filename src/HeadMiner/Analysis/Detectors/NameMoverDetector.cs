@@ -14,7 +14,7 @@ public sealed class NameMoverDetector : ICausalDetector
 
     public DetectorKind Kind => DetectorKind.Task;
 
-    public string? CannotRun(DetectorContext context) => context.Config.NonAdditiveHeads("direct logit attribution of heads") ?? TaskPrompts.CannotRun(context, IoiHeadStats.Generator);
+    public string? CannotRun(DetectorContext context) => TaskPrompts.CannotRun(context, IoiHeadStats.Generator);
 
     public DetectorResult Run(DetectorContext context, IProgress<double>? progress = null, CancellationToken cancel = default)
     {

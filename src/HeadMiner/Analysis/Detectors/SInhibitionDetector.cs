@@ -25,7 +25,7 @@ public sealed class SInhibitionDetector : ICausalDetector
 
     public DetectorKind Kind => DetectorKind.Task;
 
-    public string? CannotRun(DetectorContext context) => context.Config.NonAdditiveHeads("path patching") is { } postNorm ? postNorm : context.Config.Layers < 2
+    public string? CannotRun(DetectorContext context) => context.Config.Layers < 2
         ? "needs at least 2 layers (senders below the name movers)"
         : TaskPrompts.CannotRun(context, IoiHeadStats.Generator);
 

@@ -24,6 +24,14 @@ namespace HeadMiner.Analysis.Patching;
 /// metric is the answer.</item>
 /// </list>
 /// <para>
+/// Post-sublayer norms (OLMo-2, Gemma 2/3): the sender's write goes through its layer's ln1_post, recomputed. Pass 1
+/// rebuilds the sender layer's attention output from the clean z of the other heads, the sender's corrupted z and
+/// b_O, and normalises it with its own new scale, so the sender's effect includes the post-norm's rescaling of its
+/// layer-mates (what a real intervention on that head does); every later sublayer's output is pinned to its clean
+/// value. The write at a receiver is ln1_post(attn_out_clean + Δz·W_O[h]) − ln1_post(attn_out_clean), not the
+/// frozen-scale linear term g ⊙ Δz·W_O[h] / s_clean (docs/METHODS.md compares the two).
+/// </para>
+/// <para>
 /// Senders must sit in a layer below every receiver. Senders of one layer are run together as copies of the pair
 /// batch (one forward for several senders), and runs resume from the cached clean resid_pre of the first layer that
 /// can differ from clean.
@@ -43,7 +51,6 @@ public sealed class PathPatching
     /// </summary>
     public PathPatching(Transformer model, Metric metric)
     {
-        model.Config.RequireAdditiveHeads("path patching");
         _model = model;
         Metric = metric;
         var pairs = metric.Pairs;
@@ -201,7 +208,8 @@ public sealed class PathPatching
     /// <summary>
     /// Pass 1's resid_pre at a receiver layer for each sender copy: <paramref name="cleanResidPre"/> plus, in copy j,
     /// (z_corr − z_clean) of head heads[j] times its W_O. Exact, because pass 1 pins every other head's z and every MLP
-    /// output to the clean run, so the residual stream differs from clean only by the sender's own write.
+    /// output to the clean run, so the residual stream differs from clean only by the sender's own write. With
+    /// post-norms that write is ln1_post(A + Δz·W_O[h]) − ln1_post(A), A the clean pre-norm attention output.
     /// </summary>
     private float[] SenderResidual(int layer, int[] heads, float[] cleanResidPre)
     {
@@ -211,13 +219,49 @@ public sealed class PathPatching
         var diff = new float[rows * dh];
         var clean = _cleanZ[layer];
         var corrupted = _corruptedZ[layer];
+        var postWeight = FrozenPostNorm.Weight(c, _model.Weights, layer, Sublayer.Attention);
+        float[]? attnClean = null, normedClean = null;
+        if (c.PostNorm)
+        {
+            attnClean = CleanAttentionOutput(layer);
+            normedClean = (float[])attnClean.Clone();
+            FrozenPostNorm.Normalize(c, postWeight, normedClean);
+        }
         for (int j = 0; j < heads.Length; j++)
         {
             int h = heads[j];
             for (int r = 0; r < rows; r++)
                 for (int k = 0; k < dh; k++) diff[r * dh + k] = corrupted[r * width + h * dh + k] - clean[r * width + h * dh + k];
             var wo = _model.Weights.Blocks[layer].W_O.Select(0, h).Contiguous(); // [dh, d]
-            Tensors.Kernels.Gemm.Multiply(false, false, rows, d, dh, 1f, diff, dh, wo.Span, d, 1f, result.AsSpan(j * rows * d, rows * d), d);
+            var copy = result.AsSpan(j * rows * d, rows * d);
+            if (!c.PostNorm)
+            {
+                Tensors.Kernels.Gemm.Multiply(false, false, rows, d, dh, 1f, diff, dh, wo.Span, d, 1f, copy, d);
+                continue;
+            }
+            // The sender's layer output recomputed and re-normalised; its change is what reaches the residual stream.
+            var patched = (float[])attnClean!.Clone();
+            Tensors.Kernels.Gemm.Multiply(false, false, rows, d, dh, 1f, diff, dh, wo.Span, d, 1f, patched, d);
+            FrozenPostNorm.Normalize(c, postWeight, patched);
+            System.Numerics.Tensors.TensorPrimitives.Subtract(patched, normedClean, patched);
+            System.Numerics.Tensors.TensorPrimitives.Add(copy, patched, copy);
+        }
+        return result;
+    }
+
+    /// <summary>The clean run's attention output of <paramref name="layer"/> before its post-norm: z·W_O + b_O, [rows, d].</summary>
+    private float[] CleanAttentionOutput(int layer)
+    {
+        var c = _model.Config;
+        int width = c.Heads * c.DHead, d = c.DModel, rows = RowsPerCopy;
+        var block = _model.Weights.Blocks[layer];
+        var wo = block.W_O.Contiguous(); // [H, dh, d] = [H·dh, d] row-major
+        var result = new float[rows * d];
+        Tensors.Kernels.Gemm.Multiply(false, false, rows, d, width, 1f, _cleanZ[layer], width, wo.Span, d, 0f, result, d);
+        if (block.b_O is { } bias)
+        {
+            var bo = bias.Contiguous().Span;
+            for (int r = 0; r < rows; r++) System.Numerics.Tensors.TensorPrimitives.Add(result.AsSpan(r * d, d), bo, result.AsSpan(r * d, d));
         }
         return result;
     }

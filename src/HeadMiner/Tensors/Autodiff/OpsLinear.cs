@@ -49,6 +49,22 @@ public static partial class Ops
         return y;
     }
 
+    /// <summary>
+    /// y = x as a node of its own: when several parts of a graph read x, the gradient of the part that reads y stays
+    /// apart in y's gradient (x's gradient still receives it too). Post-norm models' MLPs read the residual itself.
+    /// </summary>
+    public static Variable Copy(Tape tape, Variable x)
+    {
+        ArgumentNullException.ThrowIfNull(tape);
+        var y = Result(tape, x.Value.Shape.ToArray(), x);
+        x.Value.Span.CopyTo(y.Value.Span);
+        tape.Record(y, () =>
+        {
+            if (x.RequiresGradient) AccumulateGradient(x, y.Gradient!);
+        });
+        return y;
+    }
+
     /// <summary>y[r, :] = x[r, :] + bias for every row (a linear layer's bias). Backward: dbias += Σ_rows dy.</summary>
     public static Variable AddRowBias(Tape tape, Variable x, Variable bias)
     {
