@@ -41,16 +41,16 @@ public class InterventionTests
         for (int i = 0; i < plain.Length; i++) Assert.Equal(plain[i], knocked[i], 1e-5f);
     }
 
+    public static TheoryData<int> AllConfigs => AnalysisModels.Indices;
+
     [Theory]
-    [InlineData(0)]
-    [InlineData(1)]
-    [InlineData(2)]
-    [InlineData(4)]
-    [InlineData(6)]
+    [MemberData(nameof(AllConfigs))]
     public void SteeringAHeadEqualsAddingItsWOImageToAttnOut(int config)
     {
-        // z_h += α·v changes attn_out by exactly α·v·W_O[h]: steer through z, or add that vector at attn_out.
-        var c = TinyModels.All[config];
+        // z_h += α·v changes the attention output by exactly α·v·W_O[h]: steer through z, or add that vector at
+        // attn_out — before the post-norm on post-norm models (there, at the head's hook_result, which the norm reads;
+        // hook_attn_out is already normalised).
+        var c = AnalysisModels.All[config];
         using var model = TinyModels.Create(c);
         var batch = new TokenBatch(TinyModels.Tokens(c, 9, 3), 1, 9);
         const int layer = 0, head = 1;
@@ -63,11 +63,12 @@ public class InterventionTests
         for (int j = 0; j < c.DHead; j++)
             for (int k = 0; k < c.DModel; k++) delta[k] += alpha * v[j] * wo[j, k];
         var direct = new HookSet(c);
-        direct.Add(HookName.Of(ActivationSite.AttnOut, layer), (attnOut, _) =>
+        direct.Add(HookName.Of(c.PostNorm ? ActivationSite.Result : ActivationSite.AttnOut, layer), (attnOut, _) =>
         {
             foreach (int p in new[] { 3, 8 })
             {
-                var row = attnOut.Select(0, 0).Select(0, p).Span;
+                var at = attnOut.Select(0, 0).Select(0, p);
+                var row = (c.PostNorm ? at.Select(0, head) : at).Span;
                 for (int k = 0; k < c.DModel; k++) row[k] += delta[k];
             }
         });

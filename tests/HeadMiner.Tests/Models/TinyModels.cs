@@ -80,8 +80,8 @@ internal static class TinyModels
     };
 
     /// <summary>
-    /// Index 4 is Qwen3, 5 OLMo-2, 6 Phi-3. Index 5 (OLMo-2) is only in the tests whose analysis treats heads as it should under post-sublayer norms; the
-    /// analyses that add up per-head terms refuse it (<see cref="ModelConfig.RequireAdditiveHeads"/>, QkNormTests).
+    /// Index 4 is Qwen3, 5 OLMo-2, 6 Phi-3. The per-analysis tests run over every entry (AnalysisModels adds a
+    /// pre+post-norm model): post-norm models decompose through FrozenPostNorm instead of being refused.
     /// </summary>
     public static ModelConfig[] All => [Gpt2Like(), NeoXLike(), LlamaLike(), LlamaLike() with { RotaryStyle = RotaryStyle.Interleaved, AttentionWindow = [0, 3] }, Qwen3Like(), Olmo2Like(), Phi3Like()];
 
