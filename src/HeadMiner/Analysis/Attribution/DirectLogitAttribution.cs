@@ -81,7 +81,9 @@ public sealed record DlaResult
 /// <summary>
 /// Direct logit attribution (DLA) per layer component, per attention head and per MLP neuron, at each prompt's last
 /// position, built on <see cref="ActivationCache.LogitAttribution"/>. One forward pass caches only the last position
-/// of hook_embed/pos_embed, hook_z, hook_attn_out, hook_mlp_out (hook_post for neurons) and ln_final.hook_scale.
+/// of hook_embed/pos_embed, hook_z, hook_attn_out, hook_mlp_out (hook_post for neurons) and ln_final.hook_scale, plus
+/// ln1_post/ln2_post.hook_scale on post-norm models, whose head and neuron terms are the frozen-scale ones
+/// (<see cref="FrozenPostNorm"/>: each term through its sublayer's post-norm at this run's scale, so they still add up).
 /// </summary>
 public static class DirectLogitAttribution
 {
