@@ -127,9 +127,10 @@ public sealed class DifferentiableTransformer
 
         var embedded = Ops.Embedding(tape, _wE, batch.Ids);
         if (_wPos is not null) embedded = Ops.Add(tape, embedded, Ops.Embedding(tape, _wPos, positions));
+        if (c.EmbeddingMultiplier != 1)
+            System.Numerics.Tensors.TensorPrimitives.Multiply(embedded.Value.Span, c.EmbeddingMultiplier, embedded.Value.Span); // as Transformer.Embed
         var embed = new Variable(embedded.Value, withGradient);
 
-        (float[] Cos, float[] Sin) tables = _model.Rotary is { } rotary ? rotary.For(T) : ([], []);
         int L = c.Layers;
         var residPre = new Variable[L];
         var qs = new Variable[L];
@@ -155,12 +156,14 @@ public sealed class DifferentiableTransformer
                 q = Ops.RmsNorm(tape, q, w.QNorm ?? throw MissingQkNorm(l), c.NormEps, group);
                 k = Ops.RmsNorm(tape, k, w.KNorm ?? throw MissingQkNorm(l), c.NormEps, group);
             }
-            if (c.RotaryDim > 0)
+            if (_model.RotaryFor(l) is { } rotary)
             {
+                var tables = rotary.For(T);
                 q = Ops.Rotary(tape, q, c.Heads, c.DHead, c.RotaryDim, tables.Cos, tables.Sin, positions, c.RotaryStyle);
                 k = Ops.Rotary(tape, k, c.KvHeads, c.DHead, c.RotaryDim, tables.Cos, tables.Sin, positions, c.RotaryStyle);
             }
-            var z = zs[l] = Ops.CausalAttention(tape, q, k, vs[l], B, c.Heads, c.KvHeads, c.DHead, c.AttentionScale, c.AttentionWindow[l]);
+            var z = zs[l] = Ops.CausalAttention(tape, q, k, vs[l], B, c.Heads, c.KvHeads, c.DHead, c.AttentionScale, c.AttentionWindow[l],
+                softCap: c.AttentionSoftCap ?? 0);
             var attn = Linear(tape, z, w.Wo, w.Bo);
             if (c.PostNorm) attn = Ops.RmsNorm(tape, attn, w.Ln1Post, c.NormEps);
             if (c.ParallelAttnMlp)
@@ -182,6 +185,7 @@ public sealed class DifferentiableTransformer
         var unembedRows = lastOnly ? Ops.GatherRows(tape, x, [.. Enumerable.Range(0, B).Select(b => b * T + T - 1)]) : x;
         var logits = Ops.MatMul(tape, Norm(tape, unembedRows, _lnFinalW, _lnFinalB), _wU, _unembedTransposed);
         if (_bU is not null) logits = Ops.AddRowBias(tape, logits, _bU);
+        if (c.FinalLogitSoftCap is { } cap) logits = Ops.SoftCap(tape, logits, cap);
         return new DifferentiableRun
         {
             Tape = tape,
@@ -243,6 +247,7 @@ public sealed class DifferentiableTransformer
         {
             MlpActivation.GeluTanh => Ops.GeluTanh(tape, pre),
             MlpActivation.GeluErf => Ops.GeluErf(tape, pre),
+            MlpActivation.GeGluTanh => Ops.GeGlu(tape, Ops.MatMul(tape, n2, w.WGate ?? throw new HeadMinerException($"{_model.Source}: a GeGLU MLP needs W_gate")), pre),
             _ => Ops.SwiGlu(tape, Ops.MatMul(tape, n2, w.WGate ?? throw new HeadMinerException($"{_model.Source}: a SwiGLU MLP needs W_gate")), pre),
         };
         return Linear(tape, hidden, w.WOut, w.BOut);
