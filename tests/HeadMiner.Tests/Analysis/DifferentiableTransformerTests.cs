@@ -15,7 +15,7 @@ namespace HeadMiner.Tests.Analysis;
 /// </summary>
 public class DifferentiableTransformerTests
 {
-    public static TheoryData<int> Configs => [0, 1, 2, 3, 4, 5, 6];
+    public static TheoryData<int> Configs => [0, 1, 2, 3, 4, 5, 6, 7, 8];
 
     [Theory]
     [MemberData(nameof(Configs))]

@@ -7,7 +7,7 @@ namespace HeadMiner.Tests.Analysis;
 
 public class LogitLensTests
 {
-    public static TheoryData<int> Configs => new() { 0, 1, 2, 3, 4, 5, 6 };
+    public static TheoryData<int> Configs => new() { 0, 1, 2, 3, 4, 5, 6, 7, 8 };
 
     [Theory]
     [MemberData(nameof(Configs))]

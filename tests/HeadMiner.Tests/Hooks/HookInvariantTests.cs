@@ -8,7 +8,7 @@ namespace HeadMiner.Tests.Hooks;
 /// <summary>The invariants, on every architecture path (GPT-2-like, NeoX-like parallel + rotary, Llama-like GQA).</summary>
 public class HookInvariantTests
 {
-    public static TheoryData<int> Configs => new() { 0, 1, 2, 3, 4, 5, 6 };
+    public static TheoryData<int> Configs => new() { 0, 1, 2, 3, 4, 5, 6, 7, 8 };
 
     /// <summary>The models whose heads add into the residual stream (not OLMo-2's post-norm, which refuses per-head stacks).</summary>
     public static TheoryData<int> AdditiveConfigs => new() { 0, 1, 2, 3, 4, 6 };
