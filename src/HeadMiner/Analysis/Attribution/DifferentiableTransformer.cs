@@ -53,8 +53,9 @@ public sealed class DifferentiableRun
 /// for the training model. <see cref="Transformer.Run"/> stays untouched: inference pays nothing for this.
 /// <para>The weights are packed once into GEMM-ready constants (W_Q [d_model, heads·d_head], W_O [heads·d_head,
 /// d_model], …): one extra copy of the attention and MLP matrices; a tied unembedding is read in place. Supported:
-/// LayerNorm/RMSNorm (folded or not), GELU and SwiGLU MLPs, learned or rotary positions (partial, either style,
-/// scaled), grouped-query attention, sliding windows, parallel attention + MLP. Padding masks are not: every
+/// LayerNorm/RMSNorm (folded or not), GELU, SwiGLU and GeGLU MLPs, learned or rotary positions (partial, either style,
+/// scaled, per layer type), grouped-query attention, sliding windows, parallel attention + MLP, QK-norm, pre- and
+/// post-norms, an embedding multiplier, attention and final-logit soft caps (Gemma 2). Padding masks are not: every
 /// sequence must be full length (prompt pairs are).</para>
 /// </summary>
 public sealed class DifferentiableTransformer

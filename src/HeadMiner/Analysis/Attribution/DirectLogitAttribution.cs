@@ -18,7 +18,10 @@ public sealed record PromptAttribution
     public required int Answer { get; init; }
     public int? Wrong { get; init; }
 
-    /// <summary>The real logit[answer] − logit[wrong] (or logit[answer]) of the run.</summary>
+    /// <summary>
+    /// The real logit[answer] − logit[wrong] (or logit[answer]) of the run — after a final-logit soft cap (Gemma 2),
+    /// whereas the components explain the logits before it (the cap is not linear; docs/HOOKS.md, "Gemma").
+    /// </summary>
     public required double LogitDiff { get; init; }
 
     /// <summary>Final-norm bias · direction + b_U[answer] − b_U[wrong]: the part no component owns.</summary>
