@@ -169,6 +169,20 @@ public class GemmaTests
     }
 
     [Fact]
+    public void Gemma1DirectLogitAttributionSumsToTheLogitDifference()
+    {
+        // Gemma 1 has pre-norms only, so head terms add up; the scaled embedding is the embed component.
+        using var loaded = ModelLoader.Load(TestPaths.Fixture("parity", "gemma"), new LoadOptions { Processing = WeightProcessing.TransformerLensDefault });
+        var batch = new TokenBatch([.. Prompt, .. Prompt.Reverse()], 2, Prompt.Length);
+        var result = HeadMiner.Analysis.Attribution.DirectLogitAttribution.Compute(loaded.Model, batch, [7, 40], [90, 3]);
+        foreach (var p in result.Prompts)
+        {
+            Assert.True(Math.Abs(p.LogitDiff) > 1e-2, "a zero logit difference would make the sum check vacuous");
+            Assert.Equal(p.LogitDiff, p.ComponentSum, 1e-4);
+        }
+    }
+
+    [Fact]
     public void AttnScoresAreSoftCappedBeforeTheMask()
     {
         var c = TinyModels.Gemma2Like();
