@@ -15,7 +15,7 @@ namespace HeadMiner.Models.Architectures;
 /// </summary>
 public abstract class GemmaFamily : LlamaFamily
 {
-    /// <summary>Gemma 2/3: pre- and post-norms around both sublayers, with Gemma's names.</summary>
+    /// <summary>Gemma 1 has pre-norms only; Gemma 2/3 override this for norms after both sublayers too.</summary>
     protected override bool PostNorm => false;
 
     /// <summary>Which layers slide, by HF's rule for the family when config.json has no layer_types.</summary>
