@@ -111,7 +111,8 @@ public sealed class ExplorerApi(IReadOnlyList<ExplorerModel> models, ExplorerLim
         {
             model = m.Id,
             answer = new { id = target, token = PromptInput.TokenText(m, target) },
-            logit = p.LogitDiff,
+            logit = p.LogitDiff, // before a final-logit soft cap: what the components add up to
+            capped_logit = p.CappedLogitDiff,
             heads = p.Heads,
             components = dla.ComponentLabels.Zip(p.Components, (label, value) => new { label, value }).ToArray(),
         };

@@ -70,6 +70,9 @@ public static class DlaCommand
             position = "last",
             quantity = result.Prompts[0].Wrong is null ? "logit[answer]" : "logit[answer] - logit[wrong]",
             final_norm = "applied with the scale cached from the real run (ln_final.hook_scale), so every term is linear in its component",
+            final_logit_soft_cap = loaded.Model.Config.FinalLogitSoftCap is { } cap
+                ? $"{cap}: logit_diff and the components are before the cap (it is not linear); capped_logit_diff is what the model outputs"
+                : null,
             sum_check = new
             {
                 max_abs_gap = maxGap,
@@ -94,6 +97,7 @@ public static class DlaCommand
                 answer = new { id = p.Answer, token = Tok(tokenizer, p.Answer) },
                 wrong = p.Wrong is int w ? new { id = w, token = Tok(tokenizer, w) } : null,
                 logit_diff = p.LogitDiff,
+                capped_logit_diff = p.CappedLogitDiff,
                 bias_terms = p.BiasTerms,
                 component_sum = p.ComponentSum,
                 components = result.ComponentLabels.Zip(p.Components).ToDictionary(x => x.First, x => x.Second),
@@ -119,6 +123,8 @@ public static class DlaCommand
         output.WriteLine($"{result.Prompts.Count} prompt(s); attributing {quantity}{(result.Prompts.Count > 1 ? " (prompt 0; means below)" : "")} at the last position");
         double actual = result.Prompts.Average(p => p.LogitDiff), sum = result.Prompts.Average(p => p.ComponentSum);
         output.WriteLine($"mean logit difference {actual:F4}; components + bias terms {sum:F4} (bias terms {result.Prompts.Average(p => p.BiasTerms):F4})");
+        if (loaded.Model.Config.FinalLogitSoftCap is { } cap)
+            output.WriteLine($"  both before the final-logit soft cap {cap} (not linear); after it the model outputs {result.Prompts.Average(p => p.CappedLogitDiff!.Value):F4}");
         output.WriteLine("per layer component:");
         var comps = result.MeanComponents();
         for (int i = 0; i < comps.Length; i++) output.WriteLine($"  {result.ComponentLabels[i],-14} {comps[i],10:F4}");

@@ -61,6 +61,8 @@ public static class LogitLens
             var b = bu.Contiguous().Span;
             for (int r = 0; r < rows; r++) System.Numerics.Tensors.TensorPrimitives.Add(logits.AsSpan(r * v, v), b, logits.AsSpan(r * v, v));
         }
+        // The model's own read-out ends with the final soft cap (Gemma 2); every lens row gets it, so the last is the prediction.
+        if (c.FinalLogitSoftCap is { } cap) Activations.SoftCap(logits, logits, cap);
         var probs = (float[])logits.Clone();
         Softmax.Rows(probs, rows, v);
 

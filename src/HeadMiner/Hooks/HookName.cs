@@ -75,7 +75,7 @@ public readonly record struct HookName(ActivationSite Site, int Layer)
     {
         ActivationSite.PosEmbed => config.LearnedPositions,
         ActivationSite.RotQ or ActivationSite.RotK => config.RotaryDim > 0,
-        ActivationSite.MlpPreLinear => config.Activation == MlpActivation.SwiGlu,
+        ActivationSite.MlpPreLinear => config.GatedMlp,
         ActivationSite.Ln1Scale or ActivationSite.Ln1Normalized or ActivationSite.Ln2Scale or ActivationSite.Ln2Normalized => config.PreNorm,
         ActivationSite.Ln1PostScale or ActivationSite.Ln1PostNormalized or ActivationSite.Ln2PostScale or ActivationSite.Ln2PostNormalized => config.PostNorm,
         ActivationSite.QNormScale or ActivationSite.QNormNormalized or ActivationSite.KNormScale or ActivationSite.KNormNormalized => config.QkNorm != QkNormKind.None,

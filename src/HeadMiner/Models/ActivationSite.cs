@@ -73,6 +73,12 @@ public sealed class ForwardOptions
     public bool LastOnly { get; init; }
 
     /// <summary>
+    /// Leave out the final-logit soft cap (Gemma 2): logits as the unembedding gives them, the quantity that
+    /// per-component attributions add up to. No effect on a model without a cap.
+    /// </summary>
+    public bool UncappedLogits { get; init; }
+
+    /// <summary>
     /// Unembed only these positions of every sequence: logits [B, positions, vocab]. With a large vocabulary the
     /// unembedding is most of a short prompt's cost, and a metric that reads a few positions needs no more.
     /// </summary>

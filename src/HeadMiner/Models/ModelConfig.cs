@@ -14,6 +14,9 @@ public enum MlpActivation
 
     /// <summary>Gated SiLU: W_out · (silu(W_gate x) ⊙ W_in x) (Llama, Mistral, Qwen2, Phi-3, llama2.c).</summary>
     SwiGlu,
+
+    /// <summary>Gated GELU, tanh approximation: W_out · (gelu_tanh(W_gate x) ⊙ W_in x) (Gemma 1/2/3, "gelu_pytorch_tanh").</summary>
+    GeGluTanh,
 }
 
 /// <summary>Where a model normalises its queries and keys after projecting them (and before rotary), if at all.</summary>
@@ -83,6 +86,40 @@ public sealed record ModelConfig
     public double RopeTheta { get; init; } = 10000;
     public RopeScaling? RopeScaling { get; init; }
 
+    /// <summary>
+    /// Linear rotary scaling (rope_scaling type "linear"): every inverse frequency divided by this factor, i.e.
+    /// positions compressed by it (Gemma 3's global layers). 1 = none.
+    /// </summary>
+    public double RopeLinearFactor { get; init; } = 1;
+
+    /// <summary>
+    /// When set, sliding-window layers (<see cref="AttentionWindow"/> &gt; 0) rotate with this base and no scaling,
+    /// while global layers keep <see cref="RopeTheta"/> with its scaling (Gemma 3's rope_local_base_freq). The
+    /// forward pass then holds one rotary table per distinct setting and picks it per layer.
+    /// </summary>
+    public double? LocalRopeTheta { get; init; }
+
+    /// <summary>Whether layer <paramref name="layer"/> rotates with <see cref="LocalRopeTheta"/> rather than the global setting.</summary>
+    public bool UsesLocalRope(int layer) => LocalRopeTheta is not null && AttentionWindow[layer] > 0;
+
+    /// <summary>
+    /// Multiplier of the token embedding, applied before hook_embed (Gemma: √d_model, which TransformerLens folds
+    /// into its W_E, so hook_embed shows the scaled rows there too). 1 for every other family.
+    /// </summary>
+    public float EmbeddingMultiplier { get; init; } = 1;
+
+    /// <summary>
+    /// Attention-logit soft cap (Gemma 2): scores = cap·tanh(scores/cap) after the scaling and before the mask, so
+    /// hook_attn_scores shows capped scores (as TransformerLens's attn_scores_soft_cap). Null = none.
+    /// </summary>
+    public float? AttentionSoftCap { get; init; }
+
+    /// <summary>
+    /// Final-logit soft cap (Gemma 2): logits = cap·tanh(logits/cap) after the unembedding. Not linear, so per-head
+    /// direct logit attribution explains the logits before this cap. Null = none.
+    /// </summary>
+    public float? FinalLogitSoftCap { get; init; }
+
     /// <summary>Phi-3's LongRoPE per-frequency factors and attention factor (null for every other family).</summary>
     public LongRopeScaling? LongRope { get; init; }
 
@@ -98,6 +135,9 @@ public sealed record ModelConfig
     /// <summary>Token id that begins a sequence, when the model expects one.</summary>
     public int? BosTokenId { get; init; }
     public int? EosTokenId { get; init; }
+
+    /// <summary>A gated MLP (W_gate and W_in, hook_pre_linear): SwiGLU or GeGLU.</summary>
+    public bool GatedMlp => Activation is MlpActivation.SwiGlu or MlpActivation.GeGluTanh;
 
     /// <summary>Query heads that share each k/v head: query head h reads k/v head h / GroupSize.</summary>
     public int GroupSize => Heads / KvHeads;
@@ -155,6 +195,11 @@ public sealed record ModelConfig
             Check(double.IsFinite(lr.AttentionFactor) && lr.AttentionFactor > 0, $"LongRoPE attention factor {lr.AttentionFactor} must be a positive finite number");
         }
         Check(!(PostNorm && ParallelAttnMlp), "post-sublayer norms with parallel attention and MLP are not supported");
+        Check(double.IsFinite(RopeLinearFactor) && RopeLinearFactor > 0, $"linear rope scaling factor {RopeLinearFactor} must be a positive finite number");
+        Check(LocalRopeTheta is null || (double.IsFinite(LocalRopeTheta.Value) && LocalRopeTheta >= 1), $"local rope theta {LocalRopeTheta} must be a finite number ≥ 1");
+        Check(float.IsFinite(EmbeddingMultiplier) && EmbeddingMultiplier > 0, $"embedding multiplier {EmbeddingMultiplier} must be a positive finite number");
+        Check(AttentionSoftCap is null || (float.IsFinite(AttentionSoftCap.Value) && AttentionSoftCap > 0), $"attention soft cap {AttentionSoftCap} must be a positive finite number");
+        Check(FinalLogitSoftCap is null || (float.IsFinite(FinalLogitSoftCap.Value) && FinalLogitSoftCap > 0), $"final logit soft cap {FinalLogitSoftCap} must be a positive finite number");
         Check(AttentionWindow.Length == Layers, $"{AttentionWindow.Length} attention windows for {Layers} layers");
         Check(AttentionWindow.All(w => w >= 0), "attention windows must not be negative");
         Check(BosTokenId is null || (uint)BosTokenId < (uint)VocabSize, $"BOS token id {BosTokenId} is outside the vocabulary of {VocabSize}");

@@ -50,7 +50,7 @@ public static class RandomWeights
                 QNormWeight = c.QkNorm == QkNormKind.None ? null : NormWeight(c.QkNorm == QkNormKind.PerHead ? dh : h * dh),
                 KNormWeight = c.QkNorm == QkNormKind.None ? null : NormWeight(c.QkNorm == QkNormKind.PerHead ? dh : kv * dh),
                 W_in = Normal(d, m),
-                W_gate = c.Activation == MlpActivation.SwiGlu ? Normal(d, m) : null,
+                W_gate = c.GatedMlp ? Normal(d, m) : null,
                 W_out = Normal(m, d),
                 b_in = Bias(m),
                 b_out = Bias(d),

@@ -19,11 +19,17 @@ public sealed class RotaryTables
 
     public int RotaryDim { get; }
 
-    public RotaryTables(int rotaryDim, double theta, RopeScaling? scaling, LongRopeScaling? longRope = null)
+    /// <param name="linearFactor">rope_scaling type "linear": every inverse frequency divided by it (1 = none).</param>
+    public RotaryTables(int rotaryDim, double theta, RopeScaling? scaling, LongRopeScaling? longRope = null, double linearFactor = 1)
     {
         RotaryDim = rotaryDim;
         _longRope = longRope;
-        if (longRope is null) _inverseFrequencies = InverseFrequencies(rotaryDim, theta, scaling);
+        if (longRope is null)
+        {
+            _inverseFrequencies = InverseFrequencies(rotaryDim, theta, scaling);
+            if (linearFactor != 1)
+                for (int i = 0; i < _inverseFrequencies.Length; i++) _inverseFrequencies[i] /= linearFactor;
+        }
         else
         {
             _inverseFrequencies = longRope.InverseFrequencies(rotaryDim, theta, longRope.OriginalMaxPositions);

@@ -27,7 +27,7 @@ public sealed class ForwardResult(Tensor? logits, float[] residual)
 public sealed class Transformer : IDisposable
 {
     private readonly IDisposable? _owner;
-    private readonly RotaryTables? _rotary;
+    private readonly RotaryTables? _rotary, _localRotary;
 
     public ModelConfig Config { get; }
     public TransformerWeights Weights { get; }
@@ -45,10 +45,19 @@ public sealed class Transformer : IDisposable
         Weights = weights;
         Source = source;
         _owner = owner;
-        if (config.RotaryDim > 0) _rotary = new RotaryTables(config.RotaryDim, config.RopeTheta, config.RopeScaling, config.LongRope);
+        if (config.RotaryDim > 0)
+        {
+            _rotary = new RotaryTables(config.RotaryDim, config.RopeTheta, config.RopeScaling, config.LongRope, config.RopeLinearFactor);
+            // Gemma 3: sliding layers have their own base and no scaling; one table per distinct setting.
+            if (config.LocalRopeTheta is { } local) _localRotary = new RotaryTables(config.RotaryDim, local, null);
+        }
     }
 
+    /// <summary>The rotary tables of the global layers (every layer unless <see cref="ModelConfig.LocalRopeTheta"/>).</summary>
     public RotaryTables? Rotary => _rotary;
+
+    /// <summary>The rotary tables layer <paramref name="layer"/> rotates its queries and keys with.</summary>
+    public RotaryTables? RotaryFor(int layer) => Config.UsesLocalRope(layer) ? _localRotary : _rotary;
 
     // ---- public entry points -----------------------------------------------------------------------------------
 
@@ -99,7 +108,7 @@ public sealed class Transformer : IDisposable
             : options.LogitPositions is { } positionsWanted
                 ? Enumerable.Range(0, batch.Batch).SelectMany(b => positionsWanted.Select(p => b * batch.Length + p)).ToArray()
                 : Enumerable.Range(0, rows).ToArray();
-        var logits = Unembed(x, selected, hooks, batch.Batch);
+        var logits = Unembed(x, selected, hooks, batch.Batch, options.UncappedLogits);
         int perSequence = options.LastOnly ? 1 : options.LogitPositions?.Length ?? batch.Length;
         return new ForwardResult(Tensor.Wrap(logits, batch.Batch, perSequence, Config.VocabSize), x);
     }
@@ -154,7 +163,7 @@ public sealed class Transformer : IDisposable
         public readonly float[] Z = new float[rows * c.Heads * c.DHead];
         public readonly float[] AttnOut = new float[rows * c.DModel];
         public readonly float[] MlpPre = new float[rows * c.DMlp];
-        public readonly float[] MlpGate = c.Activation == MlpActivation.SwiGlu ? new float[rows * c.DMlp] : [];
+        public readonly float[] MlpGate = c.GatedMlp ? new float[rows * c.DMlp] : [];
         public readonly float[] MlpOut = new float[rows * c.DModel];
         public readonly float[] Scale = new float[rows];
     }
@@ -169,6 +178,8 @@ public sealed class Transformer : IDisposable
         int d = Config.DModel, rows = batch.Ids.Length;
         var x = new float[rows * d];
         Embedding.Gather(Weights.W_E.Contiguous().Span, d, batch.Ids, x);
+        // Gemma's √d_model; before hook_embed, where TransformerLens (which folds it into W_E) shows it too.
+        if (Config.EmbeddingMultiplier != 1) TensorPrimitives.Multiply(x, Config.EmbeddingMultiplier, x);
         var ctx = new RunContext(batch, positions, hooks, null);
         Visit(ctx, ActivationSite.Embed, -1, x, batch.Batch, batch.Length, d);
         if (Config.LearnedPositions)
@@ -264,16 +275,17 @@ public sealed class Transformer : IDisposable
                 ctx.Hooks, ActivationSite.KNormScale, ActivationSite.KNormNormalized, l, B);
         }
 
-        if (_rotary is not null)
+        if (RotaryFor(l) is { } rotary)
         {
-            _rotary.Apply(qkv, rows, width, H, dh, ctx.Positions, c.RotaryStyle);
-            _rotary.Apply(qkv[qw..], rows, width, G, dh, ctx.Positions, c.RotaryStyle);
+            rotary.Apply(qkv, rows, width, H, dh, ctx.Positions, c.RotaryStyle);
+            rotary.Apply(qkv[qw..], rows, width, G, dh, ctx.Positions, c.RotaryStyle);
             VisitHeads(ctx, ActivationSite.RotQ, l, qkvMemory, 0, H, width);
             VisitHeads(ctx, ActivationSite.RotK, l, qkvMemory, qw, G, width);
         }
 
         var z = buf.Z.AsSpan(0, rows * qw);
         int window = c.AttentionWindow[l];
+        float softCap = c.AttentionSoftCap ?? 0;
         var cache = ctx.Cache;
         if (cache is not null)
         {
@@ -289,7 +301,7 @@ public sealed class Transformer : IDisposable
             Tensors.Kernels.Attention.Forward(
                 qkv, width, keys[..(total * kvw)], values[..(total * kvw)], kvw, z, qw,
                 T, total, H, G, dh, c.AttentionScale,
-                new AttentionMask { FirstQueryPosition = cache.Length, SlidingWindow = window });
+                new AttentionMask { FirstQueryPosition = cache.Length, SlidingWindow = window }, softCap: softCap);
         }
         else
         {
@@ -307,10 +319,10 @@ public sealed class Transformer : IDisposable
                 if (P > 0) AssemblePrefixKv(ctx, l, b, seq, kv!, P, T, kvw, qw, width);
                 var mask = Mask(ctx, b, window);
                 if (unfused)
-                    Tensors.Kernels.Attention.Scores(seq, width, Keys(b, seq), kvStride, scores.AsSpan(b * H * T * K, H * T * K), T, K, H, G, dh, c.AttentionScale, mask);
+                    Tensors.Kernels.Attention.Scores(seq, width, Keys(b, seq), kvStride, scores.AsSpan(b * H * T * K, H * T * K), T, K, H, G, dh, c.AttentionScale, mask, softCap);
                 else
                     Tensors.Kernels.Attention.Forward(seq, width, Keys(b, seq), Values(b, seq), kvStride, z.Slice(b * T * qw, T * qw), qw,
-                        T, K, H, G, dh, c.AttentionScale, mask);
+                        T, K, H, G, dh, c.AttentionScale, mask, softCap: softCap);
             }
             if (unfused)
             {
@@ -430,13 +442,14 @@ public sealed class Transformer : IDisposable
                 Visit(ctx, ActivationSite.MlpPre, l, buf.MlpPre, ctx.B, ctx.T, m);
                 ParallelElementwise(pre, static (s, dst) => Activations.GeluErf(s, dst));
                 break;
-            case MlpActivation.SwiGlu:
+            case MlpActivation.SwiGlu or MlpActivation.GeGluTanh:
                 // TransformerLens's gated MLP: hook_pre is the gate's input, hook_pre_linear the up projection.
                 var gate = buf.MlpGate.AsSpan(0, rows * m);
                 Project(buf.Normed, d, rows, MatrixOperand.Of(w.W_gate!), w.W_gate!, gate, m);
                 Visit(ctx, ActivationSite.MlpPre, l, buf.MlpGate, ctx.B, ctx.T, m);
                 Visit(ctx, ActivationSite.MlpPreLinear, l, buf.MlpPre, ctx.B, ctx.T, m);
-                ParallelElementwise(gate, static (s, dst) => Activations.Silu(s, dst));
+                if (c.Activation == MlpActivation.SwiGlu) ParallelElementwise(gate, static (s, dst) => Activations.Silu(s, dst));
+                else ParallelElementwise(gate, static (s, dst) => Activations.GeluTanh(s, dst));
                 TensorPrimitives.Multiply(pre, gate, pre);
                 break;
         }
@@ -449,7 +462,7 @@ public sealed class Transformer : IDisposable
         Visit(ctx, ActivationSite.MlpOut, l, buf.MlpOut, ctx.B, ctx.T, d);
     }
 
-    private float[] Unembed(float[] x, int[] rows, IActivationHooks? hooks, int batch)
+    private float[] Unembed(float[] x, int[] rows, IActivationHooks? hooks, int batch, bool uncapped = false)
     {
         int d = Config.DModel, v = Config.VocabSize;
         var selected = new float[rows.Length * d];
@@ -459,6 +472,8 @@ public sealed class Transformer : IDisposable
         var logits = new float[rows.Length * v];
         Project(selected, d, rows.Length, MatrixOperand.Of(Weights.W_U), Weights.W_U, logits, v);
         if (Weights.b_U is not null) AddBias(logits, rows.Length, v, Weights.b_U);
+        // Gemma 2: after the unembedding, as Hugging Face and TransformerLens (output_logits_soft_cap) do.
+        if (Config.FinalLogitSoftCap is { } cap && !uncapped) Activations.SoftCap(logits, logits, cap);
         return logits;
     }
 

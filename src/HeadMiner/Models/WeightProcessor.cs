@@ -10,9 +10,12 @@ namespace HeadMiner.Models;
 ///   because a LayerNorm's output has zero mean. The norm keeps only its normalisation.
 /// - center_writing_weights (LayerNorm models only): W_E, W_pos, W_O, W_out and their biases lose their mean over
 ///   d_model, since every reader of the residual stream (a LayerNorm) removes it anyway.
-/// - center_unembed: W_U and b_U lose their mean over the vocabulary (softmax is shift-invariant).
+/// - center_unembed: W_U and b_U lose their mean over the vocabulary (softmax is shift-invariant); skipped under a
+///   final-logit soft cap (Gemma 2), which is not.
 /// - fold_value_biases: b_V moves into b_O (attention rows sum to 1, so Σ pattern · b_V = b_V).
-/// Steps that are not exact for the model (centering writes of an RMSNorm model) are skipped, and the label says so.
+/// Steps that are not exact for the model (centering writes of an RMSNorm model, center_unembed under a soft cap) are
+/// skipped, and the label says so. Attention soft-capping needs nothing: folding changes no score. Gemma's (1 + w)
+/// norms are ordinary RMSNorms by the time this runs (the loader folds the 1 in), so they fold like any other.
 /// </summary>
 public static class WeightProcessor
 {
@@ -23,6 +26,9 @@ public static class WeightProcessor
         var w = model.Weights;
         bool layerNorm = c.Norm == NormKind.LayerNorm;
         bool centerWrites = requested.CenterWritingWeights && layerNorm;
+        // A final-logit soft cap (Gemma 2) is not shift-invariant: cap·tanh((l + c)/cap) is not cap·tanh(l/cap) + c, so
+        // centring the unembedding would change the log-probs. TransformerLens turns center_unembed off there too.
+        bool centerUnembed = requested.CenterUnembed && w.HasUnembedding && c.FinalLogitSoftCap is null;
 
         if (requested.FoldLayerNorm)
         {
@@ -71,7 +77,7 @@ public static class WeightProcessor
             }
         }
 
-        if (requested.CenterUnembed && w.HasUnembedding)
+        if (centerUnembed)
         {
             w.W_U = CenterLastAxis(w.W_U);
             if (w.b_U is not null) w.b_U = CenterLastAxis(w.b_U);
@@ -105,7 +111,7 @@ public static class WeightProcessor
             foldedValues |= w.Blocks.All(b => b.b_V is null); // nothing to fold is folded
         }
 
-        model.Processing = new WeightProcessing(requested.FoldLayerNorm, centerWrites, requested.CenterUnembed && w.HasUnembedding, requested.FoldValueBiases && foldedValues);
+        model.Processing = new WeightProcessing(requested.FoldLayerNorm, centerWrites, centerUnembed, requested.FoldValueBiases && foldedValues);
     }
 
     /// <summary>(W·diag(γ), b + β·W) for W [heads, d_model, d_head]; W centred over d_model when the norm is a LayerNorm.</summary>

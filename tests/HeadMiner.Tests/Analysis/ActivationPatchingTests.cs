@@ -40,6 +40,10 @@ public class ActivationPatchingTests
         { 4, "z", MetricKind.LogitDiff, PatchDirection.Noising },
         { 5, "k:pos", MetricKind.LogitDiff, PatchDirection.Denoising },
         { 5, "mlp_out", MetricKind.Loss, PatchDirection.Noising },
+        { 7, "k:pos", MetricKind.LogitDiff, PatchDirection.Denoising },
+        { 7, "pattern:pos", MetricKind.ProbDiff, PatchDirection.Noising },
+        { 8, "z:pos", MetricKind.LogitDiff, PatchDirection.Denoising },
+        { 8, "resid_pre", MetricKind.Loss, PatchDirection.Noising },
     };
 
     [Theory]
@@ -77,6 +81,8 @@ public class ActivationPatchingTests
     [InlineData(0)]
     [InlineData(1)]
     [InlineData(2)]
+    [InlineData(7)]
+    [InlineData(8)]
     public void APrefixRunReproducesTheFullRunsLaterPositions(int config)
     {
         var c = TinyModels.All[config];
@@ -84,17 +90,21 @@ public class ActivationPatchingTests
         var tokens = TinyModels.Tokens(c, 10, 3);
         var keySite = c.RotaryDim > 0 ? ActivationSite.RotK : ActivationSite.K;
         var (full, cache) = model.RunWithCache(TokenBatch.Single(tokens), CacheFilter.Where(h => h.Site is ActivationSite.ResidPre || h.Site == keySite || h.Site == ActivationSite.V));
-        const int prefix = 4, layer = 1;
+        const int prefix = 4;
         int d = c.DModel, kvw = c.KvHeads * c.DHead;
-        var resume = cache[ActivationSite.ResidPre, layer].ToArray().AsSpan(prefix * d).ToArray();
-        var suffix = model.Run(TokenBatch.Single(tokens.AsSpan(prefix)), new ForwardOptions
-        {
-            StartLayer = layer,
-            StartResidual = resume,
-            PrefixLength = prefix,
-            PrefixKeysValues = (l, _) => (cache[keySite, l].ToArray().AsMemory(0, prefix * kvw), cache[ActivationSite.V, l].ToArray().AsMemory(0, prefix * kvw)),
-        }).Logits!.ToArray();
         var expected = full.Logits!.ToArray().AsSpan(prefix * c.VocabSize).ToArray();
-        for (int i = 0; i < expected.Length; i++) Assert.Equal(expected[i], suffix[i], 1e-5f);
+        // From layer 0 too: Gemma's first layer slides (window 3 < the 6 resumed positions) and soft-caps its scores.
+        foreach (int layer in new[] { 0, 1 })
+        {
+            var resume = cache[ActivationSite.ResidPre, layer].ToArray().AsSpan(prefix * d).ToArray();
+            var suffix = model.Run(TokenBatch.Single(tokens.AsSpan(prefix)), new ForwardOptions
+            {
+                StartLayer = layer,
+                StartResidual = resume,
+                PrefixLength = prefix,
+                PrefixKeysValues = (l, _) => (cache[keySite, l].ToArray().AsMemory(0, prefix * kvw), cache[ActivationSite.V, l].ToArray().AsMemory(0, prefix * kvw)),
+            }).Logits!.ToArray();
+            for (int i = 0; i < expected.Length; i++) Assert.Equal(expected[i], suffix[i], 1e-5f);
+        }
     }
 }

@@ -58,6 +58,39 @@ public class DirectLogitAttributionTests
         Assert.Equal(c.Layers, result.TopNeuronsByMean(3).Length);
     }
 
+    [Theory]
+    [MemberData(nameof(Configs))]
+    public void LogitDiffIsBeforeTheFinalSoftCapAndCappedLogitDiffIsTheModelsOutput(int index)
+    {
+        var c = AnalysisModels.All[index];
+        using var model = TinyModels.Create(c);
+        var batch = Batch(c, 17);
+        int[] answers = [2, 7, 11], wrongs = [9, 4, 1];
+        var result = DirectLogitAttribution.Compute(model, batch, answers, wrongs);
+        var capped = model.Forward(batch);
+        var uncapped = model.Run(batch, new ForwardOptions { UncappedLogits = true }).Logits!;
+        int last = batch.Length - 1;
+        double largestCapEffect = 0;
+        foreach (var p in result.Prompts)
+        {
+            int b = p.Index;
+            double output = capped[b, last, answers[b]] - capped[b, last, wrongs[b]];
+            Assert.Equal(uncapped[b, last, answers[b]] - uncapped[b, last, wrongs[b]], p.LogitDiff, 1e-4);
+            if (c.FinalLogitSoftCap is null)
+            {
+                Assert.Null(p.CappedLogitDiff);
+                Assert.Equal(output, p.LogitDiff, 1e-4);
+            }
+            else
+            {
+                Assert.Equal(output, p.CappedLogitDiff!.Value, 1e-4);
+                largestCapEffect = Math.Max(largestCapEffect, Math.Abs(p.LogitDiff - output));
+            }
+        }
+        // The Gemma 2-shaped model's cap (3) must actually change the difference, or the test shows nothing.
+        if (c.FinalLogitSoftCap is not null) Assert.True(largestCapEffect > 1e-2, $"the final cap changed no logit difference ({largestCapEffect})");
+    }
+
     [Fact]
     public void UnprocessedWeightsAreLabelledAndStillDecomposeThroughTheCachedScale()
     {

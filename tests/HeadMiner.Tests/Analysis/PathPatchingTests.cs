@@ -131,6 +131,8 @@ public class PathPatchingTests
                     for (int r = 0; r < rows; r++)
                         for (int k = 0; k < v; k++) logits[r * v + k] += bias[k];
                 }
+                if (c.FinalLogitSoftCap is { } cap)
+                    for (int k = 0; k < logits.Length; k++) logits[k] = cap * MathF.Tanh(logits[k] / cap);
                 double expected = patching.Metric.Compute(Tensor.Wrap(logits, pairs.Count, pairs.Length, v));
 
                 var result = patching.Patch(layer, head, PathReceivers.Logits);

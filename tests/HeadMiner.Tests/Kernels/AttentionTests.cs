@@ -64,7 +64,7 @@ public class AttentionTests
         var scores = withScoresAndPattern ? new float[s.Heads * s.Queries * s.Keys] : [];
         var pattern = withScoresAndPattern ? new float[scores.Length] : [];
         Attention.Forward(x.Q, x.QStride, x.K, x.V, x.KvStride, z, s.QueryWidth,
-            s.Queries, s.Keys, s.Heads, s.KvHeads, s.HeadDim, (float)s.Scale, x.Mask, scores, pattern);
+            s.Queries, s.Keys, s.Heads, s.KvHeads, s.HeadDim, (float)s.Scale, x.Mask, scores, pattern, (float)s.SoftCap);
         return new Outputs(z, scores, pattern);
     }
 
@@ -343,11 +343,55 @@ public class AttentionTests
         return d;
     }
 
-    [Fact]
-    public void ReferenceBackwardMatchesFiniteDifferences()
+    /// <summary>
+    /// Gemma 2's attention-logit soft cap: fused forward, the unfused steps and backward against the reference, with a
+    /// cap small enough that most visible scores are bent (std 2 inputs give scores of several units).
+    /// </summary>
+    [Theory]
+    [InlineData(7, 7, 3, 3, 8, 0, 0, 0, 1.5)]
+    [InlineData(33, 40, 4, 2, 16, 7, 5, 2, 2.0)]
+    [InlineData(65, 65, 2, 1, 65, 0, 16, 0, 0.75)]
+    [InlineData(1, 30, 4, 2, 32, 29, 0, 0, 3.0)]
+    [InlineData(37, 37, 8, 2, 128, 0, 5, 3, 1.25)]
+    public void SoftCappedScoresMatchReference(int queries, int keys, int heads, int kvHeads, int headDim, int firstPos, int window, int leftPad, double cap)
+    {
+        var s = MakeShape(queries, keys, heads, kvHeads, headDim, firstPos, window, leftPad) with { SoftCap = cap };
+        var x = Inputs.Random(s, (ulong)(queries * 7 + keys), 1, 2, std: 2f);
+        var got = RunForward(x);
+        var want = ReferenceAttention.Forward(s, x.Q, x.QStride, x.K, x.V, x.KvStride);
+        var uncapped = ReferenceAttention.Forward(s with { SoftCap = 0 }, x.Q, x.QStride, x.K, x.V, x.KvStride);
+        Assert.Contains(uncapped.Scores, v => double.IsFinite(v) && Math.Abs(v) > 1.5 * cap); // the cap bites
+        Assert.All(got.Scores, v => Assert.True(float.IsNegativeInfinity(v) || Math.Abs(v) <= cap));
+        Assert.InRange(RelativeError(got.Z, want.Z), 0, Tolerance);
+        Assert.InRange(RelativeError(got.Scores, want.Scores), 0, Tolerance);
+        Assert.InRange(RelativeError(got.Pattern, want.Pattern), 0, Tolerance);
+
+        // The hookable steps: capped scores from Scores, identical to the fused kernel's.
+        var scores = new float[heads * queries * keys];
+        Attention.Scores(x.Q, x.QStride, x.K, x.KvStride, scores, queries, keys, heads, kvHeads, headDim, (float)s.Scale, x.Mask, (float)cap);
+        Assert.InRange(RelativeError(scores, got.Scores), 0, 1e-6);
+
+        var dz = new float[queries * s.QueryWidth];
+        new SeededRandom(5).FillNormal(dz, 1f);
+        var dq = new float[queries * x.QStride];
+        var dk = new float[keys * x.KvStride];
+        var dv = new float[keys * x.KvStride];
+        Attention.Backward(x.Q, x.QStride, x.K, x.V, x.KvStride, got.Pattern, dz, s.QueryWidth, dq, x.QStride, dk, dv, x.KvStride,
+            queries, keys, heads, kvHeads, headDim, (float)s.Scale, x.Mask, (float)cap);
+        var wantGrad = ReferenceAttention.Backward(s, ReferenceAttention.ToDouble(x.Q), x.QStride,
+            ReferenceAttention.ToDouble(x.K), ReferenceAttention.ToDouble(x.V), x.KvStride, ReferenceAttention.ToDouble(dz));
+        Assert.InRange(RelativeError(Dense(dq, queries, x.QStride, 0, s.QueryWidth), wantGrad.DQ), 0, Tolerance);
+        Assert.InRange(RelativeError(Dense(dk, keys, x.KvStride, 0, s.KvWidth), wantGrad.DK), 0, Tolerance);
+        Assert.InRange(RelativeError(Dense(dv, keys, x.KvStride, 0, s.KvWidth), wantGrad.DV), 0, Tolerance);
+    }
+
+    [Theory]
+    [InlineData(0)]
+    [InlineData(0.8)]
+    public void ReferenceBackwardMatchesFiniteDifferences(double softCap)
     {
         var valid = new[] { false, true, true, true, true, true, true };
-        var s = new Shape(5, 7, 4, 2, 3, 0.7, FirstQueryPosition: 2, SlidingWindow: 4, KeyValid: valid);
+        var s = new Shape(5, 7, 4, 2, 3, 0.7, FirstQueryPosition: 2, SlidingWindow: 4, KeyValid: valid, SoftCap: softCap);
         var rng = new SeededRandom(21);
         double[] Normal(int n) { var a = new double[n]; for (int i = 0; i < n; i++) a[i] = rng.NextNormal(); return a; }
         double[] q = Normal(5 * s.QueryWidth), k = Normal(7 * s.KvWidth), v = Normal(7 * s.KvWidth), dz = Normal(5 * s.QueryWidth);

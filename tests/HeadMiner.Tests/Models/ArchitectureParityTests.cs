@@ -12,7 +12,7 @@ namespace HeadMiner.Tests.Models;
 /// </summary>
 public class ArchitectureParityTests(ITestOutputHelper output)
 {
-    public static TheoryData<string> Fixtures => new() { "gpt2", "gpt_neo", "gpt_neox", "gpt_neox_seq", "llama", "llama3", "mistral", "qwen2", "smollm2", "phi3", "phi3_long", "qwen3", "olmo2" };
+    public static TheoryData<string> Fixtures => new() { "gpt2", "gpt_neo", "gpt_neox", "gpt_neox_seq", "llama", "llama3", "mistral", "qwen2", "smollm2", "phi3", "phi3_long", "qwen3", "olmo2", "gemma", "gemma2", "gemma3" };
 
     private sealed record Expected(int[][] InputIds, int[][] AttentionMask, float[][][] Logits);
 

@@ -14,7 +14,7 @@ public sealed record ConfigMutation(string Family, string Description, byte[] By
 /// <summary>FsCheck generators of damaged configs: structured edits of the parity fixtures' config.json and raw damage.</summary>
 public static class ConfigMutations
 {
-    private static readonly string[] Families = ["gpt2", "gpt_neo", "gpt_neox", "llama", "llama3", "mistral", "qwen2", "smollm2", "phi3", "phi3_long", "qwen3", "olmo2"];
+    private static readonly string[] Families = ["gpt2", "gpt_neo", "gpt_neox", "llama", "llama3", "mistral", "qwen2", "smollm2", "phi3", "phi3_long", "qwen3", "olmo2", "gemma", "gemma2", "gemma3"];
 
     /// <summary>Replacement values as raw JSON text: wrong types, NaN-ish strings, out-of-range and overflowing numbers.</summary>
     private static readonly string[] RawValues =

@@ -11,7 +11,7 @@ public class ModelLoaderTests
         File.WriteAllText(dir.File("config.json"), """{"model_type": "mamba", "vocab_size": 10}""");
         var e = Assert.Throws<HeadMinerException>(() => ModelLoader.Load(dir.Path));
         Assert.Contains("\"mamba\" is not supported", e.Message);
-        foreach (var type in new[] { "gpt2", "gpt_neo", "gpt_neox", "llama", "mistral", "qwen2", "qwen3", "olmo2", "phi3", "llama2c" }) Assert.Contains(type, e.Message);
+        foreach (var type in new[] { "gpt2", "gpt_neo", "gpt_neox", "llama", "mistral", "qwen2", "qwen3", "olmo2", "phi3", "gemma", "gemma2", "gemma3_text", "llama2c" }) Assert.Contains(type, e.Message);
     }
 
     [Fact]

@@ -80,10 +80,47 @@ internal static class TinyModels
     };
 
     /// <summary>
-    /// Index 4 is Qwen3, 5 OLMo-2, 6 Phi-3. The per-analysis tests run over every entry (AnalysisModels adds a
-    /// pre+post-norm model): post-norm models decompose through FrozenPostNorm instead of being refused.
+    /// Index 4 is Qwen3, 5 OLMo-2, 6 Phi-3, 7 Gemma 2, 8 Gemma 3. The per-analysis tests run over every entry
+    /// (AnalysisModels adds a pre+post-norm model): post-norm models decompose through FrozenPostNorm instead of being
+    /// refused.
     /// </summary>
-    public static ModelConfig[] All => [Gpt2Like(), NeoXLike(), LlamaLike(), LlamaLike() with { RotaryStyle = RotaryStyle.Interleaved, AttentionWindow = [0, 3] }, Qwen3Like(), Olmo2Like(), Phi3Like()];
+    public static ModelConfig[] All => [Gpt2Like(), NeoXLike(), LlamaLike(), LlamaLike() with { RotaryStyle = RotaryStyle.Interleaved, AttentionWindow = [0, 3] }, Qwen3Like(), Olmo2Like(), Phi3Like(), Gemma2Like(), Gemma3Like()];
+
+    /// <summary>
+    /// Gemma 2's shape: GeGLU, pre- and post-norms, √d_model embedding multiplier, a sliding first layer (window 3,
+    /// shorter than the tests' sequences) and a global second, attention scale 1/√10 with head size 12 (≠ 32 / 4), and
+    /// soft caps small enough to bite on these random weights (attention 1.5, logits 3).
+    /// </summary>
+    public static ModelConfig Gemma2Like(int layers = 2) => LlamaLike(layers) with
+    {
+        Architecture = "gemma2",
+        DHead = 12,
+        RotaryDim = 12,
+        Activation = MlpActivation.GeGluTanh,
+        PostNorm = true,
+        AttentionScale = 1f / MathF.Sqrt(10),
+        AttentionWindow = [.. Enumerable.Range(0, layers).Select(l => l % 2 == 0 ? 3 : 0)],
+        AttentionSoftCap = 1.5f,
+        FinalLogitSoftCap = 3f,
+        EmbeddingMultiplier = MathF.Sqrt(32),
+        TiedEmbeddings = true,
+    };
+
+    /// <summary>
+    /// Gemma 3's shape: Gemma 2 without soft caps, with per-head QK-norm and rotary per layer type: the sliding first
+    /// layer rotates with base 10000, the global second with base 10⁶ and linear scaling by 8.
+    /// </summary>
+    public static ModelConfig Gemma3Like(int layers = 2) => Gemma2Like(layers) with
+    {
+        Architecture = "gemma3_text",
+        QkNorm = QkNormKind.PerHead,
+        AttentionScale = 1f / MathF.Sqrt(14),
+        AttentionSoftCap = null,
+        FinalLogitSoftCap = null,
+        RopeTheta = 1e6,
+        RopeLinearFactor = 8,
+        LocalRopeTheta = 10000,
+    };
 
     /// <summary>
     /// Phi-3 shaped: partial rotary (6 of 8 dims) with LongRoPE whose original length 4 is below the tests' sequences

@@ -6,7 +6,7 @@ namespace HeadMiner.Tests.Models;
 /// <summary>Properties every architecture path of the shared forward must have, whatever its weights.</summary>
 public class TransformerInvariantTests
 {
-    public static TheoryData<int> ConfigIndices => new() { 0, 1, 2, 3, 4, 5, 6 };
+    public static TheoryData<int> ConfigIndices => new() { 0, 1, 2, 3, 4, 5, 6, 7, 8 };
 
     private static float[] LogProbs(float[] logits, int rows, int vocab)
     {

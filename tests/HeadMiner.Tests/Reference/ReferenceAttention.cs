@@ -9,7 +9,7 @@ public static class ReferenceAttention
 {
     /// <summary>Everything about one attention call except the data.</summary>
     public sealed record Shape(int Queries, int Keys, int Heads, int KvHeads, int HeadDim, double Scale,
-        int FirstQueryPosition = 0, int SlidingWindow = 0, bool[]? KeyValid = null)
+        int FirstQueryPosition = 0, int SlidingWindow = 0, bool[]? KeyValid = null, double SoftCap = 0)
     {
         public int QueryWidth => Heads * HeadDim;
         public int KvWidth => KvHeads * HeadDim;
@@ -54,7 +54,7 @@ public static class ReferenceAttention
                     }
                     double dot = 0;
                     for (int c = 0; c < d; c++) dot += q[i * qStride + h * d + c] * k[j * kvStride + g * d + c];
-                    scores[row + j] = s.Scale * dot;
+                    scores[row + j] = s.SoftCap > 0 ? s.SoftCap * Math.Tanh(s.Scale * dot / s.SoftCap) : s.Scale * dot;
                     max = any ? Math.Max(max, scores[row + j]) : scores[row + j];
                     any = true;
                 }
@@ -102,6 +102,14 @@ public static class ReferenceAttention
                     double p = pattern[row + j];
                     if (!s.Visible(i, j)) continue;
                     double dScore = p * (dp[j] - weighted) * s.Scale;
+                    if (s.SoftCap > 0)
+                    {
+                        // d(cap·tanh(a/cap))/da = 1 − tanh²(a/cap), a = scale·q·k.
+                        double dot = 0;
+                        for (int c = 0; c < d; c++) dot += q[i * qStride + h * d + c] * k[j * kvStride + g * d + c];
+                        double t = Math.Tanh(s.Scale * dot / s.SoftCap);
+                        dScore *= 1 - t * t;
+                    }
                     for (int c = 0; c < d; c++)
                     {
                         dq[i * s.QueryWidth + h * d + c] += dScore * k[j * kvStride + g * d + c];

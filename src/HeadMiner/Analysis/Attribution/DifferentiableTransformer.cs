@@ -62,8 +62,9 @@ public sealed class DifferentiableRun
 /// for the training model. <see cref="Transformer.Run"/> stays untouched: inference pays nothing for this.
 /// <para>The weights are packed once into GEMM-ready constants (W_Q [d_model, heads·d_head], W_O [heads·d_head,
 /// d_model], …): one extra copy of the attention and MLP matrices; a tied unembedding is read in place. Supported:
-/// LayerNorm/RMSNorm (folded or not), GELU and SwiGLU MLPs, learned or rotary positions (partial, either style,
-/// scaled), grouped-query attention, sliding windows, parallel attention + MLP. Padding masks are not: every
+/// LayerNorm/RMSNorm (folded or not), GELU, SwiGLU and GeGLU MLPs, learned or rotary positions (partial, either style,
+/// scaled, per layer type), grouped-query attention, sliding windows, parallel attention + MLP, QK-norm, pre- and
+/// post-norms, an embedding multiplier, attention and final-logit soft caps (Gemma 2). Padding masks are not: every
 /// sequence must be full length (prompt pairs are).</para>
 /// </summary>
 public sealed class DifferentiableTransformer
@@ -136,9 +137,10 @@ public sealed class DifferentiableTransformer
 
         var embedded = Ops.Embedding(tape, _wE, batch.Ids);
         if (_wPos is not null) embedded = Ops.Add(tape, embedded, Ops.Embedding(tape, _wPos, positions));
+        if (c.EmbeddingMultiplier != 1)
+            System.Numerics.Tensors.TensorPrimitives.Multiply(embedded.Value.Span, c.EmbeddingMultiplier, embedded.Value.Span); // as Transformer.Embed
         var embed = new Variable(embedded.Value, withGradient);
 
-        (float[] Cos, float[] Sin) tables = _model.Rotary is { } rotary ? rotary.For(T) : ([], []);
         int L = c.Layers;
         var residPre = new Variable[L];
         var qs = new Variable[L];
@@ -165,12 +167,14 @@ public sealed class DifferentiableTransformer
                 q = Ops.RmsNorm(tape, q, w.QNorm ?? throw MissingQkNorm(l), c.NormEps, group);
                 k = Ops.RmsNorm(tape, k, w.KNorm ?? throw MissingQkNorm(l), c.NormEps, group);
             }
-            if (c.RotaryDim > 0)
+            if (_model.RotaryFor(l) is { } rotary)
             {
+                var tables = rotary.For(T);
                 q = Ops.Rotary(tape, q, c.Heads, c.DHead, c.RotaryDim, tables.Cos, tables.Sin, positions, c.RotaryStyle);
                 k = Ops.Rotary(tape, k, c.KvHeads, c.DHead, c.RotaryDim, tables.Cos, tables.Sin, positions, c.RotaryStyle);
             }
-            var z = zs[l] = Ops.CausalAttention(tape, q, k, vs[l], B, c.Heads, c.KvHeads, c.DHead, c.AttentionScale, c.AttentionWindow[l]);
+            var z = zs[l] = Ops.CausalAttention(tape, q, k, vs[l], B, c.Heads, c.KvHeads, c.DHead, c.AttentionScale, c.AttentionWindow[l],
+                softCap: c.AttentionSoftCap ?? 0);
             var attn = attnOut[l] = Linear(tape, z, w.Wo, w.Bo);
             if (c.PostNorm) attn = Ops.RmsNorm(tape, attn, w.Ln1Post, c.NormEps);
             if (c.ParallelAttnMlp)
@@ -192,6 +196,7 @@ public sealed class DifferentiableTransformer
         var unembedRows = lastOnly ? Ops.GatherRows(tape, x, [.. Enumerable.Range(0, B).Select(b => b * T + T - 1)]) : x;
         var logits = Ops.MatMul(tape, Norm(tape, unembedRows, _lnFinalW, _lnFinalB), _wU, _unembedTransposed);
         if (_bU is not null) logits = Ops.AddRowBias(tape, logits, _bU);
+        if (c.FinalLogitSoftCap is { } cap) logits = Ops.SoftCap(tape, logits, cap);
         return new DifferentiableRun
         {
             Tape = tape,
@@ -254,6 +259,7 @@ public sealed class DifferentiableTransformer
         {
             MlpActivation.GeluTanh => Ops.GeluTanh(tape, pre),
             MlpActivation.GeluErf => Ops.GeluErf(tape, pre),
+            MlpActivation.GeGluTanh => Ops.GeGlu(tape, Ops.MatMul(tape, n2, w.WGate ?? throw new HeadMinerException($"{_model.Source}: a GeGLU MLP needs W_gate")), pre),
             _ => Ops.SwiGlu(tape, Ops.MatMul(tape, n2, w.WGate ?? throw new HeadMinerException($"{_model.Source}: a SwiGLU MLP needs W_gate")), pre),
         };
         return Linear(tape, hidden, w.WOut, w.BOut);

@@ -18,8 +18,14 @@ public sealed record PromptAttribution
     public required int Answer { get; init; }
     public int? Wrong { get; init; }
 
-    /// <summary>The real logit[answer] − logit[wrong] (or logit[answer]) of the run.</summary>
+    /// <summary>
+    /// The run's logit[answer] − logit[wrong] (or logit[answer]), before a final-logit soft cap (Gemma 2): the quantity
+    /// the components add up to (the cap is not linear; docs/HOOKS.md, "Gemma").
+    /// </summary>
     public required double LogitDiff { get; init; }
+
+    /// <summary>The same difference after the model's final-logit soft cap, what the model outputs; null without a cap.</summary>
+    public double? CappedLogitDiff { get; init; }
 
     /// <summary>Final-norm bias · direction + b_U[answer] − b_U[wrong]: the part no component owns.</summary>
     public required double BiasTerms { get; init; }
@@ -87,6 +93,8 @@ public sealed record DlaResult
 /// </summary>
 public static class DirectLogitAttribution
 {
+    private static double Capped(double logit, float cap) => cap * Math.Tanh(logit / cap);
+
     /// <summary>
     /// Attribution for every sequence of <paramref name="batch"/> (no padding: the last position is each prompt's last
     /// token) towards <paramref name="answers"/>[b] minus <paramref name="wrongs"/>[b] (or the answer's logit alone).
@@ -106,7 +114,7 @@ public static class DirectLogitAttribution
             or ActivationSite.Ln1PostScale or ActivationSite.Ln2PostScale
             || (neurons && h.Site == ActivationSite.MlpPost)) with
         { Positions = [last] };
-        var (run, cache) = model.RunWithCache(batch, filter);
+        var (run, cache) = model.RunWithCache(batch, filter, uncappedLogits: true);
         var logits = run.Logits!;
 
         var (resid, labels) = cache.DecomposeResid();             // [C, B, 1, d]
@@ -143,6 +151,9 @@ public static class DirectLogitAttribution
                 Answer = answers[b],
                 Wrong = wrongs?[b],
                 LogitDiff = actual,
+                CappedLogitDiff = c.FinalLogitSoftCap is { } cap
+                    ? Capped(logits[b, last, answers[b]], cap) - (wrongs is null ? 0 : Capped(logits[b, last, wrongs[b]], cap))
+                    : null,
                 BiasTerms = biasTerms[b],
                 Components = Enumerable.Range(0, labels.Length).Select(i => (double)residDla[i, b, 0]).ToArray(),
                 Heads = Enumerable.Range(0, c.Layers).Select(l => Enumerable.Range(0, c.Heads).Select(h => (double)headDla[l * c.Heads + h, b, 0]).ToArray()).ToArray(),

@@ -14,7 +14,18 @@ public static class ArchitectureRegistry
         new Phi3(),
         new Qwen3(),
         new Olmo2(),
+        new Gemma(),
+        new Gemma2(),
+        new Gemma3(),
     ];
+
+    /// <summary>model_types that are recognised but deliberately not loaded, with what to do instead.</summary>
+    private static readonly Dictionary<string, string> Refused = new()
+    {
+        ["gemma3"] = "is the multimodal Gemma 3 wrapper (Gemma3ForConditionalGeneration: a vision tower around a text model, " +
+            "its settings under \"text_config\" and its weights under \"language_model.\"); HeadMiner loads the text model alone, " +
+            "saved as Gemma3ForCausalLM (model_type \"gemma3_text\", as google/gemma-3-1b-* are)",
+    };
 
     public static IEnumerable<string> SupportedModelTypes => All.SelectMany(a => a.ModelTypes).Append("llama2c (.bin)").Order();
 
@@ -25,6 +36,8 @@ public static class ArchitectureRegistry
     {
         if (modelType is null)
             throw new HeadMinerException($"{configPath}: config.json has no \"model_type\"; supported: {string.Join(", ", SupportedModelTypes)}");
+        if (Refused.TryGetValue(modelType, out var why))
+            throw new HeadMinerException($"{configPath}: model_type \"{modelType}\" {why}");
         return All.FirstOrDefault(a => a.ModelTypes.Contains(modelType))
             ?? throw new HeadMinerException($"{configPath}: model_type \"{modelType}\" is not supported; supported: {string.Join(", ", SupportedModelTypes)}");
     }

@@ -12,7 +12,7 @@ public static class Gpt2Export
 {
     public static Dictionary<string, Tensor> Tensors(ModelConfig c, TransformerWeights w)
     {
-        if (c.Norm != NormKind.LayerNorm || c.Activation == MlpActivation.SwiGlu || !c.LearnedPositions || c.RotaryDim > 0 || c.KvHeads != c.Heads || c.ParallelAttnMlp)
+        if (c.Norm != NormKind.LayerNorm || c.GatedMlp || !c.LearnedPositions || c.RotaryDim > 0 || c.KvHeads != c.Heads || c.ParallelAttnMlp)
             throw new HeadMinerException($"{w.Source}: a {c.Architecture} model cannot be written as GPT-2");
         int d = c.DModel, h = c.Heads, dh = c.DHead;
         const string p = "transformer.";

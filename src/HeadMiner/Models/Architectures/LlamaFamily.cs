@@ -48,6 +48,7 @@ public abstract class LlamaFamily : IArchitecture
         if (dh % 2 != 0) throw new HeadMinerException($"{c.Path}: the head size {dh} (head_dim, or hidden_size / num_attention_heads) must be even for rotary embeddings");
         string act = c.StringOr("silu", "hidden_act");
         if (act != "silu") throw new HeadMinerException($"{c.Path}: hidden_act \"{act}\" is not supported for {ModelTypes[0]} (silu)");
+        var rope = ParseRope(c);
         return new ModelConfig
         {
             Architecture = c.ModelType ?? ModelTypes[0],
@@ -64,8 +65,9 @@ public abstract class LlamaFamily : IArchitecture
             Activation = MlpActivation.SwiGlu,
             RotaryDim = dh,
             RotaryStyle = Tensors.Kernels.RotaryStyle.RotateHalf,
-            RopeTheta = c.DoubleOr(10000, NumberRange.RotaryBase, "rope_theta"),
-            RopeScaling = ParseRopeScaling(c),
+            RopeTheta = rope.Theta,
+            RopeScaling = rope.Llama3,
+            RopeLinearFactor = rope.LinearFactor,
             AttentionScale = 1f / MathF.Sqrt(dh),
             AttentionWindow = Windows(c, layers),
             QkNorm = QkNorm,
@@ -77,37 +79,74 @@ public abstract class LlamaFamily : IArchitecture
         };
     }
 
+    /// <summary>A rotary setting: base, and Llama-3 or linear scaling (at most one of them).</summary>
+    public sealed record RopeSetting(double Theta, RopeScaling? Llama3, double LinearFactor);
+
     /// <summary>
-    /// rope_scaling: null, {"rope_type": "default"} or Llama 3's frequency-dependent scaling. Each field is range-checked
-    /// here because a zero factor or high_freq_factor ≤ low_freq_factor divides by zero in the tables (NaN logits).
-    /// Virtual because Phi-3 reads the same key as LongRoPE instead.
+    /// The rotary setting: transformers v5's rope_parameters when present (one dict with rope_type, rope_theta and the
+    /// scaling fields — or, for a model with several layer types such as Gemma 3, one such dict per type, picked by
+    /// <paramref name="layerType"/>), else rope_theta and rope_scaling. Virtual because Phi-3 reads rope_scaling as
+    /// LongRoPE instead.
     /// </summary>
-    protected virtual RopeScaling? ParseRopeScaling(HfConfig c)
+    protected virtual RopeSetting ParseRope(HfConfig c, string? layerType = null, double defaultTheta = 10000)
     {
-        if (c.Element("rope_scaling") is not { } s) return null;
-        if (s.ValueKind != JsonValueKind.Object) throw c.Bad("rope_scaling", s, "an object or null");
+        if (c.Element("rope_parameters") is { } p)
+        {
+            if (p.ValueKind != JsonValueKind.Object) throw c.Bad("rope_parameters", p, "an object or null");
+            string key = "rope_parameters";
+            if (layerType is not null && p.TryGetProperty(layerType, out var perType) && perType.ValueKind != JsonValueKind.Null)
+            {
+                key = $"rope_parameters.{layerType}";
+                if (perType.ValueKind != JsonValueKind.Object) throw c.Bad(key, perType, "an object");
+                p = perType;
+            }
+            double theta = p.TryGetProperty("rope_theta", out var t) && t.ValueKind != JsonValueKind.Null
+                ? c.ReadDouble($"{key}.rope_theta", t, NumberRange.RotaryBase)
+                : c.DoubleOr(defaultTheta, NumberRange.RotaryBase, "rope_theta");
+            // v5 always writes rope_type; a dict without one carries only the base.
+            bool typed = p.TryGetProperty("rope_type", out _) || p.TryGetProperty("type", out _);
+            var (llama3, linear) = typed ? ParseScaling(c, p, key) : (null, 1);
+            return new RopeSetting(theta, llama3, linear);
+        }
+        var (l3, lin) = c.Element("rope_scaling") is { } s ? ParseScaling(c, s, "rope_scaling") : (null, 1);
+        return new RopeSetting(c.DoubleOr(defaultTheta, NumberRange.RotaryBase, "rope_theta"), l3, lin);
+    }
+
+    /// <summary>
+    /// A rope_scaling (or rope_parameters) object <paramref name="s"/> found under <paramref name="key"/>: type
+    /// "default", Llama 3's frequency-dependent scaling, or "linear" (every frequency divided by factor). Each field is
+    /// range-checked here because a zero factor or high_freq_factor ≤ low_freq_factor divides by zero in the tables
+    /// (NaN logits).
+    /// </summary>
+    protected static (RopeScaling? Llama3, double LinearFactor) ParseScaling(HfConfig c, JsonElement s, string key)
+    {
+        if (s.ValueKind != JsonValueKind.Object) throw c.Bad(key, s, "an object or null");
         string typeKey = s.TryGetProperty("rope_type", out var t) ? "rope_type" : s.TryGetProperty("type", out t) ? "type" : "";
-        if (typeKey == "") throw new HeadMinerException($"{c.Path}: \"rope_scaling\" has no \"rope_type\"");
-        if (t.ValueKind != JsonValueKind.String) throw c.Bad($"rope_scaling.{typeKey}", t, "a string");
+        if (typeKey == "") throw new HeadMinerException($"{c.Path}: \"{key}\" has no \"rope_type\"");
+        if (t.ValueKind != JsonValueKind.String) throw c.Bad($"{key}.{typeKey}", t, "a string");
         string type = t.GetString()!;
-        double Num(string key, double fallback, NumberRange range) =>
-            s.TryGetProperty(key, out var v) && v.ValueKind != JsonValueKind.Null ? c.ReadDouble($"rope_scaling.{key}", v, range) : fallback;
+        double Num(string name, double fallback, NumberRange range) =>
+            s.TryGetProperty(name, out var v) && v.ValueKind != JsonValueKind.Null ? c.ReadDouble($"{key}.{name}", v, range) : fallback;
         switch (type)
         {
             case "default":
-                return null;
+                return (null, 1);
+            case "linear":
+                if (!s.TryGetProperty("factor", out var f) || f.ValueKind == JsonValueKind.Null)
+                    throw new HeadMinerException($"{c.Path}: \"{key}\" of type \"linear\" lacks \"factor\"");
+                return (null, c.ReadDouble($"{key}.factor", f, NumberRange.Positive));
             case "llama3":
                 double factor = Num("factor", 8, NumberRange.Positive);
                 double low = Num("low_freq_factor", 1, NumberRange.Positive);
                 double high = Num("high_freq_factor", 4, NumberRange.Positive);
                 if (!(high > low))
-                    throw new HeadMinerException($"{c.Path}: \"rope_scaling.high_freq_factor\" {high} must be greater than \"rope_scaling.low_freq_factor\" {low}");
+                    throw new HeadMinerException($"{c.Path}: \"{key}.high_freq_factor\" {high} must be greater than \"{key}.low_freq_factor\" {low}");
                 int original = s.TryGetProperty("original_max_position_embeddings", out var o) && o.ValueKind != JsonValueKind.Null
-                    ? c.ReadInt("rope_scaling.original_max_position_embeddings", o, 1, ModelConfig.MaxContext)
+                    ? c.ReadInt($"{key}.original_max_position_embeddings", o, 1, ModelConfig.MaxContext)
                     : 8192;
-                return new RopeScaling(factor, low, high, original);
+                return (new RopeScaling(factor, low, high, original), 1);
             default:
-                throw new HeadMinerException($"{c.Path}: rope_scaling type \"{ErrorText.Clip(type, 60)}\" is not supported (default, llama3)");
+                throw new HeadMinerException($"{c.Path}: {key} type \"{ErrorText.Clip(type, 60)}\" is not supported (default, linear, llama3)");
         }
     }
 
@@ -151,7 +190,7 @@ public abstract class LlamaFamily : IArchitecture
         return b;
     }
 
-    public TransformerWeights LoadGlobals(ModelConfig cfg, WeightReader r, LayerWeights[] blocks)
+    public virtual TransformerWeights LoadGlobals(ModelConfig cfg, WeightReader r, LayerWeights[] blocks)
     {
         int d = cfg.DModel;
         // q/k/v biases: always in Qwen2, present in Llama checkpoints saved with attention_bias.

@@ -22,7 +22,8 @@ public sealed class Phi3 : LlamaFamily
     protected override int[] Windows(HfConfig c, int layers) => Enumerable.Repeat(c.IntOr(0, 0, ModelConfig.MaxContext, "sliding_window"), layers).ToArray();
 
     /// <summary>Phi-3's rope_scaling is LongRoPE, read in <see cref="ParseConfig"/> once the rotary size is known.</summary>
-    protected override RopeScaling? ParseRopeScaling(HfConfig c) => null;
+    protected override RopeSetting ParseRope(HfConfig c, string? layerType = null, double defaultTheta = 10000) =>
+        new(c.DoubleOr(defaultTheta, NumberRange.RotaryBase, "rope_theta"), null, 1);
 
     public override ModelConfig ParseConfig(HfConfig c)
     {

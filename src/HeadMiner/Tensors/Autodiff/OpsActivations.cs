@@ -36,6 +36,49 @@ public static partial class Ops
         return y;
     }
 
+    /// <summary>GeGLU gate (Gemma's MLP): gelu_tanh(gate) · up (same shapes).</summary>
+    public static Variable GeGlu(Tape tape, Variable gate, Variable up)
+    {
+        ArgumentNullException.ThrowIfNull(tape);
+        CheckSameShape(gate, up, nameof(up));
+        var y = Result(tape, gate.Value.Shape.ToArray(), gate, up);
+        var activated = new float[gate.Value.Length];
+        Activations.GeluTanh(gate.Value.Span, activated);
+        System.Numerics.Tensors.TensorPrimitives.Multiply(activated, up.Value.Span, y.Value.Span);
+        tape.Record(y, () =>
+        {
+            var dy = y.Gradient!.Span;
+            // dUp = dy · gelu(gate); dGate = (dy · up) · gelu′(gate). Both products are formed before either write,
+            // so gate and up may be one variable.
+            var dyUp = new float[dy.Length];
+            System.Numerics.Tensors.TensorPrimitives.Multiply(dy, up.Value.Span, dyUp);
+            var dyGelu = new float[dy.Length];
+            System.Numerics.Tensors.TensorPrimitives.Multiply(dy, activated, dyGelu);
+            var dGate = gate.BeginGradientWrite(out var gateScratch);
+            var dUp = up.BeginGradientWrite(out var upScratch);
+            Activations.GeluTanhBackward(gate.Value.Span, dyUp, dGate);
+            dyGelu.CopyTo(dUp);
+            gate.EndGradientWrite(gateScratch);
+            up.EndGradientWrite(upScratch);
+        });
+        return y;
+    }
+
+    /// <summary>Soft-capping y = cap·tanh(x / cap) (Gemma 2's final logits).</summary>
+    public static Variable SoftCap(Tape tape, Variable x, float cap)
+    {
+        ArgumentNullException.ThrowIfNull(tape);
+        var y = Result(tape, x.Value.Shape.ToArray(), x);
+        Activations.SoftCap(x.Value.Span, y.Value.Span, cap);
+        tape.Record(y, () =>
+        {
+            var dx = x.BeginGradientWrite(out var scratch);
+            Activations.SoftCapBackward(y.Value.Span, y.Gradient!.Span, dx, cap);
+            x.EndGradientWrite(scratch);
+        });
+        return y;
+    }
+
     private static Variable Unary(Tape tape, Variable x, UnaryKernel forward, UnaryBackwardKernel backward)
     {
         ArgumentNullException.ThrowIfNull(tape);

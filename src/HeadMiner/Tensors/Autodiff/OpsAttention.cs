@@ -9,10 +9,10 @@ public static partial class Ops
     /// q [sequences·tokens, heads·headDim], k and v [sequences·tokens, kvHeads·headDim] (grouped-query when
     /// kvHeads &lt; heads); result z like q. Each sequence is one <see cref="Attention.Forward"/> call that also saves
     /// its pattern (heads·tokens² floats) for <see cref="Attention.Backward"/>. Optional: a sliding window and per-row
-    /// key validity (false = padding).
+    /// key validity (false = padding), an attention-logit soft cap (Gemma 2).
     /// </summary>
     public static Variable CausalAttention(Tape tape, Variable q, Variable k, Variable v, int sequences,
-        int heads, int kvHeads, int headDim, float scale, int slidingWindow = 0, bool[]? keyValid = null)
+        int heads, int kvHeads, int headDim, float scale, int slidingWindow = 0, bool[]? keyValid = null, float softCap = 0)
     {
         ArgumentNullException.ThrowIfNull(tape);
         int qWidth = heads * headDim, kvWidth = kvHeads * headDim;
@@ -35,7 +35,7 @@ public static partial class Ops
                 k.Value.Span.Slice(s * tokens * kvWidth, tokens * kvWidth), v.Value.Span.Slice(s * tokens * kvWidth, tokens * kvWidth), kvWidth,
                 z.Value.Span.Slice(s * tokens * qWidth, tokens * qWidth), qWidth,
                 tokens, tokens, heads, kvHeads, headDim, scale, Mask(keyValid, s, tokens, slidingWindow),
-                pattern: pattern is null ? default : pattern.AsSpan(s * patternLength, patternLength));
+                pattern: pattern is null ? default : pattern.AsSpan(s * patternLength, patternLength), softCap: softCap);
         }
         tape.Record(z, () =>
         {
@@ -53,7 +53,7 @@ public static partial class Ops
                     dz.Slice(qa, tokens * qWidth), qWidth,
                     dq.Slice(qa, tokens * qWidth), qWidth,
                     dk.Slice(kva, tokens * kvWidth), dv.Slice(kva, tokens * kvWidth), kvWidth,
-                    tokens, tokens, heads, kvHeads, headDim, scale, Mask(keyValid, s, tokens, slidingWindow));
+                    tokens, tokens, heads, kvHeads, headDim, scale, Mask(keyValid, s, tokens, slidingWindow), softCap);
             }
             q.EndGradientWrite(qScratch);
             k.EndGradientWrite(kScratch);

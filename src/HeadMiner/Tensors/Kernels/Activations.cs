@@ -97,6 +97,32 @@ public static class Activations
         }
     }
 
+    /// <summary>
+    /// Soft-capping (Gemma 2's attention and final logits): y = cap·tanh(x / cap), close to x for |x| ≪ cap and bounded
+    /// by ±cap. y may be the same span as x.
+    /// </summary>
+    public static void SoftCap(ReadOnlySpan<float> x, Span<float> y, float cap)
+    {
+        CheckSameLength(x.Length, y.Length, nameof(y));
+        TensorPrimitives.Divide(x, cap, y);
+        TensorPrimitives.Tanh(y, y);
+        TensorPrimitives.Multiply(y, cap, y);
+    }
+
+    /// <summary>
+    /// Backward of <see cref="SoftCap"/> from its output: dx = dy · (1 − (y / cap)²). dx may be the same span as y or dy.
+    /// </summary>
+    public static void SoftCapBackward(ReadOnlySpan<float> y, ReadOnlySpan<float> dy, Span<float> dx, float cap)
+    {
+        CheckSameLength(y.Length, dy.Length, nameof(dy));
+        CheckSameLength(y.Length, dx.Length, nameof(dx));
+        for (int i = 0; i < y.Length; i++)
+        {
+            double t = y[i] / (double)cap;
+            dx[i] = (float)(dy[i] * (1 - t * t));
+        }
+    }
+
     /// <summary>The error function of each element, accurate to about 1e-15 before the final rounding to float.</summary>
     public static void Erf(ReadOnlySpan<float> x, Span<float> y) => MapDouble<ErfOp>(x, default, y);
 

@@ -28,6 +28,8 @@ public static unsafe partial class Attention
     /// [heads, queries, keys] (masked entries exactly 0). A query with no visible key gets z = 0 and a zero pattern row.
     /// Only z's head columns are written (its rows may be slices of a wider buffer); z must not overlap q, k or v.
     /// Masked keys get weight exactly 0, so their values must be finite (0 · ∞ is NaN), as any real activation is.
+    /// With <paramref name="softCap"/> &gt; 0 (Gemma 2) each visible score becomes cap·tanh(score / cap) before the
+    /// mask and softmax, and <paramref name="scores"/> holds the capped values.
     /// Threads: <see cref="WorkerPool"/>; memory: per-thread scratch of about 32 × keys floats, plus one copy of k.
     /// </summary>
     public static void Forward(
@@ -35,7 +37,7 @@ public static unsafe partial class Attention
         ReadOnlySpan<float> k, ReadOnlySpan<float> v, int kvRowStride,
         Span<float> z, int zRowStride,
         int queries, int keys, int heads, int kvHeads, int headDim, float scale,
-        AttentionMask mask, Span<float> scores = default, Span<float> pattern = default)
+        AttentionMask mask, Span<float> scores = default, Span<float> pattern = default, float softCap = 0)
     {
         CheckShape(queries, keys, heads, kvHeads, headDim, mask);
         CheckRows(q.Length, queries, qRowStride, heads * headDim, nameof(q));
@@ -58,6 +60,7 @@ public static unsafe partial class Attention
             pass.Queries = queries; pass.Keys = keys; pass.Heads = heads; pass.KvHeads = kvHeads; pass.HeadDim = headDim;
             pass.FirstQueryPosition = mask.FirstQueryPosition; pass.SlidingWindow = mask.SlidingWindow;
             pass.Scale = scale;
+            pass.SoftCap = softCap;
             pass.ScoresOnly = false;
             pass.Run();
         }
@@ -65,14 +68,14 @@ public static unsafe partial class Attention
 
     /// <summary>
     /// scores[h, i, j] = scale · q[i,h]·k[j,g] where key j is visible to query i, −∞ elsewhere; [heads, queries, keys].
-    /// Bit-identical to the scores <see cref="Forward"/> produces.
+    /// Bit-identical to the scores <see cref="Forward"/> produces (capped as there when <paramref name="softCap"/> &gt; 0).
     /// </summary>
     public static void Scores(
         ReadOnlySpan<float> q, int qRowStride,
         ReadOnlySpan<float> k, int kRowStride,
         Span<float> scores,
         int queries, int keys, int heads, int kvHeads, int headDim, float scale,
-        AttentionMask mask)
+        AttentionMask mask, float softCap = 0)
     {
         CheckShape(queries, keys, heads, kvHeads, headDim, mask);
         CheckRows(q.Length, queries, qRowStride, heads * headDim, nameof(q));
@@ -91,6 +94,7 @@ public static unsafe partial class Attention
             pass.Queries = queries; pass.Keys = keys; pass.Heads = heads; pass.KvHeads = kvHeads; pass.HeadDim = headDim;
             pass.FirstQueryPosition = mask.FirstQueryPosition; pass.SlidingWindow = mask.SlidingWindow;
             pass.Scale = scale;
+            pass.SoftCap = softCap;
             pass.ScoresOnly = true;
             pass.Run();
         }

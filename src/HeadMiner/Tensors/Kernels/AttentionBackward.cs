@@ -7,7 +7,7 @@ public static unsafe partial class Attention
     /// them, and dz (laid out like z), writes dq (like q), dk and dv (like k and v, at row stride
     /// <paramref name="dkvRowStride"/>). The three are overwritten, not accumulated, in their head columns only, so
     /// they may be slices of one fused dQKV buffer. With grouped-query attention dk and dv sum over the query heads
-    /// of a group. Masked entries carry no gradient.
+    /// of a group. Masked entries carry no gradient. <paramref name="softCap"/> must be the one forward used.
     /// </summary>
     public static void Backward(
         ReadOnlySpan<float> q, int qRowStride,
@@ -17,7 +17,7 @@ public static unsafe partial class Attention
         Span<float> dq, int dqRowStride,
         Span<float> dk, Span<float> dv, int dkvRowStride,
         int queries, int keys, int heads, int kvHeads, int headDim, float scale,
-        AttentionMask mask)
+        AttentionMask mask, float softCap = 0)
     {
         CheckShape(queries, keys, heads, kvHeads, headDim, mask);
         CheckRows(q.Length, queries, qRowStride, heads * headDim, nameof(q));
@@ -39,6 +39,7 @@ public static unsafe partial class Attention
             pass.Queries = queries; pass.Keys = keys; pass.Heads = heads; pass.KvHeads = kvHeads; pass.HeadDim = headDim;
             pass.FirstQueryPosition = mask.FirstQueryPosition; pass.SlidingWindow = mask.SlidingWindow;
             pass.Scale = scale;
+            pass.SoftCap = softCap;
             pass.Run();
         }
     }

@@ -19,6 +19,9 @@ internal sealed unsafe class AttentionBackwardPass : IParallelBody
     public int Queries, Keys, Heads, KvHeads, HeadDim, FirstQueryPosition, SlidingWindow;
     public float Scale;
 
+    /// <summary>Attention-logit soft cap of the forward pass (0 = none): dS is then multiplied by 1 − tanh²(s / cap).</summary>
+    public float SoftCap;
+
     private bool _busy;
 
     /// <summary>The calling thread's instance (nothing allocated per call); a fresh one if that is busy with an outer call.</summary>
@@ -69,12 +72,24 @@ internal sealed unsafe class AttentionBackwardPass : IParallelBody
         // other threads write for other kv heads share cache lines with these, and each row is added to many times.
         float* dkg = vt + packedSize + 2 * rowsSize, dvg = dkg + gradSize;
         new Span<float>(dkg, (int)(2 * gradSize)).Clear();
-        var buffers = new Buffers(packed ? vt : null, vt + packedSize, vt + packedSize + rowsSize);
-        for (int t = 0; t < group; t++)
+        // With a soft cap the pre-cap scores of a row are recomputed here (the pattern alone does not give them).
+        var capRow = SoftCap > 0 ? System.Buffers.ArrayPool<float>.Shared.Rent(Math.Max(Keys, 1)) : null;
+        try
         {
-            int h = g * group + t;
-            for (int i0 = 0; i0 < Queries; i0 += BlockRows)
-                Block(h, kg, vg, dkg, dvg, i0, Math.Min(BlockRows, Queries - i0), buffers);
+            fixed (float* raw = capRow)
+            {
+                var buffers = new Buffers(packed ? vt : null, vt + packedSize, vt + packedSize + rowsSize, raw);
+                for (int t = 0; t < group; t++)
+                {
+                    int h = g * group + t;
+                    for (int i0 = 0; i0 < Queries; i0 += BlockRows)
+                        Block(h, kg, vg, dkg, dvg, i0, Math.Min(BlockRows, Queries - i0), buffers);
+                }
+            }
+        }
+        finally
+        {
+            if (capRow is not null) System.Buffers.ArrayPool<float>.Shared.Return(capRow);
         }
         for (int j = 0; j < Keys; j++)
         {
@@ -83,9 +98,9 @@ internal sealed unsafe class AttentionBackwardPass : IParallelBody
         }
     }
 
-    private readonly struct Buffers(float* packedValues, float* p, float* ds)
+    private readonly struct Buffers(float* packedValues, float* p, float* ds, float* raw)
     {
-        public readonly float* PackedValues = packedValues, P = p, DS = ds;
+        public readonly float* PackedValues = packedValues, P = p, DS = ds, Raw = raw;
     }
 
     private void Block(int h, float* kg, float* vg, float* dkg, float* dvg, int i0, int rows, in Buffers buffers)
@@ -126,6 +141,15 @@ internal sealed unsafe class AttentionBackwardPass : IParallelBody
             float d = TensorPrimitives.Dot(pSpan, dsSpan);
             TensorPrimitives.Subtract(dsSpan, d, dsSpan);
             TensorPrimitives.Multiply(dsSpan, pSpan, dsSpan);
+            if (SoftCap > 0)
+            {
+                // d(cap·tanh(s/cap))/ds = 1 − tanh²(s/cap), with s = scale·q·k recomputed for the visible keys.
+                DotScores(qh + (long)r * QRowStride, kg, KvRowStride, lo, hi, HeadDim, Scale, buffers.Raw - lo);
+                var raw = new Span<float>(buffers.Raw, count);
+                TensorPrimitives.Divide(raw, SoftCap, raw);
+                TensorPrimitives.Tanh(raw, raw);
+                for (int j = 0; j < count; j++) dsSpan[j] *= 1 - raw[j] * raw[j];
+            }
             TensorPrimitives.Multiply(dsSpan, Scale, dsSpan);
             // Zero the rest of the block's span: the products below run over whole row pairs and key columns.
             Fill(pRow + blockLo, lo - blockLo, 0);

@@ -24,6 +24,9 @@ internal sealed unsafe class AttentionForwardPass : IParallelBody
     public int QRowStride, KvRowStride, ZRowStride;
     public int Queries, Keys, Heads, KvHeads, HeadDim, FirstQueryPosition, SlidingWindow;
     public float Scale;
+
+    /// <summary>Attention-logit soft cap (0 = none): visible scores become cap·tanh(s / cap) before masking and softmax.</summary>
+    public float SoftCap;
     public bool ScoresOnly;
 
     private int _blocks, _panels, _packItemsPerHead;
@@ -194,6 +197,7 @@ internal sealed unsafe class AttentionForwardPass : IParallelBody
             int h = b.G * group + firstHead + f / b.Rows, i = b.I0 + f % b.Rows;
             RowRange(b, f, out int lo, out int hi);
             float* row = s + (long)f * b.Stride - b.First; // indexed by absolute key
+            if (SoftCap > 0 && hi > lo) Activations.SoftCap(new ReadOnlySpan<float>(row + lo, hi - lo), new Span<float>(row + lo, hi - lo), SoftCap);
             if (KeyValid != null) MaskInvalidKeys(row, KeyValid, lo, hi);
             long outRow = ((long)h * Queries + i) * Keys;
             if (ScoresOut != null) WriteRow(ScoresOut + outRow, row, lo, hi, Keys, float.NegativeInfinity);
