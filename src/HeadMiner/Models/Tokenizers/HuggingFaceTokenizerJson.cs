@@ -86,7 +86,7 @@ public static class HuggingFaceTokenizerJson
         bool byteLevel = preTokenizers.Any(p => TypeOf(p) == "ByteLevel");
 
         if (byteLevel) return BuildByteLevel(path, vocab, merges, added, preTokenizers, normalizers, model, bos, eos, addsBos, bosRule);
-        return BuildSentencePiece(path, vocab, merges, added, specialIds, preTokenizers, normalizers, model, bos, eos, addsBos, bosRule);
+        return BuildSentencePiece(root, path, vocab, merges, added, specialIds, preTokenizers, normalizers, model, bos, eos, addsBos, bosRule);
     }
 
     private static Dictionary<string, int> Vocabulary(JsonAt model)
@@ -158,8 +158,9 @@ public static class HuggingFaceTokenizerJson
         {
             normalize = TypeOf(n) switch
             {
-                "NFC" => s => s.Normalize(NormalizationForm.FormC),
-                "NFKC" => s => s.Normalize(NormalizationForm.FormKC),
+                // Not string.Normalize: under InvariantGlobalization it leaves non-ASCII text unchanged.
+                "NFC" => UnicodeNormalization.Nfc,
+                "NFKC" => UnicodeNormalization.Nfkc,
                 _ => throw new HeadMinerException($"{path}: normalizer {JsonAt.Clip(TypeOf(n))} is not supported with a byte-level BPE"),
             };
         }
@@ -168,7 +169,7 @@ public static class HuggingFaceTokenizerJson
         return new ByteLevelBpeTokenizer(vocab, merges, added, pattern, addPrefixSpace, ignoreMerges, normalize, bos, eos, addsBos, path) { BosRule = bosRule };
     }
 
-    private static ITokenizer BuildSentencePiece(string path, Dictionary<string, int> vocab, List<(string, string)> merges,
+    private static ITokenizer BuildSentencePiece(JsonAt root, string path, Dictionary<string, int> vocab, List<(string, string)> merges,
         Dictionary<string, int> added, HashSet<int> specialIds, List<JsonAt> preTokenizers, List<JsonAt> normalizers,
         JsonAt model, int? bos, int? eos, bool addsBos, string bosRule)
     {
@@ -186,12 +187,20 @@ public static class HuggingFaceTokenizerJson
                     replacesSpace = true;
                     break;
                 default:
-                    throw new HeadMinerException($"{path}: normalizer {n.Raw()} is not supported with a SentencePiece-style BPE");
+                    throw n.Fail($"{n.Name} {n.Raw()} is not supported with a SentencePiece-style BPE (only Prepend \"▁\" and Replace \" \"→\"▁\")");
             }
         }
         foreach (var p in preTokenizers)
         {
-            if (TypeOf(p) != "Metaspace") throw new HeadMinerException($"{path}: pre_tokenizer {JsonAt.Clip(TypeOf(p))} is not supported with a SentencePiece-style BPE");
+            // Gemma's Split on " " after its Replace " "→"▁" normalizer: no space is left to split on.
+            if (TypeOf(p) == "Split" && replacesSpace && p.Optional("pattern") is { Kind: JsonValueKind.Object } on && on.String("String", null) == " " && !p.Bool("invert", false))
+            {
+                continue;
+            }
+            if (TypeOf(p) != "Metaspace")
+            {
+                throw p.Fail($"{p.Name} {JsonAt.Clip(TypeOf(p))} {p.Raw()} is not supported with a SentencePiece-style BPE (only Metaspace, or Split on \" \" after a Replace \" \"→\"▁\" normalizer)");
+            }
             string replacement = p.String("replacement", "▁")!;
             if (replacement.Length != 1) throw new HeadMinerException($"{path}: Metaspace replacement \"{JsonAt.Clip(replacement)}\" must be one character");
             spaceSymbol = replacement[0];
@@ -217,7 +226,38 @@ public static class HuggingFaceTokenizerJson
         // Added tokens are all matched in the text; only those marked special disappear when decoding.
         return new SentencePieceBpeTokenizer(pieces, null, merges, added, specialIds, spaceSymbol, prefix, split,
             model.Bool("byte_fallback", false), unk, model.Bool("fuse_unk", false), bos, eos, addsBos, path)
-        { BosRule = bosRule };
+        {
+            BosRule = bosRule,
+            DecodeStripsAfterBos = false,
+            DecodeLeadingSpaces = DecoderLeadingSpaces(root, prefix),
+        };
+    }
+
+    // How many leading spaces a SentencePiece-style decoder strips from the decoded text: Strip's start (Llama's
+    // Sequence[Replace, ByteFallback, Fuse, Strip]), 1 for a Metaspace decoder that prepends, 0 for Gemma's
+    // Sequence[Replace, ByteFallback, Fuse]; with no decoder, what the dummy prefix added.
+    private static int DecoderLeadingSpaces(JsonAt root, DummyPrefix prefix)
+    {
+        if (root.Optional("decoder") is not { Kind: JsonValueKind.Object }) return prefix == DummyPrefix.None ? 0 : 1;
+        int strip = 0;
+        foreach (var d in Flatten(root, "decoder", "decoders"))
+        {
+            switch (TypeOf(d))
+            {
+                case "Replace" or "ByteFallback" or "Fuse":
+                    break;
+                case "Strip" when d.String("content", " ") == " " && (d.Optional("stop")?.Int() ?? 0) == 0:
+                    strip = d.Optional("start")?.Int() ?? 0;
+                    break;
+                case "Metaspace":
+                    string scheme = d.String("prepend_scheme", null) ?? (d.Bool("add_prefix_space", true) ? "always" : "never");
+                    strip = scheme == "never" ? 0 : 1;
+                    break;
+                default:
+                    throw d.Fail($"{d.Name} {d.Raw()} is not supported with a SentencePiece-style BPE (only Replace, ByteFallback, Fuse, Strip of leading spaces, Metaspace)");
+            }
+        }
+        return strip;
     }
 
     private static PreTokenizerPattern SetOnce(PreTokenizerPattern? current, PreTokenizerPattern next, string path) =>
