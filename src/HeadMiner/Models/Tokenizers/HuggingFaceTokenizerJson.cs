@@ -73,7 +73,8 @@ public static class HuggingFaceTokenizerJson
             merges.Add((rule[..space], rule[(space + 1)..]));
         }
 
-        var (added, specialIds) = AddedTokens(root);
+        var (added, specialIds) = AddedTokens(root, out var lstrip, out var rstrip);
+        var strip = (lstrip, rstrip);
         int? Id(string? name) => name is null ? null : added.TryGetValue(name, out int i) ? i : vocab.TryGetValue(name, out int j) ? j : null;
         int? templateBos = TemplateBos(root, Id);
         int? bos = Id(config?.Bos) ?? templateBos ?? BosNames.Select(Id).FirstOrDefault(i => i is not null);
@@ -85,8 +86,8 @@ public static class HuggingFaceTokenizerJson
         var normalizers = Flatten(root, "normalizer", "normalizers");
         bool byteLevel = preTokenizers.Any(p => TypeOf(p) == "ByteLevel");
 
-        if (byteLevel) return BuildByteLevel(path, vocab, merges, added, preTokenizers, normalizers, model, bos, eos, addsBos, bosRule);
-        return BuildSentencePiece(root, path, vocab, merges, added, specialIds, preTokenizers, normalizers, model, bos, eos, addsBos, bosRule);
+        if (byteLevel) return BuildByteLevel(path, vocab, merges, added, preTokenizers, normalizers, model, bos, eos, addsBos, bosRule, strip);
+        return BuildSentencePiece(root, path, vocab, merges, added, specialIds, preTokenizers, normalizers, model, bos, eos, addsBos, bosRule, strip);
     }
 
     private static Dictionary<string, int> Vocabulary(JsonAt model)
@@ -96,11 +97,14 @@ public static class HuggingFaceTokenizerJson
         return vocab;
     }
 
-    // added_tokens: [{"id", "content", "special"?}, ...]; anything but an array counts as none, as before.
-    private static (Dictionary<string, int> Added, HashSet<int> SpecialIds) AddedTokens(JsonAt root)
+    // added_tokens: [{"id", "content", "special"?, "lstrip"?, "rstrip"?, "single_word"?}, ...]; anything but an
+    // array counts as none, as before.
+    private static (Dictionary<string, int> Added, HashSet<int> SpecialIds) AddedTokens(JsonAt root, out List<string> lstrip, out List<string> rstrip)
     {
         var added = new Dictionary<string, int>(StringComparer.Ordinal);
         var specialIds = new HashSet<int>();
+        lstrip = [];
+        rstrip = [];
         if (root.Optional("added_tokens") is not { Kind: JsonValueKind.Array } list) return (added, specialIds);
         foreach (var a in list.Items())
         {
@@ -109,6 +113,9 @@ public static class HuggingFaceTokenizerJson
             int id = a.Required("id").Int();
             added[content] = id;
             if (a.Optional("special") is { Kind: JsonValueKind.True }) specialIds.Add(id);
+            if (a.Bool("single_word", false)) throw a.Fail($"{a.Name}.single_word is true for \"{JsonAt.Clip(content)}\"; added tokens that match only whole words are not supported");
+            if (a.Bool("lstrip", false)) lstrip.Add(content);
+            if (a.Bool("rstrip", false)) rstrip.Add(content);
         }
         return (added, specialIds);
     }
@@ -123,7 +130,8 @@ public static class HuggingFaceTokenizerJson
             if (TypeOf(p) != "WhitespaceSplit")
                 throw new HeadMinerException($"{path}: pre-tokenizer {JsonAt.Clip(TypeOf(p))} on a WordLevel model is not supported (only WhitespaceSplit)");
         }
-        var (added, _) = AddedTokens(root);
+        var (added, _) = AddedTokens(root, out var lstrip, out var rstrip);
+        if (lstrip.Count + rstrip.Count > 0) throw new HeadMinerException($"{path}: added tokens with lstrip/rstrip on a WordLevel model are not supported");
         int? Id(string? name) => name is null ? null : added.TryGetValue(name, out int i) ? i : vocab.TryGetValue(name, out int j) ? j : null;
         int? templateBos = TemplateBos(root, Id);
         int? bos = Id(config?.Bos) ?? templateBos ?? BosNames.Select(Id).FirstOrDefault(i => i is not null);
@@ -134,7 +142,7 @@ public static class HuggingFaceTokenizerJson
 
     private static ITokenizer BuildByteLevel(string path, Dictionary<string, int> vocab, List<(string, string)> merges,
         Dictionary<string, int> added, List<JsonAt> preTokenizers, List<JsonAt> normalizers, JsonAt model,
-        int? bos, int? eos, bool addsBos, string bosRule)
+        int? bos, int? eos, bool addsBos, string bosRule, (List<string>, List<string>) strip)
     {
         PreTokenizerPattern? pattern = null;
         bool addPrefixSpace = false;
@@ -166,12 +174,12 @@ public static class HuggingFaceTokenizerJson
         }
         if (normalizers.Count > 1) throw new HeadMinerException($"{path}: more than one normalizer is not supported with a byte-level BPE");
         bool ignoreMerges = model.Bool("ignore_merges", false);
-        return new ByteLevelBpeTokenizer(vocab, merges, added, pattern, addPrefixSpace, ignoreMerges, normalize, bos, eos, addsBos, path) { BosRule = bosRule };
+        return new ByteLevelBpeTokenizer(vocab, merges, added, pattern, addPrefixSpace, ignoreMerges, normalize, bos, eos, addsBos, path) { BosRule = bosRule, AddedTokenStrip = strip };
     }
 
     private static ITokenizer BuildSentencePiece(JsonAt root, string path, Dictionary<string, int> vocab, List<(string, string)> merges,
         Dictionary<string, int> added, HashSet<int> specialIds, List<JsonAt> preTokenizers, List<JsonAt> normalizers,
-        JsonAt model, int? bos, int? eos, bool addsBos, string bosRule)
+        JsonAt model, int? bos, int? eos, bool addsBos, string bosRule, (List<string>, List<string>) strip)
     {
         var prefix = DummyPrefix.None;
         bool replacesSpace = false, split = false;
@@ -230,6 +238,7 @@ public static class HuggingFaceTokenizerJson
             BosRule = bosRule,
             DecodeStripsAfterBos = false,
             DecodeLeadingSpaces = DecoderLeadingSpaces(root, prefix),
+            AddedTokenStrip = strip,
         };
     }
 

@@ -37,6 +37,12 @@ public sealed class SentencePieceBpeTokenizer : ITokenizer
     public int? EosId { get; }
     public bool AddsBosByDefault { get; }
 
+    /// <summary>Added tokens that take the whitespace before (lstrip) / after (rstrip) them (tokenizer.json flags).</summary>
+    internal (IReadOnlyCollection<string> Lstrip, IReadOnlyCollection<string> Rstrip) AddedTokenStrip
+    {
+        init => _specials = _specials.WithStrip(value.Lstrip, value.Rstrip);
+    }
+
     /// <inheritdoc/>
     public string BosRule { get; init; } = "llama2.c tokenizer.bin: llama2.c's run.c prepends it";
 
