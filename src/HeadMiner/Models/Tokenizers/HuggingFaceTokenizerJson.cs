@@ -73,7 +73,7 @@ public static class HuggingFaceTokenizerJson
             merges.Add((rule[..space], rule[(space + 1)..]));
         }
 
-        var (added, specialIds) = AddedTokens(root, out var lstrip, out var rstrip);
+        var (added, specialIds) = AddedTokens(root, out var lstrip, out var rstrip, out var normalizedTokens);
         var strip = (lstrip, rstrip);
         int? Id(string? name) => name is null ? null : added.TryGetValue(name, out int i) ? i : vocab.TryGetValue(name, out int j) ? j : null;
         int? templateBos = TemplateBos(root, Id);
@@ -85,6 +85,7 @@ public static class HuggingFaceTokenizerJson
         var preTokenizers = Flatten(root, "pre_tokenizer", "pretokenizers");
         var normalizers = Flatten(root, "normalizer", "normalizers");
         bool byteLevel = preTokenizers.Any(p => TypeOf(p) == "ByteLevel");
+        CheckNormalizedAddedTokens(normalizedTokens, normalizers);
 
         if (byteLevel) return BuildByteLevel(path, vocab, merges, added, preTokenizers, normalizers, model, bos, eos, addsBos, bosRule, strip);
         return BuildSentencePiece(root, path, vocab, merges, added, specialIds, preTokenizers, normalizers, model, bos, eos, addsBos, bosRule, strip);
@@ -99,12 +100,17 @@ public static class HuggingFaceTokenizerJson
 
     // added_tokens: [{"id", "content", "special"?, "lstrip"?, "rstrip"?, "single_word"?}, ...]; anything but an
     // array counts as none, as before.
-    private static (Dictionary<string, int> Added, HashSet<int> SpecialIds) AddedTokens(JsonAt root, out List<string> lstrip, out List<string> rstrip)
+    private static (Dictionary<string, int> Added, HashSet<int> SpecialIds) AddedTokens(JsonAt root, out List<string> lstrip, out List<string> rstrip) =>
+        AddedTokens(root, out lstrip, out rstrip, out _);
+
+    private static (Dictionary<string, int> Added, HashSet<int> SpecialIds) AddedTokens(JsonAt root, out List<string> lstrip, out List<string> rstrip,
+        out List<JsonAt> normalized)
     {
         var added = new Dictionary<string, int>(StringComparer.Ordinal);
         var specialIds = new HashSet<int>();
         lstrip = [];
         rstrip = [];
+        normalized = [];
         if (root.Optional("added_tokens") is not { Kind: JsonValueKind.Array } list) return (added, specialIds);
         foreach (var a in list.Items())
         {
@@ -116,6 +122,7 @@ public static class HuggingFaceTokenizerJson
             if (a.Bool("single_word", false)) throw a.Fail($"{a.Name}.single_word is true for \"{JsonAt.Clip(content)}\"; added tokens that match only whole words are not supported");
             if (a.Bool("lstrip", false)) lstrip.Add(content);
             if (a.Bool("rstrip", false)) rstrip.Add(content);
+            if (a.Bool("normalized", false)) normalized.Add(a);
         }
         return (added, specialIds);
     }
@@ -158,7 +165,7 @@ public static class HuggingFaceTokenizerJson
                     pattern = SetOnce(pattern, SplitPattern(p, path), path);
                     break;
                 default:
-                    throw new HeadMinerException($"{path}: pre_tokenizer {JsonAt.Clip(TypeOf(p))} is not supported with a byte-level BPE");
+                    throw p.Fail($"{p.Name} {p.Raw()} is not supported with a byte-level BPE (only ByteLevel and Split)");
             }
         }
         Func<string, string>? normalize = null;
@@ -169,7 +176,7 @@ public static class HuggingFaceTokenizerJson
                 // Not string.Normalize: under InvariantGlobalization it leaves non-ASCII text unchanged.
                 "NFC" => UnicodeNormalization.Nfc,
                 "NFKC" => UnicodeNormalization.Nfkc,
-                _ => throw new HeadMinerException($"{path}: normalizer {JsonAt.Clip(TypeOf(n))} is not supported with a byte-level BPE"),
+                _ => throw n.Fail($"{n.Name} {n.Raw()} is not supported with a byte-level BPE (only NFC and NFKC)"),
             };
         }
         if (normalizers.Count > 1) throw new HeadMinerException($"{path}: more than one normalizer is not supported with a byte-level BPE");
@@ -207,10 +214,10 @@ public static class HuggingFaceTokenizerJson
             }
             if (TypeOf(p) != "Metaspace")
             {
-                throw p.Fail($"{p.Name} {JsonAt.Clip(TypeOf(p))} {p.Raw()} is not supported with a SentencePiece-style BPE (only Metaspace, or Split on \" \" after a Replace \" \"→\"▁\" normalizer)");
+                throw p.Fail($"{p.Name} {p.Raw()} is not supported with a SentencePiece-style BPE (only Metaspace, or Split on \" \" after a Replace \" \"→\"▁\" normalizer)");
             }
             string replacement = p.String("replacement", "▁")!;
-            if (replacement.Length != 1) throw new HeadMinerException($"{path}: Metaspace replacement \"{JsonAt.Clip(replacement)}\" must be one character");
+            if (replacement.Length != 1) throw p.Fail($"{p.Name}.replacement \"{JsonAt.Clip(replacement)}\" must be one character");
             spaceSymbol = replacement[0];
             replacesSpace = true;
             split = p.Bool("split", true);
@@ -220,7 +227,7 @@ public static class HuggingFaceTokenizerJson
                 "always" => DummyPrefix.UnlessStartsWithSpace,
                 "first" => DummyPrefix.FirstSegmentUnlessStartsWithSpace,
                 "never" => DummyPrefix.None,
-                _ => throw new HeadMinerException($"{path}: Metaspace prepend_scheme \"{JsonAt.Clip(scheme)}\" is not supported"),
+                _ => throw p.Fail($"{p.Name}.prepend_scheme \"{JsonAt.Clip(scheme)}\" is not supported (only first, always, never)"),
             };
         }
         if (!replacesSpace) throw new HeadMinerException($"{path}: neither a byte-level pre-tokenizer nor a SentencePiece space replacement (Replace \" \"→\"▁\" or Metaspace); this BPE is not supported");
@@ -240,6 +247,32 @@ public static class HuggingFaceTokenizerJson
             DecodeLeadingSpaces = DecoderLeadingSpaces(root, prefix),
             AddedTokenStrip = strip,
         };
+    }
+
+    // An added token marked "normalized": true is matched in the normalized text, with its own content normalized.
+    // That equals matching the raw text (what HeadMiner does) only when the normalizer leaves the content as it is and
+    // does not prepend: true without a normalizer, for Gemma's Replace " "→"▁" on content without spaces, for NFC/NFKC
+    // on ASCII content; Llama's legacy Prepend "▁" would turn "<x>" into "▁<x>". Anything else is refused.
+    private static void CheckNormalizedAddedTokens(List<JsonAt> tokens, List<JsonAt> normalizers)
+    {
+        foreach (var token in tokens)
+        {
+            string content = token.Required("content").String();
+            foreach (var n in normalizers)
+            {
+                bool unchanged = TypeOf(n) switch
+                {
+                    "Replace" => n.Optional("pattern")?.String("String", null) is string from && from.Length > 0 && !content.Contains(from, StringComparison.Ordinal),
+                    "NFC" or "NFKC" => content.All(char.IsAscii),
+                    _ => false,
+                };
+                if (!unchanged)
+                {
+                    throw token.Fail($"{token.Name} \"{JsonAt.Clip(content)}\" has \"normalized\": true and the normalizer {JsonAt.Clip(TypeOf(n))} would change "
+                        + "how it is matched; added tokens matched in normalized text are not supported there");
+                }
+            }
+        }
     }
 
     // How many leading spaces a SentencePiece-style decoder strips from the decoded text: Strip's start (Llama's
