@@ -119,6 +119,32 @@ public sealed class SentencePieceLayoutTests : IDisposable
         Assert.Equal("a\tb", tok.Decode(tok.Encode("a\tb")));
     }
 
+    [Theory]
+    [InlineData("llama_legacy", 1)]
+    [InlineData("gemma", 2)]
+    [InlineData("qwen3", null)]
+    public void WithoutTokenizerConfigThePostProcessorDecidesBos(string layout, int? bos)
+    {
+        // A folder with tokenizer.json alone: Llama's and Gemma's TemplateProcessing start with BOS, Qwen's ByteLevel
+        // post-processor adds nothing, the same choice as with their tokenizer_config.json.
+        File.Copy(Path.Combine(Path.GetDirectoryName(TokenizerTestFiles.Fixture("sentencepiece_parity.json"))!, "sentencepiece", layout, "tokenizer.json"),
+            Path.Combine(_dir, "tokenizer.json"));
+        var tok = TokenizerLoader.Load(_dir);
+        Assert.Equal(bos is not null, tok.AddsBosByDefault);
+        if (bos is not null) Assert.Equal(bos, tok.Encode("Hi")[0]);
+        Assert.Contains(bos is null ? "no BOS" : "post-processor template starts with it", BosChoice.Describe(tok));
+    }
+
+    [Fact]
+    public void TheQwen3LayoutSplitsWithQwensExactPattern()
+    {
+        // The pattern Qwen2 and Qwen3 ship (single digits, case-insensitive contractions), so the 2,200 strings of
+        // the qwen3 layout check that very regex against transformers.js.
+        var json = Layout("qwen3");
+        Assert.Equal(PreTokenizerPattern.Qwen2, (string?)json["pre_tokenizer"]!["pretokenizers"]![0]!["pattern"]!["Regex"]);
+        Assert.Equal("NFC", (string?)json["normalizer"]!["type"]);
+    }
+
     [Fact]
     public void BosChoiceSaysWhatEachLayoutDoes()
     {
