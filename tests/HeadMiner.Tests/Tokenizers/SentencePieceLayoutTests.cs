@@ -107,6 +107,35 @@ public sealed class SentencePieceLayoutTests : IDisposable
         Assert.Contains(sep, tok.Encode("a \t <sep> b", addBos: false));
     }
 
+    // transformers.js ignores Metaspace's split (so the fixture cannot check it); Hugging Face's tokenizers cuts the
+    // text before each ▁ (MergedWithNext), so no merge crosses a word start. Worked out by hand on a vocabulary where
+    // one would: "hi▁hi" is h, i▁, h, i without the cut and h, i, ▁h, i with it.
+    [Theory]
+    [InlineData(false, new[] { 4, 6, 4, 5 })]
+    [InlineData(true, new[] { 4, 5, 7, 5 })]
+    public void MetaspaceSplitCutsBeforeEachSpaceSymbol(bool split, int[] expected)
+    {
+        var vocab = new JsonObject { ["<unk>"] = 0, ["<s>"] = 1, ["</s>"] = 2, ["▁"] = 3, ["h"] = 4, ["i"] = 5, ["i▁"] = 6, ["▁h"] = 7 };
+        var json = new JsonObject
+        {
+            ["added_tokens"] = new JsonArray(),
+            ["normalizer"] = null,
+            ["pre_tokenizer"] = new JsonObject { ["type"] = "Metaspace", ["replacement"] = "▁", ["prepend_scheme"] = "never", ["split"] = split },
+            ["decoder"] = new JsonObject { ["type"] = "Metaspace", ["replacement"] = "▁", ["prepend_scheme"] = "never", ["split"] = split },
+            ["model"] = new JsonObject
+            {
+                ["type"] = "BPE",
+                ["unk_token"] = "<unk>",
+                ["byte_fallback"] = false,
+                ["vocab"] = vocab,
+                ["merges"] = new JsonArray("i ▁", "▁ h"),
+            },
+        };
+        var tok = HuggingFaceTokenizerJson.Load(Write(json));
+        Assert.Equal(expected, tok.Encode("hi hi", addBos: false));
+        Assert.Equal("hi hi", tok.Decode(expected));
+    }
+
     [Fact]
     public void GemmasTabPieceStandsInForItsByteToken()
     {
