@@ -221,7 +221,7 @@ public static class HuggingFaceTokenizerJson
             spaceSymbol = replacement[0];
             replacesSpace = true;
             split = p.Bool("split", true);
-            string scheme = p.String("prepend_scheme", null) ?? (p.Bool("add_prefix_space", true) ? "always" : "never");
+            string scheme = MetaspaceScheme(p);
             prefix = scheme switch
             {
                 "always" => DummyPrefix.UnlessStartsWithSpace,
@@ -292,8 +292,7 @@ public static class HuggingFaceTokenizerJson
                     strip = d.Optional("start")?.Int() ?? 0;
                     break;
                 case "Metaspace":
-                    string scheme = d.String("prepend_scheme", null) ?? (d.Bool("add_prefix_space", true) ? "always" : "never");
-                    strip = scheme == "never" ? 0 : 1;
+                    strip = MetaspaceScheme(d) == "never" ? 0 : 1;
                     break;
                 default:
                     throw d.Fail($"{d.Name} {d.Raw()} is not supported with a SentencePiece-style BPE (only Replace, ByteFallback, Fuse, Strip of leading spaces, Metaspace)");
@@ -301,6 +300,10 @@ public static class HuggingFaceTokenizerJson
         }
         return strip;
     }
+
+    // A Metaspace pre-tokenizer's or decoder's prepend_scheme; older files say add_prefix_space instead.
+    private static string MetaspaceScheme(JsonAt metaspace) =>
+        metaspace.String("prepend_scheme", null) ?? (metaspace.Bool("add_prefix_space", true) ? "always" : "never");
 
     private static PreTokenizerPattern SetOnce(PreTokenizerPattern? current, PreTokenizerPattern next, string path) =>
         current is null ? next : throw new HeadMinerException($"{path}: more than one splitting pre-tokenizer is not supported");
