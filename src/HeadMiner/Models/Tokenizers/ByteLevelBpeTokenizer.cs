@@ -34,6 +34,12 @@ public sealed class ByteLevelBpeTokenizer : ITokenizer
     public int? EosId { get; }
     public bool AddsBosByDefault { get; }
 
+    /// <summary>Added tokens that take the whitespace before (lstrip) / after (rstrip) them (tokenizer.json flags).</summary>
+    internal (IReadOnlyCollection<string> Lstrip, IReadOnlyCollection<string> Rstrip) AddedTokenStrip
+    {
+        init => _specials = _specials.WithStrip(value.Lstrip, value.Rstrip);
+    }
+
     /// <inheritdoc/>
     public string BosRule { get; init; } = "GPT-2 vocab.json + merges.txt: Hugging Face's GPT-2 tokenizer adds none";
 

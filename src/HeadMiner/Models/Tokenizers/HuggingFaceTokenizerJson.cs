@@ -73,7 +73,8 @@ public static class HuggingFaceTokenizerJson
             merges.Add((rule[..space], rule[(space + 1)..]));
         }
 
-        var (added, specialIds) = AddedTokens(root);
+        var (added, specialIds) = AddedTokens(root, out var lstrip, out var rstrip, out var normalizedTokens);
+        var strip = (lstrip, rstrip);
         int? Id(string? name) => name is null ? null : added.TryGetValue(name, out int i) ? i : vocab.TryGetValue(name, out int j) ? j : null;
         int? templateBos = TemplateBos(root, Id);
         int? bos = Id(config?.Bos) ?? templateBos ?? BosNames.Select(Id).FirstOrDefault(i => i is not null);
@@ -84,9 +85,10 @@ public static class HuggingFaceTokenizerJson
         var preTokenizers = Flatten(root, "pre_tokenizer", "pretokenizers");
         var normalizers = Flatten(root, "normalizer", "normalizers");
         bool byteLevel = preTokenizers.Any(p => TypeOf(p) == "ByteLevel");
+        CheckNormalizedAddedTokens(normalizedTokens, normalizers);
 
-        if (byteLevel) return BuildByteLevel(path, vocab, merges, added, preTokenizers, normalizers, model, bos, eos, addsBos, bosRule);
-        return BuildSentencePiece(path, vocab, merges, added, specialIds, preTokenizers, normalizers, model, bos, eos, addsBos, bosRule);
+        if (byteLevel) return BuildByteLevel(path, vocab, merges, added, preTokenizers, normalizers, model, bos, eos, addsBos, bosRule, strip);
+        return BuildSentencePiece(root, path, vocab, merges, added, specialIds, preTokenizers, normalizers, model, bos, eos, addsBos, bosRule, strip);
     }
 
     private static Dictionary<string, int> Vocabulary(JsonAt model)
@@ -96,11 +98,19 @@ public static class HuggingFaceTokenizerJson
         return vocab;
     }
 
-    // added_tokens: [{"id", "content", "special"?}, ...]; anything but an array counts as none, as before.
-    private static (Dictionary<string, int> Added, HashSet<int> SpecialIds) AddedTokens(JsonAt root)
+    // added_tokens: [{"id", "content", "special"?, "lstrip"?, "rstrip"?, "single_word"?}, ...]; anything but an
+    // array counts as none, as before.
+    private static (Dictionary<string, int> Added, HashSet<int> SpecialIds) AddedTokens(JsonAt root, out List<string> lstrip, out List<string> rstrip) =>
+        AddedTokens(root, out lstrip, out rstrip, out _);
+
+    private static (Dictionary<string, int> Added, HashSet<int> SpecialIds) AddedTokens(JsonAt root, out List<string> lstrip, out List<string> rstrip,
+        out List<JsonAt> normalized)
     {
         var added = new Dictionary<string, int>(StringComparer.Ordinal);
         var specialIds = new HashSet<int>();
+        lstrip = [];
+        rstrip = [];
+        normalized = [];
         if (root.Optional("added_tokens") is not { Kind: JsonValueKind.Array } list) return (added, specialIds);
         foreach (var a in list.Items())
         {
@@ -109,6 +119,10 @@ public static class HuggingFaceTokenizerJson
             int id = a.Required("id").Int();
             added[content] = id;
             if (a.Optional("special") is { Kind: JsonValueKind.True }) specialIds.Add(id);
+            if (a.Bool("single_word", false)) throw a.Fail($"{a.Name}.single_word is true for \"{JsonAt.Clip(content)}\"; added tokens that match only whole words are not supported");
+            if (a.Bool("lstrip", false)) lstrip.Add(content);
+            if (a.Bool("rstrip", false)) rstrip.Add(content);
+            if (a.Bool("normalized", false)) normalized.Add(a);
         }
         return (added, specialIds);
     }
@@ -123,7 +137,8 @@ public static class HuggingFaceTokenizerJson
             if (TypeOf(p) != "WhitespaceSplit")
                 throw new HeadMinerException($"{path}: pre-tokenizer {JsonAt.Clip(TypeOf(p))} on a WordLevel model is not supported (only WhitespaceSplit)");
         }
-        var (added, _) = AddedTokens(root);
+        var (added, _) = AddedTokens(root, out var lstrip, out var rstrip);
+        if (lstrip.Count + rstrip.Count > 0) throw new HeadMinerException($"{path}: added tokens with lstrip/rstrip on a WordLevel model are not supported");
         int? Id(string? name) => name is null ? null : added.TryGetValue(name, out int i) ? i : vocab.TryGetValue(name, out int j) ? j : null;
         int? templateBos = TemplateBos(root, Id);
         int? bos = Id(config?.Bos) ?? templateBos ?? BosNames.Select(Id).FirstOrDefault(i => i is not null);
@@ -134,7 +149,7 @@ public static class HuggingFaceTokenizerJson
 
     private static ITokenizer BuildByteLevel(string path, Dictionary<string, int> vocab, List<(string, string)> merges,
         Dictionary<string, int> added, List<JsonAt> preTokenizers, List<JsonAt> normalizers, JsonAt model,
-        int? bos, int? eos, bool addsBos, string bosRule)
+        int? bos, int? eos, bool addsBos, string bosRule, (List<string>, List<string>) strip)
     {
         PreTokenizerPattern? pattern = null;
         bool addPrefixSpace = false;
@@ -150,7 +165,7 @@ public static class HuggingFaceTokenizerJson
                     pattern = SetOnce(pattern, SplitPattern(p, path), path);
                     break;
                 default:
-                    throw new HeadMinerException($"{path}: pre_tokenizer {JsonAt.Clip(TypeOf(p))} is not supported with a byte-level BPE");
+                    throw p.Fail($"{p.Name} {p.Raw()} is not supported with a byte-level BPE (only ByteLevel and Split)");
             }
         }
         Func<string, string>? normalize = null;
@@ -158,19 +173,20 @@ public static class HuggingFaceTokenizerJson
         {
             normalize = TypeOf(n) switch
             {
-                "NFC" => s => s.Normalize(NormalizationForm.FormC),
-                "NFKC" => s => s.Normalize(NormalizationForm.FormKC),
-                _ => throw new HeadMinerException($"{path}: normalizer {JsonAt.Clip(TypeOf(n))} is not supported with a byte-level BPE"),
+                // Not string.Normalize: under InvariantGlobalization it leaves non-ASCII text unchanged.
+                "NFC" => UnicodeNormalization.Nfc,
+                "NFKC" => UnicodeNormalization.Nfkc,
+                _ => throw n.Fail($"{n.Name} {n.Raw()} is not supported with a byte-level BPE (only NFC and NFKC)"),
             };
         }
         if (normalizers.Count > 1) throw new HeadMinerException($"{path}: more than one normalizer is not supported with a byte-level BPE");
         bool ignoreMerges = model.Bool("ignore_merges", false);
-        return new ByteLevelBpeTokenizer(vocab, merges, added, pattern, addPrefixSpace, ignoreMerges, normalize, bos, eos, addsBos, path) { BosRule = bosRule };
+        return new ByteLevelBpeTokenizer(vocab, merges, added, pattern, addPrefixSpace, ignoreMerges, normalize, bos, eos, addsBos, path) { BosRule = bosRule, AddedTokenStrip = strip };
     }
 
-    private static ITokenizer BuildSentencePiece(string path, Dictionary<string, int> vocab, List<(string, string)> merges,
+    private static ITokenizer BuildSentencePiece(JsonAt root, string path, Dictionary<string, int> vocab, List<(string, string)> merges,
         Dictionary<string, int> added, HashSet<int> specialIds, List<JsonAt> preTokenizers, List<JsonAt> normalizers,
-        JsonAt model, int? bos, int? eos, bool addsBos, string bosRule)
+        JsonAt model, int? bos, int? eos, bool addsBos, string bosRule, (List<string>, List<string>) strip)
     {
         var prefix = DummyPrefix.None;
         bool replacesSpace = false, split = false;
@@ -186,24 +202,32 @@ public static class HuggingFaceTokenizerJson
                     replacesSpace = true;
                     break;
                 default:
-                    throw new HeadMinerException($"{path}: normalizer {n.Raw()} is not supported with a SentencePiece-style BPE");
+                    throw n.Fail($"{n.Name} {n.Raw()} is not supported with a SentencePiece-style BPE (only Prepend \"▁\" and Replace \" \"→\"▁\")");
             }
         }
         foreach (var p in preTokenizers)
         {
-            if (TypeOf(p) != "Metaspace") throw new HeadMinerException($"{path}: pre_tokenizer {JsonAt.Clip(TypeOf(p))} is not supported with a SentencePiece-style BPE");
+            // Gemma's Split on " " after its Replace " "→"▁" normalizer: no space is left to split on.
+            if (TypeOf(p) == "Split" && replacesSpace && p.Optional("pattern") is { Kind: JsonValueKind.Object } on && on.String("String", null) == " " && !p.Bool("invert", false))
+            {
+                continue;
+            }
+            if (TypeOf(p) != "Metaspace")
+            {
+                throw p.Fail($"{p.Name} {p.Raw()} is not supported with a SentencePiece-style BPE (only Metaspace, or Split on \" \" after a Replace \" \"→\"▁\" normalizer)");
+            }
             string replacement = p.String("replacement", "▁")!;
-            if (replacement.Length != 1) throw new HeadMinerException($"{path}: Metaspace replacement \"{JsonAt.Clip(replacement)}\" must be one character");
+            if (replacement.Length != 1) throw p.Fail($"{p.Name}.replacement \"{JsonAt.Clip(replacement)}\" must be one character");
             spaceSymbol = replacement[0];
             replacesSpace = true;
             split = p.Bool("split", true);
-            string scheme = p.String("prepend_scheme", null) ?? (p.Bool("add_prefix_space", true) ? "always" : "never");
+            string scheme = MetaspaceScheme(p);
             prefix = scheme switch
             {
                 "always" => DummyPrefix.UnlessStartsWithSpace,
                 "first" => DummyPrefix.FirstSegmentUnlessStartsWithSpace,
                 "never" => DummyPrefix.None,
-                _ => throw new HeadMinerException($"{path}: Metaspace prepend_scheme \"{JsonAt.Clip(scheme)}\" is not supported"),
+                _ => throw p.Fail($"{p.Name}.prepend_scheme \"{JsonAt.Clip(scheme)}\" is not supported (only first, always, never)"),
             };
         }
         if (!replacesSpace) throw new HeadMinerException($"{path}: neither a byte-level pre-tokenizer nor a SentencePiece space replacement (Replace \" \"→\"▁\" or Metaspace); this BPE is not supported");
@@ -217,8 +241,69 @@ public static class HuggingFaceTokenizerJson
         // Added tokens are all matched in the text; only those marked special disappear when decoding.
         return new SentencePieceBpeTokenizer(pieces, null, merges, added, specialIds, spaceSymbol, prefix, split,
             model.Bool("byte_fallback", false), unk, model.Bool("fuse_unk", false), bos, eos, addsBos, path)
-        { BosRule = bosRule };
+        {
+            BosRule = bosRule,
+            DecodeStripsAfterBos = false,
+            DecodeLeadingSpaces = DecoderLeadingSpaces(root, prefix),
+            AddedTokenStrip = strip,
+        };
     }
+
+    // An added token marked "normalized": true is matched in the normalized text, with its own content normalized.
+    // That equals matching the raw text (what HeadMiner does) only when the normalizer leaves the content as it is and
+    // does not prepend: true without a normalizer, for Gemma's Replace " "→"▁" on content without spaces, for NFC/NFKC
+    // on ASCII content; Llama's legacy Prepend "▁" would turn "<x>" into "▁<x>". Anything else is refused.
+    private static void CheckNormalizedAddedTokens(List<JsonAt> tokens, List<JsonAt> normalizers)
+    {
+        foreach (var token in tokens)
+        {
+            string content = token.Required("content").String();
+            foreach (var n in normalizers)
+            {
+                bool unchanged = TypeOf(n) switch
+                {
+                    "Replace" => n.Optional("pattern")?.String("String", null) is string from && from.Length > 0 && !content.Contains(from, StringComparison.Ordinal),
+                    "NFC" or "NFKC" => content.All(char.IsAscii),
+                    _ => false,
+                };
+                if (!unchanged)
+                {
+                    throw token.Fail($"{token.Name} \"{JsonAt.Clip(content)}\" has \"normalized\": true and the normalizer {JsonAt.Clip(TypeOf(n))} would change "
+                        + "how it is matched; added tokens matched in normalized text are not supported there");
+                }
+            }
+        }
+    }
+
+    // How many leading spaces a SentencePiece-style decoder strips from the decoded text: Strip's start (Llama's
+    // Sequence[Replace, ByteFallback, Fuse, Strip]), 1 for a Metaspace decoder that prepends, 0 for Gemma's
+    // Sequence[Replace, ByteFallback, Fuse]; with no decoder, what the dummy prefix added.
+    private static int DecoderLeadingSpaces(JsonAt root, DummyPrefix prefix)
+    {
+        if (root.Optional("decoder") is not { Kind: JsonValueKind.Object }) return prefix == DummyPrefix.None ? 0 : 1;
+        int strip = 0;
+        foreach (var d in Flatten(root, "decoder", "decoders"))
+        {
+            switch (TypeOf(d))
+            {
+                case "Replace" or "ByteFallback" or "Fuse":
+                    break;
+                case "Strip" when d.String("content", " ") == " " && (d.Optional("stop")?.Int() ?? 0) == 0:
+                    strip = d.Optional("start")?.Int() ?? 0;
+                    break;
+                case "Metaspace":
+                    strip = MetaspaceScheme(d) == "never" ? 0 : 1;
+                    break;
+                default:
+                    throw d.Fail($"{d.Name} {d.Raw()} is not supported with a SentencePiece-style BPE (only Replace, ByteFallback, Fuse, Strip of leading spaces, Metaspace)");
+            }
+        }
+        return strip;
+    }
+
+    // A Metaspace pre-tokenizer's or decoder's prepend_scheme; older files say add_prefix_space instead.
+    private static string MetaspaceScheme(JsonAt metaspace) =>
+        metaspace.String("prepend_scheme", null) ?? (metaspace.Bool("add_prefix_space", true) ? "always" : "never");
 
     private static PreTokenizerPattern SetOnce(PreTokenizerPattern? current, PreTokenizerPattern next, string path) =>
         current is null ? next : throw new HeadMinerException($"{path}: more than one splitting pre-tokenizer is not supported");

@@ -39,8 +39,9 @@ public interface ITokenizer
 
     /// <summary>
     /// The text of <paramref name="ids"/>. Byte-level tokenizers render special tokens as their text. SentencePiece
-    /// tokenizers drop special tokens (BOS, EOS, unk) and the dummy-prefix space of the first piece and of the piece
-    /// after each BOS, as SentencePiece and llama2.c's run.c do. Out-of-range ids throw <see cref="HeadMinerException"/>.
+    /// tokenizers drop special tokens (BOS, EOS, unk) and the dummy-prefix space: from a tokenizer.json, the leading
+    /// spaces its decoder strips, once, at the start of the text (Hugging Face); from a llama2.c file, the one of the
+    /// first piece and of the piece after each BOS (run.c). Out-of-range ids throw <see cref="HeadMinerException"/>.
     /// </summary>
     string Decode(ReadOnlySpan<int> ids);
 

@@ -37,8 +37,24 @@ public sealed class SentencePieceBpeTokenizer : ITokenizer
     public int? EosId { get; }
     public bool AddsBosByDefault { get; }
 
+    /// <summary>Added tokens that take the whitespace before (lstrip) / after (rstrip) them (tokenizer.json flags).</summary>
+    internal (IReadOnlyCollection<string> Lstrip, IReadOnlyCollection<string> Rstrip) AddedTokenStrip
+    {
+        init => _specials = _specials.WithStrip(value.Lstrip, value.Rstrip);
+    }
+
     /// <inheritdoc/>
     public string BosRule { get; init; } = "llama2.c tokenizer.bin: llama2.c's run.c prepends it";
+
+    /// <summary>
+    /// How Decode drops the dummy-prefix space. True (llama2.c's run.c): from the first piece and from the piece after
+    /// each BOS. False (Hugging Face decoders): up to <see cref="DecodeLeadingSpaces"/> spaces from the start of the
+    /// whole text only (a Strip decoder, or a Metaspace decoder that prepends), so "a&lt;s&gt;b" decodes to "a b".
+    /// </summary>
+    internal bool DecodeStripsAfterBos { get; init; } = true;
+
+    /// <summary>Leading spaces the Hugging Face decoder strips (see <see cref="DecodeStripsAfterBos"/>).</summary>
+    internal int DecodeLeadingSpaces { get; init; }
 
     /// <param name="pieces">Every piece by id, as the vocabulary spells it ("▁the", "&lt;0x0A&gt;", "&lt;s&gt;").</param>
     /// <param name="scores">Per-id scores for score-based merging (llama2.c), or null when <paramref name="merges"/> rank them.</param>
@@ -204,8 +220,9 @@ public sealed class SentencePieceBpeTokenizer : ITokenizer
         bool prepend = _dummyPrefix switch
         {
             DummyPrefix.Always => true,
-            DummyPrefix.UnlessStartsWithSpace => segment[0] != ' ',
-            DummyPrefix.FirstSegmentUnlessStartsWithSpace => isFirstSegment && segment[0] != ' ',
+            // Metaspace looks at the text after replacing spaces, so a literal space symbol counts as a space.
+            DummyPrefix.UnlessStartsWithSpace => segment[0] != ' ' && segment[0] != _spaceSymbol,
+            DummyPrefix.FirstSegmentUnlessStartsWithSpace => isFirstSegment && segment[0] != ' ' && segment[0] != _spaceSymbol,
             _ => false,
         };
         string spaced = prepend ? " " + segment : segment;
@@ -278,21 +295,26 @@ public sealed class SentencePieceBpeTokenizer : ITokenizer
     public string Decode(ReadOnlySpan<int> ids)
     {
         var bytes = new List<byte>(ids.Length * 4);
-        bool atStart = true; // the dummy prefix is dropped at the start and after each BOS (run.c)
+        bool atStart = true;
         foreach (int id in ids)
         {
             CheckId(id);
             if (_isSpecial[id])
             {
-                if (id == BosId) atStart = true;
+                if (id == BosId && DecodeStripsAfterBos) atStart = true;
                 continue;
             }
             ReadOnlySpan<byte> piece = _bytes[id];
-            if (atStart && _dummyPrefix != DummyPrefix.None && !_isByte[id] && piece.Length > 0 && piece[0] == (byte)' ') piece = piece[1..];
+            if (DecodeStripsAfterBos && atStart && _dummyPrefix != DummyPrefix.None && !_isByte[id] && piece.Length > 0 && piece[0] == (byte)' ') piece = piece[1..];
             atStart = false;
             bytes.AddRange(piece);
         }
-        return TokenText.DecodeUtf8(System.Runtime.InteropServices.CollectionsMarshal.AsSpan(bytes));
+        int strip = 0;
+        if (!DecodeStripsAfterBos)
+        {
+            while (strip < DecodeLeadingSpaces && strip < bytes.Count && bytes[strip] == (byte)' ') strip++;
+        }
+        return TokenText.DecodeUtf8(System.Runtime.InteropServices.CollectionsMarshal.AsSpan(bytes)[strip..]);
     }
 
     public string TokenToString(int id) => _isSpecial[CheckId(id)] ? _pieces[id].Trim('\n') : TokenText.Readable(_bytes[id]);
