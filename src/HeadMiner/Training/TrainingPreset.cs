@@ -85,5 +85,47 @@ public sealed record TrainingPreset(string Name, string Description, ModelConfig
             "random-token prompts use the words w0…w191: the toy language repeats only words; numbers, days, months and letters always count, so a model trained on it predicts their successors, not a repeat"),
     };
 
-    public static IReadOnlyList<TrainingPreset> All { get; } = [Repeats, Embedded];
+    /// <summary>The toy English (docs/EMBEDDED-MODEL.md): the toy language mixed with every task set's prompts.</summary>
+    public static ToyEnglishOptions EnglishOptions { get; } = new();
+
+    private static readonly Lazy<ToyEnglish> English = new(() => new ToyEnglish(EnglishOptions));
+
+    /// <summary>
+    /// The toy-English model: GPT-2, 4 layers × 4 heads, d_model 128, context 128, on the toy English (the toy
+    /// language plus IOI, Greater-Than, needle, successor, MCQA and yes/no prompts with their answers).
+    /// </summary>
+    public static TrainingPreset ToyEnglishModel { get; } = new(
+        "toy-english",
+        "GPT-2, 4 layers × 4 heads, d_model 128, context 128, on the toy English (toy language + every task set's prompts and answers)",
+        new ModelConfig
+        {
+            Architecture = "gpt2",
+            VocabSize = ToyEnglish.Words(EnglishOptions.Language).Count,
+            DModel = 128,
+            Layers = 4,
+            Heads = 4,
+            KvHeads = 4,
+            DHead = 32,
+            DMlp = 512,
+            ContextLength = 128,
+            Norm = NormKind.LayerNorm,
+            NormEps = 1e-5f,
+            Activation = MlpActivation.GeluTanh,
+            LearnedPositions = true,
+            AttentionScale = 1f / MathF.Sqrt(32),
+            AttentionWindow = new int[4],
+            TiedEmbeddings = true,
+            BosTokenId = ToyVocabulary.Bos,
+            EosTokenId = ToyVocabulary.Eos,
+        },
+        () => English.Value,
+        new TrainingOptions { Steps = 5000, BatchSequences = 16, SequenceLength = 128, PeakLearningRate = 2e-3, WarmupSteps = 100, EvalEvery = 100, EvalSequences = 32, Seed = 7, CheckpointEvery = 500 })
+    {
+        TokenizerJson = () => English.Value.TokenizerJson(),
+        AnalysisHints = new(
+            [(EmbeddedVocabulary.FirstWord, EmbeddedVocabulary.FirstWord + EmbeddedVocabulary.WordCount - 1)],
+            "random-token prompts use the words w0…w191: the toy language repeats only words; numbers, days, months and letters always count, so a model trained on it predicts their successors, not a repeat"),
+    };
+
+    public static IReadOnlyList<TrainingPreset> All { get; } = [Repeats, Embedded, ToyEnglishModel];
 }
