@@ -84,6 +84,21 @@ public sealed class BrowserTests(ExplorerFixture fx)
     }
 
     [Fact]
+    public async Task Choosing_an_example_puts_its_prompt_in_the_prompt_box()
+    {
+        var models = await System.Net.Http.Json.HttpClientJsonExtensions.GetFromJsonAsync<JsonElement>(fx.Http, "/api/models");
+        var examples = models.GetProperty("models")[0].GetProperty("examples");
+        var page = await NewPageAsync();
+        await page.GotoAsync(fx.Server.Url + "/");
+        await page.WaitForSelectorAsync("body[data-ready=true]");
+        Assert.Equal(examples.GetArrayLength() + 1, await page.Locator("#examples option").CountAsync());
+        int last = examples.GetArrayLength() - 1;
+        await page.SelectOptionAsync("#examples", last.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        Assert.Equal(examples[last].GetProperty("prompt").GetString(), await page.InputValueAsync("#prompt"));
+        await page.Context.CloseAsync();
+    }
+
+    [Fact]
     public async Task Page_shows_an_atlas_computed_on_demand()
     {
         var page = await NewPageAsync();
