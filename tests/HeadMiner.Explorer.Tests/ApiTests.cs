@@ -249,7 +249,7 @@ public sealed class ApiTests(ExplorerFixture fx)
     {
         var (code, error) = await fx.PostAsync("/api/pattern", new { model = ExplorerFixture.WithAtlas, prompt = TestModel.Words(300), layer = 0 });
         Assert.Equal(413, code);
-        Assert.Equal("the prompt has 301 tokens but model embedded supports at most 256 (its context length); shorten it", error.GetProperty("error").GetString());
+        Assert.Equal("the prompt has 301 tokens but model embedded supports at most 128 (its context length); shorten it", error.GetProperty("error").GetString());
         await AssertStillServing();
     }
 

@@ -125,7 +125,7 @@ public sealed class BrowserTests(ExplorerFixture fx)
         await page.FillAsync("#prompt", TestModel.Words(300));
         await page.ClickAsync("#run");
         await page.WaitForSelectorAsync("#error:not([hidden])");
-        Assert.Contains("supports at most 256", await page.InnerTextAsync("#error"));
+        Assert.Contains("supports at most 128", await page.InnerTextAsync("#error"));
         await page.FillAsync("#prompt", "w3 hello w17");
         await page.ClickAsync("#run");
         await page.WaitForFunctionAsync("() => document.getElementById('error').textContent.includes('hello')");
