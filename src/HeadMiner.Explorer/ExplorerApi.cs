@@ -38,6 +38,7 @@ public sealed class ExplorerApi(IReadOnlyList<ExplorerModel> models, ExplorerLim
             has_tokenizer = m.Loaded.Tokenizer is not null,
             has_atlas = m.SavedAtlas is not null,
             atlas = m.SavedAtlas is not null ? "saved" : atlasOnDemand ? "on_demand" : "none",
+            examples = m.Examples.Select(e => new { task = e.Task, prompt = e.Prompt }).ToArray(),
         }).ToArray(),
         limits = new { max_body_bytes = limits.MaxBodyBytes, max_prompt_chars = limits.MaxPromptChars, request_timeout_s = limits.RequestTimeout.TotalSeconds },
     };

@@ -26,6 +26,35 @@ public sealed class ExplorerModel(string id, LoadedModel loaded, AtlasReport? sa
 
     public string? AtlasPath { get; } = atlasPath;
 
+    /// <summary>
+    /// One example prompt per task set that can be built for the model's tokenizer (seed 0, within its context): the
+    /// prompt box offers them, so a first look at a model starts from a prompt in its own vocabulary (for the embedded
+    /// model: one per task of the toy English). Repeated random tokens are left out (random words, not an example);
+    /// a model without a tokenizer has none. Computed on first use: scanning a 50k vocabulary takes a moment.
+    /// </summary>
+    public IReadOnlyList<(string Task, string Prompt)> Examples => _examples.Value;
+
+    private readonly Lazy<IReadOnlyList<(string Task, string Prompt)>> _examples = new(() => ExamplesOf(loaded));
+
+    private static IReadOnlyList<(string Task, string Prompt)> ExamplesOf(LoadedModel loaded)
+    {
+        if (loaded.Tokenizer is not { } tokenizer) return [];
+        var examples = new List<(string, string)>();
+        foreach (var generator in Tasks.Sets.TaskSets.All.Where(g => g.Name != "repeated_tokens"))
+        {
+            try
+            {
+                var set = generator.Generate(tokenizer, new Tasks.Sets.TaskSetOptions { Count = 1, ContextLength = loaded.Model.Config.ContextLength });
+                examples.Add((generator.Name, set.Pairs[0].Clean));
+            }
+            catch (HeadMinerException)
+            {
+                // This vocabulary cannot spell the set (e.g. GPT-2 has no single-token two-digit years for some centuries): no example.
+            }
+        }
+        return examples;
+    }
+
     /// <summary>A display name: the model's directory or file name (not its full path).</summary>
     public string Name => System.IO.Path.GetFileName(Loaded.Path.TrimEnd('/', '\\'));
 

@@ -28,6 +28,28 @@ public sealed class ApiTests(ExplorerFixture fx)
         Assert.DoesNotContain(models[0].EnumerateObject(), p => p.Value.ValueKind == JsonValueKind.String && p.Value.GetString()!.Contains('/'));
     }
 
+    /// <summary>The prompt box's examples: one per task set the model's tokenizer can spell, the set's first prompt (seed 0).</summary>
+    [Fact]
+    public async Task Models_offer_one_example_prompt_per_task_set_the_vocabulary_can_spell()
+    {
+        var body = await fx.Http.GetFromJsonAsync<JsonElement>("/api/models");
+        var examples = body.GetProperty("models")[0].GetProperty("examples").EnumerateArray()
+            .Select(e => (Task: e.GetProperty("task").GetString()!, Prompt: e.GetProperty("prompt").GetString()!)).ToArray();
+        using var loaded = ModelLoader.Load(TestModel.Path);
+        var expected = new List<(string, string)>();
+        foreach (var g in HeadMiner.Tasks.Sets.TaskSets.All.Where(g => g.Name != "repeated_tokens"))
+        {
+            if (!g.CanBuild(loaded.Tokenizer!, loaded.Model.Config.ContextLength).Ok) continue;
+            var set = g.Generate(loaded.Tokenizer!, new HeadMiner.Tasks.Sets.TaskSetOptions { Count = 1, ContextLength = loaded.Model.Config.ContextLength });
+            expected.Add((g.Name, set.Pairs[0].Clean));
+        }
+        Assert.NotEmpty(examples);
+        Assert.Equal(expected, examples);
+        // Each example runs as typed.
+        var (status, _) = await fx.PostAsync("/api/tokenize", new { model = ExplorerFixture.WithAtlas, prompt = examples[0].Prompt });
+        Assert.Equal(200, status);
+    }
+
     [Fact]
     public async Task Pattern_equals_the_library_run_with_cache_for_every_head_of_the_layer()
     {
@@ -227,7 +249,7 @@ public sealed class ApiTests(ExplorerFixture fx)
     {
         var (code, error) = await fx.PostAsync("/api/pattern", new { model = ExplorerFixture.WithAtlas, prompt = TestModel.Words(300), layer = 0 });
         Assert.Equal(413, code);
-        Assert.Equal("the prompt has 301 tokens but model embedded supports at most 256 (its context length); shorten it", error.GetProperty("error").GetString());
+        Assert.Equal("the prompt has 301 tokens but model embedded supports at most 128 (its context length); shorten it", error.GetProperty("error").GetString());
         await AssertStillServing();
     }
 

@@ -28,13 +28,13 @@ public sealed class AtlasFileTests
     [Theory]
     [InlineData("schema", "\"other\"", "schema \"other\" is not headminer.atlas")]
     [InlineData("version", "3", "atlas version 3 is newer than this tool reads (2)")]
-    [InlineData("model.layers", "4", "the atlas is for 4 layers, the model has 3")]
+    [InlineData("model.layers", "5", "the atlas is for 5 layers, the model has 4")]
     [InlineData("model.heads", "8", "the atlas is for 8 heads per layer, the model has 4")]
-    [InlineData("detectors.0.scores", "[[1]]", "\"scores\" must have 3 rows (layers), not 1")]
-    [InlineData("detectors.0.scores", "[[0,0,0],[0,0,0,0],[0,0,0,0]]", "scores[0] must have 4 values (heads)")]
-    [InlineData("detectors.0.scores", """[[0,0,0,"a"],[0,0,0,0],[0,0,0,0]]""", "not a valid atlas")]
+    [InlineData("detectors.0.scores", "[[1]]", "\"scores\" must have 4 rows (layers), not 1")]
+    [InlineData("detectors.0.scores", "[[0,0,0],[0,0,0,0],[0,0,0,0],[0,0,0,0]]", "scores[0] must have 4 values (heads)")]
+    [InlineData("detectors.0.scores", """[[0,0,0,"a"],[0,0,0,0],[0,0,0,0],[0,0,0,0]]""", "not a valid atlas")]
     [InlineData("detectors", "{}", "not a valid atlas")]
-    [InlineData("heads.0.layer", "7", "heads entry L7H0 is outside the model's 3 layers × 4 heads")]
+    [InlineData("heads.0.layer", "7", "heads entry L7H0 is outside the model's 4 layers × 4 heads")]
     public void A_bad_atlas_is_refused_with_a_message_naming_the_problem(string field, string json, string message)
     {
         var atlas = JsonNode.Parse(TestModel.Atlas.ToJson())!;

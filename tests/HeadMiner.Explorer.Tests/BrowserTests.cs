@@ -84,6 +84,21 @@ public sealed class BrowserTests(ExplorerFixture fx)
     }
 
     [Fact]
+    public async Task Choosing_an_example_puts_its_prompt_in_the_prompt_box()
+    {
+        var models = await System.Net.Http.Json.HttpClientJsonExtensions.GetFromJsonAsync<JsonElement>(fx.Http, "/api/models");
+        var examples = models.GetProperty("models")[0].GetProperty("examples");
+        var page = await NewPageAsync();
+        await page.GotoAsync(fx.Server.Url + "/");
+        await page.WaitForSelectorAsync("body[data-ready=true]");
+        Assert.Equal(examples.GetArrayLength() + 1, await page.Locator("#examples option").CountAsync());
+        int last = examples.GetArrayLength() - 1;
+        await page.SelectOptionAsync("#examples", last.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        Assert.Equal(examples[last].GetProperty("prompt").GetString(), await page.InputValueAsync("#prompt"));
+        await page.Context.CloseAsync();
+    }
+
+    [Fact]
     public async Task Page_shows_an_atlas_computed_on_demand()
     {
         var page = await NewPageAsync();
@@ -110,7 +125,7 @@ public sealed class BrowserTests(ExplorerFixture fx)
         await page.FillAsync("#prompt", TestModel.Words(300));
         await page.ClickAsync("#run");
         await page.WaitForSelectorAsync("#error:not([hidden])");
-        Assert.Contains("supports at most 256", await page.InnerTextAsync("#error"));
+        Assert.Contains("supports at most 128", await page.InnerTextAsync("#error"));
         await page.FillAsync("#prompt", "w3 hello w17");
         await page.ClickAsync("#run");
         await page.WaitForFunctionAsync("() => document.getElementById('error').textContent.includes('hello')");

@@ -32,9 +32,9 @@ public sealed class RequestFuzzTests(ExplorerFixture fx)
         ("head", -1), ("head", TestModel.Heads), ("head", int.MinValue), ("head", HugeNumber),
         ("prompt", new string('a', 17_000)), ("prompt", TestModel.Words(300)), ("prompt", JsonMutation.LoneSurrogate),
         ("prompt", "w3\u0000w17"), ("prompt", ""), ("prompt", "zzz"), ("prompt", new JsonArray("w3")),
-        ("tokens", new JsonArray(-1)), ("tokens", new JsonArray(349)), ("tokens", new JsonArray(1e10)), ("tokens", new JsonArray()),
+        ("tokens", new JsonArray(-1)), ("tokens", new JsonArray(955)), ("tokens", new JsonArray(1e10)), ("tokens", new JsonArray()),
         ("tokens", new JsonArray([.. Enumerable.Range(0, 300).Select(i => (JsonNode?)JsonValue.Create(i % 300))])), ("tokens", "1 2 3"),
-        ("top", 0), ("top", 51), ("top", HugeNumber), ("answer", -5), ("answer", 349), ("kind", "patch"), ("kind", "explode"),
+        ("top", 0), ("top", 51), ("top", HugeNumber), ("answer", -5), ("answer", 955), ("kind", "patch"), ("kind", "explode"),
         ("source_prompt", "w3"), ("source_prompt", JsonMutation.LoneSurrogate), ("model", JsonMutation.LoneSurrogate), ("source_tokens", new JsonArray(1, 2, 3)),
     ];
 

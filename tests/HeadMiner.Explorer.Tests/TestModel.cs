@@ -4,8 +4,8 @@ using HeadMiner.Models;
 namespace HeadMiner.Explorer.Tests;
 
 /// <summary>
-/// The model every explorer test serves, chosen in this one place: the embedded model (models/embedded; GPT-2, 3 layers
-/// × 4 heads, a 349-word toy vocabulary, context 256), and a real atlas for it made by the atlas runner once per test
+/// The model every explorer test serves, chosen in this one place: the embedded model (models/embedded; GPT-2, 4 layers
+/// × 4 heads, the 955-word toy English, context 128), and a real atlas for it made by the atlas runner once per test
 /// run with the `headminer atlas` defaults, saved beside the test binaries as a file the server reads.
 /// </summary>
 public static class TestModel
@@ -15,7 +15,7 @@ public static class TestModel
     /// <summary>The id the server gives the first model served from <see cref="Path"/>.</summary>
     public const string Id = "embedded";
 
-    public const int Layers = 3, Heads = 4, ContextLength = 256;
+    public const int Layers = 4, Heads = 4, ContextLength = 128;
 
     private static readonly Lazy<AtlasReport> Computed = new(() =>
     {

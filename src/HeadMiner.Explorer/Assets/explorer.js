@@ -188,6 +188,10 @@
     $("model-info").textContent = m.architecture + ", " + m.layers + " layers × " + m.heads + " heads, context " + m.context_length +
       (m.has_tokenizer ? "" : " — no tokenizer: type token ids separated by spaces");
     options($("layer"), m.layers, ""); options($("head"), m.heads, "");
+    var examples = $("examples");
+    while (examples.options.length > 1) examples.remove(1);
+    (m.examples || []).forEach(function (e, i) { textEl("option", e.task + ": " + (e.prompt.length > 80 ? e.prompt.slice(0, 80) + "…" : e.prompt), examples).value = String(i); });
+    examples.value = "";
     state.patterns = null; state.dla = null;
     ["tokens", "pattern", "hover", "multiples", "lens", "dla", "intervention"].forEach(function (id) { clear($(id)); });
     return loadAtlas();
@@ -198,6 +202,10 @@
   $("head").addEventListener("change", drawPattern);
   $("detector").addEventListener("change", drawAtlas);
   $("model").addEventListener("change", chooseModel);
+  $("examples").addEventListener("change", function () {
+    var e = state.model && state.model.examples && state.model.examples[Number($("examples").value)];
+    if ($("examples").value !== "" && e) $("prompt").value = e.prompt;
+  });
   $("ablate").addEventListener("click", function () { intervene("ablate"); });
   $("patch").addEventListener("click", function () { intervene("patch"); });
   $("prompt").addEventListener("keydown", function (e) { if (e.key === "Enter" && (e.ctrlKey || e.metaKey)) runAll(); });

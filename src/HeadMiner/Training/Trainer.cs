@@ -146,6 +146,8 @@ public sealed class Trainer
         var result = new Dictionary<string, double> { ["all"] = losses.Average() };
         foreach (var (kind, value) in set.MeanLossByKind(losses))
             result[kind.ToString().ToLowerInvariant()] = value;
+        foreach (var (name, value) in _data.HeldOutMetrics(inference) ?? new Dictionary<string, double>())
+            result[name] = value;
         return result;
     }
 

@@ -43,43 +43,49 @@ public sealed record TrainingPreset(string Name, string Description, ModelConfig
         () => new RepeatedSegments(12, 1, 40, bosId: 0),
         new TrainingOptions { Steps = 1500, BatchSequences = 16, SequenceLength = 24, PeakLearningRate = 3e-3, WarmupSteps = 20, EvalEvery = 100, EvalSequences = 16, Seed = 7 });
 
-    /// <summary>The toy language the embedded model is trained on (docs/EMBEDDED-MODEL.md).</summary>
-    public static ToyLanguageOptions EmbeddedLanguage { get; } = new() { RepeatedSegmentsFraction = 0.5 };
+    /// <summary>The toy language inside the toy English (half of its spans repeated segments: docs/EMBEDDED-MODEL.md).</summary>
+    public static ToyLanguageOptions EmbeddedLanguage => EnglishOptions.Language;
 
     private static ToyVocabulary EmbeddedVocabulary => new(EmbeddedLanguage.WordCount, EmbeddedLanguage.MarkovStateCount, EmbeddedLanguage.NumberCount);
 
+    /// <summary>The toy English (docs/EMBEDDED-MODEL.md): the toy language mixed with every task set's prompts.</summary>
+    public static ToyEnglishOptions EnglishOptions { get; } = new();
+
+    private static readonly Lazy<ToyEnglish> English = new(() => new ToyEnglish(EnglishOptions));
+
     /// <summary>
-    /// The embedded default model (models/embedded): GPT-2 architecture, 3 layers × 4 heads, d_model 128, on the toy
-    /// language. See docs/EMBEDDED-MODEL.md for what it learns and when.
+    /// The embedded default model (models/embedded): GPT-2, 4 layers × 4 heads, d_model 128, context 128, on the toy
+    /// English (the toy language plus IOI, Greater-Than, needle, successor, MCQA and yes/no prompts with their
+    /// answers). See docs/EMBEDDED-MODEL.md for what it learns and when.
     /// </summary>
     public static TrainingPreset Embedded { get; } = new(
         "embedded",
-        "the embedded default model: GPT-2, 3 layers × 4 heads, d_model 128, context 256, on the toy language (text, repeated segments, Markov chains, counting)",
+        "GPT-2, 4 layers × 4 heads, d_model 128, context 128, on the toy English (toy language + every task set's prompts and answers)",
         new ModelConfig
         {
             Architecture = "gpt2",
-            VocabSize = new ToyVocabulary(EmbeddedLanguage.WordCount, EmbeddedLanguage.MarkovStateCount, EmbeddedLanguage.NumberCount).Size,
+            VocabSize = ToyEnglish.Words(EnglishOptions.Language).Count,
             DModel = 128,
-            Layers = 3,
+            Layers = 4,
             Heads = 4,
             KvHeads = 4,
             DHead = 32,
             DMlp = 512,
-            ContextLength = 256,
+            ContextLength = 128,
             Norm = NormKind.LayerNorm,
             NormEps = 1e-5f,
             Activation = MlpActivation.GeluTanh,
             LearnedPositions = true,
             AttentionScale = 1f / MathF.Sqrt(32),
-            AttentionWindow = new int[3],
+            AttentionWindow = new int[4],
             TiedEmbeddings = true,
             BosTokenId = ToyVocabulary.Bos,
             EosTokenId = ToyVocabulary.Eos,
         },
-        () => new ToyLanguage(EmbeddedLanguage),
-        new TrainingOptions { Steps = 4000, BatchSequences = 16, SequenceLength = 128, PeakLearningRate = 2e-3, WarmupSteps = 100, EvalEvery = 100, EvalSequences = 32, Seed = 7, CheckpointEvery = 500 })
+        () => English.Value,
+        new TrainingOptions { Steps = 5000, BatchSequences = 16, SequenceLength = 128, PeakLearningRate = 2e-3, WarmupSteps = 100, EvalEvery = 100, EvalSequences = 32, Seed = 7, CheckpointEvery = 500 })
     {
-        TokenizerJson = () => ToyTokenizer.Json(new ToyLanguage(EmbeddedLanguage).Vocabulary),
+        TokenizerJson = () => English.Value.TokenizerJson(),
         AnalysisHints = new(
             [(EmbeddedVocabulary.FirstWord, EmbeddedVocabulary.FirstWord + EmbeddedVocabulary.WordCount - 1)],
             "random-token prompts use the words w0…w191: the toy language repeats only words; numbers, days, months and letters always count, so a model trained on it predicts their successors, not a repeat"),

@@ -43,7 +43,7 @@ public sealed class MalformedPromptFileTests : IDisposable
         var result = CliRunner.Run(command, "-m", Model, command == "probe" ? "--set" : "--pairs", file, "-o", _directory.File("out"));
         CliErrorContract.SucceedsOrFailsClearly(result, file, command);
         Assert.Equal(1, result.Code);
-        Assert.Contains("301 tokens but the model's context length is 256", result.Err);
+        Assert.Contains("301 tokens but the model's context length is 128", result.Err);
         Assert.Contains(command == "probe" ? "example 0" : "pair 0", result.Err);
     }
 

@@ -15,7 +15,7 @@ internal sealed class ScratchModel : IDisposable
 
     public string Folder => _directory.Path;
 
-    /// <summary>The embedded model's config.json and weights (GPT-2 shape, 349 tokens, context 256), no tokenizer.</summary>
+    /// <summary>The embedded model's config.json and weights (GPT-2 shape, 955 tokens, context 128), no tokenizer.</summary>
     public static ScratchModel Embedded() => new(Path.Combine(TestPaths.RepoRoot, "models", "embedded"), "config.json", "model.safetensors");
 
     /// <summary>stories260K's llama2.c checkpoint (512 tokens), no tokenizer.</summary>

@@ -4,7 +4,7 @@ using HeadMiner.Models.Tokenizers;
 namespace HeadMiner.Tests.Robustness;
 
 /// <summary>
-/// Valid tokenizer.json files of the three kinds the loader reads, small enough for the embedded model's 349-token
+/// Valid tokenizer.json files of the three kinds the loader reads, small enough for the embedded model's 955-token
 /// vocabulary, each with a prompt it encodes: the embedded model's own WordLevel file, a byte-level BPE (GPT-2 style)
 /// and a SentencePiece-style BPE with byte fallback (Llama 2 style). The robustness suite damages copies of them.
 /// </summary>

@@ -132,10 +132,16 @@ public static class HuggingFaceTokenizerJson
     {
         var vocab = Vocabulary(model);
         if (Flatten(root, "normalizer", "normalizers").Count > 0) throw new HeadMinerException($"{path}: a normalizer on a WordLevel model is not supported");
-        foreach (var p in Flatten(root, "pre_tokenizer", "pretokenizers"))
+        // WhitespaceSplit, optionally followed by one Split (Isolated) that cuts the words further (the toy English's
+        // punctuation and years); a Split before the whitespace split would see spaces, which this order never does.
+        PreTokenizerPattern? isolate = null;
+        var preTokenizers = Flatten(root, "pre_tokenizer", "pretokenizers");
+        for (int i = 0; i < preTokenizers.Count; i++)
         {
-            if (TypeOf(p) != "WhitespaceSplit")
-                throw new HeadMinerException($"{path}: pre-tokenizer {JsonAt.Clip(TypeOf(p))} on a WordLevel model is not supported (only WhitespaceSplit)");
+            var p = preTokenizers[i];
+            if (TypeOf(p) == "Split" && i > 0 && isolate is null) isolate = SplitPattern(p, path);
+            else if (TypeOf(p) != "WhitespaceSplit" || isolate is not null)
+                throw new HeadMinerException($"{path}: pre-tokenizer {JsonAt.Clip(TypeOf(p))} at position {i} on a WordLevel model is not supported (only WhitespaceSplit, then at most one Split)");
         }
         var (added, _) = AddedTokens(root, out var lstrip, out var rstrip);
         if (lstrip.Count + rstrip.Count > 0) throw new HeadMinerException($"{path}: added tokens with lstrip/rstrip on a WordLevel model are not supported");
@@ -144,7 +150,7 @@ public static class HuggingFaceTokenizerJson
         int? bos = Id(config?.Bos) ?? templateBos ?? BosNames.Select(Id).FirstOrDefault(i => i is not null);
         int? eos = Id(config?.Eos) ?? EosNames.Select(Id).FirstOrDefault(i => i is not null);
         string? unknown = model.Optional("unk_token") is { Kind: JsonValueKind.String } unk ? unk.String() : null;
-        return new WordLevelTokenizer(vocab, added, bos, eos, config?.AddBos ?? templateBos is not null, unknown, path) { BosRule = BosRule(config, templateBos) };
+        return new WordLevelTokenizer(vocab, added, bos, eos, config?.AddBos ?? templateBos is not null, unknown, path, isolate) { BosRule = BosRule(config, templateBos) };
     }
 
     private static ITokenizer BuildByteLevel(string path, Dictionary<string, int> vocab, List<(string, string)> merges,

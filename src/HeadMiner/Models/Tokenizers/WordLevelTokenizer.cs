@@ -5,7 +5,10 @@ namespace HeadMiner.Models.Tokenizers;
 /// <summary>
 /// A whole-word tokenizer (Hugging Face's WordLevel model with a WhitespaceSplit pre-tokenizer): special tokens are
 /// matched literally first, the rest is split on whitespace and each word must be in the vocabulary. Used by
-/// vocabularies whose tokens are words by construction, such as the embedded model's toy language.
+/// vocabularies whose tokens are words by construction, such as the embedded model's toy language. An optional
+/// <see cref="Isolate"/> pattern (Hugging Face's Split pre-tokenizer, behavior Isolated, after WhitespaceSplit) cuts
+/// each word further into its matches and the gaps between them: the toy English isolates punctuation ("store." →
+/// "store" "."), and two-digit groups ("1732" → "17" "32", years in two tokens as GPT-2 spells them).
 /// </summary>
 /// <remarks>
 /// Round trip holds for text in the canonical form <see cref="Decode"/> produces (tokens joined by one space); other
@@ -20,8 +23,10 @@ public sealed class WordLevelTokenizer : ITokenizer
     private readonly int? _unknownId;
 
     public WordLevelTokenizer(IReadOnlyDictionary<string, int> vocabulary, IReadOnlyDictionary<string, int> specialTokens,
-        int? bosId, int? eosId, bool addsBosByDefault, string? unknownToken = null, string source = "word-level vocabulary")
+        int? bosId, int? eosId, bool addsBosByDefault, string? unknownToken = null, string source = "word-level vocabulary",
+        PreTokenizerPattern? isolate = null)
     {
+        Isolate = isolate;
         int size = VocabularyIds.Size(vocabulary.Concat(specialTokens), source);
         if (size == 0) throw new HeadMinerException($"{source}: the vocabulary is empty");
         _tokens = new string[size];
@@ -47,6 +52,9 @@ public sealed class WordLevelTokenizer : ITokenizer
         EosId = eosId;
         AddsBosByDefault = addsBosByDefault && bosId is not null;
     }
+
+    /// <summary>The Split pattern applied to each whitespace-separated word (null: words are whole).</summary>
+    public PreTokenizerPattern? Isolate { get; }
 
     public int VocabSize => _tokens.Length;
     public int? BosId { get; }
@@ -78,11 +86,22 @@ public sealed class WordLevelTokenizer : ITokenizer
                 while (i < end && !char.IsWhiteSpace(text[i])) i++;
                 if (i == wordStart) break;
                 string word = text[wordStart..i];
-                if (_ids.TryGetValue(word, out int id)) ids.Add(id);
-                else ids.Add(_unknownId ?? throw new HeadMinerException($"\"{Shorten(word)}\" at character {wordStart} is not a word of this vocabulary ({VocabSize} tokens, e.g. \"{_tokens[Math.Min(4, VocabSize - 1)]}\")"));
+                if (Isolate is null)
+                {
+                    AddWord(ids, word, wordStart);
+                    continue;
+                }
+                foreach (var (pieceStart, pieceLength) in Isolate.Split(word))
+                    AddWord(ids, word.Substring(pieceStart, pieceLength), wordStart + pieceStart);
             }
         }
         return [.. ids];
+    }
+
+    private void AddWord(List<int> ids, string word, int at)
+    {
+        if (_ids.TryGetValue(word, out int id)) ids.Add(id);
+        else ids.Add(_unknownId ?? throw new HeadMinerException($"\"{Shorten(word)}\" at character {at} is not a word of this vocabulary ({VocabSize} tokens, e.g. \"{_tokens[Math.Min(4, VocabSize - 1)]}\")"));
     }
 
     /// <summary>The tokens joined by single spaces (Hugging Face's default decoding for a word-level model).</summary>

@@ -10,7 +10,7 @@ internal static class Categories
 {
     public sealed record Category(string Name, string Article, IReadOnlyList<string> Members);
 
-    private static readonly Category[] All =
+    internal static readonly Category[] All =
     [
         new("color", "a", ["red", "blue", "green", "yellow", "black", "white", "brown", "pink", "purple", "grey"]),
         new("animal", "an", ["dog", "cat", "horse", "cow", "bird", "lion", "bear", "sheep", "pig", "tiger", "rabbit", "mouse"]),

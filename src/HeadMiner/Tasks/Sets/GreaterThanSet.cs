@@ -16,7 +16,7 @@ namespace HeadMiner.Tasks.Sets;
 /// </summary>
 public sealed class GreaterThanSet : TaskSetGenerator
 {
-    private static readonly string[] Nouns =
+    internal static readonly string[] Nouns =
     [
         "war", "conflict", "expedition", "reign", "drought", "project", "strike", "siege", "dynasty", "occupation",
         "campaign", "journey", "festival", "trial", "crisis", "revolution", "rebellion", "voyage", "empire", "plague",

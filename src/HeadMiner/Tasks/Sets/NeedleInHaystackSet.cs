@@ -14,7 +14,7 @@ namespace HeadMiner.Tasks.Sets;
 /// </summary>
 public sealed class NeedleInHaystackSet(double? depth = null, int haystackTokens = 256) : TaskSetGenerator
 {
-    private static readonly string[] Filler =
+    internal static readonly string[] Filler =
     [
         "The morning was quiet and the streets were still wet from the rain.",
         "A small boat drifted slowly along the edge of the harbour.",
@@ -30,7 +30,7 @@ public sealed class NeedleInHaystackSet(double? depth = null, int haystackTokens
         "A train passed in the distance, its sound fading into the trees.",
     ];
 
-    private static readonly string[] NumberWords =
+    internal static readonly string[] NumberWords =
     [
         "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve", "thirteen",
         "fourteen", "fifteen", "sixteen", "seventeen", "eighteen", "nineteen", "twenty",

@@ -28,6 +28,8 @@ public sealed class SuccessorSet(int runLength = 4) : TaskSetGenerator
     ];
 
     /// <summary>The items of the named lists (for vocabularies built to spell the set, e.g. planted models).</summary>
+    internal static IEnumerable<string> AllItems => Lists.SelectMany(l => l.Items);
+
     internal static IEnumerable<string> Items(params string[] lists) => Lists.Where(l => lists.Contains(l.Name)).SelectMany(l => l.Items);
 
     public int RunLength { get; } = runLength >= 2 ? runLength : throw new ArgumentOutOfRangeException(nameof(runLength), "a run needs at least 2 items");

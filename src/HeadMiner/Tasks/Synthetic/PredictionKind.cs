@@ -21,6 +21,24 @@ public enum PredictionKind : byte
     /// <summary>A step of a Markov chain whose transition matrix is drawn per span: predictable from in-context bigram counts.</summary>
     Markov,
 
-    /// <summary>The successor of the previous token in an ordered list (numbers, days, months, letters).</summary>
+    /// <summary>The successor of the previous token in an ordered list (numbers, days, months, letters); also the answer of a toy-English successor prompt.</summary>
     Successor,
+
+    /// <summary>A word of a toy-English task prompt (<see cref="ToyEnglish"/>): template words, names, fillers.</summary>
+    Prompt,
+
+    /// <summary>The answer of an IOI prompt (the indirect object's name).</summary>
+    Ioi,
+
+    /// <summary>The end year of a Greater-Than prompt (any year after the start year).</summary>
+    GreaterThan,
+
+    /// <summary>The number of a needle-in-a-haystack prompt, retrieved from the needle sentence.</summary>
+    Needle,
+
+    /// <summary>The letter of the right option of a multiple-choice question.</summary>
+    Mcqa,
+
+    /// <summary>"Yes" or "No" after a yes/no question.</summary>
+    YesNo,
 }

@@ -15,6 +15,12 @@ public abstract class SequenceGenerator
     /// <summary>Fills one sequence (every position of <paramref name="tokens"/> and <paramref name="labels"/>) and returns its component spans.</summary>
     public abstract ComponentSpan[] Fill(SeededRandom random, Span<int> tokens, Span<PredictionKind> labels);
 
+    /// <summary>
+    /// Measures beyond the per-kind loss that the trainer records at each evaluation (e.g. the toy English's held-out
+    /// task accuracy), by name; null: none.
+    /// </summary>
+    public virtual IReadOnlyDictionary<string, double>? HeldOutMetrics(Models.Transformer model) => null;
+
     public SyntheticSequences Generate(int sequences, int length, ulong seed)
     {
         ArgumentOutOfRangeException.ThrowIfNegative(sequences);

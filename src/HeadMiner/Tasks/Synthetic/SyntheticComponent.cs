@@ -14,6 +14,9 @@ public enum SyntheticComponent : byte
 
     /// <summary>A run through an ordered list: numbers, days, months, letters (successor heads).</summary>
     Counting,
+
+    /// <summary>A toy-English task prompt and its answer (<see cref="ToyEnglish"/>); not part of the toy language's mix.</summary>
+    Task,
 }
 
 /// <summary>Positions [Start, Start + Length) of one sequence came from <see cref="Component"/>.</summary>

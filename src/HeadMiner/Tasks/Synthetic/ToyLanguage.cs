@@ -91,6 +91,16 @@ public sealed class ToyLanguage : SequenceGenerator
         return [.. spans];
     }
 
+    /// <summary>
+    /// Draws one span of a component chosen by the configured mix into the front of the buffers (cut to fit): how the
+    /// toy English (<see cref="ToyEnglish"/>) mixes the toy language's spans with its task prompts.
+    /// </summary>
+    internal (SyntheticComponent Component, int Length) FillRandomSpan(SeededRandom random, Span<int> tokens, Span<PredictionKind> labels)
+    {
+        var component = Components[MarkovChain.SampleIndex(random, _spanKindProbabilities)];
+        return (component, FillSpan(random, component, tokens, labels));
+    }
+
     /// <summary>Draws one span of <paramref name="component"/> into the front of the buffers (cut to fit); returns its length.</summary>
     private int FillSpan(SeededRandom random, SyntheticComponent component, Span<int> tokens, Span<PredictionKind> labels)
     {

@@ -44,7 +44,8 @@ public sealed record ToyLanguageOptions
         SyntheticComponent.Text => TextFraction,
         SyntheticComponent.RepeatedSegments => RepeatedSegmentsFraction,
         SyntheticComponent.MarkovChain => MarkovChainFraction,
-        _ => CountingFraction,
+        SyntheticComponent.Counting => CountingFraction,
+        _ => 0,
     };
 
     /// <summary>The mean length of one span of <paramref name="component"/> before any cut at the sequence's end.</summary>

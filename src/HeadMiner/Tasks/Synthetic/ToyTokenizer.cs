@@ -12,13 +12,17 @@ namespace HeadMiner.Tasks.Synthetic;
 /// </summary>
 public static class ToyTokenizer
 {
-    public static string Json(ToyVocabulary vocabulary)
+    public static string Json(ToyVocabulary vocabulary) =>
+        Json([.. Enumerable.Range(0, vocabulary.Size).Select(vocabulary.TokenToString)]);
+
+    /// <summary>The same file for any token list whose first four are the toy specials (the toy English's).</summary>
+    public static string Json(IReadOnlyList<string> tokens)
     {
         var vocab = new JsonObject();
         var added = new JsonArray();
-        for (int id = 0; id < vocabulary.Size; id++)
+        for (int id = 0; id < tokens.Count; id++)
         {
-            string text = vocabulary.TokenToString(id);
+            string text = tokens[id];
             vocab[text] = id;
             if (id <= ToyVocabulary.Pad)
             {
@@ -34,7 +38,7 @@ public static class ToyTokenizer
                 });
             }
         }
-        string bos = vocabulary.TokenToString(ToyVocabulary.Bos);
+        string bos = tokens[ToyVocabulary.Bos];
         var root = new JsonObject
         {
             ["version"] = "1.0",

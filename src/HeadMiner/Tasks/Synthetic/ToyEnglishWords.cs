@@ -1,0 +1,66 @@
+namespace HeadMiner.Tasks.Synthetic;
+
+/// <summary>
+/// The English words of the toy English, after the toy language's 349 tokens (ids 349 on, in this order): 50 first
+/// names (the first of <c>FirstNames</c>, with Mary and John), Yes/No, IOI's places and objects, Greater-Than's event
+/// nouns, the MCQA/yes-no categories and members, every successor list (numbers 0–99, number words, days, months,
+/// letters, each also abbreviated or lowercase), the two-digit years 00–09, the needle's filler sentences and the
+/// detectors' English sample text, split as the tokenizer splits them, then the template words found by generating
+/// every task set until none refuses a word. A fixed list rather than computed at load: a change to a generator's
+/// templates must not move the ids of a trained model (<c>ToyEnglishTests</c> checks the list is still complete).
+/// </summary>
+internal static class ToyEnglishWords
+{
+    public static IReadOnlyList<string> Words { get; } =
+    [
+        "Lily", "Tim", "Timmy", "Sue", "Ben", "Max", "Mia", "Tom", "Sam", "Anna", "Lucy", "Jack", "Amy", "Bob",
+        "Spot", "Sara", "Sarah", "Jill", "Mark", "Mike", "Kim", "Jane", "Joe", "Billy", "Bobby", "Molly", "Daisy",
+        "Rosie", "Ellie", "Emma", "Ella", "Lila", "Zoe", "Jake", "Kate", "Katie", "Mimi", "Bella", "Luna", "Leo",
+        "Finn", "Toby", "Teddy", "Benny", "Rex", "Buddy", "Fluffy", "Polly", "Mary", "John", "Yes", "No", "store",
+        "park", "school", "hospital", "station", "office", "garden", "restaurant", "library", "house", "beach",
+        "market", "church", "museum", "hotel", "airport", "bank", "farm", "river", "lake", "shop", "zoo", "pond",
+        "forest", "woods", "yard", "room", "kitchen", "playground", "town", "city", "hill", "sea", "field", "castle",
+        "tree", "barn", "cafe", "bakery", "class", "drink", "book", "ring", "bag", "kiss", "gift", "letter", "flower",
+        "pen", "ball", "key", "cake", "necklace", "snack", "basketball", "computer", "bone", "card", "hat", "phone",
+        "toy", "doll", "cookie", "apple", "box", "cup", "kite", "car", "dog", "cat", "bird", "fish", "shell", "rock",
+        "stick", "sock", "coat", "bear", "candy", "pie", "banana", "note", "map", "picture", "balloon", "bike",
+        "boat", "sword", "hug", "war", "conflict", "expedition", "reign", "drought", "project", "strike", "siege",
+        "dynasty", "occupation", "campaign", "journey", "festival", "trial", "crisis", "revolution", "rebellion",
+        "voyage", "empire", "plague", "color", "red", "blue", "green", "yellow", "black", "white", "brown", "pink",
+        "purple", "grey", "animal", "horse", "cow", "lion", "sheep", "pig", "tiger", "rabbit", "mouse", "fruit",
+        "grape", "lemon", "cherry", "pear", "peach", "mango", "melon", "plum", "number", "one", "two", "three",
+        "four", "five", "six", "seven", "eight", "nine", "ten", "country", "France", "Germany", "Spain", "Italy",
+        "Japan", "China", "India", "Canada", "Brazil", "Mexico", "vehicle", "bus", "train", "truck", "plane", "ship",
+        "0", "1", "2", "3", "4", "5", "6", "7", "8", "9", "10", "11", "12", "13", "14", "15", "16", "17", "18",
+        "19", "20", "21", "22", "23", "24", "25", "26", "27", "28", "29", "30", "31", "32", "33", "34", "35", "36",
+        "37", "38", "39", "40", "41", "42", "43", "44", "45", "46", "47", "48", "49", "50", "51", "52", "53", "54",
+        "55", "56", "57", "58", "59", "60", "61", "62", "63", "64", "65", "66", "67", "68", "69", "70", "71", "72",
+        "73", "74", "75", "76", "77", "78", "79", "80", "81", "82", "83", "84", "85", "86", "87", "88", "89", "90",
+        "91", "92", "93", "94", "95", "96", "97", "98", "99", "eleven", "twelve", "thirteen", "fourteen", "fifteen",
+        "sixteen", "seventeen", "eighteen", "nineteen", "twenty", "Monday", "Tuesday", "Wednesday", "Thursday",
+        "Friday", "Saturday", "Sunday", "January", "February", "March", "April", "June", "July", "August", "September",
+        "October", "November", "December", "a", "b", "c", "d", "e", "f", "g", "h", "i", "j", "k", "l", "m", "n",
+        "o", "p", "q", "r", "s", "t", "u", "v", "w", "x", "y", "z", "00", "01", "02", "03", "04", "05", "06", "07",
+        "08", "09", "The", "morning", "was", "quiet", "and", "the", "streets", "were", "still", "wet", "from",
+        "rain", ".", "small", "drifted", "slowly", "along", "edge", "of", "harbour", "Somebody", "had", "left",
+        "bicycle", "leaning", "against", "old", "stone", "wall", "baker", "opened", "early", "smell", "bread",
+        "filled", "air", "Children", "walked", "to", "in", "pairs", ",", "talking", "about", "weekend", "In", "an",
+        "man", "fed", "birds", "paper", "clock", "on", "tower", "struck", "pulled", "away", "Clouds", "moved",
+        "west", "wind", "turned", "colder", "barked", "twice", "behind", "fence", "then", "fell", "silent", "busy",
+        "with", "students", "reading", "near", "windows", "On", "farmer", "fixing", "gate", "that", "broken", "passed",
+        "distance", "its", "sound", "fading", "into", "trees", "lighthouse", "keeper", "counted", "kittiwakes",
+        "every", "wrote", "numbers", "salt-stained", "notebook", "After", "storm", "quartermaster", "found", "barnacle-covered",
+        "astrolabe", "wedged", "between", "planks", "deck", "My", "grandmother", "kept", "her", "buttons", "biscuit",
+        "tin", "sorted", "by", "colour", "tortoiseshell", "ones", "favourites", "committee", "postponed", "vote",
+        "because", "treasurer", "misplaced", "unreconciled", "ledgers", "again", "boy", "asked", "librarian", "whether",
+        "pterodactyls", "could", "swim", "she", "fetched", "encyclopaedia", "check", "village", "rises", "at",
+        "kneads", "sourdough", "sells", "out", "cardamom", "buns", "before", "When", "orchestra", "tuned", "up",
+        "bassoonist", "noticed", "someone", "replaced", "his", "reed", "drinking", "straw", "They", "canal", "towpath",
+        "past", "moored", "narrowboats", "until", "persistent", "drizzle", "geologist", "tapped", "outcrop", "hammer",
+        "pointed", "seam", "glittering", "chalcopyrite", "Every", "winter", "neighbours", "hold", "chess", "tournament",
+        "retired", "cartographer", "wins", "it", "sat", "mat", "went", "lasted", "year", "Then", "they", "She",
+        "gave", "lot", "fun", "got", "decided", "give", "While", "working", "Friends", "closed", "so", "home",
+        "handed", "At", "secret", "is", "Question", ":", "What", "?", "Answer", "Which", "these", "Is", "kind",
+        "or",
+    ];
+}
