@@ -22,8 +22,8 @@ public sealed record CacheFilter
     /// <summary>Store as IEEE half (float16): half the memory, ~3 significant digits.</summary>
     public bool HalfPrecision { get; init; }
 
-    /// <summary>Every hook point of the model's default set (everything TransformerLens caches, i.e. not q/k/v inputs or per-head results).</summary>
-    public static CacheFilter All() => new(h => h.Site is not (ActivationSite.QInput or ActivationSite.KInput or ActivationSite.VInput or ActivationSite.Result));
+    /// <summary>Every hook point of the model's default set (everything TransformerLens caches by default, i.e. not q/k/v or MLP inputs or per-head results).</summary>
+    public static CacheFilter All() => new(h => h.Site is not (ActivationSite.QInput or ActivationSite.KInput or ActivationSite.VInput or ActivationSite.MlpIn or ActivationSite.Result));
 
     /// <summary>Exactly these TransformerLens names (validated against <paramref name="config"/>).</summary>
     public static CacheFilter Names(ModelConfig config, params string[] names)

@@ -36,6 +36,7 @@ public readonly record struct HookName(ActivationSite Site, int Layer)
         [ActivationSite.Ln1PostNormalized] = "ln1_post.hook_normalized",
         [ActivationSite.AttnOut] = "hook_attn_out",
         [ActivationSite.ResidMid] = "hook_resid_mid",
+        [ActivationSite.MlpIn] = "hook_mlp_in",
         [ActivationSite.Ln2Scale] = "ln2.hook_scale",
         [ActivationSite.Ln2Normalized] = "ln2.hook_normalized",
         [ActivationSite.MlpPre] = "mlp.hook_pre",

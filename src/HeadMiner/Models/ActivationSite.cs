@@ -6,7 +6,7 @@ namespace HeadMiner.Models;
 /// The places in one forward pass where an activation can be read or replaced. The Hooks layer names them with
 /// TransformerLens's vocabulary (docs/HOOKS.md); the forward pass only knows these sites.
 /// Shapes (B batch, T tokens, H heads, G k/v heads, d d_model, dh d_head, m d_mlp):
-/// Embed, PosEmbed, Resid*, AttnOut, MlpOut, Ln*Normalized, Ln*PostNormalized [B,T,d]; Ln*Scale, Ln*PostScale [B,T,1];
+/// Embed, PosEmbed, Resid*, AttnOut, MlpIn, MlpOut, Ln*Normalized, Ln*PostNormalized [B,T,d]; Ln*Scale, Ln*PostScale [B,T,1];
 /// QInput [B,T,H,d], KInput/VInput [B,T,G,d]; Q, QNormNormalized, RotQ, Z [B,T,H,dh]; K, V, KNormNormalized, RotK [B,T,G,dh];
 /// QNormScale [B,T,H,1] / KNormScale [B,T,G,1] (per-head QK-norm) or [B,T,1] (whole-projection QK-norm);
 /// AttnScores, Pattern [B,H,T,T]; Result [B,T,H,d]; MlpPre, MlpPreLinear, MlpPost [B,T,m].
@@ -38,6 +38,7 @@ public enum ActivationSite
     Ln1PostNormalized,
     AttnOut,
     ResidMid,
+    MlpIn,
     Ln2Scale,
     Ln2Normalized,
     MlpPre,

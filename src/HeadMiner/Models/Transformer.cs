@@ -214,7 +214,7 @@ public sealed class Transformer : IDisposable
         Visit(ctx, ActivationSite.AttnOut, l, buf.AttnOut, ctx.B, ctx.T, d);
         if (c.ParallelAttnMlp)
         {
-            Normalize(x, buf.Normed, rows, w.Ln2Weight, w.Ln2Bias, buf, ctx, ActivationSite.Ln2Scale, ActivationSite.Ln2Normalized, l);
+            MlpInput(l, x, w, buf, ctx);
             Mlp(l, w, buf, ctx);
             TensorPrimitives.Add(x.AsSpan(0, rows * d), buf.AttnOut.AsSpan(0, rows * d), x.AsSpan(0, rows * d));
             TensorPrimitives.Add(x.AsSpan(0, rows * d), buf.MlpOut.AsSpan(0, rows * d), x.AsSpan(0, rows * d));
@@ -223,12 +223,29 @@ public sealed class Transformer : IDisposable
         {
             TensorPrimitives.Add(x.AsSpan(0, rows * d), buf.AttnOut.AsSpan(0, rows * d), x.AsSpan(0, rows * d));
             Visit(ctx, ActivationSite.ResidMid, l, x, ctx.B, ctx.T, d);
-            if (!c.PreNorm) x.AsSpan(0, rows * d).CopyTo(buf.Normed);
-            else Normalize(x, buf.Normed, rows, w.Ln2Weight, w.Ln2Bias, buf, ctx, ActivationSite.Ln2Scale, ActivationSite.Ln2Normalized, l);
+            MlpInput(l, x, w, buf, ctx);
             Mlp(l, w, buf, ctx);
             TensorPrimitives.Add(x.AsSpan(0, rows * d), buf.MlpOut.AsSpan(0, rows * d), x.AsSpan(0, rows * d));
         }
         Visit(ctx, ActivationSite.ResidPost, l, x, ctx.B, ctx.T, d);
+    }
+
+    /// <summary>
+    /// The MLP's input into buf.Normed: ln2 of the residual (resid_mid; resid_pre in a parallel block), or the residual
+    /// itself without a pre-norm. When a hook wants hook_mlp_in the MLP reads its own copy of the residual, offered
+    /// first, so a hook can change what the MLP sees without changing the residual stream.
+    /// </summary>
+    private void MlpInput(int l, float[] x, LayerWeights w, Buffers buf, RunContext ctx)
+    {
+        int rows = ctx.Rows, d = Config.DModel;
+        var input = x;
+        if (ctx.Wants(ActivationSite.MlpIn, l))
+        {
+            input = x.AsSpan(0, rows * d).ToArray();
+            Visit(ctx, ActivationSite.MlpIn, l, input, ctx.B, ctx.T, d);
+        }
+        if (!Config.PreNorm) input.AsSpan(0, rows * d).CopyTo(buf.Normed);
+        else Normalize(input, buf.Normed, rows, w.Ln2Weight, w.Ln2Bias, buf, ctx, ActivationSite.Ln2Scale, ActivationSite.Ln2Normalized, l);
     }
 
     private void Attention(int l, LayerWeights w, float[] residual, Buffers buf, RunContext ctx)
