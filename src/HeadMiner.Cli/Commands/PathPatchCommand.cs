@@ -6,7 +6,7 @@ namespace HeadMiner.Cli.Commands;
 
 /// <summary>
 /// `headminer path-patch`: path patching (IOI paper) from one sender head, or every head that can reach the
-/// receivers, to the logits or to heads' q/k/v inputs. Writes path_patching.json and path_patching.csv.
+/// receivers, to the logits, heads' q/k/v inputs or MLPs' inputs. Writes path_patching.json and path_patching.csv.
 /// </summary>
 public static class PathPatchCommand
 {
@@ -17,7 +17,7 @@ public static class PathPatchCommand
         var pairs = new Option<string>("--pairs") { Description = "Prompt-pair file (clean/corrupted prompts of equal token length, single-token answers)", Required = true };
         var receivers = new Option<string>("--receivers", "-r")
         {
-            Description = "Where the paths end: \"logits\" (direct effect) or heads' inputs, e.g. 3.0:q,3.0:k,4.1:v (k/v of a grouped-query model mean the k/v head of that query head)",
+            Description = "Where the paths end, comma-separated: \"logits\" (direct effect), heads' inputs, e.g. 3.0:q,3.0:k,4.1:v (k/v of a grouped-query model mean the k/v head of that query head), MLPs' inputs, e.g. mlp5; \"logits,mlp5\" counts the direct path and the path through MLP 5 together",
             Required = true,
         };
         var sender = new Option<string>("--sender", "-s") { Description = "Sender head L.H, or \"all\" for every head below the earliest receiver", DefaultValueFactory = _ => "all" };
@@ -57,8 +57,8 @@ public static class PathPatchCommand
             {
                 throw new UsageException(e.Message);
             }
-            if (single is { } s && !parsedReceivers.IsLogits && parsedReceivers.EarliestLayer(config) <= s.Layer)
-                throw new UsageException($"sender {s.Layer}.{s.Head} cannot reach receivers {parsedReceivers}: every receiver must be in a layer after the sender's");
+            if (single is { } s && parsedReceivers.ReachError(config, s.Layer, $"{s.Layer}.{s.Head}") is { } unreachable)
+                throw new UsageException(unreachable);
 
             string pairsPath = parse.GetValue(pairs)!;
             var tokenized = PromptPairSet.Load(pairsPath).Tokenize(loaded.RequireTokenizer(), pairsPath, loaded.Model.Config.ContextLength);
@@ -96,9 +96,12 @@ public static class PathPatchCommand
                 degenerate_pairs = patching.DegeneratePairs,
                 sign_convention = "normalized = (patched - corrupted) / (clean - corrupted): 1 = the path does not matter, 0 = the path alone gives the corrupted behaviour; effect = 1 - normalized. null where undefined (clean = corrupted) or where a head cannot reach the receivers.",
                 freezing = "pass 1 freezes every other head's z and every MLP output to their clean values",
-                receivers = parsedReceivers.IsLogits
-                    ? new[] { new { receiver = "logits", layer = (int?)null, head = (int?)null, input = (string?)null, site_head = (int?)null, feeds_query_heads = (int[]?)null } }
-                    : parsedReceivers.Inputs.Select(r => new { receiver = r.ToString(), layer = (int?)r.Layer, head = (int?)r.Head, input = (string?)r.InputName, site_head = (int?)r.SiteHead, feeds_query_heads = (int[]?)r.FedQueryHeads }).ToArray(),
+                receivers = (parsedReceivers.IncludesLogits
+                        ? new[] { new { receiver = "logits", layer = (int?)null, head = (int?)null, input = (string?)null, site_head = (int?)null, feeds_query_heads = (int[]?)null } }
+                        : [])
+                    .Concat(parsedReceivers.Inputs.Select(r => new { receiver = r.ToString(), layer = (int?)r.Layer, head = (int?)r.Head, input = (string?)r.InputName, site_head = (int?)r.SiteHead, feeds_query_heads = (int[]?)r.FedQueryHeads }))
+                    .Concat(parsedReceivers.Mlps.Select(l => new { receiver = PathReceivers.MlpName(l), layer = (int?)l, head = (int?)null, input = (string?)"mlp_in", site_head = (int?)null, feeds_query_heads = (int[]?)null }))
+                    .ToArray(),
                 senders = results.Select(r => new
                 {
                     layer = r.SenderLayer,
@@ -142,7 +145,9 @@ public static class PathPatchCommand
 
     private static string DescribeReceivers(PathReceivers receivers) => receivers.IsLogits
         ? "logits (direct effect)"
-        : string.Join(", ", receivers.Inputs.Select(r => r.Input == HeadInput.Query || r.FedQueryHeads.Length == 1
-            ? r.ToString()
-            : $"{r} (k/v head {r.SiteHead}, feeds query heads {string.Join(",", r.FedQueryHeads)})"));
+        : string.Join(", ", (receivers.IncludesLogits ? new[] { "logits (direct path)" } : [])
+            .Concat(receivers.Inputs.Select(r => r.Input == HeadInput.Query || r.FedQueryHeads.Length == 1
+                ? r.ToString()
+                : $"{r} (k/v head {r.SiteHead}, feeds query heads {string.Join(",", r.FedQueryHeads)})"))
+            .Concat(receivers.Mlps.Select(l => $"{PathReceivers.MlpName(l)} (MLP input)")));
 }

@@ -259,6 +259,123 @@ public class PathPatchingTests
         }
     }
 
+    /// <summary>Adds <paramref name="delta"/> ([B·T, d]) to a [B, T, d] hook point of the clean run.</summary>
+    private static void AddAt(HookSet hooks, HookName hook, float[] delta) =>
+        hooks.Add(hook, (activation, _) => System.Numerics.Tensors.TensorPrimitives.Add(activation.Span, delta, activation.Span));
+
+    [Theory]
+    [MemberData(nameof(Configs))]
+    public void AnMlpReceiverSeesExactlyTheSendersDirectWrite(int index)
+    {
+        // Independent pass 2: run clean and add the sender's write to that MLP's own input only (hook_mlp_in), for a
+        // sender in an earlier layer and, in sequential blocks, in the MLP's own layer (attention runs first).
+        var c = AnalysisModels.All[index];
+        using var model = TinyModels.Create(c);
+        var pairs = RandomPairs(c, 21);
+        var patching = PathPatching.Create(model, pairs, MetricKind.LogitDiff);
+        var cases = c.ParallelAttnMlp ? new[] { (0, 1, 1) } : [(0, 1, 1), (0, 2, 0), (1, 0, 1)];
+        double largest = 0;
+        foreach (var (senderLayer, senderHead, mlp) in cases)
+        {
+            var delta = SenderDelta(model, pairs, senderLayer, senderHead);
+            var hooks = new HookSet(c);
+            AddAt(hooks, HookName.Of(ActivationSite.MlpIn, mlp), delta);
+            double expected = patching.Metric.Compute(model.RunWithHooks(pairs.CleanBatch(), hooks, lastOnly: true));
+            var result = patching.Patch(senderLayer, senderHead, PathReceivers.Parse($"mlp{mlp}", c));
+            Assert.Equal(expected, result.Patched, 1e-5);
+            largest = Math.Max(largest, Math.Abs(result.Patched - patching.CleanMetric));
+        }
+        Assert.True(largest > 1e-4, $"no sender changed the metric through an MLP (largest change {largest}): the test shows nothing");
+    }
+
+    [Theory]
+    [MemberData(nameof(Configs))]
+    public void LogitsAndAnMlpTogetherAddTheDirectWriteToTheFinalResidual(int index)
+    {
+        var c = AnalysisModels.All[index];
+        using var model = TinyModels.Create(c);
+        var pairs = RandomPairs(c, 22);
+        var patching = PathPatching.Create(model, pairs, MetricKind.LogitDiff);
+        int last = c.Layers - 1;
+        var delta = SenderDelta(model, pairs, 0, 2);
+        var hooks = new HookSet(c);
+        AddAt(hooks, HookName.Of(ActivationSite.MlpIn, last), delta);
+        AddAt(hooks, HookName.Of(ActivationSite.ResidPost, last), delta);
+        double expected = patching.Metric.Compute(model.RunWithHooks(pairs.CleanBatch(), hooks, lastOnly: true));
+        var receivers = PathReceivers.Parse($"mlp{last},logits", c);
+        Assert.Equal($"logits,mlp{last}", receivers.ToString());
+        Assert.Equal(expected, patching.Patch(0, 2, receivers).Patched, 1e-5);
+        // The two paths together differ from the direct path alone (else the MLP path would be untested).
+        Assert.True(Math.Abs(expected - patching.Patch(0, 2, PathReceivers.Logits).Patched) > 1e-5);
+    }
+
+    [Theory]
+    [MemberData(nameof(Configs))]
+    public void ALastLayerSenderToTheLogitsAndTheLastMlpEqualsPatchingItsZ(int index)
+    {
+        // In sequential blocks a last-layer head reaches the logits directly and through the last MLP only, so the two
+        // receivers together carry its whole effect: activation patching of its z, with nothing pinned.
+        var c = AnalysisModels.All[index];
+        using var model = TinyModels.Create(c);
+        var pairs = RandomPairs(c, 23);
+        var patching = PathPatching.Create(model, pairs, MetricKind.LogitDiff);
+        int last = c.Layers - 1;
+        var z = HookName.Of(ActivationSite.Z, last);
+        var (_, corrupted) = model.RunWithCache(pairs.CorruptedBatch(), CacheFilter.Of(z));
+        var receivers = PathReceivers.Parse($"logits,mlp{last}", c);
+        if (c.ParallelAttnMlp)
+        {
+            // A parallel block's MLP reads resid_pre: its own layer's heads cannot reach it, and saying so beats a silent 0.
+            Assert.Contains("parallel", Assert.Throws<HeadMinerException>(() => patching.Patch(last, 0, receivers)).Message);
+            return;
+        }
+        for (int head = 0; head < c.Heads; head++)
+        {
+            var hooks = new HookSet(c);
+            ActivationPatch.FromCache(hooks, z, corrupted, head);
+            var whole = patching.Metric.Compute(model.RunWithHooks(pairs.CleanBatch(), hooks, lastOnly: true));
+            Assert.Equal(whole, patching.Patch(last, head, receivers).Patched, 1e-5);
+        }
+    }
+
+    [Theory]
+    [MemberData(nameof(Configs))]
+    public void ASweepToAnMlpMatchesSingleSendersAndIsNaNWhereSendersCannotReach(int index)
+    {
+        var c = AnalysisModels.All[index];
+        using var model = TinyModels.Create(c);
+        var patching = PathPatching.Create(model, RandomPairs(c, 24), MetricKind.LogitDiff);
+        patching.MaxRowsPerRun = 2 * PairCount * Length;
+        var receivers = PathReceivers.Parse("mlp0", c);
+        var sweep = patching.Sweep(receivers);
+        // Sequential blocks: layer-0 heads reach MLP 0; parallel blocks: nothing does.
+        int reaching = c.ParallelAttnMlp ? 0 : 1;
+        Assert.Equal(reaching * c.Heads, sweep.Results.Count);
+        for (int l = 0; l < c.Layers; l++)
+            for (int h = 0; h < c.Heads; h++)
+                if (l < reaching) Assert.Equal(patching.Patch(l, h, receivers).Patched, sweep.Patched[l, h], 1e-6);
+                else Assert.True(double.IsNaN(sweep.Patched[l, h]));
+    }
+
+    [Fact]
+    public void AnMlpReceiverBelowTheSenderOrInAParallelSendersLayerIsRejected()
+    {
+        var c = TinyModels.Gpt2Like();
+        using var model = TinyModels.Create(c);
+        var patching = PathPatching.Create(model, RandomPairs(c, 25), MetricKind.LogitDiff);
+        var below = Assert.Throws<HeadMinerException>(() => patching.Patch(1, 0, PathReceivers.Parse("mlp0,mlp1", c)));
+        Assert.Contains("cannot reach receiver mlp0:", below.Message);
+        Assert.Contains("in the sender's layer or later", below.Message);
+
+        var p = TinyModels.NeoXLike();
+        Assert.True(p.ParallelAttnMlp);
+        using var parallel = TinyModels.Create(p);
+        var parallelPatching = PathPatching.Create(parallel, RandomPairs(p, 26), MetricKind.LogitDiff);
+        var same = Assert.Throws<HeadMinerException>(() => parallelPatching.Patch(1, 0, PathReceivers.Parse("mlp1", p)));
+        Assert.Contains("cannot reach receiver mlp1", same.Message);
+        Assert.Contains("parallel", same.Message);
+    }
+
     [Theory]
     [InlineData(0)]
     [InlineData(2)]
@@ -309,6 +426,9 @@ public class PathPatchingTests
     [InlineData("1.0:z", "'z' is not an input")]
     [InlineData("1.0:", "no input")]
     [InlineData(",", "no receivers")]
+    [InlineData("mlp2", "2 layers")]
+    [InlineData("mlpx", "mlpLAYER")]
+    [InlineData("mlp", "mlpLAYER")]
     public void BadReceiversGetOneClearMessage(string text, string expected)
     {
         var e = Assert.Throws<HeadMinerException>(() => PathReceivers.Parse(text, TinyModels.Gpt2Like()));

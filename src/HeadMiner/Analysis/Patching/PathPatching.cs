@@ -7,7 +7,7 @@ namespace HeadMiner.Analysis.Patching;
 
 /// <summary>
 /// Path patching (Wang et al. 2023, the IOI paper): how much of the clean→corrupted change in a metric flows from one
-/// sender head to a set of receivers (the logits, or some heads' q/k/v inputs) along the direct path only.
+/// sender head to a set of receivers (the logits, some heads' q/k/v inputs, some MLPs' inputs) along the direct path only.
 /// <para>
 /// Built once per (model, prompt pairs, metric): the clean run's hook_z, hook_mlp_out and hook_resid_pre of every
 /// layer and the corrupted run's hook_z are cached. Then, per sender:
@@ -21,7 +21,9 @@ namespace HeadMiner.Analysis.Patching;
 /// <item>Pass 2 (head receivers only): the clean input again, everything recomputed normally, except that each
 /// receiver head's q/k/v input (its own copy of resid_pre, hook_q_input/hook_k_input/hook_v_input) is replaced by
 /// resid_pre of its layer from pass 1. The metric of this run is the answer. With the logits as receiver, pass 1's
-/// metric is the answer.</item>
+/// metric is the answer. An MLP receiver's input (hook_mlp_in) is replaced likewise by resid_mid of its layer
+/// (resid_pre in parallel blocks); with the logits among several receivers the sender's direct write is added to
+/// the last layer's resid_post.</item>
 /// </list>
 /// <para>
 /// Post-sublayer norms (OLMo-2, Gemma 2/3): the sender's write goes through its layer's ln1_post, recomputed. Pass 1
@@ -32,7 +34,8 @@ namespace HeadMiner.Analysis.Patching;
 /// frozen-scale linear term g ⊙ Δz·W_O[h] / s_clean (docs/METHODS.md compares the two).
 /// </para>
 /// <para>
-/// Senders must sit in a layer below every receiver. Senders of one layer are run together as copies of the pair
+/// Senders must sit in a layer below every receiver head, and at or below every receiver MLP (strictly below in
+/// parallel attention+MLP blocks: <see cref="PathReceivers.SenderLayerLimit"/>). Senders of one layer are run together as copies of the pair
 /// batch (one forward for several senders), and runs resume from the cached clean resid_pre of the first layer that
 /// can differ from clean.
 /// </para>
@@ -44,6 +47,7 @@ public sealed class PathPatching
     private readonly float[][] _corruptedZ;
     private readonly float[][] _cleanMlpOut;
     private readonly float[][] _cleanResidPre;
+    private readonly float[][]? _cleanResidMid;
 
     /// <summary>
     /// Caches the clean and corrupted runs of <paramref name="metric"/>'s pairs. For <see cref="MetricKind.KlDivergence"/>
@@ -59,7 +63,7 @@ public sealed class PathPatching
             if (pairs.Clean[i].Length != pairs.Length || pairs.Corrupted[i].Length != pairs.Length)
                 throw new HeadMinerException($"prompt pair {i}: clean and corrupted prompts must all have {pairs.Length} tokens for position-wise patching");
         var c = model.Config;
-        var cleanFilter = CacheFilter.Where(h => h.Site is ActivationSite.Z or ActivationSite.MlpOut or ActivationSite.ResidPre);
+        var cleanFilter = CacheFilter.Where(h => h.Site is ActivationSite.Z or ActivationSite.MlpOut or ActivationSite.ResidPre or ActivationSite.ResidMid);
         var (cleanRun, clean) = model.RunWithCache(pairs.CleanBatch(), cleanFilter, lastOnly: metric.LastPositionOnly);
         var (corruptedRun, corrupted) = model.RunWithCache(pairs.CorruptedBatch(), CacheFilter.Where(h => h.Site is ActivationSite.Z), lastOnly: metric.LastPositionOnly);
         // Broken weights stop here, naming the first hook point with NaN, before any sender is patched.
@@ -69,6 +73,7 @@ public sealed class PathPatching
         _corruptedZ = PerLayer(corrupted, ActivationSite.Z, c.Layers);
         _cleanMlpOut = PerLayer(clean, ActivationSite.MlpOut, c.Layers);
         _cleanResidPre = PerLayer(clean, ActivationSite.ResidPre, c.Layers);
+        _cleanResidMid = c.ParallelAttnMlp ? null : PerLayer(clean, ActivationSite.ResidMid, c.Layers);
         CleanPerPair = metric.PerPair(cleanRun.Logits!);
         CleanMetric = CleanPerPair.Average();
         // The loss metric scores the clean text's next tokens in every run (all patched runs read the clean input),
@@ -117,12 +122,7 @@ public sealed class PathPatching
         var c = _model.Config;
         if ((uint)senderLayer >= (uint)c.Layers || (uint)senderHead >= (uint)c.Heads)
             throw new HeadMinerException($"sender {senderLayer}.{senderHead} is not a head of the model ({c.Layers} layers × {c.Heads} heads)");
-        if (!receivers.IsLogits)
-        {
-            var blocked = receivers.Inputs.Where(r => r.Layer <= senderLayer).ToArray();
-            if (blocked.Length > 0)
-                throw new HeadMinerException($"sender {senderLayer}.{senderHead} cannot reach receiver{(blocked.Length > 1 ? "s" : "")} {string.Join(", ", blocked.Select(r => r.ToString()))}: a receiver must be in a later layer than the sender (layer > {senderLayer})");
-        }
+        if (receivers.ReachError(c, senderLayer, $"{senderLayer}.{senderHead}") is { } unreachable) throw new HeadMinerException(unreachable);
         double patched = RunSenders(senderLayer, [senderHead], receivers)[0].Average();
         return new PathPatchResult(senderLayer, senderHead, patched, Metric.Normalize(patched, CleanMetric, CorruptedMetric));
     }
@@ -134,7 +134,7 @@ public sealed class PathPatching
     public PathPatchSweep Sweep(PathReceivers receivers, CancellationToken cancel = default)
     {
         var c = _model.Config;
-        int senderLayers = receivers.EarliestLayer(c);
+        int senderLayers = receivers.SenderLayerLimit(c);
         var patched = new double[c.Layers, c.Heads];
         var normalized = new double[c.Layers, c.Heads];
         var perPair = new double[c.Layers, c.Heads][];
@@ -192,9 +192,14 @@ public sealed class PathPatching
         // clean values, a receiver layer's resid_pre is the clean one plus the sender's change (z_corr − z_clean)·W_O.
         var receiverResidPre = receivers.Inputs.Select(r => r.Layer).Distinct()
             .ToDictionary(r => r, r => SenderResidual(layer, heads, _cleanResidPre[r]));
+        // An MLP reads resid_mid (resid_pre in a parallel block): clean, plus the sender's write when the sender sits
+        // below it (same layer included in sequential blocks, where attention runs first).
+        var mlpInputs = receivers.Mlps.ToDictionary(l => l, l => SenderResidual(layer, heads, _cleanResidMid?[l] ?? _cleanResidPre[l]));
+        // With the logits among several receivers, the sender's direct write is added to the final residual of pass 2.
+        float[]? direct = receivers.IncludesLogits ? SenderResidual(layer, heads, new float[RowsPerCopy * _model.Config.DModel]) : null;
 
         int firstReceiverLayer = receivers.EarliestLayer(_model.Config);
-        var pass2 = new ReceiverInputs(receivers, receiverResidPre, _model.Config.DModel);
+        var pass2 = new ReceiverInputs(receivers, receiverResidPre, mlpInputs, direct, _model.Config);
         var patched = _model.Run(batch, new ForwardOptions
         {
             Hooks = pass2,
@@ -340,19 +345,37 @@ public sealed class PathPatching
     /// <summary>
     /// Pass 2: each receiver head's split q/k/v input (its own copy of resid_pre, [B, T, heads, d]) is overwritten
     /// with pass 1's resid_pre of its layer. Several receivers on one k/v head (grouped-query attention) write the
-    /// same values once.
+    /// same values once. Each receiver MLP's hook_mlp_in is overwritten with pass 1's resid_mid (resid_pre in parallel
+    /// blocks) of its layer; with the logits among the receivers, the sender's direct write is added to the last
+    /// layer's resid_post.
     /// </summary>
-    private sealed class ReceiverInputs(PathReceivers receivers, Dictionary<int, float[]> residPre, int d) : IActivationHooks
+    private sealed class ReceiverInputs(PathReceivers receivers, Dictionary<int, float[]> residPre, Dictionary<int, float[]> mlpInputs, float[]? direct, ModelConfig config) : IActivationHooks
     {
         private readonly ILookup<(ActivationSite Site, int Layer), int> _heads = receivers.Inputs
             .Select(r => (r.Site, r.Layer, r.SiteHead)).Distinct()
             .ToLookup(r => (r.Site, r.Layer), r => r.SiteHead);
 
-        public bool Wants(ActivationSite site, int layer) => _heads.Contains((site, layer));
+        public bool Wants(ActivationSite site, int layer) => site switch
+        {
+            ActivationSite.MlpIn => mlpInputs.ContainsKey(layer),
+            ActivationSite.ResidPost => direct is not null && layer == config.Layers - 1,
+            _ => _heads.Contains((site, layer)),
+        };
 
         public void Visit(ActivationSite site, int layer, Tensor activation)
         {
             var live = activation.Span;
+            if (site == ActivationSite.MlpIn)
+            {
+                mlpInputs[layer].CopyTo(live);
+                return;
+            }
+            if (site == ActivationSite.ResidPost)
+            {
+                System.Numerics.Tensors.TensorPrimitives.Add(live, direct, live);
+                return;
+            }
+            int d = config.DModel;
             int heads = activation.Dim(2);
             var source = residPre[layer];
             int rows = source.Length / d;

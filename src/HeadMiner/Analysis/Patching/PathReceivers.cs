@@ -49,22 +49,68 @@ public sealed record ReceiverInput(int Layer, int Head, HeadInput Input, int Sit
 }
 
 /// <summary>
-/// Where the paths of a path-patching experiment end: the logits (the sender's direct effect) or a set of heads'
-/// q/k/v inputs. Parsed from "logits" or "L.H:q,L.H:k,L.H:v" (several letters allowed: "1.2:qk").
+/// Where the paths of a path-patching experiment end: the logits (the sender's direct effect), heads' q/k/v inputs,
+/// MLPs' inputs (hook_mlp_in), or a set of these. Parsed from a comma-separated list of "logits", "L.H:q" / "L.H:k" /
+/// "L.H:v" (several letters allowed: "1.2:qk") and "mlpL" (layer L's MLP), e.g. "logits,mlp5" for the direct path
+/// plus the path through the last MLP of a 6-layer model.
 /// </summary>
 public sealed class PathReceivers
 {
-    private PathReceivers(IReadOnlyList<ReceiverInput> inputs) => Inputs = inputs;
+    private PathReceivers(IReadOnlyList<ReceiverInput> inputs, IReadOnlyList<int> mlps, bool logits)
+    {
+        Inputs = inputs;
+        Mlps = mlps;
+        IncludesLogits = logits;
+    }
 
-    public static PathReceivers Logits { get; } = new([]);
+    public static PathReceivers Logits { get; } = new([], [], true);
 
-    /// <summary>The receiving head inputs; empty when the receiver is the logits.</summary>
+    /// <summary>The receiving head inputs (possibly empty).</summary>
     public IReadOnlyList<ReceiverInput> Inputs { get; }
 
-    public bool IsLogits => Inputs.Count == 0;
+    /// <summary>Layers whose MLP input is a receiver, ascending, each once.</summary>
+    public IReadOnlyList<int> Mlps { get; }
 
-    /// <summary>The earliest receiver layer (the model's layer count for the logits): senders must sit below it.</summary>
-    public int EarliestLayer(ModelConfig config) => IsLogits ? config.Layers : Inputs.Min(r => r.Layer);
+    /// <summary>Whether the logits are a receiver (the sender's direct path to the output).</summary>
+    public bool IncludesLogits { get; }
+
+    /// <summary>Only the logits: the sender's direct effect (no pass 2).</summary>
+    public bool IsLogits => IncludesLogits && Inputs.Count == 0 && Mlps.Count == 0;
+
+    /// <summary>
+    /// The earliest layer with a receiver head or MLP (the model's layer count for the logits alone): where pass 2 starts.
+    /// </summary>
+    public int EarliestLayer(ModelConfig config) =>
+        Inputs.Select(r => r.Layer).Concat(Mlps).DefaultIfEmpty(config.Layers).Min();
+
+    /// <summary>
+    /// Senders must sit in a layer below this one: below every receiver head, and at or below every receiver MLP in
+    /// sequential blocks (attention runs before the MLP), strictly below it in parallel attention+MLP blocks (the MLP
+    /// reads resid_pre, which its own layer's heads do not write).
+    /// </summary>
+    public int SenderLayerLimit(ModelConfig config) =>
+        Inputs.Select(r => r.Layer).Concat(Mlps.Select(l => config.ParallelAttnMlp ? l : l + 1)).DefaultIfEmpty(config.Layers).Min();
+
+    /// <summary>The receivers a sender in <paramref name="senderLayer"/> cannot reach, as "L.H:q" / "mlpL".</summary>
+    public string[] Unreachable(ModelConfig config, int senderLayer) =>
+        Inputs.Where(r => r.Layer <= senderLayer).Select(r => r.ToString())
+            .Concat(Mlps.Where(l => config.ParallelAttnMlp ? l <= senderLayer : l < senderLayer).Select(MlpName))
+            .ToArray();
+
+    /// <summary>Why a sender in <paramref name="senderLayer"/> cannot reach these receivers, or null when it reaches all.</summary>
+    public string? ReachError(ModelConfig config, int senderLayer, string sender)
+    {
+        var blocked = Unreachable(config, senderLayer);
+        if (blocked.Length == 0) return null;
+        string rule = Mlps.Count == 0
+            ? $"a receiver must be in a later layer than the sender (layer > {senderLayer})"
+            : config.ParallelAttnMlp
+                ? $"a receiver must be in a later layer than the sender (layer > {senderLayer}); in this model's parallel attention+MLP blocks an MLP reads resid_pre, which its own layer's heads do not write"
+                : $"a receiver head must be in a later layer than the sender (layer > {senderLayer}), a receiver MLP in the sender's layer or later";
+        return $"sender {sender} cannot reach receiver{(blocked.Length > 1 ? "s" : "")} {string.Join(", ", blocked)}: {rule}";
+    }
+
+    public static string MlpName(int layer) => $"mlp{layer}";
 
     /// <summary>
     /// Head inputs as receivers. Two query heads' key (or value) inputs that share one k/v head are one receiver
@@ -73,19 +119,45 @@ public sealed class PathReceivers
     public static PathReceivers Of(IEnumerable<ReceiverInput> inputs)
     {
         var list = inputs.ToList();
-        if (list.Count == 0) throw new HeadMinerException("no receivers given (use \"logits\" or L.H:q/k/v)");
-        return new(list);
+        if (list.Count == 0) throw new HeadMinerException("no receivers given (use \"logits\", L.H:q/k/v or mlpL)");
+        return new(list, [], false);
+    }
+
+    /// <summary>Any combination of head inputs, MLP inputs (by layer) and the logits.</summary>
+    public static PathReceivers Create(ModelConfig config, IEnumerable<ReceiverInput> inputs, IEnumerable<int> mlpLayers, bool logits)
+    {
+        var list = inputs.ToList();
+        var mlps = mlpLayers.Distinct().Order().ToArray();
+        foreach (int l in mlps)
+            if ((uint)l >= (uint)config.Layers)
+                throw new HeadMinerException($"receiver {MlpName(l)}: the model has {config.Layers} layers (0–{config.Layers - 1})");
+        if (list.Count == 0 && mlps.Length == 0 && !logits) throw new HeadMinerException("no receivers given (use \"logits\", L.H:q/k/v or mlpL)");
+        return list.Count == 0 && mlps.Length == 0 ? Logits : new(list, mlps, logits);
     }
 
     public static PathReceivers Parse(string text, ModelConfig config)
     {
         text = text.Trim();
-        if (text.Equals("logits", StringComparison.OrdinalIgnoreCase)) return Logits;
         var inputs = new List<ReceiverInput>();
+        var mlps = new List<int>();
+        bool logits = false;
         foreach (var raw in text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
         {
+            if (raw.Equals("logits", StringComparison.OrdinalIgnoreCase))
+            {
+                logits = true;
+                continue;
+            }
+            if (raw.StartsWith("mlp", StringComparison.OrdinalIgnoreCase))
+            {
+                if (!int.TryParse(raw.AsSpan(3), System.Globalization.NumberStyles.None, null, out int layer))
+                    throw Bad(raw, "an MLP receiver is mlpLAYER, e.g. mlp3");
+                if (layer >= config.Layers) throw Bad(raw, $"the model has {config.Layers} layers (0–{config.Layers - 1})");
+                mlps.Add(layer);
+                continue;
+            }
             int colon = raw.IndexOf(':');
-            if (colon < 0) throw Bad(raw, "expected L.H:q, L.H:k or L.H:v (or \"logits\")");
+            if (colon < 0) throw Bad(raw, "expected L.H:q, L.H:k, L.H:v, mlpL or \"logits\"");
             var head = ParseHead(raw[..colon], config, "receiver", raw);
             string letters = raw[(colon + 1)..].ToLowerInvariant();
             if (letters.Length == 0) throw Bad(raw, "no input after ':' (q, k or v)");
@@ -101,8 +173,8 @@ public sealed class PathReceivers
                 inputs.Add(ReceiverInput.Create(config, head.Layer, head.Head, input));
             }
         }
-        if (inputs.Count == 0) throw new HeadMinerException("no receivers given (use \"logits\" or L.H:q/k/v)");
-        return new(inputs);
+        if (inputs.Count == 0 && mlps.Count == 0 && !logits) throw new HeadMinerException("no receivers given (use \"logits\", L.H:q/k/v or mlpL)");
+        return Create(config, inputs, mlps, logits);
     }
 
     /// <summary>"L.H" of a head in <paramref name="config"/>; the error says what was parsed (<paramref name="what"/>) and the model's ranges.</summary>
@@ -119,7 +191,8 @@ public sealed class PathReceivers
         return (layer, head);
     }
 
-    public override string ToString() => IsLogits ? "logits" : string.Join(",", Inputs);
+    public override string ToString() =>
+        string.Join(",", (IncludesLogits ? new[] { "logits" } : []).Concat(Inputs.Select(r => r.ToString())).Concat(Mlps.Select(MlpName)));
 
     private static HeadMinerException Bad(string raw, string why) => Bad("receiver", raw, why);
 
