@@ -83,7 +83,37 @@ public class PathPatchCommandTests
         Assert.Equal(JsonValueKind.Null, json.RootElement.GetProperty("normalized_matrix")[4][0].ValueKind);
     }
 
+    [Fact]
+    public void TheLogitsAndTheLastMlpTogetherReachEveryHead()
+    {
+        using var dir = TestPaths.NewTempDirectory();
+        string pairs = WritePairs(dir);
+        var (code, output, err) = Run("path-patch", "--pairs", pairs, "--model", ModelDir, "--receivers", "logits,mlp4", "--out", dir.Path);
+        Assert.True(code == 0, err);
+        Assert.Contains("receivers: logits (direct path), mlp4 (MLP input)", output);
+        using var json = JsonDocument.Parse(File.ReadAllText(dir.File("path_patching.json")));
+        var receivers = json.RootElement.GetProperty("receivers");
+        Assert.Equal(2, receivers.GetArrayLength());
+        Assert.Equal("logits", receivers[0].GetProperty("receiver").GetString());
+        Assert.Equal("mlp4", receivers[1].GetProperty("receiver").GetString());
+        Assert.Equal(4, receivers[1].GetProperty("layer").GetInt32());
+        // Sequential blocks: the last layer's heads reach the last MLP too, so every head has a value.
+        Assert.Equal(5 * 8, json.RootElement.GetProperty("senders").GetArrayLength());
+        Assert.Equal(JsonValueKind.Number, json.RootElement.GetProperty("normalized_matrix")[4][7].ValueKind);
+    }
+
+    [Fact]
+    public void AnMlpBelowTheSenderIsAUsageError()
+    {
+        using var dir = TestPaths.NewTempDirectory();
+        string pairs = WritePairs(dir);
+        var (code, _, err) = Run("path-patch", "--pairs", pairs, "--model", ModelDir, "--receivers", "mlp2", "--sender", "3.0", "--out", dir.Path);
+        Assert.Equal(ExitCodes.Usage, code);
+        Assert.Contains("cannot reach receiver mlp2", err);
+    }
+
     [Theory]
+    [InlineData("mlp7", "5 layers")]
     [InlineData("12.3:q", "5 layers")]
     [InlineData("x.y", "bad receiver")]
     [InlineData("1.0:w", "not an input")]
