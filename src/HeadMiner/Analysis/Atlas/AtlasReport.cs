@@ -107,24 +107,11 @@ public sealed record AtlasReport
 public sealed record AtlasModel
 {
     /// <summary>The description of a loaded model that an atlas records (its name is the directory or file name).</summary>
-    public static AtlasModel Of(Models.LoadedModel loaded, bool weightsOnly = false)
+    public static AtlasModel Of(Models.LoadedModel loaded, bool weightsOnly = false) => InMemory(loaded.Model, loaded.Path) with
     {
-        var c = loaded.Model.Config;
-        return new AtlasModel
-        {
-            Path = loaded.Path,
-            Name = System.IO.Path.GetFileName(System.IO.Path.TrimEndingDirectorySeparator(loaded.Path)),
-            Architecture = c.Architecture,
-            Layers = c.Layers,
-            Heads = c.Heads,
-            KvHeads = c.KvHeads,
-            DModel = c.DModel,
-            ContextLength = c.ContextLength,
-            VocabSize = c.VocabSize,
-            WeightsOnly = weightsOnly,
-            Processing = loaded.Model.Processing.ToString(),
-        };
-    }
+        Name = System.IO.Path.GetFileName(System.IO.Path.TrimEndingDirectorySeparator(loaded.Path)),
+        WeightsOnly = weightsOnly,
+    };
 
     /// <summary>The description of a model built in memory (planted, untrained): no file; <paramref name="name"/> is its path and name.</summary>
     public static AtlasModel InMemory(Models.Transformer model, string name) => new()

@@ -26,20 +26,7 @@ public class AtlasEveryFamilyTests(ITestOutputHelper output)
     {
         var c = AnalysisModels.All[index] with { VocabSize = 50257, ContextLength = 160 };
         using var model = new Transformer(c, RandomWeights.Create(c, 5, 0.1f, perturbNorms: true), $"tiny-{c.Architecture}");
-        var info = new AtlasModel
-        {
-            Path = model.Source,
-            Name = model.Source,
-            Architecture = c.Architecture,
-            Layers = c.Layers,
-            Heads = c.Heads,
-            KvHeads = c.KvHeads,
-            DModel = c.DModel,
-            ContextLength = c.ContextLength,
-            VocabSize = c.VocabSize,
-            WeightsOnly = false,
-            Processing = model.Processing.ToString(),
-        };
+        var info = AtlasModel.InMemory(model, model.Source);
         return AtlasRunner.Run(model, Gpt2.Value, info, new AtlasOptions { Detector = new DetectorOptions { Prompts = 6, Seed = 2 } });
     }
 
