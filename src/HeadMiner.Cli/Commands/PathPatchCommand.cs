@@ -22,12 +22,18 @@ public static class PathPatchCommand
         };
         var sender = new Option<string>("--sender", "-s") { Description = "Sender head L.H, or \"all\" for every head below the earliest receiver", DefaultValueFactory = _ => "all" };
         var metric = new Option<string>("--metric") { Description = "logit_diff, prob_diff, kl or loss", DefaultValueFactory = _ => "logit_diff" };
+        var mlps = new Option<string>("--mlps")
+        {
+            Description = "frozen (default): pass 1 freezes every MLP with the other heads, so a path to the logits is the sender's direct write; on-path: the MLPs are recomputed and belong to every path (the IOI paper's definition: only the other heads are frozen)",
+            DefaultValueFactory = _ => "frozen",
+        };
+        mlps.AcceptOnlyFromAmong("frozen", "on-path");
         var output = new Option<string>("--out", "-o") { Description = "Directory for path_patching.json and path_patching.csv", DefaultValueFactory = _ => "path-patch" };
         var top = TopOption.Create("How many senders the summary lists", 10);
         var process = ModelOptions.Process();
         var command = new Command("path-patch", "Path patching: how much of the clean→corrupted change flows from a sender head to the logits or to heads' q/k/v inputs.")
         {
-            model, pairs, receivers, sender, metric, output, top, process, allowUnused,
+            model, pairs, receivers, sender, metric, mlps, output, top, process, allowUnused,
         };
         command.SetAction((parse, cancel) =>
         {
@@ -59,10 +65,13 @@ public static class PathPatchCommand
             }
             if (single is { } s && parsedReceivers.ReachError(config, s.Layer, $"{s.Layer}.{s.Head}") is { } unreachable)
                 throw new UsageException(unreachable);
+            bool mlpsOnPath = parse.GetValue(mlps) == "on-path";
+            if (mlpsOnPath && parsedReceivers.Mlps.Count > 0)
+                throw new UsageException($"--mlps on-path counts every path through the MLPs already; MLP receivers ({string.Join(",", parsedReceivers.Mlps.Select(PathReceivers.MlpName))}) need --mlps frozen");
 
             string pairsPath = parse.GetValue(pairs)!;
             var tokenized = PromptPairSet.Load(pairsPath).Tokenize(loaded.RequireTokenizer(), pairsPath, loaded.Model.Config.ContextLength);
-            var patching = PathPatching.Create(loaded.Model, tokenized, kind);
+            var patching = PathPatching.Create(loaded.Model, tokenized, kind, mlpsOnPath);
             IReadOnlyList<PathPatchResult> results = single is { } one
                 ? [patching.Patch(one.Layer, one.Head, parsedReceivers)]
                 : patching.Sweep(parsedReceivers, cancel).Results;
@@ -95,7 +104,10 @@ public static class PathPatchCommand
                 normalization_undefined = warning is not null,
                 degenerate_pairs = patching.DegeneratePairs,
                 sign_convention = "normalized = (patched - corrupted) / (clean - corrupted): 1 = the path does not matter, 0 = the path alone gives the corrupted behaviour; effect = 1 - normalized. null where undefined (clean = corrupted) or where a head cannot reach the receivers.",
-                freezing = "pass 1 freezes every other head's z and every MLP output to their clean values",
+                freezing = mlpsOnPath
+                    ? "pass 1 freezes every other head's z to its clean value and recomputes the MLPs (MLPs on the paths, as in the IOI paper)"
+                    : "pass 1 freezes every other head's z and every MLP output to their clean values",
+                mlps = mlpsOnPath ? "on-path" : "frozen",
                 receivers = (parsedReceivers.IncludesLogits
                         ? new[] { new { receiver = "logits", layer = (int?)null, head = (int?)null, input = (string?)null, site_head = (int?)null, feeds_query_heads = (int[]?)null } }
                         : [])
@@ -123,7 +135,7 @@ public static class PathPatchCommand
 
             var stdout = parse.InvocationConfiguration.Output;
             stdout.WriteLine($"path patching on {tokenized.Count} pair(s) of {tokenized.Length} tokens; weight processing: {loaded.Model.Processing}");
-            stdout.WriteLine($"receivers: {DescribeReceivers(parsedReceivers)}");
+            stdout.WriteLine($"receivers: {DescribeReceivers(parsedReceivers)}; MLPs {(mlpsOnPath ? "on the paths (recomputed)" : "frozen")}");
             stdout.WriteLine($"{patching.Metric.Name}: clean {Text(patching.CleanMetric)}, corrupted {Text(patching.CorruptedMetric)}");
             stdout.WriteLine("effect = 1 − (patched − corrupted)/(clean − corrupted): share of the clean→corrupted change carried by the path");
             stdout.WriteLine($"{"sender",7}  {"raw",10}  {"normalized",10}  {"effect",8}");

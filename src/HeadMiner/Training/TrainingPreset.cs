@@ -83,7 +83,7 @@ public sealed record TrainingPreset(string Name, string Description, ModelConfig
             EosTokenId = ToyVocabulary.Eos,
         },
         () => English.Value,
-        new TrainingOptions { Steps = 5000, BatchSequences = 16, SequenceLength = 128, PeakLearningRate = 2e-3, WarmupSteps = 100, EvalEvery = 100, EvalSequences = 32, Seed = 7, CheckpointEvery = 500 })
+        new TrainingOptions { Steps = 8000, BatchSequences = 16, SequenceLength = 128, PeakLearningRate = 2e-3, WarmupSteps = 100, EvalEvery = 100, EvalSequences = 32, Seed = 7, CheckpointEvery = 500 })
     {
         TokenizerJson = () => English.Value.TokenizerJson(),
         AnalysisHints = new(

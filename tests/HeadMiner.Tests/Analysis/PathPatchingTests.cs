@@ -338,6 +338,88 @@ public class PathPatchingTests
         }
     }
 
+    /// <summary>
+    /// Brute force for the MLPs-on-path mode: the clean run with every head's hook_z pinned to the clean run's, except
+    /// the sender's, taken from the corrupted run; the MLPs (and post-norms) recompute. Returns the hooks that do it.
+    /// </summary>
+    private static HookSet HeadsPinned(Transformer model, TokenizedPairs pairs, int senderLayer, int senderHead)
+    {
+        var c = model.Config;
+        var zs = Enumerable.Range(0, c.Layers).Select(l => HookName.Of(ActivationSite.Z, l)).ToArray();
+        var (_, clean) = model.RunWithCache(pairs.CleanBatch(), CacheFilter.Of(zs));
+        var (_, corrupted) = model.RunWithCache(pairs.CorruptedBatch(), CacheFilter.Of(zs[senderLayer]));
+        var hooks = new HookSet(c);
+        for (int l = 0; l < c.Layers; l++) ActivationPatch.FromCache(hooks, zs[l], clean);
+        ActivationPatch.FromCache(hooks, zs[senderLayer], corrupted, senderHead);
+        return hooks;
+    }
+
+    [Theory]
+    [MemberData(nameof(Configs))]
+    public void WithTheMlpsOnThePathTheLogitsPathIsTheSenderPatchedWithEveryOtherHeadPinned(int index)
+    {
+        // The IOI paper's definition: only the other heads are frozen, so the sender's effect through the MLPs after it
+        // counts. A sweep gives the same values as single senders, and in a model whose MLPs read the sender's write
+        // the result differs from the frozen-MLP (direct) path.
+        var c = AnalysisModels.All[index];
+        using var model = TinyModels.Create(c);
+        var pairs = RandomPairs(c, 23);
+        var onPath = PathPatching.Create(model, pairs, MetricKind.LogitDiff, mlpsOnPath: true);
+        var frozen = PathPatching.Create(model, pairs, MetricKind.LogitDiff);
+        var sweep = onPath.Sweep(PathReceivers.Logits);
+        double largestGap = 0;
+        for (int l = 0; l < c.Layers; l++)
+            for (int h = 0; h < c.Heads; h += 2)
+            {
+                double expected = onPath.Metric.Compute(model.RunWithHooks(pairs.CleanBatch(), HeadsPinned(model, pairs, l, h), lastOnly: true));
+                var single = onPath.Patch(l, h, PathReceivers.Logits).Patched;
+                Assert.Equal(expected, single, 1e-5);
+                Assert.Equal(single, sweep.Patched[l, h], 1e-9);
+                largestGap = Math.Max(largestGap, Math.Abs(single - frozen.Patch(l, h, PathReceivers.Logits).Patched));
+            }
+        Assert.True(largestGap > 1e-4, $"the MLPs never changed a path (largest gap {largestGap}): the test shows nothing");
+    }
+
+    [Theory]
+    [MemberData(nameof(Configs))]
+    public void WithTheMlpsOnThePathAReceiverQueryReadsTheHeadsPinnedRunsResidual(int index)
+    {
+        // Pass 1 by brute force (heads pinned, sender corrupted, MLPs recomputed), its resid_pre at the receiver's layer
+        // and its final residual; pass 2: the clean run with the receiver's query input replaced by that resid_pre and,
+        // with the logits among the receivers, the final residual's change added.
+        var c = AnalysisModels.All[index];
+        using var model = TinyModels.Create(c);
+        var pairs = RandomPairs(c, 24);
+        var onPath = PathPatching.Create(model, pairs, MetricKind.LogitDiff, mlpsOnPath: true);
+        int last = c.Layers - 1;
+        const int senderHead = 1;
+        int receiverHead = c.Heads - 1;
+        var residPre = HookName.Of(ActivationSite.ResidPre, last);
+        var residPost = HookName.Of(ActivationSite.ResidPost, last);
+        var (_, pass1) = model.RunWithCache(pairs.CleanBatch(), CacheFilter.Of(residPre, residPost), hooks: HeadsPinned(model, pairs, 0, senderHead));
+        var (_, clean) = model.RunWithCache(pairs.CleanBatch(), CacheFilter.Of(residPost));
+        var pre = pass1[ActivationSite.ResidPre, last].Contiguous().ToArray();
+        var finalChange = pass1[ActivationSite.ResidPost, last].Contiguous().ToArray();
+        System.Numerics.Tensors.TensorPrimitives.Subtract(finalChange, clean[ActivationSite.ResidPost, last].Contiguous().ToArray(), finalChange);
+        foreach (bool withLogits in new[] { false, true })
+        {
+            var hooks = new HookSet(c);
+            hooks.Add(HookName.Of(ActivationSite.QInput, last), (activation, _) =>
+            {
+                var live = activation.Span;
+                int heads = activation.Dim(2), d = c.DModel;
+                for (int r = 0; r < pre.Length / d; r++) pre.AsSpan(r * d, d).CopyTo(live.Slice((r * heads + receiverHead) * d, d));
+            });
+            if (withLogits) AddAt(hooks, residPost, finalChange);
+            double expected = onPath.Metric.Compute(model.RunWithHooks(pairs.CleanBatch(), hooks, lastOnly: true));
+            var receivers = PathReceivers.Parse((withLogits ? "logits," : "") + $"{last}.{receiverHead}:q", c);
+            Assert.Equal(expected, onPath.Patch(0, senderHead, receivers).Patched, 1e-5);
+        }
+        // MLP receivers would count the paths through the MLPs twice: refused, naming them.
+        var e = Assert.Throws<HeadMinerException>(() => onPath.Patch(0, senderHead, PathReceivers.Parse($"logits,mlp{last}", c)));
+        Assert.Contains($"mlp{last}", e.Message);
+    }
+
     [Theory]
     [MemberData(nameof(Configs))]
     public void ASweepToAnMlpMatchesSingleSendersAndIsNaNWhereSendersCannotReach(int index)

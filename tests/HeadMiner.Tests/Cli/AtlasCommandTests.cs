@@ -22,7 +22,7 @@ public class AtlasCommandTests
         var atlas = AtlasReport.Read(dir.File("atlas.json"));
         Assert.Equal(4, atlas.Model.Layers);
         // Every detector runs on the toy English (issue 14): none is skipped.
-        Assert.Contains("20 detectors ran", err + output);
+        Assert.Contains("21 detectors ran", err + output);
         Assert.DoesNotContain("skipped", output);
         Assert.Single(atlas.Notes);
         // Thresholds are floats: written in their shortest form (0.1), not widened to 0.10000000149011612.

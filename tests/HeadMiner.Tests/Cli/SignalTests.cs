@@ -30,7 +30,7 @@ public class SignalTests
         Assert.True(code == expectedCode, $"exit {code}; stderr:\n{cli.Stderr}");
         var interrupted = cli.Stderr.Split('\n').Where(l => l.StartsWith("interrupted", StringComparison.Ordinal)).ToArray();
         Assert.Single(interrupted);
-        Assert.Matches(new Regex($@"^interrupted \({name}\): atlas stopped after \d+ of 20 detectors; nothing written$"), interrupted[0]);
+        Assert.Matches(new Regex($@"^interrupted \({name}\): atlas stopped after \d+ of 21 detectors; nothing written$"), interrupted[0]);
         Assert.DoesNotContain("internal error", cli.Stderr);
         Assert.Equal("{\"earlier\": true}\n", File.ReadAllText(earlier));
         Assert.Equal("atlas.json", Path.GetFileName(Assert.Single(Directory.GetFiles(outDir))));

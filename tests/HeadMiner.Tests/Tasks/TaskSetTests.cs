@@ -127,6 +127,40 @@ public class TaskSetTests
     }
 
     [Fact]
+    public void AcronymLettersAreTheWordsInitialsAndTheCorruptedChangesOnlyTheThirdWord()
+    {
+        // GPT-2 and the toy English spell the acronym differently ("(CP" where each letter stays a token, else
+        // "( C P"); the positions and the answer must mean the same in both.
+        var toy = new HeadMiner.Tasks.Synthetic.ToyEnglish().Tokenizer;
+        foreach (var tokenizer in new ITokenizer[] { Gpt2, toy })
+        {
+            var set = TaskSets.Find("acronym")!.Generate(tokenizer, new TaskSetOptions { Count = 9, Seed = 5 });
+            foreach (var p in set.Pairs)
+            {
+                var ids = tokenizer.Encode(p.Clean);
+                var corrupted = tokenizer.Encode(p.Corrupted);
+                string Word(int at) => tokenizer.TokenToString(ids[at]).Trim();
+                var initials = new[] { "W1", "W2", "W3" }.Select(w => Word(p.Positions![w])[..1]).ToArray();
+                Assert.Equal(initials[0], Word(p.Positions!["L1"]));
+                Assert.Equal(initials[1], Word(p.Positions["L2"]));
+                Assert.Equal(ids.Length - 1, p.Positions["END"]);
+                Assert.Equal(initials[2], p.Answer.Trim());
+                // Only W3 differs, and its initial is the wrong answer, different from every letter of the clean acronym.
+                var differ = Enumerable.Range(0, ids.Length).Where(i => ids[i] != corrupted[i]).ToArray();
+                Assert.Equal([p.Positions["W3"]], differ);
+                Assert.Equal(tokenizer.TokenToString(corrupted[differ[0]]).Trim()[..1], p.Wrong.Trim());
+                Assert.Equal(4, initials.Append(p.Wrong.Trim()).Distinct().Count());
+            }
+            Assert.True(set.Pairs.Select(p => p.Answer).Distinct().Count() >= 5, "answers vary");
+        }
+        // GPT-2 joins capitals ("CP" is one token) and the word-level toy English has no "(CP": both get the spaced
+        // spelling, one token per letter.
+        Assert.Single(Gpt2.Encode("CP", addBos: false));
+        foreach (var tokenizer in new ITokenizer[] { Gpt2, toy })
+            Assert.All(TaskSets.Find("acronym")!.Generate(tokenizer, new TaskSetOptions { Count = 9, Seed = 5 }).Pairs, p => Assert.Matches(@" \( [A-Z] [A-Z]$", p.Clean));
+    }
+
+    [Fact]
     public void NeedleChangesOnlyTheNumberAndStaysInsideTheContext()
     {
         var set = Make("needle", count: 5, context: 97);

@@ -19,7 +19,7 @@ public sealed class HeadCatalog
         "previous_token", "duplicate_token", "induction", "positional", "attention_sink", "rare_words", "subword_merge",
         "ov_copying", "negative_copying", "k_composition", "name_mover", "negative_name_mover", "s_inhibition",
         "retrieval", "successor", "constant_mcqa", "single_letter_mcqa", "correct_letter_mcqa", "negative_nas",
-        "greater_than",
+        "greater_than", "letter_mover",
     ];
 
     private static readonly Lazy<HeadCatalog> Embedded = new(() =>

@@ -25,6 +25,7 @@ public static class DetectorRegistry
         new CorrectLetterMcqaDetector(),
         new NegativeNasDetector(),
         new GreaterThanDetector(),
+        new LetterMoverDetector(),
     ];
 
     public static IEnumerable<string> Ids => All.Select(d => d.Id);

@@ -34,6 +34,12 @@ namespace HeadMiner.Analysis.Patching;
 /// frozen-scale linear term g ⊙ Δz·W_O[h] / s_clean (docs/METHODS.md compares the two).
 /// </para>
 /// <para>
+/// With <see cref="MlpsOnPath"/> set, the MLPs are part of every path, as in the IOI paper's own definition: pass 1
+/// pins only the other heads' z and recomputes every MLP (and post-norm), so "sender → logits" is the sender's
+/// effect through the direct path and every chain of MLPs after it, and pass 1 is a real forward for every receiver
+/// set. MLP receivers are refused there (the path through an MLP is already counted).
+/// </para>
+/// <para>
 /// Senders must sit in a layer below every receiver head, and at or below every receiver MLP (strictly below in
 /// parallel attention+MLP blocks: <see cref="PathReceivers.SenderLayerLimit"/>). Senders of one layer are run together as copies of the pair
 /// batch (one forward for several senders), and runs resume from the cached clean resid_pre of the first layer that
@@ -48,6 +54,7 @@ public sealed class PathPatching
     private readonly float[][] _cleanMlpOut;
     private readonly float[][] _cleanResidPre;
     private readonly float[][]? _cleanResidMid;
+    private readonly float[] _cleanFinalResid;
 
     /// <summary>
     /// Caches the clean and corrupted runs of <paramref name="metric"/>'s pairs. For <see cref="MetricKind.KlDivergence"/>
@@ -63,7 +70,8 @@ public sealed class PathPatching
             if (pairs.Clean[i].Length != pairs.Length || pairs.Corrupted[i].Length != pairs.Length)
                 throw new HeadMinerException($"prompt pair {i}: clean and corrupted prompts must all have {pairs.Length} tokens for position-wise patching");
         var c = model.Config;
-        var cleanFilter = CacheFilter.Where(h => h.Site is ActivationSite.Z or ActivationSite.MlpOut or ActivationSite.ResidPre or ActivationSite.ResidMid);
+        var cleanFilter = CacheFilter.Where(h => h.Site is ActivationSite.Z or ActivationSite.MlpOut or ActivationSite.ResidPre or ActivationSite.ResidMid
+            || (h.Site == ActivationSite.ResidPost && h.Layer == c.Layers - 1));
         var (cleanRun, clean) = model.RunWithCache(pairs.CleanBatch(), cleanFilter, lastOnly: metric.LastPositionOnly);
         var (corruptedRun, corrupted) = model.RunWithCache(pairs.CorruptedBatch(), CacheFilter.Where(h => h.Site is ActivationSite.Z), lastOnly: metric.LastPositionOnly);
         // Broken weights stop here, naming the first hook point with NaN, before any sender is patched.
@@ -74,6 +82,7 @@ public sealed class PathPatching
         _cleanMlpOut = PerLayer(clean, ActivationSite.MlpOut, c.Layers);
         _cleanResidPre = PerLayer(clean, ActivationSite.ResidPre, c.Layers);
         _cleanResidMid = c.ParallelAttnMlp ? null : PerLayer(clean, ActivationSite.ResidMid, c.Layers);
+        _cleanFinalResid = clean[ActivationSite.ResidPost, c.Layers - 1].Contiguous().ToArray();
         CleanPerPair = metric.PerPair(cleanRun.Logits!);
         CleanMetric = CleanPerPair.Average();
         // The loss metric scores the clean text's next tokens in every run (all patched runs read the clean input),
@@ -87,10 +96,10 @@ public sealed class PathPatching
     public int[] DegeneratePairs { get; }
 
     /// <summary>Builds the metric (for KL, from a clean run) and caches the runs.</summary>
-    public static PathPatching Create(Transformer model, TokenizedPairs pairs, MetricKind kind)
+    public static PathPatching Create(Transformer model, TokenizedPairs pairs, MetricKind kind, bool mlpsOnPath = false)
     {
         Tensor? cleanLast = kind == MetricKind.KlDivergence ? model.Forward(pairs.CleanBatch(), lastOnly: true) : null;
-        return new PathPatching(model, new Metric(kind, pairs, cleanLast));
+        return new PathPatching(model, new Metric(kind, pairs, cleanLast)) { MlpsOnPath = mlpsOnPath };
     }
 
     public Metric Metric { get; }
@@ -113,6 +122,12 @@ public sealed class PathPatching
 
     private int _maxRowsPerRun = 2048;
 
+    /// <summary>
+    /// Whether the MLPs are on the paths (the IOI paper's definition: only the other heads are frozen, every MLP is
+    /// recomputed) instead of frozen with the heads (the default: a path to the logits is the sender's direct write).
+    /// </summary>
+    public bool MlpsOnPath { get; init; }
+
     private TokenizedPairs Pairs => Metric.Pairs;
     private int RowsPerCopy => Pairs.Count * Pairs.Length;
 
@@ -123,6 +138,7 @@ public sealed class PathPatching
         if ((uint)senderLayer >= (uint)c.Layers || (uint)senderHead >= (uint)c.Heads)
             throw new HeadMinerException($"sender {senderLayer}.{senderHead} is not a head of the model ({c.Layers} layers × {c.Heads} heads)");
         if (receivers.ReachError(c, senderLayer, $"{senderLayer}.{senderHead}") is { } unreachable) throw new HeadMinerException(unreachable);
+        RequireReceiversFitMode(receivers);
         double patched = RunSenders(senderLayer, [senderHead], receivers)[0].Average();
         return new PathPatchResult(senderLayer, senderHead, patched, Metric.Normalize(patched, CleanMetric, CorruptedMetric));
     }
@@ -134,6 +150,7 @@ public sealed class PathPatching
     public PathPatchSweep Sweep(PathReceivers receivers, CancellationToken cancel = default)
     {
         var c = _model.Config;
+        RequireReceiversFitMode(receivers);
         int senderLayers = receivers.SenderLayerLimit(c);
         var patched = new double[c.Layers, c.Heads];
         var normalized = new double[c.Layers, c.Heads];
@@ -161,6 +178,12 @@ public sealed class PathPatching
         return new PathPatchSweep(receivers, Metric.Name, CleanMetric, CorruptedMetric, results, patched, normalized) { PatchedPerPair = perPair, CleanPerPair = CleanPerPair };
     }
 
+    private void RequireReceiversFitMode(PathReceivers receivers)
+    {
+        if (MlpsOnPath && receivers.Mlps.Count > 0)
+            throw new HeadMinerException($"MLP receivers ({string.Join(",", receivers.Mlps.Select(l => $"mlp{l}"))}) mean nothing when the MLPs are on the paths: every path through an MLP already reaches the logits; drop them or freeze the MLPs");
+    }
+
     /// <summary>Senders per batched forward: bounded by <see cref="MaxRowsPerRun"/> and, for the loss (all-position logits), by the logits' size.</summary>
     private int CopiesPerRun()
     {
@@ -176,6 +199,7 @@ public sealed class PathPatching
         int copies = heads.Length;
         var batch = CleanCopies(copies);
         var pass1 = new FrozenSender(this, layer, heads, receivers);
+        if (MlpsOnPath) return RunSendersWithMlps(layer, heads, receivers, batch, pass1);
         if (receivers.IsLogits)
         {
             var logits = _model.Run(batch, new ForwardOptions
@@ -200,6 +224,43 @@ public sealed class PathPatching
 
         int firstReceiverLayer = receivers.EarliestLayer(_model.Config);
         var pass2 = new ReceiverInputs(receivers, receiverResidPre, mlpInputs, direct, _model.Config);
+        var patched = _model.Run(batch, new ForwardOptions
+        {
+            Hooks = pass2,
+            LastOnly = Metric.LastPositionOnly,
+            StartLayer = firstReceiverLayer,
+            StartResidual = Repeat(_cleanResidPre[firstReceiverLayer], copies),
+        }).Logits!;
+        return Metric.PerPairMany(patched);
+    }
+
+    /// <summary>
+    /// <see cref="RunSenders"/> with the MLPs on the paths: pass 1 is a forward from the sender's layer with every head's
+    /// z pinned (the senders' corrupted) and the MLPs recomputed; its logits are the answer for the logits alone, else
+    /// its resid_pre at the receiver layers feeds pass 2 and, with the logits among the receivers, its change to the final
+    /// residual (direct path and MLP chains) is added there.
+    /// </summary>
+    private double[][] RunSendersWithMlps(int layer, int[] heads, PathReceivers receivers, TokenBatch batch, FrozenSender pass1)
+    {
+        int copies = heads.Length;
+        var logits = _model.Run(batch, new ForwardOptions
+        {
+            Hooks = pass1,
+            LastOnly = Metric.LastPositionOnly,
+            StartLayer = layer,
+            StartResidual = Repeat(_cleanResidPre[layer], copies),
+        }).Logits!;
+        if (receivers.IsLogits) return Metric.PerPairMany(logits);
+
+        float[]? direct = null;
+        if (receivers.IncludesLogits)
+        {
+            direct = pass1.FinalResid!;
+            var clean = Repeat(_cleanFinalResid, copies);
+            System.Numerics.Tensors.TensorPrimitives.Subtract(direct, clean, direct);
+        }
+        int firstReceiverLayer = receivers.EarliestLayer(_model.Config);
+        var pass2 = new ReceiverInputs(receivers, pass1.ReceiverResidPre, [], direct, _model.Config);
         var patched = _model.Run(batch, new ForwardOptions
         {
             Hooks = pass2,
@@ -288,19 +349,26 @@ public sealed class PathPatching
         Enumerable.Range(0, layers).Select(l => cache[site, l].Contiguous().ToArray()).ToArray();
 
     /// <summary>
-    /// Pass 1: every head's z and every MLP output from the sender's layer on is pinned to its clean value, except
-    /// that copy j of the batch gets sender head heads[j]'s corrupted z. Records resid_pre at the receiver layers.
+    /// Pass 1: every head's z and (unless <see cref="MlpsOnPath"/>) every MLP output from the sender's layer on is
+    /// pinned to its clean value, except that copy j of the batch gets sender head heads[j]'s corrupted z. Records
+    /// resid_pre at the receiver layers and, with the MLPs on the path and the logits among several receivers, the
+    /// last layer's resid_post.
     /// </summary>
     private sealed class FrozenSender(PathPatching owner, int layer, int[] heads, PathReceivers receivers) : IActivationHooks
     {
         private readonly HashSet<int> _receiverLayers = receivers.Inputs.Select(r => r.Layer).ToHashSet();
+        private readonly bool _finalResid = owner.MlpsOnPath && receivers.IncludesLogits && !receivers.IsLogits;
 
         public Dictionary<int, float[]> ReceiverResidPre { get; } = [];
 
+        public float[]? FinalResid { get; private set; }
+
         public bool Wants(ActivationSite site, int l) => site switch
         {
-            ActivationSite.Z or ActivationSite.MlpOut => l >= layer,
+            ActivationSite.Z => l >= layer,
+            ActivationSite.MlpOut => l >= layer && !owner.MlpsOnPath,
             ActivationSite.ResidPre => _receiverLayers.Contains(l),
+            ActivationSite.ResidPost => _finalResid && l == owner._model.Config.Layers - 1,
             _ => false,
         };
 
@@ -318,6 +386,9 @@ public sealed class PathPatching
                     break;
                 case ActivationSite.ResidPre:
                     ReceiverResidPre[l] = live.ToArray();
+                    break;
+                case ActivationSite.ResidPost:
+                    FinalResid = live.ToArray();
                     break;
             }
         }

@@ -11,6 +11,7 @@ public static class TaskSets
         new SuccessorSet(),
         new McqaSet(),
         new YesNoSet(),
+        new AcronymSet(),
         new RepeatedTokensSet(),
     ];
 

@@ -41,4 +41,7 @@ public enum PredictionKind : byte
 
     /// <summary>"Yes" or "No" after a yes/no question.</summary>
     YesNo,
+
+    /// <summary>The next letter of an acronym: the initial of the word it stands for.</summary>
+    Acronym,
 }

@@ -62,5 +62,16 @@ internal static class ToyEnglishWords
         "gave", "lot", "fun", "got", "decided", "give", "While", "working", "Friends", "closed", "so", "home",
         "handed", "At", "secret", "is", "Question", ":", "What", "?", "Answer", "Which", "these", "Is", "kind",
         "or",
+        // The acronym set (issue 14): "(" and its capitalised words.
+        "(", "Advanced", "Agency", "Annual", "Applied", "Basic", "Board", "Bureau", "Business", "Central", "Common",
+        "Community", "Control", "Council", "Data", "Defense", "Department", "Design", "Digital", "Direct", "Early",
+        "Economic", "Education", "Energy", "Federal", "Financial", "Foreign", "Free", "General", "Global",
+        "Government", "Green", "Health", "High", "Human", "Image", "Industrial", "Information", "Internal",
+        "International", "Joint", "Junior", "Justice", "Key", "Knowledge", "Labor", "Learning", "Light", "Local",
+        "Management", "Market", "Medical", "Mobile", "National", "Natural", "Network", "New", "Office", "Online",
+        "Open", "Operations", "Physical", "Policy", "Power", "Program", "Project", "Public", "Quality", "Quantum",
+        "Real", "Regional", "Research", "Risk", "Safety", "Science", "Security", "Service", "Small", "Social",
+        "System", "Technical", "Total", "Training", "Union", "United", "Urban", "Value", "Video", "Virtual", "Water",
+        "Western", "World", "Young", "Youth", "Zone",
     ];
 }

@@ -10,10 +10,10 @@ public class DetectorRegistryTests
     {
         string[] expected = ["previous_token", "duplicate_token", "induction", "positional", "attention_sink", "rare_words", "subword_merge", "ov_copying", "negative_copying", "k_composition", .. TaskDetectorTests.TaskIds];
         Assert.Equal(expected, DetectorRegistry.Ids.ToArray());
-        Assert.Equal(20, expected.Distinct().Count());
+        Assert.Equal(21, expected.Distinct().Count());
         Assert.All(DetectorRegistry.All, d => Assert.False(string.IsNullOrWhiteSpace(d.Description)));
         Assert.Equal(["induction", "k_composition"], DetectorRegistry.Parse("k_composition, induction").Select(d => d.Id));
-        Assert.Equal(20, DetectorRegistry.Parse("all").Count);
+        Assert.Equal(21, DetectorRegistry.Parse("all").Count);
         var error = Assert.Throws<HeadMinerException>(() => DetectorRegistry.Parse("induction,inductoin"));
         Assert.Contains("\"inductoin\"", error.Message);
         Assert.Contains("previous_token", error.Message);

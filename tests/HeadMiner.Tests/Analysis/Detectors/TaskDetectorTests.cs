@@ -19,7 +19,7 @@ public class TaskDetectorTests
     public static readonly string[] TaskIds =
     [
         "name_mover", "negative_name_mover", "s_inhibition", "retrieval", "successor",
-        "constant_mcqa", "single_letter_mcqa", "correct_letter_mcqa", "negative_nas", "greater_than",
+        "constant_mcqa", "single_letter_mcqa", "correct_letter_mcqa", "negative_nas", "greater_than", "letter_mover",
     ];
 
     private static readonly Lazy<ITokenizer> Gpt2 = new(() => TokenizerLoader.Load(TokenizerTestFiles.Gpt2Directory));
