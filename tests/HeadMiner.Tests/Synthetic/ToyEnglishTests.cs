@@ -124,4 +124,31 @@ public class ToyEnglishTests
         }
         Assert.True(checkedSpans > 5);
     }
+
+    [Fact]
+    public void AGreaterThanSpanEndsInALaterYearMostOftenTheNextOnes()
+    {
+        // "… from the year 17 32 to the year 17" → a year after 32, YY + k with probability ∝ 1/k (ToyEnglishOptions.NearYears).
+        var english = English.Value;
+        var data = english.Generate(600, 129, seed: 13);
+        var distances = new List<int>();
+        for (int s = 0; s < data.Count; s++)
+            foreach (var span in data.Spans[s])
+            {
+                if (span.Component != SyntheticComponent.Task || data.Labels[s][span.End - 1] != PredictionKind.GreaterThan) continue;
+                var words = data.Tokens[s][span.Start..span.End].Select(id => english.Vocabulary[id]).ToArray();
+                Assert.Equal(["to", "the", "year"], words[^5..^2]);
+                Assert.Equal(words[^7], words[^2]); // the century, twice
+                int yy = int.Parse(words[^6], System.Globalization.CultureInfo.InvariantCulture), answer = int.Parse(words[^1], System.Globalization.CultureInfo.InvariantCulture);
+                distances.Add(answer - yy);
+            }
+        Assert.True(distances.Count > 200, $"{distances.Count} Greater-Than spans");
+        Assert.All(distances, k => Assert.InRange(k, 1, 99));
+        // With p(k) ∝ 1/k over up to ~60 later years, k = 1 is about a fifth of the draws and k ≤ 10 about two thirds;
+        // uniform draws would give ~2% and ~20%.
+        double one = distances.Count(k => k == 1) / (double)distances.Count, ten = distances.Count(k => k <= 10) / (double)distances.Count;
+        Assert.InRange(one, 0.12, 0.35);
+        Assert.InRange(ten, 0.5, 0.85);
+        Assert.Contains(distances, k => k > 30);
+    }
 }
