@@ -196,20 +196,22 @@ public sealed class PathPatching
     /// <summary>The patched metric per pair for each sender head of <paramref name="layer"/>, one batch copy per sender.</summary>
     private double[][] RunSenders(int layer, int[] heads, PathReceivers receivers)
     {
-        int copies = heads.Length;
-        var batch = CleanCopies(copies);
+        var batch = CleanCopies(heads.Length);
         var pass1 = new FrozenSender(this, layer, heads, receivers);
-        if (MlpsOnPath) return RunSendersWithMlps(layer, heads, receivers, batch, pass1);
-        if (receivers.IsLogits)
+        // With the MLPs on the paths pass 1 is a real forward (the MLPs recompute); with them frozen only the logits
+        // alone need it (its metric is the answer).
+        if (MlpsOnPath || receivers.IsLogits)
         {
-            var logits = _model.Run(batch, new ForwardOptions
+            var logits = Resume(batch, pass1, layer);
+            if (receivers.IsLogits) return Metric.PerPairMany(logits);
+            // Its change to the final residual (direct path and MLP chains) goes to pass 2 when the logits are a receiver.
+            float[]? change = null;
+            if (receivers.IncludesLogits)
             {
-                Hooks = pass1,
-                LastOnly = Metric.LastPositionOnly,
-                StartLayer = layer,
-                StartResidual = Repeat(_cleanResidPre[layer], copies),
-            }).Logits!;
-            return Metric.PerPairMany(logits);
+                change = pass1.FinalResid!;
+                System.Numerics.Tensors.TensorPrimitives.Subtract(change, Repeat(_cleanFinalResid, heads.Length), change);
+            }
+            return Pass2(batch, receivers, pass1.ReceiverResidPre, [], change);
         }
 
         // Pass 1 without a forward: with every head's z and every MLP output from the sender's layer on pinned to their
@@ -221,55 +223,25 @@ public sealed class PathPatching
         var mlpInputs = receivers.Mlps.ToDictionary(l => l, l => SenderResidual(layer, heads, _cleanResidMid?[l] ?? _cleanResidPre[l]));
         // With the logits among several receivers, the sender's direct write is added to the final residual of pass 2.
         float[]? direct = receivers.IncludesLogits ? SenderResidual(layer, heads, new float[RowsPerCopy * _model.Config.DModel]) : null;
-
-        int firstReceiverLayer = receivers.EarliestLayer(_model.Config);
-        var pass2 = new ReceiverInputs(receivers, receiverResidPre, mlpInputs, direct, _model.Config);
-        var patched = _model.Run(batch, new ForwardOptions
-        {
-            Hooks = pass2,
-            LastOnly = Metric.LastPositionOnly,
-            StartLayer = firstReceiverLayer,
-            StartResidual = Repeat(_cleanResidPre[firstReceiverLayer], copies),
-        }).Logits!;
-        return Metric.PerPairMany(patched);
+        return Pass2(batch, receivers, receiverResidPre, mlpInputs, direct);
     }
 
-    /// <summary>
-    /// <see cref="RunSenders"/> with the MLPs on the paths: pass 1 is a forward from the sender's layer with every head's
-    /// z pinned (the senders' corrupted) and the MLPs recomputed; its logits are the answer for the logits alone, else
-    /// its resid_pre at the receiver layers feeds pass 2 and, with the logits among the receivers, its change to the final
-    /// residual (direct path and MLP chains) is added there.
-    /// </summary>
-    private double[][] RunSendersWithMlps(int layer, int[] heads, PathReceivers receivers, TokenBatch batch, FrozenSender pass1)
+    /// <summary>Pass 2: the clean copies with the receivers' inputs replaced (and the final residual's change added).</summary>
+    private double[][] Pass2(TokenBatch batch, PathReceivers receivers, Dictionary<int, float[]> residPre, Dictionary<int, float[]> mlpInputs, float[]? finalChange)
     {
-        int copies = heads.Length;
-        var logits = _model.Run(batch, new ForwardOptions
-        {
-            Hooks = pass1,
-            LastOnly = Metric.LastPositionOnly,
-            StartLayer = layer,
-            StartResidual = Repeat(_cleanResidPre[layer], copies),
-        }).Logits!;
-        if (receivers.IsLogits) return Metric.PerPairMany(logits);
-
-        float[]? direct = null;
-        if (receivers.IncludesLogits)
-        {
-            direct = pass1.FinalResid!;
-            var clean = Repeat(_cleanFinalResid, copies);
-            System.Numerics.Tensors.TensorPrimitives.Subtract(direct, clean, direct);
-        }
         int firstReceiverLayer = receivers.EarliestLayer(_model.Config);
-        var pass2 = new ReceiverInputs(receivers, pass1.ReceiverResidPre, [], direct, _model.Config);
-        var patched = _model.Run(batch, new ForwardOptions
-        {
-            Hooks = pass2,
-            LastOnly = Metric.LastPositionOnly,
-            StartLayer = firstReceiverLayer,
-            StartResidual = Repeat(_cleanResidPre[firstReceiverLayer], copies),
-        }).Logits!;
-        return Metric.PerPairMany(patched);
+        var pass2 = new ReceiverInputs(receivers, residPre, mlpInputs, finalChange, _model.Config);
+        return Metric.PerPairMany(Resume(batch, pass2, firstReceiverLayer));
     }
+
+    /// <summary>The logits of the clean copies run from <paramref name="layer"/> (resumed from the cached clean resid_pre) with <paramref name="hooks"/>.</summary>
+    private Tensor Resume(TokenBatch batch, IActivationHooks hooks, int layer) => _model.Run(batch, new ForwardOptions
+    {
+        Hooks = hooks,
+        LastOnly = Metric.LastPositionOnly,
+        StartLayer = layer,
+        StartResidual = Repeat(_cleanResidPre[layer], batch.Batch / Pairs.Count),
+    }).Logits!;
 
     /// <summary>
     /// Pass 1's resid_pre at a receiver layer for each sender copy: <paramref name="cleanResidPre"/> plus, in copy j,

@@ -299,7 +299,12 @@ public sealed record ToyEnglishOptions
     /// </summary>
     public IReadOnlyDictionary<string, double> TaskWeights { get; init; } = new Dictionary<string, double>
     {
-        ["ioi"] = 2, ["greater_than"] = 3, ["mcqa"] = 3, ["yes_no"] = 1.5, ["acronym"] = 0.5, ["successor"] = 0.5,
+        ["ioi"] = 2,
+        ["greater_than"] = 3,
+        ["mcqa"] = 3,
+        ["yes_no"] = 1.5,
+        ["acronym"] = 0.5,
+        ["successor"] = 0.5,
     };
 
     /// <summary>
