@@ -1,7 +1,7 @@
 namespace HeadMiner.Cli;
 
 /// <summary>
-/// A command stopped on a signal, with what it did and what it left on disk ("atlas stopped after 5 of 20 detectors;
+/// A command stopped on a signal, with what it did and what it left on disk ("atlas stopped after 5 of 21 detectors;
 /// nothing written"). The CLI prints it after "interrupted (SIGTERM): " and exits 130 or 143. A plain
 /// OperationCanceledException gets a generic summary instead.
 /// </summary>
