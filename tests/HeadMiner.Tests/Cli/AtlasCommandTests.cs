@@ -15,7 +15,7 @@ public class AtlasCommandTests
         Assert.Matches(@"L0H\d\s+previous_token\s+ICI", output);
         Assert.Matches(@"L[12]H\d\s+induction\s+LR\s+[0-9.]+\s+\[[0-9.]+, [0-9.]+\]\s+(<0\.001|[0-9.]+|—)\s+\+\d", output);
         // Per label: its own alone effect, percentile among random heads, the ablation, and the grade.
-        Assert.Matches(@"L2H2\s+induction\s+LR\s+[0-9.]+\s+\[[0-9.]+, [0-9.]+\]\s+(<0\.001|[0-9.]+|—)\s+\+\d+\.\d{3} \(p\d+, (zero|mean|resample)\) causally_confirmed", output);
+        Assert.Matches(@"L2H0\s+induction\s+LR\s+[0-9.]+\s+\[[0-9.]+, [0-9.]+\]\s+(<0\.001|[0-9.]+|—)\s+\+\d+\.\d{3} \(p\d+, (zero|mean|resample)\) causally_confirmed", output);
         Assert.Matches(@"L2H3\s+induction\s+LR\s+[0-9.]+\s+\[[0-9.]+, [0-9.]+\]\s+(<0\.001|[0-9.]+|—)\s+[+-]?\d+\.\d{3} \(p\d+, (zero|mean|resample)\) pattern_only", output);
         Assert.Matches(@"L2H\d\s+attention_sink\s+ICI\s+[0-9.]+\s+\[[0-9.]+, [0-9.]+\]\s+(<0\.001|[0-9.]+|—)\s+— \(no task metric\)", output);
         Assert.Matches(@"\[3/\d+\] induction: causal check", err);
