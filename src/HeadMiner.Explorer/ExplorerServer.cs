@@ -132,11 +132,13 @@ public sealed class ExplorerServer : IAsyncDisposable
             app.MapPost("/api/pattern", (HttpContext c) => Compute(c, api.Pattern));
             app.MapPost("/api/logit-lens", (HttpContext c) => Compute(c, api.LogitLens));
             app.MapPost("/api/dla", (HttpContext c) => Compute(c, api.Attribution));
+            app.MapPost("/api/flow", (HttpContext c) => Compute(c, api.Flow));
             app.MapPost("/api/intervene", (HttpContext c) => Compute(c, api.Intervene));
             app.MapMethods("/api/atlas", getOrHead, (HttpContext c) => Handle(c, async ct =>
             {
                 var model = api.Model(c.Request.Query["model"].ToString());
-                return new { model = model.Id, source = model.AtlasPath is null ? "computed" : "saved", atlas = await atlases.GetAsync(model, ct) };
+                var atlas = await atlases.GetAsync(model, ct);
+                return new { model = model.Id, source = model.AtlasPath is null ? "computed" : "saved", atlas, catalog = Reports.AtlasHtml.CatalogFor(ExplorerApi.AtlasTypeIds(atlas)) };
             }));
             Task AtlasProgress(HttpContext c) => Handle(c, _ => Task.FromResult(atlases.Progress(api.Model(c.Request.Query["model"].ToString()))));
             app.MapMethods("/api/atlas/progress", getOrHead, AtlasProgress);
