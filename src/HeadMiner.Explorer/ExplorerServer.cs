@@ -31,11 +31,13 @@ public sealed class ExplorerServer : IAsyncDisposable
     private readonly IReadOnlyList<ExplorerModel> _models;
     private readonly ComputeGate _gate;
     private readonly InFlightRequests _inFlight;
+    private readonly AtlasSource _atlases;
     private int _stopped;
 
-    private ExplorerServer(WebApplication app, IReadOnlyList<ExplorerModel> models, ComputeGate gate, InFlightRequests inFlight, string url)
+    private ExplorerServer(WebApplication app, IReadOnlyList<ExplorerModel> models, ComputeGate gate, InFlightRequests inFlight, AtlasSource atlases, string url)
     {
         _app = app;
+        _atlases = atlases;
         _models = models;
         _gate = gate;
         _inFlight = inFlight;
@@ -148,7 +150,7 @@ public sealed class ExplorerServer : IAsyncDisposable
 
             await app.StartAsync();
             string url = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
-            return new ExplorerServer(app, models, gate, inFlight, url);
+            return new ExplorerServer(app, models, gate, inFlight, atlases, url);
         }
         catch
         {
@@ -262,6 +264,7 @@ public sealed class ExplorerServer : IAsyncDisposable
     {
         if (Interlocked.Exchange(ref _stopped, 1) == 0) await _app.StopAsync();
         await _app.DisposeAsync();
+        await _atlases.StopAsync(); // before the models go: a computation still running reads their mapped weights
         _gate.Dispose();
         foreach (var m in _models) m.Dispose();
     }
