@@ -110,6 +110,16 @@ public sealed class ApiRequest
         return value;
     }
 
+    /// <summary>A finite number in [<paramref name="min"/>, <paramref name="max"/>], or null when absent.</summary>
+    public double? OptionalDouble(string name, double min, double max, string what)
+    {
+        if (!_root.TryGetProperty(name, out var v) || v.ValueKind == JsonValueKind.Null) return null;
+        if (v.ValueKind != JsonValueKind.Number || !v.TryGetDouble(out double value) || !double.IsFinite(value))
+            throw ApiException.BadRequest($"\"{name}\" must be a number, not {Kind(v)}");
+        if (value < min || value > max) throw ApiException.BadRequest($"\"{name}\" is {value.ToString(System.Globalization.CultureInfo.InvariantCulture)}; it must be in {min.ToString(System.Globalization.CultureInfo.InvariantCulture)}..{max.ToString(System.Globalization.CultureInfo.InvariantCulture)} ({what})");
+        return value;
+    }
+
     /// <summary>An array of integers of at most <paramref name="maxCount"/> items, or null when absent.</summary>
     public int[]? OptionalIntArray(string name, int maxCount)
     {

@@ -16,6 +16,10 @@ namespace HeadMiner.Explorer;
 /// </summary>
 public sealed class AtlasSource(IAtlasProvider? onDemand, ComputeGate gate, TimeSpan deadline)
 {
+    // Cancelled when the server shuts down: a computation must end before the models it reads are disposed (their
+    // weights are memory-mapped; reading them after the unmap is an access violation, not an exception).
+    private readonly CancellationTokenSource _shutdown = new();
+
     public const string Missing = "no atlas for this model: run headminer atlas, then serve the model with --atlas FILE (or put atlas.json in the model directory)";
 
     private readonly ConcurrentDictionary<string, Lazy<Computation>> _computed = new(StringComparer.Ordinal);
@@ -65,7 +69,8 @@ public sealed class AtlasSource(IAtlasProvider? onDemand, ComputeGate gate, Time
         var computation = new Computation();
         computation.Result = Task.Run(async () =>
         {
-            using var stop = new CancellationTokenSource(deadline);
+            using var stop = CancellationTokenSource.CreateLinkedTokenSource(_shutdown.Token);
+            stop.CancelAfter(deadline);
             try
             {
                 var atlas = await gate.RunAsync(ct => provider.Compute(model, computation, ct), stop.Token);
@@ -94,6 +99,21 @@ public sealed class AtlasSource(IAtlasProvider? onDemand, ComputeGate gate, Time
             }
         });
         return computation;
+    }
+
+    /// <summary>Stops every on-demand computation and waits until each has ended (the server calls it before disposing the models).</summary>
+    public async Task StopAsync()
+    {
+        await _shutdown.CancelAsync();
+        var running = _computed.Values.Where(l => l.IsValueCreated).Select(l => l.Value.Result).ToArray();
+        try
+        {
+            await Task.WhenAll(running);
+        }
+        catch (Exception)
+        {
+            // Cancelled or failed: either way it has ended, which is all shutting down needs.
+        }
     }
 
     private void Forget(string id, Computation computation)

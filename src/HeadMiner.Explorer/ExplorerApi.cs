@@ -120,6 +120,49 @@ public sealed class ExplorerApi(IReadOnlyList<ExplorerModel> models, ExplorerLim
     }
 
     /// <summary>
+    /// The information flow of the prompt (<see cref="InformationFlow"/>): the routes into the last token at
+    /// "threshold" (default 0.04, the LLM Transparency Tool's), and every head's and MLP's share at the last position.
+    /// </summary>
+    public object Flow(ApiRequest r, CancellationToken ct)
+    {
+        var m = Model(r.OptionalString("model"));
+        double threshold = r.OptionalDouble("threshold", 0, 1, "a share between 0 and 1") ?? 0.04;
+        var ids = PromptInput.Tokens(m, r, limits);
+        var flow = InformationFlow.Compute(m.Model, ids, ct);
+        int last = ids.Length - 1, layers = m.Config.Layers;
+        double[] lastShares = [.. flow.AttentionResidual.Select(x => x[last]), .. flow.Mlp.Select(x => x[last])];
+        if (lastShares.Any(v => !double.IsFinite(v))) throw FiniteForward.Locate(m.Model, ids, $"model {m.Id}");
+        return new
+        {
+            model = m.Id,
+            tokens = ids.Select(i => PromptInput.TokenText(m, i)).ToArray(),
+            token_ids = ids,
+            layers,
+            heads = m.Config.Heads,
+            parallel = flow.Parallel,
+            threshold,
+            edges = flow.Routes(threshold).Select(e => new
+            {
+                kind = e.Kind.ToString().ToLowerInvariant(),
+                layer = e.Layer,
+                head = e.Head,
+                from = new[] { e.FromDepth, e.FromPosition },
+                to = new[] { e.ToDepth, e.ToPosition },
+                share = e.Share,
+            }).ToArray(),
+            last = new
+            {
+                position = last,
+                heads = Enumerable.Range(0, layers).Select(l => Enumerable.Range(0, m.Config.Heads).Select(h => flow.HeadShare(l, last, h)).ToArray()).ToArray(),
+                mlp = flow.Mlp.Select(x => x[last]).ToArray(),
+                attention_residual = flow.AttentionResidual.Select(x => x[last]).ToArray(),
+                attention_bias = flow.AttentionBias.Select(x => x[last]).ToArray(),
+                mlp_residual = flow.MlpResidual?.Select(x => x[last]).ToArray(),
+            },
+        };
+    }
+
+    /// <summary>
     /// The next-token distribution before and after an intervention on one head: "ablate" (its output zeroed) or
     /// "patch" (its output taken from a run on "source_prompt", which must have as many tokens).
     /// </summary>
@@ -200,6 +243,20 @@ public sealed class ExplorerApi(IReadOnlyList<ExplorerModel> models, ExplorerLim
     }
 
     private static IEnumerable<int> TopIds(float[] p, int k) => Enumerable.Range(0, p.Length).OrderByDescending(i => p[i]).Take(k);
+
+    /// <summary>The head types an atlas (atlas.json as served) labels heads with or has detectors for.</summary>
+    public static IEnumerable<string> AtlasTypeIds(System.Text.Json.JsonElement atlas)
+    {
+        static string? Text(System.Text.Json.JsonElement e, string name) =>
+            e.TryGetProperty(name, out var v) && v.ValueKind == System.Text.Json.JsonValueKind.String ? v.GetString() : null;
+        if (atlas.TryGetProperty("heads", out var heads))
+            foreach (var head in heads.EnumerateArray())
+                foreach (var label in head.GetProperty("labels").EnumerateArray())
+                    if (Text(label, "type") is { } type) yield return type;
+        if (atlas.TryGetProperty("detectors", out var detectors))
+            foreach (var d in detectors.EnumerateArray())
+                if ((Text(d, "head_type") ?? Text(d, "id")) is { } type) yield return type;
+    }
 
     /// <summary>Echoes of user input in messages are cut short, so an error stays one readable line.</summary>
     internal static string Clip(string s) => s.Length <= 60 ? s : s[..60] + "…";

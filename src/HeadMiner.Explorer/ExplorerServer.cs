@@ -31,11 +31,13 @@ public sealed class ExplorerServer : IAsyncDisposable
     private readonly IReadOnlyList<ExplorerModel> _models;
     private readonly ComputeGate _gate;
     private readonly InFlightRequests _inFlight;
+    private readonly AtlasSource _atlases;
     private int _stopped;
 
-    private ExplorerServer(WebApplication app, IReadOnlyList<ExplorerModel> models, ComputeGate gate, InFlightRequests inFlight, string url)
+    private ExplorerServer(WebApplication app, IReadOnlyList<ExplorerModel> models, ComputeGate gate, InFlightRequests inFlight, AtlasSource atlases, string url)
     {
         _app = app;
+        _atlases = atlases;
         _models = models;
         _gate = gate;
         _inFlight = inFlight;
@@ -132,11 +134,13 @@ public sealed class ExplorerServer : IAsyncDisposable
             app.MapPost("/api/pattern", (HttpContext c) => Compute(c, api.Pattern));
             app.MapPost("/api/logit-lens", (HttpContext c) => Compute(c, api.LogitLens));
             app.MapPost("/api/dla", (HttpContext c) => Compute(c, api.Attribution));
+            app.MapPost("/api/flow", (HttpContext c) => Compute(c, api.Flow));
             app.MapPost("/api/intervene", (HttpContext c) => Compute(c, api.Intervene));
             app.MapMethods("/api/atlas", getOrHead, (HttpContext c) => Handle(c, async ct =>
             {
                 var model = api.Model(c.Request.Query["model"].ToString());
-                return new { model = model.Id, source = model.AtlasPath is null ? "computed" : "saved", atlas = await atlases.GetAsync(model, ct) };
+                var atlas = await atlases.GetAsync(model, ct);
+                return new { model = model.Id, source = model.AtlasPath is null ? "computed" : "saved", atlas, catalog = Reports.AtlasHtml.CatalogFor(ExplorerApi.AtlasTypeIds(atlas)) };
             }));
             Task AtlasProgress(HttpContext c) => Handle(c, _ => Task.FromResult(atlases.Progress(api.Model(c.Request.Query["model"].ToString()))));
             app.MapMethods("/api/atlas/progress", getOrHead, AtlasProgress);
@@ -146,7 +150,7 @@ public sealed class ExplorerServer : IAsyncDisposable
 
             await app.StartAsync();
             string url = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
-            return new ExplorerServer(app, models, gate, inFlight, url);
+            return new ExplorerServer(app, models, gate, inFlight, atlases, url);
         }
         catch
         {
@@ -260,6 +264,7 @@ public sealed class ExplorerServer : IAsyncDisposable
     {
         if (Interlocked.Exchange(ref _stopped, 1) == 0) await _app.StopAsync();
         await _app.DisposeAsync();
+        await _atlases.StopAsync(); // before the models go: a computation still running reads their mapped weights
         _gate.Dispose();
         foreach (var m in _models) m.Dispose();
     }

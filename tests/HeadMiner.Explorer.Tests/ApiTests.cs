@@ -126,6 +126,50 @@ public sealed class ApiTests(ExplorerFixture fx)
         var saved = await fx.Http.GetFromJsonAsync<JsonElement>($"/api/atlas?model={ExplorerFixture.WithAtlas}");
         Assert.Equal("saved", saved.GetProperty("source").GetString());
         AssertScoresEqual(TestModel.Atlas, saved.GetProperty("atlas"));
+        // The catalog entries the head cards need: every label's type, with the catalog's papers.
+        var catalog = saved.GetProperty("catalog");
+        var known = HeadMiner.Analysis.Catalog.HeadCatalog.Load();
+        foreach (var type in TestModel.Atlas.Heads.SelectMany(h => h.Labels).Select(l => l.Type).Distinct())
+        {
+            var entry = known.Get(type);
+            Assert.Equal(entry.Name, catalog.GetProperty(type).GetProperty("name").GetString());
+            Assert.Equal(entry.Papers.Select(p => p.Url), catalog.GetProperty(type).GetProperty("papers").EnumerateArray().Select(p => p.GetProperty("url").GetString()));
+        }
+    }
+
+    [Fact]
+    public async Task Flow_equals_the_library_routes_and_last_position_shares()
+    {
+        var (status, body) = await fx.PostAsync("/api/flow", new { model = ExplorerFixture.WithAtlas, prompt = TestModel.Prompt, threshold = 0.03 });
+        Assert.Equal(200, status);
+        using var loaded = ModelLoader.Load(TestModel.Path);
+        var ids = loaded.Tokenizer!.Encode(TestModel.Prompt);
+        var flow = HeadMiner.Analysis.InformationFlow.Compute(loaded.Model, ids);
+        var routes = flow.Routes(0.03);
+        var edges = body.GetProperty("edges");
+        Assert.True(routes.Count > TestModel.Layers, "the routes should hold more than a residual chain");
+        Assert.Equal(routes.Count, edges.GetArrayLength());
+        for (int i = 0; i < routes.Count; i++)
+        {
+            var e = edges[i];
+            Assert.Equal(routes[i].Kind.ToString().ToLowerInvariant(), e.GetProperty("kind").GetString());
+            Assert.Equal(routes[i].Layer, e.GetProperty("layer").GetInt32());
+            Assert.Equal(routes[i].Head, e.GetProperty("head").ValueKind == JsonValueKind.Null ? null : e.GetProperty("head").GetInt32());
+            Assert.Equal([routes[i].FromDepth, routes[i].FromPosition], e.GetProperty("from").EnumerateArray().Select(x => x.GetInt32()));
+            Assert.Equal([routes[i].ToDepth, routes[i].ToPosition], e.GetProperty("to").EnumerateArray().Select(x => x.GetInt32()));
+            Assert.Equal(routes[i].Share, e.GetProperty("share").GetDouble(), 12);
+        }
+        var last = body.GetProperty("last");
+        int position = ids.Length - 1;
+        Assert.Equal(position, last.GetProperty("position").GetInt32());
+        for (int l = 0; l < TestModel.Layers; l++)
+        {
+            Assert.Equal(flow.Mlp[l][position], last.GetProperty("mlp")[l].GetDouble(), 12);
+            for (int h = 0; h < TestModel.Heads; h++) Assert.Equal(flow.HeadShare(l, position, h), last.GetProperty("heads")[l][h].GetDouble(), 12);
+        }
+        // A higher threshold keeps fewer edges.
+        var (_, strict) = await fx.PostAsync("/api/flow", new { model = ExplorerFixture.WithAtlas, prompt = TestModel.Prompt, threshold = 0.3 });
+        Assert.True(strict.GetProperty("edges").GetArrayLength() < routes.Count);
     }
 
     [Fact]
@@ -233,6 +277,8 @@ public sealed class ApiTests(ExplorerFixture fx)
         { "/api/dla", """{"prompt":"w3"}""", 400, "\"model\" is required" },
         { "/api/intervene", """{"model":"embedded","prompt":"w3","layer":0,"head":0,"kind":"explode"}""", 400, "must be ablate or patch" },
         { "/api/tokenize", "", 400, "body is empty" },
+        { "/api/flow", """{"model":"embedded","prompt":"w3","threshold":1.5}""", 400, "\"threshold\" is 1.5; it must be in 0..1" },
+        { "/api/flow", """{"model":"embedded","prompt":"w3","threshold":"x"}""", 400, "\"threshold\" must be a number" },
         { "/api/pattern", """{"model":"embedded","prompt":"w3 hello w17","layer":0}""", 400, "\"hello\" at character 3 is not a word of this vocabulary" },
     };
 

@@ -64,10 +64,9 @@ public sealed class BrowserTests(ExplorerFixture fx)
         Assert.Equal(score!.Value, double.Parse(await page.GetAttributeAsync($"#atlas rect.hm-cell[data-row=\"{layer}\"][data-col=\"{bestHead}\"]", "data-value") ?? "", CultureInfo.InvariantCulture), 6);
         await page.ClickAsync($"#atlas rect.hm-cell[data-row=\"{layer}\"][data-col=\"{bestHead}\"]");
         await page.WaitForSelectorAsync("#head-details .head-dla");
-        string details = await page.InnerTextAsync("#head-details");
-        Assert.Contains($"layer {layer}, head {bestHead}", details);
-        Assert.Contains("induction", details);
-        Assert.Contains("LR", details);
+        string details = await page.TextContentAsync("#head-details") ?? "";
+        Assert.Contains($"L{layer}H{bestHead}", details);
+        Assert.Contains("induction (LR)", details);
         Assert.Equal(bestHead.ToString(CultureInfo.InvariantCulture), await page.InputValueAsync("#head"));
         await Shot(page, "explorer-atlas-head");
 
@@ -134,17 +133,7 @@ public sealed class BrowserTests(ExplorerFixture fx)
         await page.Context.CloseAsync();
     }
 
-    private async Task<IPage> NewPageAsync()
-    {
-        var browser = await fx.BrowserAsync();
-        var context = await browser.NewContextAsync(new BrowserNewContextOptions { ViewportSize = new ViewportSize { Width = 1280, Height = 1600 } });
-        context.SetDefaultTimeout(20_000);
-        var page = await context.NewPageAsync();
-        var errors = new List<string>();
-        page.PageError += (_, e) => errors.Add(e);
-        return page;
-    }
+    private Task<IPage> NewPageAsync() => BrowserPages.NewAsync(fx);
 
-    private static Task Shot(IPage page, string name) =>
-        page.ScreenshotAsync(new PageScreenshotOptions { Path = Path.Combine(RepoPaths.Artifacts, name + ".png"), FullPage = true });
+    private static Task Shot(IPage page, string name) => BrowserPages.ShotAsync(page, name);
 }

@@ -21,7 +21,7 @@ public sealed class RequestFuzzTests(ExplorerFixture fx)
     /// <summary>Far above any case's real cost (milliseconds); only a hang reaches it.</summary>
     private static readonly TimeSpan HangLimit = TimeSpan.FromSeconds(60);
 
-    private static readonly string[] Posts = ["/api/tokenize", "/api/pattern", "/api/logit-lens", "/api/dla", "/api/intervene"];
+    private static readonly string[] Posts = ["/api/tokenize", "/api/pattern", "/api/logit-lens", "/api/dla", "/api/intervene", "/api/flow"];
 
     private const string HugeNumber = JsonMutation.HugeNumber;
 
@@ -36,6 +36,7 @@ public sealed class RequestFuzzTests(ExplorerFixture fx)
         ("tokens", new JsonArray([.. Enumerable.Range(0, 300).Select(i => (JsonNode?)JsonValue.Create(i % 300))])), ("tokens", "1 2 3"),
         ("top", 0), ("top", 51), ("top", HugeNumber), ("answer", -5), ("answer", 955), ("kind", "patch"), ("kind", "explode"),
         ("source_prompt", "w3"), ("source_prompt", JsonMutation.LoneSurrogate), ("model", JsonMutation.LoneSurrogate), ("source_tokens", new JsonArray(1, 2, 3)),
+        ("threshold", -0.1), ("threshold", 1.5), ("threshold", "0.1"), ("threshold", HugeNumber), ("threshold", 0),
     ];
 
     private static JsonObject ValidBody() => new()

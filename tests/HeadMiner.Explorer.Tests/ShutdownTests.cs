@@ -56,6 +56,19 @@ public sealed class ShutdownTests
         Assert.Equal("no request was in flight", drain.Describe());
     }
 
+    [Fact]
+    public async Task Disposing_the_server_stops_an_on_demand_atlas_and_waits_for_it_before_the_models_go()
+    {
+        // The models' weights are memory-mapped: a computation still reading them after the unmap crashed the process.
+        var provider = new UntilCancelledAtlasProvider();
+        var server = await Start(provider);
+        using var http = new HttpClient { BaseAddress = new Uri(server.Url) };
+        _ = http.GetAsync($"/api/atlas?model={TestModel.Id}").ContinueWith(t => t.Exception, TaskScheduler.Default);
+        await provider.Entered.Task.WaitAsync(Patience);
+        await server.DisposeAsync().AsTask().WaitAsync(Patience);
+        Assert.True(provider.Ended, "the server was disposed while the atlas computation was still running");
+    }
+
     private static Task<ExplorerServer> Start(IAtlasProvider provider) => ExplorerServer.StartAsync(new ExplorerOptions
     {
         Models = [new ExplorerModelSpec(TestModel.Path)],
@@ -69,6 +82,26 @@ public sealed class ShutdownTests
         var began = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         using (stopping.Register(() => began.TrySetResult()))
             await began.Task.WaitAsync(Patience);
+    }
+
+    /// <summary>Runs until cancelled, then takes a little longer to wind down (as a detector finishing its layer does).</summary>
+    private sealed class UntilCancelledAtlasProvider : IAtlasProvider
+    {
+        private volatile bool _ended;
+
+        public TaskCompletionSource Entered { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public bool Ended => _ended;
+
+        public AtlasReport? Compute(ExplorerModel model, IProgress<AtlasProgress>? progress, CancellationToken cancellation)
+        {
+            Entered.TrySetResult();
+            cancellation.WaitHandle.WaitOne(Patience);
+            Thread.Sleep(300);
+            _ended = true;
+            cancellation.ThrowIfCancellationRequested();
+            return null;
+        }
     }
 
     /// <summary>Returns the real atlas of the test model, but only once the test releases it.</summary>

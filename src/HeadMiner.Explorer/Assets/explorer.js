@@ -2,7 +2,7 @@
 (function () {
   "use strict";
   var $ = function (id) { return document.getElementById(id); };
-  var state = { detail: "", models: [], model: null, tokens: null, tokenIds: null, patterns: null, atlas: null, selected: null, pending: 0, started: 0 };
+  var state = { detail: "", models: [], model: null, tokens: null, tokenIds: null, patterns: null, atlas: null, catalog: null, selected: null, card: null, ranPrompt: null, runs: 0, flows: 0, pending: 0, started: 0 };
 
   function clear(node) { while (node.firstChild) node.removeChild(node.firstChild); return node; }
   function textEl(tag, s, parent) { var e = document.createElement(tag); e.textContent = s; if (parent) parent.appendChild(e); return e; }
@@ -87,13 +87,28 @@
         rows: r.heads.map(function (_, l) { return "L" + l; }), cols: r.heads[0].map(function (_, h) { return "H" + h; }),
         rowTitle: "layer", colTitle: "head", scale: "diverging"
       });
-      if (state.selected) drawHeadDetails();
     });
   }
   function runAll() {
     showError("");
     if (!$("prompt").value.trim()) { showError("type a prompt first"); return Promise.resolve(); }
-    return runPattern().then(function () { return Promise.all([runLens(), runDla()]); }).catch(function (e) { showError(e.message); });
+    state.ranPrompt = $("prompt").value;
+    return runPattern().then(function () { return Promise.all([runLens(), runDla(), runFlow()]); })
+      .then(function () { if (state.card) drawHeadDetails(); })
+      .catch(function (e) { showError(e.message); })
+      .then(function () { state.runs += 1; document.body.setAttribute("data-runs", String(state.runs)); });
+  }
+
+  /* The information flow of the prompt into its last token (routes at the chosen threshold), drawn by flow.js. */
+  function runFlow() {
+    var threshold = parseFloat($("flow-threshold").value);
+    if (!(threshold >= 0 && threshold <= 1)) threshold = 0.04;
+    return call("POST", "/api/flow", promptBody({ threshold: threshold })).then(function (r) {
+      HMViews.flow(clear($("flow")), {
+        title: r.edges.length + " edges into " + JSON.stringify(r.tokens[r.tokens.length - 1]) + " at threshold " + HMViews.format(r.threshold),
+        tokens: r.tokens, layers: r.layers, heads: r.heads, parallel: r.parallel, threshold: r.threshold, edges: r.edges, last: r.last
+      });
+    });
   }
 
   /* An atlas computed on demand takes a while: poll its progress (detector i of n, phase) into the status line. */
@@ -119,7 +134,8 @@
       stop = watchAtlas(state.model.id);
     }
     return call("GET", "/api/atlas?model=" + encodeURIComponent(state.model.id)).finally(function () { stop(); }).then(function (r) {
-      state.atlas = r.atlas;
+      state.atlas = r.atlas; state.catalog = r.catalog;
+      drawLanding();
       r.atlas.detectors.forEach(function (d, i) {
         var o = textEl("option", d.id + (d.stage ? " (" + d.stage + ")" : "") + (d.status && d.status !== "ran" ? " — " + d.status : ""), $("detector"));
         o.value = String(i);
@@ -127,7 +143,20 @@
       drawAtlas();
     }).catch(function (e) {
       textEl("p", e.message, clear($("atlas"))).className = "hm-note atlas-missing";
+      textEl("p", e.message, clear($("atlas-grid"))).className = "hm-note atlas-missing";
     });
+  }
+  /* The landing view: the grid by head type and the card of the first labelled head (the page's layer/head choice is
+     left alone until a head is clicked). */
+  function drawLanding() {
+    var first = (state.atlas.heads || []).filter(function (e) { return e.labels && e.labels.length; })[0];
+    state.card = state.selected || (first ? [first.layer, first.head] : [0, 0]);
+    HMViews.atlasGrid(clear($("atlas-grid")), {
+      atlas: state.atlas, catalog: state.catalog, selected: state.card,
+      title: state.model.name + ": " + state.model.layers + " layers × " + state.model.heads + " heads",
+      onHead: function (l, h) { selectHead(l, h); }
+    });
+    drawHeadDetails();
   }
   function drawAtlas() {
     var d = state.atlas.detectors[parseInt($("detector").value, 10) || 0];
@@ -140,34 +169,60 @@
     });
   }
   function selectHead(l, h) {
-    state.selected = [l, h];
+    state.selected = [l, h]; state.card = [l, h];
     $("layer").value = String(l); $("head").value = String(h);
-    drawHeadDetails();
+    drawLanding(); drawAtlas();
     if (state.tokens) runPattern().catch(function (e) { showError(e.message); });
   }
+  /* The head's card (atlas.js) plus what only the explorer has: its attention on the prompt last run (token view and
+     grid) and its direct logit attribution there. */
   function drawHeadDetails() {
-    var box = clear($("head-details"));
-    var l = state.selected[0], h = state.selected[1];
-    textEl("h3", "layer " + l + ", head " + h, box);
-    var table = document.createElement("table"); box.appendChild(table);
-    var hr = document.createElement("tr"); table.appendChild(hr);
-    ["head type", "stage", "score", "threshold"].forEach(function (s) { textEl("th", s, hr); });
-    state.atlas.detectors.forEach(function (d) {
-      var tr = document.createElement("tr"); table.appendChild(tr);
-      var v = d.scores ? d.scores[l][h] : null;
-      [d.head_type || d.id, d.stage || "", v === null || v === undefined ? "n/a" : HMViews.format(v), d.threshold === undefined || d.threshold === null ? "" : HMViews.format(d.threshold)]
-        .forEach(function (s) { textEl("td", s, tr); });
+    if (!state.atlas || !state.card) return;
+    var l = state.card[0], h = state.card[1];
+    HMViews.headCard(clear($("head-details")), {
+      atlas: state.atlas, catalog: state.catalog, layer: l, head: h,
+      onCard: function (slot) {
+        textEl("h4", "On the current prompt", slot);
+        if (state.dla) textEl("p", "direct logit attribution to " + JSON.stringify(state.dla.answer.token) + ": " + HMViews.format(state.dla.heads[l][h]), slot).className = "head-dla";
+        if (!state.ranPrompt) { textEl("p", "run a prompt to see this head's attention on it and its direct logit attribution", slot).className = "hm-note"; return; }
+        var prompt = state.ranPrompt, box = textEl("div", "", slot);
+        box.className = "card-attention";
+        call("POST", "/api/pattern", { model: state.model.id, prompt: prompt, layer: l, head: h }).then(function (r) {
+          if (!state.card || state.card[0] !== l || state.card[1] !== h) return;
+          HMViews.tokens(clear(box), { title: "L" + l + "H" + h + " on the prompt", tokens: r.tokens, pattern: r.patterns[0] });
+          HMViews.attention(box, { title: "query ↓, key →", tokens: r.tokens, pattern: r.patterns[0], cell: Math.max(6, Math.min(18, Math.floor(260 / r.tokens.length))) });
+        }).catch(function (e) { textEl("p", e.message, clear(box)).className = "hm-note"; });
+      }
     });
-    var entry = (state.atlas.heads || []).filter(function (e) { return e.layer === l && e.head === h; })[0];
-    if (entry && entry.labels && entry.labels.length)
-      textEl("p", "labels: " + entry.labels.map(function (x) { return x.type + " (" + (x.stage || "") + ", " + HMViews.format(x.score) + ")"; }).join(", "), box);
-    if (entry && entry.top_attended && entry.top_attended.length) {
-      textEl("p", "top attended (query → key, weight):", box);
-      var ul = document.createElement("ul"); box.appendChild(ul);
-      entry.top_attended.forEach(function (t) { textEl("li", JSON.stringify(t.query) + " → " + JSON.stringify(t.key) + "  " + HMViews.format(t.weight), ul); });
-    }
-    if (state.dla) textEl("p", "direct logit attribution to " + JSON.stringify(state.dla.answer.token) + " on this prompt: " + HMViews.format(state.dla.heads[l][h]), box).className = "head-dla";
-    else textEl("p", "run a prompt to see this head's direct logit attribution", box).className = "hm-note";
+  }
+
+  /* Two models' atlases side by side: the current model's grid and the chosen one's, each clickable for its card,
+     and per head type which heads carry it in each model. */
+  function drawCompare() {
+    var other = $("compare-model").value, box = clear($("compare"));
+    if (!other || !state.atlas) return Promise.resolve();
+    var otherModel = state.models.filter(function (m) { return m.id === other; })[0];
+    return call("GET", "/api/atlas?model=" + encodeURIComponent(other)).then(function (r) {
+      var row = textEl("div", "", box); row.className = "compare-row";
+      var sides = [{ model: state.model, atlas: state.atlas, catalog: state.catalog }, { model: otherModel, atlas: r.atlas, catalog: r.catalog }];
+      sides.forEach(function (s, i) {
+        var col = textEl("div", "", row); col.className = "compare-side"; col.setAttribute("data-model", s.model.id);
+        var cardBox = document.createElement("div");
+        HMViews.atlasGrid(col, {
+          atlas: s.atlas, catalog: s.catalog, title: (i === 0 ? "this model: " : "compared: ") + s.model.name + " (" + s.model.id + ")",
+          onHead: function (l, h) { HMViews.headCard(clear(cardBox), { atlas: s.atlas, catalog: s.catalog, layer: l, head: h }); }
+        });
+        col.appendChild(cardBox);
+      });
+      var types = {};
+      sides.forEach(function (s, i) {
+        (s.atlas.heads || []).forEach(function (e) { e.labels.forEach(function (x) { (types[x.type] = types[x.type] || [[], []])[i].push("L" + e.layer + "H" + e.head); }); });
+      });
+      HMViews.table(box, {
+        title: "heads per type", columns: ["type", state.model.id, other],
+        rows: Object.keys(types).sort().map(function (t) { return [t, types[t][0].join(" ") || "—", types[t][1].join(" ") || "—"]; })
+      });
+    }).catch(function (e) { textEl("p", e.message, box).className = "hm-note"; });
   }
 
   function intervene(kind) {
@@ -192,8 +247,13 @@
     while (examples.options.length > 1) examples.remove(1);
     (m.examples || []).forEach(function (e, i) { textEl("option", e.task + ": " + (e.prompt.length > 80 ? e.prompt.slice(0, 80) + "…" : e.prompt), examples).value = String(i); });
     examples.value = "";
-    state.patterns = null; state.dla = null;
-    ["tokens", "pattern", "hover", "multiples", "lens", "dla", "intervention"].forEach(function (id) { clear($(id)); });
+    var previous = state.ranPrompt;
+    if (!$("prompt").value.trim() || $("prompt").value === previous) $("prompt").value = (m.examples && m.examples[0]) ? m.examples[0].prompt : "";
+    state.patterns = null; state.dla = null; state.tokens = null; state.ranPrompt = null; state.selected = null; state.card = null;
+    ["tokens", "pattern", "hover", "multiples", "lens", "dla", "intervention", "flow", "compare", "atlas-grid", "head-details"].forEach(function (id) { clear($(id)); });
+    var compare = $("compare-model");
+    while (compare.options.length > 1) compare.remove(1);
+    state.models.filter(function (x) { return x.id !== m.id; }).forEach(function (x) { textEl("option", x.name + " (" + x.id + ")", compare).value = x.id; });
     return loadAtlas();
   }
 
@@ -202,6 +262,11 @@
   $("head").addEventListener("change", drawPattern);
   $("detector").addEventListener("change", drawAtlas);
   $("model").addEventListener("change", chooseModel);
+  $("compare-model").addEventListener("change", drawCompare);
+  $("flow-threshold").addEventListener("change", function () {
+    if (state.ranPrompt === null) return;
+    runFlow().catch(function (e) { showError(e.message); }).then(function () { document.body.setAttribute("data-flows", String(++state.flows)); });
+  });
   $("examples").addEventListener("change", function () {
     var e = state.model && state.model.examples && state.model.examples[Number($("examples").value)];
     if ($("examples").value !== "" && e) $("prompt").value = e.prompt;
@@ -214,6 +279,9 @@
     state.models = r.models;
     r.models.forEach(function (m) { textEl("option", m.name + " (" + m.id + ")", $("model")).value = m.id; });
     return chooseModel();
+  }).then(function () {
+    // The page opens on something: the model's first example prompt, already run.
+    if ($("prompt").value.trim()) return runAll();
   }).then(function () { document.body.setAttribute("data-ready", "true"); })
     .catch(function (e) { showError(e.message); });
 })();

@@ -1,4 +1,5 @@
 using System.Globalization;
+using System.Text.Json.Nodes;
 using HeadMiner.Analysis.Atlas;
 using HeadMiner.Analysis.Catalog;
 
@@ -24,6 +25,10 @@ public static class AtlasHtml
             + "the causal column gives the head's own effect on the type's task metric when ablated alone (its percentile among random heads ablated alone) "
             + "and the grade: causally_confirmed or pattern_only (rule under \"Causal evidence per head\")."
             + string.Concat(atlas.Notes.Select(n => " " + n)), "Model");
+
+        // The landing view: the layers × heads grid by head type, and a card per head (atlas.js, shared with the explorer).
+        report.View("atlas", "Heads by type: click a head for its card",
+            new JsonObject { ["atlas"] = JsonNode.Parse(atlas.ToJson()), ["catalog"] = CatalogFor(atlas, catalog) });
 
         string[] layerLabels = [.. Enumerable.Range(0, m.Layers).Select(l => $"L{l}")];
         string[] headLabels = [.. Enumerable.Range(0, m.Heads).Select(h => $"H{h}")];
@@ -124,6 +129,33 @@ public static class AtlasHtml
         var skipped = atlas.Detectors.Where(d => d.Status != "ran").Select(d => (IReadOnlyList<object?>)[d.Id, d.Status, d.Reason ?? ""]).ToList();
         if (skipped.Count > 0) report.Table("Detectors not run", ["detector", "status", "reason"], skipped);
         return report;
+    }
+
+    /// <summary>
+    /// The catalog entries an atlas's labels and detectors name, keyed by type id: name, stage, function and papers
+    /// (what the head card shows; the explorer sends the same object with /api/atlas).
+    /// </summary>
+    public static JsonObject CatalogFor(AtlasReport atlas, HeadCatalog? catalog = null) =>
+        CatalogFor(atlas.Heads.SelectMany(h => h.Labels).Select(l => l.Type).Concat(atlas.Detectors.Select(d => d.HeadType ?? d.Id)), catalog);
+
+    /// <summary>The catalog entries of the head types <paramref name="typeIds"/> that the catalog knows, keyed by id.</summary>
+    public static JsonObject CatalogFor(IEnumerable<string> typeIds, HeadCatalog? catalog = null)
+    {
+        catalog ??= HeadCatalog.Load();
+        var entries = new JsonObject();
+        foreach (string id in typeIds.Distinct(StringComparer.Ordinal))
+        {
+            if (catalog.Find(id) is not { } type || entries.ContainsKey(id)) continue;
+            entries[id] = new JsonObject
+            {
+                ["name"] = type.Name,
+                ["index"] = catalog.Types.ToList().IndexOf(type), // the type's colour, the same in every model's atlas
+                ["stage"] = type.StageText,
+                ["function"] = type.Function,
+                ["papers"] = new JsonArray(type.Papers.Select(p => (JsonNode)new JsonObject { ["title"] = p.Title, ["date"] = p.Date, ["url"] = p.Url }).ToArray()),
+            };
+        }
+        return entries;
     }
 
     private static string CausalText(AtlasCausal? causal, AtlasHead head)

@@ -80,7 +80,17 @@ public sealed class HtmlReport(string title)
         });
     }
 
-    /// <summary>The whole document.</summary>
+    /// <summary>
+    /// A section drawn by view <paramref name="kind"/> of the shared scripts (e.g. "atlas", "flow") with its own fields;
+    /// for views whose data is a whole document (an atlas) rather than a matrix or a table.
+    /// </summary>
+    public HtmlReport View(string kind, string? heading, JsonObject fields)
+    {
+        var section = new JsonObject { ["kind"] = kind, ["title"] = heading };
+        foreach (var (key, value) in fields) section[key] = value?.DeepClone();
+        return Add(section);
+    }
+
     /// <summary>
     /// A table. A cell is a string, a number, a <see cref="TableLink"/> (shown as a link when it is http or https) or
     /// a <see cref="TableShade"/> (text on a tint proportional to a value in [0, 1]).

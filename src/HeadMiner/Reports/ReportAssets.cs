@@ -9,10 +9,14 @@ namespace HeadMiner.Reports;
 /// </summary>
 public static class ReportAssets
 {
-    private static readonly Lazy<string> ScriptText = new(() => Read("HeadMiner.Reports.views.js"));
+    // views.js first: atlas.js and flow.js register their view kinds on the HMViews it defines.
+    private static readonly Lazy<string> ScriptText = new(() => string.Join("\n", Read("HeadMiner.Reports.views.js"), Read("HeadMiner.Reports.atlas.js"), Read("HeadMiner.Reports.flow.js")));
     private static readonly Lazy<string> StyleText = new(() => Read("HeadMiner.Reports.views.css"));
 
-    /// <summary>views.js: defines the global <c>HMViews</c> (heatmap, attention, tokens, multiples, line, bars).</summary>
+    /// <summary>
+    /// views.js, atlas.js and flow.js as one script: defines the global <c>HMViews</c> (heatmap, attention, tokens,
+    /// multiples, line, bars, table, atlas, flow).
+    /// </summary>
     public static string Script => ScriptText.Value;
 
     public static string Style => StyleText.Value;

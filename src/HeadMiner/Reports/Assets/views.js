@@ -128,26 +128,36 @@
     });
   }
 
-  /* tokens: hovering a token (the query) shades every token by how much it attends there; spec = { tokens, pattern } */
+  /* tokens: CircuitsVis-style colored tokens. Hovering a token shades, in blue, the tokens it attends to (its row of
+     the pattern: keys at or before it) and, in orange, the tokens that attend to it (its column: queries after it);
+     causality keeps the two apart. A click pins the token until the next click. spec = { title, tokens, pattern } */
   function tokens(target, spec) {
     var box = container(target, spec.title, "hm-tokens");
+    var line = el("div", { "class": "hm-token-line" }, box);
     var spans = spec.tokens.map(function (t, i) {
-      var s = el("span", { "class": "hm-token", "data-index": i }, box);
+      var s = el("span", { "class": "hm-token", "data-index": i }, line);
       s.textContent = t;
       return s;
     });
-    function show(q) {
+    if (spec.pattern) el("div", { "class": "hm-token-key hm-note" }, box).textContent = "hover or click a token: blue = where it attends, orange = what attends to it";
+    var pinned = null;
+    function show(i) {
       spans.forEach(function (s, k) {
-        var w = spec.pattern && q !== null ? (spec.pattern[q][k] || 0) : 0;
-        s.style.background = q === null ? "" : "rgba(33,82,158," + w.toFixed(3) + ")";
+        var from = spec.pattern && i !== null && k <= i ? (spec.pattern[i][k] || 0) : 0;
+        var to = spec.pattern && i !== null && k > i ? (spec.pattern[k][i] || 0) : 0;
+        var w = k <= i ? from : to;
+        s.style.background = i === null ? "" : k <= i ? "rgba(33,82,158," + from.toFixed(3) + ")" : "rgba(217,130,43," + to.toFixed(3) + ")";
         s.style.color = w > 0.55 ? "#fff" : "";
-        s.title = q === null ? "" : "attention from " + spec.tokens[q] + ": " + fmt(w);
-        s.classList.toggle("hm-query", k === q);
+        s.setAttribute("data-attention-from", i === null || k > i ? "" : String(from));
+        s.setAttribute("data-attention-to", i === null || k <= i ? "" : String(to));
+        s.title = i === null ? "" : k <= i ? "attention from " + spec.tokens[i] + ": " + fmt(from) : "attention to " + spec.tokens[i] + " from here: " + fmt(to);
+        s.classList.toggle("hm-query", k === i);
       });
     }
     spans.forEach(function (s, i) {
       s.addEventListener("mouseenter", function () { show(i); });
-      s.addEventListener("mouseleave", function () { show(null); });
+      s.addEventListener("mouseleave", function () { show(pinned); });
+      s.addEventListener("click", function () { pinned = pinned === i ? null : i; show(pinned); });
     });
     return box;
   }
@@ -258,6 +268,8 @@
   }
 
   var kinds = { heatmap: heatmap, attention: attention, tokens: tokens, multiples: multiples, line: line, bars: bars, table: table, text: note };
+  /* More views (atlas.js, flow.js) add themselves here, so a report and the explorer find them by kind. */
+  function register(kind, f) { kinds[kind] = f; global.HMViews[kind] = f; }
   function render(target, spec) {
     var f = kinds[spec.kind];
     if (!f) throw new Error("unknown view kind " + spec.kind);
@@ -272,5 +284,5 @@
     JSON.parse(data.textContent).sections.forEach(function (s) { render(target, s); });
   }
 
-  global.HMViews = { heatmap: heatmap, attention: attention, tokens: tokens, multiples: multiples, line: line, bars: bars, table: table, text: note, render: render, renderReport: renderReport, format: fmt };
+  global.HMViews = { heatmap: heatmap, attention: attention, tokens: tokens, multiples: multiples, line: line, bars: bars, table: table, text: note, render: render, renderReport: renderReport, format: fmt, register: register, colourScale: makeScale };
 })(window);
