@@ -23,11 +23,12 @@ public static class PathPatchCommand
         var sender = new Option<string>("--sender", "-s") { Description = "Sender head L.H, or \"all\" for every head below the earliest receiver", DefaultValueFactory = _ => "all" };
         var metric = new Option<string>("--metric") { Description = "logit_diff, prob_diff, kl or loss", DefaultValueFactory = _ => "logit_diff" };
         var output = new Option<string>("--out", "-o") { Description = "Directory for path_patching.json and path_patching.csv", DefaultValueFactory = _ => "path-patch" };
+        var parquet = TableOptions.Parquet();
         var top = TopOption.Create("How many senders the summary lists", 10);
         var process = ModelOptions.Process();
         var command = new Command("path-patch", "Path patching: how much of the clean→corrupted change flows from a sender head to the logits or to heads' q/k/v inputs.")
         {
-            model, pairs, receivers, sender, metric, output, top, process, allowUnused,
+            model, pairs, receivers, sender, metric, output, parquet, top, process, allowUnused,
         };
         command.SetAction((parse, cancel) =>
         {
@@ -118,8 +119,8 @@ public static class PathPatchCommand
             string jsonPath = Path.Combine(outDir, "path_patching.json");
             string csvPath = Path.Combine(outDir, "path_patching.csv");
             OutputFiles.WriteJson(jsonPath, report, stderr);
-            OutputFiles.WriteCsv(csvPath, ["layer", "head", "raw", "normalized"],
-                results.Select(r => (IReadOnlyList<object?>)[r.SenderLayer, r.SenderHead, r.Patched, r.Normalized]));
+            var tables = OutputFiles.WriteTable(csvPath, ["layer", "head", "raw", "normalized"],
+                results.Select(r => (IReadOnlyList<object?>)[r.SenderLayer, r.SenderHead, r.Patched, r.Normalized]), parse.GetValue(parquet));
 
             var stdout = parse.InvocationConfiguration.Output;
             stdout.WriteLine($"path patching on {tokenized.Count} pair(s) of {tokenized.Length} tokens; weight processing: {loaded.Model.Processing}");
@@ -132,6 +133,7 @@ public static class PathPatchCommand
             foreach (var r in ranked)
                 stdout.WriteLine($"{$"{r.SenderLayer}.{r.SenderHead}",7}  {Text(r.Patched),10}  {Text(r.Normalized),10}  {Text(r.Effect),8}");
             stdout.WriteLine($"wrote {jsonPath} and {csvPath}");
+            TableOptions.ReportWritten(stdout, tables);
             return Task.FromResult(ExitCodes.Success);
         });
         return command;
