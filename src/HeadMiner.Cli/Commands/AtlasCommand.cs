@@ -77,11 +77,12 @@ public static class AtlasCommand
             stdout.WriteLine($"atlas of {loaded.Path}: {c.Architecture}, {c.Layers} layers × {c.Heads} heads{(partial ? ", weights only" : "")}");
             foreach (var note in options.Notes) stdout.WriteLine(note);
             var clock = Stopwatch.StartNew();
-            var progress = new ProgressLines(stderr);
+            var progress = new ProgressLines(stderr.WriteLine);
             AtlasReport atlas;
             try
             {
-                atlas = AtlasRunner.Run(loaded.Model, loaded.Tokenizer, info, options, progress, cancel);
+                atlas = ProgressDisplay.Run<AtlasProgress, AtlasReport>(stderr, "atlas", () => progress, bar => progress = new ProgressLines(bar.Line, bar),
+                    p => AtlasRunner.Run(loaded.Model, loaded.Tokenizer, info, options, p, cancel));
             }
             catch (OperationCanceledException) when (cancel.IsCancellationRequested)
             {
@@ -162,8 +163,11 @@ public static class AtlasCommand
         ? Math.Round(d, 3) is var r && r == 0 ? "0.000" : r.ToString("+0.000;-0.000", CultureInfo.InvariantCulture)
         : "n/a";
 
-    /// <summary>One line per detector on stderr: running, done with its time, or skipped with the reason.</summary>
-    private sealed class ProgressLines(TextWriter writer) : IProgress<AtlasProgress>
+    /// <summary>
+    /// One line per detector on stderr: running, done with its time, or skipped with the reason. On a terminal the
+    /// finished detectors' lines go above the live bar, which shows the running one and the phase.
+    /// </summary>
+    private sealed class ProgressLines(Action<string> writeLine, LiveProgressBar? bar = null) : IProgress<AtlasProgress>
     {
         /// <summary>Detectors finished (done, skipped or failed), for the message when the atlas is stopped.</summary>
         public int Finished { get; private set; }
@@ -175,16 +179,17 @@ public static class AtlasCommand
             switch (p.Phase)
             {
                 case "done":
-                    writer.WriteLine($"{prefix}: done in {p.Seconds:F1} s");
+                    writeLine($"{prefix}: done in {p.Seconds:F1} s");
                     break;
                 case "skipped":
                 case "failed":
-                    writer.WriteLine($"{prefix}: {p.Phase}: {p.Detail}");
+                    writeLine($"{prefix}: {p.Phase}: {p.Detail}");
                     break;
                 default:
-                    writer.WriteLine($"{prefix}: {p.Phase}…");
+                    if (bar is null) writeLine($"{prefix}: {p.Phase}…");
                     break;
             }
+            bar?.Update((double)Finished / Math.Max(p.Count, 1), $"{prefix}: {p.Phase}");
         }
     }
 }

@@ -60,9 +60,9 @@ public static class AttribPatchCommand
             if (parse.GetValue(compare))
             {
                 sw.Restart();
-                var progress = new ConsoleProgress(stderr, "exact patching");
-                var exactHeads = ActivationPatching.Sweep(loaded.Model, tokenized, new PatchTarget(ActivationSite.Z, PatchGranularity.LayerHeadPosition), metricKind, progress: progress, cancel: cancel);
-                var exactMlp = ActivationPatching.Sweep(loaded.Model, tokenized, new PatchTarget(ActivationSite.MlpOut, PatchGranularity.LayerPosition), metricKind, progress: progress, cancel: cancel);
+                var (exactHeads, exactMlp) = ProgressDisplay.Run(stderr, "exact patching", progress => (
+                    ActivationPatching.Sweep(loaded.Model, tokenized, new PatchTarget(ActivationSite.Z, PatchGranularity.LayerHeadPosition), metricKind, progress: progress, cancel: cancel),
+                    ActivationPatching.Sweep(loaded.Model, tokenized, new PatchTarget(ActivationSite.MlpOut, PatchGranularity.LayerPosition), metricKind, progress: progress, cancel: cancel)));
                 double rHeads = Pearson.Correlation(nodes.Heads.Span, exactHeads.Normalized.Span);
                 double rMlp = Pearson.Correlation(nodes.Mlp.Span, exactMlp.Normalized.Span);
                 double rAll = Pearson.Correlation([.. nodes.Heads.ToArray(), .. nodes.Mlp.ToArray()], [.. exactHeads.Normalized.ToArray(), .. exactMlp.Normalized.ToArray()]);

@@ -40,11 +40,10 @@ public static class PatchCommand
             var tokenized = set.Tokenize(loaded.RequireTokenizer(), pairsPath, loaded.Model.Config.ContextLength);
             var stdout = parse.InvocationConfiguration.Output;
             var stderr = parse.InvocationConfiguration.Error;
-            var progress = new ConsoleProgress(stderr, "patching");
             var sw = Stopwatch.StartNew();
-            var result = parse.GetValue(naive)
+            var result = ProgressDisplay.Run(stderr, "patching", progress => parse.GetValue(naive)
                 ? ActivationPatching.SweepNaive(loaded.Model, tokenized, patchTarget, metricKind, dir, progress, cancel)
-                : ActivationPatching.Sweep(loaded.Model, tokenized, patchTarget, metricKind, dir, progress: progress, cancel: cancel);
+                : ActivationPatching.Sweep(loaded.Model, tokenized, patchTarget, metricKind, dir, progress: progress, cancel: cancel));
             stderr.WriteLine($"patched {result.Raw.Length} cells in {sw.Elapsed.TotalSeconds:F1} s");
             string? warning = Metric.DegenerateWarning(result.Metric, result.CleanMetric, result.CorruptedMetric, result.DegeneratePairs);
             if (warning is not null) stderr.WriteLine(warning);

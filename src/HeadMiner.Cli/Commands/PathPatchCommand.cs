@@ -66,7 +66,7 @@ public static class PathPatchCommand
             var patching = PathPatching.Create(loaded.Model, tokenized, kind);
             IReadOnlyList<PathPatchResult> results = single is { } one
                 ? [patching.Patch(one.Layer, one.Head, parsedReceivers)]
-                : patching.Sweep(parsedReceivers, cancel).Results;
+                : ProgressDisplay.Run(parse.InvocationConfiguration.Error, "path patching", progress => patching.Sweep(parsedReceivers, cancel, progress)).Results;
 
             var matrix = new double?[config.Layers][];
             var rawMatrix = new double?[config.Layers][];
