@@ -14,6 +14,7 @@ public static class CommandRegistry
         yield return ModelsCommand.Create();
         yield return GenerateCommand.Create();
         yield return LogitsCommand.Create();
+        yield return CacheCommand.Create();
         yield return PatchCommand.Create();
         yield return AttribPatchCommand.Create();
         yield return PathPatchCommand.Create();

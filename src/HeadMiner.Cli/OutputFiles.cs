@@ -1,5 +1,4 @@
-using System.Globalization;
-using System.Text;
+using HeadMiner.Reports.Tables;
 using HeadMiner.Tensors;
 using HeadMiner.Tensors.Json;
 
@@ -100,26 +99,27 @@ public static class OutputFiles
     }
 
     /// <summary>
-    /// A CSV table: a header row and rows of cells (numbers in invariant culture and shortest round-trip form — a
-    /// float prints as a float, 0.3 — strings quoted when needed). NaN and ±∞ are empty cells, as in the JSON (null).
+    /// A CSV table (<see cref="CsvTable"/>): a header row and rows of cells (numbers in invariant culture and shortest
+    /// round-trip form — a float prints as a float, 0.3 — strings quoted when needed). NaN and ±∞ are empty cells, as
+    /// in the JSON (null).
     /// </summary>
-    public static void WriteCsv(string path, IReadOnlyList<string> header, IEnumerable<IReadOnlyList<object?>> rows)
+    public static void WriteCsv(string path, IReadOnlyList<string> header, IEnumerable<IReadOnlyList<object?>> rows) =>
+        CsvTable.Write(path, header, rows);
+
+    internal static string Cell(object? value) => CsvTable.Cell(value);
+
+    /// <summary>
+    /// A table as CSV at <paramref name="csvPath"/> and, with <paramref name="parquet"/>, the same table as Parquet
+    /// beside it (same name, .parquet). Returns the files written.
+    /// </summary>
+    public static IReadOnlyList<string> WriteTable(string csvPath, IReadOnlyList<string> header, IEnumerable<IReadOnlyList<object?>> rows, bool parquet,
+        IReadOnlyDictionary<string, string>? metadata = null)
     {
-        var sb = new StringBuilder();
-        sb.AppendLine(string.Join(",", header.Select(Cell)));
-        foreach (var row in rows) sb.AppendLine(string.Join(",", row.Select(Cell)));
-        AtomicFile.WriteAllText(path, sb.ToString());
+        var list = rows.ToList();
+        CsvTable.Write(csvPath, header, list);
+        if (!parquet) return [csvPath];
+        string parquetPath = Path.ChangeExtension(csvPath, ".parquet");
+        ParquetTable.Write(parquetPath, ResultTable.FromRows(header, list), metadata);
+        return [csvPath, parquetPath];
     }
-
-    internal static string Cell(object? value) => value switch
-    {
-        null => "",
-        float f => float.IsFinite(f) ? f.ToString("R", CultureInfo.InvariantCulture) : "",
-        double d => double.IsFinite(d) ? d.ToString("R", CultureInfo.InvariantCulture) : "",
-        IFormattable n => n.ToString(null, CultureInfo.InvariantCulture),
-        _ => Quote(value.ToString() ?? ""),
-    };
-
-    private static string Quote(string s) =>
-        s.IndexOfAny([',', '"', '\n', '\r']) < 0 ? s : "\"" + s.Replace("\"", "\"\"") + "\"";
 }

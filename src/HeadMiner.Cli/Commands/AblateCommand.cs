@@ -23,9 +23,10 @@ public static class AblateCommand
         var perForward = new Option<int?>("--heads-per-forward") { Description = "Heads ablated per batched forward pass (default: as many as fit in 1024 token rows)" };
         var compare = new Option<bool>("--compare-loop") { Description = "Also run one forward per head and report the speedup (both timed after a warm-up run) and the largest difference" };
         var outDir = new Option<string>("--out", "-o") { Description = "Directory for ablation.json and ablation.csv", DefaultValueFactory = _ => "ablate" };
+        var parquet = TableOptions.Parquet();
         var command = new Command("ablate", "Ablate each attention head (zero / mean / resample) and measure the change in a metric and the loss.")
         {
-            model, pairs, kind, resampleFrom, metric, process, perForward, compare, outDir, allowUnused,
+            model, pairs, kind, resampleFrom, metric, process, perForward, compare, outDir, parquet, allowUnused,
         };
         command.SetAction((parse, cancel) =>
         {
@@ -72,8 +73,8 @@ public static class AblateCommand
                 loop_comparison = loop is null ? null : new { elapsed_ms = loop.Elapsed.TotalMilliseconds, speedup = loop.Elapsed / study.Elapsed, max_abs_difference = maxDifference },
                 effects = study.Effects.Select(e => new { layer = e.Layer, head = e.Head, metric = e.Metric, delta = e.Delta, loss = e.Loss, delta_loss = e.DeltaLoss }).ToArray(),
             }, parse.InvocationConfiguration.Error);
-            OutputFiles.WriteCsv(Path.Combine(dir, "ablation.csv"), ["layer", "head", "metric", "delta", "loss", "delta_loss"],
-                study.Effects.Select(e => (IReadOnlyList<object?>)[e.Layer, e.Head, e.Metric, e.Delta, e.Loss, e.DeltaLoss]));
+            var tables = OutputFiles.WriteTable(Path.Combine(dir, "ablation.csv"), ["layer", "head", "metric", "delta", "loss", "delta_loss"],
+                study.Effects.Select(e => (IReadOnlyList<object?>)[e.Layer, e.Head, e.Metric, e.Delta, e.Loss, e.DeltaLoss]), parse.GetValue(parquet));
 
             var output = parse.InvocationConfiguration.Output;
             output.WriteLine($"model: {loaded.Path}");
@@ -86,6 +87,7 @@ public static class AblateCommand
             foreach (var e in study.Effects.OrderByDescending(e => Math.Abs(e.Delta)).ThenBy(e => e.Layer).ThenBy(e => e.Head).Take(10))
                 output.WriteLine($"  L{e.Layer}H{e.Head,-4} {study.MetricName} {e.Metric,10:F4}  delta {e.Delta,10:F4}  loss {e.Loss,8:F4}  delta_loss {e.DeltaLoss,9:F4}");
             output.WriteLine($"wrote {Path.Combine(dir, "ablation.json")} and {Path.Combine(dir, "ablation.csv")}");
+            TableOptions.ReportWritten(output, tables);
             return Task.FromResult(ExitCodes.Success);
         });
         return command;

@@ -4,6 +4,7 @@ using System.Globalization;
 using HeadMiner.Analysis.Atlas;
 using HeadMiner.Analysis.Detectors;
 using HeadMiner.Reports;
+using HeadMiner.Reports.Tables;
 
 namespace HeadMiner.Cli.Commands;
 
@@ -19,7 +20,8 @@ public static class AtlasCommand
         var model = ModelOptions.Model();
         var allowUnused = ModelOptions.AllowUnused();
         var detectors = new Option<string?>("--detectors", "-d") { Description = $"Comma-separated detector ids (default: all): {string.Join(", ", DetectorRegistry.Ids)}" };
-        var output = new Option<string>("--out", "-o") { Description = "Directory for atlas.json and atlas.html", DefaultValueFactory = _ => "atlas" };
+        var output = new Option<string>("--out", "-o") { Description = "Directory for atlas.json, atlas.html, atlas_scores.csv and atlas_scores.safetensors", DefaultValueFactory = _ => "atlas" };
+        var parquet = TableOptions.Parquet();
         var seed = new Option<ulong>("--seed") { Description = "Seed of every random prompt and draw", DefaultValueFactory = _ => new DetectorOptions().Seed };
         var prompts = new Option<int>("--prompts") { Description = "Prompts per detector", DefaultValueFactory = _ => new DetectorOptions().Prompts };
         var maxPrompts = new Option<int?>("--max-prompts") { Description = $"Prompt budget: while a head's 95% interval straddles its threshold the prompts double up to this (default {new DetectorOptions().MaxPrompts}, at least --prompts)" };
@@ -30,7 +32,7 @@ public static class AtlasCommand
         var weightsOnly = ModelOptions.WeightsOnly();
         var command = new Command("atlas", "Map what every attention head of a model does: detectors for the survey's head types, causal checks, atlas.json + atlas.html.")
         {
-            model, detectors, output, seed, prompts, maxPrompts, causalHeads, randomHeads, draws, process, weightsOnly, allowUnused,
+            model, detectors, output, parquet, seed, prompts, maxPrompts, causalHeads, randomHeads, draws, process, weightsOnly, allowUnused,
         };
         command.SetAction((parse, cancel) =>
         {
@@ -75,11 +77,12 @@ public static class AtlasCommand
             stdout.WriteLine($"atlas of {loaded.Path}: {c.Architecture}, {c.Layers} layers × {c.Heads} heads{(partial ? ", weights only" : "")}");
             foreach (var note in options.Notes) stdout.WriteLine(note);
             var clock = Stopwatch.StartNew();
-            var progress = new ProgressLines(stderr);
+            var progress = new ProgressLines(stderr.WriteLine);
             AtlasReport atlas;
             try
             {
-                atlas = AtlasRunner.Run(loaded.Model, loaded.Tokenizer, info, options, progress, cancel);
+                atlas = ProgressDisplay.Run<AtlasProgress, AtlasReport>(stderr, "atlas", () => progress, bar => progress = new ProgressLines(bar.Line, bar),
+                    p => AtlasRunner.Run(loaded.Model, loaded.Tokenizer, info, options, p, cancel));
             }
             catch (OperationCanceledException) when (cancel.IsCancellationRequested)
             {
@@ -90,6 +93,9 @@ public static class AtlasCommand
             var written = atlas.Write(jsonPath);
             if (written.NonFinite.Count > 0) stderr.WriteLine(written.Describe(jsonPath));
             AtlasHtml.Build(atlas).Write(htmlPath);
+            string scoresPath = Path.Combine(dir, "atlas_scores.csv"), tensorsPath = Path.Combine(dir, "atlas_scores.safetensors");
+            var tables = OutputFiles.WriteTable(scoresPath, AtlasScores.Header, AtlasScores.Rows(atlas), parse.GetValue(parquet));
+            AtlasScores.Tensors(atlas).Save(tensorsPath);
 
             stdout.WriteLine();
             stdout.WriteLine($"{"head",-7} {"type",-22} {"stage",-5} {"score",7} {"95% interval",-16} {"null FPR",-9} causal: effect alone (percentile among random heads, ablation), grade");
@@ -143,6 +149,8 @@ public static class AtlasCommand
             }
             stdout.WriteLine();
             stdout.WriteLine($"{atlas.Detectors.Count(d => d.Status == "ran")} detectors ran in {clock.Elapsed.TotalSeconds:F1} s; wrote {jsonPath} and {htmlPath}");
+            stdout.WriteLine($"scores: {scoresPath} and {tensorsPath}");
+            TableOptions.ReportWritten(stdout, tables);
             return Task.FromResult(ExitCodes.Success);
         });
         return command;
@@ -155,8 +163,11 @@ public static class AtlasCommand
         ? Math.Round(d, 3) is var r && r == 0 ? "0.000" : r.ToString("+0.000;-0.000", CultureInfo.InvariantCulture)
         : "n/a";
 
-    /// <summary>One line per detector on stderr: running, done with its time, or skipped with the reason.</summary>
-    private sealed class ProgressLines(TextWriter writer) : IProgress<AtlasProgress>
+    /// <summary>
+    /// One line per detector on stderr: running, done with its time, or skipped with the reason. On a terminal the
+    /// finished detectors' lines go above the live bar, which shows the running one and the phase.
+    /// </summary>
+    private sealed class ProgressLines(Action<string> writeLine, LiveProgressBar? bar = null) : IProgress<AtlasProgress>
     {
         /// <summary>Detectors finished (done, skipped or failed), for the message when the atlas is stopped.</summary>
         public int Finished { get; private set; }
@@ -168,16 +179,17 @@ public static class AtlasCommand
             switch (p.Phase)
             {
                 case "done":
-                    writer.WriteLine($"{prefix}: done in {p.Seconds:F1} s");
+                    writeLine($"{prefix}: done in {p.Seconds:F1} s");
                     break;
                 case "skipped":
                 case "failed":
-                    writer.WriteLine($"{prefix}: {p.Phase}: {p.Detail}");
+                    writeLine($"{prefix}: {p.Phase}: {p.Detail}");
                     break;
                 default:
-                    writer.WriteLine($"{prefix}: {p.Phase}…");
+                    if (bar is null) writeLine($"{prefix}: {p.Phase}…");
                     break;
             }
+            bar?.Update((double)Finished / Math.Max(p.Count, 1), $"{prefix}: {p.Phase}");
         }
     }
 }

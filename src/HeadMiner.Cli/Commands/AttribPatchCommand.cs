@@ -26,8 +26,9 @@ public static class AttribPatchCommand
         var top = TopOption.Create("Rows of the strongest cells/edges to print", 10);
         var process = ModelOptions.Process();
         var output = new Option<string>("--out", "-o") { Description = "Directory for attrib_patching.json/.csv (and attrib_edges.csv)", DefaultValueFactory = _ => "attrib-patch" };
+        var parquet = TableOptions.Parquet();
         var command = new Command("attrib-patch", "Attribution patching: the gradient estimate of patching every head, MLP (and edge) clean into corrupted.")
-        { model, pairs, metric, edges, compare, top, process, output, allowUnused };
+        { model, pairs, metric, edges, compare, top, process, output, parquet, allowUnused };
         command.SetAction((parse, cancel) =>
         {
             var metricKind = ParseOrUsage(() => Metric.Parse(parse.GetValue(metric)!));
@@ -59,9 +60,9 @@ public static class AttribPatchCommand
             if (parse.GetValue(compare))
             {
                 sw.Restart();
-                var progress = new ConsoleProgress(stderr, "exact patching");
-                var exactHeads = ActivationPatching.Sweep(loaded.Model, tokenized, new PatchTarget(ActivationSite.Z, PatchGranularity.LayerHeadPosition), metricKind, progress: progress, cancel: cancel);
-                var exactMlp = ActivationPatching.Sweep(loaded.Model, tokenized, new PatchTarget(ActivationSite.MlpOut, PatchGranularity.LayerPosition), metricKind, progress: progress, cancel: cancel);
+                var (exactHeads, exactMlp) = ProgressDisplay.Run(stderr, "exact patching", progress => (
+                    ActivationPatching.Sweep(loaded.Model, tokenized, new PatchTarget(ActivationSite.Z, PatchGranularity.LayerHeadPosition), metricKind, progress: progress, cancel: cancel),
+                    ActivationPatching.Sweep(loaded.Model, tokenized, new PatchTarget(ActivationSite.MlpOut, PatchGranularity.LayerPosition), metricKind, progress: progress, cancel: cancel)));
                 double rHeads = Pearson.Correlation(nodes.Heads.Span, exactHeads.Normalized.Span);
                 double rMlp = Pearson.Correlation(nodes.Mlp.Span, exactMlp.Normalized.Span);
                 double rAll = Pearson.Correlation([.. nodes.Heads.ToArray(), .. nodes.Mlp.ToArray()], [.. exactHeads.Normalized.ToArray(), .. exactMlp.Normalized.ToArray()]);
@@ -94,10 +95,10 @@ public static class AttribPatchCommand
                 edges = edgeResult?.Edges.Take(Math.Max(topN, 100)).Select(e => new { sender = e.Sender, receiver = e.Receiver, score = e.Score, normalized = e.Normalized }),
                 comparison,
             }, parse.InvocationConfiguration.Error);
-            OutputFiles.WriteCsv(Path.Combine(outDir, "attrib_patching.csv"), ["component", "layer", "head", "position", "raw", "normalized"], NodeRows(nodes, c));
+            var tables = OutputFiles.WriteTable(Path.Combine(outDir, "attrib_patching.csv"), ["component", "layer", "head", "position", "raw", "normalized"], NodeRows(nodes, c), parse.GetValue(parquet)).ToList();
             if (edgeResult is not null)
-                OutputFiles.WriteCsv(Path.Combine(outDir, "attrib_edges.csv"), ["rank", "sender", "receiver", "score", "normalized"],
-                    edgeResult.Edges.Select((e, i) => (IReadOnlyList<object?>)[i + 1, e.Sender, e.Receiver, e.Score, e.Normalized]));
+                tables.AddRange(OutputFiles.WriteTable(Path.Combine(outDir, "attrib_edges.csv"), ["rank", "sender", "receiver", "score", "normalized"],
+                    edgeResult.Edges.Select((e, i) => (IReadOnlyList<object?>)[i + 1, e.Sender, e.Receiver, e.Score, e.Normalized]), parse.GetValue(parquet)));
 
             stdout.WriteLine($"{nodes.Metric}: clean {nodes.CleanMetric:F4}, corrupted {nodes.CorruptedMetric:F4} (weight processing: {loaded.Model.Processing})");
             stdout.WriteLine("strongest nodes (estimated, normalised):");
@@ -109,6 +110,7 @@ public static class AttribPatchCommand
                 foreach (var e in edgeResult.Edges.Take(topN)) stdout.WriteLine($"  {e.Sender + " → " + e.Receiver,-24} {e.Normalized,8:F3}");
             }
             stdout.WriteLine($"wrote {Path.Combine(outDir, "attrib_patching.json")} and attrib_patching.csv{(edgeResult is null ? "" : " and attrib_edges.csv")}");
+            TableOptions.ReportWritten(stdout, tables);
             return Task.FromResult(ExitCodes.Success);
         });
         return command;

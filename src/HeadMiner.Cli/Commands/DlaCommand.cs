@@ -22,9 +22,10 @@ public static class DlaCommand
         var process = ModelOptions.Process();
         var neurons = new Option<int>("--neurons") { Description = "Also report the top K MLP neurons per layer by |attribution| (0 = none)", DefaultValueFactory = _ => 0 };
         var outDir = new Option<string>("--out", "-o") { Description = "Directory for dla.json and dla_heads.csv", DefaultValueFactory = _ => "dla" };
+        var parquet = TableOptions.Parquet();
         var command = new Command("dla", "Direct logit attribution: what each head, layer and neuron writes towards the answer at the last position.")
         {
-            model, pairs, prompt, answer, wrong, process, neurons, outDir, allowUnused,
+            model, pairs, prompt, answer, wrong, process, neurons, outDir, parquet, allowUnused,
         };
         command.SetAction((parse, cancel) =>
         {
@@ -47,9 +48,10 @@ public static class DlaCommand
 
             OutputFiles.WriteJson(Path.Combine(dir, "dla.json"), report, parse.InvocationConfiguration.Error);
             var mean = result.MeanHeads();
-            OutputFiles.WriteCsv(Path.Combine(dir, "dla_heads.csv"), ["layer", "head", "attribution"],
-                Enumerable.Range(0, result.Layers).SelectMany(l => Enumerable.Range(0, result.HeadsPerLayer).Select(h => (IReadOnlyList<object?>)[l, h, mean[l][h]])));
+            var tables = OutputFiles.WriteTable(Path.Combine(dir, "dla_heads.csv"), ["layer", "head", "attribution"],
+                Enumerable.Range(0, result.Layers).SelectMany(l => Enumerable.Range(0, result.HeadsPerLayer).Select(h => (IReadOnlyList<object?>)[l, h, mean[l][h]])), parse.GetValue(parquet));
             Summarize(parse.InvocationConfiguration.Output, loaded, tokenizer, result, topNeurons, hasWrong, dir);
+            TableOptions.ReportWritten(parse.InvocationConfiguration.Output, tables);
             return Task.FromResult(ExitCodes.Success);
         });
         return command;

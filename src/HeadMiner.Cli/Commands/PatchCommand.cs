@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Diagnostics;
 using HeadMiner.Analysis.Patching;
+using HeadMiner.Models.Formats;
 using HeadMiner.Reports;
 using HeadMiner.Tasks;
 
@@ -19,8 +20,9 @@ public static class PatchCommand
         var direction = new Option<string>("--direction") { Description = "denoising (run corrupted, patch in clean) | noising (run clean, patch in corrupted)", DefaultValueFactory = _ => "denoising" };
         var naive = new Option<bool>("--naive") { Description = "Use the one-forward-per-patch reference loop (slow; for checking)" };
         var process = ModelOptions.Process();
-        var output = new Option<string>("--out", "-o") { Description = "Directory for patching.json, patching.csv and patching.html", DefaultValueFactory = _ => "patch" };
-        var command = new Command("patch", "Activation patching: which activations carry the clean/corrupted difference.") { model, pairs, target, metric, direction, naive, process, output, allowUnused };
+        var output = new Option<string>("--out", "-o") { Description = "Directory for patching.json, patching.csv, patching.safetensors and patching.html", DefaultValueFactory = _ => "patch" };
+        var parquet = TableOptions.Parquet();
+        var command = new Command("patch", "Activation patching: which activations carry the clean/corrupted difference.") { model, pairs, target, metric, direction, naive, process, output, parquet, allowUnused };
         command.SetAction((parse, cancel) =>
         {
             var patchTarget = ParseOrUsage(() => PatchTarget.Parse(parse.GetValue(target)!));
@@ -38,11 +40,10 @@ public static class PatchCommand
             var tokenized = set.Tokenize(loaded.RequireTokenizer(), pairsPath, loaded.Model.Config.ContextLength);
             var stdout = parse.InvocationConfiguration.Output;
             var stderr = parse.InvocationConfiguration.Error;
-            var progress = new ConsoleProgress(stderr, "patching");
             var sw = Stopwatch.StartNew();
-            var result = parse.GetValue(naive)
+            var result = ProgressDisplay.Run(stderr, "patching", progress => parse.GetValue(naive)
                 ? ActivationPatching.SweepNaive(loaded.Model, tokenized, patchTarget, metricKind, dir, progress, cancel)
-                : ActivationPatching.Sweep(loaded.Model, tokenized, patchTarget, metricKind, dir, progress: progress, cancel: cancel);
+                : ActivationPatching.Sweep(loaded.Model, tokenized, patchTarget, metricKind, dir, progress: progress, cancel: cancel));
             stderr.WriteLine($"patched {result.Raw.Length} cells in {sw.Elapsed.TotalSeconds:F1} s");
             string? warning = Metric.DegenerateWarning(result.Metric, result.CleanMetric, result.CorruptedMetric, result.DegeneratePairs);
             if (warning is not null) stderr.WriteLine(warning);
@@ -70,7 +71,8 @@ public static class PatchCommand
                 normalized = result.Normalized.ToArray(),
                 raw = result.Raw.ToArray(),
             }, parse.InvocationConfiguration.Error);
-            OutputFiles.WriteCsv(Path.Combine(outDir, "patching.csv"), [.. result.Axes, "raw", "normalized"], Rows(result));
+            var tables = OutputFiles.WriteTable(Path.Combine(outDir, "patching.csv"), [.. result.Axes, "raw", "normalized"], Rows(result), parse.GetValue(parquet));
+            ScoreTensors(result, loaded.Path, parse.GetValue(target)!, dir).Save(Path.Combine(outDir, "patching.safetensors"));
             Report(result, labels, $"{parse.GetValue(target)}, {dir.ToString().ToLowerInvariant()}, {result.Metric}").Write(Path.Combine(outDir, "patching.html"));
 
             stdout.WriteLine($"{result.Metric}: clean {result.CleanMetric:F4}, corrupted {result.CorruptedMetric:F4} (weight processing: {loaded.Model.Processing})");
@@ -78,7 +80,8 @@ public static class PatchCommand
             else stdout.WriteLine($"strongest cells ({string.Join(" × ", result.Axes)}), normalised:");
             foreach (var (index, value) in Top(result, 10))
                 stdout.WriteLine($"  {string.Join(", ", Unravel(index, result.Raw.Shape.ToArray())),-14} {value,8:F3}");
-            stdout.WriteLine($"wrote {Path.Combine(outDir, "patching.json")}, patching.csv and patching.html");
+            stdout.WriteLine($"wrote {Path.Combine(outDir, "patching.json")}, patching.csv, patching.safetensors and patching.html");
+            TableOptions.ReportWritten(stdout, tables);
             return Task.FromResult(ExitCodes.Success);
         });
         return command;
@@ -110,6 +113,27 @@ public static class PatchCommand
             report.Heatmap($"{r.Axes[0]} {l}", Labels(r.Axes[1], shape[1]), Labels(r.Axes[2], shape[2]), grid, r.Axes[1], r.Axes[2], diverging: true);
         }
         return report;
+    }
+
+    /// <summary>
+    /// patching.safetensors: the sweep as two float32 tensors, <c>raw</c> and <c>normalized</c>, shaped by the axes
+    /// (NaN where a normalised cell is undefined), with the axes and metrics as metadata, for numpy and torch.
+    /// </summary>
+    private static SafetensorsWriter ScoreTensors(PatchingResult r, string model, string target, PatchDirection direction)
+    {
+        var invariant = System.Globalization.CultureInfo.InvariantCulture;
+        return new SafetensorsWriter()
+            .AddMetadata("format", "headminer.patching")
+            .AddMetadata("model", model)
+            .AddMetadata("target", target)
+            .AddMetadata("direction", direction.ToString().ToLowerInvariant())
+            .AddMetadata("metric", r.Metric)
+            .AddMetadata("axes", string.Join(",", r.Axes))
+            .AddMetadata("clean_metric", r.CleanMetric.ToString("R", invariant))
+            .AddMetadata("corrupted_metric", r.CorruptedMetric.ToString("R", invariant))
+            .AddMetadata("weight_processing", r.WeightProcessing)
+            .Add("raw", r.Raw)
+            .Add("normalized", r.Normalized);
     }
 
     private static T ParseOrUsage<T>(Func<T> parse)

@@ -29,11 +29,12 @@ public static class PathPatchCommand
         };
         mlps.AcceptOnlyFromAmong("frozen", "on-path");
         var output = new Option<string>("--out", "-o") { Description = "Directory for path_patching.json and path_patching.csv", DefaultValueFactory = _ => "path-patch" };
+        var parquet = TableOptions.Parquet();
         var top = TopOption.Create("How many senders the summary lists", 10);
         var process = ModelOptions.Process();
         var command = new Command("path-patch", "Path patching: how much of the clean→corrupted change flows from a sender head to the logits or to heads' q/k/v inputs.")
         {
-            model, pairs, receivers, sender, metric, mlps, output, top, process, allowUnused,
+            model, pairs, receivers, sender, metric, mlps, output, parquet, top, process, allowUnused,
         };
         command.SetAction((parse, cancel) =>
         {
@@ -74,7 +75,7 @@ public static class PathPatchCommand
             var patching = PathPatching.Create(loaded.Model, tokenized, kind, mlpsOnPath);
             IReadOnlyList<PathPatchResult> results = single is { } one
                 ? [patching.Patch(one.Layer, one.Head, parsedReceivers)]
-                : patching.Sweep(parsedReceivers, cancel).Results;
+                : ProgressDisplay.Run(parse.InvocationConfiguration.Error, "path patching", progress => patching.Sweep(parsedReceivers, cancel, progress)).Results;
 
             var matrix = new double?[config.Layers][];
             var rawMatrix = new double?[config.Layers][];
@@ -130,8 +131,8 @@ public static class PathPatchCommand
             string jsonPath = Path.Combine(outDir, "path_patching.json");
             string csvPath = Path.Combine(outDir, "path_patching.csv");
             OutputFiles.WriteJson(jsonPath, report, stderr);
-            OutputFiles.WriteCsv(csvPath, ["layer", "head", "raw", "normalized"],
-                results.Select(r => (IReadOnlyList<object?>)[r.SenderLayer, r.SenderHead, r.Patched, r.Normalized]));
+            var tables = OutputFiles.WriteTable(csvPath, ["layer", "head", "raw", "normalized"],
+                results.Select(r => (IReadOnlyList<object?>)[r.SenderLayer, r.SenderHead, r.Patched, r.Normalized]), parse.GetValue(parquet));
 
             var stdout = parse.InvocationConfiguration.Output;
             stdout.WriteLine($"path patching on {tokenized.Count} pair(s) of {tokenized.Length} tokens; weight processing: {loaded.Model.Processing}");
@@ -144,6 +145,7 @@ public static class PathPatchCommand
             foreach (var r in ranked)
                 stdout.WriteLine($"{$"{r.SenderLayer}.{r.SenderHead}",7}  {Text(r.Patched),10}  {Text(r.Normalized),10}  {Text(r.Effect),8}");
             stdout.WriteLine($"wrote {jsonPath} and {csvPath}");
+            TableOptions.ReportWritten(stdout, tables);
             return Task.FromResult(ExitCodes.Success);
         });
         return command;

@@ -28,8 +28,9 @@ public static class ProbeCommand
         var metric = new Option<string>("--metric") { Description = "Steering metric: logit_diff | prob_diff | kl | loss", DefaultValueFactory = _ => "logit_diff" };
         var process = ModelOptions.Process();
         var output = new Option<string>("--out", "-o") { Description = "Directory for probe_accuracy.csv/.json and probe_accuracy.svg", DefaultValueFactory = _ => "probe" };
+        var parquet = TableOptions.Parquet();
         var command = new Command("probe", "Linear probes on every head's output (ITI style); optional steering along a probe direction.")
-        { model, set, position, validation, lambda, seed, steer, alpha, pairs, metric, process, output, allowUnused };
+        { model, set, position, validation, lambda, seed, steer, alpha, pairs, metric, process, output, parquet, allowUnused };
         command.SetAction((parse, cancel) =>
         {
             var steerHead = parse.GetValue(steer) is { } s ? ParseHead(s) : ((int, int)?)null;
@@ -94,9 +95,9 @@ public static class ProbeCommand
                 directions = result.Directions.ToArray(),
                 steering,
             }, parse.InvocationConfiguration.Error);
-            OutputFiles.WriteCsv(Path.Combine(outDir, "probe_accuracy.csv"), ["layer", "head", "validation_accuracy", "train_accuracy", "direction_std"],
+            var tables = OutputFiles.WriteTable(Path.Combine(outDir, "probe_accuracy.csv"), ["layer", "head", "validation_accuracy", "train_accuracy", "direction_std"],
                 Enumerable.Range(0, c.Layers * c.Heads).Select(i => (IReadOnlyList<object?>)[i / c.Heads, i % c.Heads,
-                    result.ValidationAccuracy.Span[i], result.TrainAccuracy.Span[i], result.DirectionStd.Span[i]]));
+                    result.ValidationAccuracy.Span[i], result.TrainAccuracy.Span[i], result.DirectionStd.Span[i]]), parse.GetValue(parquet));
             new SvgHeatmap
             {
                 Values = accuracy,
@@ -112,6 +113,7 @@ public static class ProbeCommand
             foreach (int i in Enumerable.Range(0, c.Layers * c.Heads).OrderByDescending(i => result.ValidationAccuracy.Span[i]).Take(10))
                 stdout.WriteLine($"  L{i / c.Heads} H{i % c.Heads}  {result.ValidationAccuracy.Span[i]:F3}");
             stdout.WriteLine($"wrote {Path.Combine(outDir, "probe_accuracy.json")}, probe_accuracy.csv and probe_accuracy.svg");
+            TableOptions.ReportWritten(stdout, tables);
             return Task.FromResult(ExitCodes.Success);
         });
         return command;

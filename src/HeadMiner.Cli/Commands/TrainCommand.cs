@@ -73,10 +73,9 @@ public static class TrainCommand
             string? tokenizerJson = p.TokenizerJson?.Invoke();
             var metadata = new Dictionary<string, string> { ["headminer_preset"] = name, ["headminer_seed"] = options.Seed.ToString(System.Globalization.CultureInfo.InvariantCulture) };
             var sw = Stopwatch.StartNew();
-            var progress = new TrainingProgressLine(stderr);
             try
             {
-                trainer.Run(progress, cancel, done =>
+                ProgressDisplay.Run<TrainingProgress, TrainingCurve>(stderr, $"train {name}", () => new TrainingProgressLine(stderr, inPlace: false), bar => new TrainingProgressBar(bar), progress => trainer.Run(progress, cancel, done =>
                 {
                     // --force: the old run's files go only now, when the new run has something to put in their place.
                     if (replace) TrainingCheckpoint.RemoveRun(dir);
@@ -84,7 +83,7 @@ public static class TrainCommand
                     TrainingCheckpoint.Save(dir, trainer, tokenizerJson, metadata);
                     if (p.AnalysisHints is { } hints) AtomicFile.WriteAllText(Path.Combine(dir, HeadMiner.Analysis.Detectors.AnalysisHints.FileName), hints.ToJson());
                     Report(trainer.Curve, name, options.Seed).Write(Path.Combine(dir, TrainingCheckpoint.CurveHtmlName));
-                });
+                }));
             }
             catch (TrainingDivergedException e)
             {
@@ -99,7 +98,6 @@ public static class TrainCommand
             {
                 throw new CommandStoppedException($"train stopped at step {trainer.NextStep} of {options.Steps}; checkpoint written to {dir}; continue with: headminer train --preset {name} -o {dir} --resume");
             }
-            if (ProgressOutput.InPlace(stderr)) stderr.WriteLine();
             var last = trainer.Curve.Points[^1].EvalLosses!;
             stdout.WriteLine($"trained in {sw.Elapsed.TotalSeconds:F1} s; held-out loss {last["all"]:F3} ({string.Join(", ", last.Where(kv => kv.Key != "all").Select(kv => $"{kv.Key} {kv.Value:F3}"))})");
             stdout.WriteLine($"wrote {dir}/config.json, model.safetensors{(tokenizerJson is null ? "" : ", tokenizer.json")}, {TrainingCheckpoint.StateFileName}, {TrainingCheckpoint.CurveCsvName}, {TrainingCheckpoint.CurveSvgName}, {TrainingCheckpoint.CurveHtmlName}");

@@ -5,7 +5,7 @@ namespace HeadMiner.Models;
 /// <summary>
 /// Seeded random weights in the canonical layout for any <see cref="ModelConfig"/> (benchmarks, tests, training
 /// initialisation). Matrices ~ N(0, std²) with GPT-2's 0.02 by default; norms start at weight 1 / bias 0 unless
-/// <paramref name="perturbNorms"/> (tests want non-trivial norms so that folding them is actually exercised).
+/// <c>perturbNorms</c> (tests want non-trivial norms so that folding them is actually exercised).
 /// </summary>
 public static class RandomWeights
 {

@@ -145,9 +145,9 @@ public sealed class PathPatching
 
     /// <summary>
     /// Path patching from every head below the earliest receiver (every head for the logits); the rest of the
-    /// [layers, heads] matrices is NaN.
+    /// [layers, heads] matrices is NaN. <paramref name="progress"/> gets the fraction of senders done.
     /// </summary>
-    public PathPatchSweep Sweep(PathReceivers receivers, CancellationToken cancel = default)
+    public PathPatchSweep Sweep(PathReceivers receivers, CancellationToken cancel = default, IProgress<double>? progress = null)
     {
         var c = _model.Config;
         RequireReceiversFitMode(receivers);
@@ -174,6 +174,7 @@ public sealed class PathPatching
                     patched[l, heads[i]] = result.Patched;
                     normalized[l, heads[i]] = result.Normalized;
                 }
+                progress?.Report((double)results.Count / (senderLayers * c.Heads));
             }
         return new PathPatchSweep(receivers, Metric.Name, CleanMetric, CorruptedMetric, results, patched, normalized) { PatchedPerPair = perPair, CleanPerPair = CleanPerPair };
     }

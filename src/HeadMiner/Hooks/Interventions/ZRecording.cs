@@ -7,7 +7,7 @@ namespace HeadMiner.Hooks.Interventions;
 /// Some heads' z (hook_z slices, [B, T, d_head] per forward) recorded on a clean run of a fixed, deterministic
 /// computation (a task's <c>Evaluate</c>, which may make several batched forwards), for the two ablations that need
 /// reference activations: <see cref="Mean"/> (z replaced by its mean over every prompt and position of the run) and
-/// <see cref="Resample"/> (z replaced, on every prompt, by the same head's z on a different prompt of the same
+/// <c>Resample</c> (z replaced, on every prompt, by the same head's z on a different prompt of the same
 /// length, chosen by a seeded derangement). The ablated computation must make the same forwards in the same order
 /// (same shapes); a different sequence is an error, not a silent mismatch.
 /// </summary>

@@ -68,7 +68,7 @@ public static class ToyTokenizer
         return root.ToJsonString(new JsonSerializerOptions { WriteIndented = true });
     }
 
-    /// <summary>The same tokenizer in memory (what loading <see cref="Json"/> gives).</summary>
+    /// <summary>The same tokenizer in memory (what loading <see cref="Json(ToyVocabulary)"/> gives).</summary>
     public static ITokenizer Create(ToyVocabulary vocabulary)
     {
         var vocab = new Dictionary<string, int>(StringComparer.Ordinal);

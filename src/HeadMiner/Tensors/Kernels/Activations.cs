@@ -224,7 +224,7 @@ public static class Activations
 
     /// <summary>
     /// An elementwise function that needs one exponential: the plumbing evaluates e = exp(ExpArgument(x)) for a
-    /// whole chunk with <see cref="TensorPrimitives.Exp(ReadOnlySpan{double}, Span{double})"/> (vectorized at full
+    /// whole chunk with <c>TensorPrimitives.Exp</c> over doubles (vectorized at full
     /// width; Vector.Exp is several times slower), then calls Invoke(x, e, dy).
     /// </summary>
     private interface IExpOp
