@@ -43,6 +43,33 @@ public static class Gemm
         }
     }
 
+    /// <summary>
+    /// The same product with B stored in 16 bits (BF16 or F16 bit patterns, e.g. mapped checkpoint weights; strides in
+    /// 16-bit elements). B is widened to float32 inside the packing, never as a whole; the arithmetic is float32 and
+    /// the result is bit for bit the product with B's widened values.
+    /// </summary>
+    public static unsafe void Multiply(bool transA, bool transB, int m, int n, int k, float alpha,
+        ReadOnlySpan<float> a, int lda, ReadOnlySpan<ushort> b, HalfFormat bFormat, int ldb, float beta, Span<float> c, int ldc)
+    {
+        ValidateShape(m, n, k);
+        ValidateOperand(a.Length, transA ? k : m, transA ? m : k, lda, 0, 1, nameof(a), nameof(lda));
+        ValidateOperand(b.Length, transB ? n : k, transB ? k : n, ldb, 0, 1, nameof(b), nameof(ldb));
+        ValidateOperand(c.Length, m, n, ldc, 0, 1, nameof(c), nameof(ldc));
+        if (m == 0 || n == 0) return;
+        if (k == 0 || alpha == 0)
+        {
+            ScaleC(c, m, n, ldc, beta);
+            return;
+        }
+
+        fixed (float* pa = a, pc = c)
+        fixed (ushort* pb = b)
+        {
+            var op = GemmOperands.WithHalfB(new GemmOperands(transA, transB, k, alpha, pa, lda, null, ldb, beta, pc, ldc), pb, bFormat);
+            RunOne(op, GemmKernelPaths.Current, m, n);
+        }
+    }
+
     /// <summary><paramref name="batch"/> independent products; matrix t of A starts at t·strideA (likewise B, C). A stride of 0 broadcasts.</summary>
     /// <remarks>
     /// Many small products (e.g. one per attention head) run in parallel over the batch; a few large ones each run in
