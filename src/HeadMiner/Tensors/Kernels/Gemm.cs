@@ -14,8 +14,9 @@ namespace HeadMiner.Tensors.Kernels;
 /// <para>A leading dimension must be at least the stored row's width, and every span long enough for the rows it
 /// holds ((rows − 1)·ld + width); otherwise <see cref="ArgumentException"/>.</para>
 /// <para>Implementation: Goto/BLIS-style packed panels and a register-blocked FMA micro-kernel (12×32 on AVX-512,
-/// 6×16 on AVX2, a scalar loop elsewhere), on up to <see cref="WorkerPool.MaxThreads"/> threads. Results do not
-/// depend on the thread count: every element is summed in the same order whatever the split.</para>
+/// 6×16 on AVX2, a scalar loop elsewhere), on up to <see cref="WorkerPool.MaxThreads"/> threads; one row (m = 1) on
+/// AVX-512 runs as a GEMV (<c>GemmRowDriver</c>). Results do not depend on the thread count, nor on how many rows
+/// a call holds: every element is summed in the same order whatever the split.</para>
 /// </remarks>
 public static class Gemm
 {
@@ -117,6 +118,9 @@ public static class Gemm
         int threads = WorkerPool.InsideParallelRegion ? 1 : (int)Math.Min(WorkerPool.MaxThreads, Math.Max(1, work / MinMultiplyAddsPerThread));
         switch (path)
         {
+            case GemmKernelPath.Avx512 when m == 1:
+                GemmRowDriver.Run(op, n); // decode: bound by reading B once; same sums as the blocked driver
+                break;
             case GemmKernelPath.Avx512:
                 GemmParallelJob<MicroKernel12x32Avx512>.Run(op, m, n, threads);
                 break;
