@@ -22,9 +22,11 @@ public static class ModelOptions
         Description = "Allow a partial checkpoint (e.g. without embeddings or MLPs) for weight-only analysis",
     };
 
+    /// <summary>Accepted so existing scripts keep working: F16/BF16 weights now always stay 16-bit (mapped) and are widened inside the GEMM.</summary>
     public static Option<bool> CompactHalf() => new("--compact-half")
     {
-        Description = "Keep F16/BF16 weights in 16 bits (mapped) and convert each layer when it runs: less memory, slower",
+        Description = "No effect (kept for old scripts): F16/BF16 weights always stay in 16 bits",
+        Hidden = true,
     };
 
     public static Option<bool> AllowUnused() => new("--allow-unused")
@@ -43,7 +45,7 @@ public static class ModelOptions
     /// checkpoint holding tensors the config leaves unused loads anyway and a note naming them goes to
     /// <paramref name="notes"/> (the command's error stream), so what was ignored is never silent.
     /// </summary>
-    public static LoadedModel Load(string? path, bool process = false, bool weightsOnly = false, bool compactHalf = false,
+    public static LoadedModel Load(string? path, bool process = false, bool weightsOnly = false,
         bool allowUnused = false, TextWriter? notes = null)
     {
         if (string.IsNullOrWhiteSpace(path))
@@ -51,7 +53,6 @@ public static class ModelOptions
         var loaded = ModelLoader.Load(Resolve(path), new LoadOptions
         {
             WeightsOnly = weightsOnly,
-            CompactHalf = compactHalf,
             AllowUnused = allowUnused,
             Processing = process ? WeightProcessing.TransformerLensDefault : WeightProcessing.None,
         });

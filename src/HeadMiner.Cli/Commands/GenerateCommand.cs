@@ -24,7 +24,7 @@ public static class GenerateCommand
         {
             int n = parse.GetValue(maxTokens);
             if (n < 0) throw new UsageException($"--max-tokens {n} must be ≥ 0");
-            using var loaded = ModelOptions.Load(parse.GetValue(model), parse.GetValue(process), compactHalf: parse.GetValue(compact), allowUnused: parse.GetValue(allowUnused), notes: parse.InvocationConfiguration.Error);
+            using var loaded = ModelOptions.Load(parse.GetValue(model), parse.GetValue(process), allowUnused: parse.GetValue(allowUnused), notes: parse.InvocationConfiguration.Error);
             var tokenizer = loaded.RequireTokenizer();
             string text = parse.GetValue(prompt) ?? "";
             var ids = new List<int>(tokenizer.Encode(text));

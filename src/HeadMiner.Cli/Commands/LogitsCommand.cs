@@ -22,7 +22,7 @@ public static class LogitsCommand
         command.SetAction(parse =>
         {
             int k = parse.GetValue(top);
-            using var loaded = ModelOptions.Load(parse.GetValue(model), parse.GetValue(process), compactHalf: parse.GetValue(compact), allowUnused: parse.GetValue(allowUnused), notes: parse.InvocationConfiguration.Error);
+            using var loaded = ModelOptions.Load(parse.GetValue(model), parse.GetValue(process), allowUnused: parse.GetValue(allowUnused), notes: parse.InvocationConfiguration.Error);
             var tokenizer = loaded.RequireTokenizer();
             var ids = tokenizer.Encode(parse.GetValue(prompt)!, parse.GetValue(noBos) ? false : null);
             if (ids.Length == 0) throw new UsageException("the prompt encodes to no tokens");

@@ -12,13 +12,6 @@ public sealed record LoadOptions
     public bool WeightsOnly { get; init; }
 
     /// <summary>
-    /// Keep F16/BF16 checkpoints compact: the mapped 16-bit data stays the only copy, and a layer is converted to
-    /// float when a forward pass reaches it (held weakly afterwards). Memory stays near the file's size at the cost of
-    /// converting each layer per use. Weight processing or editing a layer makes it a permanent float copy.
-    /// </summary>
-    public bool CompactHalf { get; init; }
-
-    /// <summary>
     /// Load a checkpoint that holds tensors the config does not use (more layers than config.json declares, a different
     /// architecture's extras); they are listed in <see cref="LoadedModel.UnusedTensors"/>. Without it such a checkpoint
     /// is refused: a config that silently describes part of a checkpoint is a truncated model.
@@ -102,20 +95,9 @@ public static class ModelLoader
         try
         {
             var reader = new WeightReader(source, options.WeightsOnly, architecture.Prefixes.ToArray());
-            TransformerWeights weights;
-            if (options.CompactHalf && !options.WeightsOnly && source.HasHalfPrecision)
-            {
-                // Convert and check every layer once now (bad tensors fail at load), then keep only the recipe.
-                var blocks = new LayerWeights[modelConfig.Layers];
-                for (int l = 0; l < blocks.Length; l++)
-                {
-                    architecture.LoadLayer(modelConfig, reader, l);
-                    int layer = l;
-                    blocks[l] = LayerWeights.Lazy(l, dir, () => architecture.LoadLayer(modelConfig, reader, layer));
-                }
-                weights = architecture.LoadGlobals(modelConfig, reader, blocks);
-            }
-            else weights = architecture.LoadWeights(modelConfig, reader);
+            // F16/BF16 tensors arrive as 16-bit views over the mapping (Tensor.Half): loading reads no weight data, and
+            // the forward pass widens them inside the GEMM's packing, so memory stays near the checkpoint's size.
+            var weights = architecture.LoadWeights(modelConfig, reader);
             var model = new Transformer(modelConfig, weights, dir, source);
             var unused = reader.Unused(IsKnownBuffer).ToArray();
             if (unused.Length > 0 && !options.AllowUnused) throw UnusedTensors(config.Path, source.Source, modelConfig, unused);

@@ -11,9 +11,7 @@ public sealed class SafetensorsWeightSource(SafetensorsCheckpoint checkpoint) : 
     public string FileOf(string name) => checkpoint.Contains(name) ? checkpoint.FileOf(name).Path : Source;
     public IReadOnlyCollection<string> Names => [.. checkpoint.TensorNames];
     public bool Contains(string name) => checkpoint.Contains(name);
-    public Tensor Get(string name) => checkpoint.GetFloat32(name);
-
-    /// <summary>Whether any tensor is stored as F16 or BF16 (and so is converted when read).</summary>
-    public bool HasHalfPrecision => checkpoint.TensorNames.Any(n => checkpoint.Info(n).DType.IsHalf());
+    /// <summary>F32 as a view over the mapping; F16/BF16 as a 16-bit tensor over it (<see cref="Tensor.Half"/>): never widened here.</summary>
+    public Tensor Get(string name) => checkpoint.Get(name);
     public void Dispose() => checkpoint.Dispose();
 }

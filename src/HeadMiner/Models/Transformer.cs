@@ -177,25 +177,26 @@ public sealed class Transformer : IDisposable
     {
         int d = Config.DModel, rows = batch.Ids.Length;
         var x = new float[rows * d];
-        Embedding.Gather(Weights.W_E.Contiguous().Span, d, batch.Ids, x);
+        GatherRows(Weights.W_E, d, batch.Ids, x);
         // Gemma's √d_model; before hook_embed, where TransformerLens (which folds it into W_E) shows it too.
         if (Config.EmbeddingMultiplier != 1) TensorPrimitives.Multiply(x, Config.EmbeddingMultiplier, x);
         var ctx = new RunContext(batch, positions, hooks, null);
         Visit(ctx, ActivationSite.Embed, -1, x, batch.Batch, batch.Length, d);
         if (Config.LearnedPositions)
         {
-            var wpos = Weights.W_pos!.Contiguous().Span;
-            if (ctx.Wants(ActivationSite.PosEmbed, -1))
-            {
-                var pos = new float[rows * d];
-                for (int t = 0; t < rows; t++) wpos.Slice(positions[t] * d, d).CopyTo(pos.AsSpan(t * d, d));
-                Visit(ctx, ActivationSite.PosEmbed, -1, pos, batch.Batch, batch.Length, d);
-                TensorPrimitives.Add(x, pos, x);
-            }
-            else
-                for (int t = 0; t < rows; t++) TensorPrimitives.Add(x.AsSpan(t * d, d), wpos.Slice(positions[t] * d, d), x.AsSpan(t * d, d));
+            var pos = new float[rows * d];
+            GatherRows(Weights.W_pos!, d, positions.AsSpan(0, rows), pos);
+            Visit(ctx, ActivationSite.PosEmbed, -1, pos, batch.Batch, batch.Length, d);
+            TensorPrimitives.Add(x, pos, x);
         }
         return x;
+    }
+
+    /// <summary>Rows <paramref name="ids"/> of an embedding table; a 16-bit table widens only those rows.</summary>
+    private static void GatherRows(Tensor table, int d, ReadOnlySpan<int> ids, Span<float> output)
+    {
+        if (table.Half is { } half && table.IsContiguous) Embedding.Gather(half.Bits.Span.Slice(table.Offset, table.Length), half.Format, d, ids, output);
+        else Embedding.Gather(table.Contiguous().Span, d, ids, output);
     }
 
     private void RunBlock(int l, float[] x, Buffers buf, RunContext ctx)

@@ -8,14 +8,29 @@ namespace HeadMiner.Tensors;
 /// The buffer may be a managed array or a memory-mapped file (<see cref="MappedFile"/>); views share it, so
 /// Slice, Select, Transpose and legal Reshapes never copy. Kernels take spans of contiguous tensors: call
 /// <see cref="Contiguous"/> when a view has to be materialised.
+/// <para>
+/// A tensor may instead be stored in 16 bits (<see cref="Half"/>: BF16/F16 checkpoint weights, mapped): its values
+/// are the widened float32 values, views stay 16-bit, and element access, <see cref="CopyTo"/>,
+/// <see cref="Clone"/> and <see cref="ToArray"/> widen only the elements they read. The GEMM reads such a tensor
+/// directly (MatrixOperand). Only <see cref="Storage"/> and <see cref="Span"/> widen the whole buffer (once, held
+/// weakly: <see cref="HalfStorage.Widened"/>); a 16-bit tensor is read-only.
+/// </para>
 /// </summary>
 public sealed class Tensor
 {
     private readonly int[] _shape;
     private readonly int[] _strides;
+    private readonly Memory<float> _storage;
+    private readonly HalfStorage? _half;
 
-    /// <summary>The whole underlying buffer (shared by every view of it).</summary>
-    public Memory<float> Storage { get; }
+    /// <summary>The whole underlying buffer (shared by every view of it); for a 16-bit tensor, the widened copy of it.</summary>
+    public Memory<float> Storage => _half is null ? _storage : _half.Widened();
+
+    /// <summary>The 16-bit storage when this tensor is stored in BF16/F16, else null.</summary>
+    public HalfStorage? Half => _half;
+
+    /// <summary>Number of elements in the underlying buffer (without widening a 16-bit one).</summary>
+    public int StorageLength => _half is null ? _storage.Length : _half.Length;
 
     /// <summary>Index of element [0, 0, …] in <see cref="Storage"/>.</summary>
     public int Offset { get; }
@@ -29,9 +44,10 @@ public sealed class Tensor
 
     public bool IsContiguous { get; }
 
-    private Tensor(Memory<float> storage, int offset, int[] shape, int[] strides)
+    private Tensor(Memory<float> storage, HalfStorage? half, int offset, int[] shape, int[] strides)
     {
-        Storage = storage;
+        _storage = storage;
+        _half = half;
         Offset = offset;
         _shape = shape;
         _strides = strides;
@@ -51,9 +67,18 @@ public sealed class Tensor
     /// <summary>A tensor over an existing buffer, without copying. The buffer must hold at least the shape's element count.</summary>
     public static Tensor FromMemory(Memory<float> storage, params int[] shape)
     {
-        var t = new Tensor(storage, 0, (int[])shape.Clone(), RowMajorStrides(shape));
+        var t = new Tensor(storage, null, 0, (int[])shape.Clone(), RowMajorStrides(shape));
         if (t.Length > storage.Length)
             throw new ArgumentException($"buffer of {storage.Length} floats is too small for shape {Format(shape)}");
+        return t;
+    }
+
+    /// <summary>A row-major tensor over 16-bit storage, without copying or widening anything.</summary>
+    public static Tensor FromHalf(HalfStorage storage, params int[] shape)
+    {
+        var t = new Tensor(default, storage, 0, (int[])shape.Clone(), RowMajorStrides(shape));
+        if (t.Length > storage.Length)
+            throw new ArgumentException($"buffer of {storage.Length} 16-bit values is too small for shape {Format(shape)}");
         return t;
     }
 
@@ -119,8 +144,12 @@ public sealed class Tensor
 
     public float this[params int[] index]
     {
-        get => Storage.Span[ElementIndex(index)];
-        set => Storage.Span[ElementIndex(index)] = value;
+        get => _half is null ? _storage.Span[ElementIndex(index)] : _half[ElementIndex(index)];
+        set
+        {
+            if (_half is not null) throw new InvalidOperationException($"tensor of shape {ShapeString} is stored in 16 bits ({_half.Format}) and read-only; Clone() it to edit");
+            _storage.Span[ElementIndex(index)] = value;
+        }
     }
 
     public int Dim(int axis) => _shape[NormalizeAxis(axis)];
@@ -128,7 +157,13 @@ public sealed class Tensor
     public string ShapeString => Format(_shape);
 
     /// <summary>The elements in row-major order (a copy).</summary>
-    public float[] ToArray() => Contiguous() is var c && ReferenceEquals(c, this) ? Span.ToArray() : c.Span.ToArray();
+    public float[] ToArray()
+    {
+        if (_half is null) return Contiguous() is var c && ReferenceEquals(c, this) ? Span.ToArray() : c.Span.ToArray();
+        var values = new float[Length];
+        CopyTo(Wrap(values, _shape));
+        return values;
+    }
 
     // ---- views ----------------------------------------------------------------------------------------------
 
@@ -140,7 +175,7 @@ public sealed class Tensor
             throw new ArgumentOutOfRangeException(nameof(start), $"slice [{start}, {start + length}) is outside axis {axis} of size {_shape[axis]}");
         var shape = (int[])_shape.Clone();
         shape[axis] = length;
-        return new Tensor(Storage, Offset + (length == 0 ? 0 : start * _strides[axis]), shape, (int[])_strides.Clone());
+        return new Tensor(_storage, _half, Offset + (length == 0 ? 0 : start * _strides[axis]), shape, (int[])_strides.Clone());
     }
 
     /// <summary>Index <paramref name="index"/> of <paramref name="axis"/>, dropping that axis (e.g. one head of [head, …]).</summary>
@@ -157,7 +192,7 @@ public sealed class Tensor
             shape[j] = _shape[i];
             strides[j++] = _strides[i];
         }
-        return new Tensor(Storage, Offset + index * _strides[axis], shape, strides);
+        return new Tensor(_storage, _half, Offset + index * _strides[axis], shape, strides);
     }
 
     /// <summary>
@@ -176,9 +211,9 @@ public sealed class Tensor
             long reach = (long)(shape[i] - 1) * strides[i];
             if (reach < 0) lo += reach; else hi += reach;
         }
-        if (hi >= lo && (lo < 0 || hi >= Storage.Length))
-            throw new ArgumentOutOfRangeException(nameof(offset), $"view {Format(shape)} with strides {Format(strides)} at offset {offset} reaches outside the storage ({Storage.Length} floats)");
-        return new Tensor(Storage, Offset + offset, (int[])shape.Clone(), (int[])strides.Clone());
+        if (hi >= lo && (lo < 0 || hi >= StorageLength))
+            throw new ArgumentOutOfRangeException(nameof(offset), $"view {Format(shape)} with strides {Format(strides)} at offset {offset} reaches outside the storage ({StorageLength} {(_half is null ? "floats" : "16-bit values")})");
+        return new Tensor(_storage, _half, Offset + offset, (int[])shape.Clone(), (int[])strides.Clone());
     }
 
     /// <summary>Swaps two axes; shares storage.</summary>
@@ -190,7 +225,7 @@ public sealed class Tensor
         var strides = (int[])_strides.Clone();
         (shape[axis0], shape[axis1]) = (shape[axis1], shape[axis0]);
         (strides[axis0], strides[axis1]) = (strides[axis1], strides[axis0]);
-        return new Tensor(Storage, Offset, shape, strides);
+        return new Tensor(_storage, _half, Offset, shape, strides);
     }
 
     /// <summary>Reorders all axes: result axis i is this tensor's axis order[i]; shares storage.</summary>
@@ -208,7 +243,7 @@ public sealed class Tensor
             shape[i] = _shape[a];
             strides[i] = _strides[a];
         }
-        return new Tensor(Storage, Offset, shape, strides);
+        return new Tensor(_storage, _half, Offset, shape, strides);
     }
 
     /// <summary>
@@ -237,7 +272,7 @@ public sealed class Tensor
         }
         if (known != Length) throw new ArgumentException($"cannot reshape {ShapeString} ({Length} elements) to {Format(shape)}");
         if (!IsContiguous) throw new InvalidOperationException($"reshape of a strided view {ShapeString} would need a copy; call Contiguous() first");
-        return new Tensor(Storage, Offset, shape, RowMajorStrides(shape));
+        return new Tensor(_storage, _half, Offset, shape, RowMajorStrides(shape));
     }
 
     /// <summary>This tensor if it is already contiguous, otherwise a row-major copy.</summary>
@@ -256,14 +291,20 @@ public sealed class Tensor
     {
         if (!Shape.SequenceEqual(destination.Shape))
             throw new ArgumentException($"shape {ShapeString} does not match destination {destination.ShapeString}");
+        if (destination._half is not null) throw new InvalidOperationException($"destination of shape {destination.ShapeString} is stored in 16 bits and read-only");
+        if (_half is not null)
+        {
+            CopyHalfTo(destination);
+            return;
+        }
         if (IsContiguous && destination.IsContiguous)
         {
             Span.CopyTo(destination.Span);
             return;
         }
         if (Length == 0) return;
-        var src = Storage.Span;
-        var dst = destination.Storage.Span;
+        var src = _storage.Span;
+        var dst = destination._storage.Span;
         int rank = Rank;
         if (rank == 0)
         {
@@ -283,6 +324,42 @@ public sealed class Tensor
             }
             if (sIn == 1 && dIn == 1) src.Slice(s, inner).CopyTo(dst.Slice(d, inner));
             else for (int i = 0; i < inner; i++) dst[d + i * dIn] = src[s + i * sIn];
+            int ax = rank - 2;
+            while (ax >= 0 && ++idx[ax] == _shape[ax]) idx[ax--] = 0;
+            if (ax < 0) break;
+        }
+    }
+
+    /// <summary><see cref="CopyTo"/> from 16-bit storage: widens each innermost run straight into the destination.</summary>
+    private void CopyHalfTo(Tensor destination)
+    {
+        if (Length == 0) return;
+        var src = _half!.Bits.Span;
+        var format = _half.Format;
+        var dst = destination._storage.Span;
+        if (IsContiguous && destination.IsContiguous)
+        {
+            HalfWidening.ToFloat(src.Slice(Offset, Length), dst.Slice(destination.Offset, Length), format);
+            return;
+        }
+        int rank = Rank;
+        if (rank == 0)
+        {
+            dst[destination.Offset] = HalfWidening.ToFloat(src[Offset], format);
+            return;
+        }
+        Span<int> idx = stackalloc int[rank];
+        int inner = _shape[rank - 1], sIn = _strides[rank - 1], dIn = destination._strides[rank - 1];
+        while (true)
+        {
+            int s = Offset, d = destination.Offset;
+            for (int a = 0; a < rank - 1; a++)
+            {
+                s += idx[a] * _strides[a];
+                d += idx[a] * destination._strides[a];
+            }
+            if (sIn == 1 && dIn == 1) HalfWidening.ToFloat(src.Slice(s, inner), dst.Slice(d, inner), format);
+            else for (int i = 0; i < inner; i++) dst[d + i * dIn] = HalfWidening.ToFloat(src[s + i * sIn], format);
             int ax = rank - 2;
             while (ax >= 0 && ++idx[ax] == _shape[ax]) idx[ax--] = 0;
             if (ax < 0) break;

@@ -14,11 +14,11 @@ public class ArchitectureParityTests(ITestOutputHelper output)
 {
     public static TheoryData<string> Fixtures => new() { "gpt2", "gpt_neo", "gpt_neox", "gpt_neox_seq", "llama", "llama3", "mistral", "qwen2", "smollm2", "phi3", "phi3_long", "qwen3", "olmo2", "gemma", "gemma2", "gemma3" };
 
-    private sealed record Expected(int[][] InputIds, int[][] AttentionMask, float[][][] Logits);
+    internal sealed record Expected(int[][] InputIds, int[][] AttentionMask, float[][][] Logits);
 
-    private static Expected Read(string dir)
+    internal static Expected Read(string dir, string file = "expected.json")
     {
-        using var doc = JsonDocument.Parse(File.ReadAllText(Path.Combine(dir, "expected.json")));
+        using var doc = JsonDocument.Parse(File.ReadAllText(Path.Combine(dir, file)));
         var root = doc.RootElement;
         int[][] Ints(string key) => root.GetProperty(key).EnumerateArray().Select(r => r.EnumerateArray().Select(e => e.GetInt32()).ToArray()).ToArray();
         var logits = root.GetProperty("logits").EnumerateArray()
@@ -26,7 +26,7 @@ public class ArchitectureParityTests(ITestOutputHelper output)
         return new Expected(Ints("input_ids"), Ints("attention_mask"), logits);
     }
 
-    private static (float MaxDiff, float Range) Compare(Transformer model, Expected expected, bool logProbs)
+    internal static (float MaxDiff, float Range) Compare(Transformer model, Expected expected, bool logProbs)
     {
         int batch = expected.InputIds.Length, length = expected.InputIds[0].Length, v = model.Config.VocabSize;
         var tokens = new TokenBatch(expected.InputIds.SelectMany(r => r).ToArray(), batch, length,

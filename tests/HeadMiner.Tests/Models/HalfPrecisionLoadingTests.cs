@@ -3,7 +3,7 @@ using HeadMiner.Models.Formats;
 
 namespace HeadMiner.Tests.Models;
 
-/// <summary>BF16/F16 checkpoints: converted at load by default, or kept compact and converted per layer on use.</summary>
+/// <summary>BF16/F16 checkpoints stay 16-bit in the model and compute exactly what their widened float32 copy computes.</summary>
 public class HalfPrecisionLoadingTests
 {
     /// <summary>A copy of a parity fixture with every tensor stored in <paramref name="dtype"/>.</summary>
@@ -19,29 +19,42 @@ public class HalfPrecisionLoadingTests
         return dir;
     }
 
+    /// <summary>A float32 copy of a half checkpoint: every tensor widened and stored as F32 (the eagerly converted model).</summary>
+    private static TestPaths.TempDirectory WidenedCopy(TestPaths.TempDirectory half)
+    {
+        var dir = TestPaths.NewTempDirectory();
+        File.Copy(half.File("config.json"), dir.File("config.json"));
+        using var file = SafetensorsFile.Open(half.File("model.safetensors"));
+        var writer = new SafetensorsWriter();
+        foreach (var name in file.TensorNames) writer.Add(name, file.GetFloat32(name));
+        writer.Save(dir.File("model.safetensors"));
+        return dir;
+    }
+
     [Theory]
     [InlineData("llama", SafetensorsDType.BF16)]
     [InlineData("gpt2", SafetensorsDType.F16)]
     [InlineData("gpt_neox", SafetensorsDType.BF16)]
     [InlineData("phi3", SafetensorsDType.BF16)]
-    public void CompactModelGivesExactlyTheLogitsOfTheEagerlyConvertedOne(string fixture, SafetensorsDType dtype)
+    public void SixteenBitModelGivesExactlyTheLogitsOfItsWidenedCopy(string fixture, SafetensorsDType dtype)
     {
         using var dir = HalfCopy(fixture, dtype);
-        using var eager = ModelLoader.Load(dir.Path);
-        using var compact = ModelLoader.Load(dir.Path, new LoadOptions { CompactHalf = true });
-        Assert.All(compact.Model.Weights.Blocks, b => Assert.True(b.IsLazy));
-        Assert.All(eager.Model.Weights.Blocks, b => Assert.False(b.IsLazy));
-        var tokens = TinyModels.Tokens(eager.Model.Config, 9, 3);
-        Assert.Equal(eager.Model.Forward(tokens).ToArray(), compact.Model.Forward(tokens).ToArray());
-        // A lazy layer's tensors read like any other's.
-        Assert.Equal(eager.Model.Weights.Blocks[1].W_Q[1, 3, 2], compact.Model.Weights.Blocks[1].W_Q[1, 3, 2]);
+        using var widened = WidenedCopy(dir);
+        using var half = ModelLoader.Load(dir.Path);
+        using var full = ModelLoader.Load(widened.Path);
+        Assert.NotNull(half.Model.Weights.Blocks[0].W_Q.Half);
+        Assert.Null(full.Model.Weights.Blocks[0].W_Q.Half);
+        var tokens = TinyModels.Tokens(full.Model.Config, 9, 3);
+        Assert.Equal(full.Model.Forward(tokens).ToArray(), half.Model.Forward(tokens).ToArray());
+        // A 16-bit tensor's elements read as their widened values.
+        Assert.Equal(full.Model.Weights.Blocks[1].W_Q[1, 3, 2], half.Model.Weights.Blocks[1].W_Q[1, 3, 2]);
     }
 
     [Fact]
     public void HalfPrecisionLogitsStayCloseToTheFloat32Reference()
     {
         using var dir = HalfCopy("llama", SafetensorsDType.BF16);
-        using var half = ModelLoader.Load(dir.Path, new LoadOptions { CompactHalf = true });
+        using var half = ModelLoader.Load(dir.Path);
         using var full = ModelLoader.Load(TestPaths.Fixture("parity", "llama"));
         var tokens = TinyModels.Tokens(full.Model.Config, 9, 4);
         var a = full.Model.Forward(tokens).ToArray();
@@ -53,13 +66,13 @@ public class HalfPrecisionLoadingTests
     }
 
     [Fact]
-    public void ProcessingACompactModelPinsItsLayers()
+    public void ProcessingASixteenBitModelEqualsProcessingItsWidenedCopy()
     {
         using var dir = HalfCopy("gpt2", SafetensorsDType.BF16);
-        using var compact = ModelLoader.Load(dir.Path, new LoadOptions { CompactHalf = true, Processing = WeightProcessing.TransformerLensDefault });
-        using var eager = ModelLoader.Load(dir.Path, new LoadOptions { Processing = WeightProcessing.TransformerLensDefault });
-        Assert.All(compact.Model.Weights.Blocks, b => Assert.False(b.IsLazy));
-        var tokens = TinyModels.Tokens(eager.Model.Config, 7, 5);
-        Assert.Equal(eager.Model.Forward(tokens).ToArray(), compact.Model.Forward(tokens).ToArray());
+        using var widened = WidenedCopy(dir);
+        using var half = ModelLoader.Load(dir.Path, new LoadOptions { Processing = WeightProcessing.TransformerLensDefault });
+        using var full = ModelLoader.Load(widened.Path, new LoadOptions { Processing = WeightProcessing.TransformerLensDefault });
+        var tokens = TinyModels.Tokens(full.Model.Config, 7, 5);
+        Assert.Equal(full.Model.Forward(tokens).ToArray(), half.Model.Forward(tokens).ToArray());
     }
 }

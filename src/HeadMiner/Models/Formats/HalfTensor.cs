@@ -43,6 +43,9 @@ public sealed class HalfTensor
         else HalfPrecision.F16ToFloat(source, destination);
     }
 
+    /// <summary>The same data as a 16-bit <see cref="Tensor"/> (no copy, no widening): what a model's weights are.</summary>
+    public Tensor AsTensor() => Tensor.FromHalf(new HalfStorage(Storage, DType.HalfFormat()), _shape);
+
     /// <summary>A new float32 tensor of the same shape holding the widened values.</summary>
     public Tensor ToFloat()
     {

@@ -78,6 +78,9 @@ public sealed class SafetensorsCheckpoint : IDisposable
 
     public SafetensorsTensorInfo Info(string name) => FileOf(name).Info(name);
 
+    /// <inheritdoc cref="SafetensorsFile.Get"/>
+    public Tensor Get(string name) => FileOf(name).Get(name);
+
     /// <inheritdoc cref="SafetensorsFile.GetFloat32"/>
     public Tensor GetFloat32(string name) => FileOf(name).GetFloat32(name);
 

@@ -1,3 +1,5 @@
+using HeadMiner.Tensors;
+
 namespace HeadMiner.Models.Formats;
 
 /// <summary>The element types a safetensors header may name. Only F32, F16 and BF16 convert to float32 tensors.</summary>
@@ -37,6 +39,14 @@ public static class SafetensorsDTypes
 
     /// <summary>True for the 16-bit float types that <see cref="HalfTensor"/> holds.</summary>
     public static bool IsHalf(this SafetensorsDType dtype) => dtype is SafetensorsDType.F16 or SafetensorsDType.BF16;
+
+    /// <summary>The tensor-level 16-bit format of F16/BF16.</summary>
+    public static HalfFormat HalfFormat(this SafetensorsDType dtype) => dtype switch
+    {
+        SafetensorsDType.BF16 => Tensors.HalfFormat.BFloat16,
+        SafetensorsDType.F16 => Tensors.HalfFormat.Float16,
+        _ => throw new ArgumentOutOfRangeException(nameof(dtype), dtype, "not a 16-bit float type"),
+    };
 
     /// <summary>Parses a header dtype string. Case-sensitive, as the format is.</summary>
     public static bool TryParse(string text, out SafetensorsDType dtype)

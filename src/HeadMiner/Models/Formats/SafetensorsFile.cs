@@ -128,6 +128,17 @@ public sealed class SafetensorsFile : IDisposable
     }
 
     /// <summary>
+    /// A tensor as stored, widening nothing: F32 as <see cref="GetFloat32"/> gives it, F16/BF16 as a 16-bit
+    /// <see cref="Tensor"/> (<see cref="Tensor.Half"/>) over the mapping. What a model loads its weights with, so
+    /// loading reads no weight data and a BF16 checkpoint stays the size of its file.
+    /// </summary>
+    public Tensor Get(string name)
+    {
+        var info = Info(name);
+        return info.DType.IsHalf() ? GetHalf(name).AsTensor() : GetFloat32(name);
+    }
+
+    /// <summary>
     /// An F16/BF16 tensor kept 16-bit: a zero-copy view over the mapping when 2-byte aligned, a copy otherwise.
     /// </summary>
     public HalfTensor GetHalf(string name)

@@ -20,6 +20,20 @@ public static class Embedding
         }
     }
 
+    /// <summary>output[t] = table[ids[t]] widened, for a table stored in 16 bits (only the gathered rows are read).</summary>
+    public static void Gather(ReadOnlySpan<ushort> table, HalfFormat format, int dim, ReadOnlySpan<int> ids, Span<float> output)
+    {
+        int vocab = Vocabulary(table.Length, dim);
+        if ((long)ids.Length * dim > output.Length)
+            throw new ArgumentException($"output has {output.Length} elements, {ids.Length} tokens of {dim} need {(long)ids.Length * dim}", nameof(output));
+        for (int t = 0; t < ids.Length; t++)
+        {
+            int id = ids[t];
+            if ((uint)id >= (uint)vocab) throw OutOfVocabulary(id, t, vocab);
+            HalfWidening.ToFloat(table.Slice(id * dim, dim), output.Slice(t * dim, dim), format);
+        }
+    }
+
     /// <summary>
     /// Backward of <see cref="Gather"/>: tableGradient[ids[t]] += outputGradient[t] for every t (repeated ids
     /// accumulate). All ids are validated before anything is written, so a bad id leaves tableGradient unchanged.

@@ -14,8 +14,9 @@ namespace HeadMiner.Tensors.Kernels;
 /// <para>A leading dimension must be at least the stored row's width, and every span long enough for the rows it
 /// holds ((rows − 1)·ld + width); otherwise <see cref="ArgumentException"/>.</para>
 /// <para>Implementation: Goto/BLIS-style packed panels and a register-blocked FMA micro-kernel (12×32 on AVX-512,
-/// 6×16 on AVX2, a scalar loop elsewhere), on up to <see cref="WorkerPool.MaxThreads"/> threads. Results do not
-/// depend on the thread count: every element is summed in the same order whatever the split.</para>
+/// 6×16 on AVX2, a scalar loop elsewhere), on up to <see cref="WorkerPool.MaxThreads"/> threads; one row (m = 1) on
+/// AVX-512 runs as a GEMV (<c>GemmRowDriver</c>). Results do not depend on the thread count, nor on how many rows
+/// a call holds: every element is summed in the same order whatever the split.</para>
 /// </remarks>
 public static class Gemm
 {
@@ -39,6 +40,33 @@ public static class Gemm
         fixed (float* pa = a, pb = b, pc = c)
         {
             var op = new GemmOperands(transA, transB, k, alpha, pa, lda, pb, ldb, beta, pc, ldc);
+            RunOne(op, GemmKernelPaths.Current, m, n);
+        }
+    }
+
+    /// <summary>
+    /// The same product with B stored in 16 bits (BF16 or F16 bit patterns, e.g. mapped checkpoint weights; strides in
+    /// 16-bit elements). B is widened to float32 inside the packing, never as a whole; the arithmetic is float32 and
+    /// the result is bit for bit the product with B's widened values.
+    /// </summary>
+    public static unsafe void Multiply(bool transA, bool transB, int m, int n, int k, float alpha,
+        ReadOnlySpan<float> a, int lda, ReadOnlySpan<ushort> b, HalfFormat bFormat, int ldb, float beta, Span<float> c, int ldc)
+    {
+        ValidateShape(m, n, k);
+        ValidateOperand(a.Length, transA ? k : m, transA ? m : k, lda, 0, 1, nameof(a), nameof(lda));
+        ValidateOperand(b.Length, transB ? n : k, transB ? k : n, ldb, 0, 1, nameof(b), nameof(ldb));
+        ValidateOperand(c.Length, m, n, ldc, 0, 1, nameof(c), nameof(ldc));
+        if (m == 0 || n == 0) return;
+        if (k == 0 || alpha == 0)
+        {
+            ScaleC(c, m, n, ldc, beta);
+            return;
+        }
+
+        fixed (float* pa = a, pc = c)
+        fixed (ushort* pb = b)
+        {
+            var op = GemmOperands.WithHalfB(new GemmOperands(transA, transB, k, alpha, pa, lda, null, ldb, beta, pc, ldc), pb, bFormat);
             RunOne(op, GemmKernelPaths.Current, m, n);
         }
     }
@@ -90,6 +118,9 @@ public static class Gemm
         int threads = WorkerPool.InsideParallelRegion ? 1 : (int)Math.Min(WorkerPool.MaxThreads, Math.Max(1, work / MinMultiplyAddsPerThread));
         switch (path)
         {
+            case GemmKernelPath.Avx512 when m == 1:
+                GemmRowDriver.Run(op, n); // decode: bound by reading B once; same sums as the blocked driver
+                break;
             case GemmKernelPath.Avx512:
                 GemmParallelJob<MicroKernel12x32Avx512>.Run(op, m, n, threads);
                 break;

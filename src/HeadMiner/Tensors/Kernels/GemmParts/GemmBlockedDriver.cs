@@ -62,7 +62,7 @@ internal static unsafe class GemmBlockedDriver<TKernel> where TKernel : IGemmMic
             {
                 int kc = Math.Min(kcBlock, k - pc);
                 float beta = pc == 0 ? op.Beta : 1f; // later slices accumulate onto the first
-                GemmPacking.PackPanel(op.B + (j0 + jr) * op.BOuter + pc * op.BDepth, op.BOuter, op.BDepth, cols, kc, nr, panelB);
+                PackBPanel(op, j0 + jr, cols, pc, kc, panelB);
                 float* sliceA = packedA + (nint)mPadded * pc;
                 for (int ir = 0; ir < m; ir += mr)
                     Tile(kc, sliceA + (nint)ir * kc, panelB, cPanel + ir * op.Ldc, op.Ldc, op.Alpha, beta, Math.Min(mr, m - ir), cols, buffers.EdgeTile);
@@ -107,9 +107,14 @@ internal static unsafe class GemmBlockedDriver<TKernel> where TKernel : IGemmMic
         }
     }
 
-    /// <summary>Packs columns [j, j+cols) (cols ≤ Nr) of depth slice [pc, pc+kc) of op(B) as one panel.</summary>
-    public static void PackBPanel(in GemmOperands op, int j, int cols, int pc, int kc, float* dest) =>
-        GemmPacking.PackPanel(op.B + j * op.BOuter + pc * op.BDepth, op.BOuter, op.BDepth, cols, kc, TKernel.Nr, dest);
+    /// <summary>Packs columns [j, j+cols) (cols ≤ Nr) of depth slice [pc, pc+kc) of op(B) as one panel (widening a 16-bit B).</summary>
+    public static void PackBPanel(in GemmOperands op, int j, int cols, int pc, int kc, float* dest)
+    {
+        if (op.BHalf != null)
+            GemmHalfPacking.PackPanel(op.BHalf + j * op.BOuter + pc * op.BDepth, op.BOuter, op.BDepth, cols, kc, TKernel.Nr, dest, op.BFormat);
+        else
+            GemmPacking.PackPanel(op.B + j * op.BOuter + pc * op.BDepth, op.BOuter, op.BDepth, cols, kc, TKernel.Nr, dest);
+    }
 
     /// <summary>
     /// Rows [i, i+m) of the general order against an already packed kc×nc block of B: columns [j, j+nc) where

@@ -3,13 +3,16 @@ namespace HeadMiner.Tensors.Kernels.GemmParts;
 /// <summary>
 /// One product C = alpha·op(A)·op(B) + beta·C as raw strided views (the spans are pinned by the caller).
 /// op(A)[i, p] is at <c>A[i·AOuter + p·ADepth]</c>, op(B)[p, j] at <c>B[j·BOuter + p·BDepth]</c>: the transpose flags
-/// only swap which stride is 1, so packing handles both layouts without transposed copies.
+/// only swap which stride is 1, so packing handles both layouts without transposed copies. B may instead be 16-bit
+/// (<see cref="BHalf"/>, non-null, with <see cref="B"/> null): the same strides in 16-bit elements, widened while packed.
 /// </summary>
 internal unsafe struct GemmOperands
 {
     public float* A;
     public nint AOuter, ADepth;
     public float* B;
+    public ushort* BHalf;
+    public HalfFormat BFormat;
     public nint BOuter, BDepth;
     public float* C;
     public nint Ldc;
@@ -33,11 +36,29 @@ internal unsafe struct GemmOperands
     }
 
     /// <summary>The same product on the matrices <paramref name="offsetA"/>, <paramref name="offsetB"/>, <paramref name="offsetC"/> floats further on (a batch item).</summary>
+    /// <summary>The same product with a 16-bit B at <paramref name="b"/> (same strides, in 16-bit elements).</summary>
+    public static GemmOperands WithHalfB(in GemmOperands op, ushort* b, HalfFormat format)
+    {
+        GemmOperands o = op;
+        o.B = null;
+        o.BHalf = b;
+        o.BFormat = format;
+        return o;
+    }
+
+    /// <summary>op(B)[p, j] widened to float32, whatever B's storage (the scalar driver's reads).</summary>
+    public readonly float BAt(int p, int j)
+    {
+        nint index = j * BOuter + p * BDepth;
+        return BHalf == null ? B[index] : HalfWidening.ToFloat(BHalf[index], BFormat);
+    }
+
     public readonly GemmOperands Offset(long offsetA, long offsetB, long offsetC)
     {
         GemmOperands o = this;
         o.A += offsetA;
-        o.B += offsetB;
+        if (o.BHalf != null) o.BHalf += offsetB;
+        else o.B += offsetB;
         o.C += offsetC;
         return o;
     }

@@ -17,7 +17,7 @@ namespace HeadMiner.Tensors.Kernels.GemmParts;
 /// </remarks>
 internal static unsafe class GemmPacking
 {
-    private const int PrefetchRowsAhead = 8;
+    internal const int PrefetchRowsAhead = 8;
 
     public static void Pack(float* src, nint outerStride, nint depthStride, int outerCount, int depth, int width, float* dest)
     {
@@ -97,7 +97,7 @@ internal static unsafe class GemmPacking
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector512<float> LaneMask(int lanes) =>
+    internal static Vector512<float> LaneMask(int lanes) =>
         Vector512.LessThan(Vector512<int>.Indices, Vector512.Create(lanes)).AsSingle();
 
     /// <summary>
@@ -116,7 +116,17 @@ internal static unsafe class GemmPacking
         Vector512<float> r10 = Row(src, srcStride, 10, rows), r11 = Row(src, srcStride, 11, rows);
         Vector512<float> r12 = Row(src, srcStride, 12, rows), r13 = Row(src, srcStride, 13, rows);
         Vector512<float> r14 = Row(src, srcStride, 14, rows), r15 = Row(src, srcStride, 15, rows);
+        StoreTransposed(r0, r1, r2, r3, r4, r5, r6, r7, r8, r9, r10, r11, r12, r13, r14, r15, dest, destStride, storeMask, fullStore);
+    }
 
+    /// <summary>Writes column c of the 16×16 block held in rows r0…r15 as 16 consecutive floats at <c>dest + c·destStride</c>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static void StoreTransposed(Vector512<float> r0, Vector512<float> r1, Vector512<float> r2, Vector512<float> r3,
+        Vector512<float> r4, Vector512<float> r5, Vector512<float> r6, Vector512<float> r7,
+        Vector512<float> r8, Vector512<float> r9, Vector512<float> r10, Vector512<float> r11,
+        Vector512<float> r12, Vector512<float> r13, Vector512<float> r14, Vector512<float> r15,
+        float* dest, nint destStride, Vector512<float> storeMask, bool fullStore)
+    {
         // Stage 1: interleave row pairs inside each 128-bit lane.
         Vector512<float> t0 = Avx512F.UnpackLow(r0, r1), t1 = Avx512F.UnpackHigh(r0, r1);
         Vector512<float> t2 = Avx512F.UnpackLow(r2, r3), t3 = Avx512F.UnpackHigh(r2, r3);
