@@ -35,7 +35,7 @@ public static class Embedding
     }
 
     /// <summary>
-    /// Backward of <see cref="Gather"/>: tableGradient[ids[t]] += outputGradient[t] for every t (repeated ids
+    /// Backward of <see cref="Gather(ReadOnlySpan{float}, int, ReadOnlySpan{int}, Span{float})"/>: tableGradient[ids[t]] += outputGradient[t] for every t (repeated ids
     /// accumulate). All ids are validated before anything is written, so a bad id leaves tableGradient unchanged.
     /// </summary>
     public static void ScatterAdd(ReadOnlySpan<float> outputGradient, int dim, ReadOnlySpan<int> ids, Span<float> tableGradient)

@@ -75,7 +75,7 @@ public static class Gemm
     /// <remarks>
     /// Many small products (e.g. one per attention head) run in parallel over the batch; a few large ones each run in
     /// parallel. With strideC = 0 the items update the one C in turn, item 0 first (each scales it by beta and adds
-    /// its product), exactly as a loop of <see cref="Multiply"/> calls would.
+    /// its product), exactly as a loop of <see cref="Multiply(bool, bool, int, int, int, float, ReadOnlySpan{float}, int, ReadOnlySpan{float}, int, float, Span{float}, int)"/> calls would.
     /// </remarks>
     public static unsafe void MultiplyBatched(bool transA, bool transB, int m, int n, int k, float alpha,
         ReadOnlySpan<float> a, int lda, long strideA, ReadOnlySpan<float> b, int ldb, long strideB,

@@ -35,7 +35,6 @@ internal unsafe struct GemmOperands
         Beta = beta;
     }
 
-    /// <summary>The same product on the matrices <paramref name="offsetA"/>, <paramref name="offsetB"/>, <paramref name="offsetC"/> floats further on (a batch item).</summary>
     /// <summary>The same product with a 16-bit B at <paramref name="b"/> (same strides, in 16-bit elements).</summary>
     public static GemmOperands WithHalfB(in GemmOperands op, ushort* b, HalfFormat format)
     {
@@ -53,6 +52,7 @@ internal unsafe struct GemmOperands
         return BHalf == null ? B[index] : HalfWidening.ToFloat(BHalf[index], BFormat);
     }
 
+    /// <summary>The same product on the matrices <paramref name="offsetA"/>, <paramref name="offsetB"/>, <paramref name="offsetC"/> elements further on (a batch item).</summary>
     public readonly GemmOperands Offset(long offsetA, long offsetB, long offsetC)
     {
         GemmOperands o = this;
