@@ -13,7 +13,7 @@ namespace HeadMiner.Bench;
 /// The checkpoints the scale benchmarks run on, written once to the temp directory with seeded random weights and
 /// stored in BF16 as released models of this size are: a GPT-2-small shape (124M parameters) and a Llama-3.2-1B shape
 /// (1.24B parameters, 2.5 GB). Both get the real GPT-2 tokenizer from ../shared, so every command that takes text
-/// runs (the 1B shape's extra vocabulary rows are never produced by it, which costs nothing in a forward).
+/// runs; for the 1B shape its vocabulary is padded to the model's 128,256 ids (text never encodes to the extra ones).
 /// The 1B checkpoint is generated and written tensor by tensor in chunks: it never exists in memory as float32.
 /// </summary>
 public static class ScaleCheckpoints
@@ -51,9 +51,9 @@ public static class ScaleCheckpoints
     {
         string dir = Path.Combine(Path.GetTempPath(), $"headminer-bench-scale-{shape}-bf16");
         string marker = Path.Combine(dir, "seed-1.done");
-        if (File.Exists(marker)) return dir;
         System.IO.Directory.CreateDirectory(dir);
-        CopyGpt2Tokenizer(dir);
+        WriteTokenizer(dir, shape == Llama1B ? 128256 : 50257);
+        if (File.Exists(marker)) return dir;
         switch (shape)
         {
             case Gpt2Small: WriteGpt2Small(dir); break;
@@ -67,15 +67,23 @@ public static class ScaleCheckpoints
     /// <summary>Bytes of the checkpoint's weights file.</summary>
     public static long CheckpointBytes(string dir) => new FileInfo(Path.Combine(dir, "model.safetensors")).Length;
 
-    private static void CopyGpt2Tokenizer(string dir)
+    /// <summary>
+    /// GPT-2's merges.txt and its vocab.json padded with "&lt;|extra_N|&gt;" pieces up to <paramref name="vocabSize"/>:
+    /// text never encodes to them, but a random model samples any id and `generate` must be able to print it.
+    /// </summary>
+    private static void WriteTokenizer(string dir, int vocabSize)
     {
+        string marker = Path.Combine(dir, $"tokenizer-{vocabSize}.done");
+        if (File.Exists(marker)) return;
         string shared = Path.GetFullPath(Path.Combine(BenchModel.RepoRoot(), "..", "shared", "models", "gpt2-small-attention-only"));
-        foreach (var file in new[] { "vocab.json", "merges.txt" })
-        {
-            string source = Path.Combine(shared, file);
+        string vocabPath = Path.Combine(shared, "vocab.json"), mergesPath = Path.Combine(shared, "merges.txt");
+        foreach (var source in new[] { vocabPath, mergesPath })
             if (!File.Exists(source)) throw new FileNotFoundException($"{source} is missing: the scale checkpoints use the GPT-2 tokenizer from ../shared", source);
-            File.Copy(source, Path.Combine(dir, file), overwrite: true);
-        }
+        var vocab = JsonSerializer.Deserialize<Dictionary<string, int>>(File.ReadAllText(vocabPath))!;
+        for (int id = vocab.Count; id < vocabSize; id++) vocab[$"<|extra_{id}|>"] = id;
+        AtomicFile.WriteAllText(Path.Combine(dir, "vocab.json"), JsonSerializer.Serialize(vocab));
+        AtomicFile.WriteAllText(Path.Combine(dir, "merges.txt"), File.ReadAllText(mergesPath));
+        File.WriteAllText(marker, "");
     }
 
     private static void WriteGpt2Small(string dir)
