@@ -15,9 +15,13 @@ namespace HeadMiner.TorchReference;
 /// </summary>
 public static class ForwardReference
 {
+    /// <summary>--check-only: compare the logits, time nothing (a correctness run on a machine too busy to time).</summary>
+    private static bool s_checkOnly;
+
     public static int Run(string[] args)
     {
         bool quick = args.Contains("--quick");
+        s_checkOnly = args.Contains("--check-only");
         bool gpt2 = !args.Contains("--llama-only"), llama = !args.Contains("--gpt2-only");
         if (gpt2) RunGpt2(quick ? 3 : 9);
         if (llama) RunLlama(quick ? 3 : 7);
@@ -67,6 +71,11 @@ public static class ForwardReference
                 eagerDiff = MaxAbsDiff(ours, torchModel.Forward(ids, TorchAttention.Eager));
                 sdpaDiff = MaxAbsDiff(ours, torchModel.Forward(ids, TorchAttention.Sdpa));
             }
+            if (s_checkOnly)
+            {
+                Console.WriteLine($"{b}×{l}: max |Δ logit| eager {eagerDiff:G2}, SDPA {sdpaDiff:G2}");
+                continue;
+            }
             double[][] t;
             using (torch.inference_mode())
                 t = Interleaved.Time(rounds, () => loaded.Model.Forward(batch), TorchCall(() => torchModel.Forward(ids, TorchAttention.Eager)), TorchCall(() => torchModel.Forward(ids, TorchAttention.Sdpa)));
@@ -100,10 +109,15 @@ public static class ForwardReference
                 eagerDiff = MaxAbsDiff(ours, torchModel.Forward(ids, TorchAttention.Eager));
                 sdpaDiff = MaxAbsDiff(ours, torchModel.Forward(ids, TorchAttention.Sdpa));
             }
+            string name = dtype == ScalarType.Float32 ? "float32" : "bfloat16";
+            if (s_checkOnly)
+            {
+                Console.WriteLine($"torch {name}: max |Δ logit| eager {eagerDiff:G2}, SDPA {sdpaDiff:G2}");
+                continue;
+            }
             double[][] t;
             using (torch.inference_mode())
                 t = Interleaved.Time(rounds, () => loaded.Model.Forward(batch), TorchCall(() => torchModel.Forward(ids, TorchAttention.Eager)), TorchCall(() => torchModel.Forward(ids, TorchAttention.Sdpa)));
-            string name = dtype == ScalarType.Float32 ? "float32" : "bfloat16";
             rows.Add($"| {name} | {Interleaved.Median(t[0]):F0} | {Interleaved.Median(t[1]):F0} | {Interleaved.Median(t[2]):F0} | **{Interleaved.MedianRatio(t[0], t[1]):F2}×** ({Interleaved.RatioRange(t[0], t[1])}) | **{Interleaved.MedianRatio(t[0], t[2]):F2}×** ({Interleaved.RatioRange(t[0], t[2])}) | {eagerDiff:G2} / {sdpaDiff:G2} |");
             Console.WriteLine(rows[^1]);
         }

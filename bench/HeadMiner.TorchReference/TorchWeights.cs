@@ -24,6 +24,9 @@ public static class TorchWeights
                 tensor = converted;
             }
             result[name] = tensor;
+            // The widened copy and the array are large-object garbage (up to 1 GiB each for a 1B model's embedding):
+            // collect now, or they pile up next to the model on both sides.
+            GC.Collect();
         }
         return result;
     }
