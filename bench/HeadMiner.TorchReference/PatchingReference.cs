@@ -4,9 +4,9 @@ using HeadMiner.Bench;
 using HeadMiner.Models;
 using HeadMiner.Tasks;
 using HeadMiner.Tensors;
-using Tensor = TorchSharp.torch.Tensor;
 using TorchSharp;
 using static TorchSharp.torch;
+using Tensor = TorchSharp.torch.Tensor;
 
 namespace HeadMiner.TorchReference;
 
