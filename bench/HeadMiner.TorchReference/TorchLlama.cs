@@ -105,6 +105,6 @@ public sealed class TorchLlama : IDisposable
 
     public void Dispose()
     {
-        foreach (var t in _p.Values.Distinct()) t.Dispose();
+        foreach (var t in _p.Values.Distinct<Tensor>(ReferenceEqualityComparer.Instance)) t.Dispose(); // tied: lm_head is embed_tokens
     }
 }
