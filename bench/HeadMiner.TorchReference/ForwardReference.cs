@@ -1,0 +1,131 @@
+using HeadMiner.Bench;
+using HeadMiner.Models;
+using HeadMiner.Tensors;
+using TorchSharp;
+using static TorchSharp.torch;
+using Tensor = TorchSharp.torch.Tensor;
+
+namespace HeadMiner.TorchReference;
+
+/// <summary>
+/// `forward`: our forward against LibTorch's on the same weights, same tokens, in this process. GPT-2-small shape
+/// (float32 checkpoint) at 1×128, 1×512, 8×128 and 1×1024 against eager and SDPA attention; the Llama-3.2-1B shape
+/// (BF16 checkpoint, <see cref="ScaleCheckpoints"/>) at 1×128 against torch in float32 (eager, SDPA) and torch
+/// computing in bfloat16 (eager, SDPA). Logits for every position; the largest |ours − torch| is printed for each.
+/// </summary>
+public static class ForwardReference
+{
+    /// <summary>--check-only: compare the logits, time nothing (a correctness run on a machine too busy to time).</summary>
+    private static bool s_checkOnly;
+
+    public static int Run(string[] args)
+    {
+        bool quick = args.Contains("--quick");
+        s_checkOnly = args.Contains("--check-only");
+        bool gpt2 = !args.Contains("--llama-only"), llama = !args.Contains("--gpt2-only");
+        if (gpt2) RunGpt2(quick ? 3 : 9);
+        if (llama) RunLlama(quick ? 3 : 7);
+        return 0;
+    }
+
+    private static TokenBatch RandomTokens(int batch, int length, int vocab, ulong seed)
+    {
+        var rng = new SeededRandom(seed);
+        return new TokenBatch([.. Enumerable.Range(0, batch * length).Select(_ => rng.NextInt(vocab))], batch, length);
+    }
+
+    private static Tensor Ids(TokenBatch batch) => torch.tensor(batch.Ids.Select(i => (long)i).ToArray(), [batch.Batch, batch.Length]);
+
+    /// <summary>max |ours − torch| over every logit.</summary>
+    private static double MaxAbsDiff(HeadMiner.Tensors.Tensor ours, torch.Tensor theirs)
+    {
+        using var t32 = theirs.to(ScalarType.Float32).contiguous();
+        using var o = torch.tensor(ours.Contiguous().ToArray(), t32.shape);
+        using var d = (o - t32).abs().max();
+        return d.item<float>();
+    }
+
+    /// <summary>One timed torch forward under a dispose scope, so every intermediate tensor is freed at once.</summary>
+    private static Action TorchCall(Func<Tensor> forward) => () =>
+    {
+        using var scope = torch.NewDisposeScope();
+        forward();
+    };
+
+    private static void RunGpt2(int rounds)
+    {
+        string dir = BenchModel.Gpt2SmallDirectory();
+        Console.WriteLine($"GPT-2-small shape, float32 random weights: {dir}; {rounds} interleaved rounds per shape (ours, torch eager, torch SDPA)");
+        using var loaded = ModelLoader.Load(dir);
+        using var torchModel = new TorchGpt2(dir);
+        var rows = new List<string>();
+        foreach (var (b, l) in new[] { (1, 128), (1, 512), (8, 128), (1, 1024) })
+        {
+            var batch = RandomTokens(b, l, torchModel.Vocab, 42);
+            using var ids = Ids(batch);
+            double eagerDiff, sdpaDiff;
+            using (torch.inference_mode())
+            using (var scope = torch.NewDisposeScope())
+            {
+                var ours = loaded.Model.Forward(batch);
+                eagerDiff = MaxAbsDiff(ours, torchModel.Forward(ids, TorchAttention.Eager));
+                sdpaDiff = MaxAbsDiff(ours, torchModel.Forward(ids, TorchAttention.Sdpa));
+            }
+            if (s_checkOnly)
+            {
+                Console.WriteLine($"{b}×{l}: max |Δ logit| eager {eagerDiff:G2}, SDPA {sdpaDiff:G2}");
+                continue;
+            }
+            double[][] t;
+            using (torch.inference_mode())
+                t = Interleaved.Time(rounds, () => loaded.Model.Forward(batch), TorchCall(() => torchModel.Forward(ids, TorchAttention.Eager)), TorchCall(() => torchModel.Forward(ids, TorchAttention.Sdpa)));
+            rows.Add($"| {b}×{l} | {Interleaved.Median(t[0]):F1} | {Interleaved.Median(t[1]):F1} | {Interleaved.Median(t[2]):F1} | **{Interleaved.MedianRatio(t[0], t[1]):F2}×** ({Interleaved.RatioRange(t[0], t[1])}) | **{Interleaved.MedianRatio(t[0], t[2]):F2}×** ({Interleaved.RatioRange(t[0], t[2])}) | {eagerDiff:G2} / {sdpaDiff:G2} |");
+            Console.WriteLine(rows[^1]);
+        }
+        Console.WriteLine();
+        Console.WriteLine("| shape | ours ms | torch eager ms | torch SDPA ms | ours / eager (range) | ours / SDPA (range) | max \\|Δ logit\\| eager / SDPA |");
+        Console.WriteLine("|---|---:|---:|---:|---:|---:|---:|");
+        foreach (var row in rows) Console.WriteLine(row);
+        Console.WriteLine();
+    }
+
+    private static void RunLlama(int rounds)
+    {
+        string dir = ScaleCheckpoints.Directory(ScaleCheckpoints.Llama1B);
+        Console.WriteLine($"Llama-3.2-1B shape, BF16 random weights: {dir}; 1×128; {rounds} interleaved rounds per precision");
+        using var loaded = ModelLoader.Load(dir);
+        var batch = RandomTokens(1, 128, 50257, 43);
+        using var ids = Ids(batch);
+        var ours = loaded.Model.Forward(batch);
+        var rows = new List<string>();
+        foreach (var dtype in new[] { ScalarType.Float32, ScalarType.BFloat16 })
+        {
+            // One torch copy at a time: float32 (5 GB) and bfloat16 (2.5 GB) next to ours would not fit a 24 GB machine.
+            using var torchModel = new TorchLlama(dir, dtype);
+            double eagerDiff, sdpaDiff;
+            using (torch.inference_mode())
+            using (var scope = torch.NewDisposeScope())
+            {
+                eagerDiff = MaxAbsDiff(ours, torchModel.Forward(ids, TorchAttention.Eager));
+                sdpaDiff = MaxAbsDiff(ours, torchModel.Forward(ids, TorchAttention.Sdpa));
+            }
+            string name = dtype == ScalarType.Float32 ? "float32" : "bfloat16";
+            if (s_checkOnly)
+            {
+                Console.WriteLine($"torch {name}: max |Δ logit| eager {eagerDiff:G2}, SDPA {sdpaDiff:G2}");
+                continue;
+            }
+            double[][] t;
+            using (torch.inference_mode())
+                t = Interleaved.Time(rounds, () => loaded.Model.Forward(batch), TorchCall(() => torchModel.Forward(ids, TorchAttention.Eager)), TorchCall(() => torchModel.Forward(ids, TorchAttention.Sdpa)));
+            rows.Add($"| {name} | {Interleaved.Median(t[0]):F0} | {Interleaved.Median(t[1]):F0} | {Interleaved.Median(t[2]):F0} | **{Interleaved.MedianRatio(t[0], t[1]):F2}×** ({Interleaved.RatioRange(t[0], t[1])}) | **{Interleaved.MedianRatio(t[0], t[2]):F2}×** ({Interleaved.RatioRange(t[0], t[2])}) | {eagerDiff:G2} / {sdpaDiff:G2} |");
+            Console.WriteLine(rows[^1]);
+        }
+        Console.WriteLine();
+        Console.WriteLine($"ours: {loaded.Model.Processing}; float32 arithmetic (HeadMiner's only precision today). Logit differences against torch bfloat16 are bf16 rounding, not errors.");
+        Console.WriteLine("| torch precision | ours ms | torch eager ms | torch SDPA ms | ours / eager (range) | ours / SDPA (range) | max \\|Δ logit\\| eager / SDPA |");
+        Console.WriteLine("|---|---:|---:|---:|---:|---:|---:|");
+        foreach (var row in rows) Console.WriteLine(row);
+        Console.WriteLine();
+    }
+}

@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# LibTorch 2.10 reference (README.md): run.sh <forward|gemm|patching|train|all> [--quick] [--threads N] [--no-mkl-shim]
+# Applies ../shared/tools/torchsharp-debian12 (idempotent), builds this project (outside HeadMiner.slnx) and runs it
+# with OPENBLAS_CORETYPE unset and, unless --no-mkl-shim, the LD_PRELOAD shim that lets LibTorch's MKL take its
+# AVX-512 path on AMD (the fair float32 baseline; --no-mkl-shim shows the out-of-the-box figure). Both only for this command.
+set -euo pipefail
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+root=$(cd "$here/../.." && pwd)
+setup="$root/../shared/tools/torchsharp-debian12/setup.sh"
+if [ ! -f "$setup" ]; then echo "run.sh: $setup is missing (TorchSharp's libstdc++ fix for Debian 12)" >&2; exit 1; fi
+if ! log=$(bash "$setup" "$here/bin" 2>&1); then echo "$log" >&2; exit 1; fi
+dotnet build -c Release "$here" --nologo -v q -clp:NoSummary >&2
+preload=${TORCHSHARP_SHIM_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/torchsharp-debian12}/libmkl_intel_cpu_true.so
+args=()
+for a in "$@"; do
+  if [ "$a" = --no-mkl-shim ]; then preload=""; else args+=("$a"); fi
+done
+if [ -n "$preload" ] && [ ! -f "$preload" ]; then echo "run.sh: $preload was not built (setup.sh needs gcc); pass --no-mkl-shim to run without it" >&2; exit 1; fi
+exec env -u OPENBLAS_CORETYPE LD_PRELOAD="$preload" dotnet "$here/bin/Release/net10.0/HeadMiner.TorchReference.dll" "${args[@]}"
