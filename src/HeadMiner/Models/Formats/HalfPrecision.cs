@@ -2,6 +2,7 @@ using System.Numerics.Tensors;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
+using HeadMiner.Tensors;
 
 namespace HeadMiner.Models.Formats;
 
@@ -15,35 +16,14 @@ public static class HalfPrecision
     public static void Bf16ToFloat(ReadOnlySpan<ushort> source, Span<float> destination)
     {
         CheckLengths(source.Length, destination.Length);
-        int n = source.Length, i = 0;
-        ref ushort src = ref MemoryMarshal.GetReference(source);
-        ref float dst = ref MemoryMarshal.GetReference(destination);
-        if (Vector256.IsHardwareAccelerated)
-        {
-            for (; i <= n - Vector256<ushort>.Count; i += Vector256<ushort>.Count)
-            {
-                var (lower, upper) = Vector256.Widen(Vector256.LoadUnsafe(ref src, (nuint)i));
-                Vector256.ShiftLeft(lower, 16).AsSingle().StoreUnsafe(ref dst, (nuint)i);
-                Vector256.ShiftLeft(upper, 16).AsSingle().StoreUnsafe(ref dst, (nuint)(i + Vector256<uint>.Count));
-            }
-        }
-        else if (Vector128.IsHardwareAccelerated)
-        {
-            for (; i <= n - Vector128<ushort>.Count; i += Vector128<ushort>.Count)
-            {
-                var (lower, upper) = Vector128.Widen(Vector128.LoadUnsafe(ref src, (nuint)i));
-                Vector128.ShiftLeft(lower, 16).AsSingle().StoreUnsafe(ref dst, (nuint)i);
-                Vector128.ShiftLeft(upper, 16).AsSingle().StoreUnsafe(ref dst, (nuint)(i + Vector128<uint>.Count));
-            }
-        }
-        for (; i < n; i++) Unsafe.Add(ref dst, i) = Bf16ToFloat(Unsafe.Add(ref src, i));
+        HalfWidening.ToFloat(source, destination, HalfFormat.BFloat16);
     }
 
     /// <summary>Widens IEEE binary16 bit patterns to float32. Exact (subnormals, infinities and NaNs included).</summary>
     public static void F16ToFloat(ReadOnlySpan<ushort> source, Span<float> destination)
     {
         CheckLengths(source.Length, destination.Length);
-        TensorPrimitives.ConvertToSingle(MemoryMarshal.Cast<ushort, Half>(source), destination);
+        HalfWidening.ToFloat(source, destination, HalfFormat.Float16);
     }
 
     /// <summary>Rounds float32 values to bfloat16 (round to nearest, ties to even; NaN stays NaN).</summary>
@@ -60,9 +40,9 @@ public static class HalfPrecision
         TensorPrimitives.ConvertToHalf(source, MemoryMarshal.Cast<ushort, Half>(destination));
     }
 
-    public static float Bf16ToFloat(ushort bits) => BitConverter.Int32BitsToSingle(bits << 16);
+    public static float Bf16ToFloat(ushort bits) => HalfWidening.ToFloat(bits, HalfFormat.BFloat16);
 
-    public static float F16ToFloat(ushort bits) => (float)BitConverter.UInt16BitsToHalf(bits);
+    public static float F16ToFloat(ushort bits) => HalfWidening.ToFloat(bits, HalfFormat.Float16);
 
     public static ushort FloatToBf16(float value)
     {
