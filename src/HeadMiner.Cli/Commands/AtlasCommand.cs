@@ -147,6 +147,16 @@ public static class AtlasCommand
                 stdout.WriteLine();
                 foreach (var d in skipped) stdout.WriteLine($"{d.Status} {d.Id}: {d.Reason}");
             }
+            var ran = atlas.Detectors.Where(d => d.Status == "ran").ToList();
+            if (ran.Count > 0)
+            {
+                // Time and memory per phase (all of them are in atlas.json): the slowest detectors, and where the peak was.
+                stdout.WriteLine();
+                stdout.WriteLine("slowest detectors: " + string.Join(", ", ran.OrderByDescending(d => d.Seconds).Take(3)
+                    .Select(d => $"{d.Id} {d.Seconds:0.0} s" + (d.Causal is { } cc ? $" (causal check {cc.Seconds:0.0} s)" : ""))));
+                if (ran.Where(d => d.PeakRssMiB is not null).MaxBy(d => d.PeakRssMiB) is { } peak)
+                    stdout.WriteLine($"peak resident memory: {peak.PeakRssMiB:0} MiB, in {peak.Id} (per detector in atlas.json: peak_rss_mib)");
+            }
             stdout.WriteLine();
             stdout.WriteLine($"{atlas.Detectors.Count(d => d.Status == "ran")} detectors ran in {clock.Elapsed.TotalSeconds:F1} s; wrote {jsonPath} and {htmlPath}");
             stdout.WriteLine($"scores: {scoresPath} and {tensorsPath}");

@@ -52,10 +52,11 @@ public static class LogitLens
         int rows = labels.Length;
         var normed = norm == LensNorm.Recomputed ? Recompute(model, stack) : WithCachedScale(model, cache, stack);
 
-        // Unembed all rows with one GEMM (W_U may be a strided view of a tied embedding: one contiguous copy).
-        var wu = model.Weights.W_U.Contiguous();
+        // Unembed all rows with one GEMM on W_U as the model holds it (a transposed tied embedding, 16-bit storage):
+        // no float32 copy of the vocabulary-sized matrix.
         var logits = new float[rows * v];
-        Gemm.Multiply(false, false, rows, v, d, 1f, normed, d, wu.Span, v, 0f, logits, v);
+        var unembed = MatrixOperand.Of(model.Weights.W_U) ?? throw new HeadMinerException($"logit lens: W_U {model.Weights.W_U.ShapeString} has no unit-stride axis");
+        unembed.Multiply(normed, d, rows, logits, v);
         if (model.Weights.b_U is { } bu)
         {
             var b = bu.Contiguous().Span;

@@ -275,8 +275,12 @@ public sealed class Tensor
         return new Tensor(_storage, _half, Offset, shape, RowMajorStrides(shape));
     }
 
-    /// <summary>This tensor if it is already contiguous, otherwise a row-major copy.</summary>
-    public Tensor Contiguous() => IsContiguous ? this : Clone();
+    /// <summary>
+    /// This tensor if it is already contiguous, otherwise a row-major copy. A contiguous 16-bit view of part of its
+    /// storage (one head's or one token's slice of a checkpoint tensor) is copied too, as float32: its
+    /// <see cref="Span"/> would otherwise widen the whole underlying checkpoint tensor to read a slice of it.
+    /// </summary>
+    public Tensor Contiguous() => IsContiguous && (_half is null || Length == _half.Length) ? this : Clone();
 
     /// <summary>A row-major copy that shares nothing with this tensor.</summary>
     public Tensor Clone()

@@ -153,7 +153,17 @@ public sealed record AtlasDetector
     /// <summary>ran | skipped | failed.</summary>
     public required string Status { get; init; }
     public string? Reason { get; init; }
+
+    /// <summary>Wall time of the detector, its causal check included (<see cref="AtlasCausal.Seconds"/> is that part).</summary>
     public double Seconds { get; init; }
+
+    /// <summary>
+    /// The process's peak resident set while this detector (and its causal check) ran, in MiB: the mapped weights it
+    /// touched plus its working set (<see cref="Tensors.ResidentMemory"/>); null where the system does not report it.
+    /// </summary>
+    [JsonPropertyName("peak_rss_mib")]
+    public double? PeakRssMiB { get; init; }
+
     public double? Threshold { get; init; }
     public string? ThresholdReason { get; init; }
     public double? Baseline { get; init; }

@@ -28,7 +28,9 @@ public sealed class GreaterThanDetector : ICausalDetector
         var set = TaskPrompts.Build(context, Generator, context.Options.Prompts, Id);
         var model = context.Model;
         int L = context.Config.Layers, H = context.Config.Heads, d = context.Config.DModel, n = set.Count;
-        var wu = model.Weights.W_U.Contiguous().ToArray(); // [d, V]
+        // The unembedding columns of the years, widened once each (the whole W_U would be vocab × d_model floats).
+        var columns = new Dictionary<int, float[]>();
+        float[] Column(int token) => columns.TryGetValue(token, out var c) ? c : columns[token] = model.Weights.W_U.Select(1, token).ToArray();
         int v = context.Config.VocabSize;
         var scores = new double[L * H];
         var perPrompt = new double[n][];
@@ -49,8 +51,8 @@ public sealed class GreaterThanDetector : ICausalDetector
                 for (int k = 0; k < d; k++)
                 {
                     double up = 0, down = 0;
-                    foreach (int a in p.AnswerSet!) up += wu[k * v + a];
-                    foreach (int w in p.WrongSet!) down += wu[k * v + w];
+                    foreach (int a in p.AnswerSet!) up += Column(a)[k];
+                    foreach (int w in p.WrongSet!) down += Column(w)[k];
                     direction[k] = (float)(up / p.AnswerSet!.Length - down / p.WrongSet!.Length);
                 }
                 perPrompt[group[b]] = new double[L * H];

@@ -12,6 +12,9 @@ namespace HeadMiner.Analysis.Detectors;
 /// </summary>
 public static class OvCircuit
 {
+    /// <summary>Vocabulary rows widened at a time when forming W_U W_E (8192 × d_model floats: 64 MiB at d = 2048).</summary>
+    private const int VocabChunk = 8192;
+
     /// <summary>
     /// Per head ([layer][head]) the d_head × d_head factor W_O W_U W_E W_V (row-major, double), which has the same
     /// non-zero eigenvalues as the full circuit (AB and BA share them). W_U W_E is formed once (d_model² · vocab work).
@@ -21,10 +24,16 @@ public static class OvCircuit
         var c = model.Config;
         var w = model.Weights;
         int d = c.DModel, dh = c.DHead, V = c.VocabSize;
-        var we = w.W_E.Contiguous();
-        var wu = w.W_U.Contiguous();
+        // W_U W_E summed over vocabulary chunks: a chunk of each is widened at a time, never the whole [V, d] matrices
+        // (a 128k vocabulary at d = 2048 would be 1 GiB of float32 each, twice the 16-bit checkpoint's embedding).
         var ue = new float[d * d];
-        Gemm.Multiply(false, false, d, d, V, 1f, wu.Span, V, we.Span, d, 0f, ue, d);
+        for (int start = 0; start < V; start += VocabChunk)
+        {
+            int n = Math.Min(VocabChunk, V - start);
+            var we = w.W_E.Slice(0, start, n).Clone(); // [n, d]
+            var wu = w.W_U.Slice(1, start, n).Clone(); // [d, n]
+            Gemm.Multiply(false, false, d, d, n, 1f, wu.Span, n, we.Span, d, start == 0 ? 0f : 1f, ue, d);
+        }
         var result = new double[c.Layers][][];
         var left = new float[dh * d];
         var factor = new float[dh * dh];

@@ -158,7 +158,7 @@ public sealed class PathPatching
         for (int l = 0; l < c.Layers; l++)
             for (int h = 0; h < c.Heads; h++) patched[l, h] = normalized[l, h] = double.NaN;
         var results = new List<PathPatchResult>();
-        int copies = CopiesPerRun();
+        int copies = CopiesPerRun(receivers);
         for (int l = 0; l < senderLayers; l++)
             for (int first = 0; first < c.Heads; first += copies)
             {
@@ -185,14 +185,24 @@ public sealed class PathPatching
             throw new HeadMinerException($"MLP receivers ({string.Join(",", receivers.Mlps.Select(l => $"mlp{l}"))}) mean nothing when the MLPs are on the paths: every path through an MLP already reaches the logits; drop them or freeze the MLPs");
     }
 
-    /// <summary>Senders per batched forward: bounded by <see cref="MaxRowsPerRun"/> and, for the loss (all-position logits), by the logits' size.</summary>
-    private int CopiesPerRun()
+    /// <summary>Floats one batched forward may spend on a per-row × something buffer (all-position logits, per-head inputs): 64 Mi.</summary>
+    private const long RowBufferFloats = 64L << 20;
+
+    /// <summary>
+    /// Senders per batched forward: bounded by <see cref="MaxRowsPerRun"/>; for the loss (all-position logits) by the
+    /// logits' size; for receivers that read heads' q/k/v inputs by those inputs' size (the forward then keeps each
+    /// row's input per head, rows × heads × d_model floats: 2048 rows of a 32-head, 2048-wide model would be 2 GiB).
+    /// </summary>
+    private int CopiesPerRun(PathReceivers receivers)
     {
+        var c = _model.Config;
         int copies = Math.Max(1, MaxRowsPerRun / RowsPerCopy);
-        if (!Metric.LastPositionOnly)
-            copies = Math.Min(copies, Math.Max(1, (int)Math.Min(int.MaxValue, (64L << 20) / ((long)RowsPerCopy * _model.Config.VocabSize))));
-        return Math.Min(copies, _model.Config.Heads);
+        if (!Metric.LastPositionOnly) copies = Math.Min(copies, CopiesWithin((long)RowsPerCopy * c.VocabSize));
+        if (receivers.Inputs.Count > 0) copies = Math.Min(copies, CopiesWithin((long)RowsPerCopy * c.Heads * c.DModel));
+        return Math.Min(copies, c.Heads);
     }
+
+    private static int CopiesWithin(long floatsPerCopy) => Math.Max(1, (int)Math.Min(int.MaxValue, RowBufferFloats / floatsPerCopy));
 
     /// <summary>The patched metric per pair for each sender head of <paramref name="layer"/>, one batch copy per sender.</summary>
     private double[][] RunSenders(int layer, int[] heads, PathReceivers receivers)
