@@ -76,12 +76,6 @@ public static class ForwardBench
         return 0;
     }
 
-    /// <summary>VmHWM: the process's peak resident set, in bytes.</summary>
-    internal static long PeakRss()
-    {
-        foreach (var line in File.ReadLines("/proc/self/status"))
-            if (line.StartsWith("VmHWM:", StringComparison.Ordinal))
-                return long.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1]) * 1024;
-        return 0;
-    }
+    /// <summary>VmHWM: the process's peak resident set, in bytes (0 where the system does not report it).</summary>
+    internal static long PeakRss() => HeadMiner.Tensors.ResidentMemory.PeakBytes() ?? 0;
 }
