@@ -1,9 +1,11 @@
 using HeadMiner.Analysis;
 using HeadMiner.Analysis.Atlas;
+using HeadMiner.Analysis.Attribution;
 using HeadMiner.Analysis.Detectors;
 using HeadMiner.Models;
 using HeadMiner.Models.Architectures;
 using HeadMiner.Models.Formats;
+using HeadMiner.Tasks;
 using HeadMiner.Tensors;
 using HeadMiner.Tests.Models;
 
@@ -77,6 +79,32 @@ public class SixteenBitAnalysisTests
         var lens = LogitLens.Run(loaded.Model, TinyModels.Tokens(Shape, 7, 9));
         Assert.Equal(Shape.Layers + 1, lens.Layers.Count);
         foreach (var (name, storage) in matrices) Assert.True(storage.Widenings == 0, $"the logit lens widened all of {name}");
+    }
+
+    /// <summary>
+    /// Attribution patching (the gradient graph) reads the 16-bit embedding and MLP matrices in place and gives the
+    /// same numbers as on a float32 checkpoint holding the same (widened) values: the GEMM widens B while packing and
+    /// then computes exactly what it computes for float32 B.
+    /// </summary>
+    [Fact]
+    public void AttributionPatchingOnSixteenBitWeightsWidensNothingAndMatchesFloat32()
+    {
+        using var dir = TestPaths.NewTempDirectory();
+        using var half = LoadBf16(dir);
+        using var wideDir = TestPaths.NewTempDirectory();
+        var writer = new SafetensorsWriter();
+        foreach (var (name, tensor) in Gpt2Export.Tensors(Shape, half.Model.Weights)) writer.Add(name, tensor.Clone(), SafetensorsDType.F32);
+        writer.Save(wideDir.File("model.safetensors"));
+        File.WriteAllText(wideDir.File("config.json"), Gpt2Export.ConfigJson(Shape));
+        using var wide = ModelLoader.Load(wideDir.Path);
+
+        var pairs = RepeatsModelFixture.Pairs(3, seed: 5);
+        var fromHalf = AttributionPatching.Nodes(half.Model, pairs, MetricKind.LogitDiff);
+        foreach (var (name, storage) in Matrices(half.Model)) Assert.True(storage.Widenings == 0, $"attribution patching widened all of {name}");
+        var fromWide = AttributionPatching.Nodes(wide.Model, pairs, MetricKind.LogitDiff);
+        Assert.Equal(fromWide.CleanMetric, fromHalf.CleanMetric);
+        Assert.Equal(fromWide.HeadsRaw.ToArray(), fromHalf.HeadsRaw.ToArray());
+        Assert.Equal(fromWide.MlpRaw.ToArray(), fromHalf.MlpRaw.ToArray());
     }
 
     [Fact]

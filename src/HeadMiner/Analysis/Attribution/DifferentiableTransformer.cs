@@ -60,8 +60,10 @@ public sealed class DifferentiableRun
 /// The model's forward pass rebuilt from autodiff ops over any loaded model's <see cref="TransformerWeights"/> (the
 /// inference weights in TransformerLens layout), so gradients of a metric reach every head and MLP output — not only
 /// for the training model. <see cref="Transformer.Run"/> stays untouched: inference pays nothing for this.
-/// <para>The weights are packed once into GEMM-ready constants (W_Q [d_model, heads·d_head], W_O [heads·d_head,
-/// d_model], …): one extra copy of the attention and MLP matrices; a tied unembedding is read in place. Supported:
+/// <para>The attention weights are packed once into GEMM-ready float32 constants (W_Q [d_model, heads·d_head], W_O
+/// [heads·d_head, d_model], …): one extra copy of the attention matrices. The MLP matrices, the embedding and a tied
+/// unembedding are read in place, in whatever orientation the checkpoint stores them, so a 16-bit checkpoint's stay
+/// 16-bit (the GEMM widens them while packing). Supported:
 /// LayerNorm/RMSNorm (folded or not), GELU, SwiGLU and GeGLU MLPs, learned or rotary positions (partial, either style,
 /// scaled, per layer type), grouped-query attention, sliding windows, parallel attention + MLP, QK-norm, pre- and
 /// post-norms, an embedding multiplier, attention and final-logit soft caps (Gemma 2). Padding masks are not: every
@@ -76,8 +78,20 @@ public sealed class DifferentiableTransformer
     private readonly Variable? _wPos, _lnFinalW, _lnFinalB, _bU;
 
     private sealed record Layer(Variable? Ln1W, Variable? Ln1B, Variable Wq, Variable Wk, Variable Wv, Variable? Bq, Variable? Bk, Variable? Bv,
-        Variable Wo, Variable? Bo, Variable? Ln2W, Variable? Ln2B, Variable WIn, Variable? BIn, Variable? WGate, Variable WOut, Variable? BOut,
+        Variable Wo, Variable? Bo, Variable? Ln2W, Variable? Ln2B, Weight WIn, Variable? BIn, Weight? WGate, Weight WOut, Variable? BOut,
         Variable? QNorm, Variable? KNorm, Variable? Ln1Post, Variable? Ln2Post);
+
+    /// <summary>
+    /// A [in, out] weight as the GEMM reads it without a copy: the view itself when it is contiguous, else its
+    /// transpose when that is (an nn.Linear [out, in] matrix, e.g. Llama's MLP), multiplied transposed. The MLP
+    /// matrices are most of a model's weights; read in place, a 16-bit checkpoint's stay 16-bit.
+    /// </summary>
+    private sealed record Weight(Variable Matrix, bool Transposed)
+    {
+        public static Weight Of(Tensor w) => !w.IsContiguous && w.Transpose(0, 1).IsContiguous
+            ? new Weight(Variable.Constant(w.Transpose(0, 1)), true)
+            : new Weight(Variable.Constant(w), false);
+    }
 
     public ModelConfig Config => _model.Config;
 
@@ -98,7 +112,7 @@ public sealed class DifferentiableTransformer
                 Constant(b.b_Q?.Contiguous().Reshape(-1)), Constant(b.b_K?.Contiguous().Reshape(-1)), Constant(b.b_V?.Contiguous().Reshape(-1)),
                 Variable.Constant(b.W_O.Contiguous().Reshape(c.Heads * c.DHead, c.DModel)), Constant(b.b_O),
                 Constant(b.Ln2Weight), Constant(b.Ln2Bias),
-                Variable.Constant(b.W_in), Constant(b.b_in), Constant(b.W_gate), Variable.Constant(b.W_out), Constant(b.b_out),
+                Weight.Of(b.W_in), Constant(b.b_in), b.W_gate is null ? null : Weight.Of(b.W_gate), Weight.Of(b.W_out), Constant(b.b_out),
                 Constant(b.QNormWeight), Constant(b.KNormWeight), Constant(b.Ln1PostWeight), Constant(b.Ln2PostWeight));
         }
         _wE = Variable.Constant(w.W_E);
@@ -252,6 +266,12 @@ public sealed class DifferentiableTransformer
         return bias is null ? y : Ops.AddRowBias(tape, y, bias);
     }
 
+    private static Variable Linear(Tape tape, Variable x, Weight w, Variable? bias)
+    {
+        var y = Ops.MatMul(tape, x, w.Matrix, w.Transposed);
+        return bias is null ? y : Ops.AddRowBias(tape, y, bias);
+    }
+
     private Variable Mlp(Tape tape, Variable n2, Layer w)
     {
         var pre = Linear(tape, n2, w.WIn, w.BIn);
@@ -259,8 +279,8 @@ public sealed class DifferentiableTransformer
         {
             MlpActivation.GeluTanh => Ops.GeluTanh(tape, pre),
             MlpActivation.GeluErf => Ops.GeluErf(tape, pre),
-            MlpActivation.GeGluTanh => Ops.GeGlu(tape, Ops.MatMul(tape, n2, w.WGate ?? throw new HeadMinerException($"{_model.Source}: a GeGLU MLP needs W_gate")), pre),
-            _ => Ops.SwiGlu(tape, Ops.MatMul(tape, n2, w.WGate ?? throw new HeadMinerException($"{_model.Source}: a SwiGLU MLP needs W_gate")), pre),
+            MlpActivation.GeGluTanh => Ops.GeGlu(tape, Linear(tape, n2, w.WGate ?? throw new HeadMinerException($"{_model.Source}: a GeGLU MLP needs W_gate"), null), pre),
+            _ => Ops.SwiGlu(tape, Linear(tape, n2, w.WGate ?? throw new HeadMinerException($"{_model.Source}: a SwiGLU MLP needs W_gate"), null), pre),
         };
         return Linear(tape, hidden, w.WOut, w.BOut);
     }

@@ -19,11 +19,19 @@ public static partial class Ops
         int rows = x.Value.Length / Math.Max(input, 1);
         var y = Result(tape, WithFeatures(x, output), x, w);
         int ldw = w.Value.Dim(1);
-        Gemm.Multiply(false, transposeW, rows, output, input, 1f, x.Value.Span, input, w.Value.Span, ldw, 0f, y.Value.Span, output);
+        // A constant 16-bit weight (a mapped BF16/F16 checkpoint matrix) stays 16-bit: the GEMM widens it while packing,
+        // in the forward product and in dx alike; a trainable weight is float32 (it has a float32 gradient anyway).
+        var half = w.RequiresGradient ? null : w.Value.Half;
+        if (half is not null)
+            Gemm.Multiply(false, transposeW, rows, output, input, 1f, x.Value.Span, input, half.Bits.Span[w.Value.Offset..], half.Format, ldw, 0f, y.Value.Span, output);
+        else
+            Gemm.Multiply(false, transposeW, rows, output, input, 1f, x.Value.Span, input, w.Value.Span, ldw, 0f, y.Value.Span, output);
         tape.Record(y, () =>
         {
             var dy = y.Gradient!.Span;
-            if (x.RequiresGradient)
+            if (x.RequiresGradient && half is not null)
+                Gemm.Multiply(false, !transposeW, rows, input, output, 1f, dy, output, half.Bits.Span[w.Value.Offset..], half.Format, ldw, 1f, x.AccumulatingGradient(), input);
+            else if (x.RequiresGradient)
                 Gemm.Multiply(false, !transposeW, rows, input, output, 1f, dy, output, w.Value.Span, ldw, 1f, x.AccumulatingGradient(), input);
             if (w.RequiresGradient)
             {
