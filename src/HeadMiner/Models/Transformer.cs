@@ -61,6 +61,21 @@ public sealed class Transformer : IDisposable
 
     // ---- public entry points -----------------------------------------------------------------------------------
 
+    private static readonly AsyncLocal<PrefixReuse?> s_prefixReuse = new();
+
+    /// <summary>
+    /// Until the returned scope is disposed, runs of this model on the current async flow reuse unhooked prefixes of
+    /// earlier runs of the same tokens (<see cref="PrefixReuse"/>); the scope's counters say how many blocks were
+    /// skipped. Scopes do not nest: an inner one replaces the outer until it ends.
+    /// </summary>
+    public PrefixReuseScope ReusePrefixes(long maxFloats = PrefixReuse.DefaultMaxFloats)
+    {
+        var previous = s_prefixReuse.Value;
+        var reuse = new PrefixReuse(this, maxFloats);
+        s_prefixReuse.Value = reuse;
+        return new PrefixReuseScope(reuse, () => s_prefixReuse.Value = previous);
+    }
+
     /// <summary>Logits [tokens, vocab] for one sequence.</summary>
     public Tensor Forward(ReadOnlySpan<int> tokens) => Forward(TokenBatch.Single(tokens)).Reshape(tokens.Length, Config.VocabSize);
 
@@ -83,19 +98,33 @@ public sealed class Transformer : IDisposable
         int rows = batch.Ids.Length, d = Config.DModel;
         var hooks = options.Hooks;
         float[] x;
+        int startLayer = options.StartLayer;
+        // Inside a ReusePrefixes scope a plain run stores its unhooked layers' inputs and resumes above them next time.
+        var reuse = s_prefixReuse.Value is { } scope && scope.Model == this && options.StartResidual is null && options.PrefixLength == 0 ? scope : null;
+        int firstHooked = reuse is null ? 0 : Math.Min(PrefixReuse.FirstHookedLayer(hooks, Config), end);
         if (options.StartResidual is { } start)
         {
             if (start.Length != rows * d) throw new HeadMinerException($"resume residual has {start.Length} values, expected {rows}×{d}");
             x = (float[])start.Clone();
         }
+        else if (reuse?.Find(batch, firstHooked) is { } stored)
+        {
+            (startLayer, x) = stored;
+            reuse.Count(end - startLayer, startLayer);
+        }
         else
         {
             if (options.StartLayer != 0) throw new HeadMinerException($"starting at layer {options.StartLayer} needs that layer's residual stream");
             x = Embed(batch, positions, hooks);
+            reuse?.Count(end, 0);
         }
         var buffers = new Buffers(Config, rows);
         var context = new RunContext(batch, positions, hooks, null) { PrefixLength = options.PrefixLength, Prefix = options.PrefixKeysValues };
-        for (int l = options.StartLayer; l < end; l++) RunBlock(l, x, buffers, context);
+        for (int l = startLayer; l < end; l++)
+        {
+            if (reuse is not null && l >= 1 && l <= firstHooked && l < Config.Layers) reuse.Store(batch, l, x);
+            RunBlock(l, x, buffers, context);
+        }
         if (end < Config.Layers) return new ForwardResult(null, x);
         if (options.LastOnly && options.LogitPositions is not null) throw new ArgumentException("LastOnly and LogitPositions exclude each other");
         if (options.LogitPositions is { } wanted)

@@ -88,7 +88,14 @@ public static class AtlasRunner
                 progress?.Report(new AtlasProgress(detector.Id, i, detectors.Count, "causal check"));
                 try
                 {
-                    if (causalDetector.CausalTask(context) is { } task) causal = CausalConfirmation.Run(model, task, result, options, cancel, causalCache);
+                    if (causalDetector.CausalTask(context) is { } task)
+                    {
+                        // Every ablation run of the task resumes at its ablated layer from the clean run's residual.
+                        using var reuse = model.ReusePrefixes();
+                        causal = CausalConfirmation.Run(model, task, result, options, cancel, causalCache);
+                        if (reuse.Reuse.LayersRun + reuse.Reuse.LayersSkipped > 0)
+                            causal = causal with { Notes = [.. causal.Notes, $"prefix reuse: {reuse.Reuse.LayersSkipped} of {reuse.Reuse.LayersRun + reuse.Reuse.LayersSkipped} blocks not recomputed (ablation runs resume at the first ablated layer from the clean run's residual; results are bit for bit a full run's)"] };
+                    }
                 }
                 catch (HeadMinerException e)
                 {
