@@ -231,7 +231,7 @@ public sealed class Transformer : IDisposable
     private void RunBlock(int l, float[] x, Buffers buf, RunContext ctx)
     {
         var c = Config;
-        var w = Weights.Blocks[l].Resolve(); // a compact model converts this layer now and may drop it afterwards
+        var w = Weights.Blocks[l];
         int rows = ctx.Rows, d = c.DModel;
 
         Visit(ctx, ActivationSite.ResidPre, l, x, ctx.B, ctx.T, d);

@@ -17,9 +17,6 @@ public sealed class LayerWeights(int layer, string source)
 
     public int Layer { get; } = layer;
 
-    /// <summary>This layer. (Layers were once converted lazily from 16-bit data; now 16-bit weights stay 16-bit views.)</summary>
-    public LayerWeights Resolve() => this;
-
     /// <summary>First norm (before attention). Null weight/bias = none (e.g. after folding).</summary>
     public Tensor? Ln1Weight { get => _ln1w; set => _ln1w = value; }
     public Tensor? Ln1Bias { get => _ln1b; set => _ln1b = value; }

@@ -180,7 +180,7 @@ public sealed class Gpt2TrainingModel
         if (source.Blocks.Length != target.Blocks.Length) throw new HeadMinerException($"checkpoint: {source.Blocks.Length} layers, the model has {target.Blocks.Length}");
         for (int l = 0; l < target.Blocks.Length; l++)
         {
-            LayerWeights from = source.Blocks[l].Resolve(), to = target.Blocks[l];
+            LayerWeights from = source.Blocks[l], to = target.Blocks[l];
             string b = $"blocks.{l}.";
             Copy(from.Ln1Weight, to.Ln1Weight!, b + "ln1.w");
             Copy(from.Ln1Bias, to.Ln1Bias!, b + "ln1.b");

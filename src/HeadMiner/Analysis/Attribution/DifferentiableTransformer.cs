@@ -105,7 +105,7 @@ public sealed class DifferentiableTransformer
         _layers = new Layer[c.Layers];
         for (int l = 0; l < c.Layers; l++)
         {
-            var b = w.Blocks[l].Resolve();
+            var b = w.Blocks[l];
             _layers[l] = new Layer(
                 Constant(b.Ln1Weight), Constant(b.Ln1Bias),
                 Variable.Constant(Heads(b.W_Q)), Variable.Constant(Heads(b.W_K)), Variable.Constant(Heads(b.W_V)),

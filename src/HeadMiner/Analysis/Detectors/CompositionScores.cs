@@ -24,55 +24,30 @@ public static class CompositionScores
     {
         var c = model.Config;
         int L = c.Layers, H = c.Heads, d = c.DModel, dh = c.DHead, width = H * dh;
+        // Every layer's writers are kept (each later layer reads them all); a layer's readers are formed when its turn
+        // comes and dropped after: a 1B model's readers of all layers would be 3 × 16 × 16 MiB.
         var writers = new float[L][];
-        var readers = new float[3][][]; // Q-side, K-side, V-side, each [layer] → [d, H·dh]
-        for (int s = 0; s < 3; s++) readers[s] = new float[L][];
         var writerNorm = new double[L * H];
-        var readerNorm = new double[3][];
-        for (int s = 0; s < 3; s++) readerNorm[s] = new double[L * H];
-
         for (int l = 0; l < L; l++)
         {
-            var b = model.Weights.Blocks[l].Resolve();
-            var rV = new float[c.KvHeads][];
-            var rK = new float[c.KvHeads][];
-            for (int g = 0; g < c.KvHeads; g++)
-            {
-                rV[g] = RFactor(b.W_V.Select(0, g), d, dh);
-                rK[g] = RFactor(b.W_K.Select(0, g), d, dh);
-            }
-            writers[l] = new float[width * d];
-            for (int s = 0; s < 3; s++) readers[s][l] = new float[d * width];
-            for (int h = 0; h < H; h++)
-            {
-                int g = c.KvHeadOf(h);
-                var o = b.W_O.Select(0, h).Contiguous();
-                var q = b.W_Q.Select(0, h).Contiguous();
-                var k = b.W_K.Select(0, g).Contiguous();
-                var v = b.W_V.Select(0, g).Contiguous();
-                var rQ = RFactor(q, d, dh);
-                var rO = RFactor(o.Transpose(0, 1), d, dh);
-                // Writer: R_V · W_O [dh, d] stands for W_OV = W_V W_O.
-                var writer = writers[l].AsSpan(h * dh * d, dh * d);
-                Gemm.Multiply(false, false, dh, d, dh, 1f, rV[g], dh, o.Span, d, 0f, writer, d);
-                writerNorm[l * H + h] = Norm(writer);
-                // Readers [d, dh] in column block h: W_Q R_Kᵀ (W_QK), W_K R_Qᵀ (W_QKᵀ), W_V R_Oᵀ (W_OV).
-                MultiplyInto(q.Span, rK[g], readers[0][l], h, d, dh, width, readerNorm[0], l * H + h);
-                MultiplyInto(k.Span, rQ, readers[1][l], h, d, dh, width, readerNorm[1], l * H + h);
-                MultiplyInto(v.Span, rO, readers[2][l], h, d, dh, width, readerNorm[2], l * H + h);
-            }
+            cancel.ThrowIfCancellationRequested();
+            writers[l] = Writers(model, l, writerNorm);
         }
-
         var result = new Tensor[3];
+        for (int s = 0; s < 3; s++) result[s] = Tensor.Full(float.NaN, L, H, L, H);
         var product = new float[width * width];
-        for (int s = 0; s < 3; s++)
+        var readerNorm = new double[3][];
+        for (int s = 0; s < 3; s++) readerNorm[s] = new double[L * H];
+        for (int l2 = 1; l2 < L; l2++)
         {
-            var m = Tensor.Full(float.NaN, L, H, L, H);
-            for (int l1 = 0; l1 < L; l1++)
-                for (int l2 = l1 + 1; l2 < L; l2++)
+            var readers = Readers(model, l2, readerNorm);
+            for (int s = 0; s < 3; s++)
+            {
+                var m = result[s];
+                for (int l1 = 0; l1 < l2; l1++)
                 {
                     cancel.ThrowIfCancellationRequested();
-                    Gemm.Multiply(false, false, width, width, d, 1f, writers[l1], d, readers[s][l2], width, 0f, product, width);
+                    Gemm.Multiply(false, false, width, width, d, 1f, writers[l1], d, readers[s], width, 0f, product, width);
                     for (int h1 = 0; h1 < H; h1++)
                         for (int h2 = 0; h2 < H; h2++)
                         {
@@ -86,9 +61,57 @@ public static class CompositionScores
                             m[l1, h1, l2, h2] = denominator > 0 ? (float)Math.Min(1, Math.Sqrt(sq) / denominator) : 0f;
                         }
                 }
-            result[s] = m;
+            }
         }
         return new CompositionMatrices(result[0], result[1], result[2]);
+    }
+
+    /// <summary>Layer <paramref name="l"/>'s writers [H·dh, d]: per head R_V · W_O (dh × d), which stands for W_OV = W_V W_O; records their norms.</summary>
+    private static float[] Writers(Transformer model, int l, double[] norms)
+    {
+        var c = model.Config;
+        int H = c.Heads, d = c.DModel, dh = c.DHead;
+        var b = model.Weights.Blocks[l];
+        var rV = new float[c.KvHeads][];
+        for (int g = 0; g < c.KvHeads; g++) rV[g] = RFactor(b.W_V.Select(0, g), d, dh);
+        var writers = new float[H * dh * d];
+        for (int h = 0; h < H; h++)
+        {
+            var o = b.W_O.Select(0, h).Contiguous();
+            var writer = writers.AsSpan(h * dh * d, dh * d);
+            Gemm.Multiply(false, false, dh, d, dh, 1f, rV[c.KvHeadOf(h)], dh, o.Span, d, 0f, writer, d);
+            norms[l * H + h] = Norm(writer);
+        }
+        return writers;
+    }
+
+    /// <summary>
+    /// Layer <paramref name="l"/>'s readers, each [d, H·dh] with head h in column block h: W_Q R_Kᵀ (Q side, W_QK),
+    /// W_K R_Qᵀ (K side, W_QKᵀ), W_V R_Oᵀ (V side, W_OV); records their norms.
+    /// </summary>
+    private static float[][] Readers(Transformer model, int l, double[][] norms)
+    {
+        var c = model.Config;
+        int H = c.Heads, d = c.DModel, dh = c.DHead, width = H * dh;
+        var b = model.Weights.Blocks[l];
+        var rK = new float[c.KvHeads][];
+        for (int g = 0; g < c.KvHeads; g++) rK[g] = RFactor(b.W_K.Select(0, g), d, dh);
+        var readers = new float[3][];
+        for (int s = 0; s < 3; s++) readers[s] = new float[d * width];
+        for (int h = 0; h < H; h++)
+        {
+            int g = c.KvHeadOf(h);
+            var o = b.W_O.Select(0, h).Contiguous();
+            var q = b.W_Q.Select(0, h).Contiguous();
+            var k = b.W_K.Select(0, g).Contiguous();
+            var v = b.W_V.Select(0, g).Contiguous();
+            var rQ = RFactor(q, d, dh);
+            var rO = RFactor(o.Transpose(0, 1), d, dh);
+            MultiplyInto(q.Span, rK[g], readers[0], h, d, dh, width, norms[0], l * H + h);
+            MultiplyInto(k.Span, rQ, readers[1], h, d, dh, width, norms[1], l * H + h);
+            MultiplyInto(v.Span, rO, readers[2], h, d, dh, width, norms[2], l * H + h);
+        }
+        return readers;
     }
 
     /// <summary>The d × dh matrix <paramref name="x"/> times Rᵀ (R dh × dh) into column block <paramref name="h"/> of a [d, width] matrix; records the block's norm.</summary>

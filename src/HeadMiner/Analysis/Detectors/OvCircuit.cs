@@ -39,7 +39,7 @@ public static class OvCircuit
         var factor = new float[dh * dh];
         for (int l = 0; l < c.Layers; l++)
         {
-            var block = w.Blocks[l].Resolve();
+            var block = w.Blocks[l];
             result[l] = new double[c.Heads][];
             for (int h = 0; h < c.Heads; h++)
             {
@@ -77,7 +77,7 @@ public static class OvCircuit
         var result = new float[c.Layers][][];
         for (int l = 0; l < c.Layers; l++)
         {
-            var block = w.Blocks[l].Resolve();
+            var block = w.Blocks[l];
             result[l] = new float[c.Heads][];
             for (int h = 0; h < c.Heads; h++)
             {
