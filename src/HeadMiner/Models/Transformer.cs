@@ -195,6 +195,9 @@ public sealed class Transformer : IDisposable
         public readonly float[] MlpGate = c.GatedMlp ? new float[rows * c.DMlp] : [];
         public readonly float[] MlpOut = new float[rows * c.DModel];
         public readonly float[] Scale = new float[rows];
+
+        /// <summary>Per-head q/k/v inputs (rows × heads × d_model) and one head's input, normalised and not, made on first use and reused by every layer of the run.</summary>
+        public float[]? SplitInputs, SplitHeadInput, SplitNormed;
     }
 
     private static void Visit(RunContext ctx, ActivationSite site, int layer, float[] buffer, params int[] shape)
@@ -450,12 +453,14 @@ public sealed class Transformer : IDisposable
     private void SplitProjection(int l, ActivationSite site, float[] residual, Tensor w, Tensor? bias, int heads, int column, LayerWeights lw, Buffers buf, RunContext ctx)
     {
         int rows = ctx.Rows, d = Config.DModel, dh = Config.DHead, width = buf.QkvWidth;
-        var inputs = new float[rows * heads * d];
+        // Sized for the query side (the most heads) and reused for k and v and every layer: at 2048 rows of a 32-head,
+        // 2048-wide model one such buffer is 512 MiB, and allocating it 3 × layers times per pass churns gigabytes.
+        var inputs = buf.SplitInputs ??= new float[rows * Config.Heads * d];
         for (int r = 0; r < rows; r++)
             for (int h = 0; h < heads; h++) residual.AsSpan(r * d, d).CopyTo(inputs.AsSpan((r * heads + h) * d, d));
         Visit(ctx, site, l, inputs, ctx.B, ctx.T, heads, d);
-        var normed = new float[rows * d];
-        var headInput = new float[rows * d];
+        var normed = buf.SplitNormed ??= new float[rows * d];
+        var headInput = buf.SplitHeadInput ??= new float[rows * d];
         for (int h = 0; h < heads; h++)
         {
             for (int r = 0; r < rows; r++) inputs.AsSpan((r * heads + h) * d, d).CopyTo(headInput.AsSpan(r * d, d));
