@@ -118,13 +118,14 @@ public sealed class Transformer : IDisposable
             x = Embed(batch, positions, hooks);
             reuse?.Count(end, 0);
         }
-        var buffers = new Buffers(Config, rows);
+        var buffers = TakeBuffers(rows);
         var context = new RunContext(batch, positions, hooks, null) { PrefixLength = options.PrefixLength, Prefix = options.PrefixKeysValues };
         for (int l = startLayer; l < end; l++)
         {
             if (reuse is not null && l >= 1 && l <= firstHooked && l < Config.Layers) reuse.Store(batch, l, x);
             RunBlock(l, x, buffers, context);
         }
+        ReturnBuffers(buffers);
         if (end < Config.Layers) return new ForwardResult(null, x);
         if (options.LastOnly && options.LogitPositions is not null) throw new ArgumentException("LastOnly and LogitPositions exclude each other");
         if (options.LogitPositions is { } wanted)
@@ -184,8 +185,24 @@ public sealed class Transformer : IDisposable
         public bool Wants(ActivationSite site, int layer) => Hooks is not null && Hooks.Wants(site, layer);
     }
 
+    /// <summary>
+    /// The last run's scratch buffers, held weakly: sweeps and causal checks make hundreds of runs of one size, and a
+    /// new set per run (hundreds of MiB on a 1B model) would leave the garbage collector gigabytes behind. A run takes
+    /// the set (so concurrent runs never share one) and leaves it for the next; the collector may drop it any time.
+    /// </summary>
+    private WeakReference<Buffers>? _spareBuffers;
+
+    private Buffers TakeBuffers(int rows)
+    {
+        var spare = Interlocked.Exchange(ref _spareBuffers, null);
+        return spare is not null && spare.TryGetTarget(out var buffers) && buffers.Rows == rows ? buffers : new Buffers(Config, rows);
+    }
+
+    private void ReturnBuffers(Buffers buffers) => Volatile.Write(ref _spareBuffers, new WeakReference<Buffers>(buffers));
+
     private sealed class Buffers(ModelConfig c, int rows)
     {
+        public readonly int Rows = rows;
         public readonly int QkvWidth = (c.Heads + 2 * c.KvHeads) * c.DHead;
         public readonly float[] Normed = new float[rows * c.DModel];
         public readonly float[] Qkv = new float[rows * (c.Heads + 2 * c.KvHeads) * c.DHead];
