@@ -27,12 +27,14 @@ public static class OvCircuit
         // W_U W_E summed over vocabulary chunks: a chunk of each is widened at a time, never the whole [V, d] matrices
         // (a 128k vocabulary at d = 2048 would be 1 GiB of float32 each, twice the 16-bit checkpoint's embedding).
         var ue = new float[d * d];
+        var weChunk = new float[Math.Min(VocabChunk, V) * d];
+        var wuChunk = new float[weChunk.Length];
         for (int start = 0; start < V; start += VocabChunk)
         {
             int n = Math.Min(VocabChunk, V - start);
-            var we = w.W_E.Slice(0, start, n).Clone(); // [n, d]
-            var wu = w.W_U.Slice(1, start, n).Clone(); // [d, n]
-            Gemm.Multiply(false, false, d, d, n, 1f, wu.Span, n, we.Span, d, start == 0 ? 0f : 1f, ue, d);
+            w.W_E.Slice(0, start, n).CopyTo(Tensor.FromMemory(weChunk.AsMemory(0, n * d), n, d));
+            w.W_U.Slice(1, start, n).CopyTo(Tensor.FromMemory(wuChunk.AsMemory(0, d * n), d, n));
+            Gemm.Multiply(false, false, d, d, n, 1f, wuChunk, n, weChunk, d, start == 0 ? 0f : 1f, ue, d);
         }
         var result = new double[c.Layers][][];
         var left = new float[dh * d];
