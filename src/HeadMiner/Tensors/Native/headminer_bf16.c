@@ -113,6 +113,33 @@ static void pack_a(const float* a, int lda, int i0, int rows, int k0, int kc, ui
     }
 }
 
+// Transposes 16 rows of 16 uint32 in registers: on return r[e] holds element e of every input row.
+static inline void transpose16x16(__m512i r[16])
+{
+    __m512i c[16];
+    for (int g = 0; g < 4; g++)
+    {
+        __m512i a01 = _mm512_unpacklo_epi32(r[4 * g], r[4 * g + 1]), b01 = _mm512_unpackhi_epi32(r[4 * g], r[4 * g + 1]);
+        __m512i a23 = _mm512_unpacklo_epi32(r[4 * g + 2], r[4 * g + 3]), b23 = _mm512_unpackhi_epi32(r[4 * g + 2], r[4 * g + 3]);
+        // c[4g + e], 128-bit lane L: rows 4g..4g+3 of element 4L + e.
+        c[4 * g] = _mm512_unpacklo_epi64(a01, a23);
+        c[4 * g + 1] = _mm512_unpackhi_epi64(a01, a23);
+        c[4 * g + 2] = _mm512_unpacklo_epi64(b01, b23);
+        c[4 * g + 3] = _mm512_unpackhi_epi64(b01, b23);
+    }
+    for (int e = 0; e < 4; e++)
+    {
+        __m512i xlo = _mm512_shuffle_i32x4(c[e], c[4 + e], _MM_SHUFFLE(1, 0, 1, 0));
+        __m512i xhi = _mm512_shuffle_i32x4(c[e], c[4 + e], _MM_SHUFFLE(3, 2, 3, 2));
+        __m512i ylo = _mm512_shuffle_i32x4(c[8 + e], c[12 + e], _MM_SHUFFLE(1, 0, 1, 0));
+        __m512i yhi = _mm512_shuffle_i32x4(c[8 + e], c[12 + e], _MM_SHUFFLE(3, 2, 3, 2));
+        r[e] = _mm512_shuffle_i32x4(xlo, ylo, _MM_SHUFFLE(2, 0, 2, 0));
+        r[4 + e] = _mm512_shuffle_i32x4(xlo, ylo, _MM_SHUFFLE(3, 1, 3, 1));
+        r[8 + e] = _mm512_shuffle_i32x4(xhi, yhi, _MM_SHUFFLE(2, 0, 2, 0));
+        r[12 + e] = _mm512_shuffle_i32x4(xhi, yhi, _MM_SHUFFLE(3, 1, 3, 1));
+    }
+}
+
 // B columns [j0, j0 + cols) (cols <= NR), depth [k0, k0 + kc): kc/2 groups of NR uint32 pairs.
 static void pack_b(const void* b, int format, int trans_b, long ldb, int k0, int kc, int j0, int cols, uint32_t* out)
 {
@@ -122,12 +149,26 @@ static void pack_b(const void* b, int format, int trans_b, long ldb, int k0, int
         // nn.Linear layout: column j's depth run is contiguous, so a pair is one aligned-or-not 32-bit read.
         const uint16_t* bb = (const uint16_t*)b;
         int full = kc / 2;
+        int done = 0;
+        if (cols == NR)
+        {
+            // 16 columns x 16 pairs at a time through a register transpose (a scalar copy costs as much as the product).
+            for (; done + 16 <= full; done += 16)
+                for (int h = 0; h < 2; h++)
+                {
+                    __m512i r[16];
+                    for (int j = 0; j < 16; j++)
+                        r[j] = _mm512_loadu_si512((const void*)(bb + (long)(j0 + h * 16 + j) * ldb + k0 + 2 * done));
+                    transpose16x16(r);
+                    for (int q = 0; q < 16; q++) _mm512_store_si512((void*)(out + (done + q) * NR + h * 16), r[q]);
+                }
+        }
         for (int j = 0; j < NR; j++)
         {
             if (j < cols)
             {
                 const uint16_t* col = bb + (long)(j0 + j) * ldb + k0;
-                int p = 0;
+                int p = done;
                 for (; p < full; p++)
                 {
                     uint32_t v;
