@@ -15,6 +15,8 @@ public static class BenchRegistry
         ["calibrate"] = ("null distributions of every detector on untrained and shuffled-pattern models; writes Analysis/Calibration/null-distribution.json", CalibrateBench.Run),
         ["truth"] = ("precision and recall of every head detector on planted models (known head roles) + labels on untrained models", TruthBench.Run),
         ["decode"] = ("one-row GEMV (KV-cache decode) on a Llama-3.2-1B layer in BF16/F16/F32: bytes of weights per second ÷ measured memory bandwidth", DecodeBench.Run),
+        ["bf16"] = ("managed fp32 vs managed bf16-weights vs native bf16-weights fp32-math vs native bf16 dot product: GEMM GFLOP/s and decode GB/s ÷ bandwidth, one run (--quick)", Bf16Bench.Run),
+        ["precision"] = ("fp32 vs bf16 arithmetic: logit differences and top-1 agreement (embedded model, random Llama shape), atlas score rank correlation (--skip-atlas)", PrecisionBench.Run),
         ["scale"] = ("load, info, logits, generate, patch sweep, atlas on GPT-2-small and Llama-3.2-1B shapes (BF16): wall time and peak RSS per step, each a child process (--quick)", ScaleBench.Run),
         ["train"] = ("training tokens/s vs PyTorch on the same initial weights and batches (embedded and repeats shapes)", TrainBench.Run),
     };

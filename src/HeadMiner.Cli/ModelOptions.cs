@@ -1,6 +1,8 @@
 using System.CommandLine;
 using HeadMiner.Models;
 using HeadMiner.Models.Tokenizers;
+using HeadMiner.Tensors;
+using HeadMiner.Tensors.Kernels;
 
 namespace HeadMiner.Cli;
 
@@ -28,6 +30,38 @@ public static class ModelOptions
         Description = "No effect (kept for old scripts): F16/BF16 weights always stay in 16 bits",
         Hidden = true,
     };
+
+    /// <summary>--precision fp32|bf16: the arithmetic of the weight products (<see cref="ArithmeticPrecision"/>).</summary>
+    public static Option<string> Precision()
+    {
+        var option = new Option<string>("--precision")
+        {
+            Description = "Arithmetic of the weight products: fp32 (exact reference) or bf16 (activations and weights rounded to bfloat16, float32 sums; AVX512_BF16 where the CPU has it). Norms, attention and the residual stream stay fp32",
+            DefaultValueFactory = _ => "fp32",
+        };
+        option.AcceptOnlyFromAmong("fp32", "bf16");
+        return option;
+    }
+
+    /// <summary>Sets the model's arithmetic from a --precision value and returns it.</summary>
+    public static ArithmeticPrecision ApplyPrecision(LoadedModel loaded, string? value)
+    {
+        var precision = value switch
+        {
+            null or "fp32" => ArithmeticPrecision.Fp32,
+            "bf16" => ArithmeticPrecision.Bf16,
+            _ => throw new UsageException($"--precision \"{value}\" must be fp32 or bf16"),
+        };
+        loaded.Model.Precision = precision;
+        return precision;
+    }
+
+    /// <summary>The arithmetic that ran, for headers and metadata: "fp32", or "bf16" with what computed it.</summary>
+    public static string DescribePrecision(ArithmeticPrecision precision) =>
+        precision == ArithmeticPrecision.Fp32 ? "fp32" : $"bf16 ({GemmBf16.Implementation})";
+
+    /// <summary>The short name ("fp32" or "bf16") for JSON fields.</summary>
+    public static string PrecisionName(ArithmeticPrecision precision) => precision == ArithmeticPrecision.Fp32 ? "fp32" : "bf16";
 
     public static Option<bool> AllowUnused() => new("--allow-unused")
     {

@@ -30,9 +30,10 @@ public static class AtlasCommand
         var draws = new Option<int>("--causal-draws") { Description = "Random sets of as many heads the labelled heads' together effect is ranked among", DefaultValueFactory = _ => new AtlasOptions().RandomDraws };
         var process = ModelOptions.Process();
         var weightsOnly = ModelOptions.WeightsOnly();
+        var precision = ModelOptions.Precision();
         var command = new Command("atlas", "Map what every attention head of a model does: detectors for the survey's head types, causal checks, atlas.json + atlas.html.")
         {
-            model, detectors, output, parquet, seed, prompts, maxPrompts, causalHeads, randomHeads, draws, process, weightsOnly, allowUnused,
+            model, detectors, output, parquet, seed, prompts, maxPrompts, causalHeads, randomHeads, draws, process, weightsOnly, allowUnused, precision,
         };
         command.SetAction((parse, cancel) =>
         {
@@ -64,6 +65,7 @@ public static class AtlasCommand
             string dir = OutputFiles.PrepareDirectory(parse.GetValue(output)!);
             bool partial = parse.GetValue(weightsOnly);
             using var loaded = ModelOptions.Load(parse.GetValue(model), parse.GetValue(process), partial, allowUnused: parse.GetValue(allowUnused), notes: parse.InvocationConfiguration.Error);
+            var arithmetic = ModelOptions.ApplyPrecision(loaded, parse.GetValue(precision));
             var c = loaded.Model.Config;
             try
             {
@@ -74,7 +76,7 @@ public static class AtlasCommand
                 throw new UsageException(e.Message);
             }
             var info = AtlasModel.Of(loaded, partial);
-            stdout.WriteLine($"atlas of {loaded.Path}: {c.Architecture}, {c.Layers} layers × {c.Heads} heads{(partial ? ", weights only" : "")}");
+            stdout.WriteLine($"atlas of {loaded.Path}: {c.Architecture}, {c.Layers} layers × {c.Heads} heads{(partial ? ", weights only" : "")}; arithmetic: {ModelOptions.DescribePrecision(arithmetic)}");
             foreach (var note in options.Notes) stdout.WriteLine(note);
             var clock = Stopwatch.StartNew();
             var progress = new ProgressLines(stderr.WriteLine);

@@ -19,12 +19,16 @@ public static class GenerateCommand
         var seed = new Option<ulong>("--seed") { Description = "Random seed for sampling", DefaultValueFactory = _ => 0UL };
         var process = ModelOptions.Process();
         var compact = ModelOptions.CompactHalf();
-        var command = new Command("generate", "Generate text from a prompt.") { model, prompt, maxTokens, temperature, topK, topP, seed, process, compact, allowUnused };
+        var precision = ModelOptions.Precision();
+        var command = new Command("generate", "Generate text from a prompt.") { model, prompt, maxTokens, temperature, topK, topP, seed, process, compact, allowUnused, precision };
         command.SetAction((parse, cancel) =>
         {
             int n = parse.GetValue(maxTokens);
             if (n < 0) throw new UsageException($"--max-tokens {n} must be ≥ 0");
             using var loaded = ModelOptions.Load(parse.GetValue(model), parse.GetValue(process), allowUnused: parse.GetValue(allowUnused), notes: parse.InvocationConfiguration.Error);
+            var arithmetic = ModelOptions.ApplyPrecision(loaded, parse.GetValue(precision));
+            // stdout stays the text alone; which arithmetic produced it goes to stderr with the other notes.
+            parse.InvocationConfiguration.Error.WriteLine($"note: arithmetic: {ModelOptions.DescribePrecision(arithmetic)}");
             var tokenizer = loaded.RequireTokenizer();
             string text = parse.GetValue(prompt) ?? "";
             var ids = new List<int>(tokenizer.Encode(text));

@@ -18,11 +18,13 @@ public static class LogitsCommand
         var process = ModelOptions.Process();
         var compact = ModelOptions.CompactHalf();
         var noBos = new Option<bool>("--no-bos") { Description = "Do not prepend BOS even if the tokenizer does by default" };
-        var command = new Command("logits", "Show the model's next-token distribution after a prompt.") { model, prompt, top, json, process, noBos, compact, allowUnused };
+        var precision = ModelOptions.Precision();
+        var command = new Command("logits", "Show the model's next-token distribution after a prompt.") { model, prompt, top, json, process, noBos, compact, allowUnused, precision };
         command.SetAction(parse =>
         {
             int k = parse.GetValue(top);
             using var loaded = ModelOptions.Load(parse.GetValue(model), parse.GetValue(process), allowUnused: parse.GetValue(allowUnused), notes: parse.InvocationConfiguration.Error);
+            var arithmetic = ModelOptions.ApplyPrecision(loaded, parse.GetValue(precision));
             var tokenizer = loaded.RequireTokenizer();
             var ids = tokenizer.Encode(parse.GetValue(prompt)!, parse.GetValue(noBos) ? false : null);
             if (ids.Length == 0) throw new UsageException("the prompt encodes to no tokens");
@@ -40,6 +42,8 @@ public static class LogitsCommand
                 {
                     model = loaded.Path,
                     weight_processing = loaded.Model.Processing.ToString(),
+                    precision = ModelOptions.PrecisionName(arithmetic),
+                    arithmetic = ModelOptions.DescribePrecision(arithmetic),
                     tokens = ids,
                     token_strings = ids.Select(tokenizer.TokenToString).ToArray(),
                     top = order.Select(i => new { id = i, token = i < tokenizer.VocabSize ? tokenizer.TokenToString(i) : $"<{i}>", logit = last[i], log_prob = logProbs[i] }).ToArray(),
@@ -49,7 +53,7 @@ public static class LogitsCommand
             else
             {
                 output.WriteLine($"{ids.Length} tokens: {string.Join(" | ", ids.Select(i => TerminalText.Escape(tokenizer.TokenToString(i))))}");
-                output.WriteLine($"weight processing: {loaded.Model.Processing}");
+                output.WriteLine($"weight processing: {loaded.Model.Processing}; arithmetic: {ModelOptions.DescribePrecision(arithmetic)}");
                 output.WriteLine($"{"rank",4}  {"id",6}  {"logit",9}  {"prob",7}  token");
                 for (int r = 0; r < order.Length; r++)
                 {

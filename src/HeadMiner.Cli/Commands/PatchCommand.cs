@@ -22,7 +22,8 @@ public static class PatchCommand
         var process = ModelOptions.Process();
         var output = new Option<string>("--out", "-o") { Description = "Directory for patching.json, patching.csv, patching.safetensors and patching.html", DefaultValueFactory = _ => "patch" };
         var parquet = TableOptions.Parquet();
-        var command = new Command("patch", "Activation patching: which activations carry the clean/corrupted difference.") { model, pairs, target, metric, direction, naive, process, output, parquet, allowUnused };
+        var precision = ModelOptions.Precision();
+        var command = new Command("patch", "Activation patching: which activations carry the clean/corrupted difference.") { model, pairs, target, metric, direction, naive, process, output, parquet, allowUnused, precision };
         command.SetAction((parse, cancel) =>
         {
             var patchTarget = ParseOrUsage(() => PatchTarget.Parse(parse.GetValue(target)!));
@@ -37,6 +38,7 @@ public static class PatchCommand
             string pairsPath = parse.GetValue(pairs)!;
             var set = PromptPairSet.Load(pairsPath);
             using var loaded = ModelOptions.Load(parse.GetValue(model), parse.GetValue(process), allowUnused: parse.GetValue(allowUnused), notes: parse.InvocationConfiguration.Error);
+            var arithmetic = ModelOptions.ApplyPrecision(loaded, parse.GetValue(precision));
             var tokenized = set.Tokenize(loaded.RequireTokenizer(), pairsPath, loaded.Model.Config.ContextLength);
             var stdout = parse.InvocationConfiguration.Output;
             var stderr = parse.InvocationConfiguration.Error;
@@ -54,6 +56,8 @@ public static class PatchCommand
             {
                 model = loaded.Path,
                 weight_processing = result.WeightProcessing,
+                precision = ModelOptions.PrecisionName(arithmetic),
+                arithmetic = ModelOptions.DescribePrecision(arithmetic),
                 pairs = pairsPath,
                 target = parse.GetValue(target),
                 direction = dir.ToString().ToLowerInvariant(),
@@ -72,10 +76,10 @@ public static class PatchCommand
                 raw = result.Raw.ToArray(),
             }, parse.InvocationConfiguration.Error);
             var tables = OutputFiles.WriteTable(Path.Combine(outDir, "patching.csv"), [.. result.Axes, "raw", "normalized"], Rows(result), parse.GetValue(parquet));
-            ScoreTensors(result, loaded.Path, parse.GetValue(target)!, dir).Save(Path.Combine(outDir, "patching.safetensors"));
+            ScoreTensors(result, loaded.Path, parse.GetValue(target)!, dir).AddMetadata("precision", ModelOptions.PrecisionName(arithmetic)).Save(Path.Combine(outDir, "patching.safetensors"));
             Report(result, labels, $"{parse.GetValue(target)}, {dir.ToString().ToLowerInvariant()}, {result.Metric}").Write(Path.Combine(outDir, "patching.html"));
 
-            stdout.WriteLine($"{result.Metric}: clean {result.CleanMetric:F4}, corrupted {result.CorruptedMetric:F4} (weight processing: {loaded.Model.Processing})");
+            stdout.WriteLine($"{result.Metric}: clean {result.CleanMetric:F4}, corrupted {result.CorruptedMetric:F4} (weight processing: {loaded.Model.Processing}; arithmetic: {ModelOptions.DescribePrecision(arithmetic)})");
             if (warning is not null) stdout.WriteLine("normalised cells undefined (clean = corrupted); the raw metric per cell is in patching.json and patching.csv");
             else stdout.WriteLine($"strongest cells ({string.Join(" × ", result.Axes)}), normalised:");
             foreach (var (index, value) in Top(result, 10))

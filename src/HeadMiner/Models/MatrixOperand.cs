@@ -80,9 +80,16 @@ internal readonly struct MatrixOperand
         return new MatrixOperand(first._storage, first._half, offset, first.StoredOutIn, first.Ld, first.In, cols);
     }
 
-    /// <summary>y[rows, Out] (row stride ldy) = x[rows, In] (row stride ldx) · W + beta·y.</summary>
-    public void Multiply(ReadOnlySpan<float> x, int ldx, int rows, Span<float> y, int ldy, float beta = 0f)
+    /// <summary>y[rows, Out] (row stride ldy) = x[rows, In] (row stride ldx) · W + beta·y, in <paramref name="precision"/>.</summary>
+    public void Multiply(ReadOnlySpan<float> x, int ldx, int rows, Span<float> y, int ldy, float beta = 0f,
+        ArithmeticPrecision precision = ArithmeticPrecision.Fp32)
     {
+        if (precision == ArithmeticPrecision.Bf16)
+        {
+            if (_half is not null) GemmBf16.Multiply(StoredOutIn, rows, Out, In, 1f, x, ldx, _half.Bits.Span[_offset..], _half.Format, Ld, beta, y, ldy);
+            else GemmBf16.Multiply(StoredOutIn, rows, Out, In, 1f, x, ldx, _storage.Span[_offset..], Ld, beta, y, ldy);
+            return;
+        }
         if (_half is not null) Gemm.Multiply(false, StoredOutIn, rows, Out, In, 1f, x, ldx, _half.Bits.Span[_offset..], _half.Format, Ld, beta, y, ldy);
         else Gemm.Multiply(false, StoredOutIn, rows, Out, In, 1f, x, ldx, _storage.Span[_offset..], Ld, beta, y, ldy);
     }

@@ -38,6 +38,13 @@ public sealed class Transformer : IDisposable
     /// <summary>Which weight processing was applied (TransformerLens semantics); "none" for raw checkpoint numerics.</summary>
     public WeightProcessing Processing { get; internal set; } = WeightProcessing.None;
 
+    /// <summary>
+    /// The arithmetic of the weight products (every projection and the unembedding) in the forward passes of this
+    /// model; <see cref="ArithmeticPrecision.Fp32"/> unless a caller (the CLI's --precision) asks for bf16. Norms,
+    /// attention and the residual stream stay float32 either way.
+    /// </summary>
+    public ArithmeticPrecision Precision { get; set; } = ArithmeticPrecision.Fp32;
+
     public Transformer(ModelConfig config, TransformerWeights weights, string source, IDisposable? owner = null)
     {
         config.Validate(source);
@@ -319,7 +326,7 @@ public sealed class Transformer : IDisposable
             && MatrixOperand.ConcatColumns(oq, ok, ov) is { } fused)
         {
             // One GEMM for Q, K and V when the checkpoint stores them side by side (the qkv buffer has the same layout).
-            fused.Multiply(buf.Normed, d, rows, qkv, width);
+            fused.Multiply(buf.Normed, d, rows, qkv, width, precision: Precision);
             AddHeadBias(qkv, rows, w.b_Q, 0, width);
             AddHeadBias(qkv, rows, w.b_K, qw, width);
             AddHeadBias(qkv, rows, w.b_V, qw + kvw, width);
@@ -418,7 +425,7 @@ public sealed class Transformer : IDisposable
             {
                 var woh = w.W_O.Select(0, h);
                 var op = MatrixOperand.Of(woh) ?? MatrixOperand.Of(woh.Contiguous())!.Value;
-                op.Multiply(buf.Z.AsSpan(h * dh), qw, rows, result.AsSpan(h * d), H * d);
+                op.Multiply(buf.Z.AsSpan(h * dh), qw, rows, result.AsSpan(h * d), H * d, precision: Precision);
             }
             Visit(ctx, ActivationSite.Result, l, result, B, T, H, d);
             var attnOut = buf.AttnOut.AsSpan(0, rows * d);
@@ -485,7 +492,7 @@ public sealed class Transformer : IDisposable
             else Normalize(headInput, normed, rows, lw.Ln1Weight, lw.Ln1Bias, buf, null, default, default, l);
             var wh = w.Select(0, h);
             var op = MatrixOperand.Of(wh) ?? MatrixOperand.Of(wh.Contiguous())!.Value;
-            op.Multiply(normed, d, rows, buf.Qkv.AsSpan(column + h * dh), width);
+            op.Multiply(normed, d, rows, buf.Qkv.AsSpan(column + h * dh), width, precision: Precision);
             if (bias is not null)
             {
                 var bh = bias.Select(0, h).Contiguous().Span;
@@ -588,16 +595,16 @@ public sealed class Transformer : IDisposable
     }
 
     /// <summary>dst[:, column..] = x · W for W [heads, in, d_head]; one GEMM when the heads are adjacent, else one per head.</summary>
-    private static void ProjectHeads(ReadOnlySpan<float> x, int rows, Tensor w, Tensor? bias, Span<float> dst, int column, int ldDst)
+    private void ProjectHeads(ReadOnlySpan<float> x, int rows, Tensor w, Tensor? bias, Span<float> dst, int column, int ldDst)
     {
         int heads = w.Dim(0), inDim = w.Dim(1), dh = w.Dim(2);
-        if (MatrixOperand.OfHeads(w) is { } op) op.Multiply(x, inDim, rows, dst[column..], ldDst);
+        if (MatrixOperand.OfHeads(w) is { } op) op.Multiply(x, inDim, rows, dst[column..], ldDst, precision: Precision);
         else
             for (int h = 0; h < heads; h++)
             {
                 var head = w.Select(0, h);
                 var headOp = MatrixOperand.Of(head) ?? MatrixOperand.Of(head.Contiguous())!.Value;
-                headOp.Multiply(x, inDim, rows, dst[(column + h * dh)..], ldDst);
+                headOp.Multiply(x, inDim, rows, dst[(column + h * dh)..], ldDst, precision: Precision);
             }
         AddHeadBias(dst, rows, bias, column, ldDst);
     }
@@ -615,10 +622,10 @@ public sealed class Transformer : IDisposable
         }
     }
 
-    private static void Project(ReadOnlySpan<float> x, int ldx, int rows, MatrixOperand? op, Tensor w, Span<float> y, int ldy)
+    private void Project(ReadOnlySpan<float> x, int ldx, int rows, MatrixOperand? op, Tensor w, Span<float> y, int ldy)
     {
         var operand = op ?? MatrixOperand.Of(w.Rank == 2 ? w.Contiguous() : w.Contiguous().Reshape(-1, w.Dim(-1)))!.Value;
-        operand.Multiply(x, ldx, rows, y, ldy);
+        operand.Multiply(x, ldx, rows, y, ldy, precision: Precision);
     }
 
     private static void AddBias(Span<float> y, int rows, int cols, Tensor bias)

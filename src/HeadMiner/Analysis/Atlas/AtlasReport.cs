@@ -127,6 +127,7 @@ public sealed record AtlasModel
         VocabSize = model.Config.VocabSize,
         WeightsOnly = false,
         Processing = model.Processing.ToString(),
+        Precision = model.Precision == Tensors.ArithmeticPrecision.Bf16 ? "bf16" : "fp32",
     };
 
     public required string Path { get; init; }
@@ -140,6 +141,9 @@ public sealed record AtlasModel
     public required int VocabSize { get; init; }
     public required bool WeightsOnly { get; init; }
     public required string Processing { get; init; }
+
+    /// <summary>The arithmetic of the weight products the atlas's forwards ran in: fp32 or bf16 (--precision).</summary>
+    public string Precision { get; init; } = "fp32";
 }
 
 public sealed record AtlasDetector

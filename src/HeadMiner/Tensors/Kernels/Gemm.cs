@@ -149,7 +149,7 @@ public static class Gemm
         }
     }
 
-    private static void ScaleC(Span<float> c, int m, int n, int ldc, float beta)
+    internal static void ScaleC(Span<float> c, int m, int n, int ldc, float beta)
     {
         for (int i = 0; i < m; i++)
         {
@@ -159,7 +159,7 @@ public static class Gemm
         }
     }
 
-    private static void ValidateShape(int m, int n, int k)
+    internal static void ValidateShape(int m, int n, int k)
     {
         ArgumentOutOfRangeException.ThrowIfNegative(m);
         ArgumentOutOfRangeException.ThrowIfNegative(n);
@@ -167,7 +167,7 @@ public static class Gemm
     }
 
     /// <summary>Checks that a span holds <paramref name="count"/> matrices of rows×width with row stride ld, <paramref name="stride"/> apart.</summary>
-    private static void ValidateOperand(int length, int rows, int width, int ld, long stride, int count,
+    internal static void ValidateOperand(int length, int rows, int width, int ld, long stride, int count,
         string spanName, string ldName)
     {
         if (rows == 0 || width == 0 || count == 0) return;
