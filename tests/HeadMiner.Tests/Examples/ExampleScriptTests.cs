@@ -18,7 +18,7 @@ namespace HeadMiner.Tests.Examples;
 /// already (an up-to-date, no-op build); only each script's own compile is added.</para>
 /// </summary>
 [Collection(DotnetBuildCollection.Name)]
-public partial class ExampleScriptTests
+public class ExampleScriptTests
 {
 #if DEBUG
     private const string Configuration = "Debug";
@@ -43,8 +43,8 @@ public partial class ExampleScriptTests
     public void InductionFindsTheHeadsTheInductionDetectorLabels()
     {
         var (output, html) = RunExample("induction");
-        Assert.Contains("\"kind\":\"heatmap\"", html);
-        Assert.Contains("\"kind\":\"attention\"", html);
+        Assert.Contains(("heatmap", "induction score"), Sections(html));
+        Assert.Contains(Sections(html), s => s.Kind == "attention");
         var found = Line(output, "induction heads (score > 0.3): ").Split(' ', StringSplitOptions.RemoveEmptyEntries).Order(StringComparer.Ordinal);
 
         var (code, json, err) = Run("detect", "--detectors", "induction", "--json");
@@ -61,8 +61,8 @@ public partial class ExampleScriptTests
     public void IoiPatchingMovesTheNamesFromTheirPositionsToTheEnd()
     {
         var (output, html) = RunExample("ioi_patching");
-        Assert.Contains("\"kind\":\"heatmap\"", html);
-        Assert.Contains("resid_pre, layer × position", html);
+        Assert.Contains(("heatmap", "resid_pre, layer × position"), Sections(html));
+        Assert.Contains(("heatmap", "attention head outputs (hook_z), layer × head"), Sections(html));
         var metrics = Regex.Match(output, @"logit difference: clean (\S+), corrupted (\S+)");
         Assert.True(Number(metrics.Groups[1].Value) > Number(metrics.Groups[2].Value) + 1, output);
         // In the first layer only the names differ between clean and corrupted, so the strongest patch is a name's
@@ -75,8 +75,8 @@ public partial class ExampleScriptTests
     public void PathPatchingNamesAsNameMoversTheHeadsWithTheLargestDirectLogitAttribution()
     {
         var (output, html) = RunExample("path_patching");
-        Assert.Contains("sender → logits (direct effect)", html);
-        Assert.Contains("sender → v of", html);
+        Assert.Contains(("heatmap", "sender → logits (direct effect)"), Sections(html));
+        Assert.Equal(4, Sections(html).Count(s => s.Kind == "heatmap")); // logits, then q, k and v of the name movers
         var movers = Line(output, "name movers: ").Split(' ');
 
         // Direct logit attribution on the same pairs: the heads that write the most logit difference directly.
@@ -92,8 +92,8 @@ public partial class ExampleScriptTests
     public void LogitLensEndsOnTheModelsOwnPredictionForEveryTask()
     {
         var (output, html) = RunExample("logit_lens");
-        Assert.Contains("\"kind\":\"line\"", html);
-        Assert.Contains("\"kind\":\"table\"", html);
+        Assert.Contains(Sections(html), s => s.Kind == "line");
+        Assert.Equal(4, Sections(html).Count(s => s.Kind == "table")); // one per task
         using var loaded = ModelLoader.Load(Path.Combine(TestPaths.RepoRoot, "models", "embedded"));
         var tokenizer = loaded.RequireTokenizer();
         var sections = output.Split("\n", StringSplitOptions.None);
@@ -115,8 +115,8 @@ public partial class ExampleScriptTests
     public void AttributionPatchingCorrelatesWithExactPatching()
     {
         var (output, html) = RunExample("attribution_patching");
-        Assert.Contains("exact: MLP output, layer × position", html);
-        Assert.Contains("attribution estimate: head (sum over positions)", html);
+        Assert.Contains(("heatmap", "exact: MLP output, layer × position"), Sections(html));
+        Assert.Contains(("heatmap", "attribution estimate: head (sum over positions)"), Sections(html));
         var r = Regex.Match(output, @"heads × positions (\S+), MLPs × positions (\S+), all (\S+)");
         Assert.True(r.Success, output);
         // Measured on the embedded model (32 IOI pairs, seed 1): heads 0.968, MLPs 0.970, all 0.967. The bound leaves
@@ -146,6 +146,16 @@ public partial class ExampleScriptTests
         Assert.True(File.Exists(html), $"examples/{name}.cs wrote no {html}:\n{stdout.Result}");
         Assert.Contains($"wrote {html}", stdout.Result);
         return (stdout.Result, File.ReadAllText(html));
+    }
+
+    /// <summary>The page's sections (the report views' JSON: kind and title), as HtmlReport embeds them.</summary>
+    private static List<(string Kind, string Title)> Sections(string html)
+    {
+        const string Open = "<script type=\"application/json\" id=\"hm-report-data\">";
+        int start = html.IndexOf(Open, StringComparison.Ordinal) + Open.Length;
+        Assert.True(start >= Open.Length, "no report data in the page");
+        using var doc = JsonDocument.Parse(html[start..html.IndexOf("</script>", start, StringComparison.Ordinal)]);
+        return [.. doc.RootElement.GetProperty("sections").EnumerateArray().Select(s => (s.GetProperty("kind").GetString()!, s.GetProperty("title").GetString() ?? ""))];
     }
 
     /// <summary>The rest of the printed line that starts with <paramref name="prefix"/>.</summary>
