@@ -3,7 +3,7 @@ using Spectre.Console;
 namespace HeadMiner.Cli;
 
 /// <summary>
-/// How a long command (atlas, patching sweeps, path patching, training) shows its progress on stderr. On a terminal
+/// How a long command (atlas, patching sweeps, path patching, ablation, probing, training) shows its progress on stderr. On a terminal
 /// (<see cref="ProgressOutput.InPlace"/>: the process's own stderr, not redirected) a Spectre.Console bar redrawn in
 /// place: what runs now, the bar, the percentage, the elapsed time and an estimate of the time left. Anywhere else —
 /// a file, a pipe, CI, a test's writer — plain whole lines at a low rate (<see cref="ConsoleProgress"/>,

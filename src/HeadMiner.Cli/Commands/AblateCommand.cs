@@ -48,7 +48,7 @@ public static class AblateCommand
                 loop = AblationStudy.RunOneForwardPerHead(loaded.Model, tokenized, options, cancel);
                 loop = AblationStudy.RunOneForwardPerHead(loaded.Model, tokenized, options, cancel);
             }
-            var study = AblationStudy.Run(loaded.Model, tokenized, options, cancel);
+            var study = ProgressDisplay.Run(parse.InvocationConfiguration.Error, "ablating heads", progress => AblationStudy.Run(loaded.Model, tokenized, options, cancel, progress));
             double? maxDifference = loop is null ? null : study.Effects.Zip(loop.Effects).Max(e => Math.Max(Math.Abs(e.First.Metric - e.Second.Metric), Math.Abs(e.First.Loss - e.Second.Loss)));
 
             OutputFiles.WriteJson(Path.Combine(dir, "ablation.json"), new

@@ -45,7 +45,7 @@ public static class ProbeCommand
             FiniteForward.CheckProbe(loaded.Model, "probe"); // broken weights: one error naming where, before the work
             var tokenizer = loaded.RequireTokenizer();
             var (prompts, labels) = data.Tokenize(tokenizer, setPath, loaded.Model.Config.ContextLength);
-            var result = HeadProbing.Run(loaded.Model, prompts, labels, options, cancel);
+            var result = ProgressDisplay.Run(parse.InvocationConfiguration.Error, "probing heads", progress => HeadProbing.Run(loaded.Model, prompts, labels, options, cancel, progress));
             var c = loaded.Model.Config;
             var stdout = parse.InvocationConfiguration.Output;
 

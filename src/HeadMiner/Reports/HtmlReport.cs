@@ -49,6 +49,41 @@ public sealed class HtmlReport(string title)
         });
     }
 
+    /// <summary>
+    /// A heatmap of a rank-2 tensor (rows × columns, e.g. layers × heads), for scripts: labels default to 0, 1, 2, …;
+    /// non-finite cells are drawn grey.
+    /// </summary>
+    public HtmlReport Heatmap(string heading, Tensor matrix, string rowTitle, string columnTitle,
+        IReadOnlyList<string>? rowLabels = null, IReadOnlyList<string>? columnLabels = null, bool diverging = false)
+    {
+        if (matrix.Rank != 2) throw new ArgumentException($"heatmap \"{heading}\": a {matrix.ShapeString} tensor is not a matrix (rank 2)");
+        var values = new double[matrix.Dim(0), matrix.Dim(1)];
+        for (int r = 0; r < values.GetLength(0); r++)
+            for (int c = 0; c < values.GetLength(1); c++) values[r, c] = matrix[r, c];
+        return Heatmap(heading, values, rowTitle, columnTitle, rowLabels, columnLabels, diverging);
+    }
+
+    /// <summary>A heatmap of a rows × columns array (NaN/±∞ drawn grey); labels default to 0, 1, 2, ….</summary>
+    public HtmlReport Heatmap(string heading, double[,] matrix, string rowTitle, string columnTitle,
+        IReadOnlyList<string>? rowLabels = null, IReadOnlyList<string>? columnLabels = null, bool diverging = false)
+    {
+        int rows = matrix.GetLength(0), cols = matrix.GetLength(1);
+        var values = new double?[rows][];
+        for (int r = 0; r < rows; r++)
+        {
+            values[r] = new double?[cols];
+            for (int c = 0; c < cols; c++) values[r][c] = double.IsFinite(matrix[r, c]) ? matrix[r, c] : null;
+        }
+        return Heatmap(heading, rowLabels ?? Indices(rows), columnLabels ?? Indices(cols), values, rowTitle, columnTitle, diverging);
+    }
+
+    /// <summary>An attention pattern given as a [query, key] tensor (one head's slice of hook_pattern).</summary>
+    public HtmlReport Attention(string heading, IReadOnlyList<string> tokens, Tensor pattern)
+    {
+        if (pattern.Rank != 2) throw new ArgumentException($"attention \"{heading}\": a {pattern.ShapeString} tensor is not a [query, key] matrix");
+        return Attention(heading, tokens, Enumerable.Range(0, pattern.Dim(0)).Select(q => pattern.Select(0, q).ToArray()).ToArray());
+    }
+
     /// <summary>An attention pattern as a query × key grid of <paramref name="tokens"/>, plus hover highlighting.</summary>
     public HtmlReport Attention(string heading, IReadOnlyList<string> tokens, float[][] pattern)
     {
@@ -144,6 +179,8 @@ public sealed class HtmlReport(string title)
     private static JsonNode? Number(double value) => double.IsFinite(value) ? JsonValue.Create(value) : null;
 
     private static JsonNode? Number(float value) => float.IsFinite(value) ? JsonValue.Create(value) : null;
+
+    private static string[] Indices(int n) => [.. Enumerable.Range(0, n).Select(i => i.ToString(System.Globalization.CultureInfo.InvariantCulture))];
 
     private static JsonArray Array(IEnumerable<string> items) => new(items.Select(s => (JsonNode?)JsonValue.Create(s)).ToArray());
 }

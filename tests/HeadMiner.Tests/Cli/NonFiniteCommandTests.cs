@@ -30,7 +30,7 @@ public sealed class NonFiniteCommandTests : IDisposable
 
     public void Dispose() => _dir.Dispose();
 
-    public static TheoryData<string> Commands => new() { "logits", "generate", "detect", "atlas", "patch", "path-patch", "logit-lens", "dla", "ablate", "attrib-patch" };
+    public static TheoryData<string> Commands => new() { "logits", "generate", "detect", "atlas", "patch", "path-patch", "logit-lens", "dla", "ablate", "attrib-patch", "cache" };
 
     [Theory]
     [MemberData(nameof(Commands))]
@@ -42,6 +42,7 @@ public sealed class NonFiniteCommandTests : IDisposable
             "logits" or "generate" => [command, "-m", _model, "-p", "w3 w17 w40"],
             "logit-lens" => [command, "-m", _model, "-p", "w3 w17 w40"],
             "detect" => [command, "-m", _model],
+            "cache" => [command, "-m", _model, "-p", "w3 w17 w40", "-o", Path.Combine(outDir, "cache.safetensors")],
             "atlas" => [command, "-m", _model, "-o", outDir],
             "patch" => [command, "-m", _model, "--pairs", _dir.File("pairs.json"), "--target", "z", "-o", outDir],
             "dla" or "ablate" or "attrib-patch" => [command, "-m", _model, "--pairs", _dir.File("pairs.json"), "-o", outDir],

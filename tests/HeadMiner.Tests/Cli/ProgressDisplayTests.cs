@@ -78,6 +78,44 @@ public class ProgressDisplayTests
         Assert.DoesNotContain('\x1b', err);
     }
 
+    [Fact]
+    public void RedirectedAblationPrintsWholePercentLinesRisingTo100()
+    {
+        using var dir = TestPaths.NewTempDirectory();
+        File.WriteAllText(dir.File("pairs.json"), Pairs);
+        var (code, _, err) = Run("ablate", "--pairs", dir.File("pairs.json"), "--kind", "mean", "-o", dir.Path);
+        Assert.True(code == 0, err);
+        AssertRisingPercentLines(err, "ablating heads");
+    }
+
+    [Fact]
+    public void RedirectedProbingPrintsWholePercentLinesRisingTo100()
+    {
+        using var dir = TestPaths.NewTempDirectory();
+        File.WriteAllText(dir.File("set.json"), """
+            {"version": 1, "task": "mood", "examples": [
+             {"prompt": "Lily was happy. She", "label": 1}, {"prompt": "Tom was happy. He", "label": 1}, {"prompt": "The dog was happy. It", "label": 1},
+             {"prompt": "Lily was sad. She", "label": 0}, {"prompt": "Tom was sad. He", "label": 0}, {"prompt": "The dog was sad. It", "label": 0},
+             {"prompt": "Ben was glad. He", "label": 1}, {"prompt": "Ben was angry. He", "label": 0}, {"prompt": "Sue was glad. She", "label": 1}]}
+            """);
+        var (code, _, err) = Run("probe", "-m", TestPaths.SharedModel("stories260K"), "--set", dir.File("set.json"), "-o", dir.Path);
+        Assert.True(code == 0, err);
+        AssertRisingPercentLines(err, "probing heads");
+    }
+
+    /// <summary>Whole lines "LABEL  NN%", strictly rising in steps of ten, ending at 100%, with no control characters.</summary>
+    private static void AssertRisingPercentLines(string err, string label)
+    {
+        var percents = err.Split('\n', StringSplitOptions.RemoveEmptyEntries).Where(l => l.StartsWith(label, StringComparison.Ordinal))
+            .Select(l => int.Parse(l[label.Length..].TrimEnd('%'), System.Globalization.CultureInfo.InvariantCulture)).ToList();
+        Assert.True(percents.Count >= 3, err);
+        Assert.Equal(100, percents[^1]);
+        Assert.All(percents, p => Assert.Equal(0, p % 10));
+        Assert.Equal(percents.Order().Distinct(), percents);
+        Assert.DoesNotContain('\r', err);
+        Assert.DoesNotContain('\x1b', err);
+    }
+
     /// <summary>Reports on the caller's thread (System.Progress would post them to the thread pool).</summary>
     private sealed class SyncProgress<T>(Action<T> report) : IProgress<T>
     {

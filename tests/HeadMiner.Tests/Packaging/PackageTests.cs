@@ -12,6 +12,7 @@ namespace HeadMiner.Tests.Packaging;
 /// forward pass on the embedded model and prints the same logits as the in-process forward. Restore is offline for
 /// the library (a local source) and reads its dependencies from the machine's global packages folder.
 /// </summary>
+[Collection(DotnetBuildCollection.Name)]
 public class PackageTests
 {
 #if DEBUG

@@ -68,8 +68,9 @@ public sealed record AblationStudyResult
 /// </summary>
 public static class AblationStudy
 {
-    /// <summary>The batched study.</summary>
-    public static AblationStudyResult Run(Transformer model, TokenizedPairs pairs, AblationStudyOptions? options = null, CancellationToken cancel = default)
+    /// <summary>The batched study; <paramref name="progress"/> hears the fraction of heads done after each forward.</summary>
+    public static AblationStudyResult Run(Transformer model, TokenizedPairs pairs, AblationStudyOptions? options = null, CancellationToken cancel = default,
+        IProgress<double>? progress = null)
     {
         options ??= new AblationStudyOptions();
         var clock = Stopwatch.StartNew();
@@ -114,6 +115,7 @@ public static class AblationStudy
                 var loss = setup.Loss.ComputeMany(logits);
                 for (int j = 0; j < k; j++)
                     effects.Add(new HeadAblationEffect(l, first + j, metric[j], metric[j] - setup.BaselineMetric, loss[j], loss[j] - setup.BaselineLoss));
+                progress?.Report((double)effects.Count / (c.Layers * c.Heads));
             }
         }
         return setup.Result(effects, forwards, perForward, clock.Elapsed);

@@ -37,7 +37,12 @@ public static class HeadProbing
 {
     private const int PromptsPerBatch = 64;
 
-    public static HeadProbeResult Run(Transformer model, int[][] prompts, int[] labels, ProbeOptions? options = null, CancellationToken cancel = default)
+    /// <summary>
+    /// Fits one probe per head. <paramref name="progress"/> hears the fraction done: the forwards that collect hook_z
+    /// count for the first half, the per-head fits for the second.
+    /// </summary>
+    public static HeadProbeResult Run(Transformer model, int[][] prompts, int[] labels, ProbeOptions? options = null, CancellationToken cancel = default,
+        IProgress<double>? progress = null)
     {
         ArgumentNullException.ThrowIfNull(model);
         var o = options ?? new ProbeOptions();
@@ -59,7 +64,7 @@ public static class HeadProbing
 
         var c = model.Config;
         int L = c.Layers, H = c.Heads, dh = c.DHead;
-        var features = Collect(model, prompts, o.PositionFromEnd, cancel); // [layer][head][example] → d_head values
+        var features = Collect(model, prompts, o.PositionFromEnd, cancel, progress); // [layer][head][example] → d_head values
         var valAcc = Tensor.Zeros(L, H);
         var trainAcc = Tensor.Zeros(L, H);
         var directions = Tensor.Zeros(L, H, dh);
@@ -78,6 +83,7 @@ public static class HeadProbing
                 var (direction, sigma) = MassMean(trainX, trainLabels);
                 for (int j = 0; j < dh; j++) directions[l, h, j] = (float)direction[j];
                 std[l, h] = (float)sigma;
+                progress?.Report(0.5 + 0.5 * (l * H + h + 1) / (L * H));
             }
         return new HeadProbeResult(valAcc, trainAcc, directions, std, trainIdx.Length, valIdx.Length, o);
     }
@@ -106,7 +112,7 @@ public static class HeadProbing
     }
 
     /// <summary>hook_z of every head at the probed position of every prompt (left-padded batches).</summary>
-    private static double[][][][] Collect(Transformer model, int[][] prompts, int positionFromEnd, CancellationToken cancel)
+    private static double[][][][] Collect(Transformer model, int[][] prompts, int positionFromEnd, CancellationToken cancel, IProgress<double>? progress)
     {
         var c = model.Config;
         int L = c.Layers, H = c.Heads, dh = c.DHead;
@@ -135,6 +141,7 @@ public static class HeadProbing
                         result[l][h][start + b] = row;
                     }
             }
+            progress?.Report(0.5 * (start + chunk.Length) / prompts.Length);
         }
         return result;
     }
