@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Diagnostics;
 using HeadMiner.Analysis.Patching;
+using HeadMiner.Cluster;
 using HeadMiner.Models.Formats;
 using HeadMiner.Reports;
 using HeadMiner.Tasks;
@@ -22,7 +23,8 @@ public static class PatchCommand
         var process = ModelOptions.Process();
         var output = new Option<string>("--out", "-o") { Description = "Directory for patching.json, patching.csv, patching.safetensors and patching.html", DefaultValueFactory = _ => "patch" };
         var parquet = TableOptions.Parquet();
-        var command = new Command("patch", "Activation patching: which activations carry the clean/corrupted difference.") { model, pairs, target, metric, direction, naive, process, output, parquet, allowUnused };
+        var cluster = ClusterOptions.Config();
+        var command = new Command("patch", "Activation patching: which activations carry the clean/corrupted difference.") { model, pairs, target, metric, direction, naive, process, output, parquet, allowUnused, cluster };
         command.SetAction((parse, cancel) =>
         {
             var patchTarget = ParseOrUsage(() => PatchTarget.Parse(parse.GetValue(target)!));
@@ -33,6 +35,8 @@ public static class PatchCommand
                 "noising" => PatchDirection.Noising,
                 var other => throw new UsageException($"--direction \"{other}\" must be denoising or noising"),
             };
+            if (parse.GetValue(naive) && parse.GetValue(cluster) is not null) throw new UsageException("--naive runs the reference loop in this process; it does not combine with --cluster");
+            var clusterConfig = parse.GetValue(cluster) is { } clusterPath ? ClusterOptions.Load(clusterPath) : null;
             string outDir = OutputFiles.PrepareDirectory(parse.GetValue(output)!);
             string pairsPath = parse.GetValue(pairs)!;
             var set = PromptPairSet.Load(pairsPath);
@@ -41,9 +45,37 @@ public static class PatchCommand
             var stdout = parse.InvocationConfiguration.Output;
             var stderr = parse.InvocationConfiguration.Error;
             var sw = Stopwatch.StartNew();
-            var result = ProgressDisplay.Run(stderr, "patching", progress => parse.GetValue(naive)
-                ? ActivationPatching.SweepNaive(loaded.Model, tokenized, patchTarget, metricKind, dir, progress, cancel)
-                : ActivationPatching.Sweep(loaded.Model, tokenized, patchTarget, metricKind, dir, progress: progress, cancel: cancel));
+            PatchingResult result;
+            RunSpec? run = null;
+            if (clusterConfig is not null)
+            {
+                var job = new PatchJob
+                {
+                    Clean = tokenized.Clean,
+                    Corrupted = tokenized.Corrupted,
+                    Answers = tokenized.Answers,
+                    Wrongs = tokenized.Wrongs,
+                    Target = parse.GetValue(target)!,
+                    Metric = parse.GetValue(metric)!,
+                    Direction = dir == PatchDirection.Denoising ? "denoising" : "noising",
+                };
+                run = ClusterCommands.Spec("patch", parse.GetValue(model), loaded, parse.GetValue(process), false, parse.GetValue(allowUnused), JobJson.Write(job), clusterConfig);
+                try
+                {
+                    var results = ClusterRun.Execute(clusterConfig, run, outDir, ClusterOptions.Progress(stderr), cancel).GetAwaiter().GetResult();
+                    result = ActivationPatching.Merge(loaded.Model, tokenized, patchTarget, metricKind, dir, UnitRunner.PatchParts(results));
+                }
+                catch (OperationCanceledException) when (cancel.IsCancellationRequested)
+                {
+                    throw new CommandStoppedException($"patch stopped; the layers finished so far are journaled in {ClusterRun.JournalDirectory(outDir, run.RunId)}: the same command resumes from them");
+                }
+            }
+            else
+            {
+                result = ProgressDisplay.Run(stderr, "patching", progress => parse.GetValue(naive)
+                    ? ActivationPatching.SweepNaive(loaded.Model, tokenized, patchTarget, metricKind, dir, progress, cancel)
+                    : ActivationPatching.Sweep(loaded.Model, tokenized, patchTarget, metricKind, dir, progress: progress, cancel: cancel));
+            }
             stderr.WriteLine($"patched {result.Raw.Length} cells in {sw.Elapsed.TotalSeconds:F1} s");
             string? warning = Metric.DegenerateWarning(result.Metric, result.CleanMetric, result.CorruptedMetric, result.DegeneratePairs);
             if (warning is not null) stderr.WriteLine(warning);
@@ -74,6 +106,7 @@ public static class PatchCommand
             var tables = OutputFiles.WriteTable(Path.Combine(outDir, "patching.csv"), [.. result.Axes, "raw", "normalized"], Rows(result), parse.GetValue(parquet));
             ScoreTensors(result, loaded.Path, parse.GetValue(target)!, dir).Save(Path.Combine(outDir, "patching.safetensors"));
             Report(result, labels, $"{parse.GetValue(target)}, {dir.ToString().ToLowerInvariant()}, {result.Metric}").Write(Path.Combine(outDir, "patching.html"));
+            if (run is not null) ClusterRun.Finish(outDir, run.RunId);
 
             stdout.WriteLine($"{result.Metric}: clean {result.CleanMetric:F4}, corrupted {result.CorruptedMetric:F4} (weight processing: {loaded.Model.Processing})");
             if (warning is not null) stdout.WriteLine("normalised cells undefined (clean = corrupted); the raw metric per cell is in patching.json and patching.csv");
