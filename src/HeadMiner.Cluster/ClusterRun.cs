@@ -1,8 +1,8 @@
-using Microsoft.Extensions.DependencyInjection;
 using System.Diagnostics;
 using System.Security.Cryptography;
 using System.Text;
 using HeadMiner.Tensors;
+using Microsoft.Extensions.DependencyInjection;
 using Orleans;
 
 namespace HeadMiner.Cluster;

@@ -27,21 +27,21 @@ public static class UnitRunner
         switch (run.Kind)
         {
             case "atlas":
-            {
-                var ids = JobJson.Read<string[]>(payload, $"run {run.RunId}: unit");
-                var outcomes = AtlasRunner.RunDetectors(loaded.Model, loaded.Tokenizer, AtlasOptions(run, loaded), ids, null, cancel);
-                return AtlasDetectorOutcome.ToJson(outcomes);
-            }
+                {
+                    var ids = JobJson.Read<string[]>(payload, $"run {run.RunId}: unit");
+                    var outcomes = AtlasRunner.RunDetectors(loaded.Model, loaded.Tokenizer, AtlasOptions(run, loaded), ids, null, cancel);
+                    return AtlasDetectorOutcome.ToJson(outcomes);
+                }
             case "patch":
-            {
-                var layers = JobJson.Read<int[]>(payload, $"run {run.RunId}: unit");
-                var job = JobJson.Read<PatchJob>(run.Job, $"run {run.RunId}: patch job");
-                var (cells, raw) = ActivationPatching.SweepLayers(loaded.Model, job.Pairs(), PatchTarget.Parse(job.Target), Metric.Parse(job.Metric),
-                    job.DirectionValue(), layers, cancel: cancel);
-                var bytes = new byte[raw.Length * sizeof(float)];
-                Buffer.BlockCopy(raw, 0, bytes, 0, bytes.Length);
-                return JobJson.Write(new PatchUnitResult { Cells = cells, Raw = Convert.ToBase64String(bytes) });
-            }
+                {
+                    var layers = JobJson.Read<int[]>(payload, $"run {run.RunId}: unit");
+                    var job = JobJson.Read<PatchJob>(run.Job, $"run {run.RunId}: patch job");
+                    var (cells, raw) = ActivationPatching.SweepLayers(loaded.Model, job.Pairs(), PatchTarget.Parse(job.Target), Metric.Parse(job.Metric),
+                        job.DirectionValue(), layers, cancel: cancel);
+                    var bytes = new byte[raw.Length * sizeof(float)];
+                    Buffer.BlockCopy(raw, 0, bytes, 0, bytes.Length);
+                    return JobJson.Write(new PatchUnitResult { Cells = cells, Raw = Convert.ToBase64String(bytes) });
+                }
             default:
                 throw new HeadMinerException($"run {run.RunId}: unknown kind \"{run.Kind}\" (atlas or patch)");
         }
