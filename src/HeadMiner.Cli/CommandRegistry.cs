@@ -26,5 +26,6 @@ public static class CommandRegistry
         yield return TrainCommand.Create();
         yield return TasksCommand.Create();
         yield return ServeCommand.Create();
+        yield return WorkerCommand.Create();
     }
 }

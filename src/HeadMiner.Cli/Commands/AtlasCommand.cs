@@ -3,7 +3,10 @@ using System.Diagnostics;
 using System.Globalization;
 using HeadMiner.Analysis.Atlas;
 using HeadMiner.Analysis.Detectors;
+using HeadMiner.Cluster;
+using HeadMiner.Hooks;
 using HeadMiner.Reports;
+using HeadMiner.Tensors;
 using HeadMiner.Reports.Tables;
 
 namespace HeadMiner.Cli.Commands;
@@ -31,9 +34,10 @@ public static class AtlasCommand
         var process = ModelOptions.Process();
         var weightsOnly = ModelOptions.WeightsOnly();
         var precision = ModelOptions.Precision();
+        var cluster = ClusterOptions.Config();
         var command = new Command("atlas", "Map what every attention head of a model does: detectors for the survey's head types, causal checks, atlas.json + atlas.html.")
         {
-            model, detectors, output, parquet, seed, prompts, maxPrompts, causalHeads, randomHeads, draws, process, weightsOnly, allowUnused, precision,
+            model, detectors, output, parquet, seed, prompts, maxPrompts, causalHeads, randomHeads, draws, process, weightsOnly, allowUnused, precision, cluster,
         };
         command.SetAction((parse, cancel) =>
         {
@@ -62,10 +66,25 @@ public static class AtlasCommand
             }
             var stdout = parse.InvocationConfiguration.Output;
             var stderr = parse.InvocationConfiguration.Error;
+            // A bad cluster config is an error before any work.
+            var clusterConfig = parse.GetValue(cluster) is { } clusterPath ? ClusterOptions.Load(clusterPath) : null;
+            var job = new AtlasJob
+            {
+                Detectors = options.Detectors,
+                Seed = options.Detector.Seed,
+                Prompts = options.Detector.Prompts,
+                MaxPrompts = options.Detector.MaxPrompts,
+                CausalHeads = options.CausalHeads,
+                RandomHeads = options.RandomHeads,
+                RandomDraws = options.RandomDraws,
+            };
             string dir = OutputFiles.PrepareDirectory(parse.GetValue(output)!);
             bool partial = parse.GetValue(weightsOnly);
             using var loaded = ModelOptions.Load(parse.GetValue(model), parse.GetValue(process), partial, allowUnused: parse.GetValue(allowUnused), notes: parse.InvocationConfiguration.Error);
             var arithmetic = ModelOptions.ApplyPrecision(loaded, parse.GetValue(precision));
+            // Workers load the model themselves in float32 arithmetic: a bf16 cluster atlas would silently mix the two.
+            if (clusterConfig is not null && arithmetic != ArithmeticPrecision.Fp32)
+                throw new UsageException("--precision bf16 is not carried to cluster workers yet; run the atlas with --cluster in fp32, or without --cluster");
             var c = loaded.Model.Config;
             try
             {
@@ -81,15 +100,30 @@ public static class AtlasCommand
             var clock = Stopwatch.StartNew();
             var progress = new ProgressLines(stderr.WriteLine);
             AtlasReport atlas;
+            RunSpec? run = null;
             try
             {
-                atlas = ProgressDisplay.Run<AtlasProgress, AtlasReport>(stderr, "atlas", () => progress, bar => progress = new ProgressLines(bar.Line, bar),
-                    p => AtlasRunner.Run(loaded.Model, loaded.Tokenizer, info, options, p, cancel));
+                if (clusterConfig is not null)
+                {
+                    // The workers build their options from the same job and the same files: so does this side.
+                    options = job.Options().ForModel(loaded);
+                    if (loaded.Model.Weights.IsRunnable) FiniteForward.CheckProbe(loaded.Model, $"atlas of {loaded.Path}");
+                    run = ClusterCommands.Spec("atlas", parse.GetValue(model), loaded, parse.GetValue(process), partial, parse.GetValue(allowUnused), JobJson.Write(job), clusterConfig);
+                    var results = ClusterRun.Execute(clusterConfig, run, dir, ClusterOptions.Progress(stderr), cancel).GetAwaiter().GetResult();
+                    atlas = AtlasRunner.Assemble(loaded.Model, info, options, UnitRunner.AtlasOutcomes(results));
+                }
+                else
+                {
+                    atlas = ProgressDisplay.Run<AtlasProgress, AtlasReport>(stderr, "atlas", () => progress, bar => progress = new ProgressLines(bar.Line, bar),
+                        p => AtlasRunner.Run(loaded.Model, loaded.Tokenizer, info, options, p, cancel));
+                }
             }
             catch (OperationCanceledException) when (cancel.IsCancellationRequested)
             {
                 // atlas.json is written once, at the end: a stop leaves an earlier atlas in --out as it was.
-                throw new CommandStoppedException($"atlas stopped after {progress.Finished} of {detectorCount} detectors; nothing written");
+                throw new CommandStoppedException(run is not null
+                    ? $"atlas stopped; the units finished so far are journaled in {ClusterRun.JournalDirectory(dir, run.RunId)}: the same command resumes from them"
+                    : $"atlas stopped after {progress.Finished} of {detectorCount} detectors; nothing written");
             }
             string jsonPath = Path.Combine(dir, "atlas.json"), htmlPath = Path.Combine(dir, "atlas.html");
             var written = atlas.Write(jsonPath);
@@ -98,6 +132,7 @@ public static class AtlasCommand
             string scoresPath = Path.Combine(dir, "atlas_scores.csv"), tensorsPath = Path.Combine(dir, "atlas_scores.safetensors");
             var tables = OutputFiles.WriteTable(scoresPath, AtlasScores.Header, AtlasScores.Rows(atlas), parse.GetValue(parquet));
             AtlasScores.Tensors(atlas).Save(tensorsPath);
+            if (run is not null) ClusterRun.Finish(dir, run.RunId);
 
             stdout.WriteLine();
             stdout.WriteLine($"{"head",-7} {"type",-22} {"stage",-5} {"score",7} {"95% interval",-16} {"null FPR",-9} causal: effect alone (percentile among random heads, ablation), grade");

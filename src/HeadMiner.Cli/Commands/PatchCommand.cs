@@ -1,8 +1,10 @@
 using System.CommandLine;
 using System.Diagnostics;
 using HeadMiner.Analysis.Patching;
+using HeadMiner.Cluster;
 using HeadMiner.Models.Formats;
 using HeadMiner.Reports;
+using HeadMiner.Tensors;
 using HeadMiner.Tasks;
 
 namespace HeadMiner.Cli.Commands;
@@ -23,7 +25,8 @@ public static class PatchCommand
         var output = new Option<string>("--out", "-o") { Description = "Directory for patching.json, patching.csv, patching.safetensors and patching.html", DefaultValueFactory = _ => "patch" };
         var parquet = TableOptions.Parquet();
         var precision = ModelOptions.Precision();
-        var command = new Command("patch", "Activation patching: which activations carry the clean/corrupted difference.") { model, pairs, target, metric, direction, naive, process, output, parquet, allowUnused, precision };
+        var cluster = ClusterOptions.Config();
+        var command = new Command("patch", "Activation patching: which activations carry the clean/corrupted difference.") { model, pairs, target, metric, direction, naive, process, output, parquet, allowUnused, precision, cluster };
         command.SetAction((parse, cancel) =>
         {
             var patchTarget = ParseOrUsage(() => PatchTarget.Parse(parse.GetValue(target)!));
@@ -34,18 +37,51 @@ public static class PatchCommand
                 "noising" => PatchDirection.Noising,
                 var other => throw new UsageException($"--direction \"{other}\" must be denoising or noising"),
             };
+            if (parse.GetValue(naive) && parse.GetValue(cluster) is not null) throw new UsageException("--naive runs the reference loop in this process; it does not combine with --cluster");
+            var clusterConfig = parse.GetValue(cluster) is { } clusterPath ? ClusterOptions.Load(clusterPath) : null;
             string outDir = OutputFiles.PrepareDirectory(parse.GetValue(output)!);
             string pairsPath = parse.GetValue(pairs)!;
             var set = PromptPairSet.Load(pairsPath);
             using var loaded = ModelOptions.Load(parse.GetValue(model), parse.GetValue(process), allowUnused: parse.GetValue(allowUnused), notes: parse.InvocationConfiguration.Error);
             var arithmetic = ModelOptions.ApplyPrecision(loaded, parse.GetValue(precision));
+            // Workers load the model themselves in float32 arithmetic: a bf16 cluster sweep would silently mix the two.
+            if (clusterConfig is not null && arithmetic != ArithmeticPrecision.Fp32)
+                throw new UsageException("--precision bf16 is not carried to cluster workers yet; run the sweep with --cluster in fp32, or without --cluster");
             var tokenized = set.Tokenize(loaded.RequireTokenizer(), pairsPath, loaded.Model.Config.ContextLength);
             var stdout = parse.InvocationConfiguration.Output;
             var stderr = parse.InvocationConfiguration.Error;
             var sw = Stopwatch.StartNew();
-            var result = ProgressDisplay.Run(stderr, "patching", progress => parse.GetValue(naive)
-                ? ActivationPatching.SweepNaive(loaded.Model, tokenized, patchTarget, metricKind, dir, progress, cancel)
-                : ActivationPatching.Sweep(loaded.Model, tokenized, patchTarget, metricKind, dir, progress: progress, cancel: cancel));
+            PatchingResult result;
+            RunSpec? run = null;
+            if (clusterConfig is not null)
+            {
+                var job = new PatchJob
+                {
+                    Clean = tokenized.Clean,
+                    Corrupted = tokenized.Corrupted,
+                    Answers = tokenized.Answers,
+                    Wrongs = tokenized.Wrongs,
+                    Target = parse.GetValue(target)!,
+                    Metric = parse.GetValue(metric)!,
+                    Direction = dir == PatchDirection.Denoising ? "denoising" : "noising",
+                };
+                run = ClusterCommands.Spec("patch", parse.GetValue(model), loaded, parse.GetValue(process), false, parse.GetValue(allowUnused), JobJson.Write(job), clusterConfig);
+                try
+                {
+                    var results = ClusterRun.Execute(clusterConfig, run, outDir, ClusterOptions.Progress(stderr), cancel).GetAwaiter().GetResult();
+                    result = ActivationPatching.Merge(loaded.Model, tokenized, patchTarget, metricKind, dir, UnitRunner.PatchParts(results));
+                }
+                catch (OperationCanceledException) when (cancel.IsCancellationRequested)
+                {
+                    throw new CommandStoppedException($"patch stopped; the layers finished so far are journaled in {ClusterRun.JournalDirectory(outDir, run.RunId)}: the same command resumes from them");
+                }
+            }
+            else
+            {
+                result = ProgressDisplay.Run(stderr, "patching", progress => parse.GetValue(naive)
+                    ? ActivationPatching.SweepNaive(loaded.Model, tokenized, patchTarget, metricKind, dir, progress, cancel)
+                    : ActivationPatching.Sweep(loaded.Model, tokenized, patchTarget, metricKind, dir, progress: progress, cancel: cancel));
+            }
             stderr.WriteLine($"patched {result.Raw.Length} cells in {sw.Elapsed.TotalSeconds:F1} s");
             string? warning = Metric.DegenerateWarning(result.Metric, result.CleanMetric, result.CorruptedMetric, result.DegeneratePairs);
             if (warning is not null) stderr.WriteLine(warning);
@@ -78,6 +114,7 @@ public static class PatchCommand
             var tables = OutputFiles.WriteTable(Path.Combine(outDir, "patching.csv"), [.. result.Axes, "raw", "normalized"], Rows(result), parse.GetValue(parquet));
             ScoreTensors(result, loaded.Path, parse.GetValue(target)!, dir).AddMetadata("precision", ModelOptions.PrecisionName(arithmetic)).Save(Path.Combine(outDir, "patching.safetensors"));
             Report(result, labels, $"{parse.GetValue(target)}, {dir.ToString().ToLowerInvariant()}, {result.Metric}").Write(Path.Combine(outDir, "patching.html"));
+            if (run is not null) ClusterRun.Finish(outDir, run.RunId);
 
             stdout.WriteLine($"{result.Metric}: clean {result.CleanMetric:F4}, corrupted {result.CorruptedMetric:F4} (weight processing: {loaded.Model.Processing}; arithmetic: {ModelOptions.DescribePrecision(arithmetic)})");
             if (warning is not null) stdout.WriteLine("normalised cells undefined (clean = corrupted); the raw metric per cell is in patching.json and patching.csv");

@@ -23,21 +23,37 @@ public static class AtlasRunner
     {
         options ??= new AtlasOptions();
         options.Validate();
-        var catalog = HeadCatalog.Load();
         var detectors = DetectorRegistry.Parse(options.Detectors);
         // Broken weights (NaN/∞ in the forward pass) are an error before the detectors start, naming the first hook
         // point where they show; a weights-only checkpoint cannot run a forward pass and its detectors read weights.
         if (model.Weights.IsRunnable) FiniteForward.CheckProbe(model, $"atlas of {modelInfo.Path}");
+        var outcomes = RunDetectors(model, tokenizer, options, [.. detectors.Select(d => d.Id)], progress, cancel);
+        return Assemble(model, modelInfo, options, outcomes);
+    }
+
+    /// <summary>
+    /// Runs the named detectors (a subset of <see cref="AtlasOptions.Detectors"/>, in registry order) and returns
+    /// what the atlas needs of each: its entry and its per-head labels and examples. Detectors whose causal checks
+    /// share a task (<see cref="CausalTask.Key"/>) share its evaluations here, as in a whole run; a split run keeps them
+    /// in one unit (<see cref="AtlasUnits.Plan"/>), so every entry, including its count of evaluations, is the same.
+    /// Progress indices count among every selected detector, not only these.
+    /// </summary>
+    public static IReadOnlyList<AtlasDetectorOutcome> RunDetectors(Transformer model, ITokenizer? tokenizer, AtlasOptions options,
+        IReadOnlyList<string> detectorIds, IProgress<AtlasProgress>? progress = null, CancellationToken cancel = default)
+    {
+        options.Validate();
+        var catalog = HeadCatalog.Load();
+        var selected = DetectorRegistry.Parse(options.Detectors);
         var context = new DetectorContext(model, tokenizer, options.Detector);
-        var entries = new List<AtlasDetector>();
-        var results = new List<(DetectorResult Result, HeadType? Type, AtlasCausal? Causal)>();
-        AtlasComposition? composition = null;
+        var outcomes = new List<AtlasDetectorOutcome>();
         var causalCache = new CausalConfirmation.Cache();
 
-        for (int i = 0; i < detectors.Count; i++)
+        foreach (var id in detectorIds)
         {
             cancel.ThrowIfCancellationRequested();
-            var detector = detectors[i];
+            var detector = DetectorRegistry.Get(id);
+            int i = selected.ToList().IndexOf(detector);
+            if (i < 0) throw new HeadMinerException($"detector \"{id}\" is not among the atlas's detectors ({options.Detectors ?? "all"})");
             var type = PrimaryType(catalog, detector.Id);
             var entry = new AtlasDetector
             {
@@ -59,11 +75,11 @@ public static class AtlasRunner
             }
             if (reason is not null)
             {
-                entries.Add(entry with { Reason = reason });
-                progress?.Report(new AtlasProgress(detector.Id, i, detectors.Count, "skipped", Detail: reason));
+                outcomes.Add(new AtlasDetectorOutcome { Entry = entry with { Reason = reason } });
+                progress?.Report(new AtlasProgress(detector.Id, i, selected.Count, "skipped", Detail: reason));
                 continue;
             }
-            progress?.Report(new AtlasProgress(detector.Id, i, detectors.Count, "running"));
+            progress?.Report(new AtlasProgress(detector.Id, i, selected.Count, "running"));
             // Each detector starts from a collected heap: the float32 copies and buffers the previous one left behind
             // are returned to the system, so the atlas peaks at one detector's working set, not at the sum of them
             // (on a 1B-parameter model the difference is gigabytes; a full collection costs well under a second).
@@ -77,15 +93,15 @@ public static class AtlasRunner
             }
             catch (HeadMinerException e)
             {
-                entries.Add(entry with { Status = "failed", Reason = e.Message, Seconds = clock.Elapsed.TotalSeconds, PeakRssMiB = PeakMiB(memory) });
-                progress?.Report(new AtlasProgress(detector.Id, i, detectors.Count, "failed", clock.Elapsed.TotalSeconds, e.Message));
+                outcomes.Add(new AtlasDetectorOutcome { Entry = entry with { Status = "failed", Reason = e.Message, Seconds = clock.Elapsed.TotalSeconds, PeakRssMiB = PeakMiB(memory) } });
+                progress?.Report(new AtlasProgress(detector.Id, i, selected.Count, "failed", clock.Elapsed.TotalSeconds, e.Message));
                 continue;
             }
             AtlasCausal? causal = null;
             string? causalNote = null;
             if (detector is ICausalDetector causalDetector)
             {
-                progress?.Report(new AtlasProgress(detector.Id, i, detectors.Count, "causal check"));
+                progress?.Report(new AtlasProgress(detector.Id, i, selected.Count, "causal check"));
                 try
                 {
                     if (causalDetector.CausalTask(context) is { } task)
@@ -103,36 +119,58 @@ public static class AtlasRunner
                 }
             }
             double seconds = clock.Elapsed.TotalSeconds;
-            entries.Add(entry with
+            outcomes.Add(new AtlasDetectorOutcome
             {
-                Status = "ran",
-                Seconds = Math.Round(seconds, 3),
-                PeakRssMiB = PeakMiB(memory),
-                Threshold = ShortestDouble.Of(result.Threshold),
-                ThresholdReason = result.ThresholdReason,
-                Baseline = result.Baseline is double b && double.IsFinite(b) ? b : null,
-                Scores = AtlasReport.Matrix(result.Scores),
-                IntervalLow = result.Low is { } low ? AtlasReport.Matrix(low) : null,
-                IntervalHigh = result.High is { } high ? AtlasReport.Matrix(high) : null,
-                Sampling = result.Sampling,
-                ThresholdFalsePositiveRate = FalsePositiveRate(result, result.Threshold),
-                Notes = causalNote is null ? result.Notes : [.. result.Notes, causalNote],
-                Causal = causal,
+                Entry = entry with
+                {
+                    Status = "ran",
+                    Seconds = Math.Round(seconds, 3),
+                    PeakRssMiB = PeakMiB(memory),
+                    Threshold = ShortestDouble.Of(result.Threshold),
+                    ThresholdReason = result.ThresholdReason,
+                    Baseline = result.Baseline is double b && double.IsFinite(b) ? b : null,
+                    Scores = AtlasReport.Matrix(result.Scores),
+                    IntervalLow = result.Low is { } low ? AtlasReport.Matrix(low) : null,
+                    IntervalHigh = result.High is { } high ? AtlasReport.Matrix(high) : null,
+                    Sampling = result.Sampling,
+                    ThresholdFalsePositiveRate = FalsePositiveRate(result, result.Threshold),
+                    Notes = causalNote is null ? result.Notes : [.. result.Notes, causalNote],
+                    Causal = causal,
+                },
+                Heads = HeadEvidence(model.Config, result, type, causal, options.ExamplesPerHead),
+                Composition = detector.Id == "k_composition" ? Composition(result) : null,
             });
-            results.Add((result, type, causal));
-            if (detector.Id == "k_composition") composition = Composition(result);
-            progress?.Report(new AtlasProgress(detector.Id, i, detectors.Count, "done", seconds));
+            progress?.Report(new AtlasProgress(detector.Id, i, selected.Count, "done", seconds));
         }
+        return outcomes;
+    }
 
+    /// <summary>
+    /// The atlas from every selected detector's outcome (any order: they are put in registry order here), whether
+    /// they ran in this process (<see cref="Run"/>) or came from units run elsewhere: the same outcomes give the same
+    /// report, byte for byte, except <see cref="AtlasReport.CreatedUtc"/> and the measured seconds.
+    /// </summary>
+    public static AtlasReport Assemble(Transformer model, AtlasModel modelInfo, AtlasOptions options, IEnumerable<AtlasDetectorOutcome> outcomes)
+    {
+        var selected = DetectorRegistry.Parse(options.Detectors).Select(d => d.Id).ToList();
+        var byId = new Dictionary<string, AtlasDetectorOutcome>();
+        foreach (var outcome in outcomes)
+        {
+            if (!selected.Contains(outcome.Entry.Id)) throw new HeadMinerException($"atlas outcome for \"{outcome.Entry.Id}\", which is not among the atlas's detectors");
+            if (!byId.TryAdd(outcome.Entry.Id, outcome)) throw new HeadMinerException($"atlas outcome for \"{outcome.Entry.Id}\" arrived twice");
+        }
+        var missing = selected.Where(id => !byId.ContainsKey(id)).ToList();
+        if (missing.Count > 0) throw new HeadMinerException($"atlas outcomes missing for {string.Join(", ", missing)}");
+        var ordered = selected.Select(id => byId[id]).ToList();
         var report = new AtlasReport
         {
             CreatedUtc = DateTime.UtcNow.ToString("yyyy-MM-ddTHH:mm:ssZ", CultureInfo.InvariantCulture),
             ToolVersion = typeof(AtlasRunner).Assembly.GetName().Version?.ToString(3) ?? "0.0.0",
             Seed = options.Detector.Seed,
             Model = modelInfo,
-            Detectors = entries,
-            Heads = Heads(model.Config, results, options.ExamplesPerHead),
-            Composition = composition,
+            Detectors = [.. ordered.Select(o => o.Entry)],
+            Heads = Heads(model.Config, [.. ordered.Where(o => o.Heads is not null)], options.ExamplesPerHead),
+            Composition = ordered.Select(o => o.Composition).LastOrDefault(c => c is not null),
             Notes = options.Notes,
         };
         var literature = Literature.LiteratureRegistry.Default.Match(modelInfo.Path, model);
@@ -156,23 +194,26 @@ public static class AtlasRunner
         _ => "task",
     };
 
-    private static List<AtlasHead> Heads(ModelConfig config, List<(DetectorResult Result, HeadType? Type, AtlasCausal? Causal)> results, int examples)
+    /// <summary>
+    /// What one detector contributes to the per-head part of the atlas: for each head (row-major, layer × head) its
+    /// label when it passes the threshold of a detector that measures a catalog type, the label's rank key (score over
+    /// threshold: scores of different detectors are not on one scale) and its first distinct attention examples — at
+    /// most as many as a head keeps, all the whole-run selection in <see cref="Heads"/> can ever take from it.
+    /// </summary>
+    private static List<AtlasHeadEvidence> HeadEvidence(ModelConfig config, DetectorResult result, HeadType? type, AtlasCausal? causal, int examples)
     {
-        var heads = new List<AtlasHead>();
+        var heads = new List<AtlasHeadEvidence>();
         for (int l = 0; l < config.Layers; l++)
         {
             for (int h = 0; h < config.Heads; h++)
             {
-                var labels = new List<AtlasLabel>();
-                var labelled = new List<DetectorResult>();
-                foreach (var (result, type, causal) in results)
+                AtlasLabel? label = null;
+                // Detectors that measure no catalog type (k_composition: evidence for induction) label nothing.
+                if (type is not null && result.IsLabelled(l, h))
                 {
-                    // Detectors that measure no catalog type (k_composition: evidence for induction) label nothing.
-                    if (type is null) continue;
                     float score = result.Score(l, h);
-                    if (!result.IsLabelled(l, h)) continue;
                     var (low, high) = result.Interval(l, h);
-                    labels.Add(new AtlasLabel(type.Id, type.StageText, Math.Round(score, 6))
+                    label = new AtlasLabel(type.Id, type.StageText, Math.Round(score, 6))
                     {
                         Interval = [Math.Round(low, 6), Math.Round(high, 6)],
                         FalsePositiveRate = FalsePositiveRate(result, low),
@@ -181,25 +222,51 @@ public static class AtlasRunner
                         EffectTogether = causal?.For(l, h)?.EffectTogether,
                         EffectTogetherPercentile = causal?.For(l, h)?.PercentileTogether,
                         Grade = causal is null ? "no_task_metric" : causal.For(l, h)?.Grade ?? "not_checked",
-                    });
-                    labelled.Add(result);
+                    };
                 }
-                // How far above its threshold a label is decides its rank: scores of different detectors are not on one scale.
-                var order = labels.Zip(labelled).OrderByDescending(x => x.Second.Score(l, h) / Math.Max(x.Second.Threshold, 1e-6f)).ToList();
+                var attended = new List<AtlasAttended>();
+                foreach (var e in result.EvidenceFor(l, h).Examples)
+                {
+                    if (attended.Count >= examples) break;
+                    string prompt = $"{result.DetectorId} prompt {e.Prompt}";
+                    if (attended.Any(a => a.Prompt == prompt && a.QueryIndex == e.Query && a.KeyIndex == e.Key)) continue;
+                    attended.Add(new AtlasAttended(prompt, e.Query, e.QueryToken, e.Key, e.KeyToken, Math.Round(e.Weight, 4)));
+                }
+                heads.Add(new AtlasHeadEvidence
+                {
+                    Label = label,
+                    Rank = label is null ? 0 : result.Score(l, h) / Math.Max(result.Threshold, 1e-6f),
+                    Examples = attended,
+                });
+            }
+        }
+        return heads;
+    }
+
+    private static List<AtlasHead> Heads(ModelConfig config, List<AtlasDetectorOutcome> results, int examples)
+    {
+        var heads = new List<AtlasHead>();
+        for (int l = 0; l < config.Layers; l++)
+        {
+            for (int h = 0; h < config.Heads; h++)
+            {
+                int index = l * config.Heads + h;
+                var labelled = results.Select(r => r.Heads![index]).Where(e => e.Label is not null).ToList();
+                // How far above its threshold a label is decides its rank (a stable sort: ties keep registry order).
+                var order = labelled.OrderByDescending(e => e.Rank).ToList();
                 var attended = new List<AtlasAttended>();
                 // Examples from the detectors that labelled the head first, then from any detector with examples.
-                foreach (var result in order.Select(x => x.Second).Concat(results.Select(r => r.Result)))
+                foreach (var evidence in order.Concat(results.Select(r => r.Heads![index])))
                 {
-                    foreach (var e in result.EvidenceFor(l, h).Examples)
+                    foreach (var e in evidence.Examples)
                     {
                         if (attended.Count >= examples) break;
-                        string prompt = $"{result.DetectorId} prompt {e.Prompt}";
-                        if (attended.Any(a => a.Prompt == prompt && a.QueryIndex == e.Query && a.KeyIndex == e.Key)) continue;
-                        attended.Add(new AtlasAttended(prompt, e.Query, e.QueryToken, e.Key, e.KeyToken, Math.Round(e.Weight, 4)));
+                        if (attended.Any(a => a.Prompt == e.Prompt && a.QueryIndex == e.QueryIndex && a.KeyIndex == e.KeyIndex)) continue;
+                        attended.Add(e);
                     }
                     if (attended.Count >= examples) break;
                 }
-                heads.Add(new AtlasHead { Layer = l, Head = h, Labels = [.. order.Select(x => x.First)], TopAttended = attended });
+                heads.Add(new AtlasHead { Layer = l, Head = h, Labels = [.. order.Select(e => e.Label!)], TopAttended = attended });
             }
         }
         return heads;

@@ -52,6 +52,62 @@ public static class ActivationPatching
         CancellationToken cancel = default)
     {
         var plan = Plan.Create(model, pairs, target, metricKind, direction);
+        RunCells(model, pairs, plan, null, maxRows, progress, cancel);
+        return plan.Result();
+    }
+
+    /// <summary>
+    /// The layers a sweep's patches fall into, in the order <see cref="Sweep"/> runs them: the work units of a split
+    /// sweep. A layer is the unit because the batched forwards are formed inside one
+    /// layer (its prefix groups and their chunks): a sweep of one layer runs exactly the forwards the whole sweep runs
+    /// for it, so its cells come out bit for bit the same.
+    /// </summary>
+    public static int[] UnitLayers(ModelConfig config) => [.. Enumerable.Range(0, config.Layers)];
+
+    /// <summary>
+    /// Only the patches at <paramref name="layers"/>: their raw metric values by cell index (row-major over
+    /// <see cref="PatchingResult.Axes"/>), exactly the values <see cref="Sweep"/> records for them.
+    /// </summary>
+    public static (int[] Cells, float[] Raw) SweepLayers(Transformer model, TokenizedPairs pairs, PatchTarget target, MetricKind metricKind,
+        PatchDirection direction, IReadOnlyCollection<int> layers, int maxRows = DefaultMaxRows, CancellationToken cancel = default)
+    {
+        var plan = Plan.Create(model, pairs, target, metricKind, direction);
+        var wanted = layers.ToHashSet();
+        RunCells(model, pairs, plan, wanted, maxRows, null, cancel);
+        var cells = plan.Cells.Where(cell => wanted.Contains(cell.Layer)).Select(cell => cell.Index).ToArray();
+        return (cells, [.. cells.Select(i => plan.Raw.Span[i])]);
+    }
+
+    /// <summary>
+    /// The sweep from parts: the clean and corrupted runs here, every patched value from <paramref name="parts"/>
+    /// (<see cref="SweepLayers"/> results, any order; every cell exactly once).
+    /// </summary>
+    public static PatchingResult Merge(Transformer model, TokenizedPairs pairs, PatchTarget target, MetricKind metricKind,
+        PatchDirection direction, IEnumerable<(int[] Cells, float[] Raw)> parts)
+    {
+        var plan = Plan.Create(model, pairs, target, metricKind, direction);
+        var seen = new bool[plan.Raw.Length];
+        foreach (var (cells, raw) in parts)
+        {
+            if (cells.Length != raw.Length) throw new HeadMinerException($"patching part: {cells.Length} cells but {raw.Length} values");
+            for (int i = 0; i < cells.Length; i++)
+            {
+                int cell = cells[i];
+                if ((uint)cell >= (uint)seen.Length) throw new HeadMinerException($"patching part: cell {cell} is outside the sweep's {seen.Length} cells");
+                if (seen[cell]) throw new HeadMinerException($"patching part: cell {cell} arrived twice");
+                seen[cell] = true;
+                plan.Raw.Span[cell] = raw[i];
+            }
+        }
+        int missing = Array.IndexOf(seen, false);
+        if (missing >= 0) throw new HeadMinerException($"patching parts: cell {missing} (and {seen.Count(s => !s) - 1} more) never arrived");
+        return plan.Result();
+    }
+
+    private static void RunCells(Transformer model, TokenizedPairs pairs, Plan plan, HashSet<int>? layers, int maxRows, IProgress<double>? progress, CancellationToken cancel)
+    {
+        var target = plan.Target;
+        var direction = plan.Direction;
         var c = model.Config;
         int n = pairs.Count, T = pairs.Length;
         bool reusePrefix = plan.Metric.LastPositionOnly;
@@ -73,6 +129,7 @@ public static class ActivationPatching
         int done = 0, total = plan.Cells.Count;
         foreach (var layerGroup in plan.Cells.GroupBy(cell => cell.Layer))
         {
+            if (layers is not null && !layers.Contains(layerGroup.Key)) continue;
             int l = layerGroup.Key;
             // Patches at position p share the prefix [0, p); patches of every position (p = −1) have none.
             foreach (var prefixGroup in layerGroup.GroupBy(cell => reusePrefix ? Math.Max(cell.Position, 0) : 0))
@@ -122,7 +179,6 @@ public static class ActivationPatching
                 }
             }
         }
-        return plan.Result();
     }
 
     /// <summary>The reference loop: one full forward (all pairs, from the embedding) per patch.</summary>
