@@ -16,6 +16,7 @@ public static class BenchRegistry
         ["truth"] = ("precision and recall of every head detector on planted models (known head roles) + labels on untrained models", TruthBench.Run),
         ["decode"] = ("one-row GEMV (KV-cache decode) on a Llama-3.2-1B layer in BF16/F16/F32: bytes of weights per second ÷ measured memory bandwidth", DecodeBench.Run),
         ["scale"] = ("load, info, logits, generate, patch sweep, atlas on GPT-2-small and Llama-3.2-1B shapes (BF16): wall time and peak RSS per step, each a child process (--quick)", ScaleBench.Run),
+        ["circuits"] = ("ACDC, EAP, EAP-IG on planted circuits (known edges, decoy heads): edge P/R/F1, node P/R, faithfulness, time; ACDC evaluations/s vs full reruns", CircuitsBench.Run),
         ["train"] = ("training tokens/s vs PyTorch on the same initial weights and batches (embedded and repeats shapes)", TrainBench.Run),
     };
 
