@@ -18,6 +18,7 @@ public static class BenchRegistry
         ["bf16"] = ("managed fp32 vs managed bf16-weights vs native bf16-weights fp32-math vs native bf16 dot product: GEMM GFLOP/s and decode GB/s ÷ bandwidth, one run (--quick)", Bf16Bench.Run),
         ["precision"] = ("fp32 vs bf16 arithmetic: logit differences and top-1 agreement (embedded model, random Llama shape), atlas score rank correlation (--skip-atlas)", PrecisionBench.Run),
         ["scale"] = ("load, info, logits, generate, patch sweep, atlas on GPT-2-small and Llama-3.2-1B shapes (BF16): wall time and peak RSS per step, each a child process (--quick)", ScaleBench.Run),
+        ["circuits"] = ("ACDC, EAP, EAP-IG on planted circuits (known edges, decoy heads): edge P/R/F1, node P/R, faithfulness, time; ACDC evaluations/s vs full reruns", CircuitsBench.Run),
         ["train"] = ("training tokens/s vs PyTorch on the same initial weights and batches (embedded and repeats shapes)", TrainBench.Run),
     };
 

@@ -138,7 +138,9 @@ public sealed class DifferentiableTransformer
     /// embedding is a leaf that needs a gradient, so every activation downstream is recorded; without, nothing is
     /// recorded and the run is a plain (slower) forward whose activations can still be read.
     /// </summary>
-    public DifferentiableRun Run(TokenBatch batch, bool withGradient, bool lastOnly = true)
+    /// <para><paramref name="embedding"/> [rows, d_model], when given, replaces the embedding of the tokens (token +
+    /// position, after any multiplier): EAP-IG runs the model on points between two prompts' embeddings.</para>
+    public DifferentiableRun Run(TokenBatch batch, bool withGradient, bool lastOnly = true, float[]? embedding = null)
     {
         ArgumentNullException.ThrowIfNull(batch);
         if (batch.Mask is not null) throw new HeadMinerException("gradient runs need full-length sequences; this batch has padding");
@@ -153,6 +155,11 @@ public sealed class DifferentiableTransformer
         if (_wPos is not null) embedded = Ops.Add(tape, embedded, Ops.Embedding(tape, _wPos, positions));
         if (c.EmbeddingMultiplier != 1)
             System.Numerics.Tensors.TensorPrimitives.Multiply(embedded.Value.Span, c.EmbeddingMultiplier, embedded.Value.Span); // as Transformer.Embed
+        if (embedding is not null)
+        {
+            if (embedding.Length != embedded.Value.Length) throw new ArgumentException($"embedding has {embedding.Length} values, expected {embedded.Value.Length}", nameof(embedding));
+            embedding.CopyTo(embedded.Value.Span);
+        }
         var embed = new Variable(embedded.Value, withGradient);
 
         int L = c.Layers;

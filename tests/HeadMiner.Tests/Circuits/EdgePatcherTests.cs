@@ -1,0 +1,126 @@
+using HeadMiner.Analysis.Circuits;
+using HeadMiner.Models;
+using HeadMiner.Tasks;
+using HeadMiner.Tests.Models;
+
+namespace HeadMiner.Tests.Circuits;
+
+/// <summary>
+/// Edge patching through resumed, batched runs equals the naive full rerun (<see cref="NaiveEdgePatching"/>) for every
+/// single edge of 2-layer models (sequential and parallel blocks, grouped-query attention) and for random sets of
+/// edges; patching no edge is the clean run and patching every edge the corrupted one.
+/// </summary>
+public class EdgePatcherTests
+{
+    public static TheoryData<int> Configs => [0, 1, 2];
+
+    internal static ModelConfig Config(int index) => index switch
+    {
+        0 => TinyModels.Gpt2Like(),
+        1 => TinyModels.NeoXLike(),
+        _ => TinyModels.LlamaLike(),
+    };
+
+    internal static TokenizedPairs Pairs(ModelConfig c, ulong seed, int length = 7)
+    {
+        var rng = new HeadMiner.Tensors.SeededRandom(seed);
+        int[][] clean = [TinyModels.Tokens(c, length, seed), TinyModels.Tokens(c, length, seed + 1), TinyModels.Tokens(c, length, seed + 2)];
+        var corrupted = clean.Select(s => (int[])s.Clone()).ToArray();
+        foreach (var s in corrupted)
+        {
+            s[1] = rng.NextInt(c.VocabSize);
+            s[length - 3] = rng.NextInt(c.VocabSize);
+        }
+        return new TokenizedPairs(clean, corrupted, [3, 8, 12], [4, 9, 13]);
+    }
+
+    private static double Tolerance(double value) => 2e-4 + 1e-4 * Math.Abs(value);
+
+    [Theory]
+    [MemberData(nameof(Configs))]
+    public void EverySingleEdgeEqualsTheNaiveRerun(int config)
+    {
+        var c = Config(config);
+        using var model = TinyModels.Create(c, seed: 11);
+        var patcher = EdgePatcher.Create(model, Pairs(c, 5), MetricKind.LogitDiff);
+        var graph = patcher.Graph;
+        var sets = Enumerable.Range(0, graph.EdgeCount).Select(e => Only(graph, e)).ToList();
+        var fast = patcher.Evaluate(sets);
+        int moved = 0;
+        for (int e = 0; e < graph.EdgeCount; e++)
+        {
+            double naive = NaiveEdgePatching.Metric(model, patcher.Metric, [graph.EdgeName(e)]);
+            Assert.True(Math.Abs(naive - fast[e]) <= Tolerance(naive), $"{graph.EdgeName(e)}: fast {fast[e]}, naive {naive}");
+            if (Math.Abs(naive - patcher.CleanMetric) > 1e-3) moved++;
+        }
+        // The comparison means something only if edges change the metric.
+        Assert.True(moved > graph.EdgeCount / 4, $"only {moved} of {graph.EdgeCount} edges change the metric");
+        // Batched runs: fewer forwards than sets.
+        Assert.True(patcher.Forwards < graph.EdgeCount);
+    }
+
+    [Theory]
+    [MemberData(nameof(Configs))]
+    public void RandomEdgeSetsEqualTheNaiveRerun(int config)
+    {
+        var c = Config(config);
+        using var model = TinyModels.Create(c, seed: 13);
+        var patcher = EdgePatcher.Create(model, Pairs(c, 9), MetricKind.KlDivergence);
+        var graph = patcher.Graph;
+        var rng = new HeadMiner.Tensors.SeededRandom(3);
+        var sets = Enumerable.Range(0, 9).Select(i => Enumerable.Range(0, graph.EdgeCount).Select(_ => rng.NextDouble() < 0.1 + 0.1 * i).ToArray()).ToList();
+        var fast = patcher.Evaluate(sets);
+        for (int i = 0; i < sets.Count; i++)
+        {
+            var names = Enumerable.Range(0, graph.EdgeCount).Where(e => sets[i][e]).Select(graph.EdgeName);
+            double naive = NaiveEdgePatching.Metric(model, patcher.Metric, names);
+            Assert.True(Math.Abs(naive - fast[i]) <= Tolerance(naive), $"set {i}: fast {fast[i]}, naive {naive}");
+        }
+    }
+
+    [Fact]
+    public void UnsplitHeadInputsEqualTheNaiveRerun()
+    {
+        var c = TinyModels.Gpt2Like(3);
+        using var model = TinyModels.Create(c, seed: 17);
+        var graph = CircuitGraph.Create(c, splitQkv: false);
+        var patcher = EdgePatcher.Create(model, Pairs(c, 4), MetricKind.LogitDiff, graph);
+        var rng = new HeadMiner.Tensors.SeededRandom(8);
+        for (int i = 0; i < 5; i++)
+        {
+            var set = Enumerable.Range(0, graph.EdgeCount).Select(_ => rng.NextDouble() < 0.3).ToArray();
+            double naive = NaiveEdgePatching.Metric(model, patcher.Metric, Enumerable.Range(0, graph.EdgeCount).Where(e => set[e]).Select(graph.EdgeName));
+            double fast = patcher.Evaluate(set);
+            Assert.True(Math.Abs(naive - fast) <= Tolerance(naive), $"set {i}: fast {fast}, naive {naive}");
+        }
+    }
+
+    [Theory]
+    [MemberData(nameof(Configs))]
+    public void NoEdgeIsCleanAndEveryEdgeIsCorrupted(int config)
+    {
+        var c = Config(config);
+        using var model = TinyModels.Create(c, seed: 19);
+        var patcher = EdgePatcher.Create(model, Pairs(c, 6), MetricKind.LogitDiff);
+        int n = patcher.Graph.EdgeCount;
+        Assert.Equal(patcher.CleanMetric, patcher.Evaluate(new bool[n]), 9);
+        Assert.True(Math.Abs(patcher.CleanMetric - patcher.CorruptedMetric) > 1e-2);
+        double all = patcher.Evaluate(Enumerable.Repeat(true, n).ToArray());
+        Assert.True(Math.Abs(all - patcher.CorruptedMetric) <= Tolerance(patcher.CorruptedMetric), $"all edges {all}, corrupted {patcher.CorruptedMetric}");
+    }
+
+    [Fact]
+    public void PostNormModelsAreRefusedByName()
+    {
+        var error = Assert.Throws<HeadMinerException>(() => CircuitGraph.Create(TinyModels.Olmo2Like()));
+        Assert.Contains("post-sublayer norms", error.Message);
+        Assert.Throws<HeadMinerException>(() => CircuitGraph.Create(TinyModels.LlamaLike(), splitQkv: false));
+    }
+
+    internal static bool[] Only(CircuitGraph graph, int edge)
+    {
+        var set = new bool[graph.EdgeCount];
+        set[edge] = true;
+        return set;
+    }
+}
