@@ -6,8 +6,8 @@ using HeadMiner.Analysis.Detectors;
 using HeadMiner.Cluster;
 using HeadMiner.Hooks;
 using HeadMiner.Reports;
-using HeadMiner.Tensors;
 using HeadMiner.Reports.Tables;
+using HeadMiner.Tensors;
 
 namespace HeadMiner.Cli.Commands;
 

@@ -4,8 +4,8 @@ using HeadMiner.Analysis.Patching;
 using HeadMiner.Cluster;
 using HeadMiner.Models.Formats;
 using HeadMiner.Reports;
-using HeadMiner.Tensors;
 using HeadMiner.Tasks;
+using HeadMiner.Tensors;
 
 namespace HeadMiner.Cli.Commands;
 
