@@ -58,6 +58,13 @@ public sealed record ClusterConfig
 
     public int MissedProbesLimit { get; init; } = 2;
 
+    /// <summary>
+    /// Fault rehearsal (0 = off): a worker keeps each finished unit this long, renewing its lease, before handing it
+    /// back, as over a slow link. Killing a worker then always catches it holding a unit, so the re-run of a dead
+    /// worker's unit can be tested and rehearsed deterministically.
+    /// </summary>
+    public double HoldResultsSeconds { get; init; }
+
     public static ClusterConfig Load(string path)
     {
         string text;
@@ -86,7 +93,7 @@ public sealed record ClusterConfig
         }
         if (root.ValueKind != JsonValueKind.Object) throw new HeadMinerException($"{source}: the cluster config must be a JSON object");
         var known = new HashSet<string>(["clustering", "cluster_id", "service_id", "primary_silo_port", "gateway_ports", "connection_string", "invariant",
-            "silo_port", "gateway_port", "kubernetes", "connect_timeout_seconds", "lease_seconds", "no_worker_timeout_seconds", "probe_timeout_seconds", "missed_probes_limit"]);
+            "silo_port", "gateway_port", "kubernetes", "connect_timeout_seconds", "lease_seconds", "no_worker_timeout_seconds", "probe_timeout_seconds", "missed_probes_limit", "hold_results_seconds"]);
         foreach (var p in root.EnumerateObject())
             if (!known.Contains(p.Name)) throw new HeadMinerException($"{source}: unknown key \"{p.Name}\" (known: {string.Join(", ", known.Order())})");
 
@@ -110,6 +117,7 @@ public sealed record ClusterConfig
             LeaseSeconds = Seconds(root, "lease_seconds", source) ?? 20,
             NoWorkerTimeoutSeconds = Seconds(root, "no_worker_timeout_seconds", source) ?? 60,
             ProbeTimeoutSeconds = Seconds(root, "probe_timeout_seconds", source) ?? 2,
+            HoldResultsSeconds = Seconds(root, "hold_results_seconds", source) ?? 0,
             MissedProbesLimit = root.TryGetProperty("missed_probes_limit", out var m)
                 ? (m.TryGetInt32(out int limit) && limit is >= 1 and <= 10 ? limit : throw new HeadMinerException($"{source}: \"missed_probes_limit\" must be an integer from 1 to 10"))
                 : 2,

@@ -57,6 +57,7 @@ public static class ClusterHosting
                 });
                 builder.Services.AddSingleton(models);
                 builder.Services.AddSingleton(new WorkerLog(log));
+                builder.Services.AddSingleton(config);
                 builder.Services.AddHostedService<WorkerLoop>();
             })
             .Build();

@@ -10,7 +10,7 @@ namespace HeadMiner.Cluster;
 /// back. One unit at a time: the model's kernels already use every core of the machine (<c>HEADMINER_THREADS</c>).
 /// A unit that cannot be done here (a different model, a bad setting) fails its run with the message.
 /// </summary>
-public sealed class WorkerLoop(IGrainFactory grains, ModelHost models, ILocalSiloDetails silo, WorkerLog log) : BackgroundService
+public sealed class WorkerLoop(IGrainFactory grains, ModelHost models, ILocalSiloDetails silo, WorkerLog log, ClusterConfig config) : BackgroundService
 {
     private static readonly TimeSpan Idle = TimeSpan.FromMilliseconds(200);
 
@@ -46,7 +46,13 @@ public sealed class WorkerLoop(IGrainFactory grains, ModelHost models, ILocalSil
     {
         log.Write($"worker {Name}: {lease.Run.Kind} {lease.Run.RunId} {lease.Description}");
         var clock = System.Diagnostics.Stopwatch.StartNew();
-        var work = Task.Run(() => UnitRunner.Run(lease.Run, lease.Payload, models.Get(lease.Run), stop), stop);
+        var work = Task.Run(async () =>
+        {
+            string done = UnitRunner.Run(lease.Run, lease.Payload, models.Get(lease.Run), stop);
+            // Fault rehearsal: hold the finished unit (the lease is still renewed below), as over a slow link.
+            if (config.HoldResultsSeconds > 0) await Task.Delay(TimeSpan.FromSeconds(config.HoldResultsSeconds), stop);
+            return done;
+        }, stop);
         var renewEvery = TimeSpan.FromSeconds(Math.Max(0.2, lease.LeaseSeconds / 4));
         while (!work.IsCompleted)
         {

@@ -4,6 +4,7 @@ using System.Globalization;
 using System.Text.Json;
 using HeadMiner.Analysis.Circuits;
 using HeadMiner.Hooks;
+using HeadMiner.Reports;
 using HeadMiner.Tasks;
 using HeadMiner.Tasks.Sets;
 using HeadMiner.Tensors;

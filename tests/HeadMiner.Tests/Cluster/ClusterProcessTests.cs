@@ -24,7 +24,7 @@ public partial class ClusterProcessTests
         string config = Path.Combine(temp.Path, "cluster.json");
         File.WriteAllText(config, $$"""
             { "clustering": "localhost", "primary_silo_port": {{primary}}, "gateway_ports": [{{string.Join(", ", gateways)}}],
-              "lease_seconds": 3, "connect_timeout_seconds": 60, "probe_timeout_seconds": 1 }
+              "lease_seconds": 3, "connect_timeout_seconds": 60, "probe_timeout_seconds": 1, "hold_results_seconds": 4 }
             """);
         string[] atlasArgs = ["atlas", "-m", Model, "--prompts", "16", "--max-prompts", "32", "--causal-draws", "7"];
         string pairs = TestPaths.Fixture("embedded", "repeated-segments.json");
@@ -47,6 +47,8 @@ public partial class ClusterProcessTests
                 int coordinator = int.Parse(CoordinatorPort().Match(client.WaitForLine(l => CoordinatorPort().IsMatch(l))).Groups[1].Value);
                 // Not the primary silo (development clustering keeps the membership there) nor the coordinator's.
                 int victim = Array.FindIndex(silos, p => p != primary && p != coordinator);
+                // Every worker holds a finished unit 4 s before handing it back (hold_results_seconds), so the kill
+                // lands while the victim holds a leased unit however fast the unit itself ran.
                 client.WaitForLine(l => l.StartsWith($"worker S127.0.0.1:{silos[victim]}:", StringComparison.Ordinal) && l.Contains(", running ", StringComparison.Ordinal));
                 workers[victim].Signal(9);
                 Assert.Equal(0, client.WaitForExit());

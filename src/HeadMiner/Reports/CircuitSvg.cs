@@ -1,8 +1,9 @@
 using System.Globalization;
 using System.Text;
+using HeadMiner.Analysis.Circuits;
 using HeadMiner.Tensors;
 
-namespace HeadMiner.Analysis.Circuits;
+namespace HeadMiner.Reports;
 
 /// <summary>
 /// A circuit drawn as a self-contained SVG: one column per layer (the embedding left, the logits right), a node per
