@@ -59,28 +59,7 @@ public static class PlantedCircuits
         int decoyPrevOut = L.Junk + PlantedLayout.JunkDims, decoyInductionOut = decoyPrevOut + vocab;
         int dHead = llama ? 2 * (PlantedModels.RotaryPairs + vocab) : vocab + context + rng.NextInt(0, 4);
         int d = L.DModel;
-        var config = new ModelConfig
-        {
-            Architecture = llama ? "llama" : "gpt2",
-            VocabSize = vocab,
-            DModel = d,
-            Layers = layers,
-            Heads = heads,
-            KvHeads = kvHeads,
-            DHead = dHead,
-            DMlp = llama ? 3 * d : 4 * d,
-            ContextLength = context,
-            Norm = llama ? NormKind.RmsNorm : NormKind.LayerNorm,
-            NormEps = 1e-5f,
-            Activation = llama ? MlpActivation.SwiGlu : MlpActivation.GeluTanh,
-            LearnedPositions = !llama,
-            RotaryDim = llama ? dHead : 0,
-            RotaryStyle = RotaryStyle.RotateHalf,
-            RopeTheta = PlantedModels.RopeTheta,
-            AttentionScale = 1f / MathF.Sqrt(dHead),
-            AttentionWindow = new int[layers],
-            BosTokenId = PlantedModels.Bos,
-        };
+        var config = PlantedModels.SkeletonConfig(llama, vocab, d, layers, heads, kvHeads, dHead, context);
 
         // Placement: each planted or decoy head in a k/v group of its own.
         var free = new List<(int Layer, int Group)>();

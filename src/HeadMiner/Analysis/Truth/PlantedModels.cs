@@ -37,24 +37,13 @@ public static class PlantedModels
 
     public const double RopeTheta = 500000;
     public const int Bos = 0;
-    private const float PlantedNoise = 0.01f, WriteNoise = 0.02f, GroupMateQuery = 0.02f;
 
-    public static PlantedModel Create(PlantedSkeleton skeleton, ulong seed)
-    {
-        var rng = new SeededRandom(seed * 0x9E3779B97F4A7C15UL + (ulong)skeleton * 7919UL + 17UL);
-        bool llama = skeleton == PlantedSkeleton.Llama;
-        int vocab = rng.NextInt(16, 23);
-        int segment = rng.NextInt(8, 13);
-        int context = 2 * segment + 1;
-        int layers = rng.NextInt(2, 5);
-        int kvHeads = llama ? rng.NextInt(3, 5) : rng.NextInt(4, 7);
-        int group = llama ? rng.NextInt(2, 4) : 1;
-        int heads = kvHeads * group;
-        var L = new PlantedLayout(vocab, llama ? 0 : context, rng.NextInt(0, 6), balance: !llama);
-        int dHead = llama ? 2 * (RotaryPairs + vocab) : vocab + context + rng.NextInt(0, 4);
-        int d = L.DModel;
-
-        var config = new ModelConfig
+    /// <summary>
+    /// The configuration every planted model shares: a GPT-2 skeleton (LayerNorm, GELU, learned positions) or a Llama
+    /// one (RMSNorm, SwiGLU, rotary over whole heads, grouped k/v heads) of the given sizes.
+    /// </summary>
+    internal static ModelConfig SkeletonConfig(bool llama, int vocab, int d, int layers, int heads, int kvHeads, int dHead, int context) =>
+        new()
         {
             Architecture = llama ? "llama" : "gpt2",
             VocabSize = vocab,
@@ -76,6 +65,25 @@ public static class PlantedModels
             AttentionWindow = new int[layers],
             BosTokenId = Bos,
         };
+
+    private const float PlantedNoise = 0.01f, WriteNoise = 0.02f, GroupMateQuery = 0.02f;
+
+    public static PlantedModel Create(PlantedSkeleton skeleton, ulong seed)
+    {
+        var rng = new SeededRandom(seed * 0x9E3779B97F4A7C15UL + (ulong)skeleton * 7919UL + 17UL);
+        bool llama = skeleton == PlantedSkeleton.Llama;
+        int vocab = rng.NextInt(16, 23);
+        int segment = rng.NextInt(8, 13);
+        int context = 2 * segment + 1;
+        int layers = rng.NextInt(2, 5);
+        int kvHeads = llama ? rng.NextInt(3, 5) : rng.NextInt(4, 7);
+        int group = llama ? rng.NextInt(2, 4) : 1;
+        int heads = kvHeads * group;
+        var L = new PlantedLayout(vocab, llama ? 0 : context, rng.NextInt(0, 6), balance: !llama);
+        int dHead = llama ? 2 * (RotaryPairs + vocab) : vocab + context + rng.NextInt(0, 4);
+        int d = L.DModel;
+
+        var config = SkeletonConfig(llama, vocab, d, layers, heads, kvHeads, dHead, context);
 
         var plan = Plan(rng, llama, layers, kvHeads, group);
 

@@ -32,28 +32,8 @@ public static class PlantedSuccessor
         int d = balance + (llama ? 0 : 1);
         float f = MathF.Sqrt(ReferenceWidth / d);
         float plantedNoise = 0.01f * f, writeNoise = 0.02f * f;
-        var config = new ModelConfig
-        {
-            Architecture = llama ? "llama" : "gpt2",
-            VocabSize = V,
-            DModel = d,
-            Layers = layers,
-            Heads = heads,
-            KvHeads = kvHeads,
-            DHead = dHead,
-            DMlp = 2 * d,
-            ContextLength = context,
-            Norm = llama ? NormKind.RmsNorm : NormKind.LayerNorm,
-            NormEps = 1e-5f,
-            Activation = llama ? MlpActivation.SwiGlu : MlpActivation.GeluTanh,
-            LearnedPositions = !llama,
-            RotaryDim = llama ? dHead : 0,
-            RotaryStyle = RotaryStyle.RotateHalf,
-            RopeTheta = PlantedModels.RopeTheta,
-            AttentionScale = 1f / MathF.Sqrt(dHead),
-            AttentionWindow = new int[layers],
-            BosTokenId = 0,
-        };
+        // The shared skeleton with a narrower MLP (the successor map is in the OV circuit, not the MLPs).
+        var config = PlantedModels.SkeletonConfig(llama, V, d, layers, heads, kvHeads, dHead, context) with { DMlp = 2 * d };
 
         // Three OV heads in distinct (layer, kv group) slots: successor, copy, copy suppression.
         var slots = new List<(int Layer, int Group)>();
