@@ -17,11 +17,8 @@ namespace HeadMiner.Bench;
 /// </summary>
 public static class Bf16Bench
 {
-    private static readonly (string Name, int Out, int In)[] Layer =
-    [
-        ("q_proj", 2048, 2048), ("k_proj", 512, 2048), ("v_proj", 512, 2048), ("o_proj", 2048, 2048),
-        ("gate_proj", 8192, 2048), ("up_proj", 8192, 2048), ("down_proj", 2048, 8192),
-    ];
+    /// <summary>One Llama-3.2-1B layer's matrices: the decode benchmark's.</summary>
+    private static readonly (string Name, int Out, int In)[] Layer = DecodeBench.Layer;
 
     private static readonly string[] Contenders = ["managed fp32", "managed bf16-weights", "native bf16-w fp32-math", "native bf16 dot"];
 
@@ -75,7 +72,7 @@ public static class Bf16Bench
 
     private static void Decode(int reps)
     {
-        double bandwidth = Bandwidth(reps);
+        double bandwidth = DecodeBench.Bandwidth(reps);
         Console.WriteLine($"decode: y = x·Wᵀ, one row over one Llama-3.2-1B layer (60.8M weights); memory bandwidth (sum of a 1 GiB float array): {bandwidth / 1e9:F1} GB/s");
         var random = new SeededRandom(2);
         var full = new List<float[]>();
@@ -151,25 +148,5 @@ public static class Bf16Bench
         double max = 0;
         for (int i = 0; i < a.Length; i++) max = Math.Max(max, Math.Abs((double)a[i] - b[i]));
         return max;
-    }
-
-    /// <summary>Bytes per second of reading a 1 GiB array (too big for any cache) with a vectorised sum split over the worker threads.</summary>
-    private static double Bandwidth(int passes)
-    {
-        const int Count = 1 << 28;
-        var data = new float[Count];
-        new SeededRandom(1).FillUniform(data.AsSpan(0, 1 << 20), 0, 1);
-        for (int i = 1 << 20; i < Count; i += 1 << 20) data.AsSpan(0, 1 << 20).CopyTo(data.AsSpan(i, 1 << 20));
-        int chunks = 64;
-        var sums = new float[chunks];
-        double best = double.MaxValue;
-        for (int pass = 0; pass < passes; pass++)
-        {
-            var watch = Stopwatch.StartNew();
-            WorkerPool.For(chunks, c => sums[c] = TensorPrimitives.Sum(data.AsSpan(c * (Count / chunks), Count / chunks)));
-            best = Math.Min(best, watch.Elapsed.TotalSeconds);
-        }
-        GC.KeepAlive(sums);
-        return (double)Count * sizeof(float) / best;
     }
 }

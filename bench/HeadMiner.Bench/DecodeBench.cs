@@ -14,7 +14,7 @@ namespace HeadMiner.Bench;
 /// </summary>
 public static class DecodeBench
 {
-    private static readonly (string Name, int Out, int In)[] Layer =
+    internal static readonly (string Name, int Out, int In)[] Layer =
     [
         ("q_proj", 2048, 2048), ("k_proj", 512, 2048), ("v_proj", 512, 2048), ("o_proj", 2048, 2048),
         ("gate_proj", 8192, 2048), ("up_proj", 8192, 2048), ("down_proj", 2048, 8192),
@@ -38,7 +38,7 @@ public static class DecodeBench
     }
 
     /// <summary>Bytes per second of reading a 1 GiB array (too big for any cache) with a vectorised sum split over the worker threads.</summary>
-    private static double Bandwidth(int passes)
+    internal static double Bandwidth(int passes)
     {
         const int Count = 1 << 28;
         var data = new float[Count];

@@ -105,29 +105,7 @@ public static class PlantedCircuits
         PlantDecoy(planter, blocks[decoyPrev.Layer], decoyPrev, group, PlantedTypes.PreviousToken, L.Prev, decoyPrevOut, vocab);
         PlantDecoy(planter, blocks[decoyInduction.Layer], decoyInduction, group, PlantedTypes.Induction, L.Out, decoyInductionOut, vocab);
 
-        var we = Tensor.Zeros(vocab, d);
-        var wu = Tensor.Zeros(d, vocab);
-        for (int t = 0; t < vocab; t++)
-        {
-            we[t, L.Tok + t] = 1f;
-            we[t, L.Const] = 1f;
-            wu[L.Out + t, t] = 1f;
-        }
-        Tensor? wpos = null;
-        if (!llama)
-        {
-            wpos = Tensor.Zeros(context, d);
-            for (int p = 0; p < context; p++) wpos[p, L.Pos + p] = 1f;
-            foreach (var b in blocks) PlantedModels.Balance(b, L.Balance);
-        }
-        var weights = new TransformerWeights("planted-circuit", blocks)
-        {
-            W_E = we,
-            W_U = wu,
-            W_pos = wpos,
-            LnFinalWeight = Tensor.Full(1f, d),
-            LnFinalBias = llama ? null : Tensor.Zeros(d),
-        };
+        var weights = PlantedModels.Weights("planted-circuit", blocks, llama, vocab, d, context, L.Tok, L.Const, L.Out, L.Pos, L.Balance);
         var model = new Transformer(config, weights, $"planted induction circuit {skeleton} seed {seed}");
         var truthHeads = new List<PlantedHead>
         {

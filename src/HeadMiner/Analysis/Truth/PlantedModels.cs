@@ -131,29 +131,7 @@ public static class PlantedModels
             if (p.Type == PlantedTypes.Induction) truth.Add(p with { Type = PlantedTypes.Copy });
         }
 
-        var we = Tensor.Zeros(vocab, d);
-        var wu = Tensor.Zeros(d, vocab);
-        for (int t = 0; t < vocab; t++)
-        {
-            we[t, L.Tok + t] = 1f;
-            we[t, L.Const] = 1f;
-            wu[L.Out + t, t] = 1f;
-        }
-        Tensor? wpos = null;
-        if (!llama)
-        {
-            wpos = Tensor.Zeros(context, d);
-            for (int p = 0; p < context; p++) wpos[p, L.Pos + p] = 1f;
-            foreach (var b in blocks) Balance(b, L.Balance);
-        }
-        var weights = new TransformerWeights("planted", blocks)
-        {
-            W_E = we,
-            W_U = wu,
-            W_pos = wpos,
-            LnFinalWeight = Tensor.Full(1f, d),
-            LnFinalBias = llama ? null : Tensor.Zeros(d),
-        };
+        var weights = Weights("planted", blocks, llama, vocab, d, context, L.Tok, L.Const, L.Out, L.Pos, L.Balance);
         var model = new Transformer(config, weights, $"planted {skeleton} seed {seed}");
         return new PlantedModel(model, [.. truth.OrderBy(t => t.Layer).ThenBy(t => t.Head).ThenBy(t => t.Type, StringComparer.Ordinal)], skeleton, seed);
     }
@@ -234,6 +212,39 @@ public static class PlantedModels
     {
         int n = t.Dim(1) * t.Dim(2);
         rng.FillNormal(t.Span.Slice(head * n, n), std);
+    }
+
+    /// <summary>
+    /// The weights every planted model shares around its blocks: one-hot token embeddings (its own dimension plus the
+    /// constant one), an unembedding that reads the output block, one-hot positions and balanced blocks for GPT-2
+    /// skeletons (<see cref="Balance"/>), and a final norm of ones.
+    /// </summary>
+    internal static TransformerWeights Weights(string source, LayerWeights[] blocks, bool llama, int vocab, int d, int context,
+        int token, int constant, int output, int position, int balance)
+    {
+        var we = Tensor.Zeros(vocab, d);
+        var wu = Tensor.Zeros(d, vocab);
+        for (int t = 0; t < vocab; t++)
+        {
+            we[t, token + t] = 1f;
+            we[t, constant] = 1f;
+            wu[output + t, t] = 1f;
+        }
+        Tensor? wpos = null;
+        if (!llama)
+        {
+            wpos = Tensor.Zeros(context, d);
+            for (int p = 0; p < context; p++) wpos[p, position + p] = 1f;
+            foreach (var b in blocks) Balance(b, balance);
+        }
+        return new TransformerWeights(source, blocks)
+        {
+            W_E = we,
+            W_U = wu,
+            W_pos = wpos,
+            LnFinalWeight = Tensor.Full(1f, d),
+            LnFinalBias = llama ? null : Tensor.Zeros(d),
+        };
     }
 
     /// <summary>GPT-2: every Q/K/V column sums to zero (the balance row takes the rest) and nothing writes the balance dim.</summary>

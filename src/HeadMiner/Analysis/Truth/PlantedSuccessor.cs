@@ -77,29 +77,7 @@ public static class PlantedSuccessor
                 for (int t = 0; t < V; t++) b.W_O[head.Head, t, outS + t] += head.Type == PlantedTypes.Copy ? w : -w;
         }
 
-        var we = Tensor.Zeros(V, d);
-        var wu = Tensor.Zeros(d, V);
-        for (int t = 0; t < V; t++)
-        {
-            we[t, tok + t] = 1f;
-            we[t, cnst] = 1f;
-            wu[outS + t, t] = 1f;
-        }
-        Tensor? wpos = null;
-        if (!llama)
-        {
-            wpos = Tensor.Zeros(context, d);
-            for (int p = 0; p < context; p++) wpos[p, pos + p] = 1f;
-            foreach (var b in blocks) PlantedModels.Balance(b, balance);
-        }
-        var weights = new TransformerWeights("planted-successor", blocks)
-        {
-            W_E = we,
-            W_U = wu,
-            W_pos = wpos,
-            LnFinalWeight = Tensor.Full(1f, d),
-            LnFinalBias = llama ? null : Tensor.Zeros(d),
-        };
+        var weights = PlantedModels.Weights("planted-successor", blocks, llama, V, d, context, tok, cnst, outS, pos, balance);
         var model = new Transformer(config, weights, $"planted successor {skeleton} seed {seed}");
         return new PlantedModel(model, [.. truth.OrderBy(t => t.Layer).ThenBy(t => t.Head)], skeleton, seed, vocabulary.Tokenizer, "successor");
     }
