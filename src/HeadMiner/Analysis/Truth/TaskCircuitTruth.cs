@@ -2,6 +2,7 @@ using HeadMiner.Analysis.Detectors;
 using HeadMiner.Analysis.Patching;
 using HeadMiner.Hooks;
 using HeadMiner.Models;
+using HeadMiner.Models.Tokenizers;
 using HeadMiner.Tasks;
 using HeadMiner.Tasks.Sets;
 using HeadMiner.Tasks.Synthetic;
@@ -90,13 +91,14 @@ public static class TaskCircuitTruth
 
     public sealed record Result(int Count, ulong Seed, IReadOnlyList<TaskMeasure> Tasks, IReadOnlyList<TypeTruth> Types);
 
-    /// <summary>Measures every type's task on <paramref name="count"/> pairs of its task set (seed <paramref name="seed"/>) and derives the truths.</summary>
-    public static Result Compute(LoadedModel loaded, int count = 32, ulong seed = 0, CancellationToken cancel = default)
+    /// <summary>
+    /// Measures every type's task on <paramref name="count"/> pairs of its task set (seed <paramref name="seed"/>) and
+    /// derives the truths; <paramref name="tasks"/> limits it to some tasks (a model whose vocabulary spells only those).
+    /// </summary>
+    public static Result Compute(Transformer model, ITokenizer tokenizer, int count = 32, ulong seed = 0, IReadOnlyCollection<string>? tasks = null, CancellationToken cancel = default)
     {
-        var model = loaded.Model;
-        var tokenizer = loaded.RequireTokenizer();
-        var tasks = new List<TaskMeasure>();
-        foreach (var group in Types.GroupBy(t => t.Task))
+        var measures = new List<TaskMeasure>();
+        foreach (var group in Types.Where(t => tasks is null || tasks.Contains(t.Task)).GroupBy(t => t.Task))
         {
             cancel.ThrowIfCancellationRequested();
             string task = group.Key;
@@ -119,12 +121,12 @@ public static class TaskCircuitTruth
             }
             var sources = group.Where(t => t.Source is not null).Select(t => (Source: t.Source!, t.Distractors)).DistinctBy(s => s.Source).ToList();
             var attention = sources.ToDictionary(s => s.Source, s => AttentionFromEnd(model, set, pairs, s.Source, s.Distractors));
-            tasks.Add(new TaskMeasure(task, patching.Metric.Name, pairs.Count, patching.CleanMetric, patching.CorruptedMetric, accuracy, learned, logits, queries, attention));
+            measures.Add(new TaskMeasure(task, patching.Metric.Name, pairs.Count, patching.CleanMetric, patching.CorruptedMetric, accuracy, learned, logits, queries, attention));
         }
         var types = new List<TypeTruth>();
         foreach (var spec in Types)
         {
-            var measure = tasks.First(t => t.Task == spec.Task);
+            if (measures.FirstOrDefault(t => t.Task == spec.Task) is not { } measure) continue;
             var shares = spec.ToQueries ? measure.CarriersQueries : measure.Logits;
             var carriers = shares is null ? [] : Heads(shares.Effect, (l, h, e) => spec.Sign * e >= CarryShare);
             var participants = shares is null ? [] : Heads(spec.Sign > 0 ? shares.Low : shares.High, (l, h, v) => spec.Sign * v > 0);
@@ -147,7 +149,7 @@ public static class TaskCircuitTruth
             var truth = learned ? carriers.Intersect(role).ToList() : [];
             types.Add(new TypeTruth(spec, learned, roleText, learned ? carriers : [], learned ? participants : [], role, truth));
         }
-        return new Result(count, seed, tasks, types);
+        return new Result(count, seed, measures, types);
     }
 
     /// <summary>The result as JSON (tests/fixtures/embedded/circuits.json): matrices are [layer][head], null where a head cannot send.</summary>
