@@ -18,6 +18,7 @@ public static class CommandRegistry
         yield return PatchCommand.Create();
         yield return AttribPatchCommand.Create();
         yield return PathPatchCommand.Create();
+        yield return VerifyCommand.Create();
         yield return CircuitCommand.Create();
         yield return DlaCommand.Create();
         yield return LogitLensCommand.Create();

@@ -9,6 +9,7 @@ public class DefaultOutputFolderTests
     [InlineData("atlas")]
     [InlineData("patch")]
     [InlineData("path-patch")]
+    [InlineData("verify")]
     [InlineData("attrib-patch")]
     [InlineData("ablate")]
     [InlineData("dla")]

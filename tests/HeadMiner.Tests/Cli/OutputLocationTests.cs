@@ -16,6 +16,7 @@ public class OutputLocationTests
         new[] { "atlas", "-m", MissingModel },
         new[] { "patch", "-m", MissingModel, "--pairs", "pairs.json" },
         new[] { "path-patch", "-m", MissingModel, "--pairs", "pairs.json", "--receivers", "logits" },
+        new[] { "verify", "-m", MissingModel },
         new[] { "attrib-patch", "-m", MissingModel, "--pairs", "pairs.json" },
         new[] { "ablate", "-m", MissingModel, "--pairs", "pairs.json" },
         new[] { "dla", "-m", MissingModel, "--prompt", "Lily", "--answer", " was" },

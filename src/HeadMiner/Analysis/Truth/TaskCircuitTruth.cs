@@ -152,6 +152,18 @@ public static class TaskCircuitTruth
         return new Result(count, seed, measures, types);
     }
 
+    /// <summary>
+    /// Precision (labels on heads that take part in the task and play the role; with no label, 1 only when the truth is
+    /// empty) and recall (the truth's heads that are labelled; 1 when the truth is empty) of one type's labels.
+    /// </summary>
+    public static (double Precision, double Recall) Agreement(TypeTruth truth, IReadOnlyCollection<(int Layer, int Head)> labelled)
+    {
+        var right = truth.Participants.Intersect(truth.RoleHeads).ToHashSet();
+        double precision = labelled.Count == 0 ? (truth.Truth.Count == 0 ? 1 : 0) : (double)labelled.Count(right.Contains) / labelled.Count;
+        double recall = truth.Truth.Count == 0 ? 1 : (double)truth.Truth.Count(labelled.Contains) / truth.Truth.Count;
+        return (precision, recall);
+    }
+
     /// <summary>The result as JSON (tests/fixtures/embedded/circuits.json): matrices are [layer][head], null where a head cannot send.</summary>
     public static string ToJson(Result result, string modelSha256, string command)
     {
