@@ -24,9 +24,10 @@ public static class AblateCommand
         var compare = new Option<bool>("--compare-loop") { Description = "Also run one forward per head and report the speedup (both timed after a warm-up run) and the largest difference" };
         var outDir = new Option<string>("--out", "-o") { Description = "Directory for ablation.json and ablation.csv", DefaultValueFactory = _ => "ablate" };
         var parquet = TableOptions.Parquet();
+        var precision = ModelOptions.Precision();
         var command = new Command("ablate", "Ablate each attention head (zero / mean / resample) and measure the change in a metric and the loss.")
         {
-            model, pairs, kind, resampleFrom, metric, process, perForward, compare, outDir, parquet, allowUnused,
+            model, pairs, kind, resampleFrom, metric, process, perForward, compare, outDir, parquet, allowUnused, precision,
         };
         command.SetAction((parse, cancel) =>
         {
@@ -36,6 +37,7 @@ public static class AblateCommand
             string dir = OutputFiles.PrepareDirectory(parse.GetValue(outDir)!);
             string pairsPath = parse.GetValue(pairs)!;
             using var loaded = ModelOptions.Load(parse.GetValue(model), parse.GetValue(process), allowUnused: parse.GetValue(allowUnused), notes: parse.InvocationConfiguration.Error);
+            var arithmetic = ModelOptions.ApplyPrecision(loaded, parse.GetValue(precision));
             FiniteForward.CheckProbe(loaded.Model, "ablate"); // broken weights: one error naming where, before the work
             var tokenized = PromptPairSet.Load(pairsPath).Tokenize(loaded.RequireTokenizer(), pairsPath, loaded.Model.Config.ContextLength);
             var source = parse.GetValue(resampleFrom) == "clean" ? ResampleSource.CleanPermutation : ResampleSource.Corrupted;
@@ -55,6 +57,8 @@ public static class AblateCommand
             {
                 model = loaded.Path,
                 weight_processing = loaded.Model.Processing.ToString(),
+                precision = ModelOptions.PrecisionName(arithmetic),
+                arithmetic = ModelOptions.DescribePrecision(arithmetic),
                 pairs = pairsPath,
                 pair_count = study.Pairs,
                 kind = parse.GetValue(kind),
@@ -78,7 +82,7 @@ public static class AblateCommand
 
             var output = parse.InvocationConfiguration.Output;
             output.WriteLine($"model: {loaded.Path}");
-            output.WriteLine($"weight processing: {loaded.Model.Processing}");
+            output.WriteLine($"weight processing: {loaded.Model.Processing}; arithmetic: {ModelOptions.DescribePrecision(arithmetic)}");
             output.WriteLine($"{parse.GetValue(kind)} ablation of {study.Effects.Count} heads over {study.Pairs} pair(s); {study.MetricName} baseline {study.BaselineMetric:F4}, loss baseline {study.BaselineLoss:F4}");
             output.WriteLine($"{study.Forwards} batched forward(s) of up to {study.HeadsPerForward} heads: {study.Elapsed.TotalMilliseconds:F0} ms");
             if (loop is not null)

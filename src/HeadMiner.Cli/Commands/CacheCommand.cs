@@ -26,14 +26,16 @@ public static class CacheCommand
         var half = new Option<bool>("--half") { Description = "Store float16 instead of float32 (half the size, ~3 significant digits)" };
         var noBos = new Option<bool>("--no-bos") { Description = "Do not prepend BOS even if the tokenizer does by default" };
         var process = ModelOptions.Process();
+        var precision = ModelOptions.Precision();
         var command = new Command("cache", "Run a prompt and save its activations as safetensors, by TransformerLens hook name (for numpy, torch, TransformerLens).")
         {
-            model, prompt, hooks, output, half, noBos, process, allowUnused,
+            model, prompt, hooks, output, half, noBos, process, allowUnused, precision,
         };
         command.SetAction(parse =>
         {
             string path = OutputFiles.PrepareFile(parse.GetValue(output)!);
             using var loaded = ModelOptions.Load(parse.GetValue(model), parse.GetValue(process), allowUnused: parse.GetValue(allowUnused), notes: parse.InvocationConfiguration.Error);
+            var arithmetic = ModelOptions.ApplyPrecision(loaded, parse.GetValue(precision));
             var config = loaded.Model.Config;
             CacheFilter filter;
             try
@@ -60,6 +62,7 @@ public static class CacheCommand
                 .AddMetadata("model", loaded.Path)
                 .AddMetadata("architecture", config.Architecture)
                 .AddMetadata("weight_processing", loaded.Model.Processing.ToString())
+                .AddMetadata("precision", ModelOptions.PrecisionName(arithmetic))
                 .AddMetadata("prompt", text)
                 .AddMetadata("tokens", JsonSerializer.Serialize(ids))
                 .AddMetadata("token_strings", JsonSerializer.Serialize(ids.Select(tokenizer.TokenToString).ToArray()));
@@ -73,7 +76,7 @@ public static class CacheCommand
             writer.Save(path);
             var stdout = parse.InvocationConfiguration.Output;
             stdout.WriteLine($"{ids.Length} tokens: {string.Join(" | ", ids.Select(i => TerminalText.Escape(tokenizer.TokenToString(i))))}");
-            stdout.WriteLine($"weight processing: {loaded.Model.Processing}");
+            stdout.WriteLine($"weight processing: {loaded.Model.Processing}; arithmetic: {ModelOptions.DescribePrecision(arithmetic)}");
             string size = (elements * dtype.SizeOf() / 1e6).ToString("0.##", CultureInfo.InvariantCulture);
             stdout.WriteLine($"cached {names.Length} hook points ({size} MB {dtype.HeaderName()}); wrote {path}");
             return ExitCodes.Success;

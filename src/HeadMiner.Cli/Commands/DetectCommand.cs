@@ -19,9 +19,10 @@ public static class DetectCommand
         var json = new Option<bool>("--json") { Description = "Print JSON instead of a table" };
         var process = ModelOptions.Process();
         var weightsOnly = ModelOptions.WeightsOnly();
+        var precision = ModelOptions.Precision();
         var command = new Command("detect", "Score every attention head for each head type (previous token, induction, copying, composition…) and show the top heads.")
         {
-            model, detectors, top, prompts, maxPrompts, seed, json, process, weightsOnly, allowUnused,
+            model, detectors, top, prompts, maxPrompts, seed, json, process, weightsOnly, allowUnused, precision,
         };
         command.SetAction((parse, cancel) =>
         {
@@ -34,6 +35,7 @@ public static class DetectCommand
             try { options.Validate(); }
             catch (HeadMinerException e) { throw new UsageException(e.Message); }
             using var loaded = ModelOptions.Load(parse.GetValue(model), parse.GetValue(process), parse.GetValue(weightsOnly), allowUnused: parse.GetValue(allowUnused), notes: parse.InvocationConfiguration.Error);
+            var arithmetic = ModelOptions.ApplyPrecision(loaded, parse.GetValue(precision));
             // The same options and runner as `atlas`: equal seeds give equal prompts, scores and intervals.
             IReadOnlyList<string> setup;
             try { (options, setup) = options.ForModel(loaded); }
@@ -64,6 +66,8 @@ public static class DetectCommand
                 {
                     model = loaded.Path,
                     weight_processing = loaded.Model.Processing.ToString(),
+                    precision = ModelOptions.PrecisionName(arithmetic),
+                    arithmetic = ModelOptions.DescribePrecision(arithmetic),
                     seed = options.Seed,
                     setup,
                     detectors = runs.Select(r => new
@@ -93,7 +97,7 @@ public static class DetectCommand
                 });
                 return Task.FromResult(ExitCodes.Success);
             }
-            output.WriteLine($"{loaded.Path}: {loaded.Model.Config.Layers} layers × {loaded.Model.Config.Heads} heads; weight processing: {loaded.Model.Processing}; seed {options.Seed}");
+            output.WriteLine($"{loaded.Path}: {loaded.Model.Config.Layers} layers × {loaded.Model.Config.Heads} heads; weight processing: {loaded.Model.Processing}; arithmetic: {ModelOptions.DescribePrecision(arithmetic)}; seed {options.Seed}");
             foreach (var line in setup) output.WriteLine(line);
             foreach (var (detector, skip, result) in runs)
             {

@@ -20,11 +20,13 @@ public static class LogitLensCommand
         norm.AcceptOnlyFromAmong("recomputed", "cached");
         var json = new Option<bool>("--json") { Description = "Print JSON instead of a table" };
         var process = ModelOptions.Process();
-        var command = new Command("logit-lens", "Unembed the residual stream after each layer: how the next-token prediction forms.") { model, prompt, top, target, norm, json, process, allowUnused };
+        var precision = ModelOptions.Precision();
+        var command = new Command("logit-lens", "Unembed the residual stream after each layer: how the next-token prediction forms.") { model, prompt, top, target, norm, json, process, allowUnused, precision };
         command.SetAction(parse =>
         {
             int k = parse.GetValue(top);
             using var loaded = ModelOptions.Load(parse.GetValue(model), parse.GetValue(process), allowUnused: parse.GetValue(allowUnused), notes: parse.InvocationConfiguration.Error);
+            var arithmetic = ModelOptions.ApplyPrecision(loaded, parse.GetValue(precision));
             var tokenizer = loaded.RequireTokenizer();
             string text = parse.GetValue(prompt)!;
             var ids = tokenizer.Encode(text);
@@ -45,6 +47,8 @@ public static class LogitLensCommand
                 {
                     model = loaded.Path,
                     weight_processing = loaded.Model.Processing.ToString(),
+                    precision = ModelOptions.PrecisionName(arithmetic),
+                    arithmetic = ModelOptions.DescribePrecision(arithmetic),
                     norm = mode == LensNorm.Recomputed ? "recomputed" : "cached_scale",
                     tokens = ids,
                     token_strings = ids.Select(Tok).ToArray(),
@@ -62,7 +66,7 @@ public static class LogitLensCommand
                 return ExitCodes.Success;
             }
             output.WriteLine($"{ids.Length} tokens: {string.Join(" | ", ids.Select(i => TerminalText.Escape(Tok(i))))}");
-            output.WriteLine($"weight processing: {loaded.Model.Processing}; final norm: {(mode == LensNorm.Recomputed ? "recomputed per layer" : "cached scale")}");
+            output.WriteLine($"weight processing: {loaded.Model.Processing}; arithmetic: {ModelOptions.DescribePrecision(arithmetic)}; final norm: {(mode == LensNorm.Recomputed ? "recomputed per layer" : "cached scale")}");
             if (targetId is int target0) output.WriteLine($"target: {JsonSerializer.Serialize(Tok(target0), JsonOutput.Options)} (id {target0})");
             foreach (var layer in lens.Layers)
             {

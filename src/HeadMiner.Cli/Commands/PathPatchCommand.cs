@@ -32,9 +32,10 @@ public static class PathPatchCommand
         var parquet = TableOptions.Parquet();
         var top = TopOption.Create("How many senders the summary lists", 10);
         var process = ModelOptions.Process();
+        var precision = ModelOptions.Precision();
         var command = new Command("path-patch", "Path patching: how much of the clean→corrupted change flows from a sender head to the logits or to heads' q/k/v inputs.")
         {
-            model, pairs, receivers, sender, metric, mlps, output, parquet, top, process, allowUnused,
+            model, pairs, receivers, sender, metric, mlps, output, parquet, top, process, allowUnused, precision,
         };
         command.SetAction((parse, cancel) =>
         {
@@ -50,6 +51,7 @@ public static class PathPatchCommand
             }
             string outDir = OutputFiles.PrepareDirectory(parse.GetValue(output)!);
             using var loaded = ModelOptions.Load(parse.GetValue(model), parse.GetValue(process), allowUnused: parse.GetValue(allowUnused), notes: parse.InvocationConfiguration.Error);
+            var arithmetic = ModelOptions.ApplyPrecision(loaded, parse.GetValue(precision));
             var config = loaded.Model.Config;
             // Receivers and sender are checked against the model before any forward pass: a bad one is a usage error.
             PathReceivers parsedReceivers;
@@ -96,6 +98,8 @@ public static class PathPatchCommand
             {
                 model = loaded.Path,
                 weight_processing = loaded.Model.Processing.ToString(),
+                precision = ModelOptions.PrecisionName(arithmetic),
+                arithmetic = ModelOptions.DescribePrecision(arithmetic),
                 pairs_file = Path.GetFullPath(pairsPath),
                 pairs = tokenized.Count,
                 tokens_per_prompt = tokenized.Length,
@@ -135,7 +139,7 @@ public static class PathPatchCommand
                 results.Select(r => (IReadOnlyList<object?>)[r.SenderLayer, r.SenderHead, r.Patched, r.Normalized]), parse.GetValue(parquet));
 
             var stdout = parse.InvocationConfiguration.Output;
-            stdout.WriteLine($"path patching on {tokenized.Count} pair(s) of {tokenized.Length} tokens; weight processing: {loaded.Model.Processing}");
+            stdout.WriteLine($"path patching on {tokenized.Count} pair(s) of {tokenized.Length} tokens; weight processing: {loaded.Model.Processing}; arithmetic: {ModelOptions.DescribePrecision(arithmetic)}");
             stdout.WriteLine($"receivers: {DescribeReceivers(parsedReceivers)}; MLPs {(mlpsOnPath ? "on the paths (recomputed)" : "frozen")}");
             stdout.WriteLine($"{patching.Metric.Name}: clean {Text(patching.CleanMetric)}, corrupted {Text(patching.CorruptedMetric)}");
             stdout.WriteLine("effect = 1 − (patched − corrupted)/(clean − corrupted): share of the clean→corrupted change carried by the path");

@@ -76,6 +76,53 @@ public sealed class PrecisionOptionTests
         Assert.Contains("note: arithmetic: bf16", err);
     }
 
+    /// <summary>
+    /// The analysis commands that run forwards take --precision too: each says in its JSON (or, for cache, the
+    /// safetensors metadata) and its text which arithmetic ran, and bf16 changes the numbers it writes.
+    /// </summary>
+    [Theory]
+    [InlineData("path-patch", "path_patching.json")]
+    [InlineData("ablate", "ablation.json")]
+    [InlineData("detect", null)]
+    [InlineData("logit-lens", null)]
+    [InlineData("cache", null)]
+    public void AnalysisCommandsRecordTheArithmetic(string command, string? jsonFile)
+    {
+        using var dir = TestPaths.NewTempDirectory();
+        File.WriteAllText(dir.File("pairs.json"), Pairs);
+        string Result(string precision)
+        {
+            string outDir = dir.File(precision);
+            string[] args = command switch
+            {
+                "path-patch" => [command, "--pairs", dir.File("pairs.json"), "-r", "logits", "-o", outDir],
+                "ablate" => [command, "--pairs", dir.File("pairs.json"), "-o", outDir],
+                "detect" => [command, "-d", "previous_token,induction", "--json"],
+                "logit-lens" => [command, "-p", "w3 w17 w40 w9 w3", "--json"],
+                _ => [command, "-p", "w3 w17 w40", "--hooks", "blocks.3.hook_resid_post", "-o", outDir + ".safetensors"],
+            };
+            var (code, output, err) = Run([.. args, "--precision", precision]);
+            Assert.True(code == 0, err);
+            if (command == "cache")
+            {
+                string text = File.ReadAllText(outDir + ".safetensors", System.Text.Encoding.Latin1);
+                Assert.Contains($"\"precision\":\"{precision}\"", text);
+                Assert.Contains($"arithmetic: {precision}", output);
+                // The tensors after the header (whose metadata names the precision).
+                byte[] bytes = File.ReadAllBytes(outDir + ".safetensors");
+                return Convert.ToHexString(bytes.AsSpan(8 + (int)BitConverter.ToUInt64(bytes, 0)));
+            }
+            string json = jsonFile is null ? output : File.ReadAllText(Path.Combine(outDir, jsonFile));
+            using var doc = JsonDocument.Parse(json);
+            var root = doc.RootElement.ValueKind == JsonValueKind.Array ? doc.RootElement[0] : doc.RootElement;
+            Assert.Equal(precision, root.GetProperty("precision").GetString());
+            // The numbers, without the lines that name the arithmetic or the clock.
+            return string.Join('\n', json.Split('\n').Where(l => !l.Contains("\"precision\"", StringComparison.Ordinal)
+                && !l.Contains("\"arithmetic\"", StringComparison.Ordinal) && !l.Contains("seconds", StringComparison.Ordinal)));
+        }
+        Assert.NotEqual(Result("fp32"), Result("bf16"));
+    }
+
     private static JsonElement Logits(string? precision)
     {
         string[] args = precision is null
