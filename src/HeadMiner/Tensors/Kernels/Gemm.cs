@@ -119,7 +119,9 @@ public static class Gemm
         switch (path)
         {
             case GemmKernelPath.Avx512 when m == 1:
-                GemmRowDriver.Run(op, n); // decode: bound by reading B once; same sums as the blocked driver
+                // Decode: bound by reading B once; same sums as the blocked driver. BF16 weights go to the native
+                // widening GEMV where it exists (the same sums again, at the memory's speed).
+                if (!GemmBf16.TryRow(op, n)) GemmRowDriver.Run(op, n);
                 break;
             case GemmKernelPath.Avx512:
                 GemmParallelJob<MicroKernel12x32Avx512>.Run(op, m, n, threads);
