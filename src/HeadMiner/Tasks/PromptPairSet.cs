@@ -100,7 +100,7 @@ public sealed record PromptPairSet
     /// The one token <paramref name="text"/> adds after the prompt, tokenized in context (a SentencePiece tokenizer
     /// would add a dummy-prefix space to a word encoded on its own).
     /// </summary>
-    private static int ContinuationToken(ITokenizer tokenizer, int[] promptIds, string prompt, string text, string source, int pair, string field)
+    public static int ContinuationToken(ITokenizer tokenizer, int[] promptIds, string prompt, string text, string source, int pair, string field)
     {
         var full = Encode(tokenizer, prompt + text, source, pair, field);
         if (full.Length == promptIds.Length + 1 && full.AsSpan(0, promptIds.Length).SequenceEqual(promptIds)) return full[^1];

@@ -236,7 +236,10 @@ public sealed class ToyEnglish : SequenceGenerator
     public static double TaskAccuracy(Transformer model, ITokenizer tokenizer, PromptPairSet set)
     {
         var pairs = set.Pairs;
-        var clean = LastPositionProbabilities(model, [.. pairs.Select(p => tokenizer.Encode(p.Clean))]);
+        int[][] cleanIds = [.. pairs.Select(p => tokenizer.Encode(p.Clean))];
+        var clean = LastPositionProbabilities(model, cleanIds);
+        // Answers as the token they add after the prompt (a SentencePiece tokenizer spells " 5" alone as two pieces).
+        int Next(int i, string text, string field) => PromptPairSet.ContinuationToken(tokenizer, cleanIds[i], pairs[i].Clean, text, set.Task, i, field);
         bool comparison = pairs[0].WrongSet is not null;
         var corrupted = comparison ? LastPositionProbabilities(model, [.. pairs.Select(p => tokenizer.Encode(p.Corrupted))]) : null;
         int correct = 0;
@@ -244,7 +247,7 @@ public sealed class ToyEnglish : SequenceGenerator
         {
             if (comparison)
             {
-                var wrong = pairs[i].WrongSet!.Select(w => tokenizer.Encode(w, addBos: false).Single()).ToArray();
+                var wrong = pairs[i].WrongSet!.Select(w => Next(i, w, "wrong_set")).ToArray();
                 double seen = wrong.Sum(id => clean[i][id]), blind = wrong.Sum(id => corrupted![i][id]);
                 if (seen <= 0.5 * blind) correct++;
                 continue;
@@ -252,7 +255,7 @@ public sealed class ToyEnglish : SequenceGenerator
             int best = 0;
             for (int j = 1; j < clean[i].Length; j++)
                 if (clean[i][j] > clean[i][best]) best = j;
-            if (best == tokenizer.Encode(pairs[i].Answer, addBos: false).Single()) correct++;
+            if (best == Next(i, pairs[i].Answer, "answer")) correct++;
         }
         return (double)correct / pairs.Count;
     }
