@@ -31,13 +31,15 @@ public partial class ClusterRestartTests
                 string path = Path.Combine(temp, name);
                 File.WriteAllText(path, $$"""
                     { "clustering": "localhost", "primary_silo_port": {{primary}}, "gateway_ports": [{{gateways[0]}}, {{gateways[1]}}],
-                      "lease_seconds": 3, "connect_timeout_seconds": 30, "probe_timeout_seconds": 1, "hold_results_seconds": 1 }
+                      "lease_seconds": 10, "connect_timeout_seconds": 30, "probe_timeout_seconds": 1, "hold_results_seconds": 2 }
                     """);
                 return path;
             }
             string configA = Config("a.json", siloA), configB = Config("b.json", siloB);
             string pairs = TestPaths.Fixture("embedded", "repeated-segments.json");
-            // 12 pairs in shards of 2: six units, each held 1 s by its worker, so the kill always leaves some to do.
+            // 12 pairs in shards of 2: six units, each held 2 s by its one worker (hold_results_seconds), so the kill
+            // leaves some to do unless the test is starved for 10 s; a 10 s lease never lapses under load, so the new
+            // worker runs each unit once.
             string[] attribArgs = ["attrib-patch", "-m", Model, "--pairs", pairs, "--shard-pairs", "2"];
             const int units = 6;
 
