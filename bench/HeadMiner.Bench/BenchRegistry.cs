@@ -19,6 +19,7 @@ public static class BenchRegistry
         ["precision"] = ("fp32 vs bf16 arithmetic: logit differences and top-1 agreement (embedded model, random Llama shape), atlas score rank correlation (--skip-atlas)", PrecisionBench.Run),
         ["scale"] = ("load, info, logits, generate, patch sweep, atlas on GPT-2-small and Llama-3.2-1B shapes (BF16): wall time and peak RSS per step, each a child process (--quick)", ScaleBench.Run),
         ["circuits"] = ("ACDC, EAP, EAP-IG on planted circuits (known edges, decoy heads): edge P/R/F1, node P/R, faithfulness, time; ACDC evaluations/s vs full reruns", CircuitsBench.Run),
+        ["cluster"] = ("attrib-patch by prompt shards on 1, 2, 3 pinned `headminer worker` processes vs the single-process run: units/s, speed-up, coordination overhead per unit", ClusterBench.Run),
         ["train"] = ("training tokens/s vs PyTorch on the same initial weights and batches (embedded and repeats shapes)", TrainBench.Run),
     };
 

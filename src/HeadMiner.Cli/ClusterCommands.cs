@@ -3,7 +3,7 @@ using HeadMiner.Models;
 
 namespace HeadMiner.Cli;
 
-/// <summary>What `atlas --cluster` and `patch --cluster` share: the run's description every worker receives.</summary>
+/// <summary>What `atlas --cluster`, `patch --cluster` and `attrib-patch --cluster` share: the run's description every worker receives.</summary>
 public static class ClusterCommands
 {
     /// <summary>

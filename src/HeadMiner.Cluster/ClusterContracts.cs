@@ -12,7 +12,7 @@ public sealed record RunSpec
 {
     [Id(0)] public required string RunId { get; init; }
 
-    /// <summary>"atlas" or "patch".</summary>
+    /// <summary>"atlas", "patch" or "attrib".</summary>
     [Id(1)] public required string Kind { get; init; }
 
     [Id(2)] public required string Model { get; init; }

@@ -46,6 +46,40 @@ public sealed record PatchJob
     };
 }
 
+/// <summary>An attribution-patching run's settings: the pairs tokenized (like <see cref="PatchJob"/>), one unit per shard of <see cref="ShardPairs"/> pairs.</summary>
+public sealed record AttribJob
+{
+    public required int[][] Clean { get; init; }
+    public required int[][] Corrupted { get; init; }
+    public required int[] Answers { get; init; }
+    public required int[] Wrongs { get; init; }
+    public required string Metric { get; init; }
+    public required bool Edges { get; init; }
+    public required int ShardPairs { get; init; }
+
+    public Tasks.TokenizedPairs Pairs() => new(Clean, Corrupted, Answers, Wrongs);
+}
+
+/// <summary>
+/// An attribution unit's result (<see cref="Analysis.Attribution.AttributionPartial"/>): every double as its 64 bits
+/// in base64, so the merge adds exactly the worker's sums (NaN and ∞ included).
+/// </summary>
+public sealed record AttribUnitResult
+{
+    public required int Shard { get; init; }
+    public required int Pairs { get; init; }
+    public required string Metric { get; init; }
+    public required string WeightProcessing { get; init; }
+
+    /// <summary>Two doubles: the clean and corrupted metric summed over the shard.</summary>
+    public required string Sums { get; init; }
+    public required string Heads { get; init; }
+    public required string Mlp { get; init; }
+    public string[]? EdgeSenders { get; init; }
+    public string[]? EdgeReceivers { get; init; }
+    public string? EdgeScores { get; init; }
+}
+
 /// <summary>A patching unit's result: the cell indices and their raw values as float32 bits (base64: exact).</summary>
 public sealed record PatchUnitResult
 {

@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Diagnostics;
 using HeadMiner.Analysis.Attribution;
 using HeadMiner.Analysis.Patching;
+using HeadMiner.Cluster;
 using HeadMiner.Hooks;
 using HeadMiner.Models;
 using HeadMiner.Tasks;
@@ -11,7 +12,9 @@ namespace HeadMiner.Cli.Commands;
 /// <summary>
 /// `headminer attrib-patch`: attribution patching (the gradient estimate of activation patching) of every head ×
 /// position and MLP × position, optionally every edge, from two forwards and one backward. Options and files mirror
-/// `headminer patch`; --compare also runs the exact sweeps and reports the Pearson correlation.
+/// `headminer patch`; --compare also runs the exact sweeps and reports the Pearson correlation. The pairs are processed
+/// in shards of --shard-pairs (<see cref="AttributionShards"/>), here one after another or with --cluster one unit per
+/// shard on the workers: the same shards, added up in the same order, so the same bytes.
 /// </summary>
 public static class AttribPatchCommand
 {
@@ -27,13 +30,25 @@ public static class AttribPatchCommand
         var process = ModelOptions.Process();
         var output = new Option<string>("--out", "-o") { Description = "Directory for attrib_patching.json/.csv (and attrib_edges.csv)", DefaultValueFactory = _ => "attrib-patch" };
         var parquet = TableOptions.Parquet();
+        var shardPairs = new Option<int>("--shard-pairs")
+        {
+            Description = "Pairs per forward/backward batch (and per cluster unit); sums are added shard by shard, so compare runs made with the same value",
+            DefaultValueFactory = _ => AttributionShards.DefaultShardPairs,
+        };
+        var cluster = ClusterOptions.Config();
         var command = new Command("attrib-patch", "Attribution patching: the gradient estimate of patching every head, MLP (and edge) clean into corrupted.")
-        { model, pairs, metric, edges, compare, top, process, output, parquet, allowUnused };
+        { model, pairs, metric, edges, compare, top, process, output, parquet, allowUnused, shardPairs, cluster };
         command.SetAction((parse, cancel) =>
         {
             var metricKind = ParseOrUsage(() => Metric.Parse(parse.GetValue(metric)!));
             if (metricKind == MetricKind.Loss) throw new UsageException("--metric loss reads every position; attribution patching needs logit_diff, prob_diff or kl");
             int topN = parse.GetValue(top);
+            int perShard = parse.GetValue(shardPairs);
+            if (perShard < 1) throw new UsageException($"--shard-pairs must be at least 1, not {perShard}");
+            if (parse.GetValue(compare) && parse.GetValue(cluster) is not null)
+                throw new UsageException("--compare runs the exact sweeps in this process; it does not combine with --cluster (run `headminer patch --cluster` for those)");
+            // A bad cluster config is an error before any work.
+            var clusterConfig = parse.GetValue(cluster) is { } clusterPath ? ClusterOptions.Load(clusterPath) : null;
             string outDir = OutputFiles.PrepareDirectory(parse.GetValue(output)!);
             string pairsPath = parse.GetValue(pairs)!;
             var set = PromptPairSet.Load(pairsPath);
@@ -45,17 +60,39 @@ public static class AttribPatchCommand
             var stderr = parse.InvocationConfiguration.Error;
 
             var sw = Stopwatch.StartNew();
-            var runs = AttributionRuns.Create(loaded.Model, tokenized, metricKind);
-            var nodes = AttributionPatching.Nodes(runs, tokenized);
-            stderr.WriteLine($"attribution: 2 forwards + 1 backward in {sw.Elapsed.TotalSeconds:F2} s");
-            EdgeAttributionResult? edgeResult = null;
-            cancel.ThrowIfCancellationRequested();
-            if (parse.GetValue(edges))
+            int shards = AttributionShards.Plan(tokenized.Count, perShard).Count;
+            AttributionPatchingResult nodes;
+            EdgeAttributionResult? edgeResult;
+            RunSpec? run = null;
+            if (clusterConfig is not null)
             {
-                sw.Restart();
-                edgeResult = EdgeAttributionPatching.Run(runs);
-                stderr.WriteLine($"scored {edgeResult.Edges.Count} edges in {sw.Elapsed.TotalSeconds:F2} s");
+                var job = new AttribJob
+                {
+                    Clean = tokenized.Clean,
+                    Corrupted = tokenized.Corrupted,
+                    Answers = tokenized.Answers,
+                    Wrongs = tokenized.Wrongs,
+                    Metric = parse.GetValue(metric)!,
+                    Edges = parse.GetValue(edges),
+                    ShardPairs = perShard,
+                };
+                run = ClusterCommands.Spec("attrib", parse.GetValue(model), loaded, parse.GetValue(process), false, parse.GetValue(allowUnused), JobJson.Write(job), clusterConfig);
+                try
+                {
+                    var results = ClusterRun.Execute(clusterConfig, run, outDir, ClusterOptions.Progress(stderr), cancel).GetAwaiter().GetResult();
+                    (nodes, edgeResult) = AttributionShards.Merge(loaded.Model.Config, tokenized.Count, tokenized.Length, UnitRunner.AttribPartials(results));
+                }
+                catch (OperationCanceledException) when (cancel.IsCancellationRequested)
+                {
+                    throw new CommandStoppedException($"attrib-patch stopped; the shards finished so far are journaled in {ClusterRun.JournalDirectory(outDir, run.RunId)}: the same command resumes from them");
+                }
             }
+            else
+            {
+                (nodes, edgeResult) = AttributionShards.RunAll(loaded.Model, tokenized, metricKind, parse.GetValue(edges), perShard, cancel);
+            }
+            stderr.WriteLine($"attribution: {shards} shard(s) of at most {perShard} pairs, 2 forwards + 1 backward each{(edgeResult is null ? "" : $", {edgeResult.Edges.Count} edges")}, in {sw.Elapsed.TotalSeconds:F2} s");
+            cancel.ThrowIfCancellationRequested();
             object? comparison = null;
             if (parse.GetValue(compare))
             {
@@ -110,6 +147,7 @@ public static class AttribPatchCommand
                 foreach (var e in edgeResult.Edges.Take(topN)) stdout.WriteLine($"  {e.Sender + " → " + e.Receiver,-24} {e.Normalized,8:F3}");
             }
             stdout.WriteLine($"wrote {Path.Combine(outDir, "attrib_patching.json")} and attrib_patching.csv{(edgeResult is null ? "" : " and attrib_edges.csv")}");
+            if (run is not null) ClusterRun.Finish(outDir, run.RunId);
             TableOptions.ReportWritten(stdout, tables);
             return Task.FromResult(ExitCodes.Success);
         });

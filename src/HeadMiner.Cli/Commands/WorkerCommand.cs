@@ -5,7 +5,7 @@ using Microsoft.Extensions.Hosting;
 namespace HeadMiner.Cli.Commands;
 
 /// <summary>
-/// `headminer worker --cluster CONFIG`: one Orleans silo that works on the cluster's atlas and patching units with its
+/// `headminer worker --cluster CONFIG`: one Orleans silo that works on the cluster's atlas, patching and attribution units with its
 /// own copy of each model (docs/SCALING.md). Runs until SIGINT / SIGTERM; a worker that stops (or dies) loses no work:
 /// its unit goes back to the queue when its lease lapses.
 /// </summary>
@@ -16,7 +16,7 @@ public static class WorkerCommand
         var cluster = ClusterOptions.Config(required: true);
         var siloPort = new Option<int?>("--silo-port") { Description = "This silo's port (default: the config's; on one machine each worker needs its own)" };
         var gatewayPort = new Option<int?>("--gateway-port") { Description = "This silo's gateway port for clients (default: the config's)" };
-        var command = new Command("worker", "Run a cluster worker (an Orleans silo) for `atlas --cluster` and `patch --cluster`.") { cluster, siloPort, gatewayPort };
+        var command = new Command("worker", "Run a cluster worker (an Orleans silo) for `atlas --cluster`, `patch --cluster` and `attrib-patch --cluster`.") { cluster, siloPort, gatewayPort };
         command.SetAction((parse, cancel) =>
         {
             var config = ClusterOptions.Load(parse.GetValue(cluster)!);

@@ -34,6 +34,21 @@ public class AttribPatchCommandTests
         Assert.True(edges.Length > 100);
     }
 
+    [Theory]
+    [InlineData("--shard-pairs", "0", "--shard-pairs must be at least 1, not 0")]
+    [InlineData("--compare", "--cluster", "--compare runs the exact sweeps in this process; it does not combine with --cluster")]
+    public void ShardAndClusterMisuseIsAUsageErrorBeforeAnyWork(string option, string value, string expected)
+    {
+        using var dir = TestPaths.NewTempDirectory();
+        File.WriteAllText(dir.File("pairs.json"), Pairs);
+        // --cluster names a file that does not exist: the usage error must come before the config is read.
+        string[] extra = option == "--compare" ? [option, value, dir.File("no-such-cluster.json")] : [option, value];
+        var (code, _, err) = Run(["attrib-patch", "-m", TestPaths.SharedModel("stories260K"), "--pairs", dir.File("pairs.json"), "-o", dir.File("out"), .. extra]);
+        Assert.Equal(ExitCodes.Usage, code);
+        Assert.Contains(expected, err);
+        Assert.False(File.Exists(dir.File(Path.Combine("out", "attrib_patching.json"))));
+    }
+
     [Fact]
     public void LossMetricIsAUsageErrorAndWritesNothing()
     {

@@ -6,7 +6,8 @@ namespace HeadMiner.Tests.Cluster;
 
 /// <summary>
 /// A real cluster: three `headminer worker` processes on loopback (Orleans development clustering), an atlas and a
-/// patching sweep submitted by `--cluster` from a fourth process, one worker killed (SIGKILL) while it runs a unit.
+/// patching sweep submitted by `--cluster` from a fourth process, one worker killed (SIGKILL) while it runs a unit,
+/// then attribution patching (prompt shards) on the two workers left.
 /// The outputs must be the single-process outputs byte for byte (atlas.json apart from its clock: created_utc and
 /// the measured seconds), and the dead worker's unit must have been re-run elsewhere.
 /// </summary>
@@ -70,6 +71,16 @@ public partial class ClusterProcessTests
             Assert.True(code == 0, err);
             foreach (string file in new[] { "patching.json", "patching.csv", "patching.safetensors", "patching.html" })
                 Assert.Equal(File.ReadAllBytes(Path.Combine(local, "patch", file)), File.ReadAllBytes(Path.Combine(cluster, "patch", file)));
+
+            // Attribution patching with edges on the same two workers: 12 pairs in shards of 5, 5 and 2, each a unit.
+            string[] attribArgs = ["attrib-patch", "-m", Model, "--pairs", pairs, "--edges", "--metric", "kl", "--shard-pairs", "5"];
+            (code, _, err) = CliRunner.Run([.. attribArgs, "-o", Path.Combine(cluster, "attrib"), "--cluster", config]);
+            Assert.True(code == 0, err);
+            Assert.Contains("3 units", err);
+            Assert.Equal(0, CliRunner.Run([.. attribArgs, "-o", Path.Combine(local, "attrib")]).Code);
+            foreach (string file in new[] { "attrib_patching.json", "attrib_patching.csv", "attrib_edges.csv" })
+                Assert.Equal(File.ReadAllBytes(Path.Combine(local, "attrib", file)), File.ReadAllBytes(Path.Combine(cluster, "attrib", file)));
+            Assert.False(Directory.Exists(Path.Combine(cluster, "attrib", ".headminer-cluster")));
         }
         finally
         {

@@ -41,10 +41,21 @@ public static class AttributionPatching
     public static AttributionPatchingResult Nodes(AttributionRuns runs, TokenizedPairs pairs)
     {
         ArgumentNullException.ThrowIfNull(runs);
+        ArgumentNullException.ThrowIfNull(pairs);
+        var (heads, mlp) = CellSums(runs, pairs.Count, pairs.Length);
+        return Result(runs.Forward.Config, pairs.Length, heads, mlp, runs.Metric, runs.CleanMetric, runs.CorruptedMetric, runs.WeightProcessing);
+    }
+
+    /// <summary>
+    /// Per cell, Σ over the runs' <paramref name="n"/> pairs (in pair order, in double) of the estimate: heads
+    /// [L, H, T] and MLPs [L, T] flattened. Prompt shards (<see cref="AttributionShards"/>) add these up shard by shard.
+    /// </summary>
+    internal static (double[] Heads, double[] Mlp) CellSums(AttributionRuns runs, int n, int T)
+    {
         var c = runs.Forward.Config;
-        int L = c.Layers, H = c.Heads, dh = c.DHead, d = c.DModel, n = pairs.Count, T = pairs.Length;
-        var headsRaw = Tensor.Zeros(L, H, T);
-        var mlpRaw = Tensor.Zeros(L, T);
+        int L = c.Layers, H = c.Heads, dh = c.DHead, d = c.DModel;
+        var heads = new double[L * H * T];
+        var mlp = new double[L * T];
         for (int l = 0; l < L; l++)
         {
             // hook_z [rows, H·dh]: head h at row r is the d_head slice at r·H·dh + h·dh.
@@ -57,7 +68,7 @@ public static class AttributionPatching
                     double sum = 0;
                     for (int i = 0; i < n && gz is not null; i++)
                         sum += DeltaDot(zc, zx, gz.Span, ((i * T + p) * H + h) * dh, dh);
-                    headsRaw.Span[(l * H + h) * T + p] = (float)sum;
+                    heads[(l * H + h) * T + p] = sum;
                 }
             var mc = runs.Clean.MlpOut[l].Value.Span;
             var mx = runs.Corrupted.MlpOut[l].Value.Span;
@@ -66,11 +77,22 @@ public static class AttributionPatching
             {
                 double sum = 0;
                 for (int i = 0; i < n && gm is not null; i++) sum += DeltaDot(mc, mx, gm.Span, (i * T + p) * d, d);
-                mlpRaw.Span[l * T + p] = (float)sum;
+                mlp[l * T + p] = sum;
             }
         }
-        return new AttributionPatchingResult(runs.Metric, runs.CleanMetric, runs.CorruptedMetric,
-            Normalise(headsRaw, runs.Span), Shift(headsRaw, runs.CorruptedMetric), Normalise(mlpRaw, runs.Span), Shift(mlpRaw, runs.CorruptedMetric), runs.WeightProcessing);
+        return (heads, mlp);
+    }
+
+    /// <summary>Per-cell estimate sums → the result: raw = corrupted + estimate, normalised by (clean − corrupted).</summary>
+    internal static AttributionPatchingResult Result(ModelConfig c, int T, double[] heads, double[] mlp, string metric, double cleanMetric, double corruptedMetric, string weightProcessing)
+    {
+        var headsRaw = Tensor.Zeros(c.Layers, c.Heads, T);
+        var mlpRaw = Tensor.Zeros(c.Layers, T);
+        for (int i = 0; i < heads.Length; i++) headsRaw.Span[i] = (float)heads[i];
+        for (int i = 0; i < mlp.Length; i++) mlpRaw.Span[i] = (float)mlp[i];
+        double span = cleanMetric - corruptedMetric;
+        return new AttributionPatchingResult(metric, cleanMetric, corruptedMetric,
+            Normalise(headsRaw, span), Shift(headsRaw, corruptedMetric), Normalise(mlpRaw, span), Shift(mlpRaw, corruptedMetric), weightProcessing);
     }
 
     /// <summary>Σ_j (clean_j − corrupted_j) · gradient_j over one slice, in double.</summary>

@@ -36,19 +36,32 @@ public static class EdgeAttributionPatching
     public static EdgeAttributionResult Run(AttributionRuns runs)
     {
         ArgumentNullException.ThrowIfNull(runs);
+        return Ranked(Scores(runs), runs.Metric, runs.CleanMetric, runs.CorruptedMetric, runs.WeightProcessing);
+    }
+
+    /// <summary>Every edge's score in graph order (receivers, then their senders), before ranking: what prompt shards add up.</summary>
+    internal static List<(string Sender, string Receiver, double Score)> Scores(AttributionRuns runs)
+    {
         var senders = Senders(runs);
         var receivers = Receivers(runs);
-        var edges = new List<AttributionEdge>();
+        var scores = new List<(string, string, double)>();
         bool parallel = runs.Forward.Config.ParallelAttnMlp;
         foreach (var r in receivers)
             foreach (var sender in senders)
             {
                 if (!Feeds(sender, r, parallel)) continue;
-                double score = Dot(sender.Delta, r.Gradient);
-                edges.Add(new AttributionEdge(sender.Name, r.Name, score, runs.Span == 0 ? double.NaN : score / runs.Span));
+                scores.Add((sender.Name, r.Name, Dot(sender.Delta, r.Gradient)));
             }
+        return scores;
+    }
+
+    /// <summary>Scores in graph order → the result: normalised by (clean − corrupted) and ranked by |score|.</summary>
+    internal static EdgeAttributionResult Ranked(IEnumerable<(string Sender, string Receiver, double Score)> scores, string metric, double cleanMetric, double corruptedMetric, string weightProcessing)
+    {
+        double span = cleanMetric - corruptedMetric;
+        var edges = scores.Select(e => new AttributionEdge(e.Sender, e.Receiver, e.Score, span == 0 ? double.NaN : e.Score / span)).ToList();
         edges.Sort((a, b) => Math.Abs(b.Score).CompareTo(Math.Abs(a.Score)));
-        return new EdgeAttributionResult(runs.Metric, runs.CleanMetric, runs.CorruptedMetric, edges, runs.WeightProcessing);
+        return new EdgeAttributionResult(metric, cleanMetric, corruptedMetric, edges, weightProcessing);
     }
 
     /// <summary>A sender: its layer (−1 = embedding), whether it is an attention head, and clean − corrupted output [rows·d_model].</summary>

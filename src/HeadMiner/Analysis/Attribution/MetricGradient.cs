@@ -15,20 +15,32 @@ public static class MetricGradient
     public static (double Value, Tensor Gradient) Compute(MetricKind kind, TokenizedPairs pairs, Tensor lastLogits, Tensor? cleanLastLogits = null)
     {
         ArgumentNullException.ThrowIfNull(pairs);
+        var (sum, gradient) = Accumulate(kind, pairs, lastLogits, cleanLastLogits, pairs.Count);
+        return (sum / pairs.Count, gradient);
+    }
+
+    /// <summary>
+    /// The metric summed over <paramref name="pairs"/> (not yet averaged) and its gradient as a share of a mean over
+    /// <paramref name="meanOver"/> pairs: a shard of a larger set (<see cref="AttributionShards"/>) gets exactly the
+    /// gradient the whole set's mean gives its rows.
+    /// </summary>
+    internal static (double Sum, Tensor Gradient) Accumulate(MetricKind kind, TokenizedPairs pairs, Tensor lastLogits, Tensor? cleanLastLogits, int meanOver)
+    {
+        ArgumentNullException.ThrowIfNull(pairs);
         ArgumentNullException.ThrowIfNull(lastLogits);
         if (kind == MetricKind.Loss) throw new HeadMinerException("attribution needs a last-position metric (logit_diff, prob_diff, kl); the loss reads every position");
-        int n = pairs.Count, v = lastLogits.Dim(-1);
-        if (lastLogits.Length != n * v) throw new ArgumentException($"logits {lastLogits.ShapeString} are not [{n}, vocab]", nameof(lastLogits));
+        int count = pairs.Count, n = meanOver, v = lastLogits.Dim(-1);
+        if (lastLogits.Length != count * v) throw new ArgumentException($"logits {lastLogits.ShapeString} are not [{count}, vocab]", nameof(lastLogits));
         var logits = lastLogits.Contiguous().Span;
-        var gradient = Tensor.Zeros(n, v);
+        var gradient = Tensor.Zeros(count, v);
         var g = gradient.Span;
         var p = new float[v];
         var clean = kind == MetricKind.KlDivergence
             ? (cleanLastLogits ?? throw new ArgumentException("KL divergence needs the clean run's last-position logits")).Contiguous().ToArray()
             : null;
-        if (clean is not null) Softmax.LogRows(clean, n, v);
+        if (clean is not null) Softmax.LogRows(clean, count, v);
         double total = 0;
-        for (int i = 0; i < n; i++)
+        for (int i = 0; i < count; i++)
         {
             var row = logits.Slice(i * v, v);
             var gi = g.Slice(i * v, v);
@@ -64,6 +76,6 @@ public static class MetricGradient
                     break;
             }
         }
-        return (total / n, gradient);
+        return (total, gradient);
     }
 }
