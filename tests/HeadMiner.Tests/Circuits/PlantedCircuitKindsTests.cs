@@ -20,8 +20,8 @@ public class PlantedCircuitKindsTests(ITestOutputHelper output)
 
     public static TheoryData<string, int, ulong> Exhaustive => new()
     {
-        { "ioi", 0, 1 }, { "ioi", 0, 2 }, { "ioi", 1, 1 }, { "ioi", 1, 3 },
-        { "successor", 0, 1 }, { "successor", 0, 2 }, { "successor", 1, 1 }, { "successor", 1, 3 },
+        { "ioi", 0, 1 }, { "ioi", 1, 1 }, { "ioi", 1, 3 },
+        { "successor", 0, 1 }, { "successor", 0, 2 }, { "successor", 1, 3 },
     };
 
     public static TheoryData<string, int, ulong> Recovered => new()
