@@ -13,7 +13,7 @@ namespace HeadMiner.Bench;
 /// setting (circuits passing edge F1 ≥ 0.9, node recall 1 and no decoy), and ACDC's patch evaluations per second
 /// against the plain loop (every evaluation a full rerun from the embedding) on the same circuits.
 /// Settings: ACDC τ = x · |clean − corrupted| (logit difference) for x in --taus (0.02,0.05,0.1,0.2); EAP and EAP-IG
-/// (each step count of --steps, 5,20) keep the edges with |score| ≥ x · |clean − corrupted| for the same x. Options: --seeds N (3),
+/// (each step count of --steps, 5,20; eap-ig over inputs, eap-ig-act over activations) keep the edges with |score| ≥ x · |clean − corrupted| for the same x. Options: --seeds N (3),
 /// --kinds induction,ioi,successor (all), --verbose (every row). The summary is printed per kind and over all circuits.
 /// </summary>
 public static class CircuitsBench
@@ -71,10 +71,12 @@ public static class CircuitsBench
                 plainSeconds += clock.Elapsed.TotalSeconds;
                 plainEvaluations += plain.Evaluations;
             }
-            foreach (var (method, k) in new[] { ("eap", 1) }.Concat(stepCounts.Select(k => ($"eap-ig{k}", k))))
+            var scorers = new[] { ("eap", 1) }.Concat(stepCounts.Select(k => ($"eap-ig{k}", k))).Concat(stepCounts.Select(k => ($"eap-ig-act{k}", k)));
+            foreach (var (method, k) in scorers)
             {
                 var clock = Stopwatch.StartNew();
                 var scores = method == "eap" ? EapScores.Compute(planted.Model, planted.Pairs, planted.Metric, graph)
+                    : method.StartsWith("eap-ig-act", StringComparison.Ordinal) ? EapIgScores.Activations(planted.Model, planted.Pairs, planted.Metric, graph, k)
                     : EapIgScores.Compute(planted.Model, planted.Pairs, planted.Metric, graph, k);
                 double scoring = clock.Elapsed.TotalSeconds;
                 foreach (double x in taus)
@@ -109,7 +111,7 @@ public static class CircuitsBench
                 .ThenByDescending(s => s.Average(r => r.Score.EdgeF1)).First();
             foreach (var r in best)
                 Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                    $"  {method,-8} {r.Setting,-7} {r.Circuit,-22} edges {r.Edges,4}  P {r.Score.EdgePrecision:0.00} R {r.Score.EdgeRecall:0.00} F1 {r.Score.EdgeF1:0.00}  node P {r.Score.NodePrecision:0.00} R {r.Score.NodeRecall:0.00}  decoys {r.Score.DecoysIncluded.Count}  faithfulness {r.Faithfulness:0.000}  {r.Seconds:0.000} s"));
+                    $"  {method,-11} {r.Setting,-7} {r.Circuit,-22} edges {r.Edges,4}  P {r.Score.EdgePrecision:0.00} R {r.Score.EdgeRecall:0.00} F1 {r.Score.EdgeF1:0.00}  node P {r.Score.NodePrecision:0.00} R {r.Score.NodeRecall:0.00}  decoys {r.Score.DecoysIncluded.Count}  faithfulness {r.Faithfulness:0.000}  {r.Seconds:0.000} s"));
         }
         Console.WriteLine();
         double fastRate = fastEvaluations / fastSeconds, plainRate = plainEvaluations / plainSeconds;
