@@ -64,8 +64,8 @@ public class CircuitMethodsTests
     /// <summary>
     /// EAP-IG over activations interpolates one node's output at a time with everything downstream recomputed, so the
     /// edges out of that node (the embedding, a layer's heads, an MLP) add up to integrated gradients along that
-    /// path: with enough steps, the metric of the clean run minus that of the clean run with the node's output
-    /// corrupted (completeness).
+    /// path: with 100 steps (a right Riemann sum, error O(1/k): 40 steps are still ~10 % off here), the metric of the
+    /// clean run minus that of the clean run with the node's output corrupted (completeness).
     /// </summary>
     [Theory]
     [MemberData(nameof(Configs))]
