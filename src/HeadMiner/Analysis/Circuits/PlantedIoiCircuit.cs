@@ -7,14 +7,14 @@ namespace HeadMiner.Analysis.Circuits;
 
 /// <summary>
 /// An IOI-like circuit (Wang et al. 2023) planted by hand: previous-token → duplicate detector → S-inhibition → name
-/// mover. Tokens 1…n are names (W_E sets an "is a name" dim for them), the rest fillers.
+/// mover. Tokens 1…n are names, the rest fillers (W_E sets an "is a name" or an "is not a name" dim for every token).
 /// <list type="bullet">
 /// <item>previous-token head P (layer a): each token into the next row's "previous token" subspace;</item>
 /// <item>duplicate head D (layer b &gt; a): a query name matches the previous-token subspace of the keys (K-composition
 /// with P), so on the second occurrence S2 of a name it attends to the row after the first one, S1 (the induction
 /// form of duplicate detection, as in IOI's "duplicate/induction ← previous-token" heads); with no match it rests on
-/// BOS (a half-gap sink). OV: "not BOS" → a "duplicated" flag dim, BOS → a "rest" dim of its own, so the flag is 1 at S2 and 0
-/// elsewhere;</item>
+/// BOS (a half-gap sink). OV: "not BOS" → a "duplicated" flag dim, BOS → a "rest" dim of its own, so the flag is 1
+/// at S2 and 0 elsewhere;</item>
 /// <item>S-inhibition head N (layer c &gt; b): the key reads the flag (K-composition with D), so every row from S2 on
 /// attends to S2 (else BOS); OV: the attended token → the "inhibited name" subspace (BOS, when it rests, to that
 /// subspace's BOS dim, which nothing reads);</item>
@@ -24,12 +24,14 @@ namespace HeadMiner.Analysis.Circuits;
 /// </list>
 /// Prompts: BOS, a segment of distinct tokens holding IO and S1 (S1 not last), S2 = S, an end filler; the metric is
 /// logit(IO) − logit(S). Corrupted: S1 replaced by a third name C, so no name is duplicated, N rests on BOS and M
-/// spreads over IO, C and S (logit difference 0). What differs is the token at S1's position, and the change flows
+/// spreads over IO, C and S (logit difference near 0: the three name keys score alike only up to noise). What differs is the token at S1's position, and the change flows
 /// through exactly six edges: embed → P.v (P moves S / C into the row after S1), P → D.k (D finds S2's match there),
 /// D → N.k (the flag at S2), N → M.q (S inhibited at the end), embed → M.k (the key at S1's position: S is inhibited, C
 /// would not be), M → logits. The other inputs read what both prompts share: P's and D's queries (positions; the
 /// tokens at S2 and the end), D's and N's values (a token that is not BOS; S2's token), N's and M's constant
-/// queries, and M's value (M never attends S1's position in the clean run).
+/// queries, and M's value (M never attends S1's position in the clean run). D and N write a rest dim when they rest
+/// on BOS, so each writes one unit entry in every row of both runs: the change moves no norm (without the rest dims,
+/// N's write alone moved the metric through the final norm by 0.05–0.15 of the span).
 /// <para>
 /// Decoys: a second head of each role with the same attention (each reads the real circuit's subspaces) writing, at a
 /// quarter size, into spare dims nothing reads.
