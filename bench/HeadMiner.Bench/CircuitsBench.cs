@@ -13,22 +13,23 @@ namespace HeadMiner.Bench;
 /// setting (circuits passing edge F1 ≥ 0.9, node recall 1 and no decoy), and ACDC's patch evaluations per second
 /// against the plain loop (every evaluation a full rerun from the embedding) on the same circuits.
 /// Settings: ACDC τ = x · |clean − corrupted| (logit difference) for x in --taus (0.02,0.05,0.1,0.2); EAP and EAP-IG
-/// (each step count of --steps, 5,20) keep the edges with |score| ≥ x · |clean − corrupted| for the same x. Options: --seeds N (6),
-/// --verbose (every row).
+/// (each step count of --steps, 5,20; eap-ig over inputs, eap-ig-act over activations) keep the edges with |score| ≥ x · |clean − corrupted| for the same x. Options: --seeds N (3),
+/// --kinds induction,ioi,successor (all), --verbose (every row). The summary is printed per kind and over all circuits.
 /// </summary>
 public static class CircuitsBench
 {
     public static int Run(string[] args)
     {
-        int seeds = IntOption(args, "--seeds", 6);
+        int seeds = IntOption(args, "--seeds", 3);
+        var kinds = (Option(args, "--kinds") ?? string.Join(",", PlantedCircuits.Kinds)).Split(',');
         var stepCounts = (Option(args, "--steps") ?? "5,20").Split(',').Select(t => int.Parse(t, CultureInfo.InvariantCulture)).ToArray();
         var taus = (Option(args, "--taus") ?? "0.02,0.05,0.1,0.2").Split(',').Select(t => double.Parse(t, CultureInfo.InvariantCulture)).ToArray();
         bool verbose = args.Contains("--verbose");
-        var rows = new List<(string Method, string Setting, string Circuit, CircuitScore Score, double Faithfulness, int Edges, double Seconds)>();
+        var rows = new List<(string Kind, string Method, string Setting, string Circuit, CircuitScore Score, double Faithfulness, int Edges, double Seconds)>();
         long fastEvaluations = 0, plainEvaluations = 0;
         double fastSeconds = 0, plainSeconds = 0;
         var circuits = new List<PlantedCircuit>();
-        foreach (var kind in PlantedCircuits.Kinds)
+        foreach (var kind in kinds)
             foreach (var skeleton in new[] { PlantedSkeleton.Gpt2, PlantedSkeleton.Llama })
                 for (ulong seed = 1; seed <= (ulong)seeds; seed++) circuits.Add(PlantedCircuits.Create(kind, skeleton, seed));
 
@@ -43,7 +44,7 @@ public static class CircuitsBench
             {
                 var score = CircuitScore.Of(circuit, planted.Edges, planted.Nodes, planted.Decoys);
                 var faithful = Faithfulness.Of(patcher, circuit).Value;
-                rows.Add((method, setting, planted.Id, score, faithful, circuit.EdgeCount, seconds));
+                rows.Add((planted.Kind, method, setting, planted.Id, score, faithful, circuit.EdgeCount, seconds));
                 if (verbose)
                     Console.WriteLine($"    {method,-7} {setting,-8} edges {circuit.EdgeCount,4}  F1 {score.EdgeF1:0.00}  node R {score.NodeRecall:0.00}  faithfulness {faithful:0.000}  {seconds:0.00} s"
                         + (score.DecoysIncluded.Count > 0 ? $"  decoys {string.Join(",", score.DecoysIncluded)}" : ""));
@@ -70,10 +71,12 @@ public static class CircuitsBench
                 plainSeconds += clock.Elapsed.TotalSeconds;
                 plainEvaluations += plain.Evaluations;
             }
-            foreach (var (method, k) in new[] { ("eap", 1) }.Concat(stepCounts.Select(k => ($"eap-ig{k}", k))))
+            var scorers = new[] { ("eap", 1) }.Concat(stepCounts.Select(k => ($"eap-ig{k}", k))).Concat(stepCounts.Select(k => ($"eap-ig-act{k}", k)));
+            foreach (var (method, k) in scorers)
             {
                 var clock = Stopwatch.StartNew();
                 var scores = method == "eap" ? EapScores.Compute(planted.Model, planted.Pairs, planted.Metric, graph)
+                    : method.StartsWith("eap-ig-act", StringComparison.Ordinal) ? EapIgScores.Activations(planted.Model, planted.Pairs, planted.Metric, graph, k)
                     : EapIgScores.Compute(planted.Model, planted.Pairs, planted.Metric, graph, k);
                 double scoring = clock.Elapsed.TotalSeconds;
                 foreach (double x in taus)
@@ -86,14 +89,18 @@ public static class CircuitsBench
         }
 
         Console.WriteLine();
-        Console.WriteLine("| method | setting | circuits passing (F1 ≥ 0.9, node R = 1, no decoy) | mean edge P | mean edge R | mean edge F1 | min edge F1 | mean node P | min node R | decoys included | mean faithfulness | mean time (s) |");
-        Console.WriteLine("|---|---|---|---|---|---|---|---|---|---|---|---|");
-        foreach (var group in rows.GroupBy(r => (r.Method, r.Setting)))
+        Console.WriteLine("| circuits | method | setting | circuits passing (F1 ≥ 0.9, node R = 1, no decoy) | mean edge P | mean edge R | mean edge F1 | min edge F1 | mean node P | min node R | decoys included | mean faithfulness | mean time (s) |");
+        Console.WriteLine("|---|---|---|---|---|---|---|---|---|---|---|---|---|");
+        var scopes = kinds.Length > 1 ? [.. kinds, "all"] : kinds;
+        foreach (var scope in scopes)
         {
-            var g = group.ToList();
-            int pass = g.Count(r => r.Score.EdgeF1 >= 0.9 && r.Score.NodeRecall == 1 && r.Score.DecoysIncluded.Count == 0);
-            Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"| {group.Key.Method} | {group.Key.Setting} | {pass}/{g.Count} | {g.Average(r => r.Score.EdgePrecision):0.000} | {g.Average(r => r.Score.EdgeRecall):0.000} | {g.Average(r => r.Score.EdgeF1):0.000} | {g.Min(r => r.Score.EdgeF1):0.000} | {g.Average(r => r.Score.NodePrecision):0.000} | {g.Min(r => r.Score.NodeRecall):0.000} | {g.Sum(r => r.Score.DecoysIncluded.Count)} | {g.Average(r => r.Faithfulness):0.000} | {g.Average(r => r.Seconds):0.000} |"));
+            foreach (var group in rows.Where(r => scope == "all" || r.Kind == scope).GroupBy(r => (r.Method, r.Setting)))
+            {
+                var g = group.ToList();
+                int pass = g.Count(r => r.Score.EdgeF1 >= 0.9 && r.Score.NodeRecall == 1 && r.Score.DecoysIncluded.Count == 0);
+                Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                    $"| {scope} | {group.Key.Method} | {group.Key.Setting} | {pass}/{g.Count} | {g.Average(r => r.Score.EdgePrecision):0.000} | {g.Average(r => r.Score.EdgeRecall):0.000} | {g.Average(r => r.Score.EdgeF1):0.000} | {g.Min(r => r.Score.EdgeF1):0.000} | {g.Average(r => r.Score.NodePrecision):0.000} | {g.Min(r => r.Score.NodeRecall):0.000} | {g.Sum(r => r.Score.DecoysIncluded.Count)} | {g.Average(r => r.Faithfulness):0.000} | {g.Average(r => r.Seconds):0.000} |"));
+            }
         }
         Console.WriteLine();
         Console.WriteLine("Per circuit at each method's best setting (most circuits passing):");
@@ -104,7 +111,7 @@ public static class CircuitsBench
                 .ThenByDescending(s => s.Average(r => r.Score.EdgeF1)).First();
             foreach (var r in best)
                 Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                    $"  {method,-7} {r.Setting,-7} {r.Circuit,-22} edges {r.Edges,4}  P {r.Score.EdgePrecision:0.00} R {r.Score.EdgeRecall:0.00} F1 {r.Score.EdgeF1:0.00}  node P {r.Score.NodePrecision:0.00} R {r.Score.NodeRecall:0.00}  decoys {r.Score.DecoysIncluded.Count}  faithfulness {r.Faithfulness:0.000}  {r.Seconds:0.000} s"));
+                    $"  {method,-11} {r.Setting,-7} {r.Circuit,-22} edges {r.Edges,4}  P {r.Score.EdgePrecision:0.00} R {r.Score.EdgeRecall:0.00} F1 {r.Score.EdgeF1:0.00}  node P {r.Score.NodePrecision:0.00} R {r.Score.NodeRecall:0.00}  decoys {r.Score.DecoysIncluded.Count}  faithfulness {r.Faithfulness:0.000}  {r.Seconds:0.000} s"));
         }
         Console.WriteLine();
         double fastRate = fastEvaluations / fastSeconds, plainRate = plainEvaluations / plainSeconds;

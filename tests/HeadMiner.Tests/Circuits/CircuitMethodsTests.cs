@@ -1,3 +1,4 @@
+using HeadMiner.Analysis.Attribution;
 using HeadMiner.Analysis.Circuits;
 using HeadMiner.Tasks;
 using HeadMiner.Tests.Models;
@@ -58,6 +59,48 @@ public class CircuitMethodsTests
         double error40 = Math.Abs(EmbedSum(EapIgScores.Compute(model, pairs, MetricKind.LogitDiff, graph, 40)) - change);
         Assert.True(error40 < 0.05 * Math.Abs(change) + 1e-3, $"40 steps: off by {error40} of {change}");
         Assert.True(error40 < error1, $"40 steps off by {error40}, 1 step by {error1}");
+    }
+
+    /// <summary>
+    /// EAP-IG over activations interpolates one node's output at a time with everything downstream recomputed, so the
+    /// edges out of that node (the embedding, a layer's heads, an MLP) add up to integrated gradients along that
+    /// path: with 100 steps (a right Riemann sum, error O(1/k): 40 steps are still ~10 % off here), the metric of the
+    /// clean run minus that of the clean run with the node's output corrupted (completeness).
+    /// </summary>
+    [Theory]
+    [MemberData(nameof(Configs))]
+    public void EapIgOverActivationsEdgesOfANodeAddUpToThatNodesChange(int config)
+    {
+        var c = EdgePatcherTests.Config(config);
+        using var model = TinyModels.Create(c, seed: 41);
+        var pairs = EdgePatcherTests.Pairs(c, 13);
+        var graph = CircuitGraph.Create(c);
+        var scores = EapIgScores.Activations(model, pairs, MetricKind.LogitDiff, graph, 100);
+        var forward = new DifferentiableTransformer(model);
+        var clean = forward.Run(pairs.CleanBatch(), withGradient: false);
+        var corrupted = forward.Run(pairs.CorruptedBatch(), withGradient: false);
+        double Metric(DifferentiableRun run) => MetricGradient.Compute(MetricKind.LogitDiff, pairs, run.Logits.Value, clean.Logits.Value).Value;
+        double cleanMetric = Metric(clean);
+        var nodes = new List<(string Name, Func<CircuitSender, bool> Sends, double Change)>
+        {
+            ("embed", s => s.Kind == SenderKind.Input, cleanMetric - Metric(forward.Run(pairs.CleanBatch(), false, embedding: corrupted.Embed.Value.Contiguous().ToArray()))),
+        };
+        for (int l = 0; l < c.Layers; l++)
+        {
+            int layer = l;
+            foreach (bool mlp in new[] { false, true })
+            {
+                var output = (mlp ? corrupted.MlpOut[l] : corrupted.AttnOut[l]).Value.Contiguous().ToArray();
+                double change = cleanMetric - Metric(forward.Run(pairs.CleanBatch(), false, replace: new DifferentiableTransformer.LayerOutput(l, mlp, output)));
+                nodes.Add((mlp ? $"mlp{l}" : $"attn{l}", s => s.Layer == layer && s.Kind == (mlp ? SenderKind.Mlp : SenderKind.Head), change));
+            }
+        }
+        Assert.Contains(nodes, n => Math.Abs(n.Change) > 1e-2);
+        foreach (var (name, sends, change) in nodes)
+        {
+            double sum = graph.Edges.Where(e => sends(graph.Senders[e.Sender])).Sum(e => scores[e.Index]);
+            Assert.True(Math.Abs(sum - change) < 0.05 * Math.Abs(change) + 2e-3, $"{name}: its edges add up to {sum}, its change is {change}");
+        }
     }
 
     [Theory]

@@ -71,6 +71,9 @@ public sealed class DifferentiableRun
 /// </summary>
 public sealed class DifferentiableTransformer
 {
+    /// <summary>Fixed values [rows, d_model] for layer <paramref name="Layer"/>'s attention output (or, with <paramref name="Mlp"/>, its MLP output).</summary>
+    public sealed record LayerOutput(int Layer, bool Mlp, float[] Output);
+
     private readonly Transformer _model;
     private readonly Layer[] _layers;
     private readonly Variable _wE, _wU;
@@ -140,7 +143,10 @@ public sealed class DifferentiableTransformer
     /// </summary>
     /// <para><paramref name="embedding"/> [rows, d_model], when given, replaces the embedding of the tokens (token +
     /// position, after any multiplier): EAP-IG runs the model on points between two prompts' embeddings.</para>
-    public DifferentiableRun Run(TokenBatch batch, bool withGradient, bool lastOnly = true, float[]? embedding = null)
+    /// <para><paramref name="replace"/>, when given, replaces one layer's attention output (every head and b_O) or MLP output
+    /// [rows, d_model] by fixed values, which nothing upstream of it then receives a gradient through: EAP-IG over
+    /// activations interpolates one node's output at a time.</para>
+    public DifferentiableRun Run(TokenBatch batch, bool withGradient, bool lastOnly = true, float[]? embedding = null, LayerOutput? replace = null)
     {
         ArgumentNullException.ThrowIfNull(batch);
         if (batch.Mask is not null) throw new HeadMinerException("gradient runs need full-length sequences; this batch has padding");
@@ -197,12 +203,14 @@ public sealed class DifferentiableTransformer
             var z = zs[l] = Ops.CausalAttention(tape, q, k, vs[l], B, c.Heads, c.KvHeads, c.DHead, c.AttentionScale, c.AttentionWindow[l],
                 softCap: c.AttentionSoftCap ?? 0);
             var attn = attnOut[l] = Linear(tape, z, w.Wo, w.Bo);
+            if (replace is { Mlp: false } ra && ra.Layer == l) attn = attnOut[l] = Fixed(ra, rows);
             if (c.PostNorm) attn = Ops.RmsNorm(tape, attn, w.Ln1Post, c.NormEps);
             if (c.ParallelAttnMlp)
             {
                 mlpIn[l] = x;
                 mlpNormed[l] = Norm(tape, x, w.Ln2W, w.Ln2B);
                 mlpOut[l] = Mlp(tape, mlpNormed[l], w);
+                if (replace is { Mlp: true } rp && rp.Layer == l) mlpOut[l] = Fixed(rp, rows);
                 x = Ops.Add(tape, Ops.Add(tape, x, attn), mlpOut[l]);
             }
             else
@@ -211,6 +219,7 @@ public sealed class DifferentiableTransformer
                 mlpNormed[l] = !c.PreNorm ? Ops.Copy(tape, mid) : Norm(tape, mid, w.Ln2W, w.Ln2B);
                 mlpOut[l] = Mlp(tape, mlpNormed[l], w);
                 if (c.PostNorm) mlpOut[l] = Ops.RmsNorm(tape, mlpOut[l], w.Ln2Post, c.NormEps);
+                if (replace is { Mlp: true } rm && rm.Layer == l) mlpOut[l] = Fixed(rm, rows);
                 x = Ops.Add(tape, mid, mlpOut[l]);
             }
         }
@@ -237,6 +246,13 @@ public sealed class DifferentiableTransformer
             Logits = logits,
             LastOnly = lastOnly,
         };
+    }
+
+    private Variable Fixed(LayerOutput replace, int rows)
+    {
+        if (replace.Output.Length != rows * Config.DModel)
+            throw new ArgumentException($"replacement output has {replace.Output.Length} values, expected {rows * Config.DModel}", nameof(replace));
+        return Variable.Constant(Tensor.FromSpan(replace.Output, rows, Config.DModel));
     }
 
     /// <summary>Back-propagates d(metric)/d(logits) (shaped like <see cref="DifferentiableRun.Logits"/>) through the run.</summary>

@@ -29,18 +29,24 @@ namespace HeadMiner.Analysis.Circuits;
 /// </summary>
 public static class PlantedCircuits
 {
-    private const float DecoyScale = 0.25f;
-    private const float PlantedNoise = 0.01f, WriteNoise = 0.02f;
     public const int PromptPairs = 6;
 
     /// <summary>The kinds <see cref="Create"/> builds.</summary>
-    public static IReadOnlyList<string> Kinds { get; } = ["induction"];
+    public static IReadOnlyList<string> Kinds { get; } = ["induction", "ioi", "successor"];
 
     public static PlantedCircuit Create(string kind, PlantedSkeleton skeleton, ulong seed) => kind switch
     {
         "induction" => Induction(skeleton, seed),
+        "ioi" => Ioi(skeleton, seed),
+        "successor" => Successor(skeleton, seed),
         _ => throw new HeadMinerException($"planted circuits: unknown kind \"{kind}\" (known: {string.Join(", ", Kinds)})"),
     };
+
+    /// <summary>The duplicate → S-inhibition → name mover chain (<see cref="PlantedIoiCircuit"/>).</summary>
+    public static PlantedCircuit Ioi(PlantedSkeleton skeleton, ulong seed) => PlantedIoiCircuit.Create(skeleton, seed);
+
+    /// <summary>The previous-token → successor chain (<see cref="PlantedSuccessorCircuit"/>).</summary>
+    public static PlantedCircuit Successor(PlantedSkeleton skeleton, ulong seed) => PlantedSuccessorCircuit.Create(skeleton, seed);
 
     public static PlantedCircuit Induction(PlantedSkeleton skeleton, ulong seed)
     {
@@ -62,51 +68,19 @@ public static class PlantedCircuits
         var config = PlantedModels.SkeletonConfig(llama, vocab, d, layers, heads, kvHeads, dHead, context);
 
         // Placement: each planted or decoy head in a k/v group of its own.
-        var free = new List<(int Layer, int Group)>();
-        for (int l = 0; l < layers; l++)
-            for (int g = 0; g < kvHeads; g++) free.Add((l, g));
-        (int Layer, int Head) Take(int minLayer, int maxLayer)
-        {
-            var options = free.Where(s => s.Layer >= minLayer && s.Layer <= maxLayer).ToList();
-            var slot = options[rng.NextInt(options.Count)];
-            free.Remove(slot);
-            return (slot.Layer, slot.Group * group + rng.NextInt(group));
-        }
+        var build = new PlantedCircuitBuilder(rng, config, L, llama);
         int prevMax = llama ? 0 : layers - 2;
-        var prev = Take(0, prevMax);
-        var induction = Take(prev.Layer + 1, layers - 1);
-        var decoyPrev = Take(0, prevMax);
-        var decoyInduction = Take(prev.Layer + 1, layers - 1);
-        var planted = new[] { prev, induction, decoyPrev, decoyInduction };
-        bool IsPlanted(int l, int h) => planted.Contains((l, h));
-        bool PlantedGroup(int l, int g) => planted.Any(p => p.Layer == l && p.Head / group == g);
+        var prev = build.Take(0, prevMax);
+        var induction = build.Take(prev.Layer + 1, layers - 1);
+        var decoyPrev = build.Take(0, prevMax);
+        var decoyInduction = build.Take(prev.Layer + 1, layers - 1);
+        build.AddNoise();
+        build.Plant(prev, PlantedTypes.PreviousToken);
+        build.Plant(induction, PlantedTypes.Induction);
+        build.PlantDecoy(decoyPrev, PlantedTypes.PreviousToken, L.Prev, decoyPrevOut);
+        build.PlantDecoy(decoyInduction, PlantedTypes.Induction, L.Out, decoyInductionOut);
 
-        var blocks = new LayerWeights[layers];
-        for (int l = 0; l < layers; l++)
-        {
-            var b = PlantedModels.BlankLayer(config, l, "planted-circuit", rng, WriteNoise);
-            for (int h = 0; h < heads; h++)
-            {
-                float q = IsPlanted(l, h) ? PlantedNoise : PlantedGroup(l, h / group) ? 0.02f : 0.02f + 0.08f * (float)rng.NextDouble();
-                PlantedModels.Fill(rng, b.W_Q, h, q);
-                PlantedModels.Fill(rng, b.W_O, h, IsPlanted(l, h) ? PlantedNoise : WriteNoise);
-            }
-            for (int g = 0; g < kvHeads; g++)
-            {
-                float k = PlantedGroup(l, g) ? PlantedNoise : 0.02f + 0.08f * (float)rng.NextDouble();
-                PlantedModels.Fill(rng, b.W_K, g, k);
-                PlantedModels.Fill(rng, b.W_V, g, PlantedGroup(l, g) ? PlantedNoise : WriteNoise);
-            }
-            blocks[l] = b;
-        }
-        var planter = new Planter(config, L, llama);
-        planter.Plant(blocks[prev.Layer], prev.Layer, prev.Head, prev.Head / group, PlantedTypes.PreviousToken);
-        planter.Plant(blocks[induction.Layer], induction.Layer, induction.Head, induction.Head / group, PlantedTypes.Induction);
-        PlantDecoy(planter, blocks[decoyPrev.Layer], decoyPrev, group, PlantedTypes.PreviousToken, L.Prev, decoyPrevOut, vocab);
-        PlantDecoy(planter, blocks[decoyInduction.Layer], decoyInduction, group, PlantedTypes.Induction, L.Out, decoyInductionOut, vocab);
-
-        var weights = PlantedModels.Weights("planted-circuit", blocks, llama, vocab, d, context, L.Tok, L.Const, L.Out, L.Pos, L.Balance);
-        var model = new Transformer(config, weights, $"planted induction circuit {skeleton} seed {seed}");
+        var model = new Transformer(config, build.Weights("planted-circuit"), $"planted induction circuit {skeleton} seed {seed}");
         var truthHeads = new List<PlantedHead>
         {
             new(prev.Layer, prev.Head, PlantedTypes.PreviousToken),
@@ -115,39 +89,17 @@ public static class PlantedCircuits
         var plantedModel = new PlantedModel(model, truthHeads, skeleton, seed, Kind: "induction-circuit");
 
         var pairs = InductionPairs(rng, vocab, segment);
-        var graph = CircuitGraph.Create(config);
-        string P = $"a{prev.Layer}.h{prev.Head}", I = $"a{induction.Layer}.h{induction.Head}";
-        string Input(int layer, int head, ReceiverKind kind) =>
-            graph.Receivers.First(r => r.Kind == kind && r.Layer == layer && r.Head == (kind == ReceiverKind.Query ? head : config.KvHeadOf(head))).Name;
+        string P = PlantedCircuitBuilder.Node(prev), I = PlantedCircuitBuilder.Node(induction);
         var edges = new HashSet<string>(StringComparer.Ordinal)
         {
-            $"embed->{Input(prev.Layer, prev.Head, ReceiverKind.Value)}",
-            $"{P}->{Input(induction.Layer, induction.Head, ReceiverKind.Key)}",
-            $"embed->{Input(induction.Layer, induction.Head, ReceiverKind.Value)}",
+            $"embed->{build.Input(prev, ReceiverKind.Value)}",
+            $"{P}->{build.Input(induction, ReceiverKind.Key)}",
+            $"embed->{build.Input(induction, ReceiverKind.Value)}",
             $"{I}->logits",
         };
         return new PlantedCircuit("induction", plantedModel, pairs, MetricKind.LogitDiff, edges,
             new HashSet<string>([P, I], StringComparer.Ordinal),
-            [$"a{decoyPrev.Layer}.h{decoyPrev.Head}", $"a{decoyInduction.Layer}.h{decoyInduction.Head}"]);
-    }
-
-    /// <summary>
-    /// Plants <paramref name="type"/> on a decoy head, then moves what its OV writes into the token-sized block at
-    /// <paramref name="from"/> to the spare block at <paramref name="to"/>, scaled by <see cref="DecoyScale"/>.
-    /// </summary>
-    private static void PlantDecoy(Planter planter, LayerWeights b, (int Layer, int Head) at, int group, string type, int from, int to, int vocab)
-    {
-        var before = b.W_O.Select(0, at.Head).Contiguous().ToArray();
-        planter.Plant(b, at.Layer, at.Head, at.Head / group, type);
-        int d = b.W_O.Dim(2);
-        for (int k = 0; k < b.W_O.Dim(1); k++)
-            for (int t = 0; t < vocab; t++)
-            {
-                float written = b.W_O[at.Head, k, from + t] - before[k * d + from + t];
-                if (written == 0) continue;
-                b.W_O[at.Head, k, from + t] -= written;
-                b.W_O[at.Head, k, to + t] += DecoyScale * written;
-            }
+            [PlantedCircuitBuilder.Node(decoyPrev), PlantedCircuitBuilder.Node(decoyInduction)]);
     }
 
     /// <summary>

@@ -29,13 +29,13 @@ internal sealed class Planter(ModelConfig config, PlantedLayout layout, bool lla
     private double LowNormSquared(int layer) => NormSquared(layer == 0 ? K0 : K0 + 4);
 
     /// <summary>n of a typical row (for writes of unit size).</summary>
-    private float Nominal(int layer) => (float)Math.Sqrt(NormSquared(layer == 0 ? K0 : K0 + 1));
+    internal float Nominal(int layer) => (float)Math.Sqrt(NormSquared(layer == 0 ? K0 : K0 + 1));
 
     /// <summary>Query gain that turns a key-side score unit into <see cref="PlantedModels.TargetGap"/> logits.</summary>
-    private float Gain(int layer, double unit = 1) => (float)(PlantedModels.TargetGap / (config.AttentionScale * LowNormSquared(layer) * unit));
+    internal float Gain(int layer, double unit = 1) => (float)(PlantedModels.TargetGap / (config.AttentionScale * LowNormSquared(layer) * unit));
 
     /// <summary>Head-dim slot of token t's matching: GPT-2 slot t; Llama the real part of slow pair RotaryPairs + t.</summary>
-    private int TokenSlot(int t) => llama ? PlantedModels.RotaryPairs + t : t;
+    internal int TokenSlot(int t) => llama ? PlantedModels.RotaryPairs + t : t;
 
     public void Plant(LayerWeights b, int layer, int head, int kv, string type)
     {
