@@ -102,14 +102,7 @@ public static class AtlasCircuitRunner
         TokenizedPairs pairs;
         try
         {
-            var set = generator.Generate(tokenizer, new TaskSetOptions
-            {
-                Count = Pairs,
-                Seed = options.Detector.Seed,
-                ContextLength = model.Config.ContextLength,
-                PromptTokens = options.Detector.PromptTokens,
-            });
-            pairs = Cut(set.Tokenize(tokenizer, $"task {generator.Name}", model.Config.ContextLength), model.Config);
+            pairs = PairsFor(model, tokenizer, options, generator);
         }
         catch (HeadMinerException e)
         {
@@ -140,7 +133,8 @@ public static class AtlasCircuitRunner
             CorruptedMetric = Round(found.CorruptedMetric),
             GraphEdges = graph.EdgeCount,
             EdgesKept = circuit.EdgeCount,
-            Fraction = Round(found.Faithfulness.Fraction) ?? 0,
+            Budget = found.Faithfulness.Fraction,
+            Fraction = Round((double)circuit.EdgeCount / graph.EdgeCount) ?? 0,
             Faithfulness = Round(found.Faithfulness.Value),
             ReachedTarget = found.ReachedTarget,
             Curve = [.. found.Curve.Points.Select(p => new AtlasCircuitBudget(p.Fraction, p.Edges, Round(p.Value)))],
@@ -151,6 +145,27 @@ public static class AtlasCircuitRunner
             Seconds = Math.Round(clock.Elapsed.TotalSeconds, 3),
             PeakRssMiB = memory.Bytes is long bytes ? Math.Round(bytes / 1048576.0, 1) : null,
         };
+    }
+
+    /// <summary>
+    /// The prompt pairs the atlas finds <paramref name="generator"/>'s circuit on: the set built with the atlas's seed,
+    /// prompt vocabulary and the model's context, cut to <see cref="MaxTokens"/>; a set the tokenizer cannot spell is a
+    /// <see cref="HeadMinerException"/> saying why.
+    /// </summary>
+    public static TokenizedPairs PairsFor(Transformer model, ITokenizer tokenizer, AtlasOptions options, TaskSetGenerator generator)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        ArgumentNullException.ThrowIfNull(tokenizer);
+        ArgumentNullException.ThrowIfNull(options);
+        ArgumentNullException.ThrowIfNull(generator);
+        var set = generator.Generate(tokenizer, new TaskSetOptions
+        {
+            Count = Pairs,
+            Seed = options.Detector.Seed,
+            ContextLength = model.Config.ContextLength,
+            PromptTokens = options.Detector.PromptTokens,
+        });
+        return Cut(set.Tokenize(tokenizer, $"task {generator.Name}", model.Config.ContextLength), model.Config);
     }
 
     /// <summary>The first pairs, as many as fit <see cref="MaxTokens"/> and <see cref="GradientBytes"/> (at least <see cref="MinPairs"/>).</summary>

@@ -38,6 +38,9 @@ public sealed record AtlasTaskCircuit
     public double? CorruptedMetric { get; init; }
     public int GraphEdges { get; init; }
 
+    /// <summary>The chosen budget (a fraction of the graph's edges, <see cref="Curve"/>).</summary>
+    public double Budget { get; init; }
+
     /// <summary>Edges kept (the chosen budget's top-|score| edges) and their share of the graph.</summary>
     public int EdgesKept { get; init; }
     public double Fraction { get; init; }
