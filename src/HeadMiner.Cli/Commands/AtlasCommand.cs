@@ -187,7 +187,7 @@ public static class AtlasCommand
                 if (circuits.Status != "ran") stdout.WriteLine($"circuits: skipped: {circuits.Reason}");
                 else
                 {
-                    stdout.WriteLine($"circuits ({circuits.Method}, top edges at the smallest budget with faithfulness ≥ {circuits.Settings["target_faithfulness"]}; {circuits.Seconds:0.0} s):");
+                    stdout.WriteLine($"circuits ({circuits.Method}, top edges at the smallest budget whose faithfulness is within {1 - double.Parse(circuits.Settings["target_faithfulness"], CultureInfo.InvariantCulture):0.##} of 1; {circuits.Seconds:0.0} s):");
                     foreach (var t in circuits.Tasks.Where(t => t.Status == "ran"))
                         stdout.WriteLine($"  {t.Task}: {t.EdgesKept} of {t.GraphEdges} edges, faithfulness {t.Faithfulness:0.000}; heads " + string.Join(", ", t.Nodes.Where(n => n.Head >= 0)
                             .Select(n => $"L{n.Layer}H{n.Head}" + (n.Roles.Count > 0 ? $" ({string.Join("/", n.Roles)})" : ""))));

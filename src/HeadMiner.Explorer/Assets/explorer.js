@@ -246,7 +246,7 @@
     return call("POST", "/api/circuit", body).then(function (r) {
       box.setAttribute("data-task", r.task || "");
       textEl("p", (r.task ? "task " + r.task : "prompt vs source prompt") + ": " + r.edges_kept + " of " + r.graph_edges + " edges, " +
-        r.nodes.length + " nodes; faithfulness " + HMViews.format(r.faithfulness) + (r.reached_target ? "" : " (the target 0.8 was not reached below the whole graph)") +
+        r.nodes.length + " nodes; faithfulness " + HMViews.format(r.faithfulness) + (r.reached_target ? "" : " (no budget below the whole graph came within 0.2 of 1)") +
         " (" + r.method + ", " + r.settings.metric + ", " + r.pairs + " pair" + (r.pairs === 1 ? "" : "s") + ")", box).className = "circuit-summary";
       HMViews.render(box, { kind: "svg", title: null, svg: r.svg });
       HMViews.table(box, {

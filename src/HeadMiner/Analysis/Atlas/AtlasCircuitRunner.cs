@@ -53,7 +53,7 @@ public static class AtlasCircuitRunner
         };
         const string how = "EAP-IG scores every edge of the graph (embedding, heads, MLPs → each head's q, k and v inputs, MLPs, logits) with the logit difference "
             + "(answer − wrong) over the task's clean → corrupted pairs; the circuit is the top-|score| edges at the smallest budget whose faithfulness, "
-            + "measured by patching every other edge with its corrupted-run value, reaches the target (else the most faithful budget below the whole graph)";
+            + "measured by patching every other edge with its corrupted-run value, is within 1 − target of 1 (else the budget closest to 1 below the whole graph)";
         var section = new AtlasCircuits { Status = "skipped", Method = SmallestFaithfulCircuit.Method, Settings = settings, How = how };
         string? reason = !model.Weights.IsRunnable ? "the checkpoint holds weights only; circuits need forward passes"
             : tokenizer is null ? "no tokenizer: the task sets cannot be built"

@@ -48,7 +48,7 @@ public sealed record AtlasTaskCircuit
     /// <summary>(metric with every other edge corrupted − corrupted) / (clean − corrupted), measured by patching.</summary>
     public double? Faithfulness { get; init; }
 
-    /// <summary>Whether a budget below the whole graph reached the target faithfulness (else the most faithful one was kept).</summary>
+    /// <summary>Whether a budget below the whole graph came within 1 − target of faithfulness 1 (else the closest one was kept).</summary>
     public bool ReachedTarget { get; init; }
 
     /// <summary>Faithfulness of the top edges at every budget (the last is the whole graph, 1), and its MIB-style areas.</summary>
