@@ -1,8 +1,13 @@
 using HeadMiner.Analysis;
+using HeadMiner.Analysis.Atlas;
 using HeadMiner.Analysis.Attribution;
+using HeadMiner.Analysis.Circuits;
 using HeadMiner.Hooks;
 using HeadMiner.Hooks.Interventions;
 using HeadMiner.Models;
+using HeadMiner.Reports;
+using HeadMiner.Tasks;
+using HeadMiner.Tasks.Sets;
 
 namespace HeadMiner.Explorer;
 
@@ -208,6 +213,64 @@ public sealed class ExplorerApi(IReadOnlyList<ExplorerModel> models, ExplorerLim
             top_before = new { id = ArgMax(before), token = PromptInput.TokenText(m, ArgMax(before)) },
             top_after = new { id = ArgMax(after), token = PromptInput.TokenText(m, ArgMax(after)) },
             rows = shown.Select(id => new { id, token = PromptInput.TokenText(m, id), before = before[id], after = after[id] }).ToArray(),
+        };
+    }
+
+    /// <summary>
+    /// The circuit that carries a task (<see cref="SmallestFaithfulCircuit"/>, as the atlas finds it): "task" (a task
+    /// set the model's vocabulary can spell: its pairs as the atlas builds them, logit difference), or "prompt" against
+    /// "source_prompt" of as many tokens (KL divergence from the prompt's next-token distribution). Nodes carry their
+    /// roles from the model's saved atlas; "svg" is the drawing (<see cref="CircuitSvg"/>).
+    /// </summary>
+    public object Circuit(ApiRequest r, CancellationToken ct)
+    {
+        var m = Model(r.OptionalString("model"));
+        string? task = r.OptionalString("task");
+        TokenizedPairs pairs;
+        MetricKind metric;
+        if (task is not null)
+        {
+            var generator = TaskSets.Find(task)
+                ?? throw ApiException.BadRequest($"\"task\" is \"{Clip(task)}\"; known task sets: {string.Join(", ", TaskSets.All.Select(g => g.Name))}");
+            if (m.Loaded.Tokenizer is not { } tokenizer) throw ApiException.BadRequest($"model {m.Id} has no tokenizer, so task sets cannot be built; give \"prompt\" and \"source_prompt\" as token ids");
+            pairs = AtlasCircuitRunner.PairsFor(m.Model, tokenizer, new AtlasOptions().ForModel(m.Loaded), generator);
+            metric = MetricKind.LogitDiff;
+        }
+        else
+        {
+            var ids = PromptInput.Tokens(m, r, limits);
+            var source = PromptInput.Tokens(m, r, limits, "source_prompt", "source_tokens");
+            if (source.Length != ids.Length)
+                throw ApiException.BadRequest($"a circuit compares prompts of equal length: \"source_prompt\" has {source.Length} tokens, \"prompt\" has {ids.Length}");
+            int answer = ArgMax(NextTokenProbabilities(m, ids, null, ct)), wrong = ArgMax(NextTokenProbabilities(m, source, null, ct));
+            pairs = new TokenizedPairs([ids], [source], [answer], [wrong]);
+            metric = MetricKind.KlDivergence;
+        }
+        var found = SmallestFaithfulCircuit.Find(m.Model, pairs, metric, cancel: ct);
+        var circuit = found.Circuit;
+        var graph = circuit.Graph;
+        var roles = new Dictionary<string, IReadOnlyList<string>>(StringComparer.Ordinal);
+        foreach (var h in m.SavedAtlas?.Heads ?? [])
+            if (h.Labels.Count > 0) roles[$"a{h.Layer}.h{h.Head}"] = [.. h.Labels.Select(l => l.Type).Distinct()];
+        string title = $"{task ?? "prompt vs source prompt"}: {circuit.EdgeCount} of {graph.EdgeCount} edges, faithfulness {found.Faithfulness.Value.ToString("0.000", System.Globalization.CultureInfo.InvariantCulture)}";
+        return new
+        {
+            model = m.Id,
+            task,
+            method = circuit.Method,
+            settings = circuit.Settings,
+            pairs = pairs.Count,
+            clean_metric = found.CleanMetric,
+            corrupted_metric = found.CorruptedMetric,
+            graph_edges = graph.EdgeCount,
+            edges_kept = circuit.EdgeCount,
+            faithfulness = found.Faithfulness.Value,
+            reached_target = found.ReachedTarget,
+            curve = found.Curve.Points.Select(p => new { fraction = p.Fraction, edges = p.Edges, faithfulness = p.Value }).ToArray(),
+            nodes = circuit.Nodes.Select(n => graph.FindSender(n)!).OrderBy(s => s.Index)
+                .Select(s => new { name = s.Name, layer = s.Layer, head = s.Head, roles = roles.TryGetValue(s.Name, out var rs) ? rs : [] }).ToArray(),
+            edges = circuit.Edges.Select(e => new { sender = graph.Senders[graph.Edges[e].Sender].Name, receiver = graph.Receivers[graph.Edges[e].Receiver].Name, score = circuit.Scores[e] }).ToArray(),
+            svg = CircuitSvg.Render(circuit, title, roles),
         };
     }
 

@@ -136,6 +136,7 @@ public sealed class ExplorerServer : IAsyncDisposable
             app.MapPost("/api/dla", (HttpContext c) => Compute(c, api.Attribution));
             app.MapPost("/api/flow", (HttpContext c) => Compute(c, api.Flow));
             app.MapPost("/api/intervene", (HttpContext c) => Compute(c, api.Intervene));
+            app.MapPost("/api/circuit", (HttpContext c) => Compute(c, api.Circuit));
             app.MapMethods("/api/atlas", getOrHead, (HttpContext c) => Handle(c, async ct =>
             {
                 var model = api.Model(c.Request.Query["model"].ToString());

@@ -35,9 +35,10 @@ public static class AtlasCommand
         var weightsOnly = ModelOptions.WeightsOnly();
         var precision = ModelOptions.Precision();
         var cluster = ClusterOptions.Config();
+        var noCircuits = new Option<bool>("--no-circuits") { Description = "Skip the circuits section (each task's circuit by EAP-IG, its faithfulness by patching, its heads' roles)" };
         var command = new Command("atlas", "Map what every attention head of a model does: detectors for the survey's head types, causal checks, atlas.json + atlas.html.")
         {
-            model, detectors, output, parquet, seed, prompts, maxPrompts, causalHeads, randomHeads, draws, process, weightsOnly, allowUnused, precision, cluster,
+            model, detectors, output, parquet, seed, prompts, maxPrompts, causalHeads, randomHeads, draws, process, weightsOnly, allowUnused, precision, cluster, noCircuits,
         };
         command.SetAction((parse, cancel) =>
         {
@@ -53,6 +54,7 @@ public static class AtlasCommand
                 CausalHeads = parse.GetValue(causalHeads),
                 RandomHeads = parse.GetValue(randomHeads),
                 RandomDraws = parse.GetValue(draws),
+                Circuits = !parse.GetValue(noCircuits),
             };
             int detectorCount;
             try
@@ -106,11 +108,12 @@ public static class AtlasCommand
                 if (clusterConfig is not null)
                 {
                     // The workers build their options from the same job and the same files: so does this side.
-                    options = job.Options().ForModel(loaded);
+                    options = job.Options().ForModel(loaded) with { Circuits = options.Circuits };
                     if (loaded.Model.Weights.IsRunnable) FiniteForward.CheckProbe(loaded.Model, $"atlas of {loaded.Path}");
                     run = ClusterCommands.Spec("atlas", parse.GetValue(model), loaded, parse.GetValue(process), partial, parse.GetValue(allowUnused), JobJson.Write(job), clusterConfig);
                     var results = ClusterRun.Execute(clusterConfig, run, dir, ClusterOptions.Progress(stderr), cancel).GetAwaiter().GetResult();
-                    atlas = AtlasRunner.Assemble(loaded.Model, info, options, UnitRunner.AtlasOutcomes(results));
+                    // The circuits read the assembled labels: they are found here, as a single process finds them.
+                    atlas = AtlasCircuitRunner.Add(AtlasRunner.Assemble(loaded.Model, info, options, UnitRunner.AtlasOutcomes(results)), loaded.Model, loaded.Tokenizer, options, null, cancel);
                 }
                 else
                 {
@@ -176,6 +179,22 @@ public static class AtlasCommand
                     var top = composition.TopPairs(kind, c.Heads, 5);
                     if (top.Count == 0) continue;
                     stdout.WriteLine($"  {kind.ToUpperInvariant()}: " + string.Join(", ", top.Select(p => $"L{p.SenderLayer}H{p.SenderHead} → L{p.ReceiverLayer}H{p.ReceiverHead} {p.Score:0.000}")));
+                }
+            }
+            if (atlas.Circuits is { } circuits)
+            {
+                stdout.WriteLine();
+                if (circuits.Status != "ran") stdout.WriteLine($"circuits: skipped: {circuits.Reason}");
+                else
+                {
+                    stdout.WriteLine($"circuits ({circuits.Method}, top edges at the smallest budget whose faithfulness is within {1 - double.Parse(circuits.Settings["target_faithfulness"], CultureInfo.InvariantCulture):0.##} of 1; {circuits.Seconds:0.0} s):");
+                    foreach (var t in circuits.Tasks.Where(t => t.Status == "ran"))
+                        stdout.WriteLine($"  {t.Task}: {t.EdgesKept} of {t.GraphEdges} edges, faithfulness {t.Faithfulness:0.000}; heads " + string.Join(", ", t.Nodes.Where(n => n.Head >= 0)
+                            .Select(n => $"L{n.Layer}H{n.Head}" + (n.Roles.Count > 0 ? $" ({string.Join("/", n.Roles)})" : ""))));
+                    int notRun = circuits.Tasks.Count(t => t.Status != "ran");
+                    if (notRun > 0) stdout.WriteLine($"  {notRun} task sets not run: {string.Join(", ", circuits.Tasks.Where(t => t.Status != "ran").Select(t => t.Task))} (reasons in atlas.json)");
+                    if (circuits.LabelledNotInAnyCircuit.Count > 0)
+                        stdout.WriteLine("  labelled heads in no circuit: " + string.Join(", ", circuits.LabelledNotInAnyCircuit.Select(h => $"L{h.Layer}H{h.Head} ({string.Join("/", h.Labels)})")));
                 }
             }
             var skipped = atlas.Detectors.Where(d => d.Status != "ran").ToList();

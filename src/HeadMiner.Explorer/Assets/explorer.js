@@ -237,6 +237,27 @@
     }).catch(function (e) { showError(e.message); });
   }
 
+  /* The circuit of a task set ("task") or of the prompt against the source prompt (/api/circuit): the drawing, and a
+     table of its heads with their roles from the atlas. */
+  function runCircuit(fromPrompt) {
+    showError("");
+    var box = clear($("circuit"));
+    var body = fromPrompt ? promptBody({ source_prompt: $("source-prompt").value }) : { model: state.model.id, task: $("circuit-task").value };
+    return call("POST", "/api/circuit", body).then(function (r) {
+      box.setAttribute("data-task", r.task || "");
+      textEl("p", (r.task ? "task " + r.task : "prompt vs source prompt") + ": " + r.edges_kept + " of " + r.graph_edges + " edges, " +
+        r.nodes.length + " nodes; faithfulness " + HMViews.format(r.faithfulness) + (r.reached_target ? "" : " (no budget below the whole graph came within 0.2 of 1)") +
+        " (" + r.method + ", " + r.settings.metric + ", " + r.pairs + " pair" + (r.pairs === 1 ? "" : "s") + ")", box).className = "circuit-summary";
+      HMViews.render(box, { kind: "svg", title: null, svg: r.svg });
+      HMViews.table(box, {
+        title: "nodes and their roles (atlas labels)", columns: ["node", "roles"],
+        rows: r.nodes.map(function (n) { return [n.head >= 0 ? "L" + n.layer + "H" + n.head : "MLP " + n.layer, n.roles.join(", ") || "—"]; })
+      });
+      state.circuits = (state.circuits || 0) + 1;
+      document.body.setAttribute("data-circuits", String(state.circuits));
+    }).catch(function (e) { showError(e.message); });
+  }
+
   function chooseModel() {
     state.model = state.models.filter(function (m) { return m.id === $("model").value; })[0];
     var m = state.model;
@@ -247,10 +268,13 @@
     while (examples.options.length > 1) examples.remove(1);
     (m.examples || []).forEach(function (e, i) { textEl("option", e.task + ": " + (e.prompt.length > 80 ? e.prompt.slice(0, 80) + "…" : e.prompt), examples).value = String(i); });
     examples.value = "";
+    var tasks = clear($("circuit-task"));
+    (m.examples || []).forEach(function (e) { textEl("option", e.task, tasks).value = e.task; });
+    $("circuit-run").disabled = tasks.options.length === 0;
     var previous = state.ranPrompt;
     if (!$("prompt").value.trim() || $("prompt").value === previous) $("prompt").value = (m.examples && m.examples[0]) ? m.examples[0].prompt : "";
     state.patterns = null; state.dla = null; state.tokens = null; state.ranPrompt = null; state.selected = null; state.card = null;
-    ["tokens", "pattern", "hover", "multiples", "lens", "dla", "intervention", "flow", "compare", "atlas-grid", "head-details"].forEach(function (id) { clear($(id)); });
+    ["tokens", "pattern", "hover", "multiples", "lens", "dla", "intervention", "circuit", "flow", "compare", "atlas-grid", "head-details"].forEach(function (id) { clear($(id)); });
     var compare = $("compare-model");
     while (compare.options.length > 1) compare.remove(1);
     state.models.filter(function (x) { return x.id !== m.id; }).forEach(function (x) { textEl("option", x.name + " (" + x.id + ")", compare).value = x.id; });
@@ -269,8 +293,10 @@
   });
   $("examples").addEventListener("change", function () {
     var e = state.model && state.model.examples && state.model.examples[Number($("examples").value)];
-    if ($("examples").value !== "" && e) $("prompt").value = e.prompt;
+    if ($("examples").value !== "" && e) { $("prompt").value = e.prompt; $("circuit-task").value = e.task; }
   });
+  $("circuit-run").addEventListener("click", function () { runCircuit(false); });
+  $("circuit-prompt").addEventListener("click", function () { runCircuit(true); });
   $("ablate").addEventListener("click", function () { intervene("ablate"); });
   $("patch").addEventListener("click", function () { intervene("patch"); });
   $("prompt").addEventListener("keydown", function (e) { if (e.key === "Enter" && (e.ctrlKey || e.metaKey)) runAll(); });

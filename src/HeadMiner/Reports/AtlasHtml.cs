@@ -107,6 +107,8 @@ public static class AtlasHtml
                 ["kind", "sender", "receiver", "score"], pairs);
         }
 
+        if (atlas.Circuits is { } circuits) Circuits(report, atlas, circuits);
+
         var details = new List<IReadOnlyList<object?>>();
         foreach (var head in atlas.Heads.Where(x => x.Labels.Count > 0))
         {
@@ -156,6 +158,48 @@ public static class AtlasHtml
             };
         }
         return entries;
+    }
+
+    /// <summary>The circuits section: how they were found, each task's circuit drawn with its heads' roles, the tasks not run, the labelled heads in no circuit.</summary>
+    private static void Circuits(HtmlReport report, AtlasReport atlas, AtlasCircuits circuits)
+    {
+        var m = atlas.Model;
+        if (circuits.Status != "ran")
+        {
+            report.Text($"Not found: {circuits.Reason}", "Circuits: how heads work together");
+            return;
+        }
+        string settings = string.Join(", ", circuits.Settings.Select(kv => $"{kv.Key} {kv.Value}"));
+        report.Text($"Method {circuits.Method} ({settings}). {circuits.How}. Layers are columns, heads are nodes (filled when the circuit uses their output, "
+            + "labelled with their first atlas label), MLPs the bottom row; each edge's width is its |score|, blue positive, red negative, q/k/v marking which input of the head it feeds.",
+            "Circuits: how heads work together");
+        var rows = new List<IReadOnlyList<object?>>();
+        foreach (var t in circuits.Tasks)
+        {
+            if (t.Status != "ran")
+            {
+                rows.Add([t.Task, t.Status, null, null, null, t.Reason ?? ""]);
+                continue;
+            }
+            rows.Add([t.Task, t.ReachedTarget ? "ran" : "ran (target not reached)", $"{t.EdgesKept} of {t.GraphEdges}", t.Faithfulness, t.Cpr,
+                string.Join(", ", t.Nodes.Where(n => n.Head >= 0).Select(n => $"L{n.Layer}H{n.Head}" + (n.Roles.Count > 0 ? $" ({string.Join("/", n.Roles)})" : "")))
+                + (t.Nodes.Any(n => n.Head < 0) ? "; " + string.Join(", ", t.Nodes.Where(n => n.Head < 0).Select(n => n.Name)) : "")]);
+        }
+        report.Table("Circuit per task (faithfulness: the circuit alone, every other edge corrupted; 1 = the full model, 0 = the corrupted run)",
+            ["task", "status", "edges", "faithfulness", "CPR", "nodes (roles from the atlas labels) / why not run"], rows);
+        foreach (var t in circuits.Tasks.Where(t => t.Status == "ran"))
+        {
+            var roles = t.Nodes.ToDictionary(n => n.Name, n => n.Roles);
+            string title = $"{t.Task}: {t.EdgesKept} edges, faithfulness {Format(t.Faithfulness)}";
+            report.View("svg", $"Circuit of {t.Task}", new JsonObject
+            {
+                ["svg"] = CircuitSvg.Render(m.Layers, m.Heads, m.KvHeads, t.Edges.Select(e => (e.Sender, e.Receiver, e.Score)),
+                    t.Nodes.Select(n => n.Name).ToHashSet(StringComparer.Ordinal), title, roles),
+            });
+        }
+        if (circuits.LabelledNotInAnyCircuit.Count > 0)
+            report.Table("Labelled heads in no task's circuit (their labels come from attention patterns or weights; no task here needs their output)",
+                ["head", "labels"], circuits.LabelledNotInAnyCircuit.Select(h => (IReadOnlyList<object?>)[$"L{h.Layer}H{h.Head}", string.Join(", ", h.Labels)]));
     }
 
     private static string CausalText(AtlasCausal? causal, AtlasHead head)

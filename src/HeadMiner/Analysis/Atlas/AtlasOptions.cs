@@ -26,6 +26,12 @@ public sealed record AtlasOptions
     /// <summary>Attention examples kept per head for the report.</summary>
     public int ExamplesPerHead { get; init; } = 3;
 
+    /// <summary>
+    /// Whether the atlas finds each task's circuit (<see cref="AtlasCircuitRunner"/>): a few forwards and backwards per
+    /// task set; `atlas --no-circuits` turns it off.
+    /// </summary>
+    public bool Circuits { get; init; } = true;
+
     /// <summary>Notes copied into the report (how the run was set up, e.g. the prompt vocabulary a model declared).</summary>
     public IReadOnlyList<string> Notes { get; init; } = [];
 

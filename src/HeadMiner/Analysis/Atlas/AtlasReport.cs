@@ -29,6 +29,9 @@ public sealed record AtlasReport
     /// <summary>Agreement with published head facts when the weights are a registered model (docs/ATLAS.md); null otherwise.</summary>
     public AtlasLiterature? Literature { get; init; }
 
+    /// <summary>Each task's circuit and its heads' roles (<see cref="AtlasCircuits"/>); null when not run (--no-circuits).</summary>
+    public AtlasCircuits? Circuits { get; init; }
+
     /// <summary>How the run was set up beyond the options (e.g. the prompt vocabulary a model's headminer.json chose).</summary>
     public IReadOnlyList<string> Notes { get; init; } = [];
 

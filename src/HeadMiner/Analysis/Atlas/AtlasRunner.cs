@@ -28,7 +28,7 @@ public static class AtlasRunner
         // point where they show; a weights-only checkpoint cannot run a forward pass and its detectors read weights.
         if (model.Weights.IsRunnable) FiniteForward.CheckProbe(model, $"atlas of {modelInfo.Path}");
         var outcomes = RunDetectors(model, tokenizer, options, [.. detectors.Select(d => d.Id)], progress, cancel);
-        return Assemble(model, modelInfo, options, outcomes);
+        return AtlasCircuitRunner.Add(Assemble(model, modelInfo, options, outcomes), model, tokenizer, options, progress, cancel);
     }
 
     /// <summary>

@@ -267,7 +267,16 @@
     return box;
   }
 
-  var kinds = { heatmap: heatmap, attention: attention, tokens: tokens, multiples: multiples, line: line, bars: bars, table: table, text: note };
+  /* A figure drawn on the server (a circuit: CircuitSvg), parsed as SVG — never as HTML — and placed in the page. */
+  function svgFigure(target, spec) {
+    var box = container(target, spec.title, "hm-svg");
+    var root = new DOMParser().parseFromString(spec.svg, "image/svg+xml").documentElement;
+    if (root.nodeName !== "svg") throw new Error("the figure is not an SVG document");
+    box.appendChild(document.importNode(root, true));
+    return box;
+  }
+
+  var kinds = { heatmap: heatmap, attention: attention, tokens: tokens, multiples: multiples, line: line, bars: bars, table: table, text: note, svg: svgFigure };
   /* More views (atlas.js, flow.js) add themselves here, so a report and the explorer find them by kind. */
   function register(kind, f) { kinds[kind] = f; global.HMViews[kind] = f; }
   function render(target, spec) {
@@ -284,5 +293,5 @@
     JSON.parse(data.textContent).sections.forEach(function (s) { render(target, s); });
   }
 
-  global.HMViews = { heatmap: heatmap, attention: attention, tokens: tokens, multiples: multiples, line: line, bars: bars, table: table, text: note, render: render, renderReport: renderReport, format: fmt, register: register, colourScale: makeScale };
+  global.HMViews = { heatmap: heatmap, attention: attention, tokens: tokens, multiples: multiples, line: line, bars: bars, table: table, text: note, svg: svgFigure, render: render, renderReport: renderReport, format: fmt, register: register, colourScale: makeScale };
 })(window);

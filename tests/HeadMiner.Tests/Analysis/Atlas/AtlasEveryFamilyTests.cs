@@ -60,5 +60,19 @@ public class AtlasEveryFamilyTests(ITestOutputHelper output)
             });
             Assert.True(d.Scores.SelectMany(r => r).Any(v => v is not null), $"{d.Id} ran but scored no head");
         }
+        // Every family gets a circuit per task set, except the post-norm ones, whose heads' writes are not terms of a sum.
+        var circuits = atlas.Circuits!;
+        foreach (var t in circuits.Tasks) output.WriteLine($"{c.Architecture}: circuit of {t.Task} {t.Status} {t.Reason} {t.EdgesKept} edges, faithfulness {t.Faithfulness}");
+        if (c.PostNorm)
+        {
+            Assert.Equal("skipped", circuits.Status);
+            Assert.Contains("post-sublayer norms", circuits.Reason);
+            return;
+        }
+        Assert.Equal("ran", circuits.Status);
+        Assert.All(circuits.Tasks.Where(t => t.Status == "ran"), t => Assert.True(t.Faithfulness is double f && double.IsFinite(f), $"{t.Task}: faithfulness {t.Faithfulness}"));
+        Assert.Equal(Gpt2Circuits.Value, circuits.Tasks.Select(t => (t.Task, t.Status)));
     }
+
+    private static readonly Lazy<(string, string)[]> Gpt2Circuits = new(() => [.. Run(0).Circuits!.Tasks.Select(t => (t.Task, t.Status))]);
 }

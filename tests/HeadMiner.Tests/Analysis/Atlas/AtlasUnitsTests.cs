@@ -35,11 +35,13 @@ public class AtlasUnitsTests
             var part = AtlasRunner.RunDetectors(loaded.Model, loaded.Tokenizer, options, unit.DetectorIds);
             outcomes.AddRange(AtlasDetectorOutcome.FromJson(AtlasDetectorOutcome.ToJson(part), unit.ToString()));
         }
-        var merged = AtlasRunner.Assemble(loaded.Model, info, options, outcomes);
+        // The circuits read the assembled labels: the process that assembles finds them, as `atlas --cluster` does.
+        var merged = AtlasCircuitRunner.Add(AtlasRunner.Assemble(loaded.Model, info, options, outcomes), loaded.Model, loaded.Tokenizer, options);
 
         string expected = AtlasClock.Fixed(whole).ToJson(), actual = AtlasClock.Fixed(merged).ToJson();
         Assert.Contains("\"causal\": {", expected);
         Assert.Contains("\"composition\": {", expected);
+        Assert.Contains("\"circuits\": {", expected);
         Assert.Equal(expected, actual);
         // The shared task's evaluations are counted as in the whole run (each detector reports only what it added).
         Assert.Equal(whole.Detectors.Select(d => d.Causal?.Evaluations), merged.Detectors.Select(d => d.Causal?.Evaluations));
@@ -66,5 +68,6 @@ public static class AtlasClock
     {
         CreatedUtc = "2000-01-01T00:00:00Z",
         Detectors = [.. atlas.Detectors.Select(d => d with { Seconds = 0, PeakRssMiB = 0, Causal = d.Causal is null ? null : d.Causal with { Seconds = 0 } })],
+        Circuits = atlas.Circuits is null ? null : atlas.Circuits with { Seconds = 0, Tasks = [.. atlas.Circuits.Tasks.Select(t => t with { Seconds = 0, PeakRssMiB = 0 })] },
     };
 }

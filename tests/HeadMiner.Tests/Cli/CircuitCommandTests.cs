@@ -1,0 +1,116 @@
+using System.Text.Json;
+using HeadMiner.Analysis.Circuits;
+using HeadMiner.Cli;
+using HeadMiner.Models;
+using HeadMiner.Tasks.Sets;
+using static HeadMiner.Tests.CliRunner;
+
+namespace HeadMiner.Tests.Cli;
+
+/// <summary>
+/// `headminer circuit` on the embedded model: circuit.json's fields agree with each other and with the graph,
+/// circuit.svg draws every kept edge, and an ACDC run stopped by a signal keeps its state and, run again, resumes to
+/// the circuit an uninterrupted run finds.
+/// </summary>
+public class CircuitCommandTests
+{
+    private static readonly string Model = Path.Combine(TestPaths.RepoRoot, "models", "embedded");
+
+    [Fact]
+    public void EapIgOnAPairsFileWritesACircuitJsonWhoseFieldsAgreeAndAnSvgOfItsEdges()
+    {
+        using var dir = TestPaths.NewTempDirectory();
+        using (var loaded = ModelLoader.Load(Model))
+            TaskSets.Find("successor")!.Generate(loaded.RequireTokenizer(), new TaskSetOptions { Count = 7, Seed = 5, ContextLength = loaded.Model.Config.ContextLength })
+                .Save(dir.File("pairs.json"));
+        var (code, output, err) = Run("circuit", "-m", Model, "--pairs", dir.File("pairs.json"), "--method", "eap-ig", "--steps", "3", "--edges", "23",
+            "--metric", "logit_diff", "-o", dir.File("out"));
+        Assert.True(code == 0, err);
+        Assert.Contains("eap-ig: 23 of 479 edges", output);
+
+        using var json = JsonDocument.Parse(File.ReadAllText(dir.File("out/circuit.json")));
+        var root = json.RootElement;
+        Assert.Equal(Model, root.GetProperty("model").GetString());
+        Assert.Equal(dir.File("pairs.json"), root.GetProperty("pairs").GetString());
+        Assert.Equal("eap-ig", root.GetProperty("method").GetString());
+        var settings = root.GetProperty("settings");
+        Assert.Equal("23", settings.GetProperty("edges").GetString());
+        Assert.Equal("3", settings.GetProperty("steps").GetString());
+        Assert.Equal("logit_diff", root.GetProperty("metric").GetString());
+        var graph = root.GetProperty("graph");
+        using var model = ModelLoader.Load(Model);
+        var circuitGraph = CircuitGraph.Create(model.Model.Config);
+        Assert.Equal(circuitGraph.EdgeCount, graph.GetProperty("edges").GetInt32());
+        Assert.Equal(circuitGraph.Senders.Count, graph.GetProperty("senders").GetInt32());
+        Assert.Equal(circuitGraph.Receivers.Count, graph.GetProperty("receivers").GetInt32());
+
+        var edges = root.GetProperty("edges").EnumerateArray().ToList();
+        Assert.Equal(23, edges.Count);
+        foreach (var e in edges)
+        {
+            Assert.NotNull(circuitGraph.FindEdge($"{e.GetProperty("sender").GetString()}->{e.GetProperty("receiver").GetString()}"));
+            Assert.True(double.IsFinite(e.GetProperty("score").GetDouble()));
+            Assert.True(double.IsFinite(e.GetProperty("necessity").GetDouble()));
+        }
+        // A top-23 edge with no attribution at all would mean the scores were never filled in.
+        Assert.True(edges.Min(e => Math.Abs(e.GetProperty("score").GetDouble())) > 0, "a kept edge with score 0");
+        // Nodes: the senders the edges read, the embedding aside.
+        var nodes = edges.Select(e => e.GetProperty("sender").GetString()!).Where(s => s != "embed").Distinct().Order(StringComparer.Ordinal);
+        Assert.Equal(nodes, root.GetProperty("nodes").EnumerateArray().Select(n => n.GetString()));
+
+        var faithfulness = root.GetProperty("faithfulness");
+        Assert.Equal(23, faithfulness.GetProperty("edges").GetInt32());
+        Assert.Equal(23.0 / circuitGraph.EdgeCount, faithfulness.GetProperty("fraction").GetDouble(), 12);
+        double clean = root.GetProperty("clean_metric").GetDouble(), corrupted = root.GetProperty("corrupted_metric").GetDouble();
+        double alone = faithfulness.GetProperty("metric").GetDouble();
+        Assert.Equal((alone - corrupted) / (clean - corrupted), faithfulness.GetProperty("normalized").GetDouble(), 9);
+        Assert.True(root.GetProperty("seconds").GetDouble() >= 0);
+
+        string svg = File.ReadAllText(dir.File("out/circuit.svg"));
+        Assert.StartsWith("<svg xmlns=\"http://www.w3.org/2000/svg\"", svg);
+        Assert.Equal(23, svg.Split("<line ").Length - 1);
+        foreach (var e in edges) Assert.Contains($"<title>{e.GetProperty("sender").GetString()}-&gt;{e.GetProperty("receiver").GetString()}: ", svg);
+    }
+
+    [Fact]
+    public void AnAcdcRunStoppedBySigintKeepsItsStateAndResumesToTheUninterruptedCircuit()
+    {
+        using var dir = TestPaths.NewTempDirectory();
+        string[] args = ["circuit", "-m", Model, "--task", "successor", "--count", "16", "--seed", "3", "--method", "acdc", "--tau", "0.05", "--metric", "logit_diff"];
+        string stopped = dir.File("stopped"), state = Path.Combine(stopped, "acdc-state.json");
+        using (var cli = CliProcess.Start(dir.Path, [.. args, "-o", stopped]))
+        {
+            // ACDC saves its state after every receiver: stop it once the first is saved.
+            var clock = System.Diagnostics.Stopwatch.StartNew();
+            while (!File.Exists(state) && clock.Elapsed < TimeSpan.FromMinutes(2)) Thread.Sleep(20);
+            Assert.True(File.Exists(state), $"no {state} after 2 minutes; stderr:\n{cli.Stderr}");
+            cli.Signal(CliProcess.SIGINT);
+            int code = cli.WaitForExit();
+            Assert.True(code == ExitCodes.Interrupted, $"exit {code}; stderr:\n{cli.Stderr}");
+            Assert.Contains($"interrupted (SIGINT): circuit stopped; ACDC's progress is saved in {state} (run the same command to resume)", cli.Stderr);
+            Assert.DoesNotContain("internal error", cli.Stderr);
+        }
+        Assert.False(File.Exists(Path.Combine(stopped, "circuit.json")));
+        Assert.Empty(Directory.GetFiles(stopped, "*.tmp"));
+        int visited;
+        using (var saved = JsonDocument.Parse(File.ReadAllText(state)))
+            visited = saved.RootElement.GetProperty("Visited").GetInt32();
+        Assert.InRange(visited, 1, 52);
+
+        var (resumedCode, _, resumedErr) = Run([.. args, "-o", stopped]);
+        Assert.True(resumedCode == 0, resumedErr);
+        Assert.Contains($"resuming ACDC from {state}: {visited} receivers done", resumedErr);
+        Assert.False(File.Exists(state));
+        var (freshCode, _, freshErr) = Run([.. args, "-o", dir.File("fresh")]);
+        Assert.True(freshCode == 0, freshErr);
+        Assert.Equal(Circuit(dir.File("fresh/circuit.json")), Circuit(Path.Combine(stopped, "circuit.json")));
+    }
+
+    /// <summary>circuit.json without its clock.</summary>
+    private static string Circuit(string path)
+    {
+        using var json = JsonDocument.Parse(File.ReadAllText(path));
+        var root = json.RootElement;
+        return string.Join("\n", root.EnumerateObject().Where(p => p.Name is not "seconds").Select(p => $"{p.Name}: {p.Value.GetRawText()}"));
+    }
+}
