@@ -36,12 +36,14 @@ public static class AtlasCommand
         var precision = ModelOptions.Precision();
         var cluster = ClusterOptions.Config();
         var noCircuits = new Option<bool>("--no-circuits") { Description = "Skip the circuits section (each task's circuit by EAP-IG, its faithfulness by patching, its heads' roles)" };
+        var withCircuits = new Option<bool>("--circuits") { Description = $"Find the circuits even with -d or on a model over {AtlasOptions.AutoCircuitsMaxParameters / 1_000_000} M parameters (by default they are found for a whole atlas of a smaller model)" };
         var command = new Command("atlas", "Map what every attention head of a model does: detectors for the survey's head types, causal checks, atlas.json + atlas.html.")
         {
-            model, detectors, output, parquet, seed, prompts, maxPrompts, causalHeads, randomHeads, draws, process, weightsOnly, allowUnused, precision, cluster, noCircuits,
+            model, detectors, output, parquet, seed, prompts, maxPrompts, causalHeads, randomHeads, draws, process, weightsOnly, allowUnused, precision, cluster, noCircuits, withCircuits,
         };
         command.SetAction((parse, cancel) =>
         {
+            if (parse.GetValue(noCircuits) && parse.GetValue(withCircuits)) throw new UsageException("--circuits and --no-circuits contradict each other; give one");
             var options = new AtlasOptions
             {
                 Detectors = parse.GetValue(detectors),
@@ -54,7 +56,7 @@ public static class AtlasCommand
                 CausalHeads = parse.GetValue(causalHeads),
                 RandomHeads = parse.GetValue(randomHeads),
                 RandomDraws = parse.GetValue(draws),
-                Circuits = !parse.GetValue(noCircuits),
+                Circuits = parse.GetValue(noCircuits) ? false : parse.GetValue(withCircuits) ? true : null,
             };
             int detectorCount;
             try

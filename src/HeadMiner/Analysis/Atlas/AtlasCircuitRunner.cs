@@ -38,7 +38,7 @@ public static class AtlasCircuitRunner
         ArgumentNullException.ThrowIfNull(report);
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(options);
-        if (!options.Circuits) return report;
+        if (options.Circuits == false || (options.Circuits is null && options.Detectors is not null)) return report;
         var clock = Stopwatch.StartNew();
         var settings = new Dictionary<string, string>
         {
@@ -55,6 +55,15 @@ public static class AtlasCircuitRunner
             + "(answer − wrong) over the task's clean → corrupted pairs; the circuit is the top-|score| edges at the smallest budget whose faithfulness, "
             + "measured by patching every other edge with its corrupted-run value, is within 1 − target of 1 (else the budget closest to 1 below the whole graph)";
         var section = new AtlasCircuits { Status = "skipped", Method = SmallestFaithfulCircuit.Method, Settings = settings, How = how };
+        long parameters = 12L * model.Config.Layers * model.Config.DModel * model.Config.DModel + (long)model.Config.VocabSize * model.Config.DModel;
+        if (options.Circuits is null && parameters > AtlasOptions.AutoCircuitsMaxParameters)
+            return report with
+            {
+                Circuits = section with
+                {
+                    Reason = $"about {parameters / 1e6:0} M parameters: by default circuits are found for models up to {AtlasOptions.AutoCircuitsMaxParameters / 1e6:0} M (EAP-IG's backward passes would dominate the atlas); `atlas --circuits` finds them anyway",
+                },
+            };
         string? reason = !model.Weights.IsRunnable ? "the checkpoint holds weights only; circuits need forward passes"
             : tokenizer is null ? "no tokenizer: the task sets cannot be built"
             : GraphProblem(model);

@@ -28,9 +28,14 @@ public sealed record AtlasOptions
 
     /// <summary>
     /// Whether the atlas finds each task's circuit (<see cref="AtlasCircuitRunner"/>): a few forwards and backwards per
-    /// task set; `atlas --no-circuits` turns it off.
+    /// task set. Null (the default) decides by the run: on for a whole atlas (no <see cref="Detectors"/> subset) of a
+    /// model up to <see cref="AutoCircuitsMaxParameters"/>, off otherwise (a detector subset asks for those detectors;
+    /// on a large model EAP-IG's backward passes would dominate the atlas). `atlas --circuits` / `--no-circuits` decide.
     /// </summary>
-    public bool Circuits { get; init; } = true;
+    public bool? Circuits { get; init; }
+
+    /// <summary>The largest model (estimated parameters: 12·layers·d_model² + vocabulary·d_model) whose whole atlas finds circuits by default.</summary>
+    public const long AutoCircuitsMaxParameters = 150_000_000;
 
     /// <summary>Notes copied into the report (how the run was set up, e.g. the prompt vocabulary a model declared).</summary>
     public IReadOnlyList<string> Notes { get; init; } = [];

@@ -22,7 +22,7 @@ public class AtlasCircuitsTests
     private static readonly Lazy<(LoadedModel Loaded, AtlasOptions Options, AtlasReport Atlas)> Embedded = new(() =>
     {
         var loaded = ModelLoader.Load(Path.Combine(TestPaths.RepoRoot, "models", "embedded"));
-        var options = new AtlasOptions { Detectors = Detectors, Detector = new DetectorOptions { Prompts = 16, MaxPrompts = 16, Seed = 3 }, RandomDraws = 3, RandomHeads = 5 }.ForModel(loaded);
+        var options = new AtlasOptions { Detectors = Detectors, Circuits = true, Detector = new DetectorOptions { Prompts = 16, MaxPrompts = 16, Seed = 3 }, RandomDraws = 3, RandomHeads = 5 }.ForModel(loaded);
         var outcomes = AtlasRunner.RunDetectors(loaded.Model, loaded.Tokenizer, options, [.. DetectorRegistry.Parse(Detectors).Select(d => d.Id)]);
         var atlas = AtlasCircuitRunner.Add(AtlasRunner.Assemble(loaded.Model, AtlasModel.Of(loaded), options, outcomes), loaded.Model, loaded.Tokenizer, options);
         return (loaded, options, atlas);
@@ -129,6 +129,8 @@ public class AtlasCircuitsTests
         Assert.Contains("tokenizer", skipped.Reason);
         Assert.Empty(skipped.Tasks);
         Assert.Null(AtlasCircuitRunner.Add(bare, loaded.Model, loaded.Tokenizer, options with { Circuits = false }).Circuits);
+        // Left to decide (null), a detector subset asks for those detectors only: no circuits.
+        Assert.Null(AtlasCircuitRunner.Add(bare, loaded.Model, loaded.Tokenizer, options with { Circuits = null }).Circuits);
         // An atlas without the section (an older atlas.json) reads back with none.
         Assert.Null(AtlasReport.Parse(bare.ToJson()).Circuits);
     }

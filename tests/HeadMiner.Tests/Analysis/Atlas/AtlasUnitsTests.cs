@@ -19,7 +19,7 @@ public class AtlasUnitsTests
     {
         string dir = Path.Combine(TestPaths.RepoRoot, "models", "embedded");
         using var loaded = ModelLoader.Load(dir);
-        var options = new AtlasOptions { Detectors = Detectors, Detector = new DetectorOptions { Prompts = 16, MaxPrompts = 32 }, RandomDraws = 7, RandomHeads = 9 }.ForModel(loaded);
+        var options = new AtlasOptions { Detectors = Detectors, Circuits = true, Detector = new DetectorOptions { Prompts = 16, MaxPrompts = 32 }, RandomDraws = 7, RandomHeads = 9 }.ForModel(loaded);
         var info = AtlasModel.Of(loaded);
         var whole = AtlasRunner.Run(loaded.Model, loaded.Tokenizer, info, options);
 
