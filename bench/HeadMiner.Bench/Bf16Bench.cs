@@ -95,19 +95,7 @@ public static class Bf16Bench
         Action[] runs =
         [
             () => { for (int i = 0; i < Layer.Length; i++) Gemm.Multiply(false, true, 1, Layer[i].Out, Layer[i].In, 1f, x.AsSpan(0, Layer[i].In), Layer[i].In, full[i], Layer[i].In, 0f, ys[0][i], Layer[i].Out); },
-            () =>
-            {
-                // The managed row kernel (Gemm's decode path itself now takes the native GEMV where it exists).
-                GemmBf16.t_forceManaged = true;
-                try
-                {
-                    for (int i = 0; i < Layer.Length; i++) Gemm.Multiply(false, true, 1, Layer[i].Out, Layer[i].In, 1f, x.AsSpan(0, Layer[i].In), Layer[i].In, half[i], HalfFormat.BFloat16, Layer[i].In, 0f, ys[1][i], Layer[i].Out);
-                }
-                finally
-                {
-                    GemmBf16.t_forceManaged = false;
-                }
-            },
+            () => { for (int i = 0; i < Layer.Length; i++) Gemm.Multiply(false, true, 1, Layer[i].Out, Layer[i].In, 1f, x.AsSpan(0, Layer[i].In), Layer[i].In, half[i], HalfFormat.BFloat16, Layer[i].In, 0f, ys[1][i], Layer[i].Out); },
             () => { for (int i = 0; i < Layer.Length; i++) GemmBf16.TryMultiplyRowWidening(true, Layer[i].Out, Layer[i].In, x.AsSpan(0, Layer[i].In), half[i], Layer[i].In, 0f, ys[2][i]); },
             () => { for (int i = 0; i < Layer.Length; i++) GemmBf16.Multiply(true, 1, Layer[i].Out, Layer[i].In, 1f, x.AsSpan(0, Layer[i].In), Layer[i].In, half[i], HalfFormat.BFloat16, Layer[i].In, 0f, ys[3][i], Layer[i].Out); },
         ];

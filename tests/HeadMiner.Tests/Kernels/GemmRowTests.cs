@@ -9,8 +9,7 @@ namespace HeadMiner.Tests.Kernels;
 /// One-row products (the decode GEMV): each row computed alone equals, bit for bit, the same row computed inside a
 /// batch of rows (the blocked driver), for float32 and 16-bit B, both B layouts, widths that cut the 32-wide panels
 /// and the 128-wide groups, depths of one and several kc slices, alpha/beta, and one or two threads; and it stays
-/// within the float32 bound of <see cref="ReferenceGemm"/>. BF16 rows run both on the native widening GEMV (where the
-/// machine has the native kernels: the decode path) and on the managed row kernel.
+/// within the float32 bound of <see cref="ReferenceGemm"/>.
 /// </summary>
 [Collection(ThreadSettingCollection.Name)]
 public class GemmRowTests
@@ -58,25 +57,22 @@ public class GemmRowTests
                 Product(m, a, alpha, beta, batched);
                 var (reference, magnitude) = ReferenceGemm.Multiply(false, transB, m, n, k, alpha, a, k, widened, ldb, beta, c, ldc);
                 foreach (int threads in new[] { 1, 2 })
-                    foreach (bool managed in format == (int)HalfFormat.BFloat16 ? new[] { false, true } : [false])
+                {
+                    WorkerPool.MaxThreads = threads;
+                    for (int i = 0; i < m; i++)
                     {
-                        WorkerPool.MaxThreads = threads;
-                        GemmBf16.t_forceManaged = managed;
-                        for (int i = 0; i < m; i++)
-                        {
-                            var alone = c.AsSpan(i * ldc, ldc).ToArray();
-                            Product(1, a.AsSpan(i * k, k), alpha, beta, alone);
-                            Assert.Equal(batched.AsSpan(i * ldc, ldc).ToArray(), alone);
-                            for (int j = 0; j < n; j++)
-                                Assert.True(Math.Abs(alone[j] - reference[i * n + j]) <= 1e-5 * magnitude[i * n + j], $"row {i}, column {j}: {alone[j]} vs {reference[i * n + j]}");
-                        }
+                        var alone = c.AsSpan(i * ldc, ldc).ToArray();
+                        Product(1, a.AsSpan(i * k, k), alpha, beta, alone);
+                        Assert.Equal(batched.AsSpan(i * ldc, ldc).ToArray(), alone);
+                        for (int j = 0; j < n; j++)
+                            Assert.True(Math.Abs(alone[j] - reference[i * n + j]) <= 1e-5 * magnitude[i * n + j], $"row {i}, column {j}: {alone[j]} vs {reference[i * n + j]}");
                     }
+                }
             }
         }
         finally
         {
             WorkerPool.MaxThreads = saved;
-            GemmBf16.t_forceManaged = false;
         }
     }
 }

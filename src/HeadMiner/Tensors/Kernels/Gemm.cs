@@ -119,9 +119,7 @@ public static class Gemm
         switch (path)
         {
             case GemmKernelPath.Avx512 when m == 1:
-                // Decode: bound by reading B once; same sums as the blocked driver. BF16 weights go to the native
-                // widening GEMV where it exists (the same sums again, at the memory's speed).
-                if (!GemmBf16.TryRow(op, n)) GemmRowDriver.Run(op, n);
+                GemmRowDriver.Run(op, n); // decode: bound by reading B once; same sums as the blocked driver
                 break;
             case GemmKernelPath.Avx512:
                 GemmParallelJob<MicroKernel12x32Avx512>.Run(op, m, n, threads);

@@ -1,6 +1,5 @@
 using System.Buffers;
 using System.Runtime.CompilerServices;
-using HeadMiner.Tensors.Kernels.GemmParts;
 
 namespace HeadMiner.Tensors.Kernels;
 
@@ -65,9 +64,8 @@ public static class GemmBf16
 
     /// <summary>
     /// One row times BF16 weights in float32 arithmetic with the native widening GEMV (a bf16 is a float's top half:
-    /// a shift widens it), y = x · op(W) + beta·y, summed in <see cref="Gemm"/>'s exact order (depth blocks of the
-    /// blocked driver, one FMA per depth step from 0, the micro-kernel's store), so bit for bit <see cref="Gemm"/>'s
-    /// result; false when the native kernels are not available (nothing computed).
+    /// a shift and a mask widen 32 weights), y = x · op(W) + beta·y. Sums in another order than <see cref="Gemm"/>'s
+    /// (so not bit-identical to it); false when the native kernels are not available (nothing computed).
     /// </summary>
     public static unsafe bool TryMultiplyRowWidening(bool transB, int n, int k, ReadOnlySpan<float> x,
         ReadOnlySpan<ushort> w, int ldw, float beta, Span<float> y)
@@ -77,39 +75,6 @@ public static class GemmBf16
         fixed (float* px = x, py = y)
         fixed (ushort* pw = w)
             NativeBf16Job.Run(NativeBf16Job.Kind.GemvWiden, 1, n, k, 1f, px, k, pw, NativeBf16.FormatBf16, transB, ldw, beta, py, n);
-        return true;
-    }
-
-    /// <summary>
-    /// The decode path of <see cref="Gemm"/> for a BF16 B with float32 arithmetic (m = 1): the native widening GEMV,
-    /// which sums in the managed kernels' exact order, so it changes no bit; false where it cannot run (no native
-    /// kernels, or a B with neither stride 1).
-    /// </summary>
-    internal static unsafe bool TryRow(in GemmOperands op, int n)
-    {
-        if (!UseNative || op.BHalf == null || op.BFormat != HalfFormat.BFloat16) return false;
-        bool transW;
-        nint ldw;
-        if (op.BDepth == 1) (transW, ldw) = (true, op.BOuter);
-        else if (op.BOuter == 1) (transW, ldw) = (false, op.BDepth);
-        else return false;
-        int k = op.K;
-        float[]? copy = null;
-        try
-        {
-            float* x = op.A;
-            if (op.ADepth != 1)
-            {
-                copy = ArrayPool<float>.Shared.Rent(k);
-                for (int p = 0; p < k; p++) copy[p] = op.A[p * op.ADepth];
-            }
-            fixed (float* px = copy)
-                NativeBf16Job.Run(NativeBf16Job.Kind.GemvWiden, 1, n, k, op.Alpha, copy is null ? x : px, k, op.BHalf, NativeBf16.FormatBf16, transW, ldw, op.Beta, op.C, n);
-        }
-        finally
-        {
-            if (copy is not null) ArrayPool<float>.Shared.Return(copy);
-        }
         return true;
     }
 
@@ -264,7 +229,7 @@ public static class GemmBf16
                     NativeBf16.hm_gemv_bf16dot(n0, n1, _k, _alpha, _a, (ushort*)_b, _transB ? 1 : 0, _ldb, _beta, _c);
                     break;
                 default:
-                    NativeBf16.hm_gemv_bf16w_f32(n0, n1, _k, GemmBlockedDriver<MicroKernel12x32Avx512>.DepthBlock(_k), _alpha, _a, (ushort*)_b, _transB ? 1 : 0, _ldb, _beta, _c);
+                    NativeBf16.hm_gemv_bf16w_f32(n0, n1, _k, _alpha, _a, (ushort*)_b, _transB ? 1 : 0, _ldb, _beta, _c);
                     break;
             }
         }

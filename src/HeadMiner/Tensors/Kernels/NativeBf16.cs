@@ -65,7 +65,7 @@ internal static unsafe partial class NativeBf16
         void* b, int bFormat, int transB, long ldb, float beta, float* c, int ldc);
 
     [LibraryImport(Library)]
-    public static partial void hm_gemv_bf16w_f32(int n0, int n1, int k, int kcBlock, float alpha, float* x, ushort* w, int transW,
+    public static partial void hm_gemv_bf16w_f32(int n0, int n1, int k, float alpha, float* x, ushort* w, int transW,
         long ldw, float beta, float* y);
 
     [LibraryImport(Library)]

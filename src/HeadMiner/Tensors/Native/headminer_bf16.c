@@ -309,147 +309,114 @@ static inline float finish(float sum, float alpha, float beta, const float* y)
     return beta == 0.0f ? r : r + beta * *y;
 }
 
-// out[q] lane t = in[t] lane q: a 16x16 transpose of 32-bit elements (unpack 32, unpack 64, then two 128-bit shuffles).
-static inline void transpose16x16_epi32(const __m512i in[16], __m512i out[16])
-{
-    __m512i t[16], u[16];
-    for (int i = 0; i < 8; i++)
-    {
-        t[2 * i] = _mm512_unpacklo_epi32(in[2 * i], in[2 * i + 1]);
-        t[2 * i + 1] = _mm512_unpackhi_epi32(in[2 * i], in[2 * i + 1]);
-    }
-    for (int i = 0; i < 4; i++)
-    {
-        // rows 4i..4i+3: u[4i + e] holds element 4L + e of each 128-bit lane L, rows in order
-        u[4 * i] = _mm512_unpacklo_epi64(t[4 * i], t[4 * i + 2]);
-        u[4 * i + 1] = _mm512_unpackhi_epi64(t[4 * i], t[4 * i + 2]);
-        u[4 * i + 2] = _mm512_unpacklo_epi64(t[4 * i + 1], t[4 * i + 3]);
-        u[4 * i + 3] = _mm512_unpackhi_epi64(t[4 * i + 1], t[4 * i + 3]);
-    }
-    for (int e = 0; e < 4; e++)
-    {
-        __m512i v0 = _mm512_shuffle_i32x4(u[e], u[4 + e], 0x88);      // lanes 0, 2 of rows 0-3, then of rows 4-7
-        __m512i v1 = _mm512_shuffle_i32x4(u[e], u[4 + e], 0xDD);      // lanes 1, 3
-        __m512i w0 = _mm512_shuffle_i32x4(u[8 + e], u[12 + e], 0x88);
-        __m512i w1 = _mm512_shuffle_i32x4(u[8 + e], u[12 + e], 0xDD);
-        out[e] = _mm512_shuffle_i32x4(v0, w0, 0x88);      // lane 0 of every row group: element e
-        out[8 + e] = _mm512_shuffle_i32x4(v0, w0, 0xDD);  // lane 2: element 8 + e
-        out[4 + e] = _mm512_shuffle_i32x4(v1, w1, 0x88);  // lane 1: element 4 + e
-        out[12 + e] = _mm512_shuffle_i32x4(v1, w1, 0xDD); // lane 3: element 12 + e
-    }
-}
-
-// The managed GEMM's store of one depth block (GemmRowDriver.Store, the 12x32 micro-kernel): alpha * acc, or
-// fma(acc, alpha, beta * y) -- one rounding, so the result equals the managed one bit for bit.
-static inline __m512 store_block(__m512 acc, float alpha, float beta, __m512 y)
-{
-    return beta == 0.0f ? _mm512_mul_ps(acc, _mm512_set1_ps(alpha))
-                        : _mm512_fmadd_ps(acc, _mm512_set1_ps(alpha), _mm512_mul_ps(_mm512_set1_ps(beta), y));
-}
-
-// y[n0..n1) = alpha * x * op(W) + beta * y with W bf16, arithmetic in fp32, summed in the managed GEMM's exact order:
-// for each depth block [pc, pc + kc) of kc_block (the blocked driver's DepthBlock(k)), each output's products are
-// accumulated from 0 by one FMA per depth step in order, then stored as above with beta for the first block and 1
-// after. So a row computed here equals the same row computed in a batch by the managed GEMM, bit for bit, and
-// KV-cache decode equals a full forward. A bf16 is the high half of a float: widening is a shift (or a mask).
-// [n, k] weights (nn.Linear, trans_w): 16 rows x 32 depths loaded row by row (a gather of 16 rows 4 KiB apart would
-// thrash one L1 set) and transposed in registers, 16 outputs per vector; [k, n] weights: 16 consecutive outputs per
-// vector straight from a row.
-EXPORT void hm_gemv_bf16w_f32(int n0, int n1, int k, int kc_block, float alpha, const float* x, const uint16_t* w,
-    int trans_w, long ldw, float beta, float* y)
+// y[n0..n1) = alpha * x * op(W) + beta * y with W bf16, arithmetic in fp32: a bf16 is the high half of a float,
+// so a 32-bit lane holding the pair (w[2p], w[2p+1]) gives w[2p] by a left shift and w[2p+1] by masking the low
+// half: two instructions widen 32 weights, no shuffles. x is split into its even and odd elements to match.
+EXPORT void hm_gemv_bf16w_f32(int n0, int n1, int k, float alpha, const float* x, const uint16_t* w, int trans_w,
+    long ldw, float beta, float* y)
 {
     if (n1 <= n0) return;
     const __m512i high = _mm512_set1_epi32((int)0xffff0000u);
     if (trans_w)
     {
-        for (int j = n0; j < n1; j += 64)
+        int pairs = (k + 1) / 2;
+        int stride = ((pairs + 15) / 16) * 16; // zero-padded: a padded x element meets a masked-out (zero) weight
+        float* xe = (float*)scratch(0, (size_t)(2 * stride) * 4);
+        float* xo = xe + stride;
+        for (int p = 0; p < pairs; p++)
         {
-            int rows = n1 - j < 64 ? n1 - j : 64;
-            int groups = (rows + 15) / 16;
-            for (int pc = 0; pc < k; pc += kc_block)
+            xe[p] = x[2 * p];
+            xo[p] = 2 * p + 1 < k ? x[2 * p + 1] : 0.0f;
+        }
+        for (int p = pairs; p < stride; p++) xe[p] = xo[p] = 0.0f;
+        int full = k / 32; // 32 weights = 16 pairs per step
+        int rest = k - full * 32;
+        __mmask32 tail = rest ? (__mmask32)((1ull << rest) - 1) : 0;
+        int j = n0;
+        for (; j + 4 <= n1; j += 4)
+        {
+            const uint16_t* r0 = w + (long)j * ldw;
+            const uint16_t* r1 = r0 + ldw;
+            const uint16_t* r2 = r1 + ldw;
+            const uint16_t* r3 = r2 + ldw;
+            __m512 e0 = _mm512_setzero_ps(), o0 = e0, e1 = e0, o1 = e0, e2 = e0, o2 = e0, e3 = e0, o3 = e0;
+            for (int s = 0; s <= full; s++)
             {
-                int kc = k - pc < kc_block ? k - pc : kc_block;
-                float bet = pc == 0 ? beta : 1.0f;
-                __m512 acc[4] = { _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps() };
-                for (int p = 0; p < kc; p += 32)
+                __m512i v0, v1, v2, v3;
+                if (s < full)
                 {
-                    int step = kc - p < 32 ? kc - p : 32;
-                    __mmask32 mask = step == 32 ? 0xffffffffu : (__mmask32)((1ull << step) - 1);
-                    // 16 rows x `step` depths per group, each row one (masked) load, so a cache line is used whole
-                    // at once; transposed into buf[g][q] (lane t = row t's depth pair p + 2q, p + 2q + 1).
-                    __m512i buf[4][16];
-                    for (int g = 0; g < groups; g++)
-                    {
-                        __m512i r[16];
-                        for (int t = 0; t < 16; t++)
-                        {
-                            int row = 16 * g + t < rows ? 16 * g + t : 16 * g;
-                            r[t] = _mm512_maskz_loadu_epi16(mask, w + (long)(j + row) * ldw + pc + p);
-                        }
-                        transpose16x16_epi32(r, buf[g]);
-                    }
-                    // The groups' chains side by side: each output still takes its depths one FMA at a time, in order.
-                    int pairs = step / 2;
-                    for (int q = 0; q < pairs; q++)
-                    {
-                        __m512 xe = _mm512_set1_ps(x[pc + p + 2 * q]), xo = _mm512_set1_ps(x[pc + p + 2 * q + 1]);
-                        for (int g = 0; g < groups; g++)
-                            acc[g] = _mm512_fmadd_ps(xe, _mm512_castsi512_ps(_mm512_slli_epi32(buf[g][q], 16)), acc[g]);
-                        for (int g = 0; g < groups; g++)
-                            acc[g] = _mm512_fmadd_ps(xo, _mm512_castsi512_ps(_mm512_and_si512(buf[g][q], high)), acc[g]);
-                    }
-                    if (step & 1)
-                    {
-                        __m512 xe = _mm512_set1_ps(x[pc + p + step - 1]);
-                        for (int g = 0; g < groups; g++)
-                            acc[g] = _mm512_fmadd_ps(xe, _mm512_castsi512_ps(_mm512_slli_epi32(buf[g][pairs], 16)), acc[g]);
-                    }
+                    v0 = _mm512_loadu_si512((const void*)(r0 + 32 * s));
+                    v1 = _mm512_loadu_si512((const void*)(r1 + 32 * s));
+                    v2 = _mm512_loadu_si512((const void*)(r2 + 32 * s));
+                    v3 = _mm512_loadu_si512((const void*)(r3 + 32 * s));
                 }
-                for (int g = 0; g < groups; g++)
+                else if (tail)
                 {
-                    int live_rows = rows - 16 * g;
-                    __mmask16 live = live_rows >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << live_rows) - 1);
-                    float* out = y + j + 16 * g;
-                    __m512 old = bet == 0.0f ? _mm512_setzero_ps() : _mm512_maskz_loadu_ps(live, out);
-                    _mm512_mask_storeu_ps(out, live, store_block(acc[g], alpha, bet, old));
+                    v0 = _mm512_maskz_loadu_epi16(tail, r0 + 32 * s);
+                    v1 = _mm512_maskz_loadu_epi16(tail, r1 + 32 * s);
+                    v2 = _mm512_maskz_loadu_epi16(tail, r2 + 32 * s);
+                    v3 = _mm512_maskz_loadu_epi16(tail, r3 + 32 * s);
                 }
+                else break;
+                __m512 a = _mm512_loadu_ps(xe + 16 * s), b = _mm512_loadu_ps(xo + 16 * s);
+                e0 = _mm512_fmadd_ps(a, _mm512_castsi512_ps(_mm512_slli_epi32(v0, 16)), e0);
+                o0 = _mm512_fmadd_ps(b, _mm512_castsi512_ps(_mm512_and_si512(v0, high)), o0);
+                e1 = _mm512_fmadd_ps(a, _mm512_castsi512_ps(_mm512_slli_epi32(v1, 16)), e1);
+                o1 = _mm512_fmadd_ps(b, _mm512_castsi512_ps(_mm512_and_si512(v1, high)), o1);
+                e2 = _mm512_fmadd_ps(a, _mm512_castsi512_ps(_mm512_slli_epi32(v2, 16)), e2);
+                o2 = _mm512_fmadd_ps(b, _mm512_castsi512_ps(_mm512_and_si512(v2, high)), o2);
+                e3 = _mm512_fmadd_ps(a, _mm512_castsi512_ps(_mm512_slli_epi32(v3, 16)), e3);
+                o3 = _mm512_fmadd_ps(b, _mm512_castsi512_ps(_mm512_and_si512(v3, high)), o3);
             }
+            y[j] = finish(_mm512_reduce_add_ps(_mm512_add_ps(e0, o0)), alpha, beta, y + j);
+            y[j + 1] = finish(_mm512_reduce_add_ps(_mm512_add_ps(e1, o1)), alpha, beta, y + j + 1);
+            y[j + 2] = finish(_mm512_reduce_add_ps(_mm512_add_ps(e2, o2)), alpha, beta, y + j + 2);
+            y[j + 3] = finish(_mm512_reduce_add_ps(_mm512_add_ps(e3, o3)), alpha, beta, y + j + 3);
+        }
+        for (; j < n1; j++)
+        {
+            const uint16_t* r0 = w + (long)j * ldw;
+            __m512 e0 = _mm512_setzero_ps(), o0 = e0;
+            for (int s = 0; s <= full; s++)
+            {
+                __m512i v0;
+                if (s < full) v0 = _mm512_loadu_si512((const void*)(r0 + 32 * s));
+                else if (tail) v0 = _mm512_maskz_loadu_epi16(tail, r0 + 32 * s);
+                else break;
+                e0 = _mm512_fmadd_ps(_mm512_loadu_ps(xe + 16 * s), _mm512_castsi512_ps(_mm512_slli_epi32(v0, 16)), e0);
+                o0 = _mm512_fmadd_ps(_mm512_loadu_ps(xo + 16 * s), _mm512_castsi512_ps(_mm512_and_si512(v0, high)), o0);
+            }
+            y[j] = finish(_mm512_reduce_add_ps(_mm512_add_ps(e0, o0)), alpha, beta, y + j);
         }
         return;
     }
-    // [k, n] layout: row kk of W holds the outputs' weights for depth kk side by side.
+    // [k, n] layout: a row of W holds 32 consecutive outputs per vector; even outputs come out of the shift, odd
+    // ones out of the mask, and are interleaved once at the end of the depth loop.
+    const __m512i even_index = _mm512_set_epi32(23, 7, 22, 6, 21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
+    const __m512i odd_index = _mm512_set_epi32(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8);
     for (int j = n0; j < n1; j += 64)
     {
         int cols = n1 - j < 64 ? n1 - j : 64;
-        __mmask16 live[4];
-        for (int g = 0; g < 4; g++)
+        __mmask32 m0 = cols >= 32 ? 0xffffffffu : (__mmask32)((1ull << cols) - 1);
+        __mmask32 m1 = cols <= 32 ? 0 : cols >= 64 ? 0xffffffffu : (__mmask32)((1ull << (cols - 32)) - 1);
+        __m512 e0 = _mm512_setzero_ps(), o0 = e0, e1 = e0, o1 = e0;
+        for (int kk = 0; kk < k; kk++)
         {
-            int r = cols - 16 * g;
-            live[g] = r >= 16 ? (__mmask16)0xffff : r <= 0 ? (__mmask16)0 : (__mmask16)((1u << r) - 1);
+            const uint16_t* row = w + (long)kk * ldw + j;
+            __m512 xv = _mm512_set1_ps(x[kk]);
+            __m512i v0 = _mm512_maskz_loadu_epi16(m0, row);
+            __m512i v1 = _mm512_maskz_loadu_epi16(m1, row + 32);
+            e0 = _mm512_fmadd_ps(xv, _mm512_castsi512_ps(_mm512_slli_epi32(v0, 16)), e0);
+            o0 = _mm512_fmadd_ps(xv, _mm512_castsi512_ps(_mm512_and_si512(v0, high)), o0);
+            e1 = _mm512_fmadd_ps(xv, _mm512_castsi512_ps(_mm512_slli_epi32(v1, 16)), e1);
+            o1 = _mm512_fmadd_ps(xv, _mm512_castsi512_ps(_mm512_and_si512(v1, high)), o1);
         }
-        for (int pc = 0; pc < k; pc += kc_block)
-        {
-            int kc = k - pc < kc_block ? k - pc : kc_block;
-            float bet = pc == 0 ? beta : 1.0f;
-            __m512 acc0 = _mm512_setzero_ps(), acc1 = acc0, acc2 = acc0, acc3 = acc0;
-            for (int p = 0; p < kc; p++)
-            {
-                const uint16_t* row = w + (long)(pc + p) * ldw + j;
-                __m512 xv = _mm512_set1_ps(x[pc + p]);
-                acc0 = _mm512_fmadd_ps(xv, _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(live[0], row)), 16)), acc0);
-                acc1 = _mm512_fmadd_ps(xv, _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(live[1], row + 16)), 16)), acc1);
-                acc2 = _mm512_fmadd_ps(xv, _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(live[2], row + 32)), 16)), acc2);
-                acc3 = _mm512_fmadd_ps(xv, _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(live[3], row + 48)), 16)), acc3);
-            }
-            __m512 accs[4] = { acc0, acc1, acc2, acc3 };
-            for (int g = 0; g < 4; g++)
-            {
-                if (!live[g]) continue;
-                float* out = y + j + 16 * g;
-                __m512 old = bet == 0.0f ? _mm512_setzero_ps() : _mm512_maskz_loadu_ps(live[g], out);
-                _mm512_mask_storeu_ps(out, live[g], store_block(accs[g], alpha, bet, old));
-            }
-        }
+        float out[64];
+        _mm512_storeu_ps(out, _mm512_permutex2var_ps(e0, even_index, o0));
+        _mm512_storeu_ps(out + 16, _mm512_permutex2var_ps(e0, odd_index, o0));
+        _mm512_storeu_ps(out + 32, _mm512_permutex2var_ps(e1, even_index, o1));
+        _mm512_storeu_ps(out + 48, _mm512_permutex2var_ps(e1, odd_index, o1));
+        for (int t = 0; t < cols; t++) y[j + t] = finish(out[t], alpha, beta, y + j + t);
     }
 }
 
