@@ -1,6 +1,7 @@
 using HeadMiner.Bench;
 using HeadMiner.Models;
 using HeadMiner.Tensors;
+using HeadMiner.Tensors.Kernels;
 using TorchSharp;
 using static TorchSharp.torch;
 using Tensor = TorchSharp.torch.Tensor;
@@ -96,10 +97,12 @@ public static class ForwardReference
         using var loaded = ModelLoader.Load(dir);
         var batch = RandomTokens(1, 128, 50257, 43);
         using var ids = Ids(batch);
-        var ours = loaded.Model.Forward(batch);
         var rows = new List<string>();
         foreach (var dtype in new[] { ScalarType.Float32, ScalarType.BFloat16 })
         {
+            // Each side in the same arithmetic: ours in bf16 (--precision bf16) against torch bfloat16.
+            loaded.Model.Precision = dtype == ScalarType.Float32 ? ArithmeticPrecision.Fp32 : ArithmeticPrecision.Bf16;
+            var ours = loaded.Model.Forward(batch);
             // One torch copy at a time: float32 (5 GB) and bfloat16 (2.5 GB) next to ours would not fit a 24 GB machine.
             using var torchModel = new TorchLlama(dir, dtype);
             double eagerDiff, sdpaDiff;
@@ -122,7 +125,8 @@ public static class ForwardReference
             Console.WriteLine(rows[^1]);
         }
         Console.WriteLine();
-        Console.WriteLine($"ours: {loaded.Model.Processing}; float32 arithmetic (HeadMiner's only precision today). Logit differences against torch bfloat16 are bf16 rounding, not errors.");
+        loaded.Model.Precision = ArithmeticPrecision.Fp32;
+        Console.WriteLine($"ours: {loaded.Model.Processing}; float32 arithmetic against torch float32, bf16 arithmetic ({GemmBf16.Implementation}, --precision bf16) against torch bfloat16. Logit differences against torch bfloat16 are bf16 rounding (the two round different sums), not errors.");
         Console.WriteLine("| torch precision | ours ms | torch eager ms | torch SDPA ms | ours / eager (range) | ours / SDPA (range) | max \\|Δ logit\\| eager / SDPA |");
         Console.WriteLine("|---|---:|---:|---:|---:|---:|---:|");
         foreach (var row in rows) Console.WriteLine(row);

@@ -1,5 +1,3 @@
-using System.Net;
-using System.Net.Sockets;
 using System.Text.RegularExpressions;
 
 namespace HeadMiner.Tests.Cluster;
@@ -19,7 +17,7 @@ public partial class ClusterProcessTests
     public void ThreeWorkersOneKilledMidRunWriteTheSingleProcessAtlasAndSweepByteForByte()
     {
         using var temp = new TempDir();
-        int[] ports = FreePorts(6);
+        int[] ports = LoopbackPorts.Free(6);
         int primary = ports[0];
         int[] silos = ports[..3], gateways = ports[3..];
         string config = Path.Combine(temp.Path, "cluster.json");
@@ -92,7 +90,7 @@ public partial class ClusterProcessTests
     public void AnUnreachableClusterIsOneErrorWithinTheTimeoutNotAHang()
     {
         using var temp = new TempDir();
-        int[] ports = FreePorts(2);
+        int[] ports = LoopbackPorts.Free(2);
         string config = Path.Combine(temp.Path, "cluster.json");
         File.WriteAllText(config, $$"""{ "clustering": "localhost", "primary_silo_port": {{ports[0]}}, "gateway_ports": [{{ports[1]}}], "connect_timeout_seconds": 2 }""");
         var clock = System.Diagnostics.Stopwatch.StartNew();
@@ -126,15 +124,6 @@ public partial class ClusterProcessTests
 
     /// <summary>atlas.json without its clock: created_utc, every measured duration and every phase's peak memory.</summary>
     private static string Unclocked(string json) => PeakRss().Replace(Seconds().Replace(Created().Replace(json, "\"created_utc\": \"\""), "\"seconds\": 0"), "\"peak_rss_mib\": 0");
-
-    private static int[] FreePorts(int count)
-    {
-        var listeners = Enumerable.Range(0, count).Select(_ => new TcpListener(IPAddress.Loopback, 0)).ToList();
-        foreach (var l in listeners) l.Start();
-        int[] ports = [.. listeners.Select(l => ((IPEndPoint)l.LocalEndpoint).Port)];
-        foreach (var l in listeners) l.Stop();
-        return ports;
-    }
 
     [GeneratedRegex(@"coordinator on S127\.0\.0\.1:(\d+):")]
     private static partial Regex CoordinatorPort();

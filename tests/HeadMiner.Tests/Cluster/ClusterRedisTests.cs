@@ -23,7 +23,7 @@ public partial class ClusterRedisTests
         Process? redis = null;
         try
         {
-            int[] ports = FreePorts(5);
+            int[] ports = LoopbackPorts.Free(5);
             redis = Process.Start(new ProcessStartInfo("redis-server", ["--port", $"{ports[0]}", "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
             {
                 RedirectStandardOutput = true,
@@ -109,15 +109,6 @@ public partial class ClusterRedisTests
             }
         }
         throw new TimeoutException($"redis-server did not listen on {port} within 30 s");
-    }
-
-    private static int[] FreePorts(int count)
-    {
-        var listeners = Enumerable.Range(0, count).Select(_ => new TcpListener(IPAddress.Loopback, 0)).ToList();
-        foreach (var l in listeners) l.Start();
-        int[] ports = [.. listeners.Select(l => ((IPEndPoint)l.LocalEndpoint).Port)];
-        foreach (var l in listeners) l.Stop();
-        return ports;
     }
 
     [GeneratedRegex(@": done attribution shard (\d+):")]

@@ -1,5 +1,3 @@
-using System.Net;
-using System.Net.Sockets;
 using System.Text.RegularExpressions;
 
 namespace HeadMiner.Tests.Cluster;
@@ -22,7 +20,7 @@ public partial class ClusterRestartTests
         var processes = new List<CliProcess>();
         try
         {
-            int[] ports = FreePorts(4);
+            int[] ports = LoopbackPorts.Free(4);
             int siloA = ports[0], siloB = ports[1];
             int[] gateways = ports[2..];
             // Two single-silo clusters, one after the other, with the same ids; the client knows both gateways.
@@ -94,15 +92,6 @@ public partial class ClusterRestartTests
 
     private static int Journaled(string journalRoot) =>
         Directory.Exists(journalRoot) ? Directory.GetFiles(journalRoot, "unit-*.json", SearchOption.AllDirectories).Length : 0;
-
-    private static int[] FreePorts(int count)
-    {
-        var listeners = Enumerable.Range(0, count).Select(_ => new TcpListener(IPAddress.Loopback, 0)).ToList();
-        foreach (var l in listeners) l.Start();
-        int[] ports = [.. listeners.Select(l => ((IPEndPoint)l.LocalEndpoint).Port)];
-        foreach (var l in listeners) l.Stop();
-        return ports;
-    }
 
     [GeneratedRegex(@"resubmitting with (\d+) units done")]
     private static partial Regex Resubmitted();
