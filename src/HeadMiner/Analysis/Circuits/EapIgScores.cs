@@ -15,16 +15,9 @@ public static class EapIgScores
 {
     public static double[] Compute(Transformer model, TokenizedPairs pairs, MetricKind metric, CircuitGraph graph, int steps, CancellationToken cancel = default)
     {
-        ArgumentNullException.ThrowIfNull(model);
-        ArgumentNullException.ThrowIfNull(pairs);
-        ArgumentNullException.ThrowIfNull(graph);
-        if (steps < 1) throw new HeadMinerException($"EAP-IG needs at least 1 interpolation step, not {steps}");
-        var forward = new DifferentiableTransformer(model);
-        var clean = forward.Run(pairs.CleanBatch(), withGradient: false);
-        var corrupted = forward.Run(pairs.CorruptedBatch(), withGradient: false);
+        var (forward, endpoints, senders) = Endpoints(model, pairs, metric, graph, steps);
+        var (clean, corrupted) = (endpoints.Clean, endpoints.Corrupted);
         var cleanLogits = clean.Logits.Value;
-        var endpoints = new AttributionRuns(forward, clean, corrupted, metric.ToString(), double.NaN, double.NaN, model.Processing.ToString());
-        var senders = EdgeAttributionPatching.Senders(endpoints).ToDictionary(s => s.Name, s => s.Delta);
 
         var cleanEmbed = clean.Embed.Value.Contiguous().ToArray();
         var corruptedEmbed = corrupted.Embed.Value.Contiguous().ToArray();
@@ -72,16 +65,9 @@ public static class EapIgScores
     /// </summary>
     public static double[] Activations(Transformer model, TokenizedPairs pairs, MetricKind metric, CircuitGraph graph, int steps, CancellationToken cancel = default)
     {
-        ArgumentNullException.ThrowIfNull(model);
-        ArgumentNullException.ThrowIfNull(pairs);
-        ArgumentNullException.ThrowIfNull(graph);
-        if (steps < 1) throw new HeadMinerException($"EAP-IG needs at least 1 interpolation step, not {steps}");
-        var forward = new DifferentiableTransformer(model);
-        var clean = forward.Run(pairs.CleanBatch(), withGradient: false);
-        var corrupted = forward.Run(pairs.CorruptedBatch(), withGradient: false);
+        var (forward, endpoints, senders) = Endpoints(model, pairs, metric, graph, steps);
+        var (clean, corrupted) = (endpoints.Clean, endpoints.Corrupted);
         var cleanLogits = clean.Logits.Value;
-        var endpoints = new AttributionRuns(forward, clean, corrupted, metric.ToString(), double.NaN, double.NaN, model.Processing.ToString());
-        var senders = EdgeAttributionPatching.Senders(endpoints).ToDictionary(s => s.Name, s => s.Delta);
         var scores = new double[graph.EdgeCount];
 
         // Nodes: −1 the embedding, then (layer, attention) and (layer, MLP).
@@ -132,4 +118,19 @@ public static class EapIgScores
     }
 
     private static string Name(CircuitGraph graph, string receiver) => graph.SplitQkv ? receiver : EapScores.UnsplitName(receiver);
+
+    /// <summary>The clean and corrupted runs both variants start from, and each sender's clean − corrupted output.</summary>
+    private static (DifferentiableTransformer Forward, AttributionRuns Endpoints, Dictionary<string, float[]> Senders) Endpoints(
+        Transformer model, TokenizedPairs pairs, MetricKind metric, CircuitGraph graph, int steps)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        ArgumentNullException.ThrowIfNull(pairs);
+        ArgumentNullException.ThrowIfNull(graph);
+        if (steps < 1) throw new HeadMinerException($"EAP-IG needs at least 1 interpolation step, not {steps}");
+        var forward = new DifferentiableTransformer(model);
+        var clean = forward.Run(pairs.CleanBatch(), withGradient: false);
+        var corrupted = forward.Run(pairs.CorruptedBatch(), withGradient: false);
+        var endpoints = new AttributionRuns(forward, clean, corrupted, metric.ToString(), double.NaN, double.NaN, model.Processing.ToString());
+        return (forward, endpoints, EdgeAttributionPatching.Senders(endpoints).ToDictionary(s => s.Name, s => s.Delta));
+    }
 }
