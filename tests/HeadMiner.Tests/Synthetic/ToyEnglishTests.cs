@@ -55,7 +55,7 @@ public class ToyEnglishTests
     {
         var t = English.Value.Tokenizer;
         var generators = TaskSets.All.Where(g => g.Name != "repeated_tokens")
-            .Concat([new NeedleInHaystackSet(haystackTokens: 16), new NeedleInHaystackSet(haystackTokens: 64)]);
+            .Concat([new NeedleInHaystackSet(haystackTokens: 20), new NeedleInHaystackSet(haystackTokens: 64)]);
         foreach (var g in generators)
         {
             for (ulong seed = 0; seed < 8; seed++)

@@ -47,8 +47,8 @@ public static class HuggingFaceTokenizerJson
     {
         var model = root.Required("model");
         string type = model.String("type", "BPE")!;
-        if (type == "WordLevel") return BuildWordLevel(root, model, path, config);
-        if (type != "BPE") throw new HeadMinerException($"{path}: model.type {JsonAt.Clip(type)} is not supported (only BPE and WordLevel)");
+        if (type is "WordLevel" or "WordPiece") return BuildWordLevel(root, model, path, config);
+        if (type != "BPE") throw new HeadMinerException($"{path}: model.type {JsonAt.Clip(type)} is not supported (only BPE, WordLevel and WordPiece)");
         foreach (string unsupported in new[] { "continuing_subword_prefix", "end_of_word_suffix", "dropout" })
         {
             if (model.Optional(unsupported) is { } v && !(v.Kind == JsonValueKind.String && v.String() == ""))
@@ -127,7 +127,12 @@ public static class HuggingFaceTokenizerJson
         return (added, specialIds);
     }
 
-    /// <summary>WordLevel with a whitespace pre-tokenizer and no normalizer: any other combination is refused.</summary>
+    /// <summary>
+    /// WordLevel or WordPiece with a whitespace pre-tokenizer and no normalizer: any other combination is refused.
+    /// WordPiece adds its continuing_subword_prefix (default "##") and max_input_chars_per_word (default 100), and
+    /// its decoder, when present, must be WordPiece with the same prefix and cleanup off (cleanup rewrites text around
+    /// punctuation and contractions, which the round trip of a word-level vocabulary does not do).
+    /// </summary>
     private static ITokenizer BuildWordLevel(JsonAt root, JsonAt model, string path, TokenizerConfig? config)
     {
         var vocab = Vocabulary(model);
@@ -150,7 +155,29 @@ public static class HuggingFaceTokenizerJson
         int? bos = Id(config?.Bos) ?? templateBos ?? BosNames.Select(Id).FirstOrDefault(i => i is not null);
         int? eos = Id(config?.Eos) ?? EosNames.Select(Id).FirstOrDefault(i => i is not null);
         string? unknown = model.Optional("unk_token") is { Kind: JsonValueKind.String } unk ? unk.String() : null;
-        return new WordLevelTokenizer(vocab, added, bos, eos, config?.AddBos ?? templateBos is not null, unknown, path, isolate) { BosRule = BosRule(config, templateBos) };
+        bool addsBos = config?.AddBos ?? templateBos is not null;
+        if (model.String("type", "BPE") != "WordPiece")
+            return new WordLevelTokenizer(vocab, added, bos, eos, addsBos, unknown, path, isolate) { BosRule = BosRule(config, templateBos) };
+        string prefix = model.Optional("continuing_subword_prefix") is { Kind: JsonValueKind.String } prefixAt ? prefixAt.String() : "##";
+        if (prefix.Length == 0) throw new HeadMinerException($"{path}: model.continuing_subword_prefix is empty; a WordPiece prefix must mark continuation pieces");
+        int maxChars = model.Optional("max_input_chars_per_word") is { Kind: JsonValueKind.Number } maxAt ? maxAt.Int() : 100;
+        if (maxChars < 1) throw new HeadMinerException($"{path}: model.max_input_chars_per_word = {maxChars} is not positive");
+        bool glue = false;
+        if (root.Optional("decoder") is { Kind: JsonValueKind.Object } decoder)
+        {
+            if (TypeOf(decoder) != "WordPiece") throw decoder.Fail($"decoder {JsonAt.Clip(TypeOf(decoder))} on a WordPiece model is not supported (only WordPiece, or none)");
+            string decoderPrefix = decoder.String("prefix", "##")!;
+            if (decoderPrefix != prefix) throw decoder.Fail($"decoder.prefix \"{JsonAt.Clip(decoderPrefix)}\" differs from model.continuing_subword_prefix \"{JsonAt.Clip(prefix)}\"");
+            if (decoder.Bool("cleanup", true)) throw decoder.Fail("decoder.cleanup is true; WordPiece's cleanup (spaces before punctuation, contractions) is not supported");
+            glue = true;
+        }
+        return new WordLevelTokenizer(vocab, added, bos, eos, addsBos, unknown, path, isolate)
+        {
+            BosRule = BosRule(config, templateBos),
+            ContinuingSubwordPrefix = prefix,
+            MaxInputCharsPerWord = maxChars,
+            DecodesContinuations = glue,
+        };
     }
 
     private static ITokenizer BuildByteLevel(string path, Dictionary<string, int> vocab, List<(string, string)> merges,

@@ -9,6 +9,13 @@ namespace HeadMiner.Models.Tokenizers;
 /// <see cref="Isolate"/> pattern (Hugging Face's Split pre-tokenizer, behavior Isolated, after WhitespaceSplit) cuts
 /// each word further into its matches and the gaps between them: the toy English isolates punctuation ("store." →
 /// "store" "."), and two-digit groups ("1732" → "17" "32", years in two tokens as GPT-2 spells them).
+/// <para>
+/// With a <see cref="ContinuingSubwordPrefix"/> it is Hugging Face's WordPiece model: a word the vocabulary lacks is
+/// cut greedily into the longest pieces it has, from the left, every piece after the first spelled with the prefix
+/// ("harbour" → "harb" "##our"); a word in the vocabulary stays one token, because the longest match is the whole
+/// word. The toy English keeps most words whole and spells some only in pieces, so word-continuation tokens exist and
+/// are marked as such.
+/// </para>
 /// </summary>
 /// <remarks>
 /// Round trip holds for text in the canonical form <see cref="Decode"/> produces (tokens joined by one space); other
@@ -56,6 +63,25 @@ public sealed class WordLevelTokenizer : ITokenizer
     /// <summary>The Split pattern applied to each whitespace-separated word (null: words are whole).</summary>
     public PreTokenizerPattern? Isolate { get; }
 
+    /// <summary>
+    /// WordPiece's mark of a piece that continues a word ("##"), or null for a word-level model (every token a whole
+    /// word). Set, a word the vocabulary lacks is split into pieces instead of refused.
+    /// </summary>
+    public string? ContinuingSubwordPrefix { get; init; }
+
+    /// <summary>WordPiece's limit: a longer word is the unknown token (or refused) without trying pieces, as in Hugging Face.</summary>
+    public int MaxInputCharsPerWord { get; init; } = 100;
+
+    /// <summary>
+    /// Whether <see cref="Decode"/> glues a continuation piece to the token before it, without its prefix (Hugging
+    /// Face's WordPiece decoder, cleanup off); false joins every token with a space, as tokenizer.json files without a
+    /// decoder decode.
+    /// </summary>
+    public bool DecodesContinuations { get; init; }
+
+    /// <summary>Whether token <paramref name="id"/> continues a word (WordPiece's prefix): false on a word-level model.</summary>
+    public bool ContinuesWord(int id) => ContinuingSubwordPrefix is { } prefix && TokenToString(id).StartsWith(prefix, StringComparison.Ordinal);
+
     public int VocabSize => _tokens.Length;
     public int? BosId { get; }
     public int? EosId { get; }
@@ -100,18 +126,62 @@ public sealed class WordLevelTokenizer : ITokenizer
 
     private void AddWord(List<int> ids, string word, int at)
     {
-        if (_ids.TryGetValue(word, out int id)) ids.Add(id);
-        else ids.Add(_unknownId ?? throw new HeadMinerException($"\"{Shorten(word)}\" at character {at} is not a word of this vocabulary ({VocabSize} tokens, e.g. \"{_tokens[Math.Min(4, VocabSize - 1)]}\")"));
+        if (_ids.TryGetValue(word, out int id))
+        {
+            ids.Add(id);
+            return;
+        }
+        if (ContinuingSubwordPrefix is { } prefix && word.Length <= MaxInputCharsPerWord && TryPieces(word, prefix, ids)) return;
+        string why = ContinuingSubwordPrefix is null ? "is not a word of this vocabulary"
+            : word.Length > MaxInputCharsPerWord ? $"is longer than {MaxInputCharsPerWord} characters (max_input_chars_per_word)"
+            : "cannot be spelled with this vocabulary's pieces";
+        ids.Add(_unknownId ?? throw new HeadMinerException($"\"{Shorten(word)}\" at character {at} {why} ({VocabSize} tokens, e.g. \"{_tokens[Math.Min(4, VocabSize - 1)]}\")"));
     }
 
-    /// <summary>The tokens joined by single spaces (Hugging Face's default decoding for a word-level model).</summary>
+    /// <summary>
+    /// WordPiece: from the left, the longest piece in the vocabulary (with the prefix after the first); adds the
+    /// pieces and returns true, or adds nothing and returns false when some rest has no piece (the whole word is then
+    /// unknown, as in Hugging Face: never half a word).
+    /// </summary>
+    private bool TryPieces(string word, string prefix, List<int> ids)
+    {
+        var pieces = new List<int>();
+        int start = 0;
+        while (start < word.Length)
+        {
+            int found = -1, end = word.Length;
+            for (; end > start; end--)
+            {
+                // Never end between the halves of a surrogate pair (Hugging Face cuts at character boundaries).
+                if (end < word.Length && char.IsLowSurrogate(word[end])) continue;
+                string piece = start == 0 ? word[..end] : prefix + word[start..end];
+                if (_ids.TryGetValue(piece, out found)) break;
+            }
+            if (end == start) return false;
+            pieces.Add(found);
+            start = end;
+        }
+        ids.AddRange(pieces);
+        return true;
+    }
+
+    /// <summary>
+    /// The tokens joined by single spaces (Hugging Face's default decoding for a word-level model); with
+    /// <see cref="DecodesContinuations"/>, a continuation piece after the first token is glued on without its prefix
+    /// (WordPiece's decoder: "harb ##our" → "harbour"; a first token keeps its prefix, as there).
+    /// </summary>
     public string Decode(ReadOnlySpan<int> ids)
     {
         var text = new StringBuilder();
-        foreach (int id in ids)
+        for (int i = 0; i < ids.Length; i++)
         {
-            if (text.Length > 0) text.Append(' ');
-            text.Append(TokenToString(id));
+            string token = TokenToString(ids[i]);
+            if (i > 0 && DecodesContinuations && ContinuesWord(ids[i])) text.Append(token, ContinuingSubwordPrefix!.Length, token.Length - ContinuingSubwordPrefix.Length);
+            else
+            {
+                if (i > 0) text.Append(' ');
+                text.Append(token);
+            }
         }
         return text.ToString();
     }

@@ -11,8 +11,9 @@ namespace HeadMiner.Tasks.Synthetic;
 /// The toy English the embedded default model is trained on: the toy language (<see cref="ToyLanguage"/>: text,
 /// repeated segments, Markov chains, counting — ids 0–348 unchanged) mixed with the prompts of every task set the
 /// atlas uses (<see cref="Tasks"/>: IOI, Greater-Than, needle, successor, MCQA, yes/no), each followed by its answer.
-/// The vocabulary is word level: the toy language's tokens, then <see cref="ToyEnglishWords.Words"/> (every word the
-/// task sets and the detectors' sample text need). Punctuation is its own token and a four-digit year is two
+/// The vocabulary is word level with some words in pieces: the toy language's tokens, then
+/// <see cref="ToyEnglishWords.Words"/> (every word the task sets and the detectors' sample text need; 53 of them only as
+/// WordPiece pieces, "harbour" → "harb" "##our", so word-continuation tokens exist). Punctuation is its own token and a four-digit year is two
 /// ("1732" → "17" "32", as GPT-2 spells it), by one Split pattern after the whitespace split (<see cref="IsolatePattern"/>),
 /// so the task sets build from this vocabulary unchanged: the same generators, with this tokenizer.
 /// <para>
@@ -95,13 +96,29 @@ public sealed class ToyEnglish : SequenceGenerator
             if (id <= ToyVocabulary.Pad) specials[words[id]] = id;
         }
         return new WordLevelTokenizer(vocab, specials, ToyVocabulary.Bos, ToyVocabulary.Eos, addsBosByDefault: true,
-            source: "toy English", isolate: new PreTokenizerPattern(IsolatePattern, "toy English"));
+            source: "toy English", isolate: new PreTokenizerPattern(IsolatePattern, "toy English"))
+        {
+            ContinuingSubwordPrefix = ContinuingSubwordPrefix,
+            DecodesContinuations = true,
+        };
     }
 
-    /// <summary>The tokenizer as a Hugging Face tokenizer.json: the toy language's, with the Split after WhitespaceSplit.</summary>
+    /// <summary>WordPiece's mark of a piece that continues a word (<see cref="ToyEnglishWords"/>' "##our" of "harb" "##our").</summary>
+    public const string ContinuingSubwordPrefix = "##";
+
+    /// <summary>
+    /// The tokenizer as a Hugging Face tokenizer.json: the toy language's, with the Split after WhitespaceSplit, and
+    /// a WordPiece model ("##" pieces; a word no pieces spell is refused, its unk_token &lt;unk&gt; not being in the
+    /// vocabulary) with its decoder, cleanup off.
+    /// </summary>
     public string TokenizerJson()
     {
         var root = JsonNode.Parse(ToyTokenizer.Json(Vocabulary))!.AsObject();
+        var model = root["model"]!.AsObject();
+        model["type"] = "WordPiece";
+        model["continuing_subword_prefix"] = ContinuingSubwordPrefix;
+        model["max_input_chars_per_word"] = 100;
+        root["decoder"] = new JsonObject { ["type"] = "WordPiece", ["prefix"] = ContinuingSubwordPrefix, ["cleanup"] = false };
         root["pre_tokenizer"] = new JsonObject
         {
             ["type"] = "Sequence",
@@ -126,12 +143,13 @@ public sealed class ToyEnglish : SequenceGenerator
     /// sets' own variation — ABBA/BABA, the right letter, needle depths — is kept). Greater-Than keeps its whole
     /// answer set (a span ends in any later year, YY + k with probability ∝ 1/k: most spans are short, as in real text,
     /// see <see cref="ToyEnglishOptions.NearYears"/>); the others their one answer. The needle draws haystacks of
-    /// 16, 32 and 64 tokens as well as the atlas's full one, so retrieval is trained at every distance.
+    /// 20, 32 and 64 tokens as well as the atlas's full one, so retrieval is trained at every distance (20, not 16: with
+    /// words in pieces a filler sentence is up to 17 tokens, and the haystack holds at least one).
     /// </summary>
     private TaskExample[] BuildPool(string task)
     {
         var generators = task == "needle"
-            ? new TaskSetGenerator[] { new NeedleInHaystackSet(haystackTokens: 16), new NeedleInHaystackSet(haystackTokens: 32), new NeedleInHaystackSet(haystackTokens: 64), Generator(task) }
+            ? new TaskSetGenerator[] { new NeedleInHaystackSet(haystackTokens: 20), new NeedleInHaystackSet(haystackTokens: 32), new NeedleInHaystackSet(haystackTokens: 64), Generator(task) }
             : [Generator(task)];
         var pool = new List<TaskExample>();
         int perGenerator = Options.PoolSets / generators.Length;
