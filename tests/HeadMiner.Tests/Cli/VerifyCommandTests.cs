@@ -15,26 +15,29 @@ public class VerifyCommandTests
     public void ScoresAnAtlasAgainstTheGroundTruthAndWritesIt()
     {
         using var dir = TestPaths.NewTempDirectory();
-        // The needle is carried by L2H0–L2H2 (≥ 10% each) with L2H3 taking part (tests/fixtures/embedded/circuits.json);
-        // L0H1 neither carries nor attends to the needle. Labels: L2H0 and L0H1 retrieval, nothing else.
+        // The needle's truth comes from the committed fixture (tests/fixtures/embedded/circuits.json, 32 pairs); at 12
+        // pairs the command must find its strongest head again. The atlas, written by hand, labels that head and one
+        // that neither takes part in the needle nor attends to it (so it is wrong): precision 1/2 by construction.
+        using var fixture = JsonDocument.Parse(File.ReadAllText(Path.Combine(TestPaths.RepoRoot, "tests", "fixtures", "embedded", "circuits.json")));
+        var type = fixture.RootElement.GetProperty("types").GetProperty("retrieval");
+        string[] Heads(string field) => [.. type.GetProperty(field).EnumerateArray().Select(h => h.GetString()!)];
+        var effect = fixture.RootElement.GetProperty("tasks").GetProperty("needle").GetProperty("logits").GetProperty("effect");
+        string strongest = Heads("truth").OrderByDescending(h => effect[h[1] - '0'][h[3] - '0'].GetDouble()).First();
+        string wrong = Enumerable.Range(0, 4).SelectMany(l => Enumerable.Range(0, 4).Select(h => $"L{l}H{h}"))
+            .First(h => !Heads("participants").Contains(h) && !Heads("role_heads").Contains(h));
         string atlas = dir.File("atlas.json");
-        File.WriteAllText(atlas, """
-            { "heads": [
-              { "layer": 0, "head": 1, "labels": [ { "type": "retrieval" } ] },
-              { "layer": 2, "head": 0, "labels": [ { "type": "retrieval" } ] },
-              { "layer": 2, "head": 1, "labels": [] } ] }
-            """);
+        string Entry(string h) => $$"""{ "layer": {{h[1]}}, "head": {{h[3]}}, "labels": [ { "type": "retrieval" } ] }""";
+        File.WriteAllText(atlas, $$"""{ "heads": [ {{Entry(strongest)}}, {{Entry(wrong)}} ] }""");
         var (code, output, err) = Run("verify", "-m", Model, "--tasks", "needle", "--count", "12", "--atlas", atlas, "-o", dir.File("out"));
         Assert.True(code == 0, err);
         using var truth = JsonDocument.Parse(File.ReadAllText(dir.File("out/truth.json")));
         var retrieval = truth.RootElement.GetProperty("types").GetProperty("retrieval");
         string[] found = [.. retrieval.GetProperty("truth").EnumerateArray().Select(h => h.GetString()!)];
-        Assert.Contains("L2H0", found);
-        Assert.DoesNotContain("L0H1", found);
+        Assert.Contains(strongest, found);
+        Assert.DoesNotContain(wrong, found);
         Assert.Equal(["needle"], truth.RootElement.GetProperty("tasks").EnumerateObject().Select(t => t.Name));
-        // One of two labels is right (L2H0); L2H0 is one of the truth's heads.
         double recall = 1.0 / found.Length;
-        Assert.Contains($"retrieval            truth {{{string.Join(" ", found)}}}, atlas {{L0H1 L2H0}}: precision 0.50, recall {recall:0.00}", output);
+        Assert.Contains($"retrieval            truth {{{string.Join(" ", found)}}}, atlas {{{strongest} {wrong}}}: precision 0.50, recall {recall:0.00}", output);
         Assert.Contains("wrote ", output);
     }
 

@@ -6,7 +6,8 @@ namespace HeadMiner.Analysis.Detectors;
 /// <summary>
 /// S-inhibition heads (IOI): at END they move "S is repeated" into the name movers' queries, steering them away from
 /// the subject. Path patching (Wang et al. 2023) with the ABC prompts as corrupted input: the sender's output is
-/// replaced by its corrupted value and only the name movers' query inputs see the change. Score = clean logit
+/// replaced by its corrupted value and only the name movers' query inputs see the change, through the MLPs on the way
+/// (recomputed, as in the paper; the other heads frozen). Score = clean logit
 /// difference − patched logit difference (the drop; positive when the head's message to the name movers helps).
 /// The name movers are the <see cref="NameMoverCount"/> best heads of <see cref="NameMoverDetector"/>'s score in
 /// layers ≥ 1, so that some heads can send to them.
@@ -40,7 +41,10 @@ public sealed class SInhibitionDetector : ICausalDetector
         // Path patching needs one batch of equal-length pairs: the largest length group (IOI sets have one length).
         var group = stats.Set.LengthGroups().OrderByDescending(g => g.Length).First();
         cancel.ThrowIfCancellationRequested();
-        var patching = new PathPatching(context.Model, new Metric(MetricKind.LogitDiff, stats.Set.Pairs(group)));
+        // The MLPs are on the paths (recomputed), as in the IOI paper and TaskCircuitTruth: freezing them counted only
+        // the sender's direct write into the queries, and on the retrained embedded model that hid a head whose message
+        // reaches the name movers through the MLPs (L0H1: a drop of 0.21 logit with them frozen, 2.5 with them on the path).
+        var patching = new PathPatching(context.Model, new Metric(MetricKind.LogitDiff, stats.Set.Pairs(group))) { MlpsOnPath = true };
         var sweep = patching.Sweep(receivers);
         progress?.Report(1);
         var scores = new double[L * H];

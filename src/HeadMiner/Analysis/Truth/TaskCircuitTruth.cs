@@ -26,9 +26,12 @@ namespace HeadMiner.Analysis.Truth;
 /// type's distractors (S1 and S2 for name movers; the other words or letters); successor heads have no source token
 /// and are defined by their OV circuit (Gould et al. 2023): the successor detector's OV score above its threshold.</item>
 /// </list>
-/// The truth of a type is the heads that carry its task and play its role: what an atlas label of that type must find
-/// (recall). A label is right when its head takes part in the task and plays the role (precision). A head that carries
-/// a task without the role is what formed instead of the textbook circuit, and is reported as such.
+/// The truth of a type is the heads that carry its task, take part in it and play its role: what an atlas label of
+/// that type must find (recall). A label is right when its head takes part in the task and plays the role (precision).
+/// Taking part is required of the truth too: a head whose mean share reaches 10% while its interval includes 0 is not
+/// shown to carry anything, and a label on it would count as wrong, so it cannot also be one a label must find (the
+/// retrained embedded model's L2H3 on IOI: share 0.11, interval [−0.06, 0.28]). A head that carries a task without
+/// the role is what formed instead of the textbook circuit, and is reported as such.
 /// </summary>
 public static class TaskCircuitTruth
 {
@@ -146,7 +149,7 @@ public static class TaskCircuitTruth
                     (spec.Distractors.Count > 0 ? $", ≥ {RoleSelectivity}× its most-attended of {string.Join(", ", spec.Distractors)})" : ")");
             }
             bool learned = measure.Learned;
-            var truth = learned ? carriers.Intersect(role).ToList() : [];
+            var truth = learned ? carriers.Intersect(participants).Intersect(role).ToList() : [];
             types.Add(new TypeTruth(spec, learned, roleText, learned ? carriers : [], learned ? participants : [], role, truth));
         }
         return new Result(count, seed, measures, types);
@@ -171,7 +174,7 @@ public static class TaskCircuitTruth
         using (var w = new System.Text.Json.Utf8JsonWriter(stream, new System.Text.Json.JsonWriterOptions { Indented = true }))
         {
             w.WriteStartObject();
-            w.WriteNumber("version", 3);
+            w.WriteNumber("version", 4);
             w.WriteString("model_sha256", modelSha256);
             w.WriteString("command", command);
             w.WriteNumber("pairs", result.Count);
@@ -185,7 +188,7 @@ public static class TaskCircuitTruth
             w.WriteString("text", "path patching from every head (every other head frozen, the MLPs recomputed on the paths: the IOI paper's definition); " +
                 "effect = the path's share of the clean → corrupted change of the metric, low/high its 95% bootstrap interval over the pairs. " +
                 "carriers: sign × effect ≥ carry_share; participants: the interval wholly on the type's side of 0; role_heads: the type's mechanism (role); " +
-                "truth = carriers with the role (what a label must find); a label is right on a participant with the role");
+                "truth = carriers that take part, with the role (what a label must find); a label is right on a participant with the role");
             w.WriteEndObject();
             w.WriteStartObject("tasks");
             foreach (var t in result.Tasks)

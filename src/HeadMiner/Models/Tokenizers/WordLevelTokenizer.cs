@@ -134,7 +134,7 @@ public sealed class WordLevelTokenizer : ITokenizer
         if (ContinuingSubwordPrefix is { } prefix && word.Length <= MaxInputCharsPerWord && TryPieces(word, prefix, ids)) return;
         string why = ContinuingSubwordPrefix is null ? "is not a word of this vocabulary"
             : word.Length > MaxInputCharsPerWord ? $"is longer than {MaxInputCharsPerWord} characters (max_input_chars_per_word)"
-            : "cannot be spelled with this vocabulary's pieces";
+            : "is not a word of this vocabulary, and its pieces do not spell it";
         ids.Add(_unknownId ?? throw new HeadMinerException($"\"{Shorten(word)}\" at character {at} {why} ({VocabSize} tokens, e.g. \"{_tokens[Math.Min(4, VocabSize - 1)]}\")"));
     }
 
