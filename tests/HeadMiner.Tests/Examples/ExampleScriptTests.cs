@@ -72,18 +72,21 @@ public class ExampleScriptTests
     }
 
     [Fact]
-    public void PathPatchingNamesAsNameMoversTheHeadsWithTheLargestDirectLogitAttribution()
+    public void PathPatchingNamesAsNameMoversTheHeadsWhoseDirectLogitAttributionChangesMost()
     {
         var (output, html) = RunExample("path_patching");
         Assert.Contains(("heatmap", "sender → logits (direct effect)"), Sections(html));
         Assert.Equal(4, Sections(html).Count(s => s.Kind == "heatmap")); // logits, then q, k and v of the name movers
         var movers = Line(output, "name movers: ").Split(' ');
 
-        // Direct logit attribution on the same pairs: the heads that write the most logit difference directly.
+        // Direct logit attribution on the same pairs: the heads whose direct write of the logit difference changes most
+        // from the corrupted run to the clean one (a path to the logits alone carries exactly that change, up to the
+        // final norm's scale, which the path recomputes).
         using var loaded = ModelLoader.Load(Path.Combine(TestPaths.RepoRoot, "models", "embedded"));
         var pairs = ModelTaskSets.Generate(loaded, "ioi", count: 32, seed: 1).Tokenize(loaded.RequireTokenizer());
-        var dla = DirectLogitAttribution.Compute(loaded.Model, pairs.CleanBatch(), pairs.Answers, pairs.Wrongs).MeanHeads();
-        var top = dla.SelectMany((row, l) => row.Select((v, h) => (Name: $"L{l}H{h}", v))).OrderByDescending(x => x.v).Take(2).Select(x => x.Name);
+        var clean = DirectLogitAttribution.Compute(loaded.Model, pairs.CleanBatch(), pairs.Answers, pairs.Wrongs).MeanHeads();
+        var corrupted = DirectLogitAttribution.Compute(loaded.Model, pairs.CorruptedBatch(), pairs.Answers, pairs.Wrongs).MeanHeads();
+        var top = clean.SelectMany((row, l) => row.Select((v, h) => (Name: $"L{l}H{h}", v: v - corrupted[l][h]))).OrderByDescending(x => x.v).Take(2).Select(x => x.Name);
         Assert.Equal(top.Order(StringComparer.Ordinal), movers.Order(StringComparer.Ordinal));
         Assert.Matches(@"strongest path into them: L\d+H\d+ → [qkv] \(0\.\d{3}\)", output);
     }

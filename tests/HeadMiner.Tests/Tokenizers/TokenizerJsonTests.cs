@@ -208,9 +208,14 @@ public sealed class TokenizerJsonTests : IDisposable
     public void UnsupportedPartsAreRefusedByName()
     {
         var json = ByteLevelJson(ignoreMerges: false, PreTokenizerPattern.Gpt2);
-        json["model"]!["type"] = "WordPiece";
+        json["model"]!["type"] = "Unigram";
         var e = Assert.Throws<HeadMinerException>(() => Load(json));
-        Assert.Contains("WordPiece", e.Message);
+        Assert.Contains("model.type Unigram is not supported", e.Message);
+        Assert.Contains("tokenizer.json", e.Message);
+        // WordPiece is read, but only with the whitespace pre-tokenizers of a word-level vocabulary, not ByteLevel.
+        json["model"]!["type"] = "WordPiece";
+        e = Assert.Throws<HeadMinerException>(() => Load(json));
+        Assert.Contains("on a WordPiece model is not supported", e.Message);
         Assert.Contains("tokenizer.json", e.Message);
 
         var sp = SentencePieceJson(metaspace: false, byteFallback: true);

@@ -18,7 +18,7 @@ public sealed class SubwordMergeDetector : TextPatternDetector
     public override string Description =>
         "attends from a word-continuation subword to the earlier subwords of the same word; score = share of attention to earlier keys on those pieces";
 
-    protected override string TargetNote => "targets: for a piece continuing a word (starts with a letter, follows a piece ending with a letter), the word's earlier pieces";
+    protected override string TargetNote => "targets: for a piece continuing a word (a WordPiece \"##\" piece, or one starting with a letter right after a piece ending with one), the word's earlier pieces";
 
     protected override string ControlNote => "control: for a piece that starts a word, the previous token (another word); score = target share − control share";
 

@@ -136,7 +136,8 @@ public static class HuggingFaceTokenizerJson
     private static ITokenizer BuildWordLevel(JsonAt root, JsonAt model, string path, TokenizerConfig? config)
     {
         var vocab = Vocabulary(model);
-        if (Flatten(root, "normalizer", "normalizers").Count > 0) throw new HeadMinerException($"{path}: a normalizer on a WordLevel model is not supported");
+        string kind = model.String("type", "BPE")!;
+        if (Flatten(root, "normalizer", "normalizers").Count > 0) throw new HeadMinerException($"{path}: a normalizer on a {kind} model is not supported");
         // WhitespaceSplit, optionally followed by one Split (Isolated) that cuts the words further (the toy English's
         // punctuation and years); a Split before the whitespace split would see spaces, which this order never does.
         PreTokenizerPattern? isolate = null;
@@ -146,17 +147,17 @@ public static class HuggingFaceTokenizerJson
             var p = preTokenizers[i];
             if (TypeOf(p) == "Split" && i > 0 && isolate is null) isolate = SplitPattern(p, path);
             else if (TypeOf(p) != "WhitespaceSplit" || isolate is not null)
-                throw new HeadMinerException($"{path}: pre-tokenizer {JsonAt.Clip(TypeOf(p))} at position {i} on a WordLevel model is not supported (only WhitespaceSplit, then at most one Split)");
+                throw new HeadMinerException($"{path}: pre-tokenizer {JsonAt.Clip(TypeOf(p))} at position {i} on a {kind} model is not supported (only WhitespaceSplit, then at most one Split)");
         }
         var (added, _) = AddedTokens(root, out var lstrip, out var rstrip);
-        if (lstrip.Count + rstrip.Count > 0) throw new HeadMinerException($"{path}: added tokens with lstrip/rstrip on a WordLevel model are not supported");
+        if (lstrip.Count + rstrip.Count > 0) throw new HeadMinerException($"{path}: added tokens with lstrip/rstrip on a {kind} model are not supported");
         int? Id(string? name) => name is null ? null : added.TryGetValue(name, out int i) ? i : vocab.TryGetValue(name, out int j) ? j : null;
         int? templateBos = TemplateBos(root, Id);
         int? bos = Id(config?.Bos) ?? templateBos ?? BosNames.Select(Id).FirstOrDefault(i => i is not null);
         int? eos = Id(config?.Eos) ?? EosNames.Select(Id).FirstOrDefault(i => i is not null);
         string? unknown = model.Optional("unk_token") is { Kind: JsonValueKind.String } unk ? unk.String() : null;
         bool addsBos = config?.AddBos ?? templateBos is not null;
-        if (model.String("type", "BPE") != "WordPiece")
+        if (kind != "WordPiece")
             return new WordLevelTokenizer(vocab, added, bos, eos, addsBos, unknown, path, isolate) { BosRule = BosRule(config, templateBos) };
         string prefix = model.Optional("continuing_subword_prefix") is { Kind: JsonValueKind.String } prefixAt ? prefixAt.String() : "##";
         if (prefix.Length == 0) throw new HeadMinerException($"{path}: model.continuing_subword_prefix is empty; a WordPiece prefix must mark continuation pieces");
