@@ -34,6 +34,9 @@ public class GemmBf16Tests
         [
             (1, 1, 1), (1, 45, 37), (1, 130, 769), (2, 3, 5), (7, 33, 17), (13, 65, 31), (12, 32, 16), (25, 97, 400),
             (3, 130, 769), (29, 1031, 385),
+            // 128-token forward shapes: 11 row tiles (the last 10 rows), A packed once for several column ranges, each
+            // range's 32-column strips over four depth blocks (odd depth) while the next strip is prefetched.
+            (130, 97, 1155),
         ];
         foreach (var kind in new[] { BKind.F32, BKind.Bf16, BKind.F16 })
             foreach (bool transB in new[] { false, true })
@@ -58,6 +61,43 @@ public class GemmBf16Tests
             {
                 GemmBf16.t_forceManaged = false;
             }
+        }
+    }
+
+    [Theory]
+    [InlineData(false, 130, 300, 1155)]
+    [InlineData(true, 130, 300, 1155)]
+    [InlineData(true, 37, 1031, 770)]
+    public void OneAndTwoThreadsGiveIdenticalResults(bool transB, int m, int n, int k)
+    {
+        // Each column range packs its own B strips from A packed once (by several threads when there are two), and
+        // every element is summed by the same tile in the same order: the split must not change a bit.
+        var random = new SeededRandom((ulong)(m + n + k));
+        var a = new float[m * k];
+        random.FillNormal(a, 1f);
+        var values = new float[n * k];
+        random.FillNormal(values, 0.5f);
+        var bits = new ushort[values.Length];
+        HalfPrecision.FloatToBf16(values, bits);
+        var c = new float[m * n];
+        random.FillNormal(c, 1f);
+        int saved = WorkerPool.MaxThreads;
+        try
+        {
+            var results = new List<float[]>();
+            foreach (int threads in new[] { 1, 2 })
+            {
+                WorkerPool.MaxThreads = threads;
+                var y = (float[])c.Clone();
+                GemmBf16.Multiply(transB, m, n, k, 0.75f, a, k, bits, HalfFormat.BFloat16, transB ? k : n, 0.5f, y, n);
+                results.Add(y);
+            }
+            Assert.Equal(results[0], results[1]);
+            Assert.DoesNotContain(results[1], float.IsNaN);
+        }
+        finally
+        {
+            WorkerPool.MaxThreads = saved;
         }
     }
 

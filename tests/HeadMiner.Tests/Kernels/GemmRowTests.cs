@@ -24,11 +24,19 @@ public class GemmRowTests
         return data;
     }
 
+    /// <summary>As below with 130 rows and a depth of 2,100: the few-rows order over a deep A (11 tiles), against rows alone.</summary>
+    [Theory]
+    [InlineData((int)HalfFormat.BFloat16, true, 77, 2100)]
+    [InlineData(-1, true, 77, 2100)]
+    [InlineData(-1, false, 40, 2100)]
+    public void RowsOfADeepFewRowsProductEqualEachRowAlone(int format, bool transB, int n, int k) => CheckRowsAgainstRowsAlone(format, transB, n, k, m: 130);
+
     [Theory]
     [MemberData(nameof(Shapes))]
-    public void ARowAloneEqualsTheSameRowInABatch(int format, bool transB, int n, int k)
+    public void ARowAloneEqualsTheSameRowInABatch(int format, bool transB, int n, int k) => CheckRowsAgainstRowsAlone(format, transB, n, k, m: 5);
+
+    private static void CheckRowsAgainstRowsAlone(int format, bool transB, int n, int k, int m)
     {
-        const int m = 5;
         int ldb = (transB ? k : n) + 2, ldc = n + 1;
         var random = new SeededRandom((ulong)(n * 31 + k));
         var a = new float[m * k];

@@ -250,7 +250,9 @@ public class GemmTests
     [InlineData(true, false, 400, 90, 260)] // few-rows order, narrow
     [InlineData(false, false, 200, 600, 900)] // general (mc×kc-blocked) order
     [InlineData(false, true, 700, 150, 300)] // general order: row blocks share each packed B block
-    [InlineData(true, true, 40, 300, 5000)] // general order with one row block: split by column groups
+    [InlineData(true, true, 40, 300, 5000)] // few rows, deep: general order on 1 thread, few-rows order (A 48 × 5000) on 2
+    [InlineData(false, true, 130, 200, 2100)] // 128 tokens at a 1B model's depth: likewise, B rows prefetched on 2 threads
+    [InlineData(true, true, 12, 70, 180_000)] // general order with one row block (A too deep for few rows): split by column groups
     public void OneAndTwoThreadsGiveIdenticalResults(bool transA, bool transB, int m, int n, int k)
     {
         var t = new Case { TransA = transA, TransB = transB, M = m, N = n, K = k, Beta = 0.5f };

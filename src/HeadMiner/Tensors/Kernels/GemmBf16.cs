@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
 
 namespace HeadMiner.Tensors.Kernels;
 
@@ -180,6 +181,12 @@ public static class GemmBf16
 
         [ThreadStatic] private static NativeBf16Job? t_cached;
 
+        // A rounded and packed once per product (12-row tiles, all depth), read by every column range; kept per
+        // calling thread, grown when a larger product comes, freed with the job when its thread has gone.
+        private uint* _packedA;
+        private long _packedACapacity;
+        private bool _packingA;
+
         private Kind _kind;
         private int _m, _n, _k, _lda, _format, _ldc, _chunk;
         private float _alpha, _beta;
@@ -208,22 +215,46 @@ public static class GemmBf16
             job._ldc = ldc;
             long work = (long)m * n * k;
             int threads = WorkerPool.InsideParallelRegion ? 1 : (int)Math.Min(WorkerPool.MaxThreads, Math.Max(1, work / MinMultiplyAddsPerThread));
+            if (kind == Kind.GemmDot) job.PackA(threads);
             // A few chunks per thread, claimed dynamically, so a core busy with another process does not hold the call back.
-            int chunks = threads == 1 ? 1 : threads * (kind == Kind.GemmDot ? 2 : 4);
+            int chunks = threads == 1 ? 1 : threads * (kind == Kind.GemmDot ? 8 : 4);
             job._chunk = Math.Max(ChunkAlign, (n + chunks - 1) / chunks + ChunkAlign - 1) / ChunkAlign * ChunkAlign;
             int count = (n + job._chunk - 1) / job._chunk;
             if (count == 1) job.Invoke(0);
             else WorkerPool.For(count, job);
         }
 
+        private void PackA(int threads)
+        {
+            long size = NativeBf16.hm_packed_a_bf16_size(_m, _k);
+            if (size > _packedACapacity)
+            {
+                NativeMemory.AlignedFree(_packedA);
+                _packedA = (uint*)NativeMemory.AlignedAlloc((nuint)size * sizeof(uint), 64);
+                _packedACapacity = size;
+            }
+            int tiles = (_m + 11) / 12;
+            _packingA = true;
+            if (threads == 1 || tiles == 1) NativeBf16.hm_pack_a_bf16(_m, 0, tiles, _k, _a, _lda, _packedA);
+            else WorkerPool.For(tiles, this);
+            _packingA = false;
+        }
+
+        ~NativeBf16Job() => NativeMemory.AlignedFree(_packedA);
+
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public void Invoke(int index)
         {
+            if (_packingA)
+            {
+                NativeBf16.hm_pack_a_bf16(_m, index, index + 1, _k, _a, _lda, _packedA);
+                return;
+            }
             int n0 = index * _chunk, n1 = Math.Min(_n, n0 + _chunk);
             switch (_kind)
             {
                 case Kind.GemmDot:
-                    NativeBf16.hm_gemm_bf16dot(_m, n0, n1, _k, _alpha, _a, _lda, _b, _format, _transB ? 1 : 0, _ldb, _beta, _c, _ldc);
+                    NativeBf16.hm_gemm_bf16dot(_m, n0, n1, _k, _alpha, _packedA, _b, _format, _transB ? 1 : 0, _ldb, _beta, _c, _ldc);
                     break;
                 case Kind.GemvDot:
                     NativeBf16.hm_gemv_bf16dot(n0, n1, _k, _alpha, _a, (ushort*)_b, _transB ? 1 : 0, _ldb, _beta, _c);

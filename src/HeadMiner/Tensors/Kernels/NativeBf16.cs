@@ -60,8 +60,16 @@ internal static unsafe partial class NativeBf16
     [LibraryImport(Library)]
     public static partial void hm_round_bf16(float* src, ushort* dst, long n);
 
+    /// <summary>uint32 elements of A packed by <see cref="hm_pack_a_bf16"/>.</summary>
     [LibraryImport(Library)]
-    public static partial void hm_gemm_bf16dot(int m, int n0, int n1, int k, float alpha, float* a, int lda,
+    public static partial long hm_packed_a_bf16_size(int m, int k);
+
+    /// <summary>Rounds and packs A's 12-row tiles [tile0, tile1) over all depth, for <see cref="hm_gemm_bf16dot"/>.</summary>
+    [LibraryImport(Library)]
+    public static partial void hm_pack_a_bf16(int m, int tile0, int tile1, int k, float* a, int lda, uint* apack);
+
+    [LibraryImport(Library)]
+    public static partial void hm_gemm_bf16dot(int m, int n0, int n1, int k, float alpha, uint* apack,
         void* b, int bFormat, int transB, long ldb, float beta, float* c, int ldc);
 
     [LibraryImport(Library)]

@@ -21,8 +21,6 @@ enum { FORMAT_F32 = 0, FORMAT_BF16 = 1, FORMAT_F16 = 2 };
 #define NR 32
 // Depth block in elements (even): a 32-column B panel is KC/2 x 32 uint32 = 24 KiB, in L1 with A's 12-row sliver.
 #define KC 384
-// Columns per packed B block: KC x NC bf16 = 768 KiB, in L2.
-#define NC 1024
 
 EXPORT int hm_bf16_supported(void)
 {
@@ -254,48 +252,79 @@ static void kernel_12x32(int pairs, const uint32_t* pa, const uint32_t* pb, floa
 
 // ---- GEMM with bf16 arithmetic (VDPBF16PS) ---------------------------------------------------------------------
 
+// Packed A for hm_gemm_bf16dot: the depth blocks of KC one after another; block pc holds m_blocks tiles of
+// MR x pairs(pc) uint32 (pack_a's layout), so block pc starts m_blocks * MR * pc / 2 elements in (KC is even).
+EXPORT long hm_packed_a_bf16_size(int m, int k) { return (long)((m + MR - 1) / MR) * MR * ((k + 1) / 2); }
+
+// Rounds and packs the MR-row tiles [tile0, tile1) of A (all depth) into the layout above; tiles are independent,
+// so the caller may spread them over threads.
+EXPORT void hm_pack_a_bf16(int m, int tile0, int tile1, int k, const float* a, int lda, uint32_t* apack)
+{
+    int m_blocks = (m + MR - 1) / MR;
+    uint16_t* row_tmp = (uint16_t*)scratch(2, (size_t)(KC + 2) * 2);
+    if (!row_tmp) abort();
+    for (int pc = 0; pc < k; pc += KC)
+    {
+        int kc = k - pc < KC ? k - pc : KC;
+        int pairs = (kc + 1) / 2;
+        uint32_t* block = apack + (size_t)m_blocks * MR * (pc / 2);
+        for (int ib = tile0; ib < tile1; ib++)
+        {
+            int rows = m - ib * MR < MR ? m - ib * MR : MR;
+            pack_a(a, lda, ib * MR, rows, pc, kc, block + (size_t)ib * MR * pairs, row_tmp);
+        }
+    }
+}
+
+// Asks for the lines [line0, line1) of the next strip's B rows (nn.Linear BF16 weights: each row's depth run
+// contiguous) in L2, so that strip's packing reads from cache instead of waiting on memory row by row.
+static inline void prefetch_strip(const uint16_t* rows, long ldb, int lines_per_row, int line0, int line1)
+{
+    for (int q = line0; q < line1; q++)
+        _mm_prefetch((const char*)(rows + (long)(q / lines_per_row) * ldb) + (long)(q % lines_per_row) * 64, _MM_HINT_T1);
+}
+
 // Columns [n0, n1) of C = alpha * bf16(A) * bf16(op(B)) + beta * C: both operands rounded to bf16 (B as stored if
-// already bf16), products exact in fp32, sums in fp32 (VDPBF16PS: two products per lane per step).
-EXPORT void hm_gemm_bf16dot(int m, int n0, int n1, int k, float alpha, const float* a, int lda,
+// already bf16), products exact in fp32, sums in fp32 (VDPBF16PS: two products per lane per step). A comes packed
+// by hm_pack_a_bf16 (once per product, shared by every thread's column range). Each 32-column strip of B is packed
+// over the whole depth at once (a weight row read start to end, as the hardware prefetcher likes), then every tile
+// of C's strip runs over it, depth block by depth block, from L1; meanwhile the next strip's rows are prefetched.
+EXPORT void hm_gemm_bf16dot(int m, int n0, int n1, int k, float alpha, const uint32_t* apack,
     const void* b, int b_format, int trans_b, long ldb, float beta, float* c, int ldc)
 {
     if (m <= 0 || n1 <= n0) return;
     int m_blocks = (m + MR - 1) / MR;
-    int kc_max = k < KC ? k : KC;
-    int pairs_max = (kc_max + 1) / 2;
-    uint32_t* apack = (uint32_t*)scratch(0, (size_t)m_blocks * MR * pairs_max * 4);
-    uint32_t* bpack = (uint32_t*)scratch(1, (size_t)(NC / NR) * NR * pairs_max * 4);
-    uint16_t* row_tmp = (uint16_t*)scratch(2, (size_t)(kc_max + 2) * 2);
-    if (!apack || !bpack || !row_tmp) abort();
-    // A is packed per depth block for all rows; with few columns per call (a thread's share) packing A once per
-    // depth block and column block is cheap next to the product for the shapes a forward pass runs.
-    for (int jc = n0; jc < n1; jc += NC)
+    int all_pairs = (k + 1) / 2;
+    uint32_t* bstrip = (uint32_t*)scratch(1, (size_t)all_pairs * NR * 4);
+    if (!bstrip) abort();
+    int blocks = (k + KC - 1) / KC;
+    int prefetch = b_format == FORMAT_BF16 && trans_b;
+    int lines_per_row = (int)(((long)k * 2 + 63) / 64);
+    for (int j = n0; j < n1; j += NR)
     {
-        int nc = n1 - jc < NC ? n1 - jc : NC;
-        int panels = (nc + NR - 1) / NR;
+        int cols = n1 - j < NR ? n1 - j : NR;
+        for (int pc = 0; pc < k; pc += KC)
+            pack_b(b, b_format, trans_b, ldb, pc, k - pc < KC ? k - pc : KC, j, cols, bstrip + (size_t)(pc / 2) * NR);
+        int next = j + NR, next_cols = n1 - next < NR ? n1 - next : NR;
+        int lines = prefetch && next < n1 ? next_cols * lines_per_row : 0;
+        int calls = blocks * m_blocks, per_call = (lines + calls - 1) / calls, line = 0;
+        const uint16_t* next_rows = (const uint16_t*)b + (long)next * ldb;
         for (int pc = 0; pc < k; pc += KC)
         {
             int kc = k - pc < KC ? k - pc : KC;
             int pairs = (kc + 1) / 2;
-            for (int q = 0; q < panels; q++)
-            {
-                int cols = nc - q * NR < NR ? nc - q * NR : NR;
-                pack_b(b, b_format, trans_b, ldb, pc, kc, jc + q * NR, cols, bpack + (size_t)q * NR * pairs);
-            }
+            const uint32_t* block = apack + (size_t)m_blocks * MR * (pc / 2);
             for (int ib = 0; ib < m_blocks; ib++)
             {
-                int rows = m - ib * MR < MR ? m - ib * MR : MR;
-                pack_a(a, lda, ib * MR, rows, pc, kc, apack + (size_t)ib * MR * pairs, row_tmp);
-            }
-            for (int q = 0; q < panels; q++)
-            {
-                int cols = nc - q * NR < NR ? nc - q * NR : NR;
-                for (int ib = 0; ib < m_blocks; ib++)
+                if (line < lines)
                 {
-                    int rows = m - ib * MR < MR ? m - ib * MR : MR;
-                    kernel_12x32(pairs, apack + (size_t)ib * MR * pairs, bpack + (size_t)q * NR * pairs,
-                        c + (long)ib * MR * ldc + jc + q * NR, ldc, rows, cols, alpha, beta, pc == 0);
+                    int end = line + per_call < lines ? line + per_call : lines;
+                    prefetch_strip(next_rows, ldb, lines_per_row, line, end);
+                    line = end;
                 }
+                int rows = m - ib * MR < MR ? m - ib * MR : MR;
+                kernel_12x32(pairs, block + (size_t)ib * MR * pairs, bstrip + (size_t)(pc / 2) * NR,
+                    c + (long)ib * MR * ldc + j, ldc, rows, cols, alpha, beta, pc == 0);
             }
         }
     }

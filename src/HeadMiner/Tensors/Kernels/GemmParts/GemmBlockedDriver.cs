@@ -1,4 +1,5 @@
 using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics.X86;
 
 namespace HeadMiner.Tensors.Kernels.GemmParts;
 
@@ -17,14 +18,23 @@ internal static unsafe class GemmBlockedDriver<TKernel> where TKernel : IGemmMic
 {
     public static int PaddedRows(int m) => (m + TKernel.Mr - 1) / TKernel.Mr * TKernel.Mr;
 
-    public static bool UsesFewRowsOrder(int m, int k) => (long)PaddedRows(m) * k <= GemmBlocking.FewRowsPackedA;
+    /// <summary>
+    /// Whether rows [0, m) of a depth-k product run in the few-rows order: when all of packed A fits L2's share, or,
+    /// for a product split over threads, when A has at most <see cref="GemmBlocking.Mc"/> rows (see
+    /// <see cref="GemmBlocking.FewRowsMaxPackedA"/>). Either order sums every element in the same order.
+    /// </summary>
+    public static bool UsesFewRowsOrder(int m, int k, bool split)
+    {
+        long packedA = (long)PaddedRows(m) * k;
+        return packedA <= GemmBlocking.FewRowsPackedA || (split && PaddedRows(m) <= GemmBlocking.Mc && packedA <= GemmBlocking.FewRowsMaxPackedA);
+    }
 
     public static int DepthBlock(int k) => GemmBlocking.BalancedBlock(k, GemmBlocking.Kc, 1);
 
     /// <summary>C[i0..i0+m, j0..j0+n] on the calling thread.</summary>
     public static void Run(in GemmOperands op, int i0, int m, int j0, int n, GemmPackBuffers buffers)
     {
-        if (UsesFewRowsOrder(m, op.K))
+        if (UsesFewRowsOrder(m, op.K, split: false))
         {
             PackAllOfA(op, i0, m, buffers.A);
             RunStrip(op, buffers.A, i0, m, j0, n, buffers);
@@ -64,8 +74,16 @@ internal static unsafe class GemmBlockedDriver<TKernel> where TKernel : IGemmMic
                 float beta = pc == 0 ? op.Beta : 1f; // later slices accumulate onto the first
                 PackBPanel(op, j0 + jr, cols, pc, kc, panelB);
                 float* sliceA = packedA + (nint)mPadded * pc;
-                for (int ir = 0; ir < m; ir += mr)
+                // The next slice this strip packs: its depth-contiguous rows (nn.Linear weights) are too short a run
+                // each for the hardware prefetcher, so they are requested by hand, a share before each tile.
+                int nextJ = pc + kc < k ? j0 + jr : j0 + jr + nr, nextPc = pc + kc < k ? pc + kc : 0;
+                int nextCols = nextJ < j0 + n ? Math.Min(nr, j0 + n - nextJ) : 0;
+                int tiles = (m + mr - 1) / mr, rowsPerTile = (nextCols + tiles - 1) / tiles;
+                for (int ir = 0, t = 0; ir < m; ir += mr, t++)
+                {
+                    PrefetchBRows(op, nextJ + t * rowsPerTile, Math.Min(rowsPerTile, nextCols - t * rowsPerTile), nextPc, Math.Min(kcBlock, k - nextPc));
                     Tile(kc, sliceA + (nint)ir * kc, panelB, cPanel + ir * op.Ldc, op.Ldc, op.Alpha, beta, Math.Min(mr, m - ir), cols, buffers.EdgeTile);
+                }
             }
         }
     }
@@ -104,6 +122,20 @@ internal static unsafe class GemmBlockedDriver<TKernel> where TKernel : IGemmMic
                     }
                 }
             }
+        }
+    }
+
+    /// <summary>Asks for columns [j, j+cols) of depth slice [pc, pc+kc) of op(B) in L2, when each column's depth run is contiguous.</summary>
+    private static void PrefetchBRows(in GemmOperands op, int j, int cols, int pc, int kc)
+    {
+        if (op.BDepth != 1 || cols <= 0 || !Sse.IsSupported) return;
+        nint elementBytes = op.BHalf != null ? sizeof(ushort) : sizeof(float);
+        byte* first = op.BHalf != null ? (byte*)(op.BHalf + j * op.BOuter + pc) : (byte*)(op.B + j * op.BOuter + pc);
+        nint rowBytes = op.BOuter * elementBytes, runBytes = kc * elementBytes;
+        for (int r = 0; r < cols; r++)
+        {
+            byte* row = first + r * rowBytes;
+            for (nint offset = 0; offset < runBytes; offset += 64) Sse.Prefetch1(row + offset);
         }
     }
 

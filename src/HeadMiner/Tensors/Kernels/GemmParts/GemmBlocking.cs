@@ -24,8 +24,18 @@ internal static class GemmBlocking
     /// </summary>
     public const int FewRowsPackedA = 160 * 1024;
 
+    /// <summary>
+    /// Most floats of packed A for the few-rows order when a product split over threads has at most <see cref="Mc"/>
+    /// rows, however deep (8 MiB: 128 tokens × depth 16,384). With so few rows the general order's threads split the
+    /// rows into parts of one or two tiles, and each part then reads every packed B panel back from L3 for one or two
+    /// tiles of work; the few-rows order instead gives each thread column strips, and each B panel, just packed, serves
+    /// every tile. On one thread the general order already runs all tiles against each fresh panel and is kept (it was
+    /// the faster at 128 × 2048 × 512 there). Measured on the Llama-3.2-1B shape at 128 tokens: docs/PERFORMANCE.md.
+    /// </summary>
+    public const int FewRowsMaxPackedA = 2 * 1024 * 1024;
+
     /// <summary>Floats of the per-thread packed A buffer: room for either order's largest block.</summary>
-    public const int PackedACapacity = Mc * Kc > FewRowsPackedA ? Mc * Kc : FewRowsPackedA;
+    public const int PackedACapacity = Mc * Kc > FewRowsMaxPackedA ? Mc * Kc : FewRowsMaxPackedA; // ≥ FewRowsPackedA too
 
     /// <summary>Splits <paramref name="total"/> into the fewest blocks of at most <paramref name="max"/>, of nearly equal size rounded up to <paramref name="multiple"/>.</summary>
     public static int BalancedBlock(int total, int max, int multiple)

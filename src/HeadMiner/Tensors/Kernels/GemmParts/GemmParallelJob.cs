@@ -57,7 +57,7 @@ internal sealed unsafe class GemmParallelJob<TKernel> : IParallelBody where TKer
         int slices = (k + kcBlock - 1) / kcBlock;
         int tiles = (m + TKernel.Mr - 1) / TKernel.Mr;
         job._kcBlock = kcBlock;
-        if (GemmBlockedDriver<TKernel>.UsesFewRowsOrder(m, op.K))
+        if (GemmBlockedDriver<TKernel>.UsesFewRowsOrder(m, op.K, split: true))
         {
             job._packedA = mine.A;
             job._phase = Phase.PackA;
