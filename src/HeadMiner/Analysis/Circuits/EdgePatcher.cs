@@ -18,8 +18,9 @@ namespace HeadMiner.Analysis.Circuits;
 /// outputs, and both embeddings are cached. A set of patched edges changes nothing before the earliest layer one of
 /// them is read in, so its run resumes from the cached clean resid_pre of that layer (the logits are read in the
 /// last layer's resid_post); a sender below that layer has its clean output there, whose difference from the
-/// corrupted one is cached once. Several sets with the same first layer run as copies of the pair batch in one
-/// forward. A receiver's q/k/v inputs are its own copies of resid_pre (the split-input hook sites), so patching one
+/// corrupted one is cached once. A set that patches only edges into the logits runs no block at all: the cached
+/// clean final residual minus those senders' cached differences goes straight to the final norm and the
+/// unembedding. Several sets with the same first layer run as copies of the pair batch in one forward. A receiver's q/k/v inputs are its own copies of resid_pre (the split-input hook sites), so patching one
 /// head's input leaves its layer-mates alone.
 /// </para>
 /// </summary>
@@ -27,6 +28,7 @@ public sealed class EdgePatcher
 {
     private readonly Transformer _model;
     private readonly float[][] _cleanResidPre;
+    private readonly float[] _cleanFinal;
     private readonly float[][] _corruptedZ;
     private readonly float[][] _corruptedMlpOut;
     private readonly float[] _embedDelta;
@@ -57,6 +59,7 @@ public sealed class EdgePatcher
         FiniteForward.Check(model, pairs.CleanBatch(), cleanRun.Logits!, "the clean prompts");
         FiniteForward.Check(model, pairs.CorruptedBatch(), corruptedRun.Logits!, "the corrupted prompts");
         _cleanResidPre = PerLayer(clean, ActivationSite.ResidPre, c.Layers);
+        _cleanFinal = cleanRun.Residual;
         _cleanZ = PerLayer(clean, ActivationSite.Z, c.Layers);
         _cleanMlpOut = PerLayer(clean, ActivationSite.MlpOut, c.Layers);
         _corruptedZ = PerLayer(corrupted, ActivationSite.Z, c.Layers);
@@ -135,11 +138,11 @@ public sealed class EdgePatcher
         {
             if (patchedSets[i].Length != Graph.EdgeCount)
                 throw new ArgumentException($"set {i} has {patchedSets[i].Length} flags; the graph has {Graph.EdgeCount} edges", nameof(patchedSets));
-            starts[i] = StartLayer(patchedSets[i]);
+            starts[i] = FirstReadLayer(patchedSets[i]);
             if (starts[i] < 0) result[i] = (double[])CleanPerPair.Clone();
             else if (FullReruns) starts[i] = 0;
         }
-        int copies = CopiesPerRun();
+        int copies = CopiesPerRun;
         foreach (var group in Enumerable.Range(0, patchedSets.Count).Where(i => starts[i] >= 0).GroupBy(i => starts[i]))
         {
             var members = group.ToArray();
@@ -154,25 +157,30 @@ public sealed class EdgePatcher
         return result;
     }
 
-    /// <summary>The first layer a patched edge is read in (the logits: in the last layer's resid_post); −1 when none is patched.</summary>
-    public int StartLayer(bool[] patched)
+    /// <summary>The first layer a patched edge is read in, the layer count when only logits edges are; −1 when none is patched.</summary>
+    private int FirstReadLayer(bool[] patched)
     {
         int start = int.MaxValue;
         for (int e = 0; e < patched.Length; e++)
             if (patched[e]) start = Math.Min(start, Graph.Receivers[Graph.Edges[e].Receiver].Layer);
-        return start == int.MaxValue ? -1 : Math.Min(start, _model.Config.Layers - 1);
+        return start == int.MaxValue ? -1 : start;
     }
 
-    private int CopiesPerRun()
+    /// <summary>Patched sets one batched forward runs as copies of the pair batch (bounded by <see cref="MaxRowsPerRun"/> and, for full-sequence metrics, 64 Mi logits).</summary>
+    public int CopiesPerRun
     {
-        int copies = Math.Max(1, MaxRowsPerRun / RowsPerCopy);
-        if (!Metric.LastPositionOnly)
-            copies = Math.Min(copies, Math.Max(1, (int)Math.Min(int.MaxValue, (64L << 20) / ((long)RowsPerCopy * _model.Config.VocabSize))));
-        return copies;
+        get
+        {
+            int copies = Math.Max(1, MaxRowsPerRun / RowsPerCopy);
+            if (!Metric.LastPositionOnly)
+                copies = Math.Min(copies, Math.Max(1, (int)Math.Min(int.MaxValue, (64L << 20) / ((long)RowsPerCopy * _model.Config.VocabSize))));
+            return copies;
+        }
     }
 
     private double[][] Run(int start, bool[][] sets)
     {
+        if (start == _model.Config.Layers) return RunFromFinalResidual(sets);
         var one = Metric.Pairs.CleanBatch();
         int copies = sets.Length;
         var ids = new int[one.Ids.Length * copies];
@@ -188,6 +196,35 @@ public sealed class EdgePatcher
             Hooks = hooks,
             LastOnly = Metric.LastPositionOnly,
             StartLayer = start,
+            StartResidual = residual,
+        }).Logits!;
+        Forwards++;
+        return Metric.PerPairMany(logits);
+    }
+
+    /// <summary>
+    /// Sets that patch only edges into the logits: nothing before the final norm changes except the final residual,
+    /// so each copy starts as the clean run's final residual less the patched senders' cached clean − corrupted
+    /// differences (subtracted in edge order, as the resid_post hook does), and only the unembedding runs.
+    /// </summary>
+    private double[][] RunFromFinalResidual(bool[][] sets)
+    {
+        var one = Metric.Pairs.CleanBatch();
+        int copies = sets.Length, size = _cleanFinal.Length;
+        var ids = new int[one.Ids.Length * copies];
+        var residual = new float[size * copies];
+        for (int j = 0; j < copies; j++)
+        {
+            one.Ids.CopyTo(ids, j * one.Ids.Length);
+            var copy = residual.AsSpan(j * size, size);
+            _cleanFinal.CopyTo(copy);
+            for (int e = 0; e < sets[j].Length; e++)
+                if (sets[j][e]) TensorPrimitives.Subtract(copy, CleanDelta(Graph.Edges[e].Sender), copy);
+        }
+        var logits = _model.Run(new TokenBatch(ids, one.Batch * copies, one.Length), new ForwardOptions
+        {
+            LastOnly = Metric.LastPositionOnly,
+            StartLayer = _model.Config.Layers,
             StartResidual = residual,
         }).Logits!;
         Forwards++;
