@@ -45,8 +45,9 @@ public sealed class AcdcState
 /// <para>A receiver whose node no longer writes anywhere (every edge out of it removed) cannot change the metric,
 /// exactly: its readers all see its corrupted output. Its incoming edges are removed without a run (score 0), which
 /// is what makes ACDC's sweep shrink as it goes.</para>
-/// <para>Speculative batches: most tries end in a removal, so the next candidates (up to
-/// <c>candidatesPerRun</c>, all read in the same layer) are evaluated together, as copies of the pair batch in one
+/// <para>Speculative batches (<c>candidatesPerRun</c> &gt; 1): most tries end in a removal, so the next candidates (all read in the same layer; the
+/// batch doubles, up to <c>candidatesPerRun</c>, after a batch whose speculation held and halves after one that
+/// failed) are evaluated together, as copies of the pair batch in one
 /// forward, each with every candidate before it removed too — the set the sequential sweep evaluates if those were
 /// all removed. The results are then taken in order; at the first candidate that is kept, the sets after it assumed a
 /// removal that did not happen, so they are dropped and the next batch starts after it. Every result used is thus
@@ -59,12 +60,13 @@ public static class Acdc
     /// <summary>
     /// Runs (or resumes, from <paramref name="state"/>) the sweep with threshold <paramref name="tau"/>.
     /// <paramref name="checkpoint"/> is called after each receiver with the state so far; <paramref name="progress"/>
-    /// gets the fraction of receivers visited. <paramref name="candidatesPerRun"/>: candidates evaluated speculatively
-    /// in one forward (0: as many copies as <see cref="EdgePatcher.CopiesPerRun"/> allows; 1: one at a time, the
-    /// plain sequential loop).
+    /// gets the fraction of receivers visited. <paramref name="candidatesPerRun"/>: the most candidates evaluated
+    /// speculatively in one forward (0: as many copies as <see cref="EdgePatcher.CopiesPerRun"/> allows; 1, the
+    /// default: one at a time — on the CPU a forward costs about the same per copy however many it holds, so the
+    /// copies dropped after a kept edge made speculation slower in `bench circuits`, docs/CIRCUITS.md).
     /// </summary>
     public static Circuit Run(EdgePatcher patcher, double tau, AcdcState? state = null, Action<AcdcState>? checkpoint = null,
-        IProgress<double>? progress = null, CancellationToken cancel = default, int candidatesPerRun = 0)
+        IProgress<double>? progress = null, CancellationToken cancel = default, int candidatesPerRun = 1)
     {
         ArgumentNullException.ThrowIfNull(patcher);
         if (double.IsNaN(tau)) throw new HeadMinerException("ACDC: τ is NaN");
@@ -73,7 +75,10 @@ public static class Acdc
         state ??= AcdcState.Start(patcher, tau);
         if (state.Removed.Length != graph.EdgeCount) throw new HeadMinerException($"ACDC: the saved state has {state.Removed.Length} edges; this graph has {graph.EdgeCount}");
         bool kl = patcher.Metric.Kind == MetricKind.KlDivergence;
-        int perRun = candidatesPerRun > 0 ? candidatesPerRun : patcher.CopiesPerRun;
+        int most = candidatesPerRun > 0 ? candidatesPerRun : patcher.CopiesPerRun;
+        // The batch grows while its speculation holds and shrinks when it fails: a forward's cost grows with its
+        // copies, so copies dropped after a kept edge are work lost (on small models about all the cost of a copy).
+        int perRun = 1;
         var order = graph.Receivers.Reverse().ToArray();
         var removed = state.Removed;
         var steps = new List<Step>();
@@ -83,6 +88,7 @@ public static class Acdc
             cancel.ThrowIfCancellationRequested();
             Plan(graph, order, state, perRun, steps, sets);
             var values = sets.Count > 0 ? patcher.Evaluate(sets) : [];
+            bool held = true;
             for (int i = 0; i < steps.Count; i++)
             {
                 var step = steps[i];
@@ -111,9 +117,11 @@ public static class Acdc
                 }
                 // Kept: what follows assumed its removal. Only the end of its receiver, if next, still stands.
                 state.Discarded += sets.Count - 1 - step.Set;
+                held = step.Set == sets.Count - 1;
                 if (i + 1 < steps.Count && steps[i + 1].Kind == StepKind.ReceiverDone) FinishReceiver();
                 break;
             }
+            perRun = held ? Math.Min(most, 2 * perRun) : Math.Max(1, perRun / 2);
         }
         void FinishReceiver()
         {
