@@ -14,6 +14,7 @@ namespace HeadMiner.Bench;
 /// against the plain loop (every evaluation a full rerun from the embedding) on the same circuits.
 /// Settings: ACDC τ = x · |clean − corrupted| (logit difference) for x in --taus (0.02,0.05,0.1,0.2); EAP and EAP-IG
 /// (each step count of --steps, 5,20; eap-ig over inputs, eap-ig-act over activations) keep the edges with |score| ≥ x · |clean − corrupted| for the same x. Options: --seeds N (3),
+/// --methods acdc,eap,eap-ig,eap-ig-act (all), --no-embedded (skip the embedded model's IOI task: <see cref="EmbeddedIoiCircuit"/>), --speed-repeats N (3, its ACDC speed sweeps),
 /// --kinds induction,ioi,successor (all), --verbose (every row). The summary is printed per kind and over all circuits.
 /// </summary>
 public static class CircuitsBench
@@ -25,9 +26,12 @@ public static class CircuitsBench
         var stepCounts = (Option(args, "--steps") ?? "5,20").Split(',').Select(t => int.Parse(t, CultureInfo.InvariantCulture)).ToArray();
         var taus = (Option(args, "--taus") ?? "0.02,0.05,0.1,0.2").Split(',').Select(t => double.Parse(t, CultureInfo.InvariantCulture)).ToArray();
         bool verbose = args.Contains("--verbose");
+        var methods = (Option(args, "--methods") ?? "acdc,eap,eap-ig,eap-ig-act").Split(',');
+        foreach (var m in methods)
+            if (m is not ("acdc" or "eap" or "eap-ig" or "eap-ig-act")) throw new ArgumentException($"--methods {m}: use acdc, eap, eap-ig, eap-ig-act");
         var rows = new List<(string Kind, string Method, string Setting, string Circuit, CircuitScore Score, double Faithfulness, int Edges, double Seconds)>();
-        long fastEvaluations = 0, plainEvaluations = 0;
-        double fastSeconds = 0, plainSeconds = 0;
+        // ACDC's speed: the same sweep (τ = the first --taus value) three ways, interleaved per circuit.
+        var speed = new AcdcSpeed();
         var circuits = new List<PlantedCircuit>();
         foreach (var kind in kinds)
             foreach (var skeleton in new[] { PlantedSkeleton.Gpt2, PlantedSkeleton.Llama })
@@ -49,29 +53,19 @@ public static class CircuitsBench
                     Console.WriteLine($"    {method,-7} {setting,-8} edges {circuit.EdgeCount,4}  F1 {score.EdgeF1:0.00}  node R {score.NodeRecall:0.00}  faithfulness {faithful:0.000}  {seconds:0.00} s"
                         + (score.DecoysIncluded.Count > 0 ? $"  decoys {string.Join(",", score.DecoysIncluded)}" : ""));
             }
-            foreach (double x in taus)
+            if (methods.Contains("acdc"))
             {
-                long before = patcher.Evaluations;
-                var clock = Stopwatch.StartNew();
-                var circuit = Acdc.Run(patcher, x * span);
-                double seconds = clock.Elapsed.TotalSeconds;
-                if (x == taus[0])
+                foreach (double x in taus)
                 {
-                    fastEvaluations += patcher.Evaluations - before;
-                    fastSeconds += seconds;
+                    var clock = Stopwatch.StartNew();
+                    var circuit = Acdc.Run(patcher, x * span);
+                    Add("acdc", $"τ={x}", circuit, clock.Elapsed.TotalSeconds);
                 }
-                Add("acdc", $"τ={x}", circuit, seconds);
+                speed.Measure(planted.Model, planted.Pairs, planted.Metric, graph, taus[0] * span);
             }
-            // The plain loop on the same sweep (one τ): every evaluation reruns the model from the embedding.
-            {
-                var plain = EdgePatcher.Create(planted.Model, planted.Pairs, planted.Metric, graph);
-                plain = new EdgePatcher(planted.Model, plain.Metric, graph) { FullReruns = true };
-                var clock = Stopwatch.StartNew();
-                Acdc.Run(plain, taus[0] * span);
-                plainSeconds += clock.Elapsed.TotalSeconds;
-                plainEvaluations += plain.Evaluations;
-            }
-            var scorers = new[] { ("eap", 1) }.Concat(stepCounts.Select(k => ($"eap-ig{k}", k))).Concat(stepCounts.Select(k => ($"eap-ig-act{k}", k)));
+            var scorers = new[] { ("eap", 1) }.Where(_ => methods.Contains("eap"))
+                .Concat(stepCounts.Where(_ => methods.Contains("eap-ig")).Select(k => ($"eap-ig{k}", k)))
+                .Concat(stepCounts.Where(_ => methods.Contains("eap-ig-act")).Select(k => ($"eap-ig-act{k}", k)));
             foreach (var (method, k) in scorers)
             {
                 var clock = Stopwatch.StartNew();
@@ -114,9 +108,8 @@ public static class CircuitsBench
                     $"  {method,-11} {r.Setting,-7} {r.Circuit,-22} edges {r.Edges,4}  P {r.Score.EdgePrecision:0.00} R {r.Score.EdgeRecall:0.00} F1 {r.Score.EdgeF1:0.00}  node P {r.Score.NodePrecision:0.00} R {r.Score.NodeRecall:0.00}  decoys {r.Score.DecoysIncluded.Count}  faithfulness {r.Faithfulness:0.000}  {r.Seconds:0.000} s"));
         }
         Console.WriteLine();
-        double fastRate = fastEvaluations / fastSeconds, plainRate = plainEvaluations / plainSeconds;
-        Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"ACDC patch evaluations per second (τ = {taus[0]} · |clean − corrupted|, the same sweeps): resumed at the receiver's layer {fastRate:0} ({fastEvaluations} in {fastSeconds:0.00} s), plain full reruns {plainRate:0} ({plainEvaluations} in {plainSeconds:0.00} s): {fastRate / plainRate:0.00}×"));
+        if (methods.Contains("acdc") && circuits.Count > 0) speed.Print($"τ = {taus[0]} · |clean − corrupted|, {circuits.Count} planted circuits");
+        if (!args.Contains("--no-embedded")) EmbeddedIoiCircuit.Run(taus, stepCounts, methods, IntOption(args, "--speed-repeats", 3));
         return 0;
     }
 

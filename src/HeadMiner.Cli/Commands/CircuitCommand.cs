@@ -32,11 +32,15 @@ public static class CircuitCommand
         var tau = new Option<double?>("--tau") { Description = "ACDC threshold: remove an edge when the metric moves by less than this (default 0.01)" };
         var edges = new Option<int?>("--edges") { Description = "EAP / EAP-IG: keep the N highest-|score| edges (default 50)" };
         var steps = new Option<int>("--steps") { Description = "EAP-IG interpolation steps", DefaultValueFactory = _ => 5 };
+        var igOver = new Option<string?>("--ig-over")
+        {
+            Description = "EAP-IG: interpolate the input embeddings (inputs, the default) or each node's output in turn, everything after it recomputed (activations: finds chains of saturated gates that the inputs path misses; costs 1 + 2·layers times the backward passes)",
+        };
         var unsplit = new Option<bool>("--no-qkv-split") { Description = "One receiver per head instead of its q, k and v inputs (models with one k/v head per query head)" };
         var process = ModelOptions.Process();
         var output = new Option<string>("--out", "-o") { Description = "Directory for circuit.json and circuit.svg", DefaultValueFactory = _ => "circuit" };
         var command = new Command("circuit", "Find the circuit (heads, MLPs and the edges between them) that carries a task: ACDC, EAP or EAP-IG.")
-        { model, task, pairs, count, seed, method, metric, tau, edges, steps, unsplit, process, output, allowUnused };
+        { model, task, pairs, count, seed, method, metric, tau, edges, steps, igOver, unsplit, process, output, allowUnused };
         command.SetAction((parse, cancel) =>
         {
             string methodName = parse.GetValue(method)!.ToLowerInvariant();
@@ -47,6 +51,10 @@ public static class CircuitCommand
             if ((taskName is null) == (pairsPath is null)) throw new UsageException("give either --task NAME or --pairs FILE");
             if (methodName == "acdc" && parse.GetValue(edges) is not null) throw new UsageException("--edges is for eap and eap-ig; ACDC's size is set by --tau");
             if (methodName != "acdc" && parse.GetValue(tau) is not null) throw new UsageException("--tau is for acdc; eap and eap-ig keep --edges N");
+            string? over = parse.GetValue(igOver)?.ToLowerInvariant();
+            if (over is not (null or "inputs" or "activations")) throw new UsageException($"--ig-over {over}: use inputs or activations");
+            if (over is not null && methodName != "eap-ig") throw new UsageException("--ig-over is for --method eap-ig");
+            bool overActivations = over == "activations";
             int stepCount = methodName == "eap" ? 1 : parse.GetValue(steps);
             if (stepCount < 1) throw new UsageException($"--steps {stepCount}: at least 1");
             string outDir = OutputFiles.PrepareDirectory(parse.GetValue(output)!);
@@ -94,11 +102,16 @@ public static class CircuitCommand
             else
             {
                 int keep = parse.GetValue(edges) ?? Math.Min(50, graph.EdgeCount);
-                var scores = ProgressDisplay.Run(stderr, methodName, _ => stepCount == 1 && methodName == "eap"
+                var scores = ProgressDisplay.Run(stderr, methodName, _ => methodName == "eap"
                     ? EapScores.Compute(loaded.Model, tokenized, metricKind, graph)
+                    : overActivations ? EapIgScores.Activations(loaded.Model, tokenized, metricKind, graph, stepCount, cancel)
                     : EapIgScores.Compute(loaded.Model, tokenized, metricKind, graph, stepCount, cancel));
                 var settings = new Dictionary<string, string> { ["metric"] = patcher.Metric.Name, ["split_qkv"] = graph.SplitQkv ? "true" : "false" };
-                if (methodName == "eap-ig") settings["steps"] = stepCount.ToString(CultureInfo.InvariantCulture);
+                if (methodName == "eap-ig")
+                {
+                    settings["steps"] = stepCount.ToString(CultureInfo.InvariantCulture);
+                    settings["ig_over"] = overActivations ? "activations" : "inputs";
+                }
                 circuit = TopEdges.Select(graph, scores, keep, methodName, settings);
             }
             double seconds = clock.Elapsed.TotalSeconds;

@@ -2,6 +2,7 @@ using System.Text.Json;
 using HeadMiner.Analysis.Circuits;
 using HeadMiner.Cli;
 using HeadMiner.Models;
+using HeadMiner.Tasks;
 using HeadMiner.Tasks.Sets;
 using static HeadMiner.Tests.CliRunner;
 
@@ -70,6 +71,55 @@ public class CircuitCommandTests
         Assert.StartsWith("<svg xmlns=\"http://www.w3.org/2000/svg\"", svg);
         Assert.Equal(23, svg.Split("<line ").Length - 1);
         foreach (var e in edges) Assert.Contains($"<title>{e.GetProperty("sender").GetString()}-&gt;{e.GetProperty("receiver").GetString()}: ", svg);
+    }
+
+    /// <summary>
+    /// --ig-over activations runs EAP-IG over activations (<see cref="EapIgScores.Activations"/>): the kept edges and
+    /// their scores are its top edges on the same pairs, not the inputs variant's, and circuit.json records the choice.
+    /// </summary>
+    [Fact]
+    public void EapIgOverActivationsKeepsThatVariantsTopEdgesAndRecordsIt()
+    {
+        using var dir = TestPaths.NewTempDirectory();
+        using var loaded = ModelLoader.Load(Model);
+        var tokenizer = loaded.RequireTokenizer();
+        TaskSets.Find("ioi")!.Generate(tokenizer, new TaskSetOptions { Count = 5, Seed = 7, ContextLength = loaded.Model.Config.ContextLength })
+            .Save(dir.File("pairs.json"));
+        var (code, output, err) = Run("circuit", "-m", Model, "--pairs", dir.File("pairs.json"), "--method", "eap-ig", "--ig-over", "activations",
+            "--steps", "2", "--edges", "13", "--metric", "logit_diff", "-o", dir.File("out"));
+        Assert.True(code == 0, err);
+        Assert.Contains("eap-ig: 13 of", output);
+
+        var pairs = PromptPairSet.Load(dir.File("pairs.json")).Tokenize(tokenizer, dir.File("pairs.json"), loaded.Model.Config.ContextLength);
+        var graph = CircuitGraph.Create(loaded.Model.Config);
+        var activations = EapIgScores.Activations(loaded.Model, pairs, MetricKind.LogitDiff, graph, 2);
+        var inputs = EapIgScores.Compute(loaded.Model, pairs, MetricKind.LogitDiff, graph, 2);
+        var expected = TopEdges.Select(graph, activations, 13, "eap-ig", new Dictionary<string, string>());
+
+        using var json = JsonDocument.Parse(File.ReadAllText(dir.File("out/circuit.json")));
+        var root = json.RootElement;
+        Assert.Equal("activations", root.GetProperty("settings").GetProperty("ig_over").GetString());
+        Assert.Equal("2", root.GetProperty("settings").GetProperty("steps").GetString());
+        var edges = root.GetProperty("edges").EnumerateArray()
+            .Select(e => (Edge: graph.FindEdge($"{e.GetProperty("sender").GetString()}->{e.GetProperty("receiver").GetString()}")!.Value, Score: e.GetProperty("score").GetDouble()))
+            .ToList();
+        Assert.Equal(expected.Edges.Order(), edges.Select(e => e.Edge).Order());
+        foreach (var (edge, score) in edges) Assert.Equal(activations[edge], score, 9);
+        // The two variants disagree on these pairs, so the file could not have come from the inputs variant.
+        Assert.Contains(edges, e => Math.Abs(inputs[e.Edge] - e.Score) > 1e-3 * (1 + Math.Abs(e.Score)));
+
+        // Inputs is the default and is recorded too; the option belongs to eap-ig alone.
+        var (plainCode, _, plainErr) = Run("circuit", "-m", Model, "--pairs", dir.File("pairs.json"), "--method", "eap-ig", "--steps", "2", "--edges", "13",
+            "--metric", "logit_diff", "-o", dir.File("plain"));
+        Assert.True(plainCode == 0, plainErr);
+        using (var plain = JsonDocument.Parse(File.ReadAllText(dir.File("plain/circuit.json"))))
+            Assert.Equal("inputs", plain.RootElement.GetProperty("settings").GetProperty("ig_over").GetString());
+        var (acdcCode, _, acdcErr) = Run("circuit", "-m", Model, "--pairs", dir.File("pairs.json"), "--method", "acdc", "--ig-over", "activations", "-o", dir.File("acdc"));
+        Assert.Equal(ExitCodes.Usage, acdcCode);
+        Assert.Contains("--ig-over is for --method eap-ig", acdcErr);
+        var (badCode, _, badErr) = Run("circuit", "-m", Model, "--pairs", dir.File("pairs.json"), "--method", "eap-ig", "--ig-over", "outputs", "-o", dir.File("bad"));
+        Assert.Equal(ExitCodes.Usage, badCode);
+        Assert.Contains("--ig-over outputs: use inputs or activations", badErr);
     }
 
     [Fact]

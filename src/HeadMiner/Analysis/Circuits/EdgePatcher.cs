@@ -18,20 +18,34 @@ namespace HeadMiner.Analysis.Circuits;
 /// outputs, and both embeddings are cached. A set of patched edges changes nothing before the earliest layer one of
 /// them is read in, so its run resumes from the cached clean resid_pre of that layer (the logits are read in the
 /// last layer's resid_post); a sender below that layer has its clean output there, whose difference from the
-/// corrupted one is cached once. Several sets with the same first layer run as copies of the pair batch in one
-/// forward. A receiver's q/k/v inputs are its own copies of resid_pre (the split-input hook sites), so patching one
+/// corrupted one is cached once. A set that patches only edges into the logits runs no block at all: the cached
+/// clean final residual minus those senders' cached differences goes straight to the final norm and the
+/// unembedding. Several sets with the same first layer run as copies of the pair batch in one forward. With a metric
+/// read at the last position, runs skip the positions before the first one where any pair's prompts differ: there
+/// every run equals the clean one (causality), so only the suffix runs, reading the prefix's cached clean keys and
+/// values. A receiver's q/k/v inputs are its own copies of resid_pre (the split-input hook sites), so patching one
 /// head's input leaves its layer-mates alone.
 /// </para>
 /// </summary>
 public sealed class EdgePatcher
 {
     private readonly Transformer _model;
-    private readonly float[][] _cleanResidPre;
-    private readonly float[][] _corruptedZ;
-    private readonly float[][] _corruptedMlpOut;
-    private readonly float[] _embedDelta;
-    private readonly float[][] _cleanZ;
-    private readonly float[][] _cleanMlpOut;
+    // Rows [pairs × tokens] of the runs; cut to the shared suffix by UseSuffix before the first patched run.
+    private float[][] _cleanResidPre;
+    private float[] _cleanFinal;
+    private float[][] _corruptedZ;
+    private float[][] _corruptedMlpOut;
+    private float[] _embedDelta;
+    private float[][] _cleanZ;
+    private float[][] _cleanMlpOut;
+    private int[] _ids;
+    private int _rowsPerCopy;
+
+    // Positions before every pair's first clean/corrupted difference (0: none skipped), their keys and values.
+    private readonly int _prefix;
+    private readonly float[][]? _prefixKeys;
+    private readonly float[][]? _prefixValues;
+    private bool _suffixOnly;
     private readonly float[]?[] _cleanDelta;
     private readonly Tensor[,] _wo;
 
@@ -52,11 +66,17 @@ public sealed class EdgePatcher
             if (pairs.Clean[i].Length != pairs.Length || pairs.Corrupted[i].Length != pairs.Length)
                 throw new HeadMinerException($"prompt pair {i}: clean and corrupted prompts must all have {pairs.Length} tokens for edge patching");
         var filter = CacheFilter.Where(h => h.Site is ActivationSite.Z or ActivationSite.MlpOut or ActivationSite.ResidPre);
-        var (cleanRun, clean) = model.RunWithCache(pairs.CleanBatch(), filter, lastOnly: metric.LastPositionOnly);
+        var cleanBatch = pairs.CleanBatch();
+        _prefix = metric.LastPositionOnly && cleanBatch.Mask is null ? SharedPrefix(pairs) : 0;
+        var keySite = c.RotaryDim > 0 ? ActivationSite.RotK : ActivationSite.K;
+        var cleanFilter = _prefix == 0 ? filter
+            : CacheFilter.Where(h => h.Site is ActivationSite.Z or ActivationSite.MlpOut or ActivationSite.ResidPre or ActivationSite.V || h.Site == keySite);
+        var (cleanRun, clean) = model.RunWithCache(cleanBatch, cleanFilter, lastOnly: metric.LastPositionOnly);
         var (corruptedRun, corrupted) = model.RunWithCache(pairs.CorruptedBatch(), filter, lastOnly: metric.LastPositionOnly);
         FiniteForward.Check(model, pairs.CleanBatch(), cleanRun.Logits!, "the clean prompts");
         FiniteForward.Check(model, pairs.CorruptedBatch(), corruptedRun.Logits!, "the corrupted prompts");
         _cleanResidPre = PerLayer(clean, ActivationSite.ResidPre, c.Layers);
+        _cleanFinal = cleanRun.Residual;
         _cleanZ = PerLayer(clean, ActivationSite.Z, c.Layers);
         _cleanMlpOut = PerLayer(clean, ActivationSite.MlpOut, c.Layers);
         _corruptedZ = PerLayer(corrupted, ActivationSite.Z, c.Layers);
@@ -64,6 +84,13 @@ public sealed class EdgePatcher
         // resid_pre of layer 0 is the embedding (token + learned position, times the embedding multiplier).
         _embedDelta = new float[_cleanResidPre[0].Length];
         TensorPrimitives.Subtract(_cleanResidPre[0], corrupted[ActivationSite.ResidPre, 0].Contiguous().Span, _embedDelta);
+        if (_prefix > 0)
+        {
+            _prefixKeys = PerLayer(clean, keySite, c.Layers);
+            _prefixValues = PerLayer(clean, ActivationSite.V, c.Layers);
+        }
+        _ids = cleanBatch.Ids;
+        _rowsPerCopy = pairs.Count * pairs.Length;
         _cleanDelta = new float[graph.Senders.Count][];
         _wo = new Tensor[c.Layers, c.Heads];
         for (int l = 0; l < c.Layers; l++)
@@ -117,7 +144,77 @@ public sealed class EdgePatcher
     /// </summary>
     public bool FullReruns { get; init; }
 
-    private int RowsPerCopy => Metric.Pairs.Count * Metric.Pairs.Length;
+    /// <summary>Rows of one copy of the pair batch in a patched run: pairs × the positions it runs.</summary>
+    private int RowsPerCopy => _rowsPerCopy;
+
+    /// <summary>Positions every patched run skips: before them no pair's clean and corrupted prompts differ.</summary>
+    public int SkippedPositions => FullReruns ? 0 : _prefix;
+
+    /// <summary>
+    /// The positions before the first one where some pair's clean and corrupted tokens differ (at most length − 1, so
+    /// the last position always runs). Causal attention leaves every activation there equal in both runs, so every
+    /// sender's clean − corrupted difference is 0 there, and any patched run equals the clean run on those rows.
+    /// </summary>
+    private static int SharedPrefix(TokenizedPairs pairs)
+    {
+        int prefix = pairs.Length - 1;
+        for (int i = 0; i < pairs.Count; i++)
+            for (int t = 0; t < prefix; t++)
+                if (pairs.Clean[i][t] != pairs.Corrupted[i][t])
+                {
+                    prefix = t;
+                    break;
+                }
+        return prefix;
+    }
+
+    /// <summary>
+    /// Before the first patched run (not in <see cref="FullReruns"/>): keeps only the suffix rows of every cached
+    /// activation, so runs start at the shared prefix's end and read its keys and values from the clean run.
+    /// </summary>
+    private void UseSuffix()
+    {
+        if (_suffixOnly || _prefix == 0 || FullReruns) return;
+        _suffixOnly = true;
+        int n = Metric.Pairs.Count, T = Metric.Pairs.Length, S = T - _prefix;
+        float[] Cut(float[] rows)
+        {
+            int width = rows.Length / (n * T);
+            var cut = new float[n * S * width];
+            for (int i = 0; i < n; i++) rows.AsSpan((i * T + _prefix) * width, S * width).CopyTo(cut.AsSpan(i * S * width, S * width));
+            return cut;
+        }
+        _cleanResidPre = _cleanResidPre.Select(Cut).ToArray();
+        _cleanFinal = Cut(_cleanFinal);
+        _cleanZ = _cleanZ.Select(Cut).ToArray();
+        _cleanMlpOut = _cleanMlpOut.Select(Cut).ToArray();
+        _corruptedZ = _corruptedZ.Select(Cut).ToArray();
+        _corruptedMlpOut = _corruptedMlpOut.Select(Cut).ToArray();
+        _embedDelta = Cut(_embedDelta);
+        var ids = new int[n * S];
+        for (int i = 0; i < n; i++) _ids.AsSpan(i * T + _prefix, S).CopyTo(ids.AsSpan(i * S, S));
+        _ids = ids;
+        _rowsPerCopy = n * S;
+    }
+
+    /// <summary>The batch of <paramref name="copies"/> copies of the pairs (their suffixes) and how a run continues their prefix.</summary>
+    private (TokenBatch Batch, int Prefix, Func<int, int, (ReadOnlyMemory<float> Keys, ReadOnlyMemory<float> Values)>? PrefixKeysValues) Copies(int copies)
+    {
+        int n = Metric.Pairs.Count, T = Metric.Pairs.Length, length = _ids.Length / n;
+        var ids = new int[_ids.Length * copies];
+        for (int j = 0; j < copies; j++) _ids.CopyTo(ids, j * _ids.Length);
+        var batch = new TokenBatch(ids, n * copies, length);
+        if (!_suffixOnly) return (batch, 0, null);
+        int kvw = _model.Config.KvHeads * _model.Config.DHead, prefix = _prefix;
+        var keys = _prefixKeys!;
+        var values = _prefixValues!;
+        return (batch, prefix, (layer, sequence) =>
+        {
+            int pair = sequence % n;
+            return (keys[layer].AsMemory(pair * T * kvw, prefix * kvw), values[layer].AsMemory(pair * T * kvw, prefix * kvw));
+        }
+        );
+    }
 
     /// <summary>The metric (mean over pairs) with the edges marked true in <paramref name="patched"/> corrupted.</summary>
     public double Evaluate(bool[] patched) => EvaluatePerPair([patched])[0].Average();
@@ -135,11 +232,12 @@ public sealed class EdgePatcher
         {
             if (patchedSets[i].Length != Graph.EdgeCount)
                 throw new ArgumentException($"set {i} has {patchedSets[i].Length} flags; the graph has {Graph.EdgeCount} edges", nameof(patchedSets));
-            starts[i] = StartLayer(patchedSets[i]);
+            starts[i] = FirstReadLayer(patchedSets[i]);
             if (starts[i] < 0) result[i] = (double[])CleanPerPair.Clone();
             else if (FullReruns) starts[i] = 0;
         }
-        int copies = CopiesPerRun();
+        UseSuffix();
+        int copies = CopiesPerRun;
         foreach (var group in Enumerable.Range(0, patchedSets.Count).Where(i => starts[i] >= 0).GroupBy(i => starts[i]))
         {
             var members = group.ToArray();
@@ -154,41 +252,72 @@ public sealed class EdgePatcher
         return result;
     }
 
-    /// <summary>The first layer a patched edge is read in (the logits: in the last layer's resid_post); −1 when none is patched.</summary>
-    public int StartLayer(bool[] patched)
+    /// <summary>The first layer a patched edge is read in, the layer count when only logits edges are; −1 when none is patched.</summary>
+    private int FirstReadLayer(bool[] patched)
     {
         int start = int.MaxValue;
         for (int e = 0; e < patched.Length; e++)
             if (patched[e]) start = Math.Min(start, Graph.Receivers[Graph.Edges[e].Receiver].Layer);
-        return start == int.MaxValue ? -1 : Math.Min(start, _model.Config.Layers - 1);
+        return start == int.MaxValue ? -1 : start;
     }
 
-    private int CopiesPerRun()
+    /// <summary>Patched sets one batched forward runs as copies of the pair batch (bounded by <see cref="MaxRowsPerRun"/> and, for full-sequence metrics, 64 Mi logits).</summary>
+    public int CopiesPerRun
     {
-        int copies = Math.Max(1, MaxRowsPerRun / RowsPerCopy);
-        if (!Metric.LastPositionOnly)
-            copies = Math.Min(copies, Math.Max(1, (int)Math.Min(int.MaxValue, (64L << 20) / ((long)RowsPerCopy * _model.Config.VocabSize))));
-        return copies;
+        get
+        {
+            int copies = Math.Max(1, MaxRowsPerRun / RowsPerCopy);
+            if (!Metric.LastPositionOnly)
+                copies = Math.Min(copies, Math.Max(1, (int)Math.Min(int.MaxValue, (64L << 20) / ((long)RowsPerCopy * _model.Config.VocabSize))));
+            return copies;
+        }
     }
 
     private double[][] Run(int start, bool[][] sets)
     {
-        var one = Metric.Pairs.CleanBatch();
+        if (start == _model.Config.Layers) return RunFromFinalResidual(sets);
         int copies = sets.Length;
-        var ids = new int[one.Ids.Length * copies];
+        var (batch, prefix, prefixKeysValues) = Copies(copies);
         var residual = new float[_cleanResidPre[start].Length * copies];
-        for (int j = 0; j < copies; j++)
-        {
-            one.Ids.CopyTo(ids, j * one.Ids.Length);
-            _cleanResidPre[start].CopyTo(residual, j * _cleanResidPre[start].Length);
-        }
+        for (int j = 0; j < copies; j++) _cleanResidPre[start].CopyTo(residual, j * _cleanResidPre[start].Length);
         var hooks = new PatchHooks(this, start, sets);
-        var logits = _model.Run(new TokenBatch(ids, one.Batch * copies, one.Length), new ForwardOptions
+        var logits = _model.Run(batch, new ForwardOptions
         {
             Hooks = hooks,
             LastOnly = Metric.LastPositionOnly,
             StartLayer = start,
             StartResidual = residual,
+            PrefixLength = prefix,
+            PrefixKeysValues = prefixKeysValues,
+        }).Logits!;
+        Forwards++;
+        return Metric.PerPairMany(logits);
+    }
+
+    /// <summary>
+    /// Sets that patch only edges into the logits: nothing before the final norm changes except the final residual,
+    /// so each copy starts as the clean run's final residual less the patched senders' cached clean − corrupted
+    /// differences (subtracted in edge order, as the resid_post hook does), and only the unembedding runs.
+    /// </summary>
+    private double[][] RunFromFinalResidual(bool[][] sets)
+    {
+        int copies = sets.Length, size = _cleanFinal.Length;
+        var (batch, prefix, prefixKeysValues) = Copies(copies);
+        var residual = new float[size * copies];
+        for (int j = 0; j < copies; j++)
+        {
+            var copy = residual.AsSpan(j * size, size);
+            _cleanFinal.CopyTo(copy);
+            for (int e = 0; e < sets[j].Length; e++)
+                if (sets[j][e]) TensorPrimitives.Subtract(copy, CleanDelta(Graph.Edges[e].Sender), copy);
+        }
+        var logits = _model.Run(batch, new ForwardOptions
+        {
+            LastOnly = Metric.LastPositionOnly,
+            StartLayer = _model.Config.Layers,
+            StartResidual = residual,
+            PrefixLength = prefix,
+            PrefixKeysValues = prefixKeysValues,
         }).Logits!;
         Forwards++;
         return Metric.PerPairMany(logits);
