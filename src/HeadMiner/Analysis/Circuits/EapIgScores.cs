@@ -29,26 +29,11 @@ public static class EapIgScores
             float alpha = (float)i / steps;
             for (int j = 0; j < point.Length; j++) point[j] = corruptedEmbed[j] + alpha * (cleanEmbed[j] - corruptedEmbed[j]);
             var run = forward.Run(pairs.CorruptedBatch(), withGradient: true, embedding: point);
-            var (_, gradient) = MetricGradient.Compute(metric, pairs, run.Logits.Value, cleanLogits);
-            DifferentiableTransformer.Backward(run, gradient);
-            var receivers = EdgeAttributionPatching.Receivers(endpoints with { Corrupted = run });
-            gradients ??= receivers.Select(r => Name(graph, r.Name)).Distinct().ToDictionary(n => n, _ => new double[point.Length]);
-            foreach (var r in receivers)
-            {
-                var sum = gradients[Name(graph, r.Name)];
-                for (int j = 0; j < sum.Length; j++) sum[j] += r.Gradient[j];
-            }
+            AddReceiverGradients(graph, pairs, metric, endpoints, run, cleanLogits, ref gradients);
         }
 
         var scores = new double[graph.EdgeCount];
-        foreach (var edge in graph.Edges)
-        {
-            var delta = senders[graph.Senders[edge.Sender].Name];
-            var g = gradients![graph.Receivers[edge.Receiver].Name];
-            double dot = 0;
-            for (int j = 0; j < delta.Length; j++) dot += delta[j] * g[j];
-            scores[edge.Index] = dot / steps;
-        }
+        ScoreEdges(graph, graph.Edges, senders, gradients!, steps, scores);
         return scores;
     }
 
@@ -95,29 +80,47 @@ public static class EapIgScores
                 var run = layer < 0
                     ? forward.Run(pairs.CleanBatch(), withGradient: true, embedding: point)
                     : forward.Run(pairs.CleanBatch(), withGradient: true, replace: new DifferentiableTransformer.LayerOutput(layer, mlp, (float[])point.Clone()));
-                var (_, gradient) = MetricGradient.Compute(metric, pairs, run.Logits.Value, cleanLogits);
-                DifferentiableTransformer.Backward(run, gradient);
-                var receivers = EdgeAttributionPatching.Receivers(endpoints with { Corrupted = run });
-                gradients ??= receivers.Select(r => Name(graph, r.Name)).Distinct().ToDictionary(n => n, _ => new double[point.Length]);
-                foreach (var r in receivers)
-                {
-                    var sum = gradients[Name(graph, r.Name)];
-                    for (int j = 0; j < sum.Length; j++) sum[j] += r.Gradient[j];
-                }
+                AddReceiverGradients(graph, pairs, metric, endpoints, run, cleanLogits, ref gradients);
             }
-            foreach (var edge in edges)
-            {
-                var delta = senders[graph.Senders[edge.Sender].Name];
-                var g = gradients![graph.Receivers[edge.Receiver].Name];
-                double dot = 0;
-                for (int j = 0; j < delta.Length; j++) dot += delta[j] * g[j];
-                scores[edge.Index] = dot / steps;
-            }
+            ScoreEdges(graph, edges, senders, gradients!, steps, scores);
         }
         return scores;
     }
 
     private static string Name(CircuitGraph graph, string receiver) => graph.SplitQkv ? receiver : EapScores.UnsplitName(receiver);
+
+    /// <summary>
+    /// One interpolation point: the metric's gradient at <paramref name="run"/>, back-propagated, added to the running
+    /// sum of each receiver's input gradient (one sum per receiver name: with q/k/v unsplit, a head's three inputs share one).
+    /// </summary>
+    private static void AddReceiverGradients(CircuitGraph graph, TokenizedPairs pairs, MetricKind metric, AttributionRuns endpoints,
+        DifferentiableRun run, Tensors.Tensor cleanLogits, ref Dictionary<string, double[]>? gradients)
+    {
+        var (_, gradient) = MetricGradient.Compute(metric, pairs, run.Logits.Value, cleanLogits);
+        DifferentiableTransformer.Backward(run, gradient);
+        var receivers = EdgeAttributionPatching.Receivers(endpoints with { Corrupted = run });
+        gradients ??= [];
+        foreach (var r in receivers)
+        {
+            string name = Name(graph, r.Name);
+            if (!gradients.TryGetValue(name, out var sum)) gradients[name] = sum = new double[r.Gradient.Length];
+            for (int j = 0; j < sum.Length; j++) sum[j] += r.Gradient[j];
+        }
+    }
+
+    /// <summary>Each edge's score: its sender's clean − corrupted output · the mean gradient at its receiver.</summary>
+    private static void ScoreEdges(CircuitGraph graph, IEnumerable<CircuitEdge> edges, Dictionary<string, float[]> senders,
+        Dictionary<string, double[]> gradients, int steps, double[] scores)
+    {
+        foreach (var edge in edges)
+        {
+            var delta = senders[graph.Senders[edge.Sender].Name];
+            var g = gradients[graph.Receivers[edge.Receiver].Name];
+            double dot = 0;
+            for (int j = 0; j < delta.Length; j++) dot += delta[j] * g[j];
+            scores[edge.Index] = dot / steps;
+        }
+    }
 
     /// <summary>The clean and corrupted runs both variants start from, and each sender's clean − corrupted output.</summary>
     private static (DifferentiableTransformer Forward, AttributionRuns Endpoints, Dictionary<string, float[]> Senders) Endpoints(
