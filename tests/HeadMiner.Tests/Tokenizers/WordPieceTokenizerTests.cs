@@ -125,6 +125,9 @@ public class WordPieceTokenizerTests
         var vocab = new Dictionary<string, int> { ["[UNK]"] = 0, ["play"] = 1, ["##ing"] = 2, ["##ed"] = 3, ["the"] = 4 };
         var t = new WordLevelTokenizer(vocab, new Dictionary<string, int>(), null, null, false, unknownToken: "[UNK]") { ContinuingSubwordPrefix = "##", MaxInputCharsPerWord = 8, DecodesContinuations = true };
         Assert.Equal(new[] { 4, 1, 2, 0, 0 }, t.Encode("the playing playz playingplayed"));
+        // The length limit comes first, even for a word the vocabulary has whole (as in Hugging Face).
+        var limited = new WordLevelTokenizer(vocab, new Dictionary<string, int>(), null, null, false, unknownToken: "[UNK]") { ContinuingSubwordPrefix = "##", MaxInputCharsPerWord = 3 };
+        Assert.Equal(new[] { 4, 0 }, limited.Encode("the play"));
         Assert.Equal("the playing [UNK]", t.Decode([4, 1, 2, 0]));
         // A continuation first keeps its prefix (Hugging Face's decoder does the same).
         Assert.Equal("##ing play", t.Decode([2, 1]));

@@ -126,14 +126,16 @@ public sealed class WordLevelTokenizer : ITokenizer
 
     private void AddWord(List<int> ids, string word, int at)
     {
-        if (_ids.TryGetValue(word, out int id))
+        // WordPiece checks the length first, whole words included, and counts characters, not UTF-16 units (Hugging Face).
+        bool tooLong = ContinuingSubwordPrefix is not null && word.EnumerateRunes().Count() > MaxInputCharsPerWord;
+        if (!tooLong && _ids.TryGetValue(word, out int id))
         {
             ids.Add(id);
             return;
         }
-        if (ContinuingSubwordPrefix is { } prefix && word.Length <= MaxInputCharsPerWord && TryPieces(word, prefix, ids)) return;
+        if (ContinuingSubwordPrefix is { } prefix && !tooLong && TryPieces(word, prefix, ids)) return;
         string why = ContinuingSubwordPrefix is null ? "is not a word of this vocabulary"
-            : word.Length > MaxInputCharsPerWord ? $"is longer than {MaxInputCharsPerWord} characters (max_input_chars_per_word)"
+            : tooLong ? $"is longer than {MaxInputCharsPerWord} characters (max_input_chars_per_word)"
             : "is not a word of this vocabulary, and its pieces do not spell it";
         ids.Add(_unknownId ?? throw new HeadMinerException($"\"{Shorten(word)}\" at character {at} {why} ({VocabSize} tokens, e.g. \"{_tokens[Math.Min(4, VocabSize - 1)]}\")"));
     }
