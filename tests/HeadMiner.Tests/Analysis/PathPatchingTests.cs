@@ -422,6 +422,42 @@ public class PathPatchingTests
 
     [Theory]
     [MemberData(nameof(Configs))]
+    public void WithTheMlpsOnThePathReceiversInTwoMiddleLayersReadTheHeadsPinnedRunsResiduals(int index)
+    {
+        // Four layers, receivers in layers 1 and 2: pass 1 stops at layer 2's resid_pre (layers 2 and 3 are not run
+        // there), so this checks that the shortened pass 1 gives both receiver layers the brute-force residuals.
+        var two = AnalysisModels.All[index];
+        var c = two with { Layers = 4, AttentionWindow = [.. Enumerable.Range(0, 4).Select(l => two.AttentionWindow[l % two.AttentionWindow.Length])] };
+        using var model = TinyModels.Create(c, seed: 11);
+        var pairs = RandomPairs(c, 25);
+        var onPath = PathPatching.Create(model, pairs, MetricKind.LogitDiff, mlpsOnPath: true);
+        int receiverHead = c.Heads - 1;
+        var receivers = PathReceivers.Parse($"1.0:q,2.{receiverHead}:q", c);
+        var sweep = onPath.Sweep(receivers);
+        for (int senderHead = 0; senderHead < c.Heads; senderHead++)
+        {
+            var pinned = HeadsPinned(model, pairs, 0, senderHead);
+            var (_, pass1) = model.RunWithCache(pairs.CleanBatch(), CacheFilter.Of(HookName.Of(ActivationSite.ResidPre, 1), HookName.Of(ActivationSite.ResidPre, 2)), hooks: pinned);
+            var hooks = new HookSet(c);
+            foreach (var (layer, head) in new[] { (1, 0), (2, receiverHead) })
+            {
+                var pre = pass1[ActivationSite.ResidPre, layer].Contiguous().ToArray();
+                hooks.Add(HookName.Of(ActivationSite.QInput, layer), (activation, _) =>
+                {
+                    var live = activation.Span;
+                    int heads = activation.Dim(2), d = c.DModel;
+                    for (int r = 0; r < pre.Length / d; r++) pre.AsSpan(r * d, d).CopyTo(live.Slice((r * heads + head) * d, d));
+                });
+            }
+            double expected = onPath.Metric.Compute(model.RunWithHooks(pairs.CleanBatch(), hooks, lastOnly: true));
+            Assert.Equal(expected, onPath.Patch(0, senderHead, receivers).Patched, 1e-5);
+            Assert.Equal(expected, sweep.Patched[0, senderHead], 1e-5);
+            Assert.True(double.IsNaN(sweep.Patched[1, senderHead]), "layer-1 heads cannot send to a layer-1 receiver");
+        }
+    }
+
+    [Theory]
+    [MemberData(nameof(Configs))]
     public void ASweepToAnMlpMatchesSingleSendersAndIsNaNWhereSendersCannotReach(int index)
     {
         var c = AnalysisModels.All[index];
