@@ -85,12 +85,14 @@ public static class EmbeddedIoiCircuit
             }
         var scorers = new[] { ("eap", 1) }.Where(_ => methods.Contains("eap"))
             .Concat(stepCounts.Where(_ => methods.Contains("eap-ig")).Select(k => ($"eap-ig{k}", k)))
-            .Concat(stepCounts.Where(_ => methods.Contains("eap-ig-act")).Select(k => ($"eap-ig-act{k}", k)));
+            .Concat(stepCounts.Where(_ => methods.Contains("eap-ig-act")).Select(k => ($"eap-ig-act{k}", k)))
+                .Concat(stepCounts.Where(_ => methods.Contains("eap-ig-recv")).Select(k => ($"eap-ig-recv{k}", k)));
         foreach (var (method, k) in scorers)
         {
             var clock = Stopwatch.StartNew();
             var scores = method == "eap" ? EapScores.Compute(model, pairs, metric, graph)
                 : method.StartsWith("eap-ig-act", StringComparison.Ordinal) ? EapIgScores.Activations(model, pairs, metric, graph, k)
+                : method.StartsWith("eap-ig-recv", StringComparison.Ordinal) ? EapIgScores.ReceiverInputs(model, pairs, metric, graph, k)
                 : EapIgScores.Compute(model, pairs, metric, graph, k);
             double seconds = clock.Elapsed.TotalSeconds;
             foreach (double x in taus)

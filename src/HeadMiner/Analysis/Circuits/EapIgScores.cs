@@ -87,6 +87,116 @@ public static class EapIgScores
         return scores;
     }
 
+    /// <summary>
+    /// EAP-IG over receiver inputs: one receiver r at a time — a head's query, key or value input, an MLP's input, the
+    /// logits — reads corrupted_r + (i/k)(clean_r − corrupted_r), i = 0 … k−1, where clean_r and corrupted_r are r's input
+    /// in the two runs (the sum of all its senders' outputs), while every other receiver and the residual stream keep
+    /// their clean values and everything after r is recomputed; an edge s → r scores (s_clean − s_corrupted) · the mean
+    /// of ∂metric/∂(r's input) over r's k runs. Integrated gradients on each receiver's own input, so the edges into r
+    /// add up (as k grows) to metric(clean) − metric(r's input corrupted), i.e. to patching every edge into r
+    /// (<see cref="EdgePatcher"/>). A gate that needs two inputs at once (an AND: a key that matters only while a name is
+    /// inhibited) keeps its partner clean along the path instead of turning it on together with the edge being
+    /// scored, which is how the inputs and activations variants lose such edges. With k = 1 the only point is r's
+    /// corrupted input with everything else clean: for the logits (nothing after them) that is EAP's gradient. Runs
+    /// start at the receiver's layer from the clean resid_pre (the logits' runs only unembed), with all receivers of a
+    /// layer and all steps batched as copies of the pair batch: receivers × k backward passes, each over the layers
+    /// from the receiver's up.
+    /// </summary>
+    public static double[] ReceiverInputs(Transformer model, TokenizedPairs pairs, MetricKind metric, CircuitGraph graph, int steps,
+        int maxRowsPerRun = 4096, CancellationToken cancel = default)
+    {
+        var (forward, endpoints, senders) = Endpoints(model, pairs, metric, graph, steps);
+        var (clean, corrupted) = (endpoints.Clean, endpoints.Corrupted);
+        var cleanLogits = clean.Logits.Value;
+        var c = model.Config;
+        int n = pairs.Count, T = pairs.Length, rowsPerCopy = n * T, d = c.DModel, size = rowsPerCopy * d;
+        int copiesPerRun = Math.Max(1, maxRowsPerRun / rowsPerCopy);
+        var ids = pairs.CleanBatch().Ids;
+        var gradients = new Dictionary<string, double[]>(StringComparer.Ordinal);
+
+        static float[] Point(ReadOnlySpan<float> from, ReadOnlySpan<float> to, float alpha)
+        {
+            var point = new float[from.Length];
+            for (int j = 0; j < point.Length; j++) point[j] = from[j] + alpha * (to[j] - from[j]);
+            return point;
+        }
+        void Add(string receiver, ReadOnlySpan<float> gradient)
+        {
+            if (!gradients.TryGetValue(receiver, out var sum)) gradients[receiver] = sum = new double[gradient.Length];
+            for (int j = 0; j < sum.Length; j++) sum[j] += gradient[j];
+        }
+        DifferentiableRun RunCopies(int layer, float[] residual, int copies, IReadOnlyList<DifferentiableTransformer.ReceiverInput>? inputs)
+        {
+            var batchIds = new int[ids.Length * copies];
+            for (int j = 0; j < copies; j++) ids.CopyTo(batchIds, j * ids.Length);
+            var run = forward.Run(new TokenBatch(batchIds, n * copies, T), withGradient: true, resume: new DifferentiableTransformer.Resume(layer, residual, inputs));
+            // The metric is a mean over each copy's pairs: each copy's logits get that copy's gradient.
+            var logits = run.Logits.Value.Contiguous();
+            int v = logits.Dim(-1);
+            var gradient = Tensors.Tensor.Zeros(n * copies, v);
+            for (int j = 0; j < copies; j++)
+            {
+                var (_, g) = MetricGradient.Compute(metric, pairs, Tensors.Tensor.FromSpan(logits.Span.Slice(j * n * v, n * v), n, v), cleanLogits);
+                g.Span.CopyTo(gradient.Span.Slice(j * n * v, n * v));
+            }
+            DifferentiableTransformer.Backward(run, gradient);
+            return run;
+        }
+        float[] Repeat(ReadOnlySpan<float> rows, int copies)
+        {
+            var repeated = new float[rows.Length * copies];
+            for (int j = 0; j < copies; j++) rows.CopyTo(repeated.AsSpan(j * rows.Length));
+            return repeated;
+        }
+
+        for (int layer = 0; layer < c.Layers; layer++)
+        {
+            var jobs = new List<(CircuitReceiver Receiver, DifferentiableTransformer.ReceiverInput Input)>();
+            var residPre = clean.ResidPre[layer].Value.Contiguous().Span;
+            foreach (var r in graph.Receivers.Where(r => r.Layer == layer))
+            {
+                var (from, to) = r.Kind == ReceiverKind.Mlp
+                    ? (corrupted.MlpInput[layer].Value.Contiguous().ToArray(), clean.MlpInput[layer].Value.Contiguous().ToArray())
+                    : (corrupted.ResidPre[layer].Value.Contiguous().ToArray(), clean.ResidPre[layer].Value.Contiguous().ToArray());
+                var site = r.Kind switch
+                {
+                    ReceiverKind.Query => DifferentiableTransformer.ReceiverSite.Query,
+                    ReceiverKind.Key => DifferentiableTransformer.ReceiverSite.Key,
+                    ReceiverKind.Value => DifferentiableTransformer.ReceiverSite.Value,
+                    ReceiverKind.HeadInputs => DifferentiableTransformer.ReceiverSite.HeadInputs,
+                    _ => DifferentiableTransformer.ReceiverSite.Mlp,
+                };
+                for (int i = 0; i < steps; i++) jobs.Add((r, new DifferentiableTransformer.ReceiverInput(site, r.Head, Point(from, to, (float)i / steps))));
+            }
+            for (int first = 0; first < jobs.Count; first += copiesPerRun)
+            {
+                cancel.ThrowIfCancellationRequested();
+                var chunk = jobs.Skip(first).Take(copiesPerRun).ToList();
+                var run = RunCopies(layer, Repeat(residPre, chunk.Count), chunk.Count, chunk.Select(job => job.Input).ToList());
+                for (int j = 0; j < chunk.Count; j++) Add(chunk[j].Receiver.Name, forward.ReceiverInputGradient(run, j));
+            }
+        }
+
+        // The logits read the final residual itself: their runs start there and only unembed.
+        var finalFrom = corrupted.ResidFinal.Value.Contiguous().ToArray();
+        var finalTo = clean.ResidFinal.Value.Contiguous().ToArray();
+        var points = Enumerable.Range(0, steps).Select(i => Point(finalFrom, finalTo, (float)i / steps)).ToList();
+        for (int first = 0; first < steps; first += copiesPerRun)
+        {
+            cancel.ThrowIfCancellationRequested();
+            int copies = Math.Min(copiesPerRun, steps - first);
+            var residual = new float[size * copies];
+            for (int j = 0; j < copies; j++) points[first + j].CopyTo(residual, j * size);
+            var run = RunCopies(c.Layers, residual, copies, null);
+            var g = run.ResidFinal.Gradient!.Span;
+            for (int j = 0; j < copies; j++) Add(graph.Receivers[^1].Name, g.Slice(j * size, size));
+        }
+
+        var scores = new double[graph.EdgeCount];
+        ScoreEdges(graph, graph.Edges, senders, gradients, steps, scores);
+        return scores;
+    }
+
     private static string Name(CircuitGraph graph, string receiver) => graph.SplitQkv ? receiver : EapScores.UnsplitName(receiver);
 
     /// <summary>
