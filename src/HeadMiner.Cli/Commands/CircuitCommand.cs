@@ -34,7 +34,7 @@ public static class CircuitCommand
         var steps = new Option<int>("--steps") { Description = "EAP-IG interpolation steps", DefaultValueFactory = _ => 5 };
         var igOver = new Option<string?>("--ig-over")
         {
-            Description = "EAP-IG: interpolate the input embeddings (inputs, the default) or each node's output in turn, everything after it recomputed (activations: finds chains of saturated gates that the inputs path misses; costs 1 + 2·layers times the backward passes)",
+            Description = "EAP-IG: interpolate the input embeddings (inputs, the default), each node's output in turn, everything after it recomputed (activations: finds chains of saturated gates that the inputs path misses; costs 1 + 2·layers times the backward passes), or each receiver's own input in turn, every other input clean (receivers: also finds inputs that matter only together with another, AND-like; costs one backward per receiver per step, each from the receiver's layer)",
         };
         var unsplit = new Option<bool>("--no-qkv-split") { Description = "One receiver per head instead of its q, k and v inputs (models with one k/v head per query head)" };
         var process = ModelOptions.Process();
@@ -52,9 +52,8 @@ public static class CircuitCommand
             if (methodName == "acdc" && parse.GetValue(edges) is not null) throw new UsageException("--edges is for eap and eap-ig; ACDC's size is set by --tau");
             if (methodName != "acdc" && parse.GetValue(tau) is not null) throw new UsageException("--tau is for acdc; eap and eap-ig keep --edges N");
             string? over = parse.GetValue(igOver)?.ToLowerInvariant();
-            if (over is not (null or "inputs" or "activations")) throw new UsageException($"--ig-over {over}: use inputs or activations");
+            if (over is not (null or "inputs" or "activations" or "receivers")) throw new UsageException($"--ig-over {over}: use inputs, activations or receivers");
             if (over is not null && methodName != "eap-ig") throw new UsageException("--ig-over is for --method eap-ig");
-            bool overActivations = over == "activations";
             int stepCount = methodName == "eap" ? 1 : parse.GetValue(steps);
             if (stepCount < 1) throw new UsageException($"--steps {stepCount}: at least 1");
             string outDir = OutputFiles.PrepareDirectory(parse.GetValue(output)!);
@@ -104,13 +103,14 @@ public static class CircuitCommand
                 int keep = parse.GetValue(edges) ?? Math.Min(50, graph.EdgeCount);
                 var scores = ProgressDisplay.Run(stderr, methodName, _ => methodName == "eap"
                     ? EapScores.Compute(loaded.Model, tokenized, metricKind, graph)
-                    : overActivations ? EapIgScores.Activations(loaded.Model, tokenized, metricKind, graph, stepCount, cancel)
+                    : over == "activations" ? EapIgScores.Activations(loaded.Model, tokenized, metricKind, graph, stepCount, cancel)
+                    : over == "receivers" ? EapIgScores.ReceiverInputs(loaded.Model, tokenized, metricKind, graph, stepCount, cancel: cancel)
                     : EapIgScores.Compute(loaded.Model, tokenized, metricKind, graph, stepCount, cancel));
                 var settings = new Dictionary<string, string> { ["metric"] = patcher.Metric.Name, ["split_qkv"] = graph.SplitQkv ? "true" : "false" };
                 if (methodName == "eap-ig")
                 {
                     settings["steps"] = stepCount.ToString(CultureInfo.InvariantCulture);
-                    settings["ig_over"] = overActivations ? "activations" : "inputs";
+                    settings["ig_over"] = over ?? "inputs";
                 }
                 circuit = TopEdges.Select(graph, scores, keep, methodName, settings);
             }
