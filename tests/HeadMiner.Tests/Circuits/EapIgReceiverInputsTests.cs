@@ -99,4 +99,35 @@ public class EapIgReceiverInputsTests
         for (int e = 0; e < graph.EdgeCount; e++)
             Assert.True(Math.Abs(batched[e] - single[e]) <= 1e-6 + 1e-4 * Math.Abs(single[e]), $"{graph.EdgeName(e)}: batched {batched[e]}, one copy per run {single[e]}");
     }
+
+    /// <summary>
+    /// With a step budget, every receiver whose edges miss completeness by more than the tolerance gets its grid refined:
+    /// from 2 steps (where some receivers miss it) to at most 1024, every receiver's edges then add up to patching them
+    /// all within 0.02 of |clean − corrupted| (plus the two forward passes' float differences).
+    /// </summary>
+    [Theory]
+    [InlineData(0)]
+    [InlineData(2)]
+    public void RefinedReceiversMeetTheCompletenessTolerance(int config)
+    {
+        var c = Config(config);
+        using var model = TinyModels.Create(c, seed: 67);
+        var pairs = EdgePatcherTests.Pairs(c, 31);
+        var graph = CircuitGraph.Create(c);
+        var patcher = EdgePatcher.Create(model, pairs, MetricKind.LogitDiff, graph);
+        double span = Math.Abs(patcher.CleanMetric - patcher.CorruptedMetric);
+        var coarse = EapIgScores.ReceiverInputs(model, pairs, MetricKind.LogitDiff, graph, 2);
+        var refined = EapIgScores.ReceiverInputs(model, pairs, MetricKind.LogitDiff, graph, 2, maxSteps: 1024, tolerance: 0.02);
+        int missedCoarse = 0;
+        foreach (var r in graph.Receivers)
+        {
+            var patched = new bool[graph.EdgeCount];
+            foreach (int e in graph.EdgesInto[r.Index]) patched[e] = true;
+            double change = patcher.CleanMetric - patcher.Evaluate(patched);
+            if (Math.Abs(graph.EdgesInto[r.Index].Sum(e => coarse[e]) - change) > 0.02 * span) missedCoarse++;
+            double sum = graph.EdgesInto[r.Index].Sum(e => refined[e]);
+            Assert.True(Math.Abs(sum - change) <= 0.02 * span + 1e-3, $"{r.Name}: its edges add up to {sum}, patching them all moves the metric by {change} (span {span})");
+        }
+        Assert.True(missedCoarse > 0, "2 steps already met the tolerance everywhere: the refinement was not exercised");
+    }
 }
