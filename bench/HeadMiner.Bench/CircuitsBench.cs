@@ -13,8 +13,9 @@ namespace HeadMiner.Bench;
 /// setting (circuits passing edge F1 ≥ 0.9, node recall 1 and no decoy), and ACDC's patch evaluations per second
 /// against the plain loop (every evaluation a full rerun from the embedding) on the same circuits.
 /// Settings: ACDC τ = x · |clean − corrupted| (logit difference) for x in --taus (0.02,0.05,0.1,0.2); EAP and EAP-IG
-/// (each step count of --steps, 5,20; eap-ig over inputs, eap-ig-act over activations) keep the edges with |score| ≥ x · |clean − corrupted| for the same x. Options: --seeds N (3),
-/// --methods acdc,eap,eap-ig,eap-ig-act (all), --no-embedded (skip the embedded model's IOI task: <see cref="EmbeddedIoiCircuit"/>), --speed-repeats N (3, its ACDC speed sweeps),
+/// (each step count of --steps, 5,20; eap-ig over inputs, eap-ig-act over activations, eap-ig-recv over receiver inputs,
+/// eap-ig-recv{k}-{--max-steps} the same with each receiver's grid refined until its edges meet completeness within 0.05 · the span, at most --max-steps 320) keep the edges with |score| ≥ x · |clean − corrupted| for the same x. Options: --seeds N (3),
+/// --methods acdc,eap,eap-ig,eap-ig-act,eap-ig-recv,eap-ig-recv-refined (all), --no-embedded (skip the embedded model's IOI task: <see cref="EmbeddedIoiCircuit"/>), --speed-repeats N (3, its ACDC speed sweeps),
 /// --kinds induction,ioi,successor (all), --verbose (every row). The summary is printed per kind and over all circuits.
 /// </summary>
 public static class CircuitsBench
@@ -26,9 +27,10 @@ public static class CircuitsBench
         var stepCounts = (Option(args, "--steps") ?? "5,20").Split(',').Select(t => int.Parse(t, CultureInfo.InvariantCulture)).ToArray();
         var taus = (Option(args, "--taus") ?? "0.02,0.05,0.1,0.2").Split(',').Select(t => double.Parse(t, CultureInfo.InvariantCulture)).ToArray();
         bool verbose = args.Contains("--verbose");
-        var methods = (Option(args, "--methods") ?? "acdc,eap,eap-ig,eap-ig-act").Split(',');
+        var methods = (Option(args, "--methods") ?? "acdc,eap,eap-ig,eap-ig-act,eap-ig-recv,eap-ig-recv-refined").Split(',');
         foreach (var m in methods)
-            if (m is not ("acdc" or "eap" or "eap-ig" or "eap-ig-act")) throw new ArgumentException($"--methods {m}: use acdc, eap, eap-ig, eap-ig-act");
+            if (m is not ("acdc" or "eap" or "eap-ig" or "eap-ig-act" or "eap-ig-recv" or "eap-ig-recv-refined")) throw new ArgumentException($"--methods {m}: use acdc, eap, eap-ig, eap-ig-act, eap-ig-recv, eap-ig-recv-refined");
+        int maxSteps = IntOption(args, "--max-steps", 320);
         var rows = new List<(string Kind, string Method, string Setting, string Circuit, CircuitScore Score, double Faithfulness, int Edges, double Seconds)>();
         // ACDC's speed: the same sweep (τ = the first --taus value) three ways, interleaved per circuit.
         var speed = new AcdcSpeed();
@@ -65,12 +67,15 @@ public static class CircuitsBench
             }
             var scorers = new[] { ("eap", 1) }.Where(_ => methods.Contains("eap"))
                 .Concat(stepCounts.Where(_ => methods.Contains("eap-ig")).Select(k => ($"eap-ig{k}", k)))
-                .Concat(stepCounts.Where(_ => methods.Contains("eap-ig-act")).Select(k => ($"eap-ig-act{k}", k)));
+                .Concat(stepCounts.Where(_ => methods.Contains("eap-ig-act")).Select(k => ($"eap-ig-act{k}", k)))
+                .Concat(stepCounts.Where(_ => methods.Contains("eap-ig-recv")).Select(k => ($"eap-ig-recv{k}", k)))
+                .Concat(stepCounts.Where(_ => methods.Contains("eap-ig-recv-refined")).Select(k => ($"eap-ig-recv{k}-{maxSteps}", k)));
             foreach (var (method, k) in scorers)
             {
                 var clock = Stopwatch.StartNew();
                 var scores = method == "eap" ? EapScores.Compute(planted.Model, planted.Pairs, planted.Metric, graph)
                     : method.StartsWith("eap-ig-act", StringComparison.Ordinal) ? EapIgScores.Activations(planted.Model, planted.Pairs, planted.Metric, graph, k)
+                    : method.StartsWith("eap-ig-recv", StringComparison.Ordinal) ? EapIgScores.ReceiverInputs(planted.Model, planted.Pairs, planted.Metric, graph, k, maxSteps: method.IndexOf('-', 8) >= 0 ? maxSteps : k)
                     : EapIgScores.Compute(planted.Model, planted.Pairs, planted.Metric, graph, k);
                 double scoring = clock.Elapsed.TotalSeconds;
                 foreach (double x in taus)
@@ -109,7 +114,7 @@ public static class CircuitsBench
         }
         Console.WriteLine();
         if (methods.Contains("acdc") && circuits.Count > 0) speed.Print($"τ = {taus[0]} · |clean − corrupted|, {circuits.Count} planted circuits");
-        if (!args.Contains("--no-embedded")) EmbeddedIoiCircuit.Run(taus, stepCounts, methods, IntOption(args, "--speed-repeats", 3));
+        if (!args.Contains("--no-embedded")) EmbeddedIoiCircuit.Run(taus, stepCounts, methods, IntOption(args, "--speed-repeats", 3), maxSteps);
         return 0;
     }
 

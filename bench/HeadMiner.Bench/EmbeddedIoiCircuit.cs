@@ -24,7 +24,7 @@ public static class EmbeddedIoiCircuit
 {
     public const string Task = "ioi";
 
-    public static void Run(double[] taus, int[] stepCounts, IReadOnlyCollection<string> methods, int repeats)
+    public static void Run(double[] taus, int[] stepCounts, IReadOnlyCollection<string> methods, int repeats, int maxSteps)
     {
         string root = BenchModel.RepoRoot();
         string modelDir = Path.Combine(root, "models", "embedded");
@@ -85,12 +85,15 @@ public static class EmbeddedIoiCircuit
             }
         var scorers = new[] { ("eap", 1) }.Where(_ => methods.Contains("eap"))
             .Concat(stepCounts.Where(_ => methods.Contains("eap-ig")).Select(k => ($"eap-ig{k}", k)))
-            .Concat(stepCounts.Where(_ => methods.Contains("eap-ig-act")).Select(k => ($"eap-ig-act{k}", k)));
+            .Concat(stepCounts.Where(_ => methods.Contains("eap-ig-act")).Select(k => ($"eap-ig-act{k}", k)))
+            .Concat(stepCounts.Where(_ => methods.Contains("eap-ig-recv")).Select(k => ($"eap-ig-recv{k}", k)))
+            .Concat(stepCounts.Where(_ => methods.Contains("eap-ig-recv-refined")).Select(k => ($"eap-ig-recv{k}-{maxSteps}", k)));
         foreach (var (method, k) in scorers)
         {
             var clock = Stopwatch.StartNew();
             var scores = method == "eap" ? EapScores.Compute(model, pairs, metric, graph)
                 : method.StartsWith("eap-ig-act", StringComparison.Ordinal) ? EapIgScores.Activations(model, pairs, metric, graph, k)
+                : method.StartsWith("eap-ig-recv", StringComparison.Ordinal) ? EapIgScores.ReceiverInputs(model, pairs, metric, graph, k, maxSteps: method.IndexOf('-', 8) >= 0 ? maxSteps : k)
                 : EapIgScores.Compute(model, pairs, metric, graph, k);
             double seconds = clock.Elapsed.TotalSeconds;
             foreach (double x in taus)

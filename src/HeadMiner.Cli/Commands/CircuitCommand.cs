@@ -34,13 +34,17 @@ public static class CircuitCommand
         var steps = new Option<int>("--steps") { Description = "EAP-IG interpolation steps", DefaultValueFactory = _ => 5 };
         var igOver = new Option<string?>("--ig-over")
         {
-            Description = "EAP-IG: interpolate the input embeddings (inputs, the default) or each node's output in turn, everything after it recomputed (activations: finds chains of saturated gates that the inputs path misses; costs 1 + 2·layers times the backward passes)",
+            Description = "EAP-IG: interpolate the input embeddings (inputs, the default), each node's output in turn, everything after it recomputed (activations: finds chains of saturated gates that the inputs path misses; costs 1 + 2·layers times the backward passes), or each receiver's own input in turn, every other input clean (receivers: also finds inputs that matter only together with another, AND-like; costs one backward per receiver per step, each from the receiver's layer)",
+        };
+        var maxSteps = new Option<int?>("--max-steps")
+        {
+            Description = "EAP-IG over receiver inputs: give a receiver whose edges miss completeness (their sum vs the metric with its whole input corrupted) by more than 0.05 · |clean − corrupted| the midpoints of its grid, doubling its steps up to N (default: --steps, no refinement)",
         };
         var unsplit = new Option<bool>("--no-qkv-split") { Description = "One receiver per head instead of its q, k and v inputs (models with one k/v head per query head)" };
         var process = ModelOptions.Process();
         var output = new Option<string>("--out", "-o") { Description = "Directory for circuit.json and circuit.svg", DefaultValueFactory = _ => "circuit" };
         var command = new Command("circuit", "Find the circuit (heads, MLPs and the edges between them) that carries a task: ACDC, EAP or EAP-IG.")
-        { model, task, pairs, count, seed, method, metric, tau, edges, steps, igOver, unsplit, process, output, allowUnused };
+        { model, task, pairs, count, seed, method, metric, tau, edges, steps, igOver, maxSteps, unsplit, process, output, allowUnused };
         command.SetAction((parse, cancel) =>
         {
             string methodName = parse.GetValue(method)!.ToLowerInvariant();
@@ -52,11 +56,13 @@ public static class CircuitCommand
             if (methodName == "acdc" && parse.GetValue(edges) is not null) throw new UsageException("--edges is for eap and eap-ig; ACDC's size is set by --tau");
             if (methodName != "acdc" && parse.GetValue(tau) is not null) throw new UsageException("--tau is for acdc; eap and eap-ig keep --edges N");
             string? over = parse.GetValue(igOver)?.ToLowerInvariant();
-            if (over is not (null or "inputs" or "activations")) throw new UsageException($"--ig-over {over}: use inputs or activations");
+            if (over is not (null or "inputs" or "activations" or "receivers")) throw new UsageException($"--ig-over {over}: use inputs, activations or receivers");
             if (over is not null && methodName != "eap-ig") throw new UsageException("--ig-over is for --method eap-ig");
-            bool overActivations = over == "activations";
             int stepCount = methodName == "eap" ? 1 : parse.GetValue(steps);
             if (stepCount < 1) throw new UsageException($"--steps {stepCount}: at least 1");
+            int? maxStepCount = parse.GetValue(maxSteps);
+            if (maxStepCount is not null && over != "receivers") throw new UsageException("--max-steps is for --method eap-ig --ig-over receivers");
+            if (maxStepCount < stepCount) throw new UsageException($"--max-steps {maxStepCount}: at least --steps ({stepCount})");
             string outDir = OutputFiles.PrepareDirectory(parse.GetValue(output)!);
             using var loaded = ModelOptions.Load(parse.GetValue(model), parse.GetValue(process), allowUnused: parse.GetValue(allowUnused), notes: parse.InvocationConfiguration.Error);
             FiniteForward.CheckProbe(loaded.Model, "circuit");
@@ -104,13 +110,15 @@ public static class CircuitCommand
                 int keep = parse.GetValue(edges) ?? Math.Min(50, graph.EdgeCount);
                 var scores = ProgressDisplay.Run(stderr, methodName, _ => methodName == "eap"
                     ? EapScores.Compute(loaded.Model, tokenized, metricKind, graph)
-                    : overActivations ? EapIgScores.Activations(loaded.Model, tokenized, metricKind, graph, stepCount, cancel)
+                    : over == "activations" ? EapIgScores.Activations(loaded.Model, tokenized, metricKind, graph, stepCount, cancel)
+                    : over == "receivers" ? EapIgScores.ReceiverInputs(loaded.Model, tokenized, metricKind, graph, stepCount, maxSteps: maxStepCount ?? stepCount, cancel: cancel)
                     : EapIgScores.Compute(loaded.Model, tokenized, metricKind, graph, stepCount, cancel));
                 var settings = new Dictionary<string, string> { ["metric"] = patcher.Metric.Name, ["split_qkv"] = graph.SplitQkv ? "true" : "false" };
                 if (methodName == "eap-ig")
                 {
                     settings["steps"] = stepCount.ToString(CultureInfo.InvariantCulture);
-                    settings["ig_over"] = overActivations ? "activations" : "inputs";
+                    settings["ig_over"] = over ?? "inputs";
+                    if (over == "receivers") settings["max_steps"] = (maxStepCount ?? stepCount).ToString(CultureInfo.InvariantCulture);
                 }
                 circuit = TopEdges.Select(graph, scores, keep, methodName, settings);
             }

@@ -119,7 +119,45 @@ public class CircuitCommandTests
         Assert.Contains("--ig-over is for --method eap-ig", acdcErr);
         var (badCode, _, badErr) = Run("circuit", "-m", Model, "--pairs", dir.File("pairs.json"), "--method", "eap-ig", "--ig-over", "outputs", "-o", dir.File("bad"));
         Assert.Equal(ExitCodes.Usage, badCode);
-        Assert.Contains("--ig-over outputs: use inputs or activations", badErr);
+        Assert.Contains("--ig-over outputs: use inputs, activations or receivers", badErr);
+    }
+
+    /// <summary>
+    /// --ig-over receivers runs EAP-IG over receiver inputs (<see cref="EapIgScores.ReceiverInputs"/>): the kept edges
+    /// and their scores are its top edges, not the activations variant's, and circuit.json records the choice.
+    /// </summary>
+    [Fact]
+    public void EapIgOverReceiverInputsKeepsThatVariantsTopEdgesAndRecordsIt()
+    {
+        using var dir = TestPaths.NewTempDirectory();
+        using var loaded = ModelLoader.Load(Model);
+        var tokenizer = loaded.RequireTokenizer();
+        TaskSets.Find("ioi")!.Generate(tokenizer, new TaskSetOptions { Count = 3, Seed = 11, ContextLength = loaded.Model.Config.ContextLength })
+            .Save(dir.File("pairs.json"));
+        var (code, output, err) = Run("circuit", "-m", Model, "--pairs", dir.File("pairs.json"), "--method", "eap-ig", "--ig-over", "receivers",
+            "--steps", "2", "--max-steps", "8", "--edges", "11", "--metric", "logit_diff", "-o", dir.File("out"));
+        Assert.True(code == 0, err);
+        Assert.Contains("eap-ig: 11 of", output);
+
+        var pairs = PromptPairSet.Load(dir.File("pairs.json")).Tokenize(tokenizer, dir.File("pairs.json"), loaded.Model.Config.ContextLength);
+        var graph = CircuitGraph.Create(loaded.Model.Config);
+        var receivers = EapIgScores.ReceiverInputs(loaded.Model, pairs, MetricKind.LogitDiff, graph, 2, maxSteps: 8);
+        var activations = EapIgScores.Activations(loaded.Model, pairs, MetricKind.LogitDiff, graph, 2);
+        var expected = TopEdges.Select(graph, receivers, 11, "eap-ig", new Dictionary<string, string>());
+
+        using var json = JsonDocument.Parse(File.ReadAllText(dir.File("out/circuit.json")));
+        var root = json.RootElement;
+        Assert.Equal("receivers", root.GetProperty("settings").GetProperty("ig_over").GetString());
+        Assert.Equal("8", root.GetProperty("settings").GetProperty("max_steps").GetString());
+        var edges = root.GetProperty("edges").EnumerateArray()
+            .Select(e => (Edge: graph.FindEdge($"{e.GetProperty("sender").GetString()}->{e.GetProperty("receiver").GetString()}")!.Value, Score: e.GetProperty("score").GetDouble()))
+            .ToList();
+        Assert.Equal(expected.Edges.Order(), edges.Select(e => e.Edge).Order());
+        foreach (var (edge, score) in edges) Assert.Equal(receivers[edge], score, 9);
+        Assert.Contains(edges, e => Math.Abs(activations[e.Edge] - e.Score) > 1e-3 * (1 + Math.Abs(e.Score)));
+        var (maxCode, _, maxErr) = Run("circuit", "-m", Model, "--pairs", dir.File("pairs.json"), "--method", "eap-ig", "--max-steps", "8", "-o", dir.File("max"));
+        Assert.Equal(ExitCodes.Usage, maxCode);
+        Assert.Contains("--max-steps is for --method eap-ig --ig-over receivers", maxErr);
     }
 
     [Fact]

@@ -15,7 +15,7 @@ public sealed class DifferentiableRun
     public required int Sequences { get; init; }
     public required int Length { get; init; }
 
-    /// <summary>Token (+ learned position) embedding [rows, d_model]: the graph's leaf.</summary>
+    /// <summary>Token (+ learned position) embedding [rows, d_model]: the graph's leaf (a resumed run's start residual).</summary>
     public required Variable Embed { get; init; }
 
     /// <summary>Per layer: the residual stream entering the block [rows, d_model].</summary>
@@ -54,6 +54,15 @@ public sealed class DifferentiableRun
     public required Variable Logits { get; init; }
 
     public bool LastOnly { get; init; }
+
+    /// <summary>The layer the run started at (0: from the embedding); the activations of earlier layers are null.</summary>
+    public int StartLayer { get; init; }
+
+    /// <summary>Copies of the prompt batch the run holds (one per <see cref="DifferentiableTransformer.ReceiverInput"/>; 1 without).</summary>
+    public int Copies { get; init; } = 1;
+
+    /// <summary>The receiver inputs the run was resumed with, one per copy (null without).</summary>
+    public IReadOnlyList<DifferentiableTransformer.ReceiverInput>? Inputs { get; init; }
 }
 
 /// <summary>
@@ -73,6 +82,31 @@ public sealed class DifferentiableTransformer
 {
     /// <summary>Fixed values [rows, d_model] for layer <paramref name="Layer"/>'s attention output (or, with <paramref name="Mlp"/>, its MLP output).</summary>
     public sealed record LayerOutput(int Layer, bool Mlp, float[] Output);
+
+    /// <summary>What one receiver of a layer reads: one head's query, key or value projection (a k/v head's for key and value), all three of a head, or the MLP's norm.</summary>
+    public enum ReceiverSite
+    {
+        Query,
+        Key,
+        Value,
+        HeadInputs,
+        Mlp,
+    }
+
+    /// <summary>
+    /// In one copy of the batch, receiver (<paramref name="Site"/>, <paramref name="Head"/>) of the start layer reads
+    /// <paramref name="Input"/> [rows of one copy, d_model] instead of the residual stream; every other reader, and the
+    /// residual stream itself, keep theirs. EAP-IG over receiver inputs interpolates one receiver's input at a time.
+    /// </summary>
+    public sealed record ReceiverInput(ReceiverSite Site, int Head, float[] Input);
+
+    /// <summary>
+    /// Where <see cref="Run"/> starts instead of the embedding: layer <paramref name="Layer"/> (the layer count: only the
+    /// final norm and the unembedding run) with resid_pre <paramref name="Residual"/> [rows, d_model], a leaf when the
+    /// run records gradients; with <paramref name="Inputs"/>, the batch holds Inputs.Count copies of its sequences and
+    /// copy j's receiver Inputs[j] of that layer reads its own input.
+    /// </summary>
+    public sealed record Resume(int Layer, float[] Residual, IReadOnlyList<ReceiverInput>? Inputs = null);
 
     private readonly Transformer _model;
     private readonly Layer[] _layers;
@@ -146,7 +180,11 @@ public sealed class DifferentiableTransformer
     /// <para><paramref name="replace"/>, when given, replaces one layer's attention output (every head and b_O) or MLP output
     /// [rows, d_model] by fixed values, which nothing upstream of it then receives a gradient through: EAP-IG over
     /// activations interpolates one node's output at a time.</para>
-    public DifferentiableRun Run(TokenBatch batch, bool withGradient, bool lastOnly = true, float[]? embedding = null, LayerOutput? replace = null)
+    /// <para><paramref name="resume"/>, when given, starts the run at a layer from a given residual stream (then the
+    /// run's <see cref="DifferentiableRun.Embed"/> is that residual, the leaf), optionally with one receiver of that layer
+    /// per copy of the batch reading its own input (<see cref="ReceiverInputGradient"/> reads its gradient after the
+    /// backward).</para>
+    public DifferentiableRun Run(TokenBatch batch, bool withGradient, bool lastOnly = true, float[]? embedding = null, LayerOutput? replace = null, Resume? resume = null)
     {
         ArgumentNullException.ThrowIfNull(batch);
         if (batch.Mask is not null) throw new HeadMinerException("gradient runs need full-length sequences; this batch has padding");
@@ -157,16 +195,36 @@ public sealed class DifferentiableTransformer
         var positions = new int[rows];
         for (int i = 0; i < rows; i++) positions[i] = i % T;
 
-        var embedded = Ops.Embedding(tape, _wE, batch.Ids);
-        if (_wPos is not null) embedded = Ops.Add(tape, embedded, Ops.Embedding(tape, _wPos, positions));
-        if (c.EmbeddingMultiplier != 1)
-            System.Numerics.Tensors.TensorPrimitives.Multiply(embedded.Value.Span, c.EmbeddingMultiplier, embedded.Value.Span); // as Transformer.Embed
-        if (embedding is not null)
+        Variable embed;
+        int start = resume?.Layer ?? 0, copies = 1;
+        if (resume is null)
         {
-            if (embedding.Length != embedded.Value.Length) throw new ArgumentException($"embedding has {embedding.Length} values, expected {embedded.Value.Length}", nameof(embedding));
-            embedding.CopyTo(embedded.Value.Span);
+            var embedded = Ops.Embedding(tape, _wE, batch.Ids);
+            if (_wPos is not null) embedded = Ops.Add(tape, embedded, Ops.Embedding(tape, _wPos, positions));
+            if (c.EmbeddingMultiplier != 1)
+                System.Numerics.Tensors.TensorPrimitives.Multiply(embedded.Value.Span, c.EmbeddingMultiplier, embedded.Value.Span); // as Transformer.Embed
+            if (embedding is not null)
+            {
+                if (embedding.Length != embedded.Value.Length) throw new ArgumentException($"embedding has {embedding.Length} values, expected {embedded.Value.Length}", nameof(embedding));
+                embedding.CopyTo(embedded.Value.Span);
+            }
+            embed = new Variable(embedded.Value, withGradient);
         }
-        var embed = new Variable(embedded.Value, withGradient);
+        else
+        {
+            if (embedding is not null || replace is not null) throw new ArgumentException("a resumed run takes neither an embedding nor a replaced output", nameof(resume));
+            if (start < 0 || start > c.Layers) throw new ArgumentOutOfRangeException(nameof(resume), start, $"the start layer must be 0 … {c.Layers}");
+            if (resume.Residual.Length != rows * c.DModel) throw new ArgumentException($"the start residual has {resume.Residual.Length} values, expected {rows * c.DModel}", nameof(resume));
+            if (resume.Inputs is { } inputs)
+            {
+                copies = inputs.Count;
+                if (copies == 0 || B % copies != 0) throw new ArgumentException($"{copies} receiver inputs do not split a batch of {B} sequences into copies", nameof(resume));
+                if (start == c.Layers) throw new ArgumentException("the logits' input is the start residual itself; receiver inputs are for a block", nameof(resume));
+                foreach (var input in inputs)
+                    if (input.Input.Length != rows / copies * c.DModel) throw new ArgumentException($"a receiver input has {input.Input.Length} values, expected {rows / copies * c.DModel}", nameof(resume));
+            }
+            embed = new Variable(Tensor.FromSpan(resume.Residual, rows, c.DModel), withGradient);
+        }
 
         int L = c.Layers;
         var residPre = new Variable[L];
@@ -179,7 +237,8 @@ public sealed class DifferentiableTransformer
         var mlpNormed = new Variable[L];
         var mlpOut = new Variable[L];
         var x = embed;
-        for (int l = 0; l < L; l++)
+        var edits = resume?.Inputs;
+        for (int l = start; l < L; l++)
         {
             var w = _layers[l];
             residPre[l] = x;
@@ -187,6 +246,7 @@ public sealed class DifferentiableTransformer
             var q = qs[l] = Linear(tape, n1, w.Wq, w.Bq);
             var k = ks[l] = Linear(tape, n1, w.Wk, w.Bk);
             vs[l] = Linear(tape, n1, w.Wv, w.Bv);
+            if (edits is not null && l == start) ReadOwnHeadInputs(w, edits, q, k, vs[l]);
             if (c.QkNorm != QkNormKind.None)
             {
                 // As the forward pass: Q/K (hook_q/hook_k) are the raw projections, normalised before rotary.
@@ -209,6 +269,7 @@ public sealed class DifferentiableTransformer
             {
                 mlpIn[l] = x;
                 mlpNormed[l] = Norm(tape, x, w.Ln2W, w.Ln2B);
+                if (edits is not null && l == start) ReadOwnMlpInputs(w, edits, mlpNormed[l]);
                 mlpOut[l] = Mlp(tape, mlpNormed[l], w);
                 if (replace is { Mlp: true } rp && rp.Layer == l) mlpOut[l] = Fixed(rp, rows);
                 x = Ops.Add(tape, Ops.Add(tape, x, attn), mlpOut[l]);
@@ -217,6 +278,7 @@ public sealed class DifferentiableTransformer
             {
                 var mid = mlpIn[l] = Ops.Add(tape, x, attn);
                 mlpNormed[l] = !c.PreNorm ? Ops.Copy(tape, mid) : Norm(tape, mid, w.Ln2W, w.Ln2B);
+                if (edits is not null && l == start) ReadOwnMlpInputs(w, edits, mlpNormed[l]);
                 mlpOut[l] = Mlp(tape, mlpNormed[l], w);
                 if (c.PostNorm) mlpOut[l] = Ops.RmsNorm(tape, mlpOut[l], w.Ln2Post, c.NormEps);
                 if (replace is { Mlp: true } rm && rm.Layer == l) mlpOut[l] = Fixed(rm, rows);
@@ -245,7 +307,103 @@ public sealed class DifferentiableTransformer
             ResidFinal = x,
             Logits = logits,
             LastOnly = lastOnly,
+            StartLayer = start,
+            Copies = copies,
+            Inputs = resume?.Inputs,
         };
+    }
+
+    /// <summary>
+    /// Copy j's receiver of a head site reads its own input: its rows of that head's projection(s) are recomputed from
+    /// Norm(input) in place, before QK-norm and rotary (the tape's ops read their inputs, not their outputs, backward).
+    /// </summary>
+    private void ReadOwnHeadInputs(Layer w, IReadOnlyList<ReceiverInput> inputs, Variable q, Variable k, Variable v)
+    {
+        var c = Config;
+        int rows = q.Value.Length / (c.Heads * c.DHead) / inputs.Count;
+        for (int j = 0; j < inputs.Count; j++)
+        {
+            var input = inputs[j];
+            if (input.Site == ReceiverSite.Mlp) continue;
+            var scratch = new Tape();
+            var own = Variable.Constant(Tensor.FromSpan(input.Input, rows, c.DModel));
+            var normed = !c.PreNorm ? own : Norm(scratch, own, w.Ln1W, w.Ln1B);
+            if (input.Site is ReceiverSite.Query or ReceiverSite.HeadInputs) CopyHead(Linear(scratch, normed, w.Wq, w.Bq), q, j, rows, input.Head);
+            if (input.Site is ReceiverSite.Key or ReceiverSite.HeadInputs) CopyHead(Linear(scratch, normed, w.Wk, w.Bk), k, j, rows, input.Head);
+            if (input.Site is ReceiverSite.Value or ReceiverSite.HeadInputs) CopyHead(Linear(scratch, normed, w.Wv, w.Bv), v, j, rows, input.Head);
+        }
+    }
+
+    /// <summary>Head <paramref name="head"/>'s columns of a one-copy projection into copy <paramref name="copy"/>'s rows of <paramref name="target"/>.</summary>
+    private void CopyHead(Variable projected, Variable target, int copy, int rows, int head)
+    {
+        int dh = Config.DHead, width = target.Value.Dim(-1);
+        if ((uint)head >= (uint)(width / dh)) throw new ArgumentOutOfRangeException(nameof(head), head, $"the projection has {width / dh} heads");
+        var from = projected.Value.Span;
+        var to = target.Value.Span;
+        for (int r = 0; r < rows; r++)
+            from.Slice(r * width + head * dh, dh).CopyTo(to.Slice((copy * rows + r) * width + head * dh, dh));
+    }
+
+    /// <summary>Copy j's MLP receiver reads its own input: its rows of the MLP's normalised input are Norm(input).</summary>
+    private void ReadOwnMlpInputs(Layer w, IReadOnlyList<ReceiverInput> inputs, Variable mlpNormed)
+    {
+        var c = Config;
+        int rows = mlpNormed.Value.Length / c.DModel / inputs.Count;
+        for (int j = 0; j < inputs.Count; j++)
+        {
+            if (inputs[j].Site != ReceiverSite.Mlp) continue;
+            var own = Variable.Constant(Tensor.FromSpan(inputs[j].Input, rows, c.DModel));
+            var normed = !c.PreNorm ? own : Norm(new Tape(), own, w.Ln2W, w.Ln2B);
+            normed.Value.Span.CopyTo(mlpNormed.Value.Span.Slice(j * rows * c.DModel, rows * c.DModel));
+        }
+    }
+
+    /// <summary>
+    /// After <see cref="Backward"/> on a run resumed with receiver inputs: d(metric)/d(copy <paramref name="copy"/>'s
+    /// receiver input) [rows of one copy, d_model] — the gradient of its own projection rows (or MLP norm rows) pulled
+    /// back through its weights and its norm at its own input.
+    /// </summary>
+    public float[] ReceiverInputGradient(DifferentiableRun run, int copy)
+    {
+        ArgumentNullException.ThrowIfNull(run);
+        var inputs = run.Inputs ?? throw new ArgumentException("the run was not resumed with receiver inputs", nameof(run));
+        if ((uint)copy >= (uint)inputs.Count) throw new ArgumentOutOfRangeException(nameof(copy), copy, $"the run holds {inputs.Count} copies");
+        var c = Config;
+        int l = run.StartLayer, d = c.DModel, dh = c.DHead;
+        int rows = run.Sequences * run.Length / run.Copies;
+        var w = _layers[l];
+        var input = inputs[copy];
+        var dx = new float[rows * d];
+        var normed = new float[rows * d];
+        var pulled = new float[rows * d];
+        void Pull(Variable projected, Variable weight)
+        {
+            if (projected.Gradient is not { } g) return;
+            int width = projected.Value.Dim(-1), head = input.Head;
+            // ∂/∂(this head's normalised input) = ∂projection_h · W[h]ᵀ, then back through the norm at the receiver's own input.
+            Tensors.Kernels.Gemm.Multiply(false, true, rows, d, dh, 1f, g.Span[((copy * rows * width) + head * dh)..], width, weight.Value.Span[(head * dh)..], width, 0f, normed, d);
+            if (c.PreNorm) NormBackward(input.Input, normed, pulled, rows, w.Ln1W);
+            else normed.CopyTo(pulled);
+            System.Numerics.Tensors.TensorPrimitives.Add(dx, pulled, dx);
+        }
+        switch (input.Site)
+        {
+            case ReceiverSite.Mlp:
+                if (run.MlpNormed[l].Gradient is { } gm)
+                {
+                    var g = gm.Span.Slice(copy * rows * d, rows * d);
+                    if (c.PreNorm) NormBackward(input.Input, g, dx, rows, w.Ln2W);
+                    else g.CopyTo(dx);
+                }
+                break;
+            default:
+                if (input.Site is ReceiverSite.Query or ReceiverSite.HeadInputs) Pull(run.Q[l], w.Wq);
+                if (input.Site is ReceiverSite.Key or ReceiverSite.HeadInputs) Pull(run.K[l], w.Wk);
+                if (input.Site is ReceiverSite.Value or ReceiverSite.HeadInputs) Pull(run.V[l], w.Wv);
+                break;
+        }
+        return dx;
     }
 
     private Variable Fixed(LayerOutput replace, int rows)

@@ -87,6 +87,170 @@ public static class EapIgScores
         return scores;
     }
 
+    /// <summary>
+    /// EAP-IG over receiver inputs: one receiver r at a time — a head's query, key or value input, an MLP's input, the
+    /// logits — reads corrupted_r + (i/k)(clean_r − corrupted_r), i = 0 … k−1, where clean_r and corrupted_r are r's input
+    /// in the two runs (the sum of all its senders' outputs), while every other receiver and the residual stream keep
+    /// their clean values and everything after r is recomputed; an edge s → r scores (s_clean − s_corrupted) · the mean
+    /// of ∂metric/∂(r's input) over r's k runs. Integrated gradients on each receiver's own input, so the edges into r
+    /// add up (as k grows) to metric(clean) − metric(r's input corrupted), i.e. to patching every edge into r
+    /// (<see cref="EdgePatcher"/>). A gate that needs two inputs at once (an AND: a key that matters only while a name is
+    /// inhibited) keeps its partner clean along the path instead of turning it on together with the edge being
+    /// scored, which is how the inputs and activations variants lose such edges. With k = 1 the only point is r's
+    /// corrupted input with everything else clean: for the logits (nothing after them) that is EAP's gradient.
+    /// <para>
+    /// With <paramref name="maxSteps"/> &gt; <paramref name="steps"/>, each receiver's sum is checked against that
+    /// completeness, as Sundararajan et al. advise for integrated gradients: metric(r's input corrupted) is the run at
+    /// i = 0, which is computed anyway, so the check is free. A receiver whose edges miss it by more than
+    /// <paramref name="tolerance"/> · |clean − corrupted| (a saturated gate whose transition falls between two points
+    /// of the grid) gets the midpoints of its grid added — k doubles, the earlier points are kept — until it holds or
+    /// k would pass <paramref name="maxSteps"/>.
+    /// </para>
+    /// <para>
+    /// Runs start at the receiver's layer from the clean resid_pre (the logits' runs only unembed), all receivers of a
+    /// layer and all their points batched as copies of the pair batch (at most <paramref name="maxRowsPerRun"/> token
+    /// rows per run): Σ_r k_r backward passes, each over the layers from r's up.
+    /// </para>
+    /// </summary>
+    public static double[] ReceiverInputs(Transformer model, TokenizedPairs pairs, MetricKind metric, CircuitGraph graph, int steps,
+        int maxSteps = 0, double tolerance = 0.05, int maxRowsPerRun = 4096, CancellationToken cancel = default)
+    {
+        var (forward, endpoints, senders) = Endpoints(model, pairs, metric, graph, steps);
+        if (maxSteps == 0) maxSteps = steps;
+        if (maxSteps < steps) throw new HeadMinerException($"EAP-IG over receiver inputs: at most {maxSteps} steps is fewer than the {steps} to start with");
+        if (!(tolerance > 0)) throw new HeadMinerException($"EAP-IG over receiver inputs: the completeness tolerance must be positive, not {tolerance}");
+        var (clean, corrupted) = (endpoints.Clean, endpoints.Corrupted);
+        var cleanLogits = clean.Logits.Value;
+        double cleanValue = MetricGradient.Compute(metric, pairs, cleanLogits, cleanLogits).Value;
+        double span = Math.Abs(cleanValue - MetricGradient.Compute(metric, pairs, corrupted.Logits.Value, cleanLogits).Value);
+        var c = model.Config;
+        int n = pairs.Count, T = pairs.Length, rowsPerCopy = n * T, size = rowsPerCopy * c.DModel;
+        int copiesPerRun = Math.Max(1, maxRowsPerRun / rowsPerCopy);
+        var ids = pairs.CleanBatch().Ids;
+        var scores = new double[graph.EdgeCount];
+
+        // One receiver's path: its input in the two runs, the running sum of its gradients, its points so far, metric(α = 0).
+        var paths = new List<ReceiverPath>();
+        for (int layer = 0; layer <= c.Layers; layer++)
+        {
+            paths.Clear();
+            foreach (var r in graph.Receivers.Where(r => r.Layer == layer))
+            {
+                var (from, to) = r.Kind switch
+                {
+                    ReceiverKind.Logits => (corrupted.ResidFinal, clean.ResidFinal),
+                    ReceiverKind.Mlp => (corrupted.MlpInput[layer], clean.MlpInput[layer]),
+                    _ => (corrupted.ResidPre[layer], clean.ResidPre[layer]),
+                };
+                paths.Add(new ReceiverPath(r, from.Value.Contiguous().ToArray(), to.Value.Contiguous().ToArray()));
+            }
+            var jobs = paths.SelectMany(p => Enumerable.Range(0, steps).Select(i => (Path: p, Alpha: (double)i / steps))).ToList();
+            foreach (var p in paths) p.Steps = steps;
+            while (jobs.Count > 0)
+            {
+                for (int first = 0; first < jobs.Count; first += copiesPerRun)
+                {
+                    cancel.ThrowIfCancellationRequested();
+                    RunPoints(forward, pairs, metric, cleanLogits, ids, layer, clean, jobs.Skip(first).Take(copiesPerRun).ToList(), size);
+                }
+                // Receivers whose edges miss completeness get the midpoints of their grid.
+                var refine = paths.Where(p => p.Steps * 2 <= maxSteps && Math.Abs(p.Integral() - (cleanValue - p.Start)) > tolerance * span).ToList();
+                jobs = refine.SelectMany(p => Enumerable.Range(0, p.Steps).Select(i => (Path: p, Alpha: (2.0 * i + 1) / (2.0 * p.Steps)))).ToList();
+                foreach (var p in refine) p.Steps *= 2;
+            }
+            foreach (var p in paths)
+                foreach (int e in graph.EdgesInto[p.Receiver.Index])
+                {
+                    var delta = senders[graph.Senders[graph.Edges[e].Sender].Name];
+                    double dot = 0;
+                    for (int j = 0; j < delta.Length; j++) dot += delta[j] * p.Sum[j];
+                    scores[e] = dot / p.Steps;
+                }
+        }
+        return scores;
+    }
+
+    /// <summary>A receiver's interpolation in <see cref="ReceiverInputs"/>.</summary>
+    private sealed class ReceiverPath(CircuitReceiver receiver, float[] from, float[] to)
+    {
+        public CircuitReceiver Receiver { get; } = receiver;
+        public float[] From { get; } = from;
+        public float[] To { get; } = to;
+        public double[] Sum { get; } = new double[from.Length];
+        public int Steps { get; set; }
+
+        /// <summary>The metric with the receiver's input corrupted (the point α = 0).</summary>
+        public double Start { get; set; } = double.NaN;
+
+        /// <summary>The sum of its edges' scores: the mean gradient · (clean − corrupted input).</summary>
+        public double Integral()
+        {
+            double dot = 0;
+            for (int j = 0; j < Sum.Length; j++) dot += Sum[j] * (To[j] - From[j]);
+            return dot / Steps;
+        }
+
+        public DifferentiableTransformer.ReceiverSite Site => Receiver.Kind switch
+        {
+            ReceiverKind.Query => DifferentiableTransformer.ReceiverSite.Query,
+            ReceiverKind.Key => DifferentiableTransformer.ReceiverSite.Key,
+            ReceiverKind.Value => DifferentiableTransformer.ReceiverSite.Value,
+            ReceiverKind.HeadInputs => DifferentiableTransformer.ReceiverSite.HeadInputs,
+            _ => DifferentiableTransformer.ReceiverSite.Mlp,
+        };
+
+        public float[] Point(double alpha)
+        {
+            var point = new float[From.Length];
+            float a = (float)alpha;
+            for (int j = 0; j < point.Length; j++) point[j] = From[j] + a * (To[j] - From[j]);
+            return point;
+        }
+    }
+
+    /// <summary>
+    /// One batched run of interpolation points of receivers of one layer (the layer count: the logits), each a copy of
+    /// the pair batch; each copy's gradient with respect to its receiver's input is added to that receiver's sum.
+    /// </summary>
+    private static void RunPoints(DifferentiableTransformer forward, TokenizedPairs pairs, MetricKind metric, Tensors.Tensor cleanLogits, int[] ids,
+        int layer, DifferentiableRun clean, List<(ReceiverPath Path, double Alpha)> jobs, int size)
+    {
+        int copies = jobs.Count, n = pairs.Count;
+        var batchIds = new int[ids.Length * copies];
+        for (int j = 0; j < copies; j++) ids.CopyTo(batchIds, j * ids.Length);
+        var residual = new float[size * copies];
+        List<DifferentiableTransformer.ReceiverInput>? inputs = null;
+        if (layer == forward.Config.Layers)
+        {
+            // The logits read the final residual itself: the runs start there and only unembed.
+            for (int j = 0; j < copies; j++) jobs[j].Path.Point(jobs[j].Alpha).CopyTo(residual, j * size);
+        }
+        else
+        {
+            var residPre = clean.ResidPre[layer].Value.Contiguous().Span;
+            for (int j = 0; j < copies; j++) residPre.CopyTo(residual.AsSpan(j * size, size));
+            inputs = jobs.Select(job => new DifferentiableTransformer.ReceiverInput(job.Path.Site, job.Path.Receiver.Head, job.Path.Point(job.Alpha))).ToList();
+        }
+        var run = forward.Run(new TokenBatch(batchIds, n * copies, pairs.Length), withGradient: true, resume: new DifferentiableTransformer.Resume(layer, residual, inputs));
+        // The metric is a mean over each copy's pairs: each copy's logits get that copy's gradient.
+        var logits = run.Logits.Value.Contiguous();
+        int v = logits.Dim(-1);
+        var gradient = Tensors.Tensor.Zeros(n * copies, v);
+        for (int j = 0; j < copies; j++)
+        {
+            var (value, g) = MetricGradient.Compute(metric, pairs, Tensors.Tensor.FromSpan(logits.Span.Slice(j * n * v, n * v), n, v), cleanLogits);
+            g.Span.CopyTo(gradient.Span.Slice(j * n * v, n * v));
+            if (jobs[j].Alpha == 0) jobs[j].Path.Start = value;
+        }
+        DifferentiableTransformer.Backward(run, gradient);
+        for (int j = 0; j < copies; j++)
+        {
+            var g = inputs is null ? run.ResidFinal.Gradient!.Span.Slice(j * size, size) : forward.ReceiverInputGradient(run, j);
+            var sum = jobs[j].Path.Sum;
+            for (int i = 0; i < sum.Length; i++) sum[i] += g[i];
+        }
+    }
+
     private static string Name(CircuitGraph graph, string receiver) => graph.SplitQkv ? receiver : EapScores.UnsplitName(receiver);
 
     /// <summary>
