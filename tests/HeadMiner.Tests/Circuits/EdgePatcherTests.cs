@@ -181,6 +181,32 @@ public class EdgePatcherTests
         Assert.True(Math.Abs(all - patcher.CorruptedMetric) <= Tolerance(patcher.CorruptedMetric), $"all edges {all}, corrupted {patcher.CorruptedMetric}");
     }
 
+    /// <summary>
+    /// Sets that cut every edge out of some heads and MLPs (whose output then enters the residual stream as the
+    /// corrupted one, not computed) plus random other edges: still the naive rerun, in every layer.
+    /// </summary>
+    [Theory]
+    [MemberData(nameof(Configs))]
+    public void NodesWithEveryEdgeOutPatchedEqualTheNaiveRerun(int config)
+    {
+        var c = config switch { 0 => TinyModels.Gpt2Like(3), 1 => TinyModels.NeoXLike(3), _ => TinyModels.LlamaLike(3) };
+        using var model = TinyModels.Create(c, seed: 37);
+        var patcher = Patcher(model, Pairs(c, 12), MetricKind.LogitDiff, wholeLayers: false);
+        var graph = patcher.Graph;
+        var rng = new HeadMiner.Tensors.SeededRandom(41);
+        for (int i = 0; i < 8; i++)
+        {
+            var set = Enumerable.Range(0, graph.EdgeCount).Select(_ => rng.NextDouble() < 0.2).ToArray();
+            var silenced = graph.Senders.Where(s => s.Layer >= 0 && rng.NextDouble() < 0.4).ToArray();
+            foreach (var s in silenced)
+                foreach (int e in graph.EdgesOutOf[s.Index]) set[e] = true;
+            var names = Enumerable.Range(0, graph.EdgeCount).Where(e => set[e]).Select(graph.EdgeName).ToArray();
+            double naive = NaiveEdgePatching.Metric(model, patcher.Metric, names);
+            double fast = patcher.Evaluate(set);
+            Assert.True(Math.Abs(naive - fast) <= Tolerance(naive), $"set {i} (silenced {string.Join(",", silenced.Select(s => s.Name))}): fast {fast}, naive {naive}");
+        }
+    }
+
     [Fact]
     public void PostNormModelsAreRefusedByName()
     {

@@ -16,7 +16,12 @@ namespace HeadMiner.Analysis.Circuits;
 /// an ACDC sweep varies one receiver at a time, so the layer-mates it already pruned cost nothing on the next try;</item>
 /// <item>the layers above s in full, except the last, which runs its queries, attention output, MLP and
 /// unembedding only at each pair's last position (keys and values at all positions);</item>
-/// <item>only the positions after the pairs' shared prefix, whose keys and values come from the clean run.</item>
+/// <item>only the positions after the pairs' shared prefix, whose keys and values come from the clean run;</item>
+/// <item>not at all, the heads and MLPs at or above s with every edge out of them patched: every reader sees their
+/// corrupted output, so that output goes into the residual stream as it is, and no reader subtracts a difference
+/// (an ACDC sweep has pruned most nodes above the layer it is in);</item>
+/// <item>per receiver, one subtraction of the kept sum of its patched senders' clean deltas from below s, and one
+/// norm per distinct patched input of a layer.</item>
 /// </list>
 /// Each step computes what the model's forward computes for those rows (same kernels, per-head projections), so the
 /// metric equals the full patched rerun within float rounding (EdgePatcherTests compare it to a naive rerun).
@@ -110,11 +115,16 @@ internal sealed class PatchedForward
     /// <summary>The metric's logits [pairs, 1, vocab] at each pair's last position with the edges marked in <paramref name="patched"/> corrupted.</summary>
     public Tensor Logits(bool[] patched, int start)
     {
-        var p = new Patches { Start = start };
+        var p = new Patches { Start = start, Dead = new bool[_graph.Senders.Count] };
+        foreach (var sender in _graph.Senders)
+            if (sender.Layer >= start && _graph.EdgesOutOf[sender.Index].Count > 0 && _graph.EdgesOutOf[sender.Index].All(e => patched[e])) p.Dead[sender.Index] = true;
         for (int e = 0; e < patched.Length; e++)
         {
             if (!patched[e]) continue;
             var edge = _graph.Edges[e];
+            // A node every edge out of which is patched: every reader sees its corrupted output, so it writes that
+            // into the residual stream itself, and nothing subtracts a difference.
+            if (p.Dead[edge.Sender]) continue;
             if (!p.Into.TryGetValue(edge.Receiver, out var list)) p.Into[edge.Receiver] = list = [];
             list.Add(edge.Sender);
             var s = _graph.Senders[edge.Sender];
@@ -139,6 +149,11 @@ internal sealed class PatchedForward
 
         /// <summary>The layer the run starts at: senders below it have their clean deltas.</summary>
         public int Start { get; init; }
+
+        /// <summary>Senders at or above the start layer with every edge out of them patched: their output is the corrupted one, not computed.</summary>
+        public bool[] Dead { get; init; } = [];
+
+        public bool IsDead(int sender) => Dead.Length > 0 && Dead[sender];
     }
 
     /// <summary>
@@ -169,6 +184,12 @@ internal sealed class PatchedForward
                 bool changed = false;
                 for (int h = 0; h < H; h++)
                 {
+                    if (p.IsDead(_graph.HeadSender(l, h)))
+                    {
+                        changed = true;
+                        CopyColumns(_corruptedZ[l], h, rows, z);
+                        continue;
+                    }
                     if (!HeadPatched(l, h, p)) continue;
                     changed = true;
                     var zh = Memo($"z{h}:{Key(QueryReceiver(l, h), p)}/{Key(KeyReceiver(l, h), p)}/{Key(ValueReceiver(l, h), p)}",
@@ -177,11 +198,18 @@ internal sealed class PatchedForward
                 }
                 attnOut = changed ? OutputProjection(w, z, rows.Length) : Gather(_attnOut[l], _d, rows);
             }
+            else if (Enumerable.Range(0, H).All(h => p.IsDead(_graph.HeadSender(l, h))))
+            {
+                z = Gather(_corruptedZ[l], _qw, rows);
+                attnOut = OutputProjection(w, z, rows.Length);
+            }
             else
             {
                 var (q, k, v) = Projections(l, w, x, rows, p);
                 z = new float[rows.Length * _qw];
                 Attend(l, q, _qw, 0, k, v, _kvw, 0, 0, H, _c.KvHeads, z, _qw, 0, reduce);
+                for (int h = 0; h < H; h++)
+                    if (p.IsDead(_graph.HeadSender(l, h))) CopyColumns(_corruptedZ[l], h, rows, z);
                 attnOut = OutputProjection(w, z, rows.Length);
                 if (store)
                 {
@@ -208,7 +236,7 @@ internal sealed class PatchedForward
                 mlpIn = (float[])xr.Clone();
                 SubtractDeltas(mlpIn, rows, mlpSenders, p);
             }
-            var mlpOut = Mlp(w, BlockNorm(mlpIn, rows.Length, w.Ln2Weight, w.Ln2Bias), rows.Length);
+            var mlpOut = p.IsDead(_graph.MlpSender(l)) ? Gather(_corruptedMlpOut[l], _d, rows) : Mlp(w, BlockNorm(mlpIn, rows.Length, w.Ln2Weight, w.Ln2Bias), rows.Length);
             if (store) _mlpOut[l] = mlpOut;
             int mlpSender = _graph.MlpSender(l);
             if (p.Wanted.Contains(mlpSender))
@@ -328,12 +356,15 @@ internal sealed class PatchedForward
         var inputs = new Dictionary<string, float[]>(StringComparer.Ordinal);
         for (int h = 0; h < _c.Heads; h++)
         {
+            // A dead head's z is replaced by the corrupted one: its inputs need no recomputing.
+            if (p.IsDead(_graph.HeadSender(l, h))) continue;
             if (QueryReceiver(l, h) is int r && r >= 0 && p.Into.TryGetValue(r, out var senders))
                 ProjectPatched(l, ActivationSite.QInput, h, x, rows, senders, p, q, _qw, h * _dh, inputs);
         }
         for (int g = 0; g < _c.KvHeads; g++)
         {
             // Unsplit receivers: k/v head g is head g (one k/v head per query head).
+            if (Enumerable.Range(0, _c.Heads).Where(h => _c.KvHeadOf(h) == g).All(h => p.IsDead(_graph.HeadSender(l, h)))) continue;
             int kr = _graph.SplitQkv ? _key[l, g] : _headInputs[l, g];
             int vr = _graph.SplitQkv ? _value[l, g] : _headInputs[l, g];
             if (kr >= 0 && p.Into.TryGetValue(kr, out var ks)) ProjectPatched(l, ActivationSite.KInput, g, x, _allRows, ks, p, k, _kvw, g * _dh, inputs);
@@ -533,6 +564,12 @@ internal sealed class PatchedForward
         var y = new float[rows.Length * _dh];
         for (int r = 0; r < rows.Length; r++) source.AsSpan(rows[r] * width + block * _dh, _dh).CopyTo(y.AsSpan(r * _dh, _dh));
         return y;
+    }
+
+    /// <summary>Head <paramref name="head"/>'s columns of <paramref name="source"/> [suffix rows, H·d_head] at <paramref name="rows"/> into <paramref name="z"/> [rows, H·d_head].</summary>
+    private void CopyColumns(float[] source, int head, int[] rows, float[] z)
+    {
+        for (int r = 0; r < rows.Length; r++) source.AsSpan(rows[r] * _qw + head * _dh, _dh).CopyTo(z.AsSpan(r * _qw + head * _dh, _dh));
     }
 
     private static MatrixOperand Operand(Tensor w) => MatrixOperand.Of(w) ?? MatrixOperand.Of(w.Contiguous())!.Value;
