@@ -26,6 +26,12 @@ namespace HeadMiner.Analysis.Circuits;
 /// values. A receiver's q/k/v inputs are its own copies of resid_pre (the split-input hook sites), so patching one
 /// head's input leaves its layer-mates alone.
 /// </para>
+/// <para>
+/// By default, for metrics read at the last position, a set runs through <see cref="PatchedForward"/>, which also
+/// skips work inside layers (only the patched heads of the first layer, no pruned node above it, the last layer at
+/// the read rows); <see cref="WholeLayers"/> runs whole layers through the model's forward (batched copies), and
+/// <see cref="FullReruns"/> runs every set from the embedding (the naive loop).
+/// </para>
 /// </summary>
 public sealed class EdgePatcher
 {
@@ -129,7 +135,7 @@ public sealed class EdgePatcher
     /// <summary>Patched sets evaluated so far (for speed reports).</summary>
     public long Evaluations { get; private set; }
 
-    /// <summary>Forward passes run so far.</summary>
+    /// <summary>Forward passes run so far (a <see cref="PatchedForward"/> run of one set counts as one).</summary>
     public long Forwards { get; private set; }
 
     /// <summary>At most this many token rows (copies × pairs × tokens) per batched forward (at least one copy always runs).</summary>
