@@ -30,7 +30,7 @@ public static class CircuitsBench
         foreach (var m in methods)
             if (m is not ("acdc" or "eap" or "eap-ig" or "eap-ig-act")) throw new ArgumentException($"--methods {m}: use acdc, eap, eap-ig, eap-ig-act");
         var rows = new List<(string Kind, string Method, string Setting, string Circuit, CircuitScore Score, double Faithfulness, int Edges, double Seconds)>();
-        // ACDC's speed: the same sweep (τ = the first --taus value) three ways, interleaved per circuit.
+        // ACDC's speed: the same sweep (τ = the first --taus value) four ways, interleaved per circuit.
         var speed = new AcdcSpeed();
         var circuits = new List<PlantedCircuit>();
         foreach (var kind in kinds)
