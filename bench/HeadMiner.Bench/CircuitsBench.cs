@@ -32,7 +32,7 @@ public static class CircuitsBench
             if (m is not ("acdc" or "eap" or "eap-ig" or "eap-ig-act" or "eap-ig-recv" or "eap-ig-recv-refined")) throw new ArgumentException($"--methods {m}: use acdc, eap, eap-ig, eap-ig-act, eap-ig-recv, eap-ig-recv-refined");
         int maxSteps = IntOption(args, "--max-steps", 320);
         var rows = new List<(string Kind, string Method, string Setting, string Circuit, CircuitScore Score, double Faithfulness, int Edges, double Seconds)>();
-        // ACDC's speed: the same sweep (τ = the first --taus value) three ways, interleaved per circuit.
+        // ACDC's speed: the same sweep (τ = the first --taus value) four ways, interleaved per circuit.
         var speed = new AcdcSpeed();
         var circuits = new List<PlantedCircuit>();
         foreach (var kind in kinds)

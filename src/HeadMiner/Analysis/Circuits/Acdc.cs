@@ -40,8 +40,10 @@ public sealed class AcdcState
 /// down, each layer's MLP before its heads' inputs) and, for each edge into the receiver (latest sender first),
 /// patch it on top of the edges removed so far; keep it removed when the metric moves by less than τ. With KL
 /// divergence (0 = clean behaviour) the move is the increase KL_new − KL_current; with a task metric it is
-/// |m_new − m_current|. Every evaluation runs all prompt pairs in one batch and resumes at the receiver's layer
-/// (every edge removed so far is read at or after it: <see cref="EdgePatcher"/>).
+/// |m_new − m_current|. Every evaluation runs all prompt pairs in one batch from the receiver's layer (every edge
+/// removed so far is read at or after it) and recomputes only what the patch changes there: the tried head's
+/// attention, the layers above without the nodes already pruned, the last layer at the read position
+/// (<see cref="EdgePatcher"/>, <see cref="PatchedForward"/>).
 /// <para>A receiver whose node no longer writes anywhere (every edge out of it removed) cannot change the metric,
 /// exactly: its readers all see its corrupted output. Its incoming edges are removed without a run (score 0), which
 /// is what makes ACDC's sweep shrink as it goes.</para>
@@ -63,7 +65,8 @@ public static class Acdc
     /// gets the fraction of receivers visited. <paramref name="candidatesPerRun"/>: the most candidates evaluated
     /// speculatively in one forward (0: as many copies as <see cref="EdgePatcher.CopiesPerRun"/> allows; 1, the
     /// default: one at a time — on the CPU a forward costs about the same per copy however many it holds, so the
-    /// copies dropped after a kept edge made speculation slower in `bench circuits`, docs/CIRCUITS.md).
+    /// copies dropped after a kept edge made speculation slower in `bench circuits`, docs/CIRCUITS.md). Copies share
+    /// a forward only with a <see cref="EdgePatcher.WholeLayers"/> patcher; the default one runs each set on its own.
     /// </summary>
     public static Circuit Run(EdgePatcher patcher, double tau, AcdcState? state = null, Action<AcdcState>? checkpoint = null,
         IProgress<double>? progress = null, CancellationToken cancel = default, int candidatesPerRun = 1)

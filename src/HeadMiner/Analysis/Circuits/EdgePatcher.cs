@@ -26,6 +26,12 @@ namespace HeadMiner.Analysis.Circuits;
 /// values. A receiver's q/k/v inputs are its own copies of resid_pre (the split-input hook sites), so patching one
 /// head's input leaves its layer-mates alone.
 /// </para>
+/// <para>
+/// By default, for metrics read at the last position, a set runs through <see cref="PatchedForward"/>, which also
+/// skips work inside layers (only the patched heads of the first layer, no pruned node above it, the last layer at
+/// the read rows); <see cref="WholeLayers"/> runs whole layers through the model's forward (batched copies), and
+/// <see cref="FullReruns"/> runs every set from the embedding (the naive loop).
+/// </para>
 /// </summary>
 public sealed class EdgePatcher
 {
@@ -48,6 +54,8 @@ public sealed class EdgePatcher
     private bool _suffixOnly;
     private readonly float[]?[] _cleanDelta;
     private readonly Tensor[,] _wo;
+    private readonly bool _padded;
+    private PatchedForward? _patchedForward;
 
     public EdgePatcher(Transformer model, Metric metric, CircuitGraph graph)
     {
@@ -67,7 +75,8 @@ public sealed class EdgePatcher
                 throw new HeadMinerException($"prompt pair {i}: clean and corrupted prompts must all have {pairs.Length} tokens for edge patching");
         var filter = CacheFilter.Where(h => h.Site is ActivationSite.Z or ActivationSite.MlpOut or ActivationSite.ResidPre);
         var cleanBatch = pairs.CleanBatch();
-        _prefix = metric.LastPositionOnly && cleanBatch.Mask is null ? SharedPrefix(pairs) : 0;
+        _padded = cleanBatch.Mask is not null;
+        _prefix = metric.LastPositionOnly && !_padded ? SharedPrefix(pairs) : 0;
         var keySite = c.RotaryDim > 0 ? ActivationSite.RotK : ActivationSite.K;
         var cleanFilter = _prefix == 0 ? filter
             : CacheFilter.Where(h => h.Site is ActivationSite.Z or ActivationSite.MlpOut or ActivationSite.ResidPre or ActivationSite.V || h.Site == keySite);
@@ -126,7 +135,7 @@ public sealed class EdgePatcher
     /// <summary>Patched sets evaluated so far (for speed reports).</summary>
     public long Evaluations { get; private set; }
 
-    /// <summary>Forward passes run so far.</summary>
+    /// <summary>Forward passes run so far (a <see cref="PatchedForward"/> run of one set counts as one).</summary>
     public long Forwards { get; private set; }
 
     /// <summary>At most this many token rows (copies × pairs × tokens) per batched forward (at least one copy always runs).</summary>
@@ -143,6 +152,17 @@ public sealed class EdgePatcher
     /// kept for the benchmark's comparison.
     /// </summary>
     public bool FullReruns { get; init; }
+
+    /// <summary>
+    /// Run every set through the model's own forward from its first patched layer, whole layers at every row, as
+    /// copies of the pair batch (speculative batches share one forward) — the way before <see cref="PatchedForward"/>
+    /// recomputed only what a set changes; kept for speculative batches on hardware where a forward's fixed cost
+    /// dominates, and for the benchmark's comparison. Metrics read at every position always run this way.
+    /// </summary>
+    public bool WholeLayers { get; init; }
+
+    /// <summary>Whether sets run through <see cref="PatchedForward"/> (the default for metrics read at the last position).</summary>
+    public bool RecomputesOnlyChanges => !FullReruns && !WholeLayers && Metric.LastPositionOnly && !_padded && PatchedForward.Supports(_model);
 
     /// <summary>Rows of one copy of the pair batch in a patched run: pairs × the positions it runs.</summary>
     private int RowsPerCopy => _rowsPerCopy;
@@ -237,6 +257,19 @@ public sealed class EdgePatcher
             else if (FullReruns) starts[i] = 0;
         }
         UseSuffix();
+        if (RecomputesOnlyChanges)
+        {
+            var forward = _patchedForward ??= new PatchedForward(_model, Graph, Metric.Pairs.Count, _rowsPerCopy / Metric.Pairs.Count, _suffixOnly ? _prefix : 0,
+                Copies(1).PrefixKeysValues, _cleanResidPre[0], _corruptedZ, _corruptedMlpOut, _embedDelta);
+            for (int i = 0; i < patchedSets.Count; i++)
+            {
+                if (starts[i] < 0) continue;
+                result[i] = Metric.PerPair(forward.Logits(patchedSets[i], starts[i]));
+                Forwards++;
+            }
+            Evaluations += patchedSets.Count;
+            return result;
+        }
         int copies = CopiesPerRun;
         foreach (var group in Enumerable.Range(0, patchedSets.Count).Where(i => starts[i] >= 0).GroupBy(i => starts[i]))
         {
