@@ -399,41 +399,27 @@ EXPORT void hm_pack_x_bf16(int m, int panel0, int panel1, int k, const float* x,
 // One tile: weight rows w[i] (i < MR; rows past `rows` repeat a valid row and are not stored) over `pairs` whole
 // pairs (plus one last lone element when `odd`: its 16-bit read is zero-extended, never reading past the row),
 // against a packed X panel; the result, transposed, goes to C[t][i] for tokens t < tokens and i < rows. First depth
-// block: alpha * acc + beta * C (beta = 0: C not read); later blocks: C + alpha * acc. When next is not null, the
-// lines of the next tile's weight rows (same depth range) are prefetched into L2 as the depth loop goes.
-static void kernel_w12x32(int pairs, int odd, const uint16_t* const w[MR], const uint16_t* const next[MR],
-    const uint32_t* px, float* c, int ldc, int rows, int tokens, float alpha, float beta, int first)
+// block: alpha * acc + beta * C (beta = 0: C not read); later blocks: C + alpha * acc. No software prefetch: the
+// hardware prefetcher follows the MR row streams (measured: prefetching the next tile's rows changed nothing).
+static void kernel_w12x32(int pairs, int odd, const uint16_t* const w[MR], const uint32_t* px, float* c, int ldc,
+    int rows, int tokens, float alpha, float beta, int first)
 {
     __m512 acc[MR][2];
 #pragma GCC unroll 12
     for (int i = 0; i < MR; i++) acc[i][0] = acc[i][1] = _mm512_setzero_ps();
-    for (int p0 = 0; p0 < pairs; p0 += 16)
+    for (int p = 0; p < pairs; p++)
     {
-        if (next)
+        __m512bh x0 = (__m512bh)_mm512_load_si512((const void*)(px + p * NR));
+        __m512bh x1 = (__m512bh)_mm512_load_si512((const void*)(px + p * NR + 16));
+#pragma GCC unroll 12
+        for (int i = 0; i < MR; i++)
         {
-#pragma GCC unroll 12
-            for (int i = 0; i < MR; i++) _mm_prefetch((const char*)(next[i] + 2 * p0), _MM_HINT_T1);
+            int32_t pair;
+            memcpy(&pair, w[i] + 2 * p, 4);
+            __m512bh wv = (__m512bh)_mm512_set1_epi32(pair);
+            acc[i][0] = _mm512_dpbf16_ps(acc[i][0], wv, x0);
+            acc[i][1] = _mm512_dpbf16_ps(acc[i][1], wv, x1);
         }
-        int p1 = p0 + 16 < pairs ? p0 + 16 : pairs;
-        for (int p = p0; p < p1; p++)
-        {
-            __m512bh x0 = (__m512bh)_mm512_load_si512((const void*)(px + p * NR));
-            __m512bh x1 = (__m512bh)_mm512_load_si512((const void*)(px + p * NR + 16));
-#pragma GCC unroll 12
-            for (int i = 0; i < MR; i++)
-            {
-                int32_t pair;
-                memcpy(&pair, w[i] + 2 * p, 4);
-                __m512bh wv = (__m512bh)_mm512_set1_epi32(pair);
-                acc[i][0] = _mm512_dpbf16_ps(acc[i][0], wv, x0);
-                acc[i][1] = _mm512_dpbf16_ps(acc[i][1], wv, x1);
-            }
-        }
-    }
-    if (next)
-    {
-#pragma GCC unroll 12
-        for (int i = 0; i < MR; i++) _mm_prefetch((const char*)(next[i] + 2 * pairs + odd), _MM_HINT_T1);
     }
     if (odd)
     {
@@ -470,10 +456,10 @@ static void kernel_w12x32(int pairs, int odd, const uint16_t* const w[MR], const
 
 // Columns [n0, n1) of C (m × n, row stride ldc) = alpha * bf16(X) * Wᵀ + beta * C with W the BF16 weights [n, k]
 // (row stride ldw) read in place and X packed by hm_pack_x_bf16 (once per product, shared by every thread's column
-// range). Blocking: the tokens in blocks of up to 8 panels (256), the depth in blocks of KC_W elements such that the
-// block's packed X (tokens × KC_W × 2 bytes, ≤ 512 KiB) stays in L2 while every MR-row weight sliver of the range
-// runs over it, panel by panel; the next sliver's rows are prefetched during the current one's first panel. The
-// blocking depends on m and k only, so every element is summed in the same order whatever the column split.
+// range). Blocking: the tokens in blocks of up to 8 panels (256), the depth in blocks of kc elements such that the
+// block's packed X (tokens × kc × 2 bytes, ≤ 512 KiB) stays in L2 while every MR-row weight sliver of the range runs
+// over it, panel by panel. The blocking depends on m and k only, so every element is summed in the same order
+// whatever the column split.
 EXPORT void hm_gemm_bf16w_nt(int m, int n0, int n1, int k, float alpha, const uint32_t* xpack, const uint16_t* w,
     long ldw, float beta, float* c, int ldc)
 {
@@ -481,8 +467,7 @@ EXPORT void hm_gemm_bf16w_nt(int m, int n0, int n1, int k, float alpha, const ui
     int panels = (m + NR - 1) / NR;
     int all_pairs = (k + 1) / 2;
     int block_panels = panels < 8 ? panels : 8;
-    int kc = (int)((512L * 1024 / 2) / ((long)block_panels * NR)) & ~31; // elements per depth block
-    if (kc < 256) kc = 256;
+    int kc = (int)((512L * 1024 / 2) / ((long)block_panels * NR)) & ~31; // elements per depth block: 1024 or more
     if (kc >= k || k - kc < kc / 4) kc = k + (k & 1); // one block rather than a short last one
     for (int tb = 0; tb < panels; tb += block_panels)
     {
@@ -495,17 +480,12 @@ EXPORT void hm_gemm_bf16w_nt(int m, int n0, int n1, int k, float alpha, const ui
             {
                 int rows = n1 - s < MR ? n1 - s : MR;
                 const uint16_t* wr[MR];
-                const uint16_t* nx[MR];
                 for (int i = 0; i < MR; i++) wr[i] = w + (long)(s + (i < rows ? i : rows - 1)) * ldw + pc;
-                int ns = s + MR;
-                int next_rows = n1 - ns < MR ? n1 - ns : MR;
-                for (int i = 0; i < MR && next_rows > 0; i++) nx[i] = w + (long)(ns + (i < next_rows ? i : next_rows - 1)) * ldw + pc;
                 for (int panel = tb; panel < tb1; panel++)
                 {
                     int t0 = panel * NR;
-                    kernel_w12x32(pairs, odd, wr, panel == tb && next_rows > 0 ? nx : NULL,
-                        xpack + (size_t)panel * all_pairs * NR + (size_t)(pc / 2) * NR, c + (long)t0 * ldc + s, ldc, rows,
-                        m - t0 < NR ? m - t0 : NR, alpha, beta, pc == 0);
+                    kernel_w12x32(pairs, odd, wr, xpack + (size_t)panel * all_pairs * NR + (size_t)(pc / 2) * NR,
+                        c + (long)t0 * ldc + s, ldc, rows, m - t0 < NR ? m - t0 : NR, alpha, beta, pc == 0);
                 }
             }
         }
