@@ -189,8 +189,9 @@ public static class GemmBf16
 
         [ThreadStatic] private static NativeBf16Job? t_cached;
 
-        // A rounded and packed once per product (12-row tiles, all depth), read by every column range; kept per
-        // calling thread, grown when a larger product comes, freed with the job when its thread has gone.
+        // A rounded and packed once per product (12-row tiles, or 32-token panels for the weight-rows GEMM; all
+        // depth), read by every column range; kept per calling thread, grown when a larger product comes, freed with
+        // the job when its thread has gone.
         private uint* _packedA;
         private long _packedACapacity;
         private bool _packingA;
