@@ -184,8 +184,9 @@ public static class GemmBf16
         public enum Kind { GemmDot, GemmWeightRows, GemvDot, GemvWiden }
 
         // Column chunks are multiples of this (a GEMM panel is 32 wide; a [k, n] GEMV handles 64 columns per pass; the
-        // weight-rows GEMM takes 12 weight rows per tile).
-        private const int ChunkAlign = 64, WeightRowsChunkAlign = 96;
+        // weight-rows GEMM takes 12 weight rows per tile, and a coarser multiple would leave the threads unevenly
+        // loaded: 2048 columns in chunks of 192 are 11 chunks for 2 threads).
+        private const int ChunkAlign = 64, WeightRowsChunkAlign = 12;
 
         [ThreadStatic] private static NativeBf16Job? t_cached;
 
