@@ -11,7 +11,8 @@ namespace HeadMiner.Bench;
 /// (weights stored [out, in] as nn.Linear, random, seeded):
 /// managed fp32 (float32 weights: the reference), managed bf16 weights (widened inside packing, fp32 arithmetic),
 /// native bf16 weights with fp32 arithmetic (the widening GEMV; decode only), native bf16 dot product (VDPBF16PS,
-/// activations rounded to bf16). GEMM: GFLOP/s at 128 rows. Decode (one row over one layer's seven matrices): GB/s of
+/// activations rounded to bf16; nn.Linear weights read in place, and for comparison the kernel that packs them).
+/// GEMM: GFLOP/s at 128 rows. Decode (one row over one layer's seven matrices): GB/s of
 /// weights and the fraction of the memory bandwidth measured in the same run, and GFLOP/s. The contenders take turns
 /// within each repetition; each keeps its best. The largest difference from the fp32 result is printed too.
 /// </summary>
@@ -55,17 +56,33 @@ public static class Bf16Bench
             var c0 = new float[m * n];
             var c1 = new float[m * n];
             var c3 = new float[m * n];
+            var c4 = new float[m * n];
             Action[] runs =
             [
                 () => Gemm.Multiply(false, true, m, n, k, 1f, a, k, wRounded, k, 0f, c0, n),
                 () => Gemm.Multiply(false, true, m, n, k, 1f, a, k, bits, HalfFormat.BFloat16, k, 0f, c1, n),
                 () => { },
                 () => GemmBf16.Multiply(true, m, n, k, 1f, a, k, bits, HalfFormat.BFloat16, k, 0f, c3, n),
+                () =>
+                {
+                    // The native kernel that packs the weights (the general path; the dot column reads them in place).
+                    GemmBf16.t_packWeights = true;
+                    try
+                    {
+                        GemmBf16.Multiply(true, m, n, k, 1f, a, k, bits, HalfFormat.BFloat16, k, 0f, c4, n);
+                    }
+                    finally
+                    {
+                        GemmBf16.t_packWeights = false;
+                    }
+                },
             ];
             var best = Interleave(runs, reps, skip: 2);
             double flops = 2.0 * m * n * k;
             double scale = MaxAbs(c0);
             Console.WriteLine($"{$"{m}×{k}×{n}",-16} {Gflops(flops, best[0]),14} {Cell(flops, best[1], best[0]),22} {"—",24} {Cell(flops, best[3], best[0]),22}   {MaxAbsDiff(c0, c1) / scale:0.0e+0} / {MaxAbsDiff(c0, c3) / scale:0.0e+0}");
+            if (GemmBf16.IsNative)
+                Console.WriteLine($"{"",-16} native bf16 dot with the weights packed: {Gflops(flops, best[4])} GFLOP/s; weights read in place / packed: {best[3] / best[4]:F2}× the time");
         }
         Console.WriteLine("(managed fp32 multiplies the bf16-rounded weights as float32, so managed bf16-weights must equal it: Δ 0)");
     }

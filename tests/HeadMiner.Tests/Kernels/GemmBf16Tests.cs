@@ -65,9 +65,72 @@ public class GemmBf16Tests
     }
 
     [Theory]
+    [InlineData(1, 45, 37)]
+    [InlineData(1, 13, 2049)]
+    [InlineData(2, 25, 16)]
+    [InlineData(33, 1, 1)]
+    [InlineData(127, 45, 37)]
+    [InlineData(128, 12, 32)]
+    [InlineData(129, 33, 2049)]
+    [InlineData(130, 97, 1155)]
+    [InlineData(300, 50, 2500)]
+    public void TheWeightRowsKernelSumsTheRoundedProductsWithinTheFloat32Bound(int m, int n, int k)
+    {
+        // nn.Linear's BF16 weights [n, k] read in place as the broadcast operand, X packed in 32-token panels: cuts every
+        // edge of it (one row, 127/129/130 rows and 300 = two 256-token blocks, weight rows not a multiple of 12, odd
+        // depth, several depth blocks at 129 × 2049 and 300 × 2500). One row goes to the GEMV through Multiply, so
+        // the kernel is also called directly; the packed-weights kernel runs the same shapes as a second native path.
+        foreach (bool direct in new[] { false, true })
+            foreach (bool packWeights in new[] { false, true })
+            {
+                if ((direct && (packWeights || !NativeBf16.Available)) || (packWeights && m == 1)) continue;
+                GemmBf16.t_packWeights = packWeights;
+                try
+                {
+                    Check(BKind.Bf16, true, m, n, k, alpha: 1f, beta: 0f, extraLd: 3, seed: (ulong)(m * 5 + n + k), direct);
+                    Check(BKind.Bf16, true, m, n, k, alpha: -0.75f, beta: 0.5f, extraLd: 1, seed: (ulong)(m + n * 3 + k), direct);
+                }
+                finally
+                {
+                    GemmBf16.t_packWeights = false;
+                }
+            }
+    }
+
+    [Fact]
+    public void ANaNReachesOnlyItsOwnRowOrColumn()
+    {
+        // A NaN activation spoils its token's row of C, a NaN weight its output column, nothing else: the repeated
+        // weight rows of a short tile and the zero-padded tokens of a short panel are computed but never stored, and
+        // an odd depth's last weight is read alone (not with the next row's first element).
+        const int m = 37, n = 29, k = 41;
+        var random = new SeededRandom(29);
+        var a = new float[m * k];
+        random.FillNormal(a, 1f);
+        var values = new float[n * k];
+        random.FillNormal(values, 1f);
+        var bits = new ushort[values.Length];
+        HalfPrecision.FloatToBf16(values, bits);
+        a[5 * k + 7] = float.NaN;
+        bits[11 * k + k - 1] = 0x7FC1; // the last weight of row 11, alone in the odd depth's last pair
+        bits[27 * k] = 0x7F80; // +inf at the start of row 27 (in the last, short tile); meets finite activations only
+        var c = new float[m * n];
+        GemmBf16.Multiply(true, m, n, k, 1f, a, k, bits, HalfFormat.BFloat16, k, 0f, c, n);
+        for (int i = 0; i < m; i++)
+            for (int j = 0; j < n; j++)
+            {
+                float v = c[i * n + j];
+                if (i == 5 || j == 11 || j == 27) Assert.False(float.IsFinite(v), $"C[{i},{j}] = {v}");
+                else Assert.True(float.IsFinite(v), $"C[{i},{j}] = {v}");
+            }
+    }
+
+    [Theory]
     [InlineData(false, 130, 300, 1155)]
     [InlineData(true, 130, 300, 1155)]
     [InlineData(true, 37, 1031, 770)]
+    [InlineData(true, 300, 130, 2500)]
+    [InlineData(true, 129, 1031, 2049)]
     public void OneAndTwoThreadsGiveIdenticalResults(bool transB, int m, int n, int k)
     {
         // Each column range packs its own B strips from A packed once (by several threads when there are two), and
@@ -203,7 +266,8 @@ public class GemmBf16Tests
         Assert.Throws<ArgumentException>(() => GemmBf16.Multiply(false, 2, 2, 3, 1f, a, 2, new float[6], 2, 0f, c, 2));
     }
 
-    private static void Check(BKind kind, bool transB, int m, int n, int k, float alpha, float beta, int extraLd, ulong seed)
+    private static void Check(BKind kind, bool transB, int m, int n, int k, float alpha, float beta, int extraLd, ulong seed,
+        bool directWeightRows = false)
     {
         int lda = k + extraLd, ldb = (transB ? k : n) + extraLd, ldc = n + extraLd;
         int bRows = transB ? n : k, bWidth = transB ? k : n;
@@ -242,7 +306,8 @@ public class GemmBf16Tests
         }
 
         var actual = (float[])c.Clone();
-        if (kind == BKind.F32) GemmBf16.Multiply(transB, m, n, k, alpha, a, lda, bFloat, ldb, beta, actual, ldc);
+        if (directWeightRows) MultiplyWeightRows(m, n, k, alpha, a, lda, bBits, ldb, beta, actual, ldc);
+        else if (kind == BKind.F32) GemmBf16.Multiply(transB, m, n, k, alpha, a, lda, bFloat, ldb, beta, actual, ldc);
         else GemmBf16.Multiply(transB, m, n, k, alpha, a, lda, bBits, kind == BKind.Bf16 ? HalfFormat.BFloat16 : HalfFormat.Float16, ldb, beta, actual, ldc);
 
         bool differsFromFloat32 = false;
@@ -264,7 +329,7 @@ public class GemmBf16Tests
                 double expected = alpha * rounded + beta * cBefore;
                 double sumBound = 1.01 * (k + 2) * Unit32 * (Math.Abs(alpha) * roundedMagnitude + Math.Abs(beta * cBefore));
                 Assert.True(Math.Abs(got - expected) <= sumBound,
-                    $"C[{i},{j}] = {got}, bf16-rounded products sum to {expected} (bound {sumBound}; {kind}, transB={transB}, m={m} n={n} k={k}, managed={GemmBf16.t_forceManaged})");
+                    $"C[{i},{j}] = {got}, bf16-rounded products sum to {expected} (bound {sumBound}; {kind}, transB={transB}, m={m} n={n} k={k}, managed={GemmBf16.t_forceManaged}, packWeights={GemmBf16.t_packWeights}, direct={directWeightRows})");
                 double float32Value = alpha * unrounded + beta * cBefore;
                 double roundingBound = (2 * UnitBf16 + UnitBf16 * UnitBf16) * Math.Abs(alpha) * unroundedMagnitude
                     + 1.01 * (k + 2) * Unit32 * (Math.Abs(alpha) * unroundedMagnitude * (1 + 2 * UnitBf16) + Math.Abs(beta * cBefore));
@@ -275,5 +340,20 @@ public class GemmBf16Tests
             }
         // bf16 arithmetic must actually round (random normal floats are almost never bf16 values).
         Assert.True(differsFromFloat32, "the bf16 product is within float32's bound of the float32 product: nothing was rounded");
+    }
+
+    /// <summary>The weight-rows kernel called directly (also for one row, which Multiply sends to the GEMV), on one thread.</summary>
+    private static unsafe void MultiplyWeightRows(int m, int n, int k, float alpha, float[] a, int lda, ushort[] w, int ldw,
+        float beta, float[] c, int ldc)
+    {
+        var packed = new uint[NativeBf16.hm_packed_x_bf16_size(m, k) + 16];
+        fixed (float* pa = a, pc = c)
+        fixed (ushort* pw = w)
+        fixed (uint* pp = packed)
+        {
+            uint* aligned = (uint*)(((nuint)pp + 63) & ~(nuint)63); // the kernel reads the panels with aligned loads
+            NativeBf16.hm_pack_x_bf16(m, 0, (m + 31) / 32, k, pa, lda, aligned);
+            NativeBf16.hm_gemm_bf16w_nt(m, 0, n, k, alpha, aligned, pw, ldw, beta, pc, ldc);
+        }
     }
 }

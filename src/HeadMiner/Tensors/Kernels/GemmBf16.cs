@@ -24,6 +24,9 @@ public static class GemmBf16
     /// <summary>Per calling thread: a test (or the bench) forces the managed emulation even where the native kernels exist.</summary>
     [ThreadStatic] internal static bool t_forceManaged;
 
+    /// <summary>Per calling thread: a test forces the packed-weights kernel for nn.Linear BF16 weights (the general path).</summary>
+    [ThreadStatic] internal static bool t_packWeights;
+
     private static bool UseNative => NativeBf16.Available && !t_forceManaged;
 
     /// <summary>What runs bf16 products on this machine, in words (for headers and JSON metadata).</summary>
@@ -56,8 +59,12 @@ public static class GemmBf16
             return;
         }
         int format = bFormat == HalfFormat.BFloat16 ? NativeBf16.FormatBf16 : NativeBf16.FormatF16;
-        // One row (decode) against BF16 weights: a GEMV that reads the weights once, no packing.
-        var kind = m == 1 && format == NativeBf16.FormatBf16 ? NativeBf16Job.Kind.GemvDot : NativeBf16Job.Kind.GemmDot;
+        // One row (decode) against BF16 weights: a GEMV that reads the weights once, no packing. More rows against
+        // nn.Linear's BF16 [out, in] weights: the weights are the broadcast operand, read in place (no packing).
+        var kind = format != NativeBf16.FormatBf16 ? NativeBf16Job.Kind.GemmDot
+            : m == 1 ? NativeBf16Job.Kind.GemvDot
+            : transB && !t_packWeights ? NativeBf16Job.Kind.GemmWeightRows
+            : NativeBf16Job.Kind.GemmDot;
         fixed (float* pa = a, pc = c)
         fixed (ushort* pb = b)
             NativeBf16Job.Run(kind, m, n, k, alpha, pa, lda, pb, format, transB, ldb, beta, pc, ldc);
@@ -174,15 +181,18 @@ public static class GemmBf16
     /// <summary>The native kernels over column ranges on the worker threads (one cached job per calling thread).</summary>
     private sealed unsafe class NativeBf16Job : IParallelBody
     {
-        public enum Kind { GemmDot, GemvDot, GemvWiden }
+        public enum Kind { GemmDot, GemmWeightRows, GemvDot, GemvWiden }
 
-        // Column chunks are multiples of this (a GEMM panel is 32 wide; a [k, n] GEMV handles 64 columns per pass).
-        private const int ChunkAlign = 64;
+        // Column chunks are multiples of this (a GEMM panel is 32 wide; a [k, n] GEMV handles 64 columns per pass; the
+        // weight-rows GEMM takes 12 weight rows per tile, and a coarser multiple would leave the threads unevenly
+        // loaded: 2048 columns in chunks of 192 are 11 chunks for 2 threads).
+        private const int ChunkAlign = 64, WeightRowsChunkAlign = 12;
 
         [ThreadStatic] private static NativeBf16Job? t_cached;
 
-        // A rounded and packed once per product (12-row tiles, all depth), read by every column range; kept per
-        // calling thread, grown when a larger product comes, freed with the job when its thread has gone.
+        // A rounded and packed once per product (12-row tiles, or 32-token panels for the weight-rows GEMM; all
+        // depth), read by every column range; kept per calling thread, grown when a larger product comes, freed with
+        // the job when its thread has gone.
         private uint* _packedA;
         private long _packedACapacity;
         private bool _packingA;
@@ -215,10 +225,12 @@ public static class GemmBf16
             job._ldc = ldc;
             long work = (long)m * n * k;
             int threads = WorkerPool.InsideParallelRegion ? 1 : (int)Math.Min(WorkerPool.MaxThreads, Math.Max(1, work / MinMultiplyAddsPerThread));
-            if (kind == Kind.GemmDot) job.PackA(threads);
+            bool gemm = kind is Kind.GemmDot or Kind.GemmWeightRows;
+            if (gemm) job.PackA(threads);
             // A few chunks per thread, claimed dynamically, so a core busy with another process does not hold the call back.
-            int chunks = threads == 1 ? 1 : threads * (kind == Kind.GemmDot ? 8 : 4);
-            job._chunk = Math.Max(ChunkAlign, (n + chunks - 1) / chunks + ChunkAlign - 1) / ChunkAlign * ChunkAlign;
+            int chunks = threads == 1 ? 1 : threads * (gemm ? 8 : 4);
+            int align = kind == Kind.GemmWeightRows ? WeightRowsChunkAlign : ChunkAlign;
+            job._chunk = Math.Max(align, (n + chunks - 1) / chunks + align - 1) / align * align;
             int count = (n + job._chunk - 1) / job._chunk;
             if (count == 1) job.Invoke(0);
             else WorkerPool.For(count, job);
@@ -226,18 +238,25 @@ public static class GemmBf16
 
         private void PackA(int threads)
         {
-            long size = NativeBf16.hm_packed_a_bf16_size(_m, _k);
+            bool x = _kind == Kind.GemmWeightRows;
+            long size = x ? NativeBf16.hm_packed_x_bf16_size(_m, _k) : NativeBf16.hm_packed_a_bf16_size(_m, _k);
             if (size > _packedACapacity)
             {
                 NativeMemory.AlignedFree(_packedA);
                 _packedA = (uint*)NativeMemory.AlignedAlloc((nuint)size * sizeof(uint), 64);
                 _packedACapacity = size;
             }
-            int tiles = (_m + 11) / 12;
+            int tiles = x ? (_m + 31) / 32 : (_m + 11) / 12;
             _packingA = true;
-            if (threads == 1 || tiles == 1) NativeBf16.hm_pack_a_bf16(_m, 0, tiles, _k, _a, _lda, _packedA);
+            if (threads == 1 || tiles == 1) PackTiles(0, tiles);
             else WorkerPool.For(tiles, this);
             _packingA = false;
+        }
+
+        private void PackTiles(int tile0, int tile1)
+        {
+            if (_kind == Kind.GemmWeightRows) NativeBf16.hm_pack_x_bf16(_m, tile0, tile1, _k, _a, _lda, _packedA);
+            else NativeBf16.hm_pack_a_bf16(_m, tile0, tile1, _k, _a, _lda, _packedA);
         }
 
         ~NativeBf16Job() => NativeMemory.AlignedFree(_packedA);
@@ -247,7 +266,7 @@ public static class GemmBf16
         {
             if (_packingA)
             {
-                NativeBf16.hm_pack_a_bf16(_m, index, index + 1, _k, _a, _lda, _packedA);
+                PackTiles(index, index + 1);
                 return;
             }
             int n0 = index * _chunk, n1 = Math.Min(_n, n0 + _chunk);
@@ -255,6 +274,9 @@ public static class GemmBf16
             {
                 case Kind.GemmDot:
                     NativeBf16.hm_gemm_bf16dot(_m, n0, n1, _k, _alpha, _packedA, _b, _format, _transB ? 1 : 0, _ldb, _beta, _c, _ldc);
+                    break;
+                case Kind.GemmWeightRows:
+                    NativeBf16.hm_gemm_bf16w_nt(_m, n0, n1, _k, _alpha, _packedA, (ushort*)_b, _ldb, _beta, _c, _ldc);
                     break;
                 case Kind.GemvDot:
                     NativeBf16.hm_gemv_bf16dot(n0, n1, _k, _alpha, _a, (ushort*)_b, _transB ? 1 : 0, _ldb, _beta, _c);

@@ -72,6 +72,19 @@ internal static unsafe partial class NativeBf16
     public static partial void hm_gemm_bf16dot(int m, int n0, int n1, int k, float alpha, uint* apack,
         void* b, int bFormat, int transB, long ldb, float beta, float* c, int ldc);
 
+    /// <summary>uint32 elements of X packed by <see cref="hm_pack_x_bf16"/>.</summary>
+    [LibraryImport(Library)]
+    public static partial long hm_packed_x_bf16_size(int m, int k);
+
+    /// <summary>Rounds and packs X's 32-token panels [panel0, panel1) over all depth, for <see cref="hm_gemm_bf16w_nt"/>.</summary>
+    [LibraryImport(Library)]
+    public static partial void hm_pack_x_bf16(int m, int panel0, int panel1, int k, float* x, int ldx, uint* xpack);
+
+    /// <summary>Columns [n0, n1) of C = alpha · bf16(X) · Wᵀ + beta · C, W the BF16 weights [n, k] read in place.</summary>
+    [LibraryImport(Library)]
+    public static partial void hm_gemm_bf16w_nt(int m, int n0, int n1, int k, float alpha, uint* xpack, ushort* w,
+        long ldw, float beta, float* c, int ldc);
+
     [LibraryImport(Library)]
     public static partial void hm_gemv_bf16w_f32(int n0, int n1, int k, float alpha, float* x, ushort* w, int transW,
         long ldw, float beta, float* y);

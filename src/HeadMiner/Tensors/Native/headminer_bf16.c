@@ -330,6 +330,168 @@ EXPORT void hm_gemm_bf16dot(int m, int n0, int n1, int k, float alpha, const uin
     }
 }
 
+// ---- GEMM with the weights as the broadcast operand (nn.Linear BF16 weights, no weight packing) ----------------
+
+// C = X · Wᵀ computed as Cᵀ = W · Xᵀ: a 32-bit broadcast of W[n, 2p : 2p + 2] is one aligned-or-not read from the
+// weight row as stored, so the weights are read in place (MR rows at a time, stride ldw) and never packed; the
+// activations, packed once per product (small: m × k), are the vector operand. A tile is MR weight rows × NR tokens
+// and is transposed in registers on its way into C.
+
+// Packed X: panels of NR tokens one after another, each over all depth: (k + 1) / 2 groups of NR uint32, group p
+// holding token t's pair (x[t][2p], x[t][2p + 1]) in bf16, low half first; missing tokens and an odd depth's last
+// high half are zero.
+EXPORT long hm_packed_x_bf16_size(int m, int k) { return (long)((m + NR - 1) / NR) * NR * ((k + 1) / 2); }
+
+// float -> bf16 as VCVTNE2PS2BF16 does it (a float32 subnormal reads as zero), for the scalar tails.
+static inline uint16_t round_bf16_daz(float f)
+{
+    uint32_t u;
+    memcpy(&u, &f, 4);
+    return (u & 0x7f800000u) == 0 ? (uint16_t)((u >> 16) & 0x8000u) : round_bf16(f);
+}
+
+// Rounds and packs the token panels [panel0, panel1) of X (m × k, row stride ldx) into the layout above; panels are
+// independent, so the caller may spread them over threads. 16 tokens × 16 pairs at a time: each token's 32 floats
+// rounded to 16 pairs in one instruction, then a register transpose puts each pair's 16 tokens in one vector.
+EXPORT void hm_pack_x_bf16(int m, int panel0, int panel1, int k, const float* x, int ldx, uint32_t* xpack)
+{
+    int pairs = (k + 1) / 2;
+    int vector_pairs = (k / 32) * 16; // pairs covered by whole 32-float loads
+    for (int panel = panel0; panel < panel1; panel++)
+    {
+        uint32_t* out = xpack + (size_t)panel * pairs * NR;
+        for (int h = 0; h < NR / 16; h++)
+        {
+            int t0 = panel * NR + h * 16;
+            int tokens = m - t0 < 16 ? (m - t0 > 0 ? m - t0 : 0) : 16;
+            for (int p = 0; p < vector_pairs; p += 16)
+            {
+                __m512i r[16];
+                for (int j = 0; j < 16; j++)
+                {
+                    if (j < tokens)
+                    {
+                        const float* row = x + (long)(t0 + j) * ldx + 2 * p;
+                        r[j] = (__m512i)_mm512_cvtne2ps_pbh(_mm512_loadu_ps(row + 16), _mm512_loadu_ps(row));
+                    }
+                    else
+                        r[j] = _mm512_setzero_si512();
+                }
+                transpose16x16(r);
+                for (int q = 0; q < 16; q++) _mm512_store_si512((void*)(out + (size_t)(p + q) * NR + h * 16), r[q]);
+            }
+            for (int p = vector_pairs; p < pairs; p++)
+                for (int j = 0; j < 16; j++)
+                {
+                    uint32_t v = 0;
+                    if (j < tokens)
+                    {
+                        const float* row = x + (long)(t0 + j) * ldx;
+                        v = round_bf16_daz(row[2 * p]);
+                        if (2 * p + 1 < k) v |= (uint32_t)round_bf16_daz(row[2 * p + 1]) << 16;
+                    }
+                    out[(size_t)p * NR + h * 16 + j] = v;
+                }
+        }
+    }
+}
+
+// One tile: weight rows w[i] (i < MR; rows past `rows` repeat a valid row and are not stored) over `pairs` whole
+// pairs (plus one last lone element when `odd`: its 16-bit read is zero-extended, never reading past the row),
+// against a packed X panel; the result, transposed, goes to C[t][i] for tokens t < tokens and i < rows. First depth
+// block: alpha * acc + beta * C (beta = 0: C not read); later blocks: C + alpha * acc. No software prefetch: the
+// hardware prefetcher follows the MR row streams (measured: prefetching the next tile's rows changed nothing).
+static void kernel_w12x32(int pairs, int odd, const uint16_t* const w[MR], const uint32_t* px, float* c, int ldc,
+    int rows, int tokens, float alpha, float beta, int first)
+{
+    __m512 acc[MR][2];
+#pragma GCC unroll 12
+    for (int i = 0; i < MR; i++) acc[i][0] = acc[i][1] = _mm512_setzero_ps();
+    for (int p = 0; p < pairs; p++)
+    {
+        __m512bh x0 = (__m512bh)_mm512_load_si512((const void*)(px + p * NR));
+        __m512bh x1 = (__m512bh)_mm512_load_si512((const void*)(px + p * NR + 16));
+#pragma GCC unroll 12
+        for (int i = 0; i < MR; i++)
+        {
+            int32_t pair;
+            memcpy(&pair, w[i] + 2 * p, 4);
+            __m512bh wv = (__m512bh)_mm512_set1_epi32(pair);
+            acc[i][0] = _mm512_dpbf16_ps(acc[i][0], wv, x0);
+            acc[i][1] = _mm512_dpbf16_ps(acc[i][1], wv, x1);
+        }
+    }
+    if (odd)
+    {
+        __m512bh x0 = (__m512bh)_mm512_load_si512((const void*)(px + pairs * NR));
+        __m512bh x1 = (__m512bh)_mm512_load_si512((const void*)(px + pairs * NR + 16));
+#pragma GCC unroll 12
+        for (int i = 0; i < MR; i++)
+        {
+            __m512bh wv = (__m512bh)_mm512_set1_epi32((int32_t)w[i][2 * pairs]);
+            acc[i][0] = _mm512_dpbf16_ps(acc[i][0], wv, x0);
+            acc[i][1] = _mm512_dpbf16_ps(acc[i][1], wv, x1);
+        }
+    }
+    __mmask16 cols = (__mmask16)((1u << rows) - 1);
+    __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(first ? beta : 1.0f);
+    int read_c = !first || beta != 0.0f;
+    for (int h = 0; h < 2; h++)
+    {
+        __m512i r[16];
+#pragma GCC unroll 12
+        for (int i = 0; i < MR; i++) r[i] = _mm512_castps_si512(acc[i][h]);
+        for (int i = MR; i < 16; i++) r[i] = _mm512_setzero_si512();
+        transpose16x16(r); // r[l]: token 16h + l's values for the MR weight rows
+        int count = tokens - 16 * h < 16 ? tokens - 16 * h : 16;
+        for (int l = 0; l < count; l++)
+        {
+            float* row = c + (long)(16 * h + l) * ldc;
+            __m512 v = _mm512_mul_ps(_mm512_castsi512_ps(r[l]), va);
+            if (read_c) v = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(cols, row), vb, v);
+            _mm512_mask_storeu_ps(row, cols, v);
+        }
+    }
+}
+
+// Columns [n0, n1) of C (m × n, row stride ldc) = alpha * bf16(X) * Wᵀ + beta * C with W the BF16 weights [n, k]
+// (row stride ldw) read in place and X packed by hm_pack_x_bf16 (once per product, shared by every thread's column
+// range). Blocking: the tokens in blocks of up to 8 panels (256), the depth in blocks of kc elements such that the
+// block's packed X (tokens × kc × 2 bytes, ≤ 512 KiB) stays in L2 while every MR-row weight sliver of the range runs
+// over it, panel by panel. The blocking depends on m and k only, so every element is summed in the same order
+// whatever the column split.
+EXPORT void hm_gemm_bf16w_nt(int m, int n0, int n1, int k, float alpha, const uint32_t* xpack, const uint16_t* w,
+    long ldw, float beta, float* c, int ldc)
+{
+    if (m <= 0 || n1 <= n0) return;
+    int panels = (m + NR - 1) / NR;
+    int all_pairs = (k + 1) / 2;
+    int block_panels = panels < 8 ? panels : 8;
+    int kc = (int)((512L * 1024 / 2) / ((long)block_panels * NR)) & ~31; // elements per depth block: 1024 or more
+    if (kc >= k || k - kc < kc / 4) kc = k + (k & 1); // one block rather than a short last one
+    for (int tb = 0; tb < panels; tb += block_panels)
+    {
+        int tb1 = tb + block_panels < panels ? tb + block_panels : panels;
+        for (int pc = 0; pc < k; pc += kc)
+        {
+            int depth = k - pc < kc ? k - pc : kc;
+            int pairs = depth / 2, odd = depth & 1;
+            for (int s = n0; s < n1; s += MR)
+            {
+                int rows = n1 - s < MR ? n1 - s : MR;
+                const uint16_t* wr[MR];
+                for (int i = 0; i < MR; i++) wr[i] = w + (long)(s + (i < rows ? i : rows - 1)) * ldw + pc;
+                for (int panel = tb; panel < tb1; panel++)
+                {
+                    int t0 = panel * NR;
+                    kernel_w12x32(pairs, odd, wr, xpack + (size_t)panel * all_pairs * NR + (size_t)(pc / 2) * NR,
+                        c + (long)t0 * ldc + s, ldc, rows, m - t0 < NR ? m - t0 : NR, alpha, beta, pc == 0);
+                }
+            }
+        }
+    }
+}
+
 // ---- GEMV: one row times 16-bit weights ------------------------------------------------------------------------
 
 static inline float finish(float sum, float alpha, float beta, const float* y)
