@@ -8,7 +8,10 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 root=$(cd "$here/../.." && pwd)
 setup="$root/../shared/tools/torchsharp-debian12/setup.sh"
 if [ ! -f "$setup" ]; then echo "run.sh: $setup is missing (TorchSharp's libstdc++ fix for Debian 12)" >&2; exit 1; fi
-if ! log=$(bash "$setup" "$here/bin" 2>&1); then echo "$log" >&2; exit 1; fi
+# setup.sh's `ldconfig -p | awk '...exit'` can die of SIGPIPE under its own pipefail (exit 141), more often under
+# nice; it is idempotent, so one retry is enough. It also needs the bin folder to exist.
+mkdir -p "$here/bin"
+if ! log=$(bash "$setup" "$here/bin" 2>&1) && ! log=$(bash "$setup" "$here/bin" 2>&1); then echo "$log" >&2; exit 1; fi
 dotnet build -c Release "$here" --nologo -v q -clp:NoSummary >&2
 preload=${TORCHSHARP_SHIM_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/torchsharp-debian12}/libmkl_intel_cpu_true.so
 args=()
