@@ -65,18 +65,11 @@ public static class CircuitsBench
                 }
                 speed.Measure(planted.Model, planted.Pairs, planted.Metric, graph, taus[0] * span);
             }
-            var scorers = new[] { ("eap", 1) }.Where(_ => methods.Contains("eap"))
-                .Concat(stepCounts.Where(_ => methods.Contains("eap-ig")).Select(k => ($"eap-ig{k}", k)))
-                .Concat(stepCounts.Where(_ => methods.Contains("eap-ig-act")).Select(k => ($"eap-ig-act{k}", k)))
-                .Concat(stepCounts.Where(_ => methods.Contains("eap-ig-recv")).Select(k => ($"eap-ig-recv{k}", k)))
-                .Concat(stepCounts.Where(_ => methods.Contains("eap-ig-recv-refined")).Select(k => ($"eap-ig-recv{k}-{maxSteps}", k)));
-            foreach (var (method, k) in scorers)
+            foreach (var scorer in CircuitScorers.Selected(methods, stepCounts, maxSteps))
             {
+                string method = scorer.Name;
                 var clock = Stopwatch.StartNew();
-                var scores = method == "eap" ? EapScores.Compute(planted.Model, planted.Pairs, planted.Metric, graph)
-                    : method.StartsWith("eap-ig-act", StringComparison.Ordinal) ? EapIgScores.Activations(planted.Model, planted.Pairs, planted.Metric, graph, k)
-                    : method.StartsWith("eap-ig-recv", StringComparison.Ordinal) ? EapIgScores.ReceiverInputs(planted.Model, planted.Pairs, planted.Metric, graph, k, maxSteps: method.IndexOf('-', 8) >= 0 ? maxSteps : k)
-                    : EapIgScores.Compute(planted.Model, planted.Pairs, planted.Metric, graph, k);
+                var scores = scorer.Score(planted.Model, planted.Pairs, planted.Metric, graph);
                 double scoring = clock.Elapsed.TotalSeconds;
                 foreach (double x in taus)
                 {

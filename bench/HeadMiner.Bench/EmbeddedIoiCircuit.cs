@@ -83,18 +83,11 @@ public static class EmbeddedIoiCircuit
                 var circuit = Acdc.Run(patcher, x * span);
                 Row("acdc", $"τ={x}", circuit, clock.Elapsed.TotalSeconds);
             }
-        var scorers = new[] { ("eap", 1) }.Where(_ => methods.Contains("eap"))
-            .Concat(stepCounts.Where(_ => methods.Contains("eap-ig")).Select(k => ($"eap-ig{k}", k)))
-            .Concat(stepCounts.Where(_ => methods.Contains("eap-ig-act")).Select(k => ($"eap-ig-act{k}", k)))
-            .Concat(stepCounts.Where(_ => methods.Contains("eap-ig-recv")).Select(k => ($"eap-ig-recv{k}", k)))
-            .Concat(stepCounts.Where(_ => methods.Contains("eap-ig-recv-refined")).Select(k => ($"eap-ig-recv{k}-{maxSteps}", k)));
-        foreach (var (method, k) in scorers)
+        foreach (var scorer in CircuitScorers.Selected(methods, stepCounts, maxSteps))
         {
+            string method = scorer.Name;
             var clock = Stopwatch.StartNew();
-            var scores = method == "eap" ? EapScores.Compute(model, pairs, metric, graph)
-                : method.StartsWith("eap-ig-act", StringComparison.Ordinal) ? EapIgScores.Activations(model, pairs, metric, graph, k)
-                : method.StartsWith("eap-ig-recv", StringComparison.Ordinal) ? EapIgScores.ReceiverInputs(model, pairs, metric, graph, k, maxSteps: method.IndexOf('-', 8) >= 0 ? maxSteps : k)
-                : EapIgScores.Compute(model, pairs, metric, graph, k);
+            var scores = scorer.Score(model, pairs, metric, graph);
             double seconds = clock.Elapsed.TotalSeconds;
             foreach (double x in taus)
             {
