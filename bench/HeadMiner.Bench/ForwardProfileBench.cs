@@ -6,8 +6,8 @@ using HeadMiner.Tensors.Kernels;
 namespace HeadMiner.Bench;
 
 /// <summary>
-/// `forward-profile [--dir D] [--precision fp32|bf16] [--forwards N] [--tokens T]`: N forwards of one sequence of T
-/// seeded random tokens (default the Llama-3.2-1B-shaped BF16 checkpoint of <see cref="ScaleCheckpoints"/>, 1×128),
+/// `forward-profile [--dir D] [--precision fp32|bf16] [--forwards N] [--tokens T] [--batch B]`: N forwards of B
+/// sequences of T seeded random tokens (default the Llama-3.2-1B-shaped BF16 checkpoint of <see cref="ScaleCheckpoints"/>, 1×128),
 /// each timed, then each of that model's weight products timed alone at the same row count (same kernels, same
 /// precision), so the forward's time splits into GEMMs and the rest (attention, norms, rotary, activations). Meant to
 /// run under a sampling profiler (`perf record` with DOTNET_PerfMapEnabled=1) for the per-method split.
@@ -20,19 +20,20 @@ public static class ForwardProfileBench
         var precision = Option(args, "--precision") == "bf16" ? ArithmeticPrecision.Bf16 : ArithmeticPrecision.Fp32;
         int forwards = int.Parse(Option(args, "--forwards") ?? "5");
         int tokens = int.Parse(Option(args, "--tokens") ?? "128");
+        int sequences = int.Parse(Option(args, "--batch") ?? "1");
         bool gemmsOnly = args.Contains("--gemms-only"), forwardOnly = args.Contains("--forward-only");
 
         using var loaded = ModelLoader.Load(dir);
         var model = loaded.Model;
         model.Precision = precision;
         var c = model.Config;
-        Console.WriteLine($"{dir}: {c.Layers} layers, d {c.DModel}, heads {c.Heads}/{c.KvHeads}, d_mlp {c.DMlp}, vocab {c.VocabSize}; 1×{tokens}; {precision}; {WorkerPool.MaxThreads} threads; bf16 kernels: {GemmBf16.Implementation}");
+        Console.WriteLine($"{dir}: {c.Layers} layers, d {c.DModel}, heads {c.Heads}/{c.KvHeads}, d_mlp {c.DMlp}, vocab {c.VocabSize}; {sequences}×{tokens}; {precision}; {WorkerPool.MaxThreads} threads; bf16 kernels: {GemmBf16.Implementation}");
 
         double forwardMs = 0;
         if (!gemmsOnly)
         {
             var rng = new SeededRandom(43);
-            var batch = new TokenBatch([.. Enumerable.Range(0, tokens).Select(_ => rng.NextInt(Math.Min(c.VocabSize, 50257)))], 1, tokens);
+            var batch = new TokenBatch([.. Enumerable.Range(0, sequences * tokens).Select(_ => rng.NextInt(Math.Min(c.VocabSize, 50257)))], sequences, tokens);
             var times = new List<double>();
             for (int i = 0; i < forwards; i++)
             {
@@ -46,30 +47,38 @@ public static class ForwardProfileBench
         }
         if (forwardOnly) return 0;
 
-        // Each weight product of one layer, and the unembedding, as the forward multiplies them.
+        // Each weight product as the forward multiplies it: one pass over every layer's own weight, so the weights
+        // come from memory as they do in a forward (one layer's weight repeated would sit in L3 and time too fast).
         var w = model.Weights;
-        var layer = w.Blocks[0];
-        (string Name, Tensor W, int In, int Out, int Count)[] products =
+        var blocks = w.Blocks;
+        (string Name, Func<int, Tensor?> W, int In, int Out, int Count)[] all =
         [
-            ("W_Q", layer.W_Q, c.DModel, c.Heads * c.DHead, c.Layers),
-            ("W_K", layer.W_K, c.DModel, c.KvHeads * c.DHead, c.Layers),
-            ("W_V", layer.W_V, c.DModel, c.KvHeads * c.DHead, c.Layers),
-            ("W_O", layer.W_O, c.Heads * c.DHead, c.DModel, c.Layers),
-            ("W_gate", layer.W_gate!, c.DModel, c.DMlp, c.Layers),
-            ("W_in (up)", layer.W_in, c.DModel, c.DMlp, c.Layers),
-            ("W_out (down)", layer.W_out, c.DMlp, c.DModel, c.Layers),
-            ("W_U", w.W_U, c.DModel, c.VocabSize, 1),
+            ("W_Q", l => blocks[l].W_Q, c.DModel, c.Heads * c.DHead, c.Layers),
+            ("W_K", l => blocks[l].W_K, c.DModel, c.KvHeads * c.DHead, c.Layers),
+            ("W_V", l => blocks[l].W_V, c.DModel, c.KvHeads * c.DHead, c.Layers),
+            ("W_O", l => blocks[l].W_O, c.Heads * c.DHead, c.DModel, c.Layers),
+            ("W_gate", l => blocks[l].W_gate, c.DModel, c.DMlp, c.Layers),
+            ("W_in (up)", l => blocks[l].W_in, c.DModel, c.DMlp, c.Layers),
+            ("W_out (down)", l => blocks[l].W_out, c.DMlp, c.DModel, c.Layers),
+            ("W_U", _ => w.W_U, c.DModel, c.VocabSize, 1),
         ];
-        var x = new float[tokens * Math.Max(c.DMlp, c.Heads * c.DHead)];
+        // GPT-2 and NeoX blocks have no gate projection.
+        var products = all.Where(p => p.W(0) is not null).ToArray();
+        int rows = sequences * tokens;
+        var x = new float[rows * Math.Max(c.DMlp, c.Heads * c.DHead)];
         new SeededRandom(5).FillNormal(x, 1f);
         double totalGemm = 0, totalCpu = 0;
         Console.WriteLine($"{"product",-14} {"m×k×n",-20} {"ms each",9} {"× count",8} {"ms total",9} {"GFLOP/s",8} {"CPU ms",9}");
-        foreach (var (name, tensor, inDim, outDim, count) in products)
+        foreach (var (name, weight, inDim, outDim, count) in products)
         {
-            var op = (name == "W_O" ? MatrixOperand.OfOutput(tensor) : tensor.Rank == 3 ? MatrixOperand.OfHeads(tensor) : MatrixOperand.Of(tensor))
-                ?? throw new InvalidOperationException($"{name} is not a GEMM operand");
-            var y = new float[tokens * outDim];
-            op.Multiply(x, inDim, tokens, y, outDim, precision: precision);
+            var ops = Enumerable.Range(0, count).Select(l =>
+            {
+                var tensor = weight(l)!;
+                return (name == "W_O" ? MatrixOperand.OfOutput(tensor) : tensor.Rank == 3 ? MatrixOperand.OfHeads(tensor) : MatrixOperand.Of(tensor))
+                    ?? throw new InvalidOperationException($"{name} is not a GEMM operand");
+            }).ToArray();
+            var y = new float[rows * outDim];
+            ops[0].Multiply(x, inDim, rows, y, outDim, precision: precision);
             double best = double.MaxValue, bestCpu = double.MaxValue;
             int reps = name == "W_U" ? 2 : 4;
             var self = Process.GetCurrentProcess();
@@ -78,14 +87,14 @@ public static class ForwardProfileBench
                 self.Refresh();
                 var cpu0 = self.TotalProcessorTime;
                 var sw = Stopwatch.StartNew();
-                op.Multiply(x, inDim, tokens, y, outDim, precision: precision);
+                foreach (var op in ops) op.Multiply(x, inDim, rows, y, outDim, precision: precision);
                 best = Math.Min(best, sw.Elapsed.TotalMilliseconds);
                 self.Refresh();
                 bestCpu = Math.Min(bestCpu, (self.TotalProcessorTime - cpu0).TotalMilliseconds);
             }
-            totalGemm += best * count;
-            totalCpu += bestCpu * count;
-            Console.WriteLine($"{name,-14} {$"{tokens}×{inDim}×{outDim}",-20} {best,9:F2} {count,8} {best * count,9:F1} {2.0 * tokens * inDim * outDim / best / 1e6,8:F1} {bestCpu * count,9:F1}");
+            totalGemm += best;
+            totalCpu += bestCpu;
+            Console.WriteLine($"{name,-14} {$"{rows}×{inDim}×{outDim}",-20} {best / count,9:F2} {count,8} {best,9:F1} {2.0 * rows * inDim * outDim * count / best / 1e6,8:F1} {bestCpu,9:F1}");
         }
         Console.WriteLine($"weight products alone: {totalGemm:F1} ms (CPU time of all threads {totalCpu:F1} ms)" + (forwardMs > 0 ? $"; forward {forwardMs:F1} ms; the rest (attention, norms, rotary, activations, residual): {forwardMs - totalGemm:F1} ms" : ""));
         return 0;

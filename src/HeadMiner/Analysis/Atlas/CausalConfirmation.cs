@@ -79,10 +79,9 @@ public static class CausalConfirmation
         for (int l = 0; l < config.Layers; l++)
             for (int h = 0; h < config.Heads; h++)
                 if (!labelled.Contains((l, h)) && !tested.Contains((l, h))) pool.Add((l, h));
-        var random = new SeededRandom(options.Detector.Seed ^ 0xAB1A7EUL);
         // With no label there is nothing to grade: the best head is only measured, against a small sample.
         int randomHeads = labelled.Count > 0 ? options.RandomHeads : Math.Min(options.RandomHeads, UngradedSample);
-        var aloneRandom = pool.Count <= randomHeads ? [.. pool] : Sample(random, pool, randomHeads).OrderBy(h => h).ToArray();
+        var aloneRandom = pool.Count <= randomHeads ? [.. pool] : FirstInPool(config, options.Detector.Seed, 0, pool, randomHeads).OrderBy(h => h).ToArray();
         // Nothing to grade: zero ablation alone is enough to show how much the best head matters (a third of the cost).
         IReadOnlyList<string> kinds = labelled.Count > 0 ? Kinds : ["zero"];
         if (labelled.Count == 0) notes.Add($"no head is labelled: the best-scoring head is measured (not graded), zero-ablated, against {aloneRandom.Length} random heads");
@@ -90,7 +89,7 @@ public static class CausalConfirmation
         var draws = new List<(int Layer, int Head)[]>();
         if (tested.Length == 1) draws.AddRange(aloneRandom.Select(h => new[] { h })); // sets of one = the random single heads
         else if (pool.Count >= tested.Length)
-            for (int d = 0; d < options.RandomDraws; d++) draws.Add(Sample(random, pool, tested.Length));
+            for (int d = 0; d < options.RandomDraws; d++) draws.Add(FirstInPool(config, options.Detector.Seed, 1 + d, pool, tested.Length));
         else notes.Add($"only {pool.Count} unlabelled heads: no random sets of {tested.Length}");
 
         if (labelled.Count > 0) session.Record([.. tested, .. aloneRandom, .. draws.SelectMany(d => d)]);
@@ -223,19 +222,32 @@ public static class CausalConfirmation
         return n % 2 == 1 ? sorted[n / 2] : (sorted[n / 2 - 1] + sorted[n / 2]) / 2;
     }
 
-    // k distinct heads, partial Fisher–Yates on a copy.
-    private static (int Layer, int Head)[] Sample(SeededRandom random, List<(int Layer, int Head)> pool, int k)
+    /// <summary>
+    /// k distinct heads of <paramref name="pool"/>: the first pool members in a seeded random order of all the model's
+    /// heads (one order per <paramref name="stream"/>: 0 for the random single heads, 1 + d for random set d). Every
+    /// detector whose check runs the same task draws from the same orders, so their random heads coincide except where
+    /// one detector's labelled heads are excluded; the session then evaluates each shared ablation once (a shuffle of
+    /// each detector's own pool would shift every draw after its first excluded head). Each draw is still a uniform
+    /// sample of the pool: the pool's members keep a uniformly random relative order.
+    /// </summary>
+    internal static (int Layer, int Head)[] FirstInPool(ModelConfig config, ulong seed, int stream, List<(int Layer, int Head)> pool, int k)
     {
-        var copy = pool.ToArray();
-        for (int i = 0; i < k; i++)
+        var members = pool.ToHashSet();
+        var order = new (int Layer, int Head)[config.Layers * config.Heads];
+        for (int l = 0, i = 0; l < config.Layers; l++)
+            for (int h = 0; h < config.Heads; h++) order[i++] = (l, h);
+        var random = new SeededRandom(seed ^ 0xAB1A7EUL ^ ((ulong)stream * 0x9E3779B97F4A7C15UL));
+        var picked = new List<(int Layer, int Head)>(k);
+        // Fisher–Yates, stopped once k pool members have come up.
+        for (int i = 0; i < order.Length && picked.Count < k; i++)
         {
-            int j = i + random.NextInt(copy.Length - i);
-            (copy[i], copy[j]) = (copy[j], copy[i]);
+            int j = i + random.NextInt(order.Length - i);
+            (order[i], order[j]) = (order[j], order[i]);
+            if (members.Contains(order[i])) picked.Add(order[i]);
         }
-        return copy[..k];
+        return [.. picked];
     }
 
-    /// <summary>One task's clean value, recorded z and memoised ablations.</summary>
     internal sealed class Session(Transformer model, CausalTask task, ulong seed)
     {
         private readonly Dictionary<string, double> _values = [];

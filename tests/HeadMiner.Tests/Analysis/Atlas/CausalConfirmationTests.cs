@@ -65,6 +65,55 @@ public class CausalConfirmationTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public void RandomHeadsAreAUniformSampleOfThePool()
+    {
+        // 3 layers × 5 heads, two heads excluded: every one of the 13 others is drawn with probability k/13.
+        var config = PlantedHeads.Create().Config with { Layers = 3, Heads = 5 };
+        var pool = new List<(int Layer, int Head)>();
+        for (int l = 0; l < 3; l++)
+            for (int h = 0; h < 5; h++)
+                if ((l, h) != (0, 1) && (l, h) != (2, 4)) pool.Add((l, h));
+        const int k = 4, trials = 13_000;
+        var counts = new Dictionary<(int, int), int>();
+        for (int t = 0; t < trials; t++)
+        {
+            var drawn = CausalConfirmation.FirstInPool(config, (ulong)t, 0, pool, k);
+            Assert.Equal(k, drawn.Distinct().Count());
+            Assert.All(drawn, h => Assert.Contains(h, pool));
+            foreach (var h in drawn) counts[h] = counts.GetValueOrDefault(h) + 1;
+        }
+        Assert.Equal(pool.Count, counts.Count);
+        double expected = trials * (double)k / pool.Count; // 4,000; binomial sd ≈ 53
+        Assert.All(counts.Values, c => Assert.InRange(c, expected - 250, expected + 250));
+    }
+
+    [Fact]
+    public void DetectorsOfOneTaskShareTheirRandomHeadsExceptTheirOwnLabels()
+    {
+        // Same seed, pools that differ by the excluded heads: the draws agree on everything the other pool also has.
+        var config = PlantedHeads.Create().Config with { Layers = 7, Heads = 9 };
+        var all = Enumerable.Range(0, 7).SelectMany(l => Enumerable.Range(0, 9).Select(h => (Layer: l, Head: h))).ToList();
+        var poolA = all.Where(h => h != (6, 1)).ToList();
+        var poolB = all.Where(h => h != (2, 3) && h != (4, 4)).ToList();
+        for (ulong seed = 1; seed <= 20; seed++)
+        {
+            var a = CausalConfirmation.FirstInPool(config, seed, 0, poolA, 8);
+            var b = CausalConfirmation.FirstInPool(config, seed, 0, poolB, 8);
+            // At most one head of each side is replaced per head the other side excludes.
+            Assert.True(a.Except(b).Count() <= 2, $"seed {seed}: {string.Join(",", a)} vs {string.Join(",", b)}");
+            // Other streams (the random sets) are other orders.
+            Assert.NotEqual(a, CausalConfirmation.FirstInPool(config, seed, 1, poolA, 8));
+        }
+        // Through the atlas: induction and previous_token run the same task, so the second check re-evaluates only
+        // the ablations the first did not already run.
+        var induction = Causal(Planted.Value, "induction");
+        var previous = Causal(Planted.Value, "previous_token");
+        var zeroA = previous.RandomAlone.Single(r => r.Ablation == "zero").Heads.Select(h => (h[0], h[1])).ToHashSet();
+        var zeroB = induction.RandomAlone.Single(r => r.Ablation == "zero").Heads.Select(h => (h[0], h[1])).ToHashSet();
+        Assert.True(zeroA.Intersect(zeroB).Count() >= zeroA.Count - 3, $"{string.Join(",", zeroA)} vs {string.Join(",", zeroB)}");
+    }
+
+    [Fact]
     public void PercentilesAreMidRanksInZeroToHundred()
     {
         Assert.Null(CausalConfirmation.Percentile(1, []));

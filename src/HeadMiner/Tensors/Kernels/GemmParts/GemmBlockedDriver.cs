@@ -78,10 +78,10 @@ internal static unsafe class GemmBlockedDriver<TKernel> where TKernel : IGemmMic
                 // each for the hardware prefetcher, so they are requested by hand, a share before each tile.
                 int nextJ = pc + kc < k ? j0 + jr : j0 + jr + nr, nextPc = pc + kc < k ? pc + kc : 0;
                 int nextCols = nextJ < j0 + n ? Math.Min(nr, j0 + n - nextJ) : 0;
-                int tiles = (m + mr - 1) / mr, rowsPerTile = (nextCols + tiles - 1) / tiles;
+                int tiles = (m + mr - 1) / mr, nextKc = Math.Min(kcBlock, k - nextPc);
                 for (int ir = 0, t = 0; ir < m; ir += mr, t++)
                 {
-                    PrefetchBRows(op, nextJ + t * rowsPerTile, Math.Min(rowsPerTile, nextCols - t * rowsPerTile), nextPc, Math.Min(kcBlock, k - nextPc));
+                    PrefetchBShare(op, nextJ, nextCols, nextPc, nextKc, t, tiles);
                     Tile(kc, sliceA + (nint)ir * kc, panelB, cPanel + ir * op.Ldc, op.Ldc, op.Alpha, beta, Math.Min(mr, m - ir), cols, buffers.EdgeTile);
                 }
             }
@@ -125,17 +125,30 @@ internal static unsafe class GemmBlockedDriver<TKernel> where TKernel : IGemmMic
         }
     }
 
-    /// <summary>Asks for columns [j, j+cols) of depth slice [pc, pc+kc) of op(B) in L2, when each column's depth run is contiguous.</summary>
-    private static void PrefetchBRows(in GemmOperands op, int j, int cols, int pc, int kc)
+    /// <summary>
+    /// Asks for share <paramref name="share"/> of <paramref name="shares"/> of the panel of op(B) at columns
+    /// [j, j+cols), depth [pc, pc+kc), to be in L2 when it is packed. The share is a run of whole contiguous lines in
+    /// either layout: some columns when each column's depth run is contiguous (nn.Linear weights, [out, in]), some
+    /// depth rows when each depth row's columns are (Conv1D and per-head weights, [in, out]; without this, GPT-2's
+    /// weights were packed straight from memory and the packing loads stalled ~9% of its forward).
+    /// </summary>
+    private static void PrefetchBShare(in GemmOperands op, int j, int cols, int pc, int kc, int share, int shares)
     {
-        if (op.BDepth != 1 || cols <= 0 || !Sse.IsSupported) return;
+        if (cols <= 0 || !Sse.IsSupported) return;
         nint elementBytes = op.BHalf != null ? sizeof(ushort) : sizeof(float);
-        byte* first = op.BHalf != null ? (byte*)(op.BHalf + j * op.BOuter + pc) : (byte*)(op.B + j * op.BOuter + pc);
-        nint rowBytes = op.BOuter * elementBytes, runBytes = kc * elementBytes;
-        for (int r = 0; r < cols; r++)
+        byte* origin = op.BHalf != null ? (byte*)(op.BHalf + j * op.BOuter + pc * op.BDepth) : (byte*)(op.B + j * op.BOuter + pc * op.BDepth);
+        bool columnsContiguous = op.BDepth == 1;
+        // Lines of the share: `count` runs of `runBytes` contiguous bytes, `strideBytes` apart.
+        int runs = columnsContiguous ? cols : kc, perShare = (runs + shares - 1) / shares;
+        int first = share * perShare, count = Math.Min(perShare, runs - first);
+        if (count <= 0) return;
+        nint strideBytes = (columnsContiguous ? op.BOuter : op.BDepth) * elementBytes;
+        nint runBytes = (columnsContiguous ? kc : cols) * elementBytes;
+        byte* run = origin + first * strideBytes;
+        for (int r = 0; r < count; r++, run += strideBytes)
         {
-            byte* row = first + r * rowBytes;
-            for (nint offset = 0; offset < runBytes; offset += 64) Sse.Prefetch1(row + offset);
+            for (nint offset = 0; offset < runBytes; offset += 64) Sse.Prefetch1(run + offset);
+            Sse.Prefetch1(run + runBytes - 1); // a run not starting on a line spans one more
         }
     }
 
