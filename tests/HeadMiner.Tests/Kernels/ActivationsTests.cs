@@ -112,6 +112,20 @@ public class ActivationsTests
     }
 
     [Fact]
+    public void GeluTanhIsAccurateOnBothSidesOfItsFloatAndDoubleSplit()
+    {
+        // Float from −3 up (relative error ≤ 3e-6 there), double below, where the values get tiny (−10 gives ~1e-36).
+        var x = Inputs.Sweep(-10.5f, 12f, 150_001);
+        var y = new float[x.Length];
+        Activations.GeluTanh(x, y);
+        var floatSide = x.Select((v, i) => (v, i)).Where(p => p.v >= -3f).ToArray();
+        var doubleSide = x.Select((v, i) => (v, i)).Where(p => p.v < -3f).ToArray();
+        Close.Elementwise(floatSide.Select(p => y[p.i]).ToArray(), floatSide.Select(p => Ref.GeluTanh(p.v)).ToArray(), rtol: 3e-6, what: "gelu_new from −3");
+        Close.Elementwise(doubleSide.Select(p => y[p.i]).ToArray(), doubleSide.Select(p => Ref.GeluTanh(p.v)).ToArray(), rtol: 1e-6, what: "gelu_new below −3");
+        Assert.All(doubleSide, p => Assert.True(y[p.i] < 0));
+    }
+
+    [Fact]
     public void FloatGeluErfIsAccurateToAFewUlpsEverywhere()
     {
         // Dense sweep over every regime of the float path: series (|x| < √2), both erfc fits, the underflowing tail.
