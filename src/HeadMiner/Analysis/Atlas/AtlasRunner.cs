@@ -44,7 +44,9 @@ public static class AtlasRunner
         options.Validate();
         var catalog = HeadCatalog.Load();
         var selected = DetectorRegistry.Parse(options.Detectors);
-        var context = new DetectorContext(model, tokenizer, options.Detector);
+        // Detectors that scan the same prompts (the repeated-token pattern detectors; a rerun with doubled prompts)
+        // share the patterns: each prompt's forward runs once per atlas.
+        var context = new DetectorContext(model, tokenizer, options.Detector) { Patterns = new PatternMemo(model) };
         var outcomes = new List<AtlasDetectorOutcome>();
         var causalCache = new CausalConfirmation.Cache();
 

@@ -17,6 +17,9 @@ public sealed record DetectorContext(Transformer Model, ITokenizer? Tokenizer, D
     /// </summary>
     public HookSet? PatternHooks { get; init; }
 
+    /// <summary>Patterns already computed for this model by earlier scans of the same run (the atlas sets one); null: none kept.</summary>
+    public PatternMemo? Patterns { get; init; }
+
     /// <summary>Null when a forward pass is possible; else why not (shared by every pattern detector).</summary>
     public string? CannotRunForward() => Model.Weights.IsRunnable
         ? null

@@ -8,7 +8,8 @@ namespace HeadMiner.Analysis.Detectors;
 /// Runs prompts through the model and hands each prompt's attention pattern to a visitor, layer by layer.
 /// Prompts of equal length share batched forward passes (up to <see cref="DetectorOptions.MaxRowsPerForward"/>
 /// token rows); the cache keeps only hook_pattern (stored as its causal triangle) and only the last position is
-/// unembedded, so memory is one batch's patterns.
+/// unembedded, so memory is one batch's patterns (plus what <see cref="DetectorContext.Patterns"/> keeps, when set:
+/// prompts found there are not run again).
 /// </summary>
 public static class PatternScan
 {
@@ -22,12 +23,32 @@ public static class PatternScan
         if (context.CannotRunForward() is { } reason) throw new HeadMinerException($"{context.Model.Source}: {reason}");
         var model = context.Model;
         var filter = CacheFilter.Where(h => h.Site == ActivationSite.Pattern);
-        int done = 0;
+        var memo = context.PatternHooks is null && context.Patterns is { } m && m.Model == model ? m : null;
+        int done = 0, layers = model.Config.Layers;
         foreach (var group in prompts.Select((p, i) => (Prompt: p, Index: i)).GroupBy(x => x.Prompt.Length))
         {
             int length = group.Key;
             model.CheckLength(length);
             var members = group.ToArray();
+            if (memo is not null)
+            {
+                // Kept prompts are visited first, in order; they are the leading ones when a rerun doubles the prompts,
+                // so every visitor still sees the prompts in index order there.
+                var missing = new List<(int[] Prompt, int Index)>();
+                foreach (var member in members)
+                {
+                    if (memo.Find(member.Prompt) is not { } kept)
+                    {
+                        missing.Add(member);
+                        continue;
+                    }
+                    cancel.ThrowIfCancellationRequested();
+                    for (int layer = 0; layer < layers; layer++) visit(layer, member.Index, kept[layer]);
+                    done++;
+                    progress?.Report((double)done / prompts.Count);
+                }
+                members = [.. missing];
+            }
             int perBatch = Math.Max(1, context.Options.MaxRowsPerForward / length);
             for (int first = 0; first < members.Length; first += perBatch)
             {
@@ -36,11 +57,14 @@ public static class PatternScan
                 var ids = new int[n * length];
                 for (int b = 0; b < n; b++) members[first + b].Prompt.CopyTo(ids, b * length);
                 var (_, cache) = model.RunWithCache(new TokenBatch(ids, n, length), filter, context.PatternHooks, lastOnly: true);
-                for (int layer = 0; layer < model.Config.Layers; layer++)
+                var patterns = new Tensor[layers];
+                for (int layer = 0; layer < layers; layer++)
                 {
-                    var pattern = cache[ActivationSite.Pattern, layer];
+                    var pattern = patterns[layer] = cache[ActivationSite.Pattern, layer];
                     for (int b = 0; b < n; b++) visit(layer, members[first + b].Index, pattern.Select(0, b));
                 }
+                if (memo is not null)
+                    for (int b = 0; b < n; b++) memo.Add(members[first + b].Prompt, [.. patterns.Select(p => p.Select(0, b))]);
                 done += n;
                 progress?.Report((double)done / prompts.Count);
             }
