@@ -63,6 +63,15 @@ public interface IActivationHooks
     bool Wants(ActivationSite site, int layer);
 
     void Visit(ActivationSite site, int layer, Tensor activation);
+
+    /// <summary>
+    /// Whether the <see cref="ActivationSite.Z"/> visit at <paramref name="layer"/> overwrites every element of z, so
+    /// the forward need not compute it: when nothing else of that layer's attention is wanted (q/k/v and their inputs,
+    /// norms, rotary, scores, pattern) and no KV cache is being filled, its queries, keys, values and attention are
+    /// skipped and the visit gets a zeroed z to fill. Path patching's pass 1 pins every head's z (IOI-style, with the
+    /// MLPs on the path): there that is a tenth of each layer's weight products and all of its attention.
+    /// </summary>
+    bool SuppliesZ(int layer) => false;
 }
 
 /// <summary>How to run one forward pass beyond the plain logits.</summary>

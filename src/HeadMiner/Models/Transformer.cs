@@ -312,6 +312,13 @@ public sealed class Transformer : IDisposable
         int qw = H * dh, kvw = G * dh, width = buf.QkvWidth;
         var qkvMemory = buf.Qkv.AsMemory(0, rows * width);
         var qkv = qkvMemory.Span;
+        if (ZIsSupplied(l, ctx))
+        {
+            buf.Z.AsSpan(0, rows * qw).Clear();
+            Visit(ctx, ActivationSite.Z, l, buf.Z, B, T, H, dh);
+            OutputProjection(l, w, buf, ctx);
+            return;
+        }
 
         bool split = ctx.Wants(ActivationSite.QInput, l) || ctx.Wants(ActivationSite.KInput, l) || ctx.Wants(ActivationSite.VInput, l);
         if (split)
@@ -415,7 +422,26 @@ public sealed class Transformer : IDisposable
             }
         }
         Visit(ctx, ActivationSite.Z, l, buf.Z, B, T, H, dh);
+        OutputProjection(l, w, buf, ctx);
+    }
 
+    private static readonly ActivationSite[] s_attentionInternals =
+    [
+        ActivationSite.QInput, ActivationSite.KInput, ActivationSite.VInput, ActivationSite.Q, ActivationSite.K, ActivationSite.V,
+        ActivationSite.QNormScale, ActivationSite.QNormNormalized, ActivationSite.KNormScale, ActivationSite.KNormNormalized,
+        ActivationSite.RotQ, ActivationSite.RotK, ActivationSite.AttnScores, ActivationSite.Pattern,
+    ];
+
+    /// <summary>Whether a hook overwrites all of layer <paramref name="l"/>'s z and nothing computed before it is wanted (<see cref="IActivationHooks.SuppliesZ"/>).</summary>
+    private static bool ZIsSupplied(int l, RunContext ctx) =>
+        ctx.Cache is null && ctx.Hooks is { } hooks && hooks.SuppliesZ(l) && !s_attentionInternals.Any(site => hooks.Wants(site, l));
+
+    /// <summary>attn_out = z·W_O (+ b_O), through hook_result when a hook wants the per-head outputs.</summary>
+    private void OutputProjection(int l, LayerWeights w, Buffers buf, RunContext ctx)
+    {
+        var c = Config;
+        int rows = ctx.Rows, B = ctx.B, T = ctx.T, d = c.DModel, dh = c.DHead, H = c.Heads, qw = H * dh;
+        var z = buf.Z.AsSpan(0, rows * qw);
         if (ctx.Wants(ActivationSite.Result, l))
         {
             // Per-head outputs z_h·W_O[h], [B, T, H, d]; attn_out is their sum (plus b_O), so a hook that edits one

@@ -370,6 +370,10 @@ public sealed class PathPatching
             _ => false,
         };
 
+        // Every head's z from the sender's layer on is written below (clean, or the senders' corrupted z): the forward
+        // skips those layers' queries, keys, values and attention.
+        public bool SuppliesZ(int l) => l >= layer;
+
         public void Visit(ActivationSite site, int l, Tensor activation)
         {
             var live = activation.Span;
