@@ -5,13 +5,18 @@ using TensorPrimitives = System.Numerics.Tensors.TensorPrimitives;
 namespace HeadMiner.Models;
 
 /// <summary>What one forward pass produced.</summary>
-public sealed class ForwardResult(Tensor? logits, float[] residual)
+public sealed class ForwardResult(Tensor? logits, float[] residual, bool residualComplete = true)
 {
     /// <summary>Logits [B, T or 1, vocab]; null when the run stopped before the last layer.</summary>
     public Tensor? Logits { get; } = logits;
 
-    /// <summary>The residual stream [B·T, d] where the run stopped (resid_post of its last block).</summary>
-    public float[] Residual { get; } = residual;
+    /// <summary>
+    /// The residual stream [B·T, d] where the run stopped (resid_post of its last block). Not available after a run
+    /// that unembedded only some rows with no hook on the last block: that block then ran at those rows alone.
+    /// </summary>
+    public float[] Residual => residualComplete
+        ? residual
+        : throw new InvalidOperationException("this run computed its last block only at the rows it unembedded (LastOnly / LogitPositions, no hook on that block); run with all logits, or a hook on the last block, for the whole residual");
 }
 
 /// <summary>
@@ -125,29 +130,100 @@ public sealed class Transformer : IDisposable
             x = Embed(batch, positions, hooks);
             reuse?.Count(end, 0);
         }
+        int[]? selected = null;
+        if (end == Config.Layers)
+        {
+            if (options.LastOnly && options.LogitPositions is not null) throw new ArgumentException("LastOnly and LogitPositions exclude each other");
+            if (options.LogitPositions is { } wanted)
+            {
+                foreach (int p in wanted)
+                    if (p < 0 || p >= batch.Length) throw new HeadMinerException($"logit position {p} is outside the sequence [0, {batch.Length})");
+            }
+            selected = options.LastOnly
+                ? Enumerable.Range(0, batch.Batch).Select(b => b * batch.Length + batch.LastReal(b)).ToArray()
+                : options.LogitPositions is { } positionsWanted
+                    ? Enumerable.Range(0, batch.Batch).SelectMany(b => positionsWanted.Select(p => b * batch.Length + p)).ToArray()
+                    : Enumerable.Range(0, rows).ToArray();
+        }
+        // Only some rows are unembedded and nothing reads the last block: it runs at those rows alone. Not with LongRoPE,
+        // whose rotary factors depend on the whole pass's length (a row alone would pick them by its own position).
+        bool lastBlockAtRows = selected is not null && selected.Length < rows && startLayer < end && batch.Mask is null
+            && options.PrefixLength == 0 && Config.LongRope is null && !WantsAnything(hooks, Config.Layers - 1);
         var buffers = TakeBuffers(rows);
         var context = new RunContext(batch, positions, hooks, null) { PrefixLength = options.PrefixLength, Prefix = options.PrefixKeysValues };
         for (int l = startLayer; l < end; l++)
         {
             if (reuse is not null && l >= 1 && l <= firstHooked && l < Config.Layers) reuse.Store(batch, l, x);
+            if (lastBlockAtRows && l == Config.Layers - 1) break;
             RunBlock(l, x, buffers, context);
         }
+        float[]? finalRows = lastBlockAtRows ? LastBlockAtRows(x, selected!, buffers, context) : null;
         ReturnBuffers(buffers);
-        if (end < Config.Layers) return new ForwardResult(null, x);
-        if (options.LastOnly && options.LogitPositions is not null) throw new ArgumentException("LastOnly and LogitPositions exclude each other");
-        if (options.LogitPositions is { } wanted)
-        {
-            foreach (int p in wanted)
-                if (p < 0 || p >= batch.Length) throw new HeadMinerException($"logit position {p} is outside the sequence [0, {batch.Length})");
-        }
-        int[] selected = options.LastOnly
-            ? Enumerable.Range(0, batch.Batch).Select(b => b * batch.Length + batch.LastReal(b)).ToArray()
-            : options.LogitPositions is { } positionsWanted
-                ? Enumerable.Range(0, batch.Batch).SelectMany(b => positionsWanted.Select(p => b * batch.Length + p)).ToArray()
-                : Enumerable.Range(0, rows).ToArray();
-        var logits = Unembed(x, selected, hooks, batch.Batch, options.UncappedLogits);
+        if (selected is null) return new ForwardResult(null, x);
+        var logits = finalRows is not null
+            ? Unembed(finalRows, [.. Enumerable.Range(0, selected.Length)], hooks, batch.Batch, options.UncappedLogits)
+            : Unembed(x, selected, hooks, batch.Batch, options.UncappedLogits);
         int perSequence = options.LastOnly ? 1 : options.LogitPositions?.Length ?? batch.Length;
-        return new ForwardResult(Tensor.Wrap(logits, batch.Batch, perSequence, Config.VocabSize), x);
+        return new ForwardResult(Tensor.Wrap(logits, batch.Batch, perSequence, Config.VocabSize), x, residualComplete: finalRows is null);
+    }
+
+    private static readonly ActivationSite[] s_allSites = Enum.GetValues<ActivationSite>();
+
+    private static bool WantsAnything(IActivationHooks? hooks, int layer) => hooks is not null && s_allSites.Any(site => hooks.Wants(site, layer));
+
+    /// <summary>
+    /// The last block at rows <paramref name="selected"/> only (their final residual, [selected, d]), given its input
+    /// <paramref name="x"/> at every row: the keys and values of every position are computed as the block computes
+    /// them, then each group of selected rows at one position runs the whole block as one-token sequences whose
+    /// prefix is those keys and values (the same path as a prefix run). On an ablation or patching run read at the
+    /// last position this is all of the last block but its keys and values for one row per prompt.
+    /// </summary>
+    private float[] LastBlockAtRows(float[] x, int[] selected, Buffers buffers, RunContext context)
+    {
+        var c = Config;
+        int l = c.Layers - 1, rows = context.Rows, T = context.T, d = c.DModel, kvw = c.KvHeads * c.DHead, qw = c.Heads * c.DHead;
+        var w = Weights.Blocks[l];
+        var plain = context with { Hooks = null };
+        if (!c.PreNorm) x.AsSpan(0, rows * d).CopyTo(buffers.Normed);
+        else Normalize(x, buffers.Normed, rows, w.Ln1Weight, w.Ln1Bias, buffers, plain, ActivationSite.Ln1Scale, ActivationSite.Ln1Normalized, l);
+        ProjectQkv(l, w, x, buffers, plain);
+        int width = buffers.QkvWidth;
+        var keys = new float[rows * kvw];
+        var values = new float[rows * kvw];
+        for (int r = 0; r < rows; r++)
+        {
+            buffers.Qkv.AsSpan(r * width + qw, kvw).CopyTo(keys.AsSpan(r * kvw, kvw));
+            buffers.Qkv.AsSpan(r * width + qw + kvw, kvw).CopyTo(values.AsSpan(r * kvw, kvw));
+        }
+        var result = new float[selected.Length * d];
+        foreach (var group in Enumerable.Range(0, selected.Length).GroupBy(i => selected[i] % T))
+        {
+            int t = group.Key;
+            var members = group.ToArray();
+            int n = members.Length;
+            var ids = new int[n];
+            var input = new float[n * d];
+            for (int i = 0; i < n; i++)
+            {
+                int row = selected[members[i]];
+                ids[i] = context.Batch.Ids[row];
+                x.AsSpan(row * d, d).CopyTo(input.AsSpan(i * d, d));
+            }
+            var step = new RunContext(new TokenBatch(ids, n, 1), [.. members.Select(i => context.Positions[selected[i]])], null, null)
+            {
+                PrefixLength = t,
+                // The whole pass's attention ran T queries per sequence: the same score path gives the same bits.
+                AttentionPathQueries = T,
+                Prefix = (_, b) =>
+                {
+                    int first = selected[members[b]] / T * T; // the sequence's first row
+                    return (keys.AsMemory(first * kvw, t * kvw), values.AsMemory(first * kvw, t * kvw));
+                },
+            };
+            RunBlock(l, input, new Buffers(c, n), step);
+            for (int i = 0; i < n; i++) input.AsSpan(i * d, d).CopyTo(result.AsSpan(members[i] * d, d));
+        }
+        return result;
     }
 
     /// <summary>
@@ -185,6 +261,9 @@ public sealed class Transformer : IDisposable
     {
         public int PrefixLength { get; init; }
         public Func<int, int, (ReadOnlyMemory<float> Keys, ReadOnlyMemory<float> Values)>? Prefix { get; init; }
+
+        /// <summary>The query count attention picks its score path by (<see cref="AttentionMask.PathQueries"/>; 0: the call's own).</summary>
+        public int AttentionPathQueries { get; init; }
 
         public int B => Batch.Batch;
         public int T => Batch.Length;
@@ -320,49 +399,7 @@ public sealed class Transformer : IDisposable
             return;
         }
 
-        bool split = ctx.Wants(ActivationSite.QInput, l) || ctx.Wants(ActivationSite.KInput, l) || ctx.Wants(ActivationSite.VInput, l);
-        if (split)
-        {
-            // TransformerLens's split inputs: each head reads its own copy of resid_pre, normalised on its own, so a
-            // hook can change what one head's query/key/value sees (path patching to receivers).
-            SplitProjection(l, ActivationSite.QInput, residual, w.W_Q, w.b_Q, H, 0, w, buf, ctx);
-            SplitProjection(l, ActivationSite.KInput, residual, w.W_K, w.b_K, G, qw, w, buf, ctx);
-            SplitProjection(l, ActivationSite.VInput, residual, w.W_V, w.b_V, G, qw + kvw, w, buf, ctx);
-        }
-        else if (MatrixOperand.OfHeads(w.W_Q) is { } oq && MatrixOperand.OfHeads(w.W_K) is { } ok && MatrixOperand.OfHeads(w.W_V) is { } ov
-            && MatrixOperand.ConcatColumns(oq, ok, ov) is { } fused)
-        {
-            // One GEMM for Q, K and V when the checkpoint stores them side by side (the qkv buffer has the same layout).
-            fused.Multiply(buf.Normed, d, rows, qkv, width, precision: Precision);
-            AddHeadBias(qkv, rows, w.b_Q, 0, width);
-            AddHeadBias(qkv, rows, w.b_K, qw, width);
-            AddHeadBias(qkv, rows, w.b_V, qw + kvw, width);
-        }
-        else
-        {
-            ProjectHeads(buf.Normed, rows, w.W_Q, w.b_Q, qkv, 0, width);
-            ProjectHeads(buf.Normed, rows, w.W_K, w.b_K, qkv, qw, width);
-            ProjectHeads(buf.Normed, rows, w.W_V, w.b_V, qkv, qw + kvw, width);
-        }
-        VisitHeads(ctx, ActivationSite.Q, l, qkvMemory, 0, H, width);
-        VisitHeads(ctx, ActivationSite.K, l, qkvMemory, qw, G, width);
-        VisitHeads(ctx, ActivationSite.V, l, qkvMemory, qw + kvw, G, width);
-        if (c.QkNorm != QkNormKind.None)
-        {
-            // hook_q/hook_k above are the raw projections; the norm comes after them and before rotary (HF order).
-            QkNormalization.Apply(qkv, rows, width, 0, H, dh, w.QNormWeight ?? throw MissingQkNorm(l, "q_norm"), c.QkNorm, c.NormEps,
-                ctx.Hooks, ActivationSite.QNormScale, ActivationSite.QNormNormalized, l, B);
-            QkNormalization.Apply(qkv, rows, width, qw, G, dh, w.KNormWeight ?? throw MissingQkNorm(l, "k_norm"), c.QkNorm, c.NormEps,
-                ctx.Hooks, ActivationSite.KNormScale, ActivationSite.KNormNormalized, l, B);
-        }
-
-        if (RotaryFor(l) is { } rotary)
-        {
-            rotary.Apply(qkv, rows, width, H, dh, ctx.Positions, c.RotaryStyle);
-            rotary.Apply(qkv[qw..], rows, width, G, dh, ctx.Positions, c.RotaryStyle);
-            VisitHeads(ctx, ActivationSite.RotQ, l, qkvMemory, 0, H, width);
-            VisitHeads(ctx, ActivationSite.RotK, l, qkvMemory, qw, G, width);
-        }
+        ProjectQkv(l, w, residual, buf, ctx);
 
         var z = buf.Z.AsSpan(0, rows * qw);
         int window = c.AttentionWindow[l];
@@ -423,6 +460,64 @@ public sealed class Transformer : IDisposable
         }
         Visit(ctx, ActivationSite.Z, l, buf.Z, B, T, H, dh);
         OutputProjection(l, w, buf, ctx);
+    }
+
+    /// <summary>
+    /// Queries, keys and values of every row into buf.Qkv ([rows, q | k | v]): the projections (through the split
+    /// inputs when a hook wants them, else one fused GEMM where the weights allow), biases, QK-norm and rotary, with
+    /// their hooks.
+    /// </summary>
+    private void ProjectQkv(int l, LayerWeights w, float[] residual, Buffers buf, RunContext ctx)
+    {
+        var c = Config;
+        int rows = ctx.Rows, B = ctx.B, d = c.DModel, dh = c.DHead, H = c.Heads, G = c.KvHeads;
+        int qw = H * dh, kvw = G * dh, width = buf.QkvWidth;
+        var qkvMemory = buf.Qkv.AsMemory(0, rows * width);
+        var qkv = qkvMemory.Span;
+
+        bool split = ctx.Wants(ActivationSite.QInput, l) || ctx.Wants(ActivationSite.KInput, l) || ctx.Wants(ActivationSite.VInput, l);
+        if (split)
+        {
+            // TransformerLens's split inputs: each head reads its own copy of resid_pre, normalised on its own, so a
+            // hook can change what one head's query/key/value sees (path patching to receivers).
+            SplitProjection(l, ActivationSite.QInput, residual, w.W_Q, w.b_Q, H, 0, w, buf, ctx);
+            SplitProjection(l, ActivationSite.KInput, residual, w.W_K, w.b_K, G, qw, w, buf, ctx);
+            SplitProjection(l, ActivationSite.VInput, residual, w.W_V, w.b_V, G, qw + kvw, w, buf, ctx);
+        }
+        else if (MatrixOperand.OfHeads(w.W_Q) is { } oq && MatrixOperand.OfHeads(w.W_K) is { } ok && MatrixOperand.OfHeads(w.W_V) is { } ov
+            && MatrixOperand.ConcatColumns(oq, ok, ov) is { } fused)
+        {
+            // One GEMM for Q, K and V when the checkpoint stores them side by side (the qkv buffer has the same layout).
+            fused.Multiply(buf.Normed, d, rows, qkv, width, precision: Precision);
+            AddHeadBias(qkv, rows, w.b_Q, 0, width);
+            AddHeadBias(qkv, rows, w.b_K, qw, width);
+            AddHeadBias(qkv, rows, w.b_V, qw + kvw, width);
+        }
+        else
+        {
+            ProjectHeads(buf.Normed, rows, w.W_Q, w.b_Q, qkv, 0, width);
+            ProjectHeads(buf.Normed, rows, w.W_K, w.b_K, qkv, qw, width);
+            ProjectHeads(buf.Normed, rows, w.W_V, w.b_V, qkv, qw + kvw, width);
+        }
+        VisitHeads(ctx, ActivationSite.Q, l, qkvMemory, 0, H, width);
+        VisitHeads(ctx, ActivationSite.K, l, qkvMemory, qw, G, width);
+        VisitHeads(ctx, ActivationSite.V, l, qkvMemory, qw + kvw, G, width);
+        if (c.QkNorm != QkNormKind.None)
+        {
+            // hook_q/hook_k above are the raw projections; the norm comes after them and before rotary (HF order).
+            QkNormalization.Apply(qkv, rows, width, 0, H, dh, w.QNormWeight ?? throw MissingQkNorm(l, "q_norm"), c.QkNorm, c.NormEps,
+                ctx.Hooks, ActivationSite.QNormScale, ActivationSite.QNormNormalized, l, B);
+            QkNormalization.Apply(qkv, rows, width, qw, G, dh, w.KNormWeight ?? throw MissingQkNorm(l, "k_norm"), c.QkNorm, c.NormEps,
+                ctx.Hooks, ActivationSite.KNormScale, ActivationSite.KNormNormalized, l, B);
+        }
+
+        if (RotaryFor(l) is { } rotary)
+        {
+            rotary.Apply(qkv, rows, width, H, dh, ctx.Positions, c.RotaryStyle);
+            rotary.Apply(qkv[qw..], rows, width, G, dh, ctx.Positions, c.RotaryStyle);
+            VisitHeads(ctx, ActivationSite.RotQ, l, qkvMemory, 0, H, width);
+            VisitHeads(ctx, ActivationSite.RotK, l, qkvMemory, qw, G, width);
+        }
     }
 
     private static readonly ActivationSite[] s_attentionInternals =
@@ -488,6 +583,7 @@ public sealed class Transformer : IDisposable
     {
         FirstQueryPosition = ctx.PrefixLength,
         SlidingWindow = window,
+        PathQueries = ctx.AttentionPathQueries,
         KeyValid = ctx.Batch.Mask is null ? default : ctx.Batch.Mask.AsSpan(b * ctx.T, ctx.T),
     };
 

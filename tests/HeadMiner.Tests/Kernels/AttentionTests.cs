@@ -516,4 +516,33 @@ public class AttentionTests
         Assert.Throws<ArgumentException>(() => Attention.Forward(buf, 8, buf, buf, 8, buf, 8, 4, 4, 1, 1, 8, 1f, default, scores: new float[15]));
         Assert.Throws<ArgumentException>(() => Attention.Forward(buf, 8, buf, buf, 8, buf, 8, 4, 4, 1, 1, 8, 1f, new AttentionMask { KeyValid = new bool[3] }));
     }
+
+    [Theory]
+    [InlineData(4, 4, 12, 23), InlineData(4, 2, 13, 19), InlineData(8, 2, 20, 37), InlineData(2, 1, 64, 40), InlineData(4, 4, 76, 9)]
+    public void OneQueryOnItsOwnGivesTheBitsOfItsRowInTheWholePass(int heads, int kvHeads, int headDim, int tokens)
+    {
+        // A row run alone (one query after its keys, as a decode step or the last block at read rows runs it) with the
+        // whole pass's query count as PathQueries must equal that row of the whole pass exactly: ablation and patching
+        // effects subtract such runs.
+        var rng = new SeededRandom((ulong)(heads * 100 + headDim));
+        int qw = heads * headDim, kvw = kvHeads * headDim;
+        float[] Fill(int n)
+        {
+            var a = new float[n];
+            for (int i = 0; i < n; i++) a[i] = (float)(rng.NextDouble() * 2 - 1);
+            return a;
+        }
+        var q = Fill(tokens * qw);
+        var k = Fill(tokens * kvw);
+        var v = Fill(tokens * kvw);
+        var whole = new float[tokens * qw];
+        Attention.Forward(q, qw, k, v, kvw, whole, qw, tokens, tokens, heads, kvHeads, headDim, 0.3f, default);
+        foreach (int t in new[] { 0, 1, tokens / 2, tokens - 2, tokens - 1 })
+        {
+            var alone = new float[qw];
+            Attention.Forward(q.AsSpan(t * qw, qw), qw, k.AsSpan(0, (t + 1) * kvw), v.AsSpan(0, (t + 1) * kvw), kvw, alone, qw,
+                1, t + 1, heads, kvHeads, headDim, 0.3f, new AttentionMask { FirstQueryPosition = t, PathQueries = tokens });
+            Assert.Equal(whole.AsSpan(t * qw, qw).ToArray(), alone);
+        }
+    }
 }

@@ -11,6 +11,12 @@ public readonly ref struct AttentionMask
 
     /// <summary>Optional per-key validity (false = padding); empty means every key is valid.</summary>
     public ReadOnlySpan<bool> KeyValid { get; init; }
+
+    /// <summary>
+    /// The number of queries the kernel chooses its score path by (packed keys or dot products; the two sum in another
+    /// order), when not this call's own (0): a call for some rows of a longer pass that must give that pass's bits.
+    /// </summary>
+    public int PathQueries { get; init; }
 }
 
 /// <summary>
@@ -59,6 +65,7 @@ public static unsafe partial class Attention
             pass.QRowStride = qRowStride; pass.KvRowStride = kvRowStride; pass.ZRowStride = zRowStride;
             pass.Queries = queries; pass.Keys = keys; pass.Heads = heads; pass.KvHeads = kvHeads; pass.HeadDim = headDim;
             pass.FirstQueryPosition = mask.FirstQueryPosition; pass.SlidingWindow = mask.SlidingWindow;
+            pass.PathQueries = mask.PathQueries > 0 ? mask.PathQueries : queries;
             pass.Scale = scale;
             pass.SoftCap = softCap;
             pass.ScoresOnly = false;

@@ -23,6 +23,9 @@ internal sealed unsafe class AttentionForwardPass : IParallelBody
     public bool* KeyValid;
     public int QRowStride, KvRowStride, ZRowStride;
     public int Queries, Keys, Heads, KvHeads, HeadDim, FirstQueryPosition, SlidingWindow;
+
+    /// <summary>The query count the score path is chosen by (<see cref="AttentionMask.PathQueries"/>; Queries when unset).</summary>
+    public int PathQueries;
     public float Scale;
 
     /// <summary>Attention-logit soft cap (0 = none): visible scores become cap·tanh(s / cap) before masking and softmax.</summary>
@@ -58,6 +61,7 @@ internal sealed unsafe class AttentionForwardPass : IParallelBody
         {
             Q = K = V = Z = ScoresOut = PatternOut = _packedKeys = null;
             KeyValid = null;
+            PathQueries = 0;
             _packing = false;
             _busy = false;
         }
@@ -70,7 +74,7 @@ internal sealed unsafe class AttentionForwardPass : IParallelBody
         _panels = (Keys + PanelKeys - 1) / PanelKeys;
         // Packing costs a fraction of a cycle per key element, the horizontal sums of dot products several cycles per
         // score: packing pays from about headDim / 8 rows sharing each key (measured: 8 rows at headDim 64, 16 at 128).
-        bool packed = Keys > 0 && (long)group * Math.Min(Queries, BlockRows) >= Math.Max(4, HeadDim / 8);
+        bool packed = Keys > 0 && (long)group * Math.Min(PathQueries > 0 ? PathQueries : Queries, BlockRows) >= Math.Max(4, HeadDim / 8);
         _packedKeys = packed ? AttentionScratch.Get(ref _packedStorage, (long)KvHeads * _panels * HeadDim * PanelKeys) : null;
         long work = (long)Heads * Queries * Math.Min(Keys, SlidingWindow > 0 ? SlidingWindow : Keys) * HeadDim;
         // Small calls (tiny models, decode steps of small heads) cost less than waking a second thread.

@@ -718,6 +718,17 @@ internal static unsafe class AttentionKernels
             a.Store(output + d);
             d += 8;
         }
+        // The same steps as Accumulate2's (Vector128, then scalars), so one row gets the bits it gets there.
+        if (d + 4 <= headDim)
+        {
+            Vector128<float> a = add ? Vector128.Load(output + d) : default;
+            float* xr = x + d;
+            float* c = coef;
+            for (int t = 0; t < count; t++, xr += xStride, c += coefStep)
+                a = Vector128.FusedMultiplyAdd(Vector128.Create(*c), Vector128.Load(xr), a);
+            a.Store(output + d);
+            d += 4;
+        }
         for (; d < headDim; d++)
         {
             float a = add ? output[d] : 0;
