@@ -26,23 +26,24 @@ public static class CompositionScores
         var c = model.Config;
         int L = c.Layers, H = c.Heads, G = c.KvHeads, d = c.DModel, dh = c.DHead, width = H * dh;
         // Every layer's writers are kept (each later layer reads them all); a layer's readers are formed when its turn
-        // comes and dropped after: a 1B model's readers of all layers would be 3 × 16 × 16 MiB.
+        // comes and dropped after: a 1B model's readers of all layers would be 16 × 24 MiB. Weights are copied one
+        // layer at a time in the [heads·dh, d] layout checkpoints store (a BF16 one is widened only per layer).
+        // The norms come from the factors: ‖W_OV‖ = ‖R_V R_Oᵀ‖ and ‖W_QK‖ = ‖R_Q R_Kᵀ‖.
         var writers = new float[L][];
-        var rO = new float[L][][];
-        var rV = new float[L][][];
+        var rO = new float[L][][]; // kept for the V side of later layers
         var ovNorm = new double[L * H];
         for (int l = 0; l < L; l++)
         {
             cancel.ThrowIfCancellationRequested();
             var b = model.Weights.Blocks[l];
             var o = b.W_O.ToArray(); // [H·dh, d]: head h's W_O is rows h·dh …
-            rV[l] = Factors(b.W_V.Transpose(1, 2).ToArray(), G, d, dh);
+            var rV = Factors(b.W_V.Transpose(1, 2).ToArray(), G, d, dh);
             rO[l] = Factors(o, H, d, dh);
             writers[l] = new float[width * d];
             for (int h = 0; h < H; h++)
             {
-                Gemm.Multiply(false, false, dh, d, dh, 1f, rV[l][c.KvHeadOf(h)], dh, o.AsSpan(h * dh * d), d, 0f, writers[l].AsSpan(h * dh * d), d);
-                ovNorm[l * H + h] = ProductNorm(rV[l][c.KvHeadOf(h)], rO[l][h], dh);
+                Gemm.Multiply(false, false, dh, d, dh, 1f, rV[c.KvHeadOf(h)], dh, o.AsSpan(h * dh * d), d, 0f, writers[l].AsSpan(h * dh * d), d);
+                ovNorm[l * H + h] = ProductNorm(rV[c.KvHeadOf(h)], rO[l][h], dh);
             }
         }
         var result = new Tensor[3];
