@@ -39,7 +39,7 @@ public static class CompositionScores
             var o = b.W_O.ToArray(); // [H·dh, d]: head h's W_O is rows h·dh …
             var rV = Factors(b.W_V.Transpose(1, 2).ToArray(), G, d, dh);
             rO[l] = Factors(o, H, d, dh);
-            writers[l] = new float[width * d];
+            writers[l] = new float[width * d]; // head h's rows: R_V W_O(h) [dh, d], which stands for W_OV = W_V W_O
             for (int h = 0; h < H; h++)
             {
                 Gemm.Multiply(false, false, dh, d, dh, 1f, rV[c.KvHeadOf(h)], dh, o.AsSpan(h * dh * d), d, 0f, writers[l].AsSpan(h * dh * d), d);
