@@ -14,156 +14,119 @@ public sealed record CompositionMatrices(Tensor Q, Tensor K, Tensor V);
 /// Q = ‖W_OV1 W_QK2‖ / (‖W_OV1‖ ‖W_QK2‖), K = ‖W_OV1 W_QK2ᵀ‖ / (…), V = ‖W_OV1 W_OV2‖ / (‖W_OV1‖ ‖W_OV2‖),
 /// Frobenius norms, so every score lies in [0, 1]. Independent random matrices score about 1/√d_model.
 /// Query head h reads W_K/W_V of k/v head <see cref="ModelConfig.KvHeadOf"/>. No d_model × d_model matrix is built:
-/// with X = U R (thin QR, U orthonormal columns) ‖A Xᵀ‖ = ‖A Rᵀ‖, so every product shrinks to d_head-sized factors
-/// and all pairs of two layers come from one GEMM. Weights are used as the model holds them (fold LayerNorm for
-/// TransformerLens's numbers); only attention weights are read, so weights-only checkpoints work.
+/// with X = U R (U orthonormal columns, R = <see cref="GramFactor"/>) ‖A Xᵀ‖ = ‖A Rᵀ‖, so every product shrinks to
+/// d_head-sized factors and all pairs of two layers come from one GEMM per side (<see cref="CompositionReader"/>,
+/// which shares the work among the query heads of a k/v group). Weights are used as the model holds them (fold
+/// LayerNorm for TransformerLens's numbers); only attention weights are read, so weights-only checkpoints work.
 /// </summary>
 public static class CompositionScores
 {
     public static CompositionMatrices Compute(Transformer model, CancellationToken cancel = default)
     {
         var c = model.Config;
-        int L = c.Layers, H = c.Heads, d = c.DModel, dh = c.DHead, width = H * dh;
+        int L = c.Layers, H = c.Heads, G = c.KvHeads, d = c.DModel, dh = c.DHead, width = H * dh;
         // Every layer's writers are kept (each later layer reads them all); a layer's readers are formed when its turn
-        // comes and dropped after: a 1B model's readers of all layers would be 3 × 16 × 16 MiB.
+        // comes and dropped after: a 1B model's readers of all layers would be 16 × 24 MiB. Weights are copied one
+        // layer at a time in the [heads·dh, d] layout checkpoints store (a BF16 one is widened only per layer).
+        // The norms come from the factors: ‖W_OV‖ = ‖R_V R_Oᵀ‖ and ‖W_QK‖ = ‖R_Q R_Kᵀ‖.
         var writers = new float[L][];
-        var writerNorm = new double[L * H];
+        var rO = new float[L][][]; // kept for the V side of later layers
+        var ovNorm = new double[L * H];
         for (int l = 0; l < L; l++)
         {
             cancel.ThrowIfCancellationRequested();
-            writers[l] = Writers(model, l, writerNorm);
+            var b = model.Weights.Blocks[l];
+            var o = b.W_O.ToArray(); // [H·dh, d]: head h's W_O is rows h·dh …
+            var rV = Factors(b.W_V.Transpose(1, 2).ToArray(), G, d, dh);
+            rO[l] = Factors(o, H, d, dh);
+            writers[l] = new float[width * d]; // head h's rows: R_V W_O(h) [dh, d], which stands for W_OV = W_V W_O
+            for (int h = 0; h < H; h++)
+            {
+                Gemm.Multiply(false, false, dh, d, dh, 1f, rV[c.KvHeadOf(h)], dh, o.AsSpan(h * dh * d), d, 0f, writers[l].AsSpan(h * dh * d), d);
+                ovNorm[l * H + h] = ProductNorm(rV[c.KvHeadOf(h)], rO[l][h], dh);
+            }
         }
         var result = new Tensor[3];
         for (int s = 0; s < 3; s++) result[s] = Tensor.Full(float.NaN, L, H, L, H);
         var product = new float[width * width];
+        var scratch = new float[width * G * dh];
         var readerNorm = new double[3][];
-        for (int s = 0; s < 3; s++) readerNorm[s] = new double[L * H];
         for (int l2 = 1; l2 < L; l2++)
         {
-            var readers = Readers(model, l2, readerNorm);
-            for (int s = 0; s < 3; s++)
+            cancel.ThrowIfCancellationRequested();
+            var b = model.Weights.Blocks[l2];
+            var q = b.W_Q.Transpose(1, 2).ToArray();
+            var k = b.W_K.Transpose(1, 2).ToArray();
+            var rQ = Factors(q, H, d, dh);
+            var rK = Factors(k, G, d, dh);
+            var rKOfHead = Enumerable.Range(0, H).Select(h => rK[c.KvHeadOf(h)]).ToArray();
+            var readers = new[]
             {
-                var m = result[s];
+                new CompositionReader(q, H, rKOfHead, d, dh), // W_Q R_Kᵀ: W_QK
+                new CompositionReader(k, G, rQ, d, dh), // W_K R_Qᵀ: W_QKᵀ
+                new CompositionReader(b.W_V.Transpose(1, 2).ToArray(), G, rO[l2], d, dh), // W_V R_Oᵀ: W_OV
+            };
+            var qkNorm = Enumerable.Range(0, H).Select(h => ProductNorm(rQ[h], rKOfHead[h], dh)).ToArray();
+            readerNorm[0] = readerNorm[1] = qkNorm;
+            readerNorm[2] = ovNorm.AsSpan(l2 * H, H).ToArray();
+            for (int s = 0; s < 3; s++)
                 for (int l1 = 0; l1 < l2; l1++)
                 {
                     cancel.ThrowIfCancellationRequested();
-                    Gemm.Multiply(false, false, width, width, d, 1f, writers[l1], d, readers[s], width, 0f, product, width);
-                    for (int h1 = 0; h1 < H; h1++)
-                        for (int h2 = 0; h2 < H; h2++)
-                        {
-                            double sq = 0;
-                            for (int i = 0; i < dh; i++)
-                            {
-                                var row = product.AsSpan((h1 * dh + i) * width + h2 * dh, dh);
-                                foreach (var x in row) sq += (double)x * x;
-                            }
-                            double denominator = writerNorm[l1 * H + h1] * readerNorm[s][l2 * H + h2];
-                            m[l1, h1, l2, h2] = denominator > 0 ? (float)Math.Min(1, Math.Sqrt(sq) / denominator) : 0f;
-                        }
+                    readers[s].Multiply(writers[l1], width, product, scratch);
+                    Score(product, H, dh, ovNorm.AsSpan(l1 * H, H), readerNorm[s], result[s].Span.Slice(((l1 * H) * L + l2) * H), L * H);
                 }
-            }
         }
         return new CompositionMatrices(result[0], result[1], result[2]);
     }
 
-    /// <summary>Layer <paramref name="l"/>'s writers [H·dh, d]: per head R_V · W_O (dh × d), which stands for W_OV = W_V W_O; records their norms.</summary>
-    private static float[] Writers(Transformer model, int l, double[] norms)
-    {
-        var c = model.Config;
-        int H = c.Heads, d = c.DModel, dh = c.DHead;
-        var b = model.Weights.Blocks[l];
-        var rV = new float[c.KvHeads][];
-        for (int g = 0; g < c.KvHeads; g++) rV[g] = RFactor(b.W_V.Select(0, g), d, dh);
-        var writers = new float[H * dh * d];
-        for (int h = 0; h < H; h++)
-        {
-            var o = b.W_O.Select(0, h).Contiguous();
-            var writer = writers.AsSpan(h * dh * d, dh * d);
-            Gemm.Multiply(false, false, dh, d, dh, 1f, rV[c.KvHeadOf(h)], dh, o.Span, d, 0f, writer, d);
-            norms[l * H + h] = Norm(writer);
-        }
-        return writers;
-    }
-
     /// <summary>
-    /// Layer <paramref name="l"/>'s readers, each [d, H·dh] with head h in column block h: W_Q R_Kᵀ (Q side, W_QK),
-    /// W_K R_Qᵀ (K side, W_QKᵀ), W_V R_Oᵀ (V side, W_OV); records their norms.
+    /// The scores of one layer pair from their block product [H·dh, H·dh]: block (h1, h2)'s Frobenius norm (summed in
+    /// double) over the norms of the matrices it stands for. Row h1 goes to <paramref name="into"/>[h1·stride + h2].
     /// </summary>
-    private static float[][] Readers(Transformer model, int l, double[][] norms)
+    private static void Score(float[] product, int H, int dh, ReadOnlySpan<double> writerNorm, ReadOnlySpan<double> readerNorm, Span<float> into, int stride)
     {
-        var c = model.Config;
-        int H = c.Heads, d = c.DModel, dh = c.DHead, width = H * dh;
-        var b = model.Weights.Blocks[l];
-        var rK = new float[c.KvHeads][];
-        for (int g = 0; g < c.KvHeads; g++) rK[g] = RFactor(b.W_K.Select(0, g), d, dh);
-        var readers = new float[3][];
-        for (int s = 0; s < 3; s++) readers[s] = new float[d * width];
-        for (int h = 0; h < H; h++)
+        int width = H * dh;
+        Span<double> squares = stackalloc double[H];
+        for (int h1 = 0; h1 < H; h1++)
         {
-            int g = c.KvHeadOf(h);
-            var o = b.W_O.Select(0, h).Contiguous();
-            var q = b.W_Q.Select(0, h).Contiguous();
-            var k = b.W_K.Select(0, g).Contiguous();
-            var v = b.W_V.Select(0, g).Contiguous();
-            var rQ = RFactor(q, d, dh);
-            var rO = RFactor(o.Transpose(0, 1), d, dh);
-            MultiplyInto(q.Span, rK[g], readers[0], h, d, dh, width, norms[0], l * H + h);
-            MultiplyInto(k.Span, rQ, readers[1], h, d, dh, width, norms[1], l * H + h);
-            MultiplyInto(v.Span, rO, readers[2], h, d, dh, width, norms[2], l * H + h);
-        }
-        return readers;
-    }
-
-    /// <summary>The d × dh matrix <paramref name="x"/> times Rᵀ (R dh × dh) into column block <paramref name="h"/> of a [d, width] matrix; records the block's norm.</summary>
-    private static void MultiplyInto(ReadOnlySpan<float> x, float[] r, float[] into, int h, int d, int dh, int width, double[] norms, int index)
-    {
-        Gemm.Multiply(false, true, d, dh, dh, 1f, x, dh, r, dh, 0f, into.AsSpan(h * dh), width);
-        double sq = 0;
-        for (int i = 0; i < d; i++)
-            foreach (var v in into.AsSpan(i * width + h * dh, dh)) sq += (double)v * v;
-        norms[index] = Math.Sqrt(sq);
-    }
-
-    private static double Norm(ReadOnlySpan<float> values)
-    {
-        double sq = 0;
-        foreach (var v in values) sq += (double)v * v;
-        return Math.Sqrt(sq);
-    }
-
-    /// <summary>R of the thin QR of <paramref name="x"/> [rows, cols] (Householder, double): xᵀx = RᵀR; [cols, cols] row-major, upper triangular.</summary>
-    internal static float[] RFactor(Tensor x, int rows, int cols)
-    {
-        var a = new double[rows, cols];
-        var values = x.Contiguous().Span;
-        for (int i = 0; i < rows; i++)
-            for (int j = 0; j < cols; j++) a[i, j] = values[i * cols + j];
-        var v = new double[rows];
-        for (int j = 0; j < Math.Min(rows, cols); j++)
-        {
-            double norm = 0;
-            for (int i = j; i < rows; i++) norm += a[i, j] * a[i, j];
-            norm = Math.Sqrt(norm);
-            if (norm == 0) continue;
-            double alpha = a[j, j] > 0 ? -norm : norm;
-            double vv = 0;
-            for (int i = j; i < rows; i++)
+            squares.Clear();
+            for (int i = 0; i < dh; i++)
             {
-                v[i] = a[i, j] - (i == j ? alpha : 0);
-                vv += v[i] * v[i];
+                var row = product.AsSpan((h1 * dh + i) * width, width);
+                for (int h2 = 0; h2 < H; h2++)
+                {
+                    var part = row.Slice(h2 * dh, dh);
+                    squares[h2] += Reductions.Dot(part, part);
+                }
             }
-            if (vv == 0) continue;
-            for (int col = j; col < cols; col++)
+            for (int h2 = 0; h2 < H; h2++)
+            {
+                double denominator = writerNorm[h1] * readerNorm[h2];
+                into[h1 * stride + h2] = denominator > 0 ? (float)Math.Min(1, Math.Sqrt(squares[h2]) / denominator) : 0f;
+            }
+        }
+    }
+
+    /// <summary><see cref="GramFactor"/> of each of the <paramref name="count"/> heads in <paramref name="rows"/> [count·dh, d], one head per thread.</summary>
+    private static float[][] Factors(float[] rows, int count, int d, int dh)
+    {
+        var factors = new float[count][];
+        WorkerPool.For(count, h => factors[h] = GramFactor.Of(rows.AsSpan(h * dh * d, dh * d), dh, d));
+        return factors;
+    }
+
+    /// <summary>‖A Bᵀ‖_F for A, B [n, n] in double: with X = U_A A, Y = U_B B (orthonormal U), ‖X Yᵀ‖ = ‖A Bᵀ‖.</summary>
+    private static double ProductNorm(float[] a, float[] b, int n)
+    {
+        double sq = 0;
+        for (int i = 0; i < n; i++)
+            for (int j = 0; j < n; j++)
             {
                 double dot = 0;
-                for (int i = j; i < rows; i++) dot += v[i] * a[i, col];
-                double f = 2 * dot / vv;
-                for (int i = j; i < rows; i++) a[i, col] -= f * v[i];
+                for (int k = 0; k < n; k++) dot += (double)a[i * n + k] * b[j * n + k];
+                sq += dot * dot;
             }
-        }
-        var r = new float[cols * cols];
-        for (int i = 0; i < Math.Min(rows, cols); i++)
-            for (int j = i; j < cols; j++) r[i * cols + j] = (float)a[i, j];
-        return r;
+        return Math.Sqrt(sq);
     }
 }
