@@ -174,9 +174,9 @@ public sealed class Transformer : IDisposable
     /// <summary>
     /// The last block at rows <paramref name="selected"/> only (their final residual, [selected, d]), given its input
     /// <paramref name="x"/> at every row: the keys and values of every position are computed as the block computes
-    /// them, then each group of selected rows at one position runs the whole block as one-token sequences whose
-    /// prefix is those keys and values (the same path as a prefix run). On an ablation or patching run read at the
-    /// last position this is all of the last block but its keys and values for one row per prompt.
+    /// them, then the span of positions the selected rows cover runs the whole block as a prefix run over those keys
+    /// and values. On an ablation or patching run read at the last position that is one row per prompt; on a loss over
+    /// the second half of each prompt, that half.
     /// </summary>
     private float[] LastBlockAtRows(float[] x, int[] selected, Buffers buffers, RunContext context)
     {
@@ -195,33 +195,33 @@ public sealed class Transformer : IDisposable
             buffers.Qkv.AsSpan(r * width + qw, kvw).CopyTo(keys.AsSpan(r * kvw, kvw));
             buffers.Qkv.AsSpan(r * width + qw + kvw, kvw).CopyTo(values.AsSpan(r * kvw, kvw));
         }
-        var result = new float[selected.Length * d];
-        foreach (var group in Enumerable.Range(0, selected.Length).GroupBy(i => selected[i] % T))
-        {
-            int t = group.Key;
-            var members = group.ToArray();
-            int n = members.Length;
-            var ids = new int[n];
-            var input = new float[n * d];
-            for (int i = 0; i < n; i++)
+        // Every sequence reads the same positions (unpadded, LastOnly or one LogitPositions list), so one run covers
+        // them all: positions [lo, hi] of each sequence, as sequences of hi − lo + 1 tokens after a prefix of lo.
+        int lo = selected.Min(r => r % T), hi = selected.Max(r => r % T), span = hi - lo + 1, B = context.B;
+        var ids = new int[B * span];
+        var input = new float[B * span * d];
+        var positions = new int[B * span];
+        for (int b = 0; b < B; b++)
+            for (int t = 0; t < span; t++)
             {
-                int row = selected[members[i]];
-                ids[i] = context.Batch.Ids[row];
-                x.AsSpan(row * d, d).CopyTo(input.AsSpan(i * d, d));
+                int row = b * T + lo + t, at = b * span + t;
+                ids[at] = context.Batch.Ids[row];
+                positions[at] = context.Positions[row];
+                x.AsSpan(row * d, d).CopyTo(input.AsSpan(at * d, d));
             }
-            var step = new RunContext(new TokenBatch(ids, n, 1), [.. members.Select(i => context.Positions[selected[i]])], null, null)
-            {
-                PrefixLength = t,
-                // The whole pass's attention ran T queries per sequence: the same score path gives the same bits.
-                AttentionPathQueries = T,
-                Prefix = (_, b) =>
-                {
-                    int first = selected[members[b]] / T * T; // the sequence's first row
-                    return (keys.AsMemory(first * kvw, t * kvw), values.AsMemory(first * kvw, t * kvw));
-                },
-            };
-            RunBlock(l, input, new Buffers(c, n), step);
-            for (int i = 0; i < n; i++) input.AsSpan(i * d, d).CopyTo(result.AsSpan(members[i] * d, d));
+        var step = new RunContext(new TokenBatch(ids, B, span), positions, null, null)
+        {
+            PrefixLength = lo,
+            // The whole pass's attention ran T queries per sequence: the same score path gives the same bits.
+            AttentionPathQueries = T,
+            Prefix = (_, b) => (keys.AsMemory(b * T * kvw, lo * kvw), values.AsMemory(b * T * kvw, lo * kvw)),
+        };
+        RunBlock(l, input, new Buffers(c, B * span), step);
+        var result = new float[selected.Length * d];
+        for (int i = 0; i < selected.Length; i++)
+        {
+            int row = selected[i], at = row / T * span + row % T - lo;
+            input.AsSpan(at * d, d).CopyTo(result.AsSpan(i * d, d));
         }
         return result;
     }

@@ -51,11 +51,14 @@ public class LastBlockAtRowsTests
         if (config.LongRope is null) Assert.Throws<InvalidOperationException>(() => fastLast.Residual);
         else Assert.Equal(B * T * config.DModel, fastLast.Residual.Length);
 
-        // Several positions per sequence, not in order, position 0 (no keys before it) among them.
-        int[] positions = [7, 0, 3, 10];
-        var full = model.Run(batch, new ForwardOptions { LogitPositions = positions, Hooks = watch });
-        var fast = model.Run(batch, new ForwardOptions { LogitPositions = positions });
-        Close(Values(full.Logits!), Values(fast.Logits!), $"{config.Architecture} positions");
+        // Several positions per sequence: not in order with position 0 (no keys before it); a span in the middle (a
+        // prefix of 4, then 3 queries); two apart after a prefix of 5; the last one twice.
+        foreach (int[] positions in new[] { new[] { 7, 0, 3, 10 }, [4, 5, 6], [9, 5], [10, 10] })
+        {
+            var full = model.Run(batch, new ForwardOptions { LogitPositions = positions, Hooks = watch });
+            var fast = model.Run(batch, new ForwardOptions { LogitPositions = positions });
+            Close(Values(full.Logits!), Values(fast.Logits!), $"{config.Architecture} positions {string.Join(",", positions)}");
+        }
 
         // Resuming at the last layer from the stored residual gives the same logits too.
         var resumeAt = model.Run(batch, new ForwardOptions { EndLayer = config.Layers - 1 }).Residual;
