@@ -147,8 +147,10 @@ public sealed class Transformer : IDisposable
         }
         // Only some rows are unembedded and nothing reads the last block: it runs at those rows alone. Not with LongRoPE,
         // whose rotary factors depend on the whole pass's length (a row alone would pick them by its own position).
+        // (The read positions must leave some of each sequence out: the block then runs over their span only.)
         bool lastBlockAtRows = selected is not null && selected.Length < rows && startLayer < end && batch.Mask is null
-            && options.PrefixLength == 0 && Config.LongRope is null && !WantsAnything(hooks, Config.Layers - 1);
+            && options.PrefixLength == 0 && Config.LongRope is null && !WantsAnything(hooks, Config.Layers - 1)
+            && selected.Max(r => r % batch.Length) - selected.Min(r => r % batch.Length) + 1 < batch.Length;
         var buffers = TakeBuffers(rows);
         var context = new RunContext(batch, positions, hooks, null) { PrefixLength = options.PrefixLength, Prefix = options.PrefixKeysValues };
         for (int l = startLayer; l < end; l++)

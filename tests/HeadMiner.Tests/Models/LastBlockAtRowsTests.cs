@@ -67,7 +67,7 @@ public class LastBlockAtRowsTests
     }
 
     [Fact]
-    public void APaddedBatchAndAFullRunKeepTheWholeResidual()
+    public void APaddedBatchAFullRunAndPositionsSpanningTheSequenceKeepTheWholeResidual()
     {
         var config = TinyModels.LlamaLike();
         var model = TinyModels.Create(config, seed: 3);
@@ -75,5 +75,7 @@ public class LastBlockAtRowsTests
         var padded = new TokenBatch(ids, 2, 6, [true, true, true, true, true, true, true, true, true, true, false, false]);
         Assert.Equal(2 * 6 * config.DModel, model.Run(padded, new ForwardOptions { LastOnly = true }).Residual.Length);
         Assert.Equal(2 * 6 * config.DModel, model.Run(new TokenBatch(ids, 2, 6), new ForwardOptions()).Residual.Length);
+        // Positions 0 and 5 span the whole sequence: nothing to save, the block runs whole.
+        Assert.Equal(2 * 6 * config.DModel, model.Run(new TokenBatch(ids, 2, 6), new ForwardOptions { LogitPositions = [0, 5] }).Residual.Length);
     }
 }
