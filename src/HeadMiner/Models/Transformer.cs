@@ -147,10 +147,11 @@ public sealed class Transformer : IDisposable
         }
         // Only some rows are unembedded and nothing reads the last block: it runs at those rows alone. Not with LongRoPE,
         // whose rotary factors depend on the whole pass's length (a row alone would pick them by its own position).
-        // (The read positions must leave some of each sequence out: the block then runs over their span only.)
-        bool lastBlockAtRows = selected is not null && selected.Length < rows && startLayer < end && batch.Mask is null
-            && options.PrefixLength == 0 && Config.LongRope is null && !WantsAnything(hooks, Config.Layers - 1)
-            && selected.Max(r => r % batch.Length) - selected.Min(r => r % batch.Length) + 1 < batch.Length;
+        // Every sequence reads the same positions then (unpadded, LastOnly or one LogitPositions list); they must leave
+        // some of it out, since the block runs over their span [lo, hi].
+        int lo = selected?.Min(r => r % batch.Length) ?? 0, hi = selected?.Max(r => r % batch.Length) ?? 0;
+        bool lastBlockAtRows = selected is not null && hi - lo + 1 < batch.Length && startLayer < end && batch.Mask is null
+            && options.PrefixLength == 0 && Config.LongRope is null && !WantsAnything(hooks, Config.Layers - 1);
         var buffers = TakeBuffers(rows);
         var context = new RunContext(batch, positions, hooks, null) { PrefixLength = options.PrefixLength, Prefix = options.PrefixKeysValues };
         for (int l = startLayer; l < end; l++)
@@ -159,7 +160,7 @@ public sealed class Transformer : IDisposable
             if (lastBlockAtRows && l == Config.Layers - 1) break;
             RunBlock(l, x, buffers, context);
         }
-        float[]? finalRows = lastBlockAtRows ? LastBlockAtRows(x, selected!, buffers, context) : null;
+        float[]? finalRows = lastBlockAtRows ? LastBlockAtRows(x, selected!, lo, hi, buffers, context) : null;
         ReturnBuffers(buffers);
         if (selected is null) return new ForwardResult(null, x);
         var logits = finalRows is not null
@@ -174,13 +175,14 @@ public sealed class Transformer : IDisposable
     private static bool WantsAnything(IActivationHooks? hooks, int layer) => hooks is not null && s_allSites.Any(site => hooks.Wants(site, layer));
 
     /// <summary>
-    /// The last block at rows <paramref name="selected"/> only (their final residual, [selected, d]), given its input
+    /// The last block at rows <paramref name="selected"/> only (their final residual, [selected, d]; every sequence's
+    /// read positions lie in [<paramref name="lo"/>, <paramref name="hi"/>]), given its input
     /// <paramref name="x"/> at every row: the keys and values of every position are computed as the block computes
     /// them, then the span of positions the selected rows cover runs the whole block as a prefix run over those keys
     /// and values. On an ablation or patching run read at the last position that is one row per prompt; on a loss over
     /// the second half of each prompt, that half.
     /// </summary>
-    private float[] LastBlockAtRows(float[] x, int[] selected, Buffers buffers, RunContext context)
+    private float[] LastBlockAtRows(float[] x, int[] selected, int lo, int hi, Buffers buffers, RunContext context)
     {
         var c = Config;
         int l = c.Layers - 1, rows = context.Rows, T = context.T, d = c.DModel, kvw = c.KvHeads * c.DHead, qw = c.Heads * c.DHead;
@@ -197,9 +199,9 @@ public sealed class Transformer : IDisposable
             buffers.Qkv.AsSpan(r * width + qw, kvw).CopyTo(keys.AsSpan(r * kvw, kvw));
             buffers.Qkv.AsSpan(r * width + qw + kvw, kvw).CopyTo(values.AsSpan(r * kvw, kvw));
         }
-        // Every sequence reads the same positions (unpadded, LastOnly or one LogitPositions list), so one run covers
-        // them all: positions [lo, hi] of each sequence, as sequences of hi − lo + 1 tokens after a prefix of lo.
-        int lo = selected.Min(r => r % T), hi = selected.Max(r => r % T), span = hi - lo + 1, B = context.B;
+        // One run covers every sequence's read positions: [lo, hi] of each, as sequences of hi − lo + 1 tokens after a
+        // prefix of lo.
+        int span = hi - lo + 1, B = context.B;
         var ids = new int[B * span];
         var input = new float[B * span * d];
         var positions = new int[B * span];
@@ -389,7 +391,7 @@ public sealed class Transformer : IDisposable
     private void Attention(int l, LayerWeights w, float[] residual, Buffers buf, RunContext ctx)
     {
         var c = Config;
-        int rows = ctx.Rows, B = ctx.B, T = ctx.T, d = c.DModel, dh = c.DHead, H = c.Heads, G = c.KvHeads;
+        int rows = ctx.Rows, B = ctx.B, T = ctx.T, dh = c.DHead, H = c.Heads, G = c.KvHeads;
         int qw = H * dh, kvw = G * dh, width = buf.QkvWidth;
         var qkvMemory = buf.Qkv.AsMemory(0, rows * width);
         var qkv = qkvMemory.Span;

@@ -12,8 +12,8 @@ namespace HeadMiner.Tensors.Kernels;
 /// All backward kernels, and GeluTanh below x = −3, are evaluated in double precision per element and rounded once to
 /// float, so they keep a small relative error even where the result is tiny (large negative inputs) or where a
 /// derivative crosses zero. GeluTanh from −3 up runs in float: its exp argument −2u is then at most 6.7 in size, so the
-/// float rounding of u costs at most ~2e-6 relative (it sits on GPT-2's MLP, where the double path was a quarter of
-/// the forward's time outside the weight products at 1,024 tokens). GeluErf runs a float version of the same erf scheme (relative error below 1e-6, tails included); SiLU
+/// float rounding of u costs at most ~2e-6 relative (it sits on GPT-2's MLP, where the double path took 3.2 % of a
+/// 1×128 forward's profile samples: docs/PERFORMANCE.md). GeluErf runs a float version of the same erf scheme (relative error below 1e-6, tails included); SiLU
 /// and SwiGLU forward run in float (their exp argument is the exact input, so float is accurate to a few ulps).
 /// </para>
 /// <para>
