@@ -8,6 +8,13 @@ namespace HeadMiner.TorchReference;
 /// </summary>
 public static class Interleaved
 {
+    /// <summary>
+    /// HEADMINER_BENCH_DIAG=1: after each timed call, print to stderr its CPU time, minor page faults, collections and
+    /// each thread's user/system CPU. That is how a contender slowed by something outside its code shows (fresh pages
+    /// faulting, another library's threads spinning): its wall time stays, its breakdown does not.
+    /// </summary>
+    private static readonly bool s_diagnose = Environment.GetEnvironmentVariable("HEADMINER_BENCH_DIAG") == "1";
+
     /// <summary>Per contender, the wall time of each round in milliseconds.</summary>
     public static double[][] Time(int rounds, params Action[] contenders)
     {
@@ -16,11 +23,49 @@ public static class Interleaved
         for (int r = 0; r < rounds; r++)
             for (int i = 0; i < contenders.Length; i++)
             {
+                var (cpu0, faults0) = s_diagnose ? ProcessCounters() : default;
+                int gen0 = GC.CollectionCount(0), gen2 = GC.CollectionCount(2);
+                var threads0 = s_diagnose ? ThreadCpu() : null;
                 long t0 = Stopwatch.GetTimestamp();
                 contenders[i]();
                 times[i][r] = Stopwatch.GetElapsedTime(t0).TotalMilliseconds;
+                if (s_diagnose)
+                {
+                    var (cpu1, faults1) = ProcessCounters();
+                    var threads = ThreadCpu().Select(kv => (kv.Key, Ms: kv.Value - threads0!.GetValueOrDefault(kv.Key))).Where(t => t.Ms > 0);
+                    Console.Error.WriteLine($"round {r} contender {i}: wall {times[i][r]:F0} ms, CPU {cpu1 - cpu0:F0} ms, minor faults {faults1 - faults0}, "
+                        + $"collections gen0 {GC.CollectionCount(0) - gen0} gen2 {GC.CollectionCount(2) - gen2}; threads: {string.Join(", ", threads.Select(t => $"{t.Key} {t.Ms:F0} ms"))}");
+                }
             }
         return times;
+    }
+
+    /// <summary>The process's CPU time (user + system) and minor page faults so far, from /proc/self/stat.</summary>
+    private static (double CpuMs, long MinorFaults) ProcessCounters()
+    {
+        var f = File.ReadAllText("/proc/self/stat");
+        var parts = f[(f.LastIndexOf(')') + 2)..].Split(' ');
+        long minflt = long.Parse(parts[7]), utime = long.Parse(parts[11]), stime = long.Parse(parts[12]);
+        return ((utime + stime) * 10.0, minflt); // clock ticks of 10 ms (USER_HZ = 100 on Linux)
+    }
+
+    /// <summary>Each thread's user and system CPU milliseconds so far ("tid:name user|sys"), from /proc/self/task.</summary>
+    private static Dictionary<string, double> ThreadCpu()
+    {
+        var result = new Dictionary<string, double>();
+        foreach (var dir in Directory.GetDirectories("/proc/self/task"))
+        {
+            try
+            {
+                var f = File.ReadAllText(Path.Combine(dir, "stat"));
+                var comm = f[(f.IndexOf('(') + 1)..f.LastIndexOf(')')];
+                var parts = f[(f.LastIndexOf(')') + 2)..].Split(' ');
+                result[$"{Path.GetFileName(dir)}:{comm} user"] = long.Parse(parts[11]) * 10.0;
+                result[$"{Path.GetFileName(dir)}:{comm} sys"] = long.Parse(parts[12]) * 10.0;
+            }
+            catch (IOException) { }
+        }
+        return result;
     }
 
     public static double Median(IEnumerable<double> values)

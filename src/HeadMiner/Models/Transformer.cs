@@ -276,32 +276,42 @@ public sealed class Transformer : IDisposable
     }
 
     /// <summary>
-    /// The last run's scratch buffers, held weakly: sweeps and causal checks make hundreds of runs of one size, and a
-    /// new set per run (hundreds of MiB on a 1B model) would leave the garbage collector gigabytes behind. A run takes
-    /// the set (so concurrent runs never share one) and leaves it for the next; the collector may drop it any time.
+    /// The last run's scratch buffers: sweeps and causal checks make hundreds of runs of one size, and a new set per
+    /// run (hundreds of MiB on a 1B model) would leave the garbage collector gigabytes behind. A run takes the set (so
+    /// concurrent runs never share one) and leaves it for the next. A set of up to <see cref="StrongSpareBytes"/> is
+    /// held strongly: held weakly, it died in the gen-2 collection that each forward's large logits trigger, so every
+    /// forward allocated its buffers again, and fresh memory is slow (each 4 KiB page faults; 12.6 µs apiece on this
+    /// project's KVM guests). A larger set is held weakly, so one big run does not pin its memory.
     /// </summary>
-    private WeakReference<Buffers>? _spareBuffers;
+    private object? _spareBuffers;
+
+    private const long StrongSpareBytes = 128L << 20;
 
     private Buffers TakeBuffers(int rows)
     {
-        var spare = Interlocked.Exchange(ref _spareBuffers, null);
-        return spare is not null && spare.TryGetTarget(out var buffers) && buffers.Rows == rows ? buffers : new Buffers(Config, rows);
+        object? spare = Interlocked.Exchange(ref _spareBuffers, null);
+        var buffers = spare as Buffers ?? (spare is WeakReference<Buffers> weak && weak.TryGetTarget(out var held) ? held : null);
+        return buffers is not null && buffers.Rows == rows ? buffers : new Buffers(Config, rows);
     }
 
-    private void ReturnBuffers(Buffers buffers) => Volatile.Write(ref _spareBuffers, new WeakReference<Buffers>(buffers));
+    private void ReturnBuffers(Buffers buffers) =>
+        Volatile.Write(ref _spareBuffers, buffers.Bytes <= StrongSpareBytes ? buffers : new WeakReference<Buffers>(buffers));
 
     private sealed class Buffers(ModelConfig c, int rows)
     {
         public readonly int Rows = rows;
         public readonly int QkvWidth = (c.Heads + 2 * c.KvHeads) * c.DHead;
-        public readonly float[] Normed = new float[rows * c.DModel];
-        public readonly float[] Qkv = new float[rows * (c.Heads + 2 * c.KvHeads) * c.DHead];
-        public readonly float[] Z = new float[rows * c.Heads * c.DHead];
-        public readonly float[] AttnOut = new float[rows * c.DModel];
-        public readonly float[] MlpPre = new float[rows * c.DMlp];
-        public readonly float[] MlpGate = c.GatedMlp ? new float[rows * c.DMlp] : [];
-        public readonly float[] MlpOut = new float[rows * c.DModel];
+        public readonly float[] Normed = HugePageArrays.Zeroed(rows * c.DModel);
+        public readonly float[] Qkv = HugePageArrays.Zeroed(rows * (c.Heads + 2 * c.KvHeads) * c.DHead);
+        public readonly float[] Z = HugePageArrays.Zeroed(rows * c.Heads * c.DHead);
+        public readonly float[] AttnOut = HugePageArrays.Zeroed(rows * c.DModel);
+        public readonly float[] MlpPre = HugePageArrays.Zeroed(rows * c.DMlp);
+        public readonly float[] MlpGate = c.GatedMlp ? HugePageArrays.Zeroed(rows * c.DMlp) : [];
+        public readonly float[] MlpOut = HugePageArrays.Zeroed(rows * c.DModel);
         public readonly float[] Scale = new float[rows];
+
+        /// <summary>Bytes of the fixed buffers (the per-head split buffers come and go with their runs).</summary>
+        public long Bytes => 4L * (Normed.Length + Qkv.Length + Z.Length + AttnOut.Length + MlpPre.Length + MlpGate.Length + MlpOut.Length + Scale.Length);
 
         /// <summary>Per-head q/k/v inputs (rows × heads × d_model) and one head's input, normalised and not, made on first use and reused by every layer of the run.</summary>
         public float[]? SplitInputs, SplitHeadInput, SplitNormed;
@@ -672,8 +682,9 @@ public sealed class Transformer : IDisposable
         var scale = new float[rows.Length];
         NormalizeInto(selected, selected, rows.Length, Weights.LnFinalWeight, Weights.LnFinalBias, scale, hooks, batch, ActivationSite.LnFinalScale, ActivationSite.LnFinalNormalized, -1);
         // Every element is written by the product (beta = 0 never reads C), so the array is not zeroed first: at 8×128
-        // tokens and a 50k vocabulary that is 206 MB the GC would clear for nothing.
-        var logits = GC.AllocateUninitializedArray<float>(rows.Length * v);
+        // tokens and a 50k vocabulary that is 206 MB the GC would clear for nothing. On huge pages where the OS offers
+        // them: a fresh array's first touch then faults once per 2 MiB, not per 4 KiB (HugePageArrays).
+        var logits = HugePageArrays.Uninitialized(rows.Length * v);
         Project(selected, d, rows.Length, MatrixOperand.Of(Weights.W_U), Weights.W_U, logits, v);
         if (Weights.b_U is not null) AddBias(logits, rows.Length, v, Weights.b_U);
         // Gemma 2: after the unembedding, as Hugging Face and TransformerLens (output_logits_soft_cap) do.

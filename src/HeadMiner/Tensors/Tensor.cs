@@ -104,7 +104,7 @@ public sealed class Tensor
             n *= d;
         }
         if (n > int.MaxValue) throw new ArgumentException($"shape {Format(shape)} is too large");
-        return Wrap(new float[n], shape);
+        return Wrap(HugePageArrays.Zeroed((int)n), shape);
     }
 
     public static Tensor Full(float value, params int[] shape)
