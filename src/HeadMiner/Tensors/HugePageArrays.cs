@@ -5,19 +5,20 @@ namespace HeadMiner.Tensors;
 
 /// <summary>
 /// Large float arrays (logits, big activations) placed on transparent huge pages where Linux offers them on request
-/// (THP "madvise" mode, the default of Debian and Ubuntu): the 2 MiB-aligned interior of a fresh array is advised
-/// MADV_HUGEPAGE before anything touches it, so its first write takes one fault per 2 MiB instead of one per 4 KiB.
+/// (THP in "madvise" mode, as on this project's machines; in "always" mode the kernel does it unasked): the 2 MiB
+/// aligned interior of a fresh array is advised MADV_HUGEPAGE before anything touches it, so its first write takes one
+/// fault per 2 MiB instead of one per 4 KiB.
 /// </summary>
 /// <remarks>
 /// <para>Why: a forward's logits are a fresh array every call (8×128 tokens × 50,257 = 206 MB), and whether the GC
 /// hands back memory it has already touched depends on its budget. When it does not, every 4 KiB page faults. On
 /// this project's KVM guests a 4 KiB first touch costs 12.6 µs (the host backs the page too), so 206 MB took 660 ms,
-/// as long as the forward itself. On 2 MiB pages the same first touch takes 13–25 ms. PyTorch's CPU allocator advises
-/// its large blocks the same way.</para>
+/// as long as the forward itself. On 2 MiB pages the same first touch takes 13–25 ms. PyTorch's CPU allocator does
+/// the same for blocks of 2 MiB and more when THP_MEM_ALLOC_ENABLE=1.</para>
 /// <para>The advice is only a hint on the GC's own heap range: the LOH does not move its objects unless compaction is
 /// requested, and if one moved, the range would simply stay advised. Elsewhere, and on failure, nothing happens.</para>
 /// </remarks>
-public static partial class HugePageArrays
+public static class HugePageArrays
 {
     /// <summary>Arrays from this size up are advised (two huge pages: smaller ones rarely hold an aligned 2 MiB).</summary>
     public const long MinBytes = 4L << 20;
@@ -25,7 +26,9 @@ public static partial class HugePageArrays
     private const nint HugePage = 2 << 20;
     private const int MadvHugepage = 14;
 
-    private static readonly bool s_enabled = OperatingSystem.IsLinux() && RuntimeInformation.ProcessArchitecture is Architecture.X64 or Architecture.Arm64;
+    // madvise from the C library, resolved once by its real file name (glibc's "libc.so" is a linker script that
+    // dlopen rejects where the development files are installed); null elsewhere, and then nothing is advised.
+    private static readonly unsafe delegate* unmanaged<nint, nuint, int, int> s_madvise = ResolveMadvise();
 
     /// <summary>An array whose elements are not set (every one must be written before it is read).</summary>
     public static float[] Uninitialized(int length)
@@ -46,20 +49,20 @@ public static partial class HugePageArrays
 
     private static unsafe void Advise(float[] array)
     {
-        if (!s_enabled) return;
+        if (s_madvise == null) return;
         nint start = (nint)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(array));
         nint end = start + (nint)((long)array.Length * sizeof(float));
         nint first = (start + HugePage - 1) & ~(HugePage - 1), last = end & ~(HugePage - 1);
         if (last - first < HugePage) return;
-        try
-        {
-            _ = Madvise(first, (nuint)(last - first), MadvHugepage); // a hint: EINVAL where THP is off changes nothing
-        }
-        catch (Exception e) when (e is DllNotFoundException or EntryPointNotFoundException)
-        {
-        }
+        _ = s_madvise(first, (nuint)(last - first), MadvHugepage); // a hint: EINVAL where THP is off changes nothing
     }
 
-    [LibraryImport("libc", EntryPoint = "madvise")]
-    private static partial int Madvise(nint address, nuint length, int advice);
+    private static unsafe delegate* unmanaged<nint, nuint, int, int> ResolveMadvise()
+    {
+        if (!OperatingSystem.IsLinux()) return null;
+        foreach (string name in new[] { "libc.so.6", "libc" })
+            if (NativeLibrary.TryLoad(name, out nint library) && NativeLibrary.TryGetExport(library, "madvise", out nint madvise))
+                return (delegate* unmanaged<nint, nuint, int, int>)madvise;
+        return null;
+    }
 }
