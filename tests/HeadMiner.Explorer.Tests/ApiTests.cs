@@ -329,17 +329,35 @@ public sealed class ApiTests(ExplorerFixture fx)
     [Fact]
     public async Task A_client_that_disconnects_mid_computation_leaves_the_server_serving()
     {
-        // The longest request the embedded model allows (a full-context patch: three forward passes), cut off after
-        // 1..5 ms, while it computes.
+        // The longest request the embedded model allows (a full-context patch: three forward passes, ~17 ms warm),
+        // cut off part way through. The cuts are fractions of the request's own time, measured warm. The old fixed
+        // 1–5 ms cuts all had to land before the response, and in one CI run one did not (a late timer on the loaded
+        // machine, or a fast request), so a request that finishes first is no failure; at least one of up to three
+        // passes of cuts must land.
         string prompt = TestModel.Words(TestModel.ContextLength - 1);
-        var (full, _) = await fx.PostAsync("/api/intervene", new { model = ExplorerFixture.WithAtlas, prompt, source_prompt = prompt, layer = 2, head = 1, kind = "patch" });
+        var request = new { model = ExplorerFixture.WithAtlas, prompt, source_prompt = prompt, layer = 2, head = 1, kind = "patch" };
+        var (full, _) = await fx.PostAsync("/api/intervene", request);
         Assert.Equal(200, full);
-        for (int i = 0; i < 5; i++)
-        {
-            using var cts = new CancellationTokenSource(TimeSpan.FromMilliseconds(1 + i));
-            await Assert.ThrowsAnyAsync<OperationCanceledException>(() =>
-                fx.Http.PostAsJsonAsync("/api/intervene", new { model = ExplorerFixture.WithAtlas, prompt, source_prompt = prompt, layer = 2, head = 1, kind = "patch" }, cts.Token));
-        }
+        var watch = System.Diagnostics.Stopwatch.StartNew();
+        (full, _) = await fx.PostAsync("/api/intervene", request);
+        Assert.Equal(200, full);
+        double requestMs = watch.Elapsed.TotalMilliseconds;
+        int cut = 0;
+        for (int pass = 0; pass < 3 && cut == 0; pass++)
+            foreach (double fraction in new[] { 0.05, 0.1, 0.2, 0.35, 0.5, 0.65, 0.8, 0.95 })
+            {
+                using var cts = new CancellationTokenSource(TimeSpan.FromMilliseconds(requestMs * fraction));
+                try
+                {
+                    using var response = await fx.Http.PostAsJsonAsync("/api/intervene", request, cts.Token);
+                    Assert.Equal(HttpStatusCode.OK, response.StatusCode); // finished before its cut
+                }
+                catch (OperationCanceledException)
+                {
+                    cut++;
+                }
+            }
+        Assert.True(cut > 0, $"no request was cut off (a request takes {requestMs:F1} ms)");
         await AssertStillServing();
         var (status, _) = await fx.PostAsync("/api/pattern", new { model = ExplorerFixture.WithAtlas, prompt = TestModel.Prompt, layer = 0, head = 0 });
         Assert.Equal(200, status);
