@@ -15,8 +15,8 @@ namespace HeadMiner.Tensors;
 /// this project's KVM guests a 4 KiB first touch costs 12.6 µs (the host backs the page too), so 206 MB took 660 ms,
 /// as long as the forward itself. On 2 MiB pages the same first touch takes 13–25 ms. PyTorch's CPU allocator does
 /// the same for blocks of 2 MiB and more when THP_MEM_ALLOC_ENABLE=1.</para>
-/// <para>The advice is only a hint on the GC's own heap range: the LOH does not move its objects unless compaction is
-/// requested, and if one moved, the range would simply stay advised. Elsewhere, and on failure, nothing happens.</para>
+/// <para>The advice is only a hint on the GC's own heap range, and the arrays it covers are pinned (they never move,
+/// so the range stays theirs). Elsewhere, and on failure, nothing happens.</para>
 /// </remarks>
 public static class HugePageArrays
 {
@@ -33,8 +33,11 @@ public static class HugePageArrays
     /// <summary>An array whose elements are not set (every one must be written before it is read).</summary>
     public static float[] Uninitialized(int length)
     {
-        var array = GC.AllocateUninitializedArray<float>(length);
-        if ((long)length * sizeof(float) >= MinBytes) Advise(array);
+        bool large = (long)length * sizeof(float) >= MinBytes;
+        // A large one on the pinned-object heap, so the advised range stays the array's: a compacting collection
+        // (the atlas runs aggressive ones between detectors) may move objects of the large-object heap.
+        var array = GC.AllocateUninitializedArray<float>(length, pinned: large);
+        if (large) Advise(array);
         return array;
     }
 
