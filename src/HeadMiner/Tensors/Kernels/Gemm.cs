@@ -71,6 +71,37 @@ public static class Gemm
         }
     }
 
+    /// <summary>
+    /// The same product with B packed ahead of time (<see cref="PackedGemmB"/>, e.g. a weight matrix packed once for
+    /// many forwards): bit for bit the product with the original B, minus the packing.
+    /// </summary>
+    public static unsafe void Multiply(bool transA, int m, float alpha, ReadOnlySpan<float> a, int lda, PackedGemmB b,
+        float beta, Span<float> c, int ldc)
+    {
+        ArgumentNullException.ThrowIfNull(b);
+        int n = b.N, k = b.K;
+        ValidateShape(m, n, k);
+        ValidateOperand(a.Length, transA ? k : m, transA ? m : k, lda, 0, 1, nameof(a), nameof(lda));
+        ValidateOperand(c.Length, m, n, ldc, 0, 1, nameof(c), nameof(ldc));
+        if (m == 0 || n == 0) return;
+        if (k == 0 || alpha == 0)
+        {
+            ScaleC(c, m, n, ldc, beta);
+            return;
+        }
+
+        GemmKernelPath path = GemmKernelPaths.Current;
+        float* panels = m > 1 ? b.PanelsFor(path) : null; // one row: the GEMV reads B once either way
+        using var pinB = b.Original.Pin();
+        fixed (float* pa = a, pc = c)
+        {
+            var op = new GemmOperands(transA, b.TransB, k, alpha, pa, lda, (float*)pinB.Pointer, b.Ldb, beta, pc, ldc);
+            if (panels != null) op = GemmOperands.WithPackedB(op, panels);
+            RunOne(op, path, m, n);
+        }
+        b.KeepAlive();
+    }
+
     /// <summary><paramref name="batch"/> independent products; matrix t of A starts at t·strideA (likewise B, C). A stride of 0 broadcasts.</summary>
     /// <remarks>
     /// Many small products (e.g. one per attention head) run in parallel over the batch; a few large ones each run in

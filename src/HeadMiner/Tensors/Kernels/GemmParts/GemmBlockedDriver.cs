@@ -72,7 +72,7 @@ internal static unsafe class GemmBlockedDriver<TKernel> where TKernel : IGemmMic
             {
                 int kc = Math.Min(kcBlock, k - pc);
                 float beta = pc == 0 ? op.Beta : 1f; // later slices accumulate onto the first
-                PackBPanel(op, j0 + jr, cols, pc, kc, panelB);
+                float* sliceB = PanelSlice(op, j0 + jr, cols, pc, kc, panelB);
                 float* sliceA = packedA + (nint)mPadded * pc;
                 // The next slice this strip packs: its depth-contiguous rows (nn.Linear weights) are too short a run
                 // each for the hardware prefetcher, so they are requested by hand, a share before each tile.
@@ -82,7 +82,7 @@ internal static unsafe class GemmBlockedDriver<TKernel> where TKernel : IGemmMic
                 for (int ir = 0, t = 0; ir < m; ir += mr, t++)
                 {
                     PrefetchBShare(op, nextJ, nextCols, nextPc, nextKc, t, tiles);
-                    Tile(kc, sliceA + (nint)ir * kc, panelB, cPanel + ir * op.Ldc, op.Ldc, op.Alpha, beta, Math.Min(mr, m - ir), cols, buffers.EdgeTile);
+                    Tile(kc, sliceA + (nint)ir * kc, sliceB, cPanel + ir * op.Ldc, op.Ldc, op.Alpha, beta, Math.Min(mr, m - ir), cols, buffers.EdgeTile);
                 }
             }
         }
@@ -114,8 +114,9 @@ internal static unsafe class GemmBlockedDriver<TKernel> where TKernel : IGemmMic
                     for (int jr = 0; jr < nc; jr += nr)
                     {
                         int cols = Math.Min(nr, nc - jr);
-                        float* panelB = packedB + (nint)jr * kc;
-                        if (ic == 0) PackBPanel(op, j0 + jc + jr, cols, pc, kc, panelB);
+                        float* panelB = op.PackedB != null ? PrepackedSlice(op, j0 + jc + jr, pc)
+                            : packedB + (nint)jr * kc;
+                        if (ic == 0 && op.PackedB == null) PackBPanel(op, j0 + jc + jr, cols, pc, kc, panelB);
                         float* cPanel = op.C + (i0 + ic) * op.Ldc + j0 + jc + jr;
                         for (int ir = 0; ir < mc; ir += mr)
                             Tile(kc, packedA + (nint)ir * kc, panelB, cPanel + ir * op.Ldc, op.Ldc, op.Alpha, beta, Math.Min(mr, mc - ir), cols, buffers.EdgeTile);
@@ -135,6 +136,15 @@ internal static unsafe class GemmBlockedDriver<TKernel> where TKernel : IGemmMic
     private static void PrefetchBShare(in GemmOperands op, int j, int cols, int pc, int kc, int share, int shares)
     {
         if (cols <= 0 || !Sse.IsSupported) return;
+        if (op.PackedB != null)
+        {
+            // Packed ahead of time: the slice is one contiguous run of kc×Nr floats.
+            nint bytes = (nint)kc * TKernel.Nr * sizeof(float), perShareBytes = (bytes / shares + 63) & ~63;
+            byte* slice = (byte*)PrepackedSlice(op, j, pc);
+            for (nint offset = share * perShareBytes, end = Math.Min(bytes, offset + perShareBytes); offset < end; offset += 64)
+                Sse.Prefetch1(slice + offset);
+            return;
+        }
         nint elementBytes = op.BHalf != null ? sizeof(ushort) : sizeof(float);
         byte* origin = op.BHalf != null ? (byte*)(op.BHalf + j * op.BOuter + pc * op.BDepth) : (byte*)(op.B + j * op.BOuter + pc * op.BDepth);
         bool columnsContiguous = op.BDepth == 1;
@@ -152,6 +162,22 @@ internal static unsafe class GemmBlockedDriver<TKernel> where TKernel : IGemmMic
         }
     }
 
+    /// <summary>
+    /// The kc×Nr slice at depth pc of the panel of columns [j, j+cols) (j a multiple of Nr): read in place from
+    /// panels packed ahead of time, or packed now into <paramref name="scratch"/>.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static float* PanelSlice(in GemmOperands op, int j, int cols, int pc, int kc, float* scratch)
+    {
+        if (op.PackedB != null) return PrepackedSlice(op, j, pc);
+        PackBPanel(op, j, cols, pc, kc, scratch);
+        return scratch;
+    }
+
+    /// <summary>Depth pc of the prepacked panel starting at column j (a multiple of Nr): panel j/Nr is K·Nr floats.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static float* PrepackedSlice(in GemmOperands op, int j, int pc) => op.PackedB + (nint)j * op.K + (nint)pc * TKernel.Nr;
+
     /// <summary>Packs columns [j, j+cols) (cols ≤ Nr) of depth slice [pc, pc+kc) of op(B) as one panel (widening a 16-bit B).</summary>
     public static void PackBPanel(in GemmOperands op, int j, int cols, int pc, int kc, float* dest)
     {
@@ -163,9 +189,10 @@ internal static unsafe class GemmBlockedDriver<TKernel> where TKernel : IGemmMic
 
     /// <summary>
     /// Rows [i, i+m) of the general order against an already packed kc×nc block of B: columns [j, j+nc) where
-    /// <paramref name="packedB"/> holds the panels starting at column j. Packs its own A, at most mc rows at a time.
+    /// <paramref name="packedB"/> holds the panels starting at column j, <paramref name="panelStride"/> floats apart
+    /// (kc·Nr when just packed, K·Nr when packed ahead of time). Packs its own A, at most mc rows at a time.
     /// </summary>
-    public static void RunRows(in GemmOperands op, float* packedB, int j, int nc, int pc, int kc, float beta,
+    public static void RunRows(in GemmOperands op, float* packedB, nint panelStride, int j, int nc, int pc, int kc, float beta,
         int i, int m, GemmPackBuffers buffers)
     {
         int mr = TKernel.Mr, nr = TKernel.Nr;
@@ -180,7 +207,7 @@ internal static unsafe class GemmBlockedDriver<TKernel> where TKernel : IGemmMic
                 int cols = Math.Min(nr, nc - jr);
                 float* cPanel = op.C + ic * op.Ldc + j + jr;
                 for (int ir = 0; ir < mc; ir += mr)
-                    Tile(kc, packedA + (nint)ir * kc, packedB + (nint)jr * kc, cPanel + ir * op.Ldc, op.Ldc, op.Alpha, beta, Math.Min(mr, mc - ir), cols, buffers.EdgeTile);
+                    Tile(kc, packedA + (nint)ir * kc, packedB + jr / nr * panelStride, cPanel + ir * op.Ldc, op.Ldc, op.Alpha, beta, Math.Min(mr, mc - ir), cols, buffers.EdgeTile);
             }
         }
     }

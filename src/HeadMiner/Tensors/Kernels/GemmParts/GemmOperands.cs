@@ -16,6 +16,12 @@ internal unsafe struct GemmOperands
     public nint BOuter, BDepth;
     public float* C;
     public nint Ldc;
+
+    /// <summary>
+    /// op(B) already packed (<see cref="PackedGemmB"/>: full-depth panels of the kernel's Nr columns, panel q at
+    /// q·K·Nr), or null: then the driver packs B itself. Only the blocked drivers read it.
+    /// </summary>
+    public float* PackedB;
     public int K;
     public float Alpha, Beta;
 
@@ -42,6 +48,14 @@ internal unsafe struct GemmOperands
         o.B = null;
         o.BHalf = b;
         o.BFormat = format;
+        return o;
+    }
+
+    /// <summary>The same product with op(B) read from panels packed ahead of time (<see cref="PackedB"/>).</summary>
+    public static GemmOperands WithPackedB(in GemmOperands op, float* panels)
+    {
+        GemmOperands o = op;
+        o.PackedB = panels;
         return o;
     }
 

@@ -6,7 +6,8 @@ namespace HeadMiner.Tensors.Kernels.GemmParts;
 /// <item>few rows: the threads pack op(A) once, panel by panel, into the caller's buffer; then column strips
 /// (several per thread, claimed dynamically, so a core busy with something else does not hold the call back) each
 /// pack their own slices of B;</item>
-/// <item>general: per (nc block, kc slice), the threads first pack the shared kc×nc block of B panel by panel, then
+/// <item>general: per (nc block, kc slice), the threads first pack the shared kc×nc block of B panel by panel (unless
+/// B was packed ahead of time, <see cref="PackedGemmB"/>), then
 /// run (row part × column group) items that pack their own A blocks. The end of each parallel phase is the barrier:
 /// the next phase never starts before every item of the previous one has finished;</item>
 /// <item>batches: whole items per thread.</item>
@@ -30,6 +31,7 @@ internal sealed unsafe class GemmParallelJob<TKernel> : IParallelBody where TKer
 
     // General order: the current block and slice, and the shared packed B block.
     private float* _packedB;
+    private nint _panelStride;
     private int _jc, _nc, _pc, _kc, _kcBlock, _tiles, _rowParts;
     private float _beta;
 
@@ -76,7 +78,8 @@ internal sealed unsafe class GemmParallelJob<TKernel> : IParallelBody where TKer
         // worked through in mc-high blocks.
         job._tiles = tiles;
         job._rowParts = Math.Min(tiles, threads * RowPartsPerThread);
-        job._packedB = mine.B;
+        bool prepacked = op.PackedB != null;
+        job._panelStride = prepacked ? (nint)k * nr : 0;
         for (int jc = 0; jc < n; jc += ncBlock)
         {
             int nc = Math.Min(ncBlock, n - jc);
@@ -92,8 +95,17 @@ internal sealed unsafe class GemmParallelJob<TKernel> : IParallelBody where TKer
                 job._pc = pc;
                 job._kc = Math.Min(kcBlock, k - pc);
                 job._beta = pc == 0 ? op.Beta : 1f;
-                job._phase = Phase.PackB;
-                WorkerPool.For(panels, job);
+                if (prepacked)
+                {
+                    job._packedB = GemmBlockedDriver<TKernel>.PrepackedSlice(op, jc, pc);
+                }
+                else
+                {
+                    job._packedB = mine.B;
+                    job._panelStride = (nint)job._kc * nr;
+                    job._phase = Phase.PackB;
+                    WorkerPool.For(panels, job);
+                }
                 job._phase = Phase.Blocks;
                 WorkerPool.For(job._rowParts * columnGroups, job);
             }
@@ -143,7 +155,7 @@ internal sealed unsafe class GemmParallelJob<TKernel> : IParallelBody where TKer
                     int iEnd = Math.Min(_m, (int)((long)_tiles * (part + 1) / _rowParts) * TKernel.Mr);
                     int jr = group * _panelsPerItem * nr;
                     int cols = Math.Min(_panelsPerItem * nr, _nc - jr);
-                    GemmBlockedDriver<TKernel>.RunRows(_op, _packedB + (nint)jr * _kc, _jc + jr, cols, _pc, _kc, _beta,
+                    GemmBlockedDriver<TKernel>.RunRows(_op, _packedB + jr / nr * _panelStride, _panelStride, _jc + jr, cols, _pc, _kc, _beta,
                         i, iEnd - i, GemmPackBuffers.ForCurrentThread);
                     break;
                 }
