@@ -6,11 +6,13 @@ using HeadMiner.Tensors.Kernels;
 namespace HeadMiner.Bench;
 
 /// <summary>
-/// `forward-profile [--dir D] [--precision fp32|bf16] [--forwards N] [--tokens T] [--batch B]`: N forwards of B
+/// `forward-profile [--dir D] [--precision fp32|bf16] [--forwards N] [--tokens T] [--batch B] [--compare-packing]`: N forwards of B
 /// sequences of T seeded random tokens (default the Llama-3.2-1B-shaped BF16 checkpoint of <see cref="ScaleCheckpoints"/>, 1×128),
 /// each timed, then each of that model's weight products timed alone at the same row count (same kernels, same
 /// precision), so the forward's time splits into GEMMs and the rest (attention, norms, rotary, activations). Meant to
 /// run under a sampling profiler (`perf record` with DOTNET_PerfMapEnabled=1) for the per-method split.
+/// --compare-packing: instead, the forward with the weights packed once (<see cref="Transformer.PackedWeightBudgetBytes"/>)
+/// against a second copy of the model that packs them every product, in alternating pairs, with the median ratio.
 /// </summary>
 public static class ForwardProfileBench
 {
@@ -29,6 +31,8 @@ public static class ForwardProfileBench
         var c = model.Config;
         Console.WriteLine($"{dir}: {c.Layers} layers, d {c.DModel}, heads {c.Heads}/{c.KvHeads}, d_mlp {c.DMlp}, vocab {c.VocabSize}; {sequences}×{tokens}; {precision}; {WorkerPool.MaxThreads} threads; bf16 kernels: {GemmBf16.Implementation}");
 
+        if (args.Contains("--compare-packing")) return ComparePacking(dir, model, sequences, tokens, forwards);
+
         double forwardMs = 0;
         if (!gemmsOnly)
         {
@@ -43,7 +47,7 @@ public static class ForwardProfileBench
                 Console.WriteLine($"forward {i}: {times[^1]:F1} ms");
             }
             forwardMs = times.Skip(1).DefaultIfEmpty(times[0]).Min();
-            Console.WriteLine($"forward best (after the first): {forwardMs:F1} ms");
+            Console.WriteLine($"forward best (after the first): {forwardMs:F1} ms; weight matrices packed for the GEMM: {model.PackedWeightBytes / 1e6:F0} MB");
         }
         if (forwardOnly) return 0;
 
@@ -78,7 +82,8 @@ public static class ForwardProfileBench
                     ?? throw new InvalidOperationException($"{name} is not a GEMM operand");
             }).ToArray();
             var y = new float[rows * outDim];
-            ops[0].Multiply(x, inDim, rows, y, outDim, precision: precision);
+            // The model's packed copies, as its forward uses them (packed by the forward above, or here on first use).
+            foreach (var op in ops) op.Multiply(x, inDim, rows, y, outDim, precision: precision, packs: model.Packs);
             double best = double.MaxValue, bestCpu = double.MaxValue;
             int reps = name == "W_U" ? 2 : 4;
             var self = Process.GetCurrentProcess();
@@ -87,7 +92,7 @@ public static class ForwardProfileBench
                 self.Refresh();
                 var cpu0 = self.TotalProcessorTime;
                 var sw = Stopwatch.StartNew();
-                foreach (var op in ops) op.Multiply(x, inDim, rows, y, outDim, precision: precision);
+                foreach (var op in ops) op.Multiply(x, inDim, rows, y, outDim, precision: precision, packs: model.Packs);
                 best = Math.Min(best, sw.Elapsed.TotalMilliseconds);
                 self.Refresh();
                 bestCpu = Math.Min(bestCpu, (self.TotalProcessorTime - cpu0).TotalMilliseconds);
@@ -99,6 +104,76 @@ public static class ForwardProfileBench
         Console.WriteLine($"weight products alone: {totalGemm:F1} ms (CPU time of all threads {totalCpu:F1} ms)" + (forwardMs > 0 ? $"; forward {forwardMs:F1} ms; the rest (attention, norms, rotary, activations, residual): {forwardMs - totalGemm:F1} ms" : ""));
         return 0;
     }
+
+    private static int ComparePacking(string dir, Transformer packed, int sequences, int tokens, int pairs)
+    {
+        using var other = ModelLoader.Load(dir);
+        var unpacked = other.Model;
+        unpacked.Precision = packed.Precision;
+        unpacked.PackedWeightBudgetBytes = 0;
+        packed.PackedWeightBudgetBytes = Math.Max(packed.PackedWeightBudgetBytes, PackedWeightsDefault);
+        var rng = new SeededRandom(43);
+        var batch = new TokenBatch([.. Enumerable.Range(0, sequences * tokens).Select(_ => rng.NextInt(Math.Min(packed.Config.VocabSize, 50257)))], sequences, tokens);
+        var first = packed.Forward(batch).ToArray(); // packs
+        var reference = unpacked.Forward(batch).ToArray();
+        if (!first.AsSpan().SequenceEqual(reference)) throw new InvalidOperationException("packed and unpacked forwards differ");
+        var ratios = new List<double>();
+        var times = (Packed: new List<double>(), Unpacked: new List<double>());
+        for (int i = 0; i < pairs; i++)
+        {
+            // Alternate which goes first, so a slow spell does not always hit the same one.
+            double a, b;
+            if (i % 2 == 0) { a = Time(packed, batch); b = Time(unpacked, batch); }
+            else { b = Time(unpacked, batch); a = Time(packed, batch); }
+            times.Packed.Add(a);
+            times.Unpacked.Add(b);
+            ratios.Add(a / b);
+            Console.WriteLine($"pair {i}: packed once {a:F1} ms, packed per product {b:F1} ms, ratio {a / b:F3}");
+        }
+        // The weight products alone, each over all layers' own weights (so they come from memory as in a forward).
+        int rows = sequences * tokens;
+        var c = packed.Config;
+        var x = new float[rows * Math.Max(c.DMlp, c.Heads * c.DHead)];
+        new SeededRandom(5).FillNormal(x, 1f);
+        foreach (var (name, weights, inDim, outDim) in new (string, Func<Transformer, Tensor?[]>, int, int)[]
+        {
+            ("W_in (up)", m => [.. m.Weights.Blocks.Select(b => b.W_in)], c.DModel, c.DMlp),
+            ("W_out (down)", m => [.. m.Weights.Blocks.Select(b => b.W_out)], c.DMlp, c.DModel),
+            ("W_U", m => [m.Weights.W_U], c.DModel, c.VocabSize),
+        })
+        {
+            var y = new float[rows * outDim];
+            var productRatios = new List<double>();
+            var opsPacked = weights(packed).Select(t => MatrixOperand.Of(t!)!.Value).ToArray();
+            var opsPlain = weights(unpacked).Select(t => MatrixOperand.Of(t!)!.Value).ToArray();
+            for (int i = 0; i < pairs; i++)
+            {
+                var sw = Stopwatch.StartNew();
+                foreach (var op in opsPacked) op.Multiply(x, inDim, rows, y, outDim, precision: packed.Precision, packs: packed.Packs);
+                double a = sw.Elapsed.TotalMilliseconds;
+                sw.Restart();
+                foreach (var op in opsPlain) op.Multiply(x, inDim, rows, y, outDim, precision: unpacked.Precision);
+                double b = sw.Elapsed.TotalMilliseconds;
+                productRatios.Add(a / b);
+            }
+            Console.WriteLine($"{name} {rows}×{inDim}×{outDim} × {opsPacked.Length}: packed once / per product {Median(productRatios):F3} (range {productRatios.Min():F3}–{productRatios.Max():F3})");
+        }
+
+        Console.WriteLine($"median: packed once {Median(times.Packed):F1} ms ({packed.PackedWeightBytes / 1e6:F0} MB packed), per product {Median(times.Unpacked):F1} ms; "
+            + $"ratio {Median(ratios):F3} (range {ratios.Min():F3}–{ratios.Max():F3}); logits identical");
+        return 0;
+
+        static double Median(List<double> v) { var s = v.Order().ToArray(); return s.Length % 2 == 1 ? s[s.Length / 2] : (s[s.Length / 2 - 1] + s[s.Length / 2]) / 2; }
+
+        static double Time(Transformer model, TokenBatch batch)
+        {
+            var sw = Stopwatch.StartNew();
+            model.Forward(batch);
+            return sw.Elapsed.TotalMilliseconds;
+        }
+    }
+
+    private const long PackedWeightsDefault = 1L << 30;
 
     private static string? Option(string[] args, string name)
     {

@@ -80,9 +80,13 @@ internal readonly struct MatrixOperand
         return new MatrixOperand(first._storage, first._half, offset, first.StoredOutIn, first.Ld, first.In, cols);
     }
 
-    /// <summary>y[rows, Out] (row stride ldy) = x[rows, In] (row stride ldx) · W + beta·y, in <paramref name="precision"/>.</summary>
+    /// <summary>
+    /// y[rows, Out] (row stride ldy) = x[rows, In] (row stride ldx) · W + beta·y, in <paramref name="precision"/>.
+    /// With <paramref name="packs"/> (the model's, for operands that view its weights, never for temporary copies) a
+    /// float32 W in a product of few rows is packed once and reused; the result is the same bit for bit.
+    /// </summary>
     public void Multiply(ReadOnlySpan<float> x, int ldx, int rows, Span<float> y, int ldy, float beta = 0f,
-        ArithmeticPrecision precision = ArithmeticPrecision.Fp32)
+        ArithmeticPrecision precision = ArithmeticPrecision.Fp32, PackedWeights? packs = null)
     {
         if (precision == ArithmeticPrecision.Bf16)
         {
@@ -91,6 +95,7 @@ internal readonly struct MatrixOperand
             return;
         }
         if (_half is not null) Gemm.Multiply(false, StoredOutIn, rows, Out, In, 1f, x, ldx, _half.Bits.Span[_offset..], _half.Format, Ld, beta, y, ldy);
+        else if (rows > 1 && rows <= PackedWeights.MaxRows && packs?.For(_storage[_offset..], StoredOutIn, Ld, In, Out) is { } packed) Gemm.Multiply(false, rows, 1f, x, ldx, packed, beta, y, ldy);
         else Gemm.Multiply(false, StoredOutIn, rows, Out, In, 1f, x, ldx, _storage.Span[_offset..], Ld, beta, y, ldy);
     }
 }

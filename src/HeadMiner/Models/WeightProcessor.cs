@@ -112,6 +112,7 @@ public static class WeightProcessor
         }
 
         model.Processing = new WeightProcessing(requested.FoldLayerNorm, centerWrites, centerUnembed, requested.FoldValueBiases && foldedValues);
+        model.WeightsChanged(); // packed copies of the replaced matrices (from any forward before this) are stale
     }
 
     /// <summary>(W·diag(γ), b + β·W) for W [heads, d_model, d_head]; W centred over d_model when the norm is a LayerNorm.</summary>

@@ -375,7 +375,7 @@ internal sealed class PatchedForward
 
     private void ProjectAll(float[] x, int rows, Tensor w, Tensor? bias, float[] dst, int ld)
     {
-        if (MatrixOperand.OfHeads(w) is { } op) op.Multiply(x, _d, rows, dst, ld, precision: _model.Precision);
+        if (MatrixOperand.OfHeads(w) is { } op) op.Multiply(x, _d, rows, dst, ld, precision: _model.Precision, packs: _model.Packs);
         else
             for (int h = 0; h < w.Dim(0); h++) Operand(w.Select(0, h)).Multiply(x, _d, rows, dst.AsSpan(h * _dh), ld, precision: _model.Precision);
         if (bias is null) return;
@@ -420,8 +420,8 @@ internal sealed class PatchedForward
     private float[] OutputProjection(LayerWeights w, float[] z, int rows)
     {
         var y = new float[rows * _d];
-        var op = MatrixOperand.OfOutput(w.W_O) ?? Operand(w.W_O.Contiguous().Reshape(-1, _d));
-        op.Multiply(z, _qw, rows, y, _d, precision: _model.Precision);
+        if (MatrixOperand.OfOutput(w.W_O) is { } view) view.Multiply(z, _qw, rows, y, _d, precision: _model.Precision, packs: _model.Packs);
+        else Operand(w.W_O.Contiguous().Reshape(-1, _d)).Multiply(z, _qw, rows, y, _d, precision: _model.Precision);
         if (w.b_O is not null) AddBias(y, rows, w.b_O);
         return y;
     }
@@ -430,7 +430,7 @@ internal sealed class PatchedForward
     {
         int m = _c.DMlp;
         var pre = new float[rows * m];
-        Operand(w.W_in).Multiply(normed, _d, rows, pre, m, precision: _model.Precision);
+        MultiplyWeight(w.W_in, normed, _d, rows, pre, m);
         if (w.b_in is not null) AddBias(pre, rows, w.b_in);
         switch (_c.Activation)
         {
@@ -438,14 +438,14 @@ internal sealed class PatchedForward
             case MlpActivation.GeluErf: Activations.GeluErf(pre, pre); break;
             default:
                 var gate = new float[rows * m];
-                Operand(w.W_gate!).Multiply(normed, _d, rows, gate, m, precision: _model.Precision);
+                MultiplyWeight(w.W_gate!, normed, _d, rows, gate, m);
                 if (_c.Activation == MlpActivation.SwiGlu) Activations.Silu(gate, gate);
                 else Activations.GeluTanh(gate, gate);
                 TensorPrimitives.Multiply(pre, gate, pre);
                 break;
         }
         var y = new float[rows * _d];
-        Operand(w.W_out).Multiply(pre, m, rows, y, _d, precision: _model.Precision);
+        MultiplyWeight(w.W_out, pre, m, rows, y, _d);
         if (w.b_out is not null) AddBias(y, rows, w.b_out);
         return y;
     }
@@ -456,7 +456,7 @@ internal sealed class PatchedForward
         var normed = new float[x.Length];
         Normalize(x, normed, rows, _model.Weights.LnFinalWeight, _model.Weights.LnFinalBias);
         var logits = new float[rows * vocab];
-        Operand(_model.Weights.W_U).Multiply(normed, _d, rows, logits, vocab, precision: _model.Precision);
+        MultiplyWeight(_model.Weights.W_U, normed, _d, rows, logits, vocab);
         if (_model.Weights.b_U is not null) AddBias(logits, rows, _model.Weights.b_U);
         if (_c.FinalLogitSoftCap is { } cap) Activations.SoftCap(logits, logits, cap);
         return logits;
@@ -573,6 +573,13 @@ internal sealed class PatchedForward
     }
 
     private static MatrixOperand Operand(Tensor w) => MatrixOperand.Of(w) ?? MatrixOperand.Of(w.Contiguous())!.Value;
+
+    /// <summary>y = x · W for a whole weight matrix: a view of the model's weight uses its packed copy; a contiguous copy made here never is packed.</summary>
+    private void MultiplyWeight(Tensor w, ReadOnlySpan<float> x, int ldx, int rows, Span<float> y, int ldy)
+    {
+        if (MatrixOperand.Of(w) is { } view) view.Multiply(x, ldx, rows, y, ldy, precision: _model.Precision, packs: _model.Packs);
+        else Operand(w.Contiguous()).Multiply(x, ldx, rows, y, ldy, precision: _model.Precision);
+    }
 
     private void AddBias(float[] y, int rows, Tensor bias)
     {

@@ -8,10 +8,10 @@ namespace HeadMiner.Tensors.Kernels;
 /// gives bit for bit the product with the original B: the same kernel sums every element in the same order.
 /// </summary>
 /// <remarks>
-/// <para>Why: with few rows (one prompt of 128 tokens) each packed kc×Nr panel of B serves only about ten tiles, so
-/// packing it (a transpose, for nn.Linear weights [out, in]) is a fifth of the product's time; GPT-2 small's
-/// forward at 1×128 spent 112 ms in its weight products packing B every call and 87 ms with the packing skipped
-/// (docs/PERFORMANCE.md). The weights do not change between forwards, so they are packed once.</para>
+/// <para>Why: with few rows (a prompt of 8–32 tokens) each packed kc×Nr panel of B serves one to three tiles, so
+/// packing it (a transpose, for nn.Linear weights [out, in]) costs about as much as using it: GPT-2 small's forward
+/// runs in 0.59× the time at 8 tokens and 0.80× at 16–32 with its weights packed once (docs/PERFORMANCE.md). The
+/// weights do not change between forwards, so they are packed once.</para>
 /// <para>Layout: op(B) (k×n) as ⌈n/Nr⌉ panels of Nr columns, each k×Nr floats in depth order (depth p of panel q at
 /// <c>q·k·Nr + p·Nr</c>), the last panel zero-padded. Any depth slice [pc, pc+kc) of a panel is therefore one
 /// contiguous kc×Nr run, exactly what the driver would have packed, whatever the slice depth.</para>
@@ -52,13 +52,23 @@ public sealed unsafe class PackedGemmB
             fixed (float* p = panels) _origin = p; // pinned array: the address stays valid while the object lives
     }
 
+    /// <summary>Bytes <see cref="Pack"/> allocates for a k×n operand on the calling thread's path (0 where nothing is packed).</summary>
+    public static long BytesFor(int k, int n)
+    {
+        int nr = PanelWidth(GemmKernelPaths.Current);
+        return nr == 0 || n == 0 || k == 0 ? 0 : ((long)(n + nr - 1) / nr * nr * k + Slack) * sizeof(float);
+    }
+
+    private static int PanelWidth(GemmKernelPath path) =>
+        path switch { GemmKernelPath.Avx512 => MicroKernel12x32Avx512.Nr, GemmKernelPath.Avx2 => MicroKernel6x16Avx2.Nr, _ => 0 };
+
     /// <summary>Packs op(B) (k×n) for the micro-kernel of the calling thread's path, on the worker threads.</summary>
     public static PackedGemmB Pack(bool transB, int k, int n, ReadOnlyMemory<float> b, int ldb)
     {
         Gemm.ValidateShape(1, n, k);
         Gemm.ValidateOperand(b.Length, transB ? n : k, transB ? k : n, ldb, 0, 1, nameof(b), nameof(ldb));
         GemmKernelPath path = GemmKernelPaths.Current;
-        int nr = path switch { GemmKernelPath.Avx512 => MicroKernel12x32Avx512.Nr, GemmKernelPath.Avx2 => MicroKernel6x16Avx2.Nr, _ => 0 };
+        int nr = PanelWidth(path);
         if (nr == 0 || n == 0 || k == 0) return new PackedGemmB(b, transB, ldb, k, n, null, path);
 
         int panels = (n + nr - 1) / nr;
@@ -68,12 +78,12 @@ public sealed unsafe class PackedGemmB
             ? HugePageArrays.Uninitialized((int)floats)
             : GC.AllocateUninitializedArray<float>((int)floats, pinned: true);
         using (var pin = b.Pin())
-        fixed (float* dest = packed)
-        {
-            var job = new PackJob((float*)pin.Pointer, transB ? ldb : 1, transB ? 1 : ldb, k, n, nr, dest);
-            if (WorkerPool.InsideParallelRegion) for (int q = 0; q < panels; q++) job.Invoke(q);
-            else WorkerPool.For(panels, job);
-        }
+            fixed (float* dest = packed)
+            {
+                var job = new PackJob((float*)pin.Pointer, transB ? ldb : 1, transB ? 1 : ldb, k, n, nr, dest);
+                if (WorkerPool.InsideParallelRegion) for (int q = 0; q < panels; q++) job.Invoke(q);
+                else WorkerPool.For(panels, job);
+            }
         return new PackedGemmB(b, transB, ldb, k, n, packed, path);
     }
 
