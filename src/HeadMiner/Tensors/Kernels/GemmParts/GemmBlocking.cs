@@ -2,21 +2,26 @@ namespace HeadMiner.Tensors.Kernels.GemmParts;
 
 /// <summary>
 /// Cache blocking for the packed driver, sized for Zen 5 (48 KiB L1d, 1 MiB L2 per core, shared L3) and chosen by
-/// measurement (kc 256/384/512/768 × mc 96–480 × nc 1024–4096 on 2048³ and the GPT-2 shapes): a kc×Nr panel of
-/// packed B (48 KiB at kc = 384, Nr = 32) is read from L1/L2 while Mr×kc panels of A stream from the mc×kc block
-/// in L2 (288 KiB); the kc×nc block of packed B is reused from L2/L3 across the mc blocks. A deeper kc means fewer
-/// round trips of C through the caches, which outweighed the B panel overflowing L1 a little.
+/// measurement: a kc×Nr panel of packed B (128 KiB at kc = 1024, Nr = 32) is read from L2 while Mr×kc panels of A
+/// stream from the mc×kc block in L2 (768 KiB at most); the kc×nc block of packed B (8 MiB) is reused from L3 across
+/// the mc blocks. The depth block was 384 (chosen on one thread); on two threads a deeper one wins, because every kc
+/// slice after the first sends each tile of C once more through the caches and, for a wide C (logits), through
+/// memory: at kc 1024 a GPT-2 product of depth 768 is one slice. Measured 2 December 2026 on the Zen 5
+/// (`bench gemm --quick`, 2 threads, kc 384 → 1024: 1024³ 224 → 279–287 GFLOP/s, 2048³ 337 → 350–375,
+/// 128×768×768 216 → 245–253; `bench forward-profile`: GPT-2 1×1024's weight products 739–798 → 700–737 ms, the
+/// Llama-3.2-1B shape's at 1×512 4.50–4.56 → 4.00–4.08 s, at 1×128 no change beyond noise). nc 2048 and 4096 timed
+/// alike; 2048 keeps the per-thread B buffer at 8 MiB.
 /// </summary>
 internal static class GemmBlocking
 {
     /// <summary>Largest depth of one packed block (k direction).</summary>
-    public const int Kc = 384;
+    public const int Kc = 1024;
 
     /// <summary>Largest height of one packed A block (a multiple of every kernel's Mr).</summary>
     public const int Mc = 192;
 
     /// <summary>Largest width of one packed B block (a multiple of every kernel's Nr).</summary>
-    public const int Nc = 4096;
+    public const int Nc = 2048;
 
     /// <summary>
     /// Most floats of packed A (rows rounded up to Mr, times k) for the few-rows order, which keeps all of it in

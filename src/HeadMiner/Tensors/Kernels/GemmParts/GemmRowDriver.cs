@@ -6,7 +6,7 @@ namespace HeadMiner.Tensors.Kernels.GemmParts;
 /// <summary>
 /// One row of op(A) times op(B) (a GEMV: decoding one token with a KV cache, m = 1) on AVX-512. The blocked driver
 /// would run the 12×32 micro-kernel with 11 of its 12 rows empty, so a product would be bound by wasted FMAs; here
-/// each kc×32 panel of B is packed (widened, if 16-bit) into L1 and consumed by 2 FMAs per depth step, four panels at
+/// each kc×32 panel of B is packed (widened, if 16-bit) into L1/L2 (128 KiB at kc = 1024) and consumed by 2 FMAs per depth step, four panels at
 /// a time so eight independent accumulators hide the FMA latency. The pass is then bound by reading B once.
 /// <para>
 /// Every output element is computed exactly as the blocked driver computes it: the same kc slices
