@@ -12,7 +12,8 @@ namespace HeadMiner.Bench;
 /// precision), so the forward's time splits into GEMMs and the rest (attention, norms, rotary, activations). Meant to
 /// run under a sampling profiler (`perf record` with DOTNET_PerfMapEnabled=1) for the per-method split.
 /// --compare-packing: instead, the forward with the weights packed once (<see cref="Transformer.PackedWeightBudgetBytes"/>)
-/// against a second copy of the model that packs them every product, in alternating pairs, with the median ratio.
+/// against a second copy of the model that packs them every product, in alternating pairs, with the median ratio
+/// (above <see cref="PackedWeights.MaxRows"/> rows both run the same path: the comparison then measures noise).
 /// </summary>
 public static class ForwardProfileBench
 {
@@ -114,7 +115,8 @@ public static class ForwardProfileBench
         packed.PackedWeightBudgetBytes = Math.Max(packed.PackedWeightBudgetBytes, PackedWeightsDefault);
         var rng = new SeededRandom(43);
         var batch = new TokenBatch([.. Enumerable.Range(0, sequences * tokens).Select(_ => rng.NextInt(Math.Min(packed.Config.VocabSize, 50257)))], sequences, tokens);
-        var first = packed.Forward(batch).ToArray(); // packs
+        packed.Forward(batch);
+        var first = packed.Forward(batch).ToArray(); // the second product of each weight packs it
         var reference = unpacked.Forward(batch).ToArray();
         if (!first.AsSpan().SequenceEqual(reference)) throw new InvalidOperationException("packed and unpacked forwards differ");
         var ratios = new List<double>();

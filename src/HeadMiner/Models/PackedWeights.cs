@@ -5,7 +5,7 @@ namespace HeadMiner.Models;
 
 /// <summary>
 /// One model's float32 weight matrices packed for the GEMM's micro-kernel (<see cref="PackedGemmB"/>), each packed on
-/// its first product of 2 to <see cref="MaxRows"/> rows and reused by every later forward of that size. Bounded by a byte budget: past it,
+/// its second product of 2 to <see cref="MaxRows"/> rows and reused by every later one. Bounded by a byte budget: past it,
 /// weights stay unpacked (the GEMM packs them per call, as before). 16-bit weights are never packed here (the GEMM
 /// widens them while packing, and a float32 copy would double the checkpoint).
 /// </summary>
@@ -29,7 +29,14 @@ internal sealed class PackedWeights
 
     private readonly record struct Key(ReadOnlyMemory<float> Storage, bool StoredOutIn, int Ld, int In, int Out);
 
-    private readonly ConcurrentDictionary<Key, Lazy<PackedGemmB?>> _packed = new();
+    /// <summary>A weight's products so far, and its packed copy once it has one.</summary>
+    private sealed class Entry(PackedWeights owner, Key key)
+    {
+        public int Uses;
+        public readonly Lazy<PackedGemmB?> Packed = new(() => owner.Pack(key));
+    }
+
+    private readonly ConcurrentDictionary<Key, Entry> _packed = new();
     private long _reservedBytes;
 
     public PackedWeights(long budgetBytes) => BudgetBytes = budgetBytes;
@@ -38,22 +45,23 @@ internal sealed class PackedWeights
     public long BudgetBytes { get; set; }
 
     /// <summary>Bytes held by packed copies now.</summary>
-    public long PackedBytes => _packed.Values.Sum(p => p.IsValueCreated ? p.Value?.PackedBytes ?? 0 : 0);
+    public long PackedBytes => _packed.Values.Sum(e => e.Packed.IsValueCreated ? e.Packed.Value?.PackedBytes ?? 0 : 0);
 
     /// <summary>Weights packed so far.</summary>
-    public int Count => _packed.Values.Count(p => p.IsValueCreated && p.Value is not null);
+    public int Count => _packed.Values.Count(e => e.Packed.IsValueCreated && e.Packed.Value is not null);
 
     /// <summary>
-    /// op(B) = W (k×n; stored [n, k] when <paramref name="storedOutIn"/>, row stride ld) packed, or null when the
-    /// budget has no room for it (then it is not tried again until <see cref="Clear"/>).
+    /// op(B) = W (k×n; stored [n, k] when <paramref name="storedOutIn"/>, row stride ld) packed, or null: on the
+    /// weight's first product (a command that runs one forward, such as `logits`, spends no memory on copies it would
+    /// not reuse; the second product packs it, at the cost of the packing that product would have done anyway), and
+    /// when the budget has no room for it (then it is not tried again until <see cref="Clear"/>).
     /// </summary>
     public PackedGemmB? For(ReadOnlyMemory<float> storage, bool storedOutIn, int ld, int k, int n)
     {
         if (BudgetBytes <= 0) return null;
-        var key = new Key(storage, storedOutIn, ld, k, n);
-        if (_packed.TryGetValue(key, out var existing)) return existing.Value;
-        var lazy = _packed.GetOrAdd(key, static (key, self) => new Lazy<PackedGemmB?>(() => self.Pack(key)), this);
-        return lazy.Value;
+        var entry = _packed.GetOrAdd(new Key(storage, storedOutIn, ld, k, n), static (key, self) => new Entry(self, key), this);
+        if (entry.Packed.IsValueCreated) return entry.Packed.Value;
+        return Interlocked.Increment(ref entry.Uses) < 2 ? null : entry.Packed.Value;
     }
 
     private PackedGemmB? Pack(Key key)

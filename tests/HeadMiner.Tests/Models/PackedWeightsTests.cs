@@ -43,13 +43,15 @@ public class PackedWeightsTests
         using (packing)
         using (plain)
         {
-            var batch = Batch(config, 2, 11, 3); // 22 rows: the weights are packed
+            var batch = Batch(config, 2, 11, 3); // 22 rows
             Assert.Equal(plain.Forward(batch).ToArray(), packing.Forward(batch).ToArray());
-            Assert.True(packing.PackedWeightBytes > 0, "nothing was packed");
-            Assert.Equal(0, plain.PackedWeightBytes);
-            // Again, now from the packed copies made by the first forward.
+            Assert.Equal(0, packing.PackedWeightBytes); // one forward: nothing is worth packing yet
+            // The second forward packs every weight on its way; the third reads the copies only.
             var second = Batch(config, 3, 7, 4);
             Assert.Equal(plain.Forward(second).ToArray(), packing.Forward(second).ToArray());
+            Assert.True(packing.PackedWeightBytes > 0, "nothing was packed");
+            Assert.Equal(plain.Forward(batch).ToArray(), packing.Forward(batch).ToArray());
+            Assert.Equal(0, plain.PackedWeightBytes);
         }
     }
 
@@ -82,6 +84,7 @@ public class PackedWeightsTests
         packing.Model.PackedWeightBudgetBytes = 1L << 30;
         plain.Model.PackedWeightBudgetBytes = 0;
         var batch = Batch(shape, 2, 19, 5);
+        packing.Model.Forward(batch); // the first forward packs nothing
         Assert.Equal(plain.Model.Forward(batch).ToArray(), packing.Model.Forward(batch).ToArray());
         // Q|K|V (d × 3d), W_O, W_in, W_out per layer and W_U: every float32 matrix of the model, each exactly once.
         int d = shape.DModel, m = shape.DMlp, v = shape.VocabSize;
@@ -96,7 +99,7 @@ public class PackedWeightsTests
         var config = TinyModels.Gpt2Like();
         using var model = TinyModels.Create(config);
         model.PackedWeightBudgetBytes = 1L << 30;
-        model.Forward(Batch(config, 4, 31, 6)); // 124 rows: packing per product costs nothing measurable there
+        for (int i = 0; i < 2; i++) model.Forward(Batch(config, 4, 31, 6)); // 124 rows: packing per product costs nothing measurable there
         Assert.Equal(0, model.PackedWeightBytes);
     }
 
@@ -110,14 +113,19 @@ public class PackedWeightsTests
         using (plain)
         {
             var batch = Batch(config, 1, 9, 8);
+            packing.Forward(batch);
             var before = packing.Forward(batch).ToArray();
+            Assert.True(packing.PackedWeightBytes > 0, "nothing was packed");
             foreach (var model in new[] { packing, plain })
             {
                 var w = model.Weights.Blocks[1].W_out.Span;
                 for (int i = 0; i < w.Length; i += 3) w[i] *= -2f;
             }
             packing.WeightsChanged();
-            var after = packing.Forward(batch).ToArray();
+            Assert.Equal(0, packing.PackedWeightBytes);
+            packing.Forward(batch);
+            var after = packing.Forward(batch).ToArray(); // from copies of the edited weights
+            Assert.True(packing.PackedWeightBytes > 0, "nothing was packed again");
             Assert.NotEqual(before, after);
             Assert.Equal(plain.Forward(batch).ToArray(), after);
         }
@@ -135,6 +143,7 @@ public class PackedWeightsTests
             long budget = PackedGemmB.BytesFor(config.DModel, config.DMlp) + 100;
             packing.PackedWeightBudgetBytes = budget;
             var batch = Batch(config, 2, 9, 9);
+            packing.Forward(batch);
             Assert.Equal(plain.Forward(batch).ToArray(), packing.Forward(batch).ToArray());
             Assert.InRange(packing.PackedWeightBytes, 1, budget);
             // Lowering the budget below what is held drops the packed copies.
