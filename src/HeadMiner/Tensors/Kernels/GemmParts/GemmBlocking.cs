@@ -7,8 +7,8 @@ namespace HeadMiner.Tensors.Kernels.GemmParts;
 /// the mc blocks. The depth block was 384 (chosen on one thread); on two threads a deeper one wins, because every kc
 /// slice after the first sends each tile of C once more through the caches and, for a wide C (logits), through
 /// memory: at kc 1024 a GPT-2 product of depth 768 is one slice. Measured 2 December 2026 on the Zen 5
-/// (`bench gemm --quick`, 2 threads, kc 384 → 1024: 1024³ 224 → 279–287 GFLOP/s, 2048³ 337 → 350–375,
-/// 128×768×768 216 → 245–253; `bench forward-profile`: GPT-2 1×1024's weight products 739–798 → 700–737 ms, the
+/// (`bench gemm --quick`, 2 threads, kc 384 → 1024: 1024³ 224–228 → 279–287 GFLOP/s, 2048³ 331–337 → 350–375,
+/// 128×768×768 210–216 → 244–253; `bench forward-profile`: GPT-2 1×1024's weight products 739–798 → 700–737 ms, the
 /// Llama-3.2-1B shape's at 1×512 4.50–4.56 → 4.00–4.08 s, at 1×128 no change beyond noise). nc 2048 and 4096 timed
 /// alike; 2048 keeps the per-thread B buffer at 8 MiB.
 /// </summary>
