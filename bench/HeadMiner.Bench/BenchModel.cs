@@ -63,6 +63,15 @@ public static class BenchModel
         return lines;
     }
 
+    /// <summary>The median (the mean of the middle two for an even count, as Python's statistics.median); NaN when empty.</summary>
+    public static double Median(IEnumerable<double> values)
+    {
+        var sorted = values.Order().ToArray();
+        if (sorted.Length == 0) return double.NaN;
+        int mid = sorted.Length / 2;
+        return sorted.Length % 2 == 1 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
+    }
+
     /// <summary>Best and median of <paramref name="repeats"/> timed calls after one warm-up, in milliseconds.</summary>
     public static (double Best, double Median) Time(Action action, int repeats)
     {

@@ -112,7 +112,7 @@ public static class ForwardProfileBench
         var unpacked = other.Model;
         unpacked.Precision = packed.Precision;
         unpacked.PackedWeightBudgetBytes = 0;
-        packed.PackedWeightBudgetBytes = Math.Max(packed.PackedWeightBudgetBytes, PackedWeightsDefault);
+        packed.PackedWeightBudgetBytes = Math.Max(packed.PackedWeightBudgetBytes, PackedWeights.DefaultBudgetBytes);
         var rng = new SeededRandom(43);
         var batch = new TokenBatch([.. Enumerable.Range(0, sequences * tokens).Select(_ => rng.NextInt(Math.Min(packed.Config.VocabSize, 50257)))], sequences, tokens);
         packed.Forward(batch);
@@ -158,14 +158,12 @@ public static class ForwardProfileBench
                 double b = sw.Elapsed.TotalMilliseconds;
                 productRatios.Add(a / b);
             }
-            Console.WriteLine($"{name} {rows}×{inDim}×{outDim} × {opsPacked.Length}: packed once / per product {Median(productRatios):F3} (range {productRatios.Min():F3}–{productRatios.Max():F3})");
+            Console.WriteLine($"{name} {rows}×{inDim}×{outDim} × {opsPacked.Length}: packed once / per product {BenchModel.Median(productRatios):F3} (range {productRatios.Min():F3}–{productRatios.Max():F3})");
         }
 
-        Console.WriteLine($"median: packed once {Median(times.Packed):F1} ms ({packed.PackedWeightBytes / 1e6:F0} MB packed), per product {Median(times.Unpacked):F1} ms; "
-            + $"ratio {Median(ratios):F3} (range {ratios.Min():F3}–{ratios.Max():F3}); logits identical");
+        Console.WriteLine($"median: packed once {BenchModel.Median(times.Packed):F1} ms ({packed.PackedWeightBytes / 1e6:F0} MB packed), per product {BenchModel.Median(times.Unpacked):F1} ms; "
+            + $"ratio {BenchModel.Median(ratios):F3} (range {ratios.Min():F3}–{ratios.Max():F3}); logits identical");
         return 0;
-
-        static double Median(List<double> v) { var s = v.Order().ToArray(); return s.Length % 2 == 1 ? s[s.Length / 2] : (s[s.Length / 2 - 1] + s[s.Length / 2]) / 2; }
 
         static double Time(Transformer model, TokenBatch batch)
         {
@@ -174,8 +172,6 @@ public static class ForwardProfileBench
             return sw.Elapsed.TotalMilliseconds;
         }
     }
-
-    private const long PackedWeightsDefault = 1L << 30;
 
     private static string? Option(string[] args, string name)
     {

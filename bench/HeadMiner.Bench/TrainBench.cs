@@ -300,12 +300,12 @@ public static class TrainBench
         int[] collections = [.. Enumerable.Range(0, 3).Select(g => GC.CollectionCount(g) - gcBefore[g])];
         double[] tokensPerSecond = [.. repeatSeconds.Select(s => (double)b * t * steps / s)];
         long decayed = optimizer.Parameters.Where(p => p.Decay).Sum(p => (long)p.Value.Length);
-        return new OursResult(model.ParameterCount, decayed, losses, tokensPerSecond, Median(forward), Median(backward), Median(update), allocated, collections, 0, cpuMs);
+        return new OursResult(model.ParameterCount, decayed, losses, tokensPerSecond, BenchModel.Median(forward), BenchModel.Median(backward), BenchModel.Median(update), allocated, collections, 0, cpuMs);
     }
 
     private static bool Report(string name, int tokensPerStep, OursResult ours, JsonElement? torch, List<string> rows, List<string> phaseRows)
     {
-        double oursMedian = Median(ours.TokensPerSecond), oursBest = ours.TokensPerSecond.Max();
+        double oursMedian = BenchModel.Median(ours.TokensPerSecond), oursBest = ours.TokensPerSecond.Max();
         string ourLosses = string.Join(", ", ours.Losses.Take(ReportedLosses).Select(l => l.ToString("F6", CultureInfo.InvariantCulture)));
         Console.WriteLine($"  ours:  losses of the first steps {ourLosses}; last {ours.Losses[^1]:F4}; tokens/s per repeat {string.Join(", ", ours.TokensPerSecond.Select(x => x.ToString("F0", CultureInfo.InvariantCulture)))}");
         string torchMedian = "-", torchBest = "-", ratio = "-", torchPhases = "-";
@@ -338,12 +338,4 @@ public static class TrainBench
         return agreed;
     }
 
-    private static double Median(IEnumerable<double> values)
-    {
-        var sorted = values.Order().ToArray();
-        if (sorted.Length == 0) return double.NaN;
-        int mid = sorted.Length / 2;
-        return sorted.Length % 2 == 1 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2; // as Python's statistics.median
-
-    }
 }

@@ -19,8 +19,9 @@ internal sealed class PackedWeights
     /// <summary>
     /// Products of more rows than this pack per call, as before: the packing then serves enough tiles that packing once
     /// saves nothing measurable. GPT-2 small's forward with its weights packed once, against packing per product
-    /// (`bench forward-profile --compare-packing`, medians of 15–21 alternating pairs): 0.59× at 8 tokens,
-    /// 0.80× at 16 and 32, 0.96× at 64 and 96, 0.99–1.01× at 128. So a model run only on long prompts spends no memory on it.
+    /// (`bench forward-profile --compare-packing`, medians of 15–21 alternating pairs, measured with packing at every
+    /// row count before this limit): 0.59× at 8 tokens, 0.70–0.80× at 16, 0.80× at 32, 0.96× at 64 and 96, 0.94–1.01×
+    /// at 128. So a model run only on long prompts spends no memory on it.
     /// </summary>
     public const int MaxRows = 96;
 
@@ -46,9 +47,6 @@ internal sealed class PackedWeights
 
     /// <summary>Bytes held by packed copies now.</summary>
     public long PackedBytes => _packed.Values.Sum(e => e.Packed.IsValueCreated ? e.Packed.Value?.PackedBytes ?? 0 : 0);
-
-    /// <summary>Weights packed so far.</summary>
-    public int Count => _packed.Values.Count(e => e.Packed.IsValueCreated && e.Packed.Value is not null);
 
     /// <summary>
     /// op(B) = W (k×n; stored [n, k] when <paramref name="storedOutIn"/>, row stride ld) packed, or null: on the

@@ -57,7 +57,7 @@ public sealed class Transformer : IDisposable
 
     /// <summary>
     /// Bytes of float32 weight matrices the forward may keep packed in the GEMM's panel layout, so a product of few
-    /// rows (up to 96 tokens in all; a prompt of 16–32 tokens runs in 0.8× the time) skips packing them every call:
+    /// rows (up to 96 tokens in all; a prompt of 16–32 tokens runs in 0.7–0.8× the time) skips packing them every call:
     /// GPT-2 small needs about 500 MB, allocated on the second such forward (one forward alone packs nothing). Default 1 GiB, or
     /// the HEADMINER_PACKED_WEIGHTS_MB environment variable; 0 turns packing off. 16-bit weights are never packed.
     /// </summary>

@@ -10,7 +10,7 @@ namespace HeadMiner.Tensors.Kernels;
 /// <remarks>
 /// <para>Why: with few rows (a prompt of 8–32 tokens) each packed kc×Nr panel of B serves one to three tiles, so
 /// packing it (a transpose, for nn.Linear weights [out, in]) costs about as much as using it: GPT-2 small's forward
-/// runs in 0.59× the time at 8 tokens and 0.80× at 16–32 with its weights packed once (docs/PERFORMANCE.md). The
+/// runs in 0.59× the time at 8 tokens and 0.70–0.80× at 16–32 with its weights packed once (docs/PERFORMANCE.md). The
 /// weights do not change between forwards, so they are packed once.</para>
 /// <para>Layout: op(B) (k×n) as ⌈n/Nr⌉ panels of Nr columns, each k×Nr floats in depth order (depth p of panel q at
 /// <c>q·k·Nr + p·Nr</c>), the last panel zero-padded. Any depth slice [pc, pc+kc) of a panel is therefore one
