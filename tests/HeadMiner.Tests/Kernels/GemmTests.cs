@@ -276,6 +276,37 @@ public class GemmTests
         Assert.Equal(one, two);
     }
 
+    [Theory]
+    [InlineData(3, false, true, 128, 1000, 130)] // 16 strips of 2 panels in 3 runs
+    [InlineData(5, true, false, 100, 1500, 200)] // 24 strips in 5 runs of 4 and 5
+    [InlineData(8, false, false, 120, 40, 7200)] // 2 strips (one of them an edge) for 8 threads: 2 runs
+    [InlineData(3, false, true, 128, 1000, 2100)] // deep: 3 depth slices per strip, next strip fetched across slices
+    public void FewRowsStripsTakenFromAnyThreadsRunGiveIdenticalResults(int threads, bool transA, bool transB, int m, int n, int k)
+    {
+        // More threads than this machine's cores: some runs start late or never, and the other threads take their
+        // strips from the right end. Whoever computes a strip, it is the same tiles in the same depth order. Every
+        // case is big enough to be split over all the threads, and small enough in rows for the few-rows order.
+        Assert.True(GemmBlockedDriver<MicroKernel12x32Avx512>.UsesFewRowsOrder(m, k, split: true));
+        Assert.True((long)m * n * k >= threads * Gemm.MinMultiplyAddsPerThread);
+        var t = new Case { TransA = transA, TransB = transB, M = m, N = n, K = k, Beta = 0.25f, Seed = 5 };
+        float[] a = t.MakeA(), b = t.MakeB(), c = t.MakeC();
+        int saved = WorkerPool.MaxThreads;
+        float[] one;
+        try
+        {
+            WorkerPool.MaxThreads = 1;
+            one = Run(t, a, b, c);
+            WorkerPool.MaxThreads = threads;
+            for (int repeat = 0; repeat < 4; repeat++) Assert.Equal(one, Run(t, a, b, c));
+        }
+        finally
+        {
+            WorkerPool.MaxThreads = saved;
+        }
+        var (expected, magnitude) = ReferenceGemm.Multiply(transA, transB, m, n, k, t.Alpha, a, t.Lda, b, t.Ldb, t.Beta, c, t.Ldc);
+        AssertMatches(one, c, t.Ldc, m, n, expected, magnitude);
+    }
+
     [Fact]
     public void ConcurrentCallersGetTheSameResultsAsOneCaller()
     {

@@ -21,7 +21,7 @@ namespace HeadMiner.Tensors.Kernels;
 public static class Gemm
 {
     // Below this many multiply-adds (≈ 30 µs on one core) a second thread costs more than it saves.
-    private const long MinMultiplyAddsPerThread = 1L << 22;
+    internal const long MinMultiplyAddsPerThread = 1L << 22;
 
     public static unsafe void Multiply(bool transA, bool transB, int m, int n, int k, float alpha,
         ReadOnlySpan<float> a, int lda, ReadOnlySpan<float> b, int ldb, float beta, Span<float> c, int ldc)

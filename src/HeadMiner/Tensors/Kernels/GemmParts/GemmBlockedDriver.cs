@@ -31,6 +31,7 @@ internal static unsafe class GemmBlockedDriver<TKernel> where TKernel : IGemmMic
 
     public static int DepthBlock(int k) => GemmBlocking.BalancedBlock(k, GemmBlocking.Kc, 1);
 
+
     /// <summary>C[i0..i0+m, j0..j0+n] on the calling thread.</summary>
     public static void Run(in GemmOperands op, int i0, int m, int j0, int n, GemmPackBuffers buffers)
     {
@@ -58,11 +59,16 @@ internal static unsafe class GemmBlockedDriver<TKernel> where TKernel : IGemmMic
         }
     }
 
-    /// <summary>Columns [j0, j0+n) (j0 a multiple of Nr) of rows [i0, i0+m), from A packed by <see cref="PackAllOfA"/>.</summary>
-    public static void RunStrip(in GemmOperands op, float* packedA, int i0, int m, int j0, int n, GemmPackBuffers buffers)
+    /// <summary>
+    /// Columns [j0, j0+n) (j0 a multiple of Nr) of rows [i0, i0+m), from A packed by <see cref="PackAllOfA"/>. While
+    /// one panel's slice computes, the next slice's B is requested from memory (<see cref="ShareOfNextB"/>), up to column
+    /// <paramref name="prefetchEnd"/> (past j0+n when the caller goes on with the columns that follow).
+    /// </summary>
+    public static void RunStrip(in GemmOperands op, float* packedA, int i0, int m, int j0, int n, GemmPackBuffers buffers, int prefetchEnd = 0)
     {
+        prefetchEnd = Math.Max(prefetchEnd, j0 + n);
         int mr = TKernel.Mr, nr = TKernel.Nr;
-        int k = op.K, kcBlock = DepthBlock(k), mPadded = PaddedRows(m);
+        int k = op.K, kcBlock = DepthBlock(k), mPadded = PaddedRows(m), tiles = (m + mr - 1) / mr;
         float* panelB = buffers.B;
         for (int jr = 0; jr < n; jr += nr)
         {
@@ -74,15 +80,14 @@ internal static unsafe class GemmBlockedDriver<TKernel> where TKernel : IGemmMic
                 float beta = pc == 0 ? op.Beta : 1f; // later slices accumulate onto the first
                 float* sliceB = PanelSlice(op, j0 + jr, cols, pc, kc, panelB);
                 float* sliceA = packedA + (nint)mPadded * pc;
-                // The next slice this strip packs: its depth-contiguous rows (nn.Linear weights) are too short a run
-                // each for the hardware prefetcher, so they are requested by hand, a share before each tile.
+                // The slice this strip packs next: the next depth of this panel, else the next panel's first.
                 int nextJ = pc + kc < k ? j0 + jr : j0 + jr + nr, nextPc = pc + kc < k ? pc + kc : 0;
-                int nextCols = nextJ < j0 + n ? Math.Min(nr, j0 + n - nextJ) : 0;
-                int tiles = (m + mr - 1) / mr, nextKc = Math.Min(kcBlock, k - nextPc);
+                int nextCols = nextJ < prefetchEnd ? Math.Min(nr, prefetchEnd - nextJ) : 0;
+                int nextKc = Math.Min(kcBlock, k - nextPc);
                 for (int ir = 0, t = 0; ir < m; ir += mr, t++)
                 {
-                    PrefetchBShare(op, nextJ, nextCols, nextPc, nextKc, t, tiles);
-                    Tile(kc, sliceA + (nint)ir * kc, sliceB, cPanel + ir * op.Ldc, op.Ldc, op.Alpha, beta, Math.Min(mr, m - ir), cols, buffers.EdgeTile);
+                    GemmPrefetch prefetch = ShareOfNextB(op, nextJ, nextCols, nextPc, nextKc, t, tiles, kc);
+                    Tile(kc, sliceA + (nint)ir * kc, sliceB, cPanel + ir * op.Ldc, op.Ldc, op.Alpha, beta, Math.Min(mr, m - ir), cols, buffers.EdgeTile, prefetch);
                 }
             }
         }
@@ -128,32 +133,39 @@ internal static unsafe class GemmBlockedDriver<TKernel> where TKernel : IGemmMic
 
     /// <summary>
     /// Asks for share <paramref name="share"/> of <paramref name="shares"/> of the panel of op(B) at columns
-    /// [j, j+cols), depth [pc, pc+kc), to be in L2 when it is packed. The share is a run of whole contiguous lines in
-    /// either layout: some columns when each column's depth run is contiguous (nn.Linear weights, [out, in]), some
-    /// depth rows when each depth row's columns are (Conv1D and per-head weights, [in, out]; without this, GPT-2's
-    /// weights were packed straight from memory and the packing loads stalled ~9% of its forward).
+    /// [j, j+cols), depth [pc, pc+kc), to be in L2 when it is packed (or, packed ahead of time, read). The share is a run
+    /// of whole contiguous lines in either layout: some columns when each column's depth run is contiguous (nn.Linear
+    /// weights, [out, in]), some depth rows when each depth row's columns are (Conv1D and per-head weights, [in, out];
+    /// without this, GPT-2's weights were packed straight from memory and the packing loads stalled ~9% of its
+    /// forward). The next tile's kernel requests it through its depth loop (<see cref="GemmPrefetch"/>).
     /// </summary>
-    private static void PrefetchBShare(in GemmOperands op, int j, int cols, int pc, int kc, int share, int shares)
+    private static GemmPrefetch ShareOfNextB(in GemmOperands op, int j, int cols, int pc, int kc, int share, int shares, int tileDepth)
     {
-        if (cols <= 0 || !Sse.IsSupported) return;
-        // Packed ahead of time, each slice is one contiguous run the hardware prefetcher follows: prefetching it by
-        // hand (to L1, L2 or L3) timed no different at 1×128 (docs/PERFORMANCE.md).
-        if (op.PackedB != null) return;
-        nint elementBytes = op.BHalf != null ? sizeof(ushort) : sizeof(float);
-        byte* origin = op.BHalf != null ? (byte*)(op.BHalf + j * op.BOuter + pc * op.BDepth) : (byte*)(op.B + j * op.BOuter + pc * op.BDepth);
-        bool columnsContiguous = op.BDepth == 1;
-        // Lines of the share: `count` runs of `runBytes` contiguous bytes, `strideBytes` apart.
-        int runs = columnsContiguous ? cols : kc, perShare = (runs + shares - 1) / shares;
-        int first = share * perShare, count = Math.Min(perShare, runs - first);
-        if (count <= 0) return;
-        nint strideBytes = (columnsContiguous ? op.BOuter : op.BDepth) * elementBytes;
-        nint runBytes = (columnsContiguous ? kc : cols) * elementBytes;
-        byte* run = origin + first * strideBytes;
-        for (int r = 0; r < count; r++, run += strideBytes)
+        if (cols <= 0 || !Sse.IsSupported) return GemmPrefetch.None;
+        byte* origin;
+        nint strideBytes, runBytes;
+        int runs;
+        if (op.PackedB != null)
         {
-            for (nint offset = 0; offset < runBytes; offset += 64) Sse.Prefetch1(run + offset);
-            Sse.Prefetch1(run + runBytes - 1); // a run not starting on a line spans one more
+            // Packed ahead of time: the slice is kc depth rows of one panel, one after another.
+            origin = (byte*)PrepackedSlice(op, j, pc);
+            runBytes = strideBytes = TKernel.Nr * sizeof(float);
+            runs = kc;
         }
+        else
+        {
+            nint elementBytes = op.BHalf != null ? sizeof(ushort) : sizeof(float);
+            origin = op.BHalf != null ? (byte*)(op.BHalf + j * op.BOuter + pc * op.BDepth) : (byte*)(op.B + j * op.BOuter + pc * op.BDepth);
+            bool columnsContiguous = op.BDepth == 1;
+            runs = columnsContiguous ? cols : kc;
+            strideBytes = (columnsContiguous ? op.BOuter : op.BDepth) * elementBytes;
+            runBytes = (columnsContiguous ? kc : cols) * elementBytes;
+        }
+        // The share: `count` runs of `runBytes` contiguous bytes, `strideBytes` apart, spread through the tile.
+        int perShare = (runs + shares - 1) / shares;
+        int first = share * perShare, count = Math.Min(perShare, runs - first);
+        if (count <= 0) return GemmPrefetch.None;
+        return new GemmPrefetch(origin + first * strideBytes, runBytes, strideBytes, count, tileDepth);
     }
 
     /// <summary>
@@ -217,15 +229,16 @@ internal static unsafe class GemmBlockedDriver<TKernel> where TKernel : IGemmMic
 
     /// <summary>One Mr×Nr tile; a tile cut by the right edge of C is computed aside and merged.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Tile(int kc, float* a, float* b, float* c, nint ldc, float alpha, float beta, int rows, int cols, float* edge)
+    private static void Tile(int kc, float* a, float* b, float* c, nint ldc, float alpha, float beta, int rows, int cols, float* edge,
+        GemmPrefetch prefetch = default)
     {
         if (cols == TKernel.Nr)
         {
-            TKernel.Run(kc, a, b, c, ldc, alpha, beta, rows);
+            TKernel.Run(kc, a, b, c, ldc, alpha, beta, rows, prefetch);
         }
         else
         {
-            TKernel.Run(kc, a, b, edge, TKernel.Nr, 1f, 0f, rows);
+            TKernel.Run(kc, a, b, edge, TKernel.Nr, 1f, 0f, rows, prefetch);
             MergeEdgeTile(edge, TKernel.Nr, c, ldc, rows, cols, alpha, beta);
         }
     }

@@ -3,9 +3,10 @@ namespace HeadMiner.Tensors.Kernels.GemmParts;
 /// <summary>
 /// Spreads one GEMM call over the <see cref="WorkerPool"/> threads, without duplicating any packing:
 /// <list type="bullet">
-/// <item>few rows: the threads pack op(A) once, panel by panel, into the caller's buffer; then column strips
-/// (several per thread, claimed dynamically, so a core busy with something else does not hold the call back) each
-/// pack their own slices of B;</item>
+/// <item>few rows: the threads pack op(A) once, panel by panel, into the caller's buffer; then each thread works
+/// through its own run of column strips from the left, packing their slices of B, and while one strip computes the
+/// next one's B is fetched from memory. A thread done with its run takes strips from the right end of another's, so a
+/// core busy with something else does not hold the call back;</item>
 /// <item>general: per (nc block, kc slice), the threads first pack the shared kc×nc block of B panel by panel (unless
 /// B was packed ahead of time, <see cref="PackedGemmB"/>), then
 /// run (row part × column group) items that pack their own A blocks. The end of each parallel phase is the barrier:
@@ -28,6 +29,10 @@ internal sealed unsafe class GemmParallelJob<TKernel> : IParallelBody where TKer
     // Few rows: all of A packed in the caller's buffer; panels per strip (or per column group in the general order).
     private float* _packedA;
     private int _panelsPerItem;
+
+    // Few rows: each thread's run of strips, [front, back) packed as back << 32 | front, taken from either end.
+    private long[] _runs = [];
+    private int _runCount;
 
     // General order: the current block and slice, and the shared packed B block.
     private float* _packedB;
@@ -69,7 +74,12 @@ internal sealed unsafe class GemmParallelJob<TKernel> : IParallelBody where TKer
             int strips = Math.Min(panels, threads * StripsPerThread);
             job._phase = Phase.Strips;
             job._panelsPerItem = (panels + strips - 1) / strips;
-            WorkerPool.For((panels + job._panelsPerItem - 1) / job._panelsPerItem, job);
+            strips = (panels + job._panelsPerItem - 1) / job._panelsPerItem;
+            int runs = Math.Min(threads, strips);
+            if (job._runs.Length < runs) job._runs = new long[runs];
+            for (int r = 0; r < runs; r++) job._runs[r] = Run(strips * r / runs, strips * (r + 1) / runs);
+            job._runCount = runs;
+            WorkerPool.For(runs, job);
             return;
         }
 
@@ -126,8 +136,53 @@ internal sealed unsafe class GemmParallelJob<TKernel> : IParallelBody where TKer
         WorkerPool.For(batch, job);
     }
 
-    // Dynamic claiming balances load only if there are spare items: a few per thread.
+    // Taking strips from another thread's run balances load only if there are spare strips: a few per thread.
     private const int StripsPerThread = 8;
+
+    private static long Run(int front, int back) => (long)back << 32 | (uint)front;
+
+    /// <summary>Takes the first strip left in run <paramref name="r"/> (its owner's order), or the last (a helper's).</summary>
+    private bool TryTake(int r, bool fromFront, out int strip)
+    {
+        while (true)
+        {
+            long state = Volatile.Read(ref _runs[r]);
+            int front = (int)state, back = (int)(state >> 32);
+            if (front >= back)
+            {
+                strip = -1;
+                return false;
+            }
+            strip = fromFront ? front : back - 1;
+            long next = fromFront ? Run(front + 1, back) : Run(front, back - 1);
+            if (Interlocked.CompareExchange(ref _runs[r], next, state) == state) return true;
+        }
+    }
+
+    /// <summary>
+    /// Run <paramref name="own"/> from the left, fetching ahead across its strips, then whatever is left of the others
+    /// from the right.
+    /// </summary>
+    private void RunStrips(int own)
+    {
+        int nr = TKernel.Nr, width = _panelsPerItem * nr;
+        GemmPackBuffers buffers = GemmPackBuffers.ForCurrentThread;
+        int ownEnd = Math.Min(_n, (int)(Volatile.Read(ref _runs[own]) >> 32) * width);
+        while (TryTake(own, fromFront: true, out int strip))
+        {
+            int j0 = strip * width;
+            GemmBlockedDriver<TKernel>.RunStrip(_op, _packedA, 0, _m, j0, Math.Min(width, _n - j0), buffers, ownEnd);
+        }
+        for (int step = 1; step < _runCount; step++)
+        {
+            int other = (own + step) % _runCount;
+            while (TryTake(other, fromFront: false, out int strip))
+            {
+                int j0 = strip * width;
+                GemmBlockedDriver<TKernel>.RunStrip(_op, _packedA, 0, _m, j0, Math.Min(width, _n - j0), buffers);
+            }
+        }
+    }
     private const int RowPartsPerThread = 4;
 
     public void Invoke(int index)
@@ -136,12 +191,8 @@ internal sealed unsafe class GemmParallelJob<TKernel> : IParallelBody where TKer
         switch (_phase)
         {
             case Phase.Strips:
-                {
-                    int j0 = index * _panelsPerItem * nr;
-                    int cols = Math.Min(_panelsPerItem * nr, _n - j0);
-                    GemmBlockedDriver<TKernel>.RunStrip(_op, _packedA, 0, _m, j0, cols, GemmPackBuffers.ForCurrentThread);
-                    break;
-                }
+                RunStrips(index);
+                break;
             case Phase.PackB:
                 {
                     int jr = index * nr;

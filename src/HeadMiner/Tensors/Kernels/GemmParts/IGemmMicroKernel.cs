@@ -15,6 +15,7 @@ internal interface IGemmMicroKernel
     /// <summary>
     /// C[r, 0..Nr) = alpha · (A·B)[r, ·] + beta · C[r, ·] for r in [0, rows). All Nr columns are written;
     /// beta = 0 never reads C. <paramref name="a"/> holds kc groups of Mr values, <paramref name="b"/> kc groups of Nr.
+    /// Along the way it requests the lines of <paramref name="prefetch"/> into L2, spread over the depth.
     /// </summary>
-    static abstract unsafe void Run(int kc, float* a, float* b, float* c, nint ldc, float alpha, float beta, int rows);
+    static abstract unsafe void Run(int kc, float* a, float* b, float* c, nint ldc, float alpha, float beta, int rows, GemmPrefetch prefetch);
 }

@@ -15,7 +15,7 @@ internal readonly struct MicroKernel12x32Avx512 : IGemmMicroKernel
     public static int Nr => 32;
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static unsafe void Run(int kc, float* a, float* b, float* c, nint ldc, float alpha, float beta, int rows)
+    public static unsafe void Run(int kc, float* a, float* b, float* c, nint ldc, float alpha, float beta, int rows, GemmPrefetch prefetch)
     {
         // The tile of C is needed only after the k loop: start fetching its 24 lines now so the final loads and
         // stores do not wait on L2/L3 (rows of a wide C are far apart and often evicted between kc slices).
@@ -30,8 +30,10 @@ internal readonly struct MicroKernel12x32Avx512 : IGemmMicroKernel
         Vector512<float> c60 = default, c61 = default, c70 = default, c71 = default, c80 = default, c81 = default;
         Vector512<float> c90 = default, c91 = default, ca0 = default, ca1 = default, cb0 = default, cb1 = default;
 
+        int fetchAt = prefetch.FirstStep;
         for (int p = 0; p < kc; p++)
         {
+            if (p == fetchAt) fetchAt = prefetch.Request(p);
             Vector512<float> b0 = Vector512.Load(b);
             Vector512<float> b1 = Vector512.Load(b + 16);
             Vector512<float> ai = Vector512.Create(a[0]);

@@ -13,13 +13,15 @@ internal readonly struct MicroKernel6x16Avx2 : IGemmMicroKernel
     public static int Nr => 16;
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static unsafe void Run(int kc, float* a, float* b, float* c, nint ldc, float alpha, float beta, int rows)
+    public static unsafe void Run(int kc, float* a, float* b, float* c, nint ldc, float alpha, float beta, int rows, GemmPrefetch prefetch)
     {
         Vector256<float> c00 = default, c01 = default, c10 = default, c11 = default, c20 = default, c21 = default;
         Vector256<float> c30 = default, c31 = default, c40 = default, c41 = default, c50 = default, c51 = default;
 
+        int fetchAt = prefetch.FirstStep;
         for (int p = 0; p < kc; p++)
         {
+            if (p == fetchAt) fetchAt = prefetch.Request(p);
             Vector256<float> b0 = Vector256.Load(b);
             Vector256<float> b1 = Vector256.Load(b + 8);
             Vector256<float> ai = Vector256.Create(a[0]);
