@@ -31,7 +31,6 @@ internal static unsafe class GemmBlockedDriver<TKernel> where TKernel : IGemmMic
 
     public static int DepthBlock(int k) => GemmBlocking.BalancedBlock(k, GemmBlocking.Kc, 1);
 
-
     /// <summary>C[i0..i0+m, j0..j0+n] on the calling thread.</summary>
     public static void Run(in GemmOperands op, int i0, int m, int j0, int n, GemmPackBuffers buffers)
     {
@@ -132,12 +131,12 @@ internal static unsafe class GemmBlockedDriver<TKernel> where TKernel : IGemmMic
     }
 
     /// <summary>
-    /// Asks for share <paramref name="share"/> of <paramref name="shares"/> of the panel of op(B) at columns
-    /// [j, j+cols), depth [pc, pc+kc), to be in L2 when it is packed (or, packed ahead of time, read). The share is a run
+    /// Share <paramref name="share"/> of <paramref name="shares"/> of the panel of op(B) at columns [j, j+cols), depth
+    /// [pc, pc+kc), for one tile's kernel to request into L2 before it is packed (or, packed ahead of time, read). The share is a run
     /// of whole contiguous lines in either layout: some columns when each column's depth run is contiguous (nn.Linear
     /// weights, [out, in]), some depth rows when each depth row's columns are (Conv1D and per-head weights, [in, out];
     /// without this, GPT-2's weights were packed straight from memory and the packing loads stalled ~9% of its
-    /// forward). The next tile's kernel requests it through its depth loop (<see cref="GemmPrefetch"/>).
+    /// forward). The kernel spreads the requests through its depth loop (<see cref="GemmPrefetch"/>).
     /// </summary>
     private static GemmPrefetch ShareOfNextB(in GemmOperands op, int j, int cols, int pc, int kc, int share, int shares, int tileDepth)
     {

@@ -77,7 +77,7 @@ internal sealed unsafe class GemmParallelJob<TKernel> : IParallelBody where TKer
             strips = (panels + job._panelsPerItem - 1) / job._panelsPerItem;
             int runs = Math.Min(threads, strips);
             if (job._runs.Length < runs) job._runs = new long[runs];
-            for (int r = 0; r < runs; r++) job._runs[r] = Run(strips * r / runs, strips * (r + 1) / runs);
+            for (int r = 0; r < runs; r++) job._runs[r] = StripRun(strips * r / runs, strips * (r + 1) / runs);
             job._runCount = runs;
             WorkerPool.For(runs, job);
             return;
@@ -136,10 +136,11 @@ internal sealed unsafe class GemmParallelJob<TKernel> : IParallelBody where TKer
         WorkerPool.For(batch, job);
     }
 
-    // Taking strips from another thread's run balances load only if there are spare strips: a few per thread.
+    // Spare work lets the other threads take over a busy core's share: a few strips, or row parts, per thread.
     private const int StripsPerThread = 8;
+    private const int RowPartsPerThread = 4;
 
-    private static long Run(int front, int back) => (long)back << 32 | (uint)front;
+    private static long StripRun(int front, int back) => (long)back << 32 | (uint)front;
 
     /// <summary>Takes the first strip left in run <paramref name="r"/> (its owner's order), or the last (a helper's).</summary>
     private bool TryTake(int r, bool fromFront, out int strip)
@@ -154,7 +155,7 @@ internal sealed unsafe class GemmParallelJob<TKernel> : IParallelBody where TKer
                 return false;
             }
             strip = fromFront ? front : back - 1;
-            long next = fromFront ? Run(front + 1, back) : Run(front, back - 1);
+            long next = fromFront ? StripRun(front + 1, back) : StripRun(front, back - 1);
             if (Interlocked.CompareExchange(ref _runs[r], next, state) == state) return true;
         }
     }
@@ -183,7 +184,6 @@ internal sealed unsafe class GemmParallelJob<TKernel> : IParallelBody where TKer
             }
         }
     }
-    private const int RowPartsPerThread = 4;
 
     public void Invoke(int index)
     {
