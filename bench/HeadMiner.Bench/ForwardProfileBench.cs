@@ -2,11 +2,12 @@ using System.Diagnostics;
 using HeadMiner.Models;
 using HeadMiner.Tensors;
 using HeadMiner.Tensors.Kernels;
+using HeadMiner.Tensors.Kernels.GemmParts;
 
 namespace HeadMiner.Bench;
 
 /// <summary>
-/// `forward-profile [--dir D] [--precision fp32|bf16] [--forwards N] [--tokens T] [--batch B] [--compare-packing]`: N forwards of B
+/// `forward-profile [--dir D] [--precision fp32|bf16] [--forwards N] [--tokens T] [--batch B] [--compare-packing|--compare-few-rows]`: N forwards of B
 /// sequences of T seeded random tokens (default the Llama-3.2-1B-shaped BF16 checkpoint of <see cref="ScaleCheckpoints"/>, 1×128),
 /// each timed, then each of that model's weight products timed alone at the same row count (same kernels, same
 /// precision), so the forward's time splits into GEMMs and the rest (attention, norms, rotary, activations). Meant to
@@ -14,6 +15,8 @@ namespace HeadMiner.Bench;
 /// --compare-packing: instead, the forward with the weights packed once (<see cref="Transformer.PackedWeightBudgetBytes"/>)
 /// against a second copy of the model that packs them every product, in alternating pairs, with the median ratio
 /// (above <see cref="PackedWeights.MaxRows"/> rows both run the same path: the comparison then measures noise).
+/// --compare-few-rows: likewise, the GEMM's few-rows order up to <see cref="GemmBlocking.DefaultFewRowsMaxRows"/> rows
+/// against the earlier limit of <see cref="GemmBlocking.Mc"/> rows, in alternating forwards, logits checked identical.
 /// </summary>
 public static class ForwardProfileBench
 {
@@ -33,6 +36,7 @@ public static class ForwardProfileBench
         Console.WriteLine($"{dir}: {c.Layers} layers, d {c.DModel}, heads {c.Heads}/{c.KvHeads}, d_mlp {c.DMlp}, vocab {c.VocabSize}; {sequences}×{tokens}; {precision}; {WorkerPool.MaxThreads} threads; bf16 kernels: {GemmBf16.Implementation}");
 
         if (args.Contains("--compare-packing")) return ComparePacking(dir, model, sequences, tokens, forwards);
+        if (args.Contains("--compare-few-rows")) return CompareFewRows(model, sequences, tokens, forwards);
 
         double forwardMs = 0;
         if (!gemmsOnly)
@@ -171,6 +175,44 @@ public static class ForwardProfileBench
             model.Forward(batch);
             return sw.Elapsed.TotalMilliseconds;
         }
+    }
+
+    /// <summary>
+    /// --compare-few-rows: the forward with products of up to <see cref="GemmBlocking.DefaultFewRowsMaxRows"/> rows in
+    /// the GEMM's few-rows order against the earlier limit (<see cref="GemmBlocking.Mc"/> rows), alternating in one process.
+    /// </summary>
+    private static int CompareFewRows(Transformer model, int sequences, int tokens, int pairs)
+    {
+        int[] limits = [GemmBlocking.DefaultFewRowsMaxRows, GemmBlocking.Mc];
+        var rng = new SeededRandom(43);
+        var batch = new TokenBatch([.. Enumerable.Range(0, sequences * tokens).Select(_ => rng.NextInt(Math.Min(model.Config.VocabSize, 50257)))], sequences, tokens);
+        var logits = limits.Select(limit => { GemmBlocking.FewRowsMaxRows = limit; return model.Forward(batch).ToArray(); }).ToArray();
+        if (!logits[0].AsSpan().SequenceEqual(logits[1])) throw new InvalidOperationException("the two GEMM orders gave different logits");
+        var ratios = new List<double>();
+        var times = limits.Select(_ => new List<double>()).ToArray();
+        try
+        {
+            for (int i = 0; i < pairs; i++)
+            {
+                // Alternate which goes first, so a slow spell does not always hit the same one.
+                foreach (int side in i % 2 == 0 ? new[] { 0, 1 } : [1, 0])
+                {
+                    GemmBlocking.FewRowsMaxRows = limits[side];
+                    var sw = Stopwatch.StartNew();
+                    model.Forward(batch);
+                    times[side].Add(sw.Elapsed.TotalMilliseconds);
+                }
+                ratios.Add(times[0][^1] / times[1][^1]);
+                Console.WriteLine($"pair {i}: few rows up to {limits[0]} rows {times[0][^1]:F1} ms, up to {limits[1]} rows {times[1][^1]:F1} ms, ratio {ratios[^1]:F3}");
+            }
+        }
+        finally
+        {
+            GemmBlocking.FewRowsMaxRows = GemmBlocking.DefaultFewRowsMaxRows;
+        }
+        Console.WriteLine($"median: few rows up to {limits[0]} rows {BenchModel.Median(times[0]):F1} ms, up to {limits[1]} rows {BenchModel.Median(times[1]):F1} ms; "
+            + $"ratio {BenchModel.Median(ratios):F3} (range {ratios.Min():F3}–{ratios.Max():F3}); logits identical");
+        return 0;
     }
 
     private static string? Option(string[] args, string name)

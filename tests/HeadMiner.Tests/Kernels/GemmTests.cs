@@ -248,8 +248,9 @@ public class GemmTests
     [Theory]
     [InlineData(false, true, 256, 300, 130)] // few-rows order: column strips over A packed once
     [InlineData(true, false, 400, 90, 260)] // few-rows order, narrow
-    [InlineData(false, false, 200, 600, 900)] // general (mc×kc-blocked) order
-    [InlineData(false, true, 700, 150, 300)] // general order: row blocks share each packed B block
+    [InlineData(false, false, 200, 600, 900)] // general (mc×kc-blocked) order on 1 thread, few-rows order on 2
+    [InlineData(false, true, 700, 150, 300)] // likewise, with 59 tiles per strip
+    [InlineData(false, true, 1100, 150, 300)] // general order on 2 threads too (more rows than the few-rows order takes): row blocks share each packed B block
     [InlineData(true, true, 40, 300, 5000)] // few rows, deep: general order on 1 thread, few-rows order (A 48 × 5000) on 2
     [InlineData(false, true, 130, 200, 2100)] // 128 tokens at a 1B model's depth: likewise, B rows prefetched on 2 threads
     [InlineData(true, true, 12, 70, 180_000)] // general order with one row block (A too deep for few rows): split by column groups
@@ -314,7 +315,7 @@ public class GemmTests
         Case[] cases =
         [
             new() { TransA = false, TransB = true, M = 128, N = 400, K = 300 }, // few-rows order
-            new() { TransA = true, TransB = false, M = 300, N = 200, K = 700, Seed = 2 }, // general order
+            new() { TransA = true, TransB = false, M = 1100, N = 120, K = 300, Seed = 2 }, // general order
         ];
         var inputs = cases.Select(t => (t.MakeA(), t.MakeB(), t.MakeC())).ToArray();
         var expected = cases.Select((t, i) => Run(t, inputs[i].Item1, inputs[i].Item2, inputs[i].Item3)).ToArray();
@@ -366,7 +367,7 @@ public class GemmTests
     [Theory]
     [InlineData(1, 128, 768, 200)] // few-rows order
     [InlineData(2, 128, 768, 200)]
-    [InlineData(2, 300, 200, 700)] // general order
+    [InlineData(2, 1100, 120, 300)] // general order
     public void SteadyStateCallsAllocateNothing(int threads, int m, int n, int k)
     {
         float[] a = new float[m * k], b = new float[k * n], c = new float[m * n];
@@ -394,7 +395,7 @@ public class GemmTests
             Check(new Case { TransA = false, TransB = false, M = 67, N = 41, K = 300, Beta = 0.5f });
             Check(new Case { TransA = true, TransB = true, M = 13, N = 100, K = 70, ExtraLda = 3, ExtraLdb = 2, ExtraLdc = 1 });
             Check(new Case { TransA = false, TransB = true, M = 128, N = 130, K = 257, Alpha = 2 });
-            Check(new Case { TransA = true, TransB = false, M = 200, N = 45, K = 900, Beta = -1 }); // general order
+            Check(new Case { TransA = true, TransB = false, M = 1100, N = 45, K = 300, Beta = -1 }); // general order
         }
         finally
         {

@@ -56,7 +56,8 @@ public class HalfGemmTests
 
     [Theory]
     [InlineData(HalfFormat.BFloat16, false, true, 128, 300, 130)] // few-rows order
-    [InlineData(HalfFormat.Float16, false, false, 200, 600, 900)] // general order
+    [InlineData(HalfFormat.Float16, false, false, 200, 600, 900)] // general order on 1 thread, few-rows order on 2
+    [InlineData(HalfFormat.BFloat16, false, true, 1100, 90, 300)] // general order on 2 threads too
     [InlineData(HalfFormat.BFloat16, true, true, 40, 300, 1100)] // general order, one row block split by columns
     public void OneAndTwoThreadsAgreeBitForBit(HalfFormat format, bool transA, bool transB, int m, int n, int k)
     {

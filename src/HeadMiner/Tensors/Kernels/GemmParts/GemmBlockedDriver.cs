@@ -20,13 +20,13 @@ internal static unsafe class GemmBlockedDriver<TKernel> where TKernel : IGemmMic
 
     /// <summary>
     /// Whether rows [0, m) of a depth-k product run in the few-rows order: when all of packed A fits L2's share, or,
-    /// for a product split over threads, when A has at most <see cref="GemmBlocking.Mc"/> rows (see
-    /// <see cref="GemmBlocking.FewRowsMaxPackedA"/>). Either order sums every element in the same order.
+    /// for a product split over threads, when A has at most <see cref="GemmBlocking.FewRowsMaxRows"/> rows and fits
+    /// <see cref="GemmBlocking.FewRowsMaxPackedA"/>. Either order sums every element in the same order.
     /// </summary>
     public static bool UsesFewRowsOrder(int m, int k, bool split)
     {
         long packedA = (long)PaddedRows(m) * k;
-        return packedA <= GemmBlocking.FewRowsPackedA || (split && PaddedRows(m) <= GemmBlocking.Mc && packedA <= GemmBlocking.FewRowsMaxPackedA);
+        return packedA <= GemmBlocking.FewRowsPackedA || (split && m <= GemmBlocking.FewRowsMaxRows && packedA <= GemmBlocking.FewRowsMaxPackedA);
     }
 
     public static int DepthBlock(int k) => GemmBlocking.BalancedBlock(k, GemmBlocking.Kc, 1);

@@ -30,14 +30,27 @@ internal static class GemmBlocking
     public const int FewRowsPackedA = 160 * 1024;
 
     /// <summary>
-    /// Most floats of packed A for the few-rows order when a product split over threads has at most <see cref="Mc"/>
-    /// rows, however deep (8 MiB: 128 tokens × depth 16,384). With so few rows the general order's threads split the
-    /// rows into parts of one or two tiles, and each part then reads every packed B panel back from L3 for one or two
-    /// tiles of work; the few-rows order instead gives each thread column strips, and each B panel, just packed, serves
-    /// every tile. On one thread the general order already runs all tiles against each fresh panel and is kept (it was
+    /// Most floats of packed A for the few-rows order when a product split over threads has at most
+    /// <see cref="FewRowsMaxRows"/> rows, however deep (8 MiB, in L3: 128 tokens × depth 16,384, or 1,024 × 2,048).
+    /// The few-rows order gives each thread column strips, and each B panel, just packed, serves every tile while the
+    /// next panel's B is fetched from memory through the kernel's depth loop; the general order packs each kc×nc block of
+    /// B in a phase of its own, in which both threads wait on memory, and every row part then reads the packed panels
+    /// back from L3. On one thread the general order already runs all tiles against each fresh panel and is kept (it was
     /// the faster at 128 × 2048 × 512 there). Measured on the Llama-3.2-1B shape at 128 tokens: docs/PERFORMANCE.md.
     /// </summary>
     public const int FewRowsMaxPackedA = 2 * 1024 * 1024;
+
+    /// <summary>
+    /// Most rows of a product split over threads that takes the few-rows order (with packed A within
+    /// <see cref="FewRowsMaxPackedA"/>). Was <see cref="Mc"/> (192). GPT-2 small's forward with it at 1,024 against 192,
+    /// alternating forwards in one process (`bench forward-profile --compare-few-rows`, 3 December 2026): 0.90–0.93× at
+    /// 1×512, 0.96–0.97× at 1×1024 and 8×128; at 16×128 (2,048 rows) the two orders timed alike, so the limit stays
+    /// at 1,024. Settable only so that benchmark can compare the two in one process.
+    /// </summary>
+    internal static int FewRowsMaxRows { get; set; } = DefaultFewRowsMaxRows;
+
+    /// <summary>The limit <see cref="FewRowsMaxRows"/> has unless a benchmark changes it.</summary>
+    public const int DefaultFewRowsMaxRows = 1024;
 
     /// <summary>Floats of the per-thread packed A buffer: room for either order's largest block.</summary>
     public const int PackedACapacity = Mc * Kc > FewRowsMaxPackedA ? Mc * Kc : FewRowsMaxPackedA; // ≥ FewRowsPackedA too
