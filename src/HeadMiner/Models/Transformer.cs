@@ -207,7 +207,7 @@ public sealed class Transformer : IDisposable
             ? Unembed(finalRows, [.. Enumerable.Range(0, selected.Length)], hooks, batch.Batch, options.UncappedLogits)
             : Unembed(x, selected, hooks, batch.Batch, options.UncappedLogits);
         int perSequence = options.LastOnly ? 1 : options.LogitPositions?.Length ?? batch.Length;
-        return new ForwardResult(Tensor.Wrap(logits, batch.Batch, perSequence, Config.VocabSize), x, residualComplete: finalRows is null);
+        return new ForwardResult(Tensor.FromMemory(logits, batch.Batch, perSequence, Config.VocabSize), x, residualComplete: finalRows is null);
     }
 
     private static readonly ActivationSite[] s_allSites = Enum.GetValues<ActivationSite>();
@@ -290,7 +290,7 @@ public sealed class Transformer : IDisposable
         for (int l = 0; l < Config.Layers; l++) RunBlock(l, x, buffers, context);
         cache.Length += n;
         int[] rows = lastOnly ? [n - 1] : Enumerable.Range(0, n).ToArray();
-        return Tensor.Wrap(Unembed(x, rows, null, 1), rows.Length, Config.VocabSize);
+        return Tensor.FromMemory(Unembed(x, rows, null, 1), rows.Length, Config.VocabSize);
     }
 
     public void CheckLength(int tokens)
@@ -714,7 +714,7 @@ public sealed class Transformer : IDisposable
         Visit(ctx, ActivationSite.MlpOut, l, buf.MlpOut, ctx.B, ctx.T, d);
     }
 
-    private float[] Unembed(float[] x, int[] rows, IActivationHooks? hooks, int batch, bool uncapped = false)
+    private Memory<float> Unembed(float[] x, int[] rows, IActivationHooks? hooks, int batch, bool uncapped = false)
     {
         int d = Config.DModel, v = Config.VocabSize;
         var selected = new float[rows.Length * d];
@@ -723,13 +723,14 @@ public sealed class Transformer : IDisposable
         NormalizeInto(selected, selected, rows.Length, Weights.LnFinalWeight, Weights.LnFinalBias, scale, hooks, batch, ActivationSite.LnFinalScale, ActivationSite.LnFinalNormalized, -1);
         // Every element is written by the product (beta = 0 never reads C), so the array is not zeroed first: at 8×128
         // tokens and a 50k vocabulary that is 206 MB the GC would clear for nothing. On huge pages where the OS offers
-        // them: a fresh array's first touch then faults once per 2 MiB, not per 4 KiB (HugePageArrays).
-        var logits = HugePageArrays.Uninitialized(rows.Length * v);
+        // them: a fresh buffer's first touch then faults once per 2 MiB, not per 4 KiB (HugePageArrays).
+        var memory = HugePageArrays.UninitializedAligned(rows.Length * v);
+        var logits = memory.Span;
         Project(selected, d, rows.Length, MatrixOperand.Of(Weights.W_U), Weights.W_U, logits, v);
         if (Weights.b_U is not null) AddBias(logits, rows.Length, v, Weights.b_U);
         // Gemma 2: after the unembedding, as Hugging Face and TransformerLens (output_logits_soft_cap) do.
         if (Config.FinalLogitSoftCap is { } cap && !uncapped) Activations.SoftCap(logits, logits, cap);
-        return logits;
+        return memory;
     }
 
     // ---- small helpers -------------------------------------------------------------------------------------------

@@ -50,6 +50,32 @@ public static class HugePageArrays
         return array;
     }
 
+    /// <summary>
+    /// <paramref name="length"/> floats whose elements are not set, for a fresh large result such as a forward's logits:
+    /// where huge pages can be requested, the buffer starts on a 2 MiB boundary inside a slightly larger pinned array and
+    /// is advised up to the boundary past its end, so all of it, edges included, faults in 2 MiB pages. Elsewhere, and
+    /// for small lengths, it is a plain array of exactly that length.
+    /// </summary>
+    /// <remarks>
+    /// <see cref="Uninitialized"/> can only advise an array's aligned interior: the up to 2 MiB at each end share their
+    /// huge page with the array's header or its neighbours and fault per 4 KiB. For GPT-2 small's 1×128 logits (25.7 MB,
+    /// fresh every forward) that was ~400 faults of 12.6 µs per forward, ~5 ms of a ~110 ms forward; aligned, the forward
+    /// took 86 faults. The price is up to 4 MiB of address space per buffer that is never touched (so never resident),
+    /// plus the unused end of the last huge page (under 2 MiB).
+    /// </remarks>
+    public static unsafe Memory<float> UninitializedAligned(int length)
+    {
+        long bytes = (long)length * sizeof(float);
+        long advisedBytes = (bytes + HugePage - 1) & ~(long)(HugePage - 1);
+        long totalFloats = (advisedBytes + HugePage) / sizeof(float);
+        if (bytes < MinBytes || s_madvise == null || totalFloats > Array.MaxLength) return Uninitialized(length);
+        var array = GC.AllocateUninitializedArray<float>((int)totalFloats, pinned: true);
+        nint start = (nint)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(array));
+        nint first = (start + HugePage - 1) & ~(HugePage - 1);
+        _ = s_madvise(first, (nuint)advisedBytes, MadvHugepage); // inside the array: first − start < 2 MiB
+        return array.AsMemory((int)((first - start) / sizeof(float)), length);
+    }
+
     private static unsafe void Advise(float[] array)
     {
         if (s_madvise == null) return;

@@ -62,6 +62,36 @@ public class HugePageArraysTests
         GC.KeepAlive(array);
     }
 
+    /// <summary>
+    /// An aligned buffer has exactly its length, holds what is written to all of it, and where huge pages are offered
+    /// on request starts on a 2 MiB boundary in a mapping advised MADV_HUGEPAGE at both ends, so no part of it
+    /// faults per 4 KiB. Small lengths are plain arrays.
+    /// </summary>
+    [Theory]
+    [InlineData(0)]
+    [InlineData(7)]
+    [InlineData(Large)]
+    [InlineData(Large + 12_345)]
+    public unsafe void AlignedBuffersStartOnAHugePageBoundaryWhereTheSystemOffersThemOnRequest(int length)
+    {
+        string mode = File.Exists("/sys/kernel/mm/transparent_hugepage/enabled") ? File.ReadAllText("/sys/kernel/mm/transparent_hugepage/enabled") : "";
+        bool onRequest = OperatingSystem.IsLinux() && mode.Contains("[madvise]");
+        var memory = HugePageArrays.UninitializedAligned(length);
+        Assert.Equal(length, memory.Length);
+        var span = memory.Span;
+        for (int i = 0; i < span.Length; i++) span[i] = i;
+        for (int i = 0; i < span.Length; i += 4099) Assert.Equal((float)i, span[i]);
+        if (length > 0) Assert.Equal((float)(length - 1), span[^1]);
+        if (onRequest && (long)length * sizeof(float) >= HugePageArrays.MinBytes)
+        {
+            nint first = (nint)Unsafe.AsPointer(ref MemoryMarshal.GetReference(span));
+            Assert.Equal(0, first % (2 << 20));
+            Assert.Contains(" hg", " " + VmFlagsAt(first));
+            Assert.Contains(" hg", " " + VmFlagsAt(first + (nint)((long)length * sizeof(float)) - 1));
+        }
+        GC.KeepAlive(memory);
+    }
+
     /// <summary>The VmFlags line of the /proc/self/smaps mapping that holds <paramref name="address"/>, or null.</summary>
     private static string? VmFlagsAt(nint address)
     {
