@@ -60,7 +60,7 @@ public static class HugePageArrays
     /// <see cref="Uninitialized"/> can only advise an array's aligned interior: the up to 2 MiB at each end share their
     /// huge page with the array's header or its neighbours and fault per 4 KiB. For GPT-2 small's 1×128 logits (25.7 MB,
     /// fresh every forward) that was ~400 faults of 12.6 µs per forward, ~5 ms of a ~110 ms forward; aligned, the forward
-    /// took 86 faults. The price is up to 4 MiB of address space per buffer that is never touched (so never resident),
+    /// took 82. The price is up to 4 MiB of address space per buffer that is never touched (so never resident),
     /// plus the unused end of the last huge page (under 2 MiB).
     /// </remarks>
     public static unsafe Memory<float> UninitializedAligned(int length)

@@ -33,7 +33,7 @@ public class PackedGemmBTests
     [InlineData(false, true, 128, 768, 200, 1)] // few-rows order: nn.Linear layout [out, in]
     [InlineData(false, false, 128, 200, 771, 2)] // few-rows order, Conv1D layout [in, out], depth of three slices
     [InlineData(true, true, 37, 45, 33, 1)] // a narrow edge panel (45 = 32 + 13) and a short edge tile
-    [InlineData(false, true, 300, 333, 900, 2)] // few-rows order over more rows than one A block
+    [InlineData(false, true, 300, 333, 900, 2)] // few-rows order, with more rows than its old limit (192)
     [InlineData(false, true, 1100, 333, 300, 2)] // general order: row parts over the shared packed block
     [InlineData(false, false, 700, 150, 300, 1)] // general order on one thread
     [InlineData(false, true, 13, 4099, 96, 2)] // wider than one nc block: blocks start mid-way through the panels

@@ -31,7 +31,7 @@ internal static class GemmBlocking
 
     /// <summary>
     /// Most floats of packed A for the few-rows order when a product split over threads has at most
-    /// <see cref="FewRowsMaxRows"/> rows, however deep (8 MiB, in L3: 128 tokens × depth 16,384, or 1,024 × 2,048).
+    /// <see cref="FewRowsMaxRows"/> rows, however deep (8 MiB, in L3: about 128 tokens × depth 16,000, or 1,000 × 2,048).
     /// The few-rows order gives each thread column strips, and each B panel, just packed, serves every tile while the
     /// next panel's B is fetched from memory through the kernel's depth loop; the general order packs each kc×nc block of
     /// B in a phase of its own, in which both threads wait on memory, and every row part then reads the packed panels
@@ -43,9 +43,10 @@ internal static class GemmBlocking
     /// <summary>
     /// Most rows of a product split over threads that takes the few-rows order (with packed A within
     /// <see cref="FewRowsMaxPackedA"/>). Was <see cref="Mc"/> (192). GPT-2 small's forward with it at 1,024 against 192,
-    /// alternating forwards in one process (`bench forward-profile --compare-few-rows`, 3 December 2026): 0.90–0.93× at
-    /// 1×512, 0.96–0.97× at 1×1024 and 8×128; at 16×128 (2,048 rows) the two orders timed alike, so the limit stays
-    /// at 1,024. Settable only so that benchmark can compare the two in one process.
+    /// alternating forwards in one process (`bench forward-profile --compare-few-rows`, 3 December 2026, medians):
+    /// 0.82× at 1×256, 0.91× at 1×512, 0.92× at 1×1024, 0.93× at 8×128; the Llama-3.2-1B shape's at 1×512 0.96×. At
+    /// 16×128 (2,048 rows) the two orders timed alike, so the limit stays at 1,024. Settable only so that benchmark
+    /// can compare the two in one process.
     /// </summary>
     internal static int FewRowsMaxRows { get; set; } = DefaultFewRowsMaxRows;
 
