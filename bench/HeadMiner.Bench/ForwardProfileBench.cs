@@ -7,7 +7,7 @@ using HeadMiner.Tensors.Kernels.GemmParts;
 namespace HeadMiner.Bench;
 
 /// <summary>
-/// `forward-profile [--dir D] [--precision fp32|bf16] [--forwards N] [--tokens T] [--batch B] [--compare-packing|--compare-few-rows]`: N forwards of B
+/// `forward-profile [--dir D] [--precision fp32|bf16] [--forwards N] [--tokens T] [--batch B] [--compare-packing|--compare-few-rows|--compare-page-cache]`: N forwards of B
 /// sequences of T seeded random tokens (default the Llama-3.2-1B-shaped BF16 checkpoint of <see cref="ScaleCheckpoints"/>, 1×128),
 /// each timed, then each of that model's weight products timed alone at the same row count (same kernels, same
 /// precision), so the forward's time splits into GEMMs and the rest (attention, norms, rotary, activations). Meant to
@@ -17,6 +17,8 @@ namespace HeadMiner.Bench;
 /// (above <see cref="PackedWeights.MaxRows"/> rows both run the same path: the comparison then measures noise).
 /// --compare-few-rows: likewise, the GEMM's few-rows order up to <see cref="GemmBlocking.DefaultFewRowsMaxRows"/> rows
 /// against the earlier limit of <see cref="GemmBlocking.Mc"/> rows, in alternating forwards, logits checked identical.
+/// --compare-page-cache: the forward on two fresh copies of the checkpoint, one cached in 2 MiB folios and one in small
+/// ones (see ComparePageCache), alternating, logits checked identical.
 /// </summary>
 public static class ForwardProfileBench
 {
@@ -37,6 +39,7 @@ public static class ForwardProfileBench
 
         if (args.Contains("--compare-packing")) return ComparePacking(dir, model, sequences, tokens, forwards);
         if (args.Contains("--compare-few-rows")) return CompareFewRows(model, sequences, tokens, forwards);
+        if (args.Contains("--compare-page-cache")) return ComparePageCache(dir, precision, sequences, tokens, forwards);
 
         double forwardMs = 0;
         if (!gemmsOnly)
@@ -53,6 +56,7 @@ public static class ForwardProfileBench
             }
             forwardMs = times.Skip(1).DefaultIfEmpty(times[0]).Min();
             Console.WriteLine($"forward best (after the first): {forwardMs:F1} ms; weight matrices packed for the GEMM: {model.PackedWeightBytes / 1e6:F0} MB");
+            Console.WriteLine($"checkpoint pages: {CheckpointPages(dir)}");
         }
         if (forwardOnly) return 0;
 
@@ -213,6 +217,93 @@ public static class ForwardProfileBench
         Console.WriteLine($"median: few rows up to {limits[0]} rows {BenchModel.Median(times[0]):F1} ms, up to {limits[1]} rows {BenchModel.Median(times[1]):F1} ms; "
             + $"ratio {BenchModel.Median(ratios):F3} (range {ratios.Min():F3}–{ratios.Max():F3}); logits identical");
         return 0;
+    }
+
+    /// <summary>
+    /// How the mapped checkpoint files of <paramref name="dir"/> sit in memory now: resident, and in 2 MiB pages
+    /// (<see cref="MappingResidency"/>). A checkpoint whose page cache holds small folios runs slower, so every
+    /// timing that depends on it should say which case it got.
+    /// </summary>
+    public static string CheckpointPages(string dir)
+    {
+        var parts = WeightFiles(dir).Select(f => (Name: Path.GetFileName(f), Pages: MappingResidency.OfFile(f)))
+            .Where(p => p.Pages is not null).Select(p => $"{p.Name}: {p.Pages}").ToList();
+        return parts.Count > 0 ? string.Join("; ", parts) : "not mapped (or no /proc/self/smaps)";
+    }
+
+    private static IEnumerable<string> WeightFiles(string dir) =>
+        Directory.EnumerateFiles(dir).Where(f => f.EndsWith(".safetensors", StringComparison.Ordinal) || f.EndsWith(".bin", StringComparison.Ordinal)).Order(StringComparer.Ordinal);
+
+    /// <summary>
+    /// The same forward on two fresh copies of the checkpoint, alternating in one process. One copy is written through
+    /// <see cref="AtomicFile"/> in 2 MiB chunks, so the page cache holds it in 2 MiB folios where the file system
+    /// allows. The other is written 64 KiB at a time, as many tools write files, and is cached in small folios. Both
+    /// are mapped the same way; only the page size under the weights differs. Logits must be identical.
+    /// </summary>
+    private static int ComparePageCache(string dir, ArithmeticPrecision precision, int sequences, int tokens, int pairs)
+    {
+        string root = Path.Combine(Path.GetTempPath(), $"headminer-bench-page-cache-{Environment.ProcessId}");
+        string[] copies = [Path.Combine(root, "2mib-writes"), Path.Combine(root, "64kib-writes")];
+        try
+        {
+            CopyCheckpoint(dir, copies[0], wholeChunks: true);
+            CopyCheckpoint(dir, copies[1], wholeChunks: false);
+            using var large = ModelLoader.Load(copies[0]);
+            using var small = ModelLoader.Load(copies[1]);
+            Transformer[] models = [large.Model, small.Model];
+            foreach (var m in models) m.Precision = precision;
+            var rng = new SeededRandom(43);
+            var batch = new TokenBatch([.. Enumerable.Range(0, sequences * tokens).Select(_ => rng.NextInt(Math.Min(models[0].Config.VocabSize, 50257)))], sequences, tokens);
+            var logits = models.Select(m => m.Forward(batch).ToArray()).ToArray();
+            if (!logits[0].AsSpan().SequenceEqual(logits[1])) throw new InvalidOperationException("the two copies gave different logits");
+            string[] names = ["2 MiB writes", "64 KiB writes"];
+            for (int side = 0; side < 2; side++) Console.WriteLine($"{names[side]}: {CheckpointPages(copies[side])}");
+            var ratios = new List<double>();
+            var times = new[] { new List<double>(), new List<double>() };
+            for (int i = 0; i < pairs; i++)
+            {
+                foreach (int side in i % 2 == 0 ? new[] { 0, 1 } : [1, 0])
+                {
+                    var sw = Stopwatch.StartNew();
+                    models[side].Forward(batch);
+                    times[side].Add(sw.Elapsed.TotalMilliseconds);
+                }
+                ratios.Add(times[0][^1] / times[1][^1]);
+                Console.WriteLine($"pair {i}: {names[0]} {times[0][^1]:F1} ms, {names[1]} {times[1][^1]:F1} ms, ratio {ratios[^1]:F3}");
+            }
+            for (int side = 0; side < 2; side++) Console.WriteLine($"{names[side]}: {CheckpointPages(copies[side])}");
+            Console.WriteLine($"median: {names[0]} {BenchModel.Median(times[0]):F1} ms, {names[1]} {BenchModel.Median(times[1]):F1} ms; "
+                + $"ratio {BenchModel.Median(ratios):F3} (range {ratios.Min():F3}–{ratios.Max():F3}); logits identical");
+            return 0;
+        }
+        finally
+        {
+            if (Directory.Exists(root)) Directory.Delete(root, recursive: true);
+        }
+    }
+
+    private static void CopyCheckpoint(string from, string to, bool wholeChunks)
+    {
+        Directory.CreateDirectory(to);
+        var weights = WeightFiles(from).ToHashSet(StringComparer.Ordinal);
+        foreach (string file in Directory.EnumerateFiles(from))
+        {
+            string target = Path.Combine(to, Path.GetFileName(file));
+            if (!weights.Contains(file))
+            {
+                File.Copy(file, target);
+                continue;
+            }
+            using var source = new FileStream(file, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16);
+            if (wholeChunks)
+            {
+                AtomicFile.Write(target, stream => source.CopyTo(stream, 1 << 16));
+                continue;
+            }
+            using var plain = new FileStream(target, FileMode.CreateNew, FileAccess.Write, FileShare.None, bufferSize: 0);
+            var buffer = new byte[1 << 16];
+            for (int n; (n = source.Read(buffer)) > 0;) plain.Write(buffer.AsSpan(0, n));
+        }
     }
 
     private static string? Option(string[] args, string name)

@@ -53,6 +53,11 @@ public static class ForwardReference
         forward();
     };
 
+    // The page size under our mapped weights moves our forward's time (AlignedChunkStream, docs/PERFORMANCE.md), so the
+    // run says which case it got. Torch's copy of the weights is its own memory.
+    private static string OurCheckpointPages(string dir) =>
+        $"our mapped checkpoint: {MappingResidency.OfFile(Path.Combine(dir, "model.safetensors"))?.ToString() ?? "no /proc/self/smaps"}";
+
     private static void RunGpt2(int rounds)
     {
         string dir = BenchModel.Gpt2SmallDirectory();
@@ -84,6 +89,7 @@ public static class ForwardReference
             Console.WriteLine(rows[^1]);
         }
         Console.WriteLine();
+        Console.WriteLine(OurCheckpointPages(dir));
         Console.WriteLine("| shape | ours ms | torch eager ms | torch SDPA ms | ours / eager (range) | ours / SDPA (range) | max \\|Δ logit\\| eager / SDPA |");
         Console.WriteLine("|---|---:|---:|---:|---:|---:|---:|");
         foreach (var row in rows) Console.WriteLine(row);
@@ -127,6 +133,7 @@ public static class ForwardReference
         Console.WriteLine();
         loaded.Model.Precision = ArithmeticPrecision.Fp32;
         Console.WriteLine($"ours: {loaded.Model.Processing}; float32 arithmetic against torch float32, bf16 arithmetic ({GemmBf16.Implementation}, --precision bf16) against torch bfloat16. Logit differences against torch bfloat16 are bf16 rounding (the two round different sums), not errors.");
+        Console.WriteLine(OurCheckpointPages(dir));
         Console.WriteLine("| torch precision | ours ms | torch eager ms | torch SDPA ms | ours / eager (range) | ours / SDPA (range) | max \\|Δ logit\\| eager / SDPA |");
         Console.WriteLine("|---|---:|---:|---:|---:|---:|---:|");
         foreach (var row in rows) Console.WriteLine(row);

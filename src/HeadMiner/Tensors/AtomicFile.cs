@@ -6,6 +6,9 @@ namespace HeadMiner.Tensors;
 /// Writes files so that readers see either the old content or the complete new content, never a torn file: the data
 /// goes to a temporary file in the target's directory (same file system, so the rename is atomic), is flushed to
 /// disk, then renamed over the target. If anything fails the temporary file is deleted and the target is untouched.
+/// The data reaches the file in whole 2 MiB chunks (<see cref="AlignedChunkStream"/>), so a checkpoint written here
+/// is cached, and later mapped, in 2 MiB pages where the file system allows it. The stream given to the callback
+/// only appends: its Position is the count of bytes written, and it cannot seek.
 /// <para>The directory entry itself is not fsynced (.NET has no portable way to), so after a power loss the rename
 /// may be lost, but the target is still never half-written.</para>
 /// </summary>
@@ -37,10 +40,13 @@ public static class AtomicFile
         string temp = Path.Combine(directory, $".{Path.GetFileName(full)}.{Guid.NewGuid():N}.tmp");
         try
         {
-            using (var stream = new FileStream(temp, FileMode.CreateNew, FileAccess.Write, FileShare.None, bufferSize: 1 << 16))
+            // Unbuffered: the chunk stream already hands the file whole, aligned 2 MiB writes.
+            using (var file = new FileStream(temp, FileMode.CreateNew, FileAccess.Write, FileShare.None, bufferSize: 0))
             {
-                write(stream);
-                stream.Flush(flushToDisk: true);
+                var chunks = new AlignedChunkStream(file);
+                write(chunks);
+                chunks.Complete();
+                file.Flush(flushToDisk: true);
             }
             File.Move(temp, full, overwrite: true);
         }

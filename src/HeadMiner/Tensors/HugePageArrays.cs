@@ -76,6 +76,13 @@ public static class HugePageArrays
         return array.AsMemory((int)((first - start) / sizeof(float)), length);
     }
 
+    /// <summary>
+    /// Advises MADV_HUGEPAGE on [<paramref name="start"/>, +<paramref name="bytes"/>) (start page-aligned), for a
+    /// mapping this process made itself such as a mapped checkpoint; true if the system took the advice.
+    /// </summary>
+    internal static unsafe bool AdviseMapping(nint start, long bytes) =>
+        s_madvise != null && bytes > 0 && s_madvise(start, (nuint)bytes, MadvHugepage) == 0;
+
     private static unsafe void Advise(float[] array)
     {
         if (s_madvise == null) return;

@@ -38,6 +38,21 @@ public sealed unsafe class MappedFile : IDisposable
         byte* p = null;
         _view.SafeMemoryMappedViewHandle.AcquirePointer(ref p);
         _pointer = p + _view.PointerOffset;
+        // Pages of the file that are not cached yet come in as 2 MiB folios and are mapped by one entry per 2 MiB
+        // (the kernel's huge-page readahead for advised mappings). The GEMM reads every weight once per forward, and
+        // on 4 KiB pages each 4 KiB costs a page walk: see AlignedChunkStream for what that measured. A file already
+        // cached in small folios stays so until the cache drops it; ResidentPages tells which case a run got.
+        HugePageArrays.AdviseMapping((nint)p, Length + _view.PointerOffset);
+    }
+
+    /// <summary>
+    /// How much of the mapping is resident now, and how much of that is mapped in 2 MiB pages, from
+    /// /proc/self/smaps; null where that file does not exist (not Linux).
+    /// </summary>
+    public MappingResidency? ResidentPages()
+    {
+        if (_pointer == null) throw new ObjectDisposedException(Path);
+        return MappingResidency.Read((nint)_pointer);
     }
 
     /// <summary>The raw bytes [offset, offset+count).</summary>
