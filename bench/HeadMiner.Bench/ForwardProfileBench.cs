@@ -52,7 +52,8 @@ public static class ForwardProfileBench
                 var sw = Stopwatch.StartNew();
                 model.Forward(batch);
                 times.Add(sw.Elapsed.TotalMilliseconds);
-                Console.WriteLine($"forward {i}: {times[^1]:F1} ms");
+                // The runtime's compilations so far: tiered compilation keeps promoting methods until their 31st call.
+                Console.WriteLine($"forward {i}: {times[^1]:F1} ms; methods compiled so far {System.Runtime.JitInfo.GetCompiledMethodCount()} ({System.Runtime.JitInfo.GetCompilationTime().TotalMilliseconds:F0} ms)");
             }
             forwardMs = times.Skip(1).DefaultIfEmpty(times[0]).Min();
             Console.WriteLine($"forward best (after the first): {forwardMs:F1} ms; weight matrices packed for the GEMM: {model.PackedWeightBytes / 1e6:F0} MB");

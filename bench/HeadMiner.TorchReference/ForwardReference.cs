@@ -58,12 +58,27 @@ public static class ForwardReference
     private static string OurCheckpointPages(string dir) =>
         $"our mapped checkpoint: {MappingResidency.OfFile(Path.Combine(dir, "model.safetensors"))?.ToString() ?? "no /proc/self/smaps"}";
 
+    /// <summary>
+    /// Our forward 32 times on the first shape to be timed, so every method it calls once per forward has passed .NET's
+    /// 30-call threshold and been compiled optimised (<see cref="Interleaved.WarmUp"/>). Torch's kernels are native and
+    /// its managed wrappers are called hundreds of times per forward: its warm-up round in <see cref="Interleaved.Time"/>
+    /// is enough, and the compilations printed after each shape show whether anything was still being compiled.
+    /// </summary>
+    private static void WarmUp(Transformer ours, TokenBatch firstShape) => Interleaved.WarmUp(32, () => ours.Forward(firstShape));
+
+    private static string Compilations()
+    {
+        var (methods, ms) = Interleaved.LastTimedCompilations;
+        return $"  (methods compiled by the runtime during the timed rounds: {methods}, {ms:F0} ms of compiler time)";
+    }
+
     private static void RunGpt2(int rounds)
     {
         string dir = BenchModel.Gpt2SmallDirectory();
         Console.WriteLine($"GPT-2-small shape, float32 random weights: {dir}; {rounds} interleaved rounds per shape (ours, torch eager, torch SDPA)");
         using var loaded = ModelLoader.Load(dir);
         using var torchModel = new TorchGpt2(dir);
+        if (!s_checkOnly) WarmUp(loaded.Model, RandomTokens(1, 128, torchModel.Vocab, 42));
         var rows = new List<string>();
         foreach (var (b, l) in new[] { (1, 128), (1, 512), (8, 128), (1, 1024) })
         {
@@ -85,6 +100,7 @@ public static class ForwardReference
             double[][] t;
             using (torch.inference_mode())
                 t = Interleaved.Time(rounds, () => loaded.Model.Forward(batch), TorchCall(() => torchModel.Forward(ids, TorchAttention.Eager)), TorchCall(() => torchModel.Forward(ids, TorchAttention.Sdpa)));
+            Console.WriteLine(Compilations());
             rows.Add($"| {b}×{l} | {Interleaved.Median(t[0]):F1} | {Interleaved.Median(t[1]):F1} | {Interleaved.Median(t[2]):F1} | **{Interleaved.MedianRatio(t[0], t[1]):F2}×** ({Interleaved.RatioRange(t[0], t[1])}) | **{Interleaved.MedianRatio(t[0], t[2]):F2}×** ({Interleaved.RatioRange(t[0], t[2])}) | {eagerDiff:G2} / {sdpaDiff:G2} |");
             Console.WriteLine(rows[^1]);
         }
@@ -108,6 +124,7 @@ public static class ForwardReference
         {
             // Each side in the same arithmetic: ours in bf16 (--precision bf16) against torch bfloat16.
             loaded.Model.Precision = dtype == ScalarType.Float32 ? ArithmeticPrecision.Fp32 : ArithmeticPrecision.Bf16;
+            if (!s_checkOnly) WarmUp(loaded.Model, batch);
             var ours = loaded.Model.Forward(batch);
             // One torch copy at a time: float32 (5 GB) and bfloat16 (2.5 GB) next to ours would not fit a 24 GB machine.
             using var torchModel = new TorchLlama(dir, dtype);
@@ -127,6 +144,7 @@ public static class ForwardReference
             double[][] t;
             using (torch.inference_mode())
                 t = Interleaved.Time(rounds, () => loaded.Model.Forward(batch), TorchCall(() => torchModel.Forward(ids, TorchAttention.Eager)), TorchCall(() => torchModel.Forward(ids, TorchAttention.Sdpa)));
+            Console.WriteLine(Compilations());
             rows.Add($"| {name} | {Interleaved.Median(t[0]):F0} | {Interleaved.Median(t[1]):F0} | {Interleaved.Median(t[2]):F0} | **{Interleaved.MedianRatio(t[0], t[1]):F2}×** ({Interleaved.RatioRange(t[0], t[1])}) | **{Interleaved.MedianRatio(t[0], t[2]):F2}×** ({Interleaved.RatioRange(t[0], t[2])}) | {eagerDiff:G2} / {sdpaDiff:G2} |");
             Console.WriteLine(rows[^1]);
         }

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Runtime;
 
 namespace HeadMiner.TorchReference;
 
@@ -15,10 +16,45 @@ public static class Interleaved
     /// </summary>
     private static readonly bool s_diagnose = Environment.GetEnvironmentVariable("HEADMINER_BENCH_DIAG") == "1";
 
+    /// <summary>
+    /// Methods the runtime compiled during the last <see cref="Time"/> call's timed rounds (tiered compilation
+    /// still promoting code), and the compiler's time for them. Zero after a <see cref="WarmUp"/> that reached the steady state.
+    /// </summary>
+    public static (long Methods, double Ms) LastTimedCompilations { get; private set; }
+
+    /// <summary>
+    /// Calls <paramref name="contender"/> <paramref name="calls"/> times, then waits until the runtime's background
+    /// compiler has been idle for 300 ms (at most 10 s).
+    /// </summary>
+    /// <remarks>
+    /// Why: .NET compiles a method again, optimised, after its 30th call, on a background thread. A method that a
+    /// forward calls once, such as the forward itself, reaches that only at the 31st forward. Until then that thread
+    /// competes for the two cores with whatever is being timed: it used 120 ms of CPU during our first timed 1×128
+    /// forward, and 117 ms at the 31st forward alone (`bench forward-profile`, `JitInfo`). So each side is timed in its
+    /// steady state, as a long analysis runs it. Warm up on the input that will be timed: the optimised code is laid
+    /// out by the profile its first calls recorded, and a warm-up on 1×8 tokens left our 1×128 forward 40% slower.
+    /// </remarks>
+    public static void WarmUp(int calls, Action contender)
+    {
+        for (int i = 0; i < calls; i++) contender();
+        var waited = Stopwatch.StartNew();
+        long count = JitInfo.GetCompiledMethodCount();
+        var quietSince = Stopwatch.StartNew();
+        while (quietSince.ElapsedMilliseconds < 300 && waited.ElapsedMilliseconds < 10_000)
+        {
+            Thread.Sleep(20);
+            long now = JitInfo.GetCompiledMethodCount();
+            if (now != count) quietSince.Restart();
+            count = now;
+        }
+    }
+
     /// <summary>Per contender, the wall time of each round in milliseconds.</summary>
     public static double[][] Time(int rounds, params Action[] contenders)
     {
         foreach (var c in contenders) c();
+        long methods0 = JitInfo.GetCompiledMethodCount();
+        var jit0 = JitInfo.GetCompilationTime();
         var times = contenders.Select(_ => new double[rounds]).ToArray();
         for (int r = 0; r < rounds; r++)
             for (int i = 0; i < contenders.Length; i++)
@@ -37,6 +73,7 @@ public static class Interleaved
                         + $"collections gen0 {GC.CollectionCount(0) - gen0} gen2 {GC.CollectionCount(2) - gen2}; threads: {string.Join(", ", threads.Select(t => $"{t.Key} {t.Ms:F0} ms"))}");
                 }
             }
+        LastTimedCompilations = (JitInfo.GetCompiledMethodCount() - methods0, (JitInfo.GetCompilationTime() - jit0).TotalMilliseconds);
         return times;
     }
 
