@@ -58,6 +58,7 @@ public static class ForwardProfileBench
             forwardMs = times.Skip(1).DefaultIfEmpty(times[0]).Min();
             Console.WriteLine($"forward best (after the first): {forwardMs:F1} ms; weight matrices packed for the GEMM: {model.PackedWeightBytes / 1e6:F0} MB");
             Console.WriteLine($"checkpoint pages: {CheckpointPages(dir)}");
+            Console.WriteLine($"GC: gen0 {GC.CollectionCount(0)}, gen1 {GC.CollectionCount(1)}, gen2 {GC.CollectionCount(2)}, pauses {GC.GetTotalPauseDuration().TotalMilliseconds:F0} ms, allocated {GC.GetTotalAllocatedBytes() >> 20} MiB");
         }
         if (forwardOnly) return 0;
 

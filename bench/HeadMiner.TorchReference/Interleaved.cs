@@ -31,8 +31,9 @@ public static class Interleaved
     /// forward calls once, such as the forward itself, reaches that only at the 31st forward. Until then that thread
     /// competes for the two cores with whatever is being timed: it used 120 ms of CPU during our first timed 1×128
     /// forward, and 117 ms at the 31st forward alone (`bench forward-profile`, `JitInfo`). So each side is timed in its
-    /// steady state, as a long analysis runs it. Warm up on the input that will be timed: the optimised code is laid
-    /// out by the profile its first calls recorded, and a warm-up on 1×8 tokens left our 1×128 forward 40% slower.
+    /// steady state, as a long analysis runs it. Warm up on the input that will be timed: a different size takes other
+    /// paths (the GEMM picks its order by row count). After 32 forwards on 1×8 tokens, the first 1×128 forwards still
+    /// compiled ~185 more methods and took 140–175 ms, against ~115 ms in the steady state (`forward-profile`, a scratch warm-up).
     /// </remarks>
     public static void WarmUp(int calls, Action contender)
     {
