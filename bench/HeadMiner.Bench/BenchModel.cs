@@ -86,4 +86,17 @@ public static class BenchModel
         times.Sort();
         return (times[0], times[times.Count / 2]);
     }
+
+    /// <summary>
+    /// Where most of a resident checkpoint is mapped per 4 KiB although the system offers huge pages, the file was
+    /// cached that way before this run (written in small chunks, or copied) and stays so until its cache is dropped.
+    /// </summary>
+    public static string SmallPagesHint(string path, MappingResidency pages)
+    {
+        const string thp = "/sys/kernel/mm/transparent_hugepage/enabled";
+        bool offered = File.Exists(thp) && !File.ReadAllText(thp).Contains("[never]", StringComparison.Ordinal);
+        return offered && pages.ResidentBytes > 0 && pages.HugePageBytes < pages.ResidentBytes / 2
+            ? $" (mostly 4 KiB pages: the file was cached so before this run; `dd if={path} iflag=nocache count=0` drops its cache, and the next run reads it in 2 MiB pages)"
+            : "";
+    }
 }

@@ -228,8 +228,8 @@ public static class ForwardProfileBench
     /// </summary>
     public static string CheckpointPages(string dir)
     {
-        var parts = WeightFiles(dir).Select(f => (Name: Path.GetFileName(f), Pages: MappingResidency.OfFile(f)))
-            .Where(p => p.Pages is not null).Select(p => $"{p.Name}: {p.Pages}").ToList();
+        var parts = WeightFiles(dir).Select(f => (Path: f, Pages: MappingResidency.OfFile(f)))
+            .Where(p => p.Pages is not null).Select(p => $"{Path.GetFileName(p.Path)}: {p.Pages}{BenchModel.SmallPagesHint(p.Path, p.Pages!)}").ToList();
         return parts.Count > 0 ? string.Join("; ", parts) : "not mapped (or no /proc/self/smaps)";
     }
 

@@ -55,8 +55,12 @@ public static class ForwardReference
 
     // The page size under our mapped weights moves our forward's time (AlignedChunkStream, docs/PERFORMANCE.md), so the
     // run says which case it got. Torch's copy of the weights is its own memory.
-    private static string OurCheckpointPages(string dir) =>
-        $"our mapped checkpoint: {MappingResidency.OfFile(Path.Combine(dir, "model.safetensors"))?.ToString() ?? "no /proc/self/smaps"}";
+    private static string OurCheckpointPages(string dir)
+    {
+        string path = Path.Combine(dir, "model.safetensors");
+        var pages = MappingResidency.OfFile(path);
+        return pages is null ? "our mapped checkpoint: no /proc/self/smaps" : $"our mapped checkpoint: {pages}{BenchModel.SmallPagesHint(path, pages)}";
+    }
 
     /// <summary>
     /// Our forward 32 times on the first shape to be timed, so every method it calls once per forward has passed .NET's
