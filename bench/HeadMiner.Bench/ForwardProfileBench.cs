@@ -44,8 +44,7 @@ public static class ForwardProfileBench
         double forwardMs = 0;
         if (!gemmsOnly)
         {
-            var rng = new SeededRandom(43);
-            var batch = new TokenBatch([.. Enumerable.Range(0, sequences * tokens).Select(_ => rng.NextInt(Math.Min(c.VocabSize, 50257)))], sequences, tokens);
+            var batch = RandomBatch(c.VocabSize, sequences, tokens);
             var times = new List<double>();
             for (int i = 0; i < forwards; i++)
             {
@@ -123,25 +122,13 @@ public static class ForwardProfileBench
         unpacked.Precision = packed.Precision;
         unpacked.PackedWeightBudgetBytes = 0;
         packed.PackedWeightBudgetBytes = Math.Max(packed.PackedWeightBudgetBytes, PackedWeights.DefaultBudgetBytes);
-        var rng = new SeededRandom(43);
-        var batch = new TokenBatch([.. Enumerable.Range(0, sequences * tokens).Select(_ => rng.NextInt(Math.Min(packed.Config.VocabSize, 50257)))], sequences, tokens);
+        var batch = RandomBatch(packed.Config.VocabSize, sequences, tokens);
         packed.Forward(batch);
         var first = packed.Forward(batch).ToArray(); // the second product of each weight packs it
         var reference = unpacked.Forward(batch).ToArray();
         if (!first.AsSpan().SequenceEqual(reference)) throw new InvalidOperationException("packed and unpacked forwards differ");
-        var ratios = new List<double>();
-        var times = (Packed: new List<double>(), Unpacked: new List<double>());
-        for (int i = 0; i < pairs; i++)
-        {
-            // Alternate which goes first, so a slow spell does not always hit the same one.
-            double a, b;
-            if (i % 2 == 0) { a = Time(packed, batch); b = Time(unpacked, batch); }
-            else { b = Time(unpacked, batch); a = Time(packed, batch); }
-            times.Packed.Add(a);
-            times.Unpacked.Add(b);
-            ratios.Add(a / b);
-            Console.WriteLine($"pair {i}: packed once {a:F1} ms, packed per product {b:F1} ms, ratio {a / b:F3}");
-        }
+        Transformer[] sides = [packed, unpacked];
+        string summary = AlternatingForwards(pairs, ["packed once", "packed per product"], side => sides[side].Forward(batch));
         // The weight products alone, each over all layers' own weights (so they come from memory as in a forward).
         int rows = sequences * tokens;
         var c = packed.Config;
@@ -171,16 +158,8 @@ public static class ForwardProfileBench
             Console.WriteLine($"{name} {rows}×{inDim}×{outDim} × {opsPacked.Length}: packed once / per product {BenchModel.Median(productRatios):F3} (range {productRatios.Min():F3}–{productRatios.Max():F3})");
         }
 
-        Console.WriteLine($"median: packed once {BenchModel.Median(times.Packed):F1} ms ({packed.PackedWeightBytes / 1e6:F0} MB packed), per product {BenchModel.Median(times.Unpacked):F1} ms; "
-            + $"ratio {BenchModel.Median(ratios):F3} (range {ratios.Min():F3}–{ratios.Max():F3}); logits identical");
+        Console.WriteLine($"{summary}; {packed.PackedWeightBytes / 1e6:F0} MB packed; logits identical");
         return 0;
-
-        static double Time(Transformer model, TokenBatch batch)
-        {
-            var sw = Stopwatch.StartNew();
-            model.Forward(batch);
-            return sw.Elapsed.TotalMilliseconds;
-        }
     }
 
     /// <summary>
@@ -190,34 +169,21 @@ public static class ForwardProfileBench
     private static int CompareFewRows(Transformer model, int sequences, int tokens, int pairs)
     {
         int[] limits = [GemmBlocking.DefaultFewRowsMaxRows, GemmBlocking.Mc];
-        var rng = new SeededRandom(43);
-        var batch = new TokenBatch([.. Enumerable.Range(0, sequences * tokens).Select(_ => rng.NextInt(Math.Min(model.Config.VocabSize, 50257)))], sequences, tokens);
-        var logits = limits.Select(limit => { GemmBlocking.FewRowsMaxRows = limit; return model.Forward(batch).ToArray(); }).ToArray();
-        if (!logits[0].AsSpan().SequenceEqual(logits[1])) throw new InvalidOperationException("the two GEMM orders gave different logits");
-        var ratios = new List<double>();
-        var times = limits.Select(_ => new List<double>()).ToArray();
+        var batch = RandomBatch(model.Config.VocabSize, sequences, tokens);
         try
         {
-            for (int i = 0; i < pairs; i++)
+            var logits = limits.Select(limit => { GemmBlocking.FewRowsMaxRows = limit; return model.Forward(batch).ToArray(); }).ToArray();
+            if (!logits[0].AsSpan().SequenceEqual(logits[1])) throw new InvalidOperationException("the two GEMM orders gave different logits");
+            Console.WriteLine(AlternatingForwards(pairs, [$"few rows up to {limits[0]} rows", $"up to {limits[1]} rows"], side =>
             {
-                // Alternate which goes first, so a slow spell does not always hit the same one.
-                foreach (int side in i % 2 == 0 ? new[] { 0, 1 } : [1, 0])
-                {
-                    GemmBlocking.FewRowsMaxRows = limits[side];
-                    var sw = Stopwatch.StartNew();
-                    model.Forward(batch);
-                    times[side].Add(sw.Elapsed.TotalMilliseconds);
-                }
-                ratios.Add(times[0][^1] / times[1][^1]);
-                Console.WriteLine($"pair {i}: few rows up to {limits[0]} rows {times[0][^1]:F1} ms, up to {limits[1]} rows {times[1][^1]:F1} ms, ratio {ratios[^1]:F3}");
-            }
+                GemmBlocking.FewRowsMaxRows = limits[side];
+                model.Forward(batch);
+            }) + "; logits identical");
         }
         finally
         {
             GemmBlocking.FewRowsMaxRows = GemmBlocking.DefaultFewRowsMaxRows;
         }
-        Console.WriteLine($"median: few rows up to {limits[0]} rows {BenchModel.Median(times[0]):F1} ms, up to {limits[1]} rows {BenchModel.Median(times[1]):F1} ms; "
-            + $"ratio {BenchModel.Median(ratios):F3} (range {ratios.Min():F3}–{ratios.Max():F3}); logits identical");
         return 0;
     }
 
@@ -254,28 +220,14 @@ public static class ForwardProfileBench
             using var small = ModelLoader.Load(copies[1]);
             Transformer[] models = [large.Model, small.Model];
             foreach (var m in models) m.Precision = precision;
-            var rng = new SeededRandom(43);
-            var batch = new TokenBatch([.. Enumerable.Range(0, sequences * tokens).Select(_ => rng.NextInt(Math.Min(models[0].Config.VocabSize, 50257)))], sequences, tokens);
+            var batch = RandomBatch(models[0].Config.VocabSize, sequences, tokens);
             var logits = models.Select(m => m.Forward(batch).ToArray()).ToArray();
             if (!logits[0].AsSpan().SequenceEqual(logits[1])) throw new InvalidOperationException("the two copies gave different logits");
             string[] names = ["2 MiB writes", "64 KiB writes"];
             for (int side = 0; side < 2; side++) Console.WriteLine($"{names[side]}: {CheckpointPages(copies[side])}");
-            var ratios = new List<double>();
-            var times = new[] { new List<double>(), new List<double>() };
-            for (int i = 0; i < pairs; i++)
-            {
-                foreach (int side in i % 2 == 0 ? new[] { 0, 1 } : [1, 0])
-                {
-                    var sw = Stopwatch.StartNew();
-                    models[side].Forward(batch);
-                    times[side].Add(sw.Elapsed.TotalMilliseconds);
-                }
-                ratios.Add(times[0][^1] / times[1][^1]);
-                Console.WriteLine($"pair {i}: {names[0]} {times[0][^1]:F1} ms, {names[1]} {times[1][^1]:F1} ms, ratio {ratios[^1]:F3}");
-            }
+            string summary = AlternatingForwards(pairs, names, side => models[side].Forward(batch));
             for (int side = 0; side < 2; side++) Console.WriteLine($"{names[side]}: {CheckpointPages(copies[side])}");
-            Console.WriteLine($"median: {names[0]} {BenchModel.Median(times[0]):F1} ms, {names[1]} {BenchModel.Median(times[1]):F1} ms; "
-                + $"ratio {BenchModel.Median(ratios):F3} (range {ratios.Min():F3}–{ratios.Max():F3}); logits identical");
+            Console.WriteLine(summary + "; logits identical");
             return 0;
         }
         finally
@@ -306,6 +258,36 @@ public static class ForwardProfileBench
             var buffer = new byte[1 << 16];
             for (int n; (n = source.Read(buffer)) > 0;) plain.Write(buffer.AsSpan(0, n));
         }
+    }
+
+    /// <summary>
+    /// Times <paramref name="forward"/>(0) and (1) once per pair, the first side alternating, so a slow spell does not
+    /// always hit the same one; prints each pair and returns the medians and the median ratio (side 0 / side 1).
+    /// </summary>
+    private static string AlternatingForwards(int pairs, string[] names, Action<int> forward)
+    {
+        var times = new[] { new List<double>(), new List<double>() };
+        var ratios = new List<double>();
+        for (int i = 0; i < pairs; i++)
+        {
+            foreach (int side in i % 2 == 0 ? new[] { 0, 1 } : [1, 0])
+            {
+                var sw = Stopwatch.StartNew();
+                forward(side);
+                times[side].Add(sw.Elapsed.TotalMilliseconds);
+            }
+            ratios.Add(times[0][^1] / times[1][^1]);
+            Console.WriteLine($"pair {i}: {names[0]} {times[0][^1]:F1} ms, {names[1]} {times[1][^1]:F1} ms, ratio {ratios[^1]:F3}");
+        }
+        return $"median: {names[0]} {BenchModel.Median(times[0]):F1} ms, {names[1]} {BenchModel.Median(times[1]):F1} ms; "
+            + $"ratio {BenchModel.Median(ratios):F3} (range {ratios.Min():F3}–{ratios.Max():F3})";
+    }
+
+    /// <summary>Seeded random tokens (ids below 50,257, so every vocabulary here has them), <paramref name="sequences"/> × <paramref name="tokens"/>.</summary>
+    private static TokenBatch RandomBatch(int vocabSize, int sequences, int tokens)
+    {
+        var rng = new SeededRandom(43);
+        return new TokenBatch([.. Enumerable.Range(0, sequences * tokens).Select(_ => rng.NextInt(Math.Min(vocabSize, 50257)))], sequences, tokens);
     }
 
     private static string? Option(string[] args, string name)

@@ -72,15 +72,16 @@ public static class HugePageArrays
         var array = GC.AllocateUninitializedArray<float>((int)totalFloats, pinned: true);
         nint start = (nint)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(array));
         nint first = (start + HugePage - 1) & ~(HugePage - 1);
-        _ = s_madvise(first, (nuint)advisedBytes, MadvHugepage); // inside the array: first − start < 2 MiB
+        AdviseRange(first, advisedBytes); // inside the array: first − start < 2 MiB
         return array.AsMemory((int)((first - start) / sizeof(float)), length);
     }
 
     /// <summary>
-    /// Advises MADV_HUGEPAGE on [<paramref name="start"/>, +<paramref name="bytes"/>) (start page-aligned), for a
-    /// mapping this process made itself such as a mapped checkpoint; true if the system took the advice.
+    /// Advises MADV_HUGEPAGE on [<paramref name="start"/>, +<paramref name="bytes"/>) (start page-aligned), memory of
+    /// this process's own such as a mapped checkpoint; true if the system took the advice. A hint: where THP is off
+    /// or the call is unavailable nothing changes.
     /// </summary>
-    internal static unsafe bool AdviseMapping(nint start, long bytes) =>
+    internal static unsafe bool AdviseRange(nint start, long bytes) =>
         s_madvise != null && bytes > 0 && s_madvise(start, (nuint)bytes, MadvHugepage) == 0;
 
     private static unsafe void Advise(float[] array)
@@ -89,8 +90,7 @@ public static class HugePageArrays
         nint start = (nint)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(array));
         nint end = start + (nint)((long)array.Length * sizeof(float));
         nint first = (start + HugePage - 1) & ~(HugePage - 1), last = end & ~(HugePage - 1);
-        if (last - first < HugePage) return;
-        _ = s_madvise(first, (nuint)(last - first), MadvHugepage); // a hint: EINVAL where THP is off changes nothing
+        if (last - first >= HugePage) AdviseRange(first, last - first);
     }
 
     private static unsafe delegate* unmanaged<nint, nuint, int, int> ResolveMadvise()

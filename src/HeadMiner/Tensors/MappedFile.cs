@@ -42,7 +42,7 @@ public sealed unsafe class MappedFile : IDisposable
         // (the kernel's huge-page readahead for advised mappings). The GEMM reads every weight once per forward, and
         // on 4 KiB pages each 4 KiB costs a page walk: see AlignedChunkStream for what that measured. A file already
         // cached in small folios stays so until the cache drops it; ResidentPages tells which case a run got.
-        HugePageArrays.AdviseMapping((nint)p, Length + _view.PointerOffset);
+        HugePageArrays.AdviseRange((nint)p, Length + _view.PointerOffset);
     }
 
     /// <summary>
