@@ -5,7 +5,7 @@ public static class BenchRegistry
 {
     private static readonly Dictionary<string, (string Description, Func<string[], int> Run)> Benchmarks = new()
     {
-        ["gemm"] = ("fp32 GEMM vs OpenBLAS, 1 and 2 threads (--quick: fewer repetitions)", GemmBench.Run),
+        ["gemm"] = ("fp32 GEMM vs OpenBLAS, 1 and 2 threads (--quick: fewer repetitions; --strided-weights: GPT-2's [in, out] weights at their row stride and 64 B longer)", GemmBench.Run),
         ["forward"] = ("GPT-2-small-shaped forward vs PyTorch on the same weights; peak RSS after load", ForwardBench.Run),
         ["patching"] = ("layer × head × position patching sweep: optimised vs naive loop vs PyTorch", PatchingBench.Run),
         ["cache"] = ("full activation cache memory (float32, half) and run-with-cache cost", CacheBench.Run),

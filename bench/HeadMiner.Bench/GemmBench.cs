@@ -23,6 +23,7 @@ public static unsafe class GemmBench
 
     public static int Run(string[] args)
     {
+        if (args.Contains("--strided-weights")) return StridedWeights(args.Contains("--quick") ? 10 : 30);
         bool quick = args.Contains("--quick");
         int repetitions = quick ? 3 : 10;
         double minSecondsPerRepetition = quick ? 0.03 : 0.1;
@@ -89,6 +90,44 @@ public static unsafe class GemmBench
             }
             Console.WriteLine($"{line} {blas1,9:0.0} {ours1 / blas1,6:0.00} {ours2,9:0.0} {blas2,9:0.0} {ours2 / blas2,6:0.00}  {MaxRelativeDifference(ours, theirs):0.0e+0}");
         }
+    }
+
+    /// <summary>
+    /// `gemm --strided-weights`: GPT-2 small's four weight products at 128 rows, each over 24 distinct [in, out] weights
+    /// (so B comes from memory, as in a forward), with the weights at their own row stride (768, 2,304 or 3,072 floats:
+    /// multiples of 3 KiB) and at a stride 16 floats (64 bytes) longer, alternating in one process. The checkpoint's
+    /// layout fixes the stride; this shows what it costs. Prints the median time ratio over the rounds.
+    /// </summary>
+    private static int StridedWeights(int rounds)
+    {
+        const int m = 128, weights = 24, pad = 16;
+        Console.WriteLine($"gemm --strided-weights: {m} rows × {weights} distinct weights per product, {WorkerPool.MaxThreads} threads, {rounds} rounds");
+        Console.WriteLine($"{"product",-28} {"ms, own stride",15} {"ms, +64 B",10} {"+64 B / own, median (range)",28}");
+        foreach (var (name, k, n) in new[] { ("c_attn 128×768×2304", 768, 2304), ("attn c_proj 128×768×768", 768, 768), ("c_fc 128×768×3072", 768, 3072), ("mlp c_proj 128×3072×768", 3072, 768) })
+        {
+            var random = new SeededRandom(11);
+            var a = new float[m * k];
+            random.FillNormal(a, 1);
+            float[][] Weights(int ldb) => [.. Enumerable.Range(0, weights).Select(_ => { var w = HugePageArrays.Uninitialized(k * ldb); random.FillNormal(w, 1); return w; })];
+            float[][] own = Weights(n), longer = Weights(n + pad);
+            var c = new float[m * n];
+            double Time(float[][] bs, int ldb)
+            {
+                long start = Stopwatch.GetTimestamp();
+                foreach (var b in bs) Gemm.Multiply(false, false, m, n, k, 1, a, k, b, ldb, 0, c, n);
+                return Stopwatch.GetElapsedTime(start).TotalMilliseconds;
+            }
+            for (int w = 0; w < 3; w++) { Time(own, n); Time(longer, n + pad); }
+            var ownMs = new List<double>(); var longerMs = new List<double>(); var ratios = new List<double>();
+            for (int r = 0; r < rounds; r++)
+            {
+                ownMs.Add(Time(own, n));
+                longerMs.Add(Time(longer, n + pad));
+                ratios.Add(longerMs[^1] / ownMs[^1]);
+            }
+            Console.WriteLine($"{name,-28} {BenchModel.Median(ownMs),15:F2} {BenchModel.Median(longerMs),10:F2} {$"{BenchModel.Median(ratios):F3} ({ratios.Min():F2}–{ratios.Max():F2})",28}");
+        }
+        return 0;
     }
 
     /// <summary>GFLOP/s of back-to-back calls for at least minSeconds, after one untimed warm-up call.</summary>

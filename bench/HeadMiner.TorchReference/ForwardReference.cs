@@ -55,6 +55,28 @@ public static class ForwardReference
 
     // The page size under our mapped weights moves our forward's time (AlignedChunkStream, docs/PERFORMANCE.md), so the
     // run says which case it got. Torch's copy of the weights is its own memory.
+    /// <summary>
+    /// The process's anonymous memory and the part of it on 2 MiB pages (/proc/self/smaps_rollup), read while the torch
+    /// model holds its weights: torch's copies of them are anonymous memory, which LibTorch puts on huge pages only with
+    /// THP_MEM_ALLOC_ENABLE=1 (run.sh --torch-huge-pages) where THP is in "madvise" mode. Printed because torch's forward
+    /// time moves by up to 2× from one process to the next (PERFORMANCE.md), and its pages were a suspect; with the
+    /// switch it moved as much.
+    /// </summary>
+    private static string AnonymousPages()
+    {
+        const string path = "/proc/self/smaps_rollup";
+        if (!File.Exists(path)) return "anonymous memory: no /proc/self/smaps_rollup";
+        long anonymous = 0, huge = 0;
+        foreach (string line in File.ReadLines(path))
+        {
+            var parts = line.Split(' ', StringSplitOptions.RemoveEmptyEntries);
+            if (parts.Length < 2 || !long.TryParse(parts[1], out long kib)) continue;
+            if (parts[0] == "Anonymous:") anonymous = kib;
+            else if (parts[0] == "AnonHugePages:") huge = kib;
+        }
+        return $"anonymous memory (torch's weights, both sides' activations): {anonymous >> 10} MiB, {huge >> 10} MiB of it in 2 MiB pages";
+    }
+
     private static string OurCheckpointPages(string dir)
     {
         string path = Path.Combine(dir, "model.safetensors");
@@ -110,6 +132,7 @@ public static class ForwardReference
         }
         Console.WriteLine();
         Console.WriteLine(OurCheckpointPages(dir));
+        Console.WriteLine(AnonymousPages());
         Console.WriteLine("| shape | ours ms | torch eager ms | torch SDPA ms | ours / eager (range) | ours / SDPA (range) | max \\|Δ logit\\| eager / SDPA |");
         Console.WriteLine("|---|---:|---:|---:|---:|---:|---:|");
         foreach (var row in rows) Console.WriteLine(row);
@@ -149,6 +172,7 @@ public static class ForwardReference
             using (torch.inference_mode())
                 t = Interleaved.Time(rounds, () => loaded.Model.Forward(batch), TorchCall(() => torchModel.Forward(ids, TorchAttention.Eager)), TorchCall(() => torchModel.Forward(ids, TorchAttention.Sdpa)));
             Console.WriteLine(Compilations());
+            Console.WriteLine($"  {AnonymousPages()}");
             rows.Add($"| {name} | {Interleaved.Median(t[0]):F0} | {Interleaved.Median(t[1]):F0} | {Interleaved.Median(t[2]):F0} | **{Interleaved.MedianRatio(t[0], t[1]):F2}×** ({Interleaved.RatioRange(t[0], t[1])}) | **{Interleaved.MedianRatio(t[0], t[2]):F2}×** ({Interleaved.RatioRange(t[0], t[2])}) | {eagerDiff:G2} / {sdpaDiff:G2} |");
             Console.WriteLine(rows[^1]);
         }

@@ -33,6 +33,7 @@ public static class ReferenceRegistry
         torch.set_num_threads(threads);
         Console.WriteLine($"LibTorch {torch.__version__} (TorchSharp) in this process; {threads} threads each side; inference mode for forwards; "
             + $"LD_PRELOAD={Environment.GetEnvironmentVariable("LD_PRELOAD") ?? "(none)"}; OPENBLAS_CORETYPE={Environment.GetEnvironmentVariable("OPENBLAS_CORETYPE") ?? "(unset)"}; "
+            + $"THP_MEM_ALLOC_ENABLE={Environment.GetEnvironmentVariable("THP_MEM_ALLOC_ENABLE") ?? "(unset)"}; "
             + $"load average {(File.Exists("/proc/loadavg") ? string.Join(' ', File.ReadAllText("/proc/loadavg").Split(' ').Take(3)) : "unknown")}; {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC");
         var names = args[0] == "all" ? Comparisons.Keys.ToArray() : [args[0]];
         int rc = 0;
