@@ -53,8 +53,6 @@ public static class ForwardReference
         forward();
     };
 
-    // The page size under our mapped weights moves our forward's time (AlignedChunkStream, docs/PERFORMANCE.md), so the
-    // run says which case it got. Torch's copy of the weights is its own memory.
     /// <summary>
     /// The process's anonymous memory and the part of it on 2 MiB pages (/proc/self/smaps_rollup), read while the torch
     /// model holds its weights: torch's copies of them are anonymous memory, which LibTorch puts on huge pages only with
@@ -77,6 +75,8 @@ public static class ForwardReference
         return $"anonymous memory (torch's weights, both sides' activations): {anonymous >> 10} MiB, {huge >> 10} MiB of it in 2 MiB pages";
     }
 
+    // The page size under our mapped weights moves our forward's time (AlignedChunkStream, docs/PERFORMANCE.md), so the
+    // run says which case it got. Torch's copy of the weights is anonymous memory (AnonymousPages).
     private static string OurCheckpointPages(string dir)
     {
         string path = Path.Combine(dir, "model.safetensors");

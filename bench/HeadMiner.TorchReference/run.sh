@@ -27,5 +27,5 @@ for a in "$@"; do
   esac
 done
 if [ -n "$preload" ] && [ ! -f "$preload" ]; then echo "run.sh: $preload was not built (setup.sh needs gcc); pass --no-mkl-shim to run without it" >&2; exit 1; fi
-if [ -n "$thp" ]; then export THP_MEM_ALLOC_ENABLE=1; else unset THP_MEM_ALLOC_ENABLE; fi
+if [ -n "$thp" ]; then export THP_MEM_ALLOC_ENABLE=1; fi
 exec env -u OPENBLAS_CORETYPE LD_PRELOAD="$preload" dotnet "$here/bin/Release/net10.0/HeadMiner.TorchReference.dll" "${args[@]}"
