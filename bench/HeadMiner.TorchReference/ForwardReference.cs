@@ -58,7 +58,7 @@ public static class ForwardReference
     /// model holds its weights: torch's copies of them are anonymous memory, which LibTorch puts on huge pages only with
     /// THP_MEM_ALLOC_ENABLE=1 (run.sh --torch-huge-pages) where THP is in "madvise" mode. Printed because torch's forward
     /// time moves by up to 2× from one process to the next (PERFORMANCE.md), and its pages were a suspect; with the
-    /// switch it moved as much.
+    /// switch it was not faster.
     /// </summary>
     private static string AnonymousPages()
     {
