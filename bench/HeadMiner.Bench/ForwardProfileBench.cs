@@ -40,6 +40,7 @@ public static class ForwardProfileBench
         if (args.Contains("--compare-packing")) return ComparePacking(dir, model, sequences, tokens, forwards);
         if (args.Contains("--compare-few-rows")) return CompareFewRows(model, sequences, tokens, forwards);
         if (args.Contains("--compare-page-cache")) return ComparePageCache(dir, precision, sequences, tokens, forwards);
+        if (Option(args, "--after-traffic") is { } gib) return AfterTraffic(model, sequences, tokens, forwards, int.Parse(gib));
 
         double forwardMs = 0;
         if (!gemmsOnly)
@@ -281,6 +282,44 @@ public static class ForwardProfileBench
         }
         return $"median: {names[0]} {BenchModel.Median(times[0]):F1} ms, {names[1]} {BenchModel.Median(times[1]):F1} ms; "
             + $"ratio {BenchModel.Median(ratios):F3} (range {ratios.Min():F3}–{ratios.Max():F3})";
+    }
+
+    /// <summary>
+    /// `--after-traffic GIB`: our forward timed right after our own forward and right after the process has read
+    /// <paramref name="gib"/> GiB of other memory (one line per 64 bytes, not timed), in <paramref name="pairs"/>
+    /// pairs. In the torch reference our forward runs after torch's, and there it took 10–30% longer than alone with no
+    /// fault, collection or other thread to show for it (docs/PERFORMANCE.md); this reproduces part of that without
+    /// torch, so a change can be measured against it.
+    /// </summary>
+    private static int AfterTraffic(Transformer model, int sequences, int tokens, int pairs, int gib)
+    {
+        var batch = RandomBatch(model.Config.VocabSize, sequences, tokens);
+        var other = Enumerable.Range(0, Math.Max(1, gib * 4)).Select(_ => new byte[256 << 20]).ToArray();
+        foreach (var chunk in other) chunk.AsSpan().Fill(1);
+        // Past the 30-call threshold of tiered compilation, then a pause for the background compiler (see Interleaved).
+        for (int i = 0; i < 35; i++) model.Forward(batch);
+        Thread.Sleep(1000);
+        var afterOurs = new List<double>();
+        var afterTraffic = new List<double>();
+        var ratios = new List<double>();
+        long sum = 0;
+        for (int i = 0; i < pairs; i++)
+        {
+            var sw = Stopwatch.StartNew();
+            model.Forward(batch); // after the previous pair's forward: our own
+            afterOurs.Add(sw.Elapsed.TotalMilliseconds);
+            foreach (var chunk in other)
+                for (int j = 0; j < chunk.Length; j += 64) sum += chunk[j];
+            sw.Restart();
+            model.Forward(batch);
+            afterTraffic.Add(sw.Elapsed.TotalMilliseconds);
+            ratios.Add(afterTraffic[^1] / afterOurs[^1]);
+            Console.WriteLine($"pair {i}: after our forward {afterOurs[^1]:F1} ms, after {gib} GiB elsewhere {afterTraffic[^1]:F1} ms, ratio {ratios[^1]:F3}");
+        }
+        GC.KeepAlive(sum);
+        Console.WriteLine($"median: after our forward {BenchModel.Median(afterOurs):F1} ms, after {gib} GiB elsewhere {BenchModel.Median(afterTraffic):F1} ms; "
+            + $"ratio {BenchModel.Median(ratios):F3} (range {ratios.Min():F3}–{ratios.Max():F3})");
+        return 0;
     }
 
     /// <summary>Seeded random tokens (ids below 50,257, so every vocabulary here has them), <paramref name="sequences"/> × <paramref name="tokens"/>.</summary>
