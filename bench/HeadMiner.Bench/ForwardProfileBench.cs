@@ -263,9 +263,10 @@ public static class ForwardProfileBench
 
     /// <summary>
     /// Times <paramref name="forward"/>(0) and (1) once per pair, the first side alternating, so a slow spell does not
-    /// always hit the same one; prints each pair and returns the medians and the median ratio (side 0 / side 1).
+    /// always hit the same one; <paramref name="before"/>(side), when given, runs untimed just before each timed call.
+    /// Prints each pair and returns the medians and the median ratio (side 0 / side 1).
     /// </summary>
-    private static string AlternatingForwards(int pairs, string[] names, Action<int> forward)
+    private static string AlternatingForwards(int pairs, string[] names, Action<int> forward, Action<int>? before = null)
     {
         var times = new[] { new List<double>(), new List<double>() };
         var ratios = new List<double>();
@@ -273,6 +274,7 @@ public static class ForwardProfileBench
         {
             foreach (int side in i % 2 == 0 ? new[] { 0, 1 } : [1, 0])
             {
+                before?.Invoke(side);
                 var sw = Stopwatch.StartNew();
                 forward(side);
                 times[side].Add(sw.Elapsed.TotalMilliseconds);
@@ -285,40 +287,34 @@ public static class ForwardProfileBench
     }
 
     /// <summary>
-    /// `--after-traffic GIB`: our forward timed right after our own forward and right after the process has read
-    /// <paramref name="gib"/> GiB of other memory (one line per 64 bytes, not timed), in <paramref name="pairs"/>
-    /// pairs. In the torch reference our forward runs after torch's, and there it took 10–30% longer than alone with no
-    /// fault, collection or other thread to show for it (docs/PERFORMANCE.md); this reproduces part of that without
-    /// torch, so a change can be measured against it.
+    /// `--after-traffic GIB`: our forward timed right after the process has read <paramref name="gib"/> GiB of other
+    /// memory (one byte per 64, not timed) and right after our own forward, in <paramref name="pairs"/> pairs. In the
+    /// torch reference our forward runs after torch's, and there it took 10–30% longer than alone with no fault,
+    /// collection or other thread to show for it (docs/PERFORMANCE.md). This tries to reproduce that without torch; on 3
+    /// December 2026 it did not (0.99–1.00× at 5 GiB), so the cause is something torch does besides moving memory.
     /// </summary>
     private static int AfterTraffic(Transformer model, int sequences, int tokens, int pairs, int gib)
     {
+        if (gib < 1)
+        {
+            Console.Error.WriteLine($"--after-traffic {gib}: expected at least 1 GiB");
+            return 2;
+        }
         var batch = RandomBatch(model.Config.VocabSize, sequences, tokens);
-        var other = Enumerable.Range(0, Math.Max(1, gib * 4)).Select(_ => new byte[256 << 20]).ToArray();
+        var other = Enumerable.Range(0, gib * 4).Select(_ => new byte[256 << 20]).ToArray();
         foreach (var chunk in other) chunk.AsSpan().Fill(1);
         // Past the 30-call threshold of tiered compilation, then a pause for the background compiler (see Interleaved).
         for (int i = 0; i < 35; i++) model.Forward(batch);
         Thread.Sleep(1000);
-        var afterOurs = new List<double>();
-        var afterTraffic = new List<double>();
-        var ratios = new List<double>();
         long sum = 0;
-        for (int i = 0; i < pairs; i++)
+        // Side 1 always follows a forward of ours: side 0's in the same pair, or the previous pair's last.
+        Console.WriteLine(AlternatingForwards(pairs, [$"after {gib} GiB elsewhere", "after our forward"], _ => model.Forward(batch), side =>
         {
-            var sw = Stopwatch.StartNew();
-            model.Forward(batch); // after the previous pair's forward: our own
-            afterOurs.Add(sw.Elapsed.TotalMilliseconds);
+            if (side != 0) return;
             foreach (var chunk in other)
                 for (int j = 0; j < chunk.Length; j += 64) sum += chunk[j];
-            sw.Restart();
-            model.Forward(batch);
-            afterTraffic.Add(sw.Elapsed.TotalMilliseconds);
-            ratios.Add(afterTraffic[^1] / afterOurs[^1]);
-            Console.WriteLine($"pair {i}: after our forward {afterOurs[^1]:F1} ms, after {gib} GiB elsewhere {afterTraffic[^1]:F1} ms, ratio {ratios[^1]:F3}");
-        }
+        }));
         GC.KeepAlive(sum);
-        Console.WriteLine($"median: after our forward {BenchModel.Median(afterOurs):F1} ms, after {gib} GiB elsewhere {BenchModel.Median(afterTraffic):F1} ms; "
-            + $"ratio {BenchModel.Median(ratios):F3} (range {ratios.Min():F3}–{ratios.Max():F3})");
         return 0;
     }
 
