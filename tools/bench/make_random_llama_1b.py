@@ -2,10 +2,13 @@
 """Writes a Llama-3.2-1B-shaped checkpoint with seeded random BF16 (or F16) weights, for memory and speed
 measurements (docs/PERFORMANCE.md, "16-bit weights"). Never commit its output (2.5 GB).
 
-    /usr/bin/python3 tools/bench/make_random_llama_1b.py /tmp/llama1b-bf16 [--dtype BF16|F16] [--layers 16]
+    /usr/bin/python3 tools/bench/make_random_llama_1b.py /tmp/llama1b-bf16 [--dtype BF16|F16] [--layers N]
+        [--shape llama-3.2-1b|qwen3-1.7b]
 
-Shape: hidden 2048, 16 layers, 32 query / 8 key-value heads of 64, MLP 8192, vocabulary 128256, tied embeddings,
-rope theta 500000 with Llama-3 scaling. Weights are random values of magnitude 0.004-0.03 (a 2^23-value random pool
+Shape llama-3.2-1b (the default): hidden 2048, 16 layers, 32 query / 8 key-value heads of 64, MLP 8192, vocabulary
+128256, tied embeddings, rope theta 500000 with Llama-3 scaling. Shape qwen3-1.7b (Qwen's config): hidden 2048, 28
+layers, 16 query / 8 key-value heads of 128 with a per-head RMSNorm on queries and keys, MLP 6144, vocabulary 151936,
+tied embeddings, rope theta 1000000 (3.4 GB in BF16): a second family and size for the same measurements. Weights are random values of magnitude 0.004-0.03 (a 2^23-value random pool
 written cyclically); norms are 1. The GPT-2 tokenizer files from
 ../shared/models/gpt2-small-attention-only are copied in (50257 tokens, inside the vocabulary) so text commands run.
 Needs only numpy (/usr/bin/python3 has it); writes from a 32 MB pool of random values.
@@ -17,10 +20,13 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("out")
     ap.add_argument("--dtype", default="BF16", choices=["BF16", "F16"])
-    ap.add_argument("--layers", type=int, default=16)
+    ap.add_argument("--layers", type=int)
+    ap.add_argument("--shape", default="llama-3.2-1b", choices=["llama-3.2-1b", "qwen3-1.7b"])
     ap.add_argument("--seed", type=int, default=1)
     a = ap.parse_args()
-    d, f, v, h, kv, hd, L = 2048, 8192, 128256, 32, 8, 64, a.layers
+    qwen = a.shape == "qwen3-1.7b"
+    d, f, v, h, kv, hd, L = (2048, 6144, 151936, 16, 8, 128, 28) if qwen else (2048, 8192, 128256, 32, 8, 64, 16)
+    L = a.layers or L
     cfg = {
         "architectures": ["LlamaForCausalLM"], "model_type": "llama", "hidden_size": d, "intermediate_size": f,
         "num_hidden_layers": L, "num_attention_heads": h, "num_key_value_heads": kv, "head_dim": hd,
@@ -30,6 +36,10 @@ def main():
         "tie_word_embeddings": True, "hidden_act": "silu", "bos_token_id": 50256, "eos_token_id": 50256,
         "torch_dtype": "bfloat16" if a.dtype == "BF16" else "float16",
     }
+    if qwen:
+        cfg.update({"architectures": ["Qwen3ForCausalLM"], "model_type": "qwen3", "max_position_embeddings": 40960,
+                    "rms_norm_eps": 1e-6, "rope_theta": 1000000.0, "rope_scaling": None, "attention_bias": False,
+                    "use_sliding_window": False, "sliding_window": None, "max_window_layers": 28})
     shapes = [("model.embed_tokens.weight", (v, d))]
     for l in range(L):
         p = f"model.layers.{l}."
@@ -38,6 +48,7 @@ def main():
                    (p + "self_attn.v_proj.weight", (kv * hd, d)), (p + "self_attn.o_proj.weight", (d, h * hd)),
                    (p + "mlp.gate_proj.weight", (f, d)), (p + "mlp.up_proj.weight", (f, d)),
                    (p + "mlp.down_proj.weight", (d, f))]
+        if qwen: shapes += [(p + "self_attn.q_norm.weight", (hd,)), (p + "self_attn.k_norm.weight", (hd,))]
     shapes.append(("model.norm.weight", (d,)))
     header, offset = {}, 0
     for name, shape in shapes:
