@@ -20,7 +20,7 @@ public static class BenchRegistry
         ["scale"] = ("load, info, logits, generate, patch sweep, atlas on GPT-2-small and Llama-3.2-1B shapes (BF16): wall time and peak RSS per step, each a child process (--quick)", ScaleBench.Run),
         ["circuits"] = ("ACDC, EAP, EAP-IG on planted circuits (known edges, decoy heads): edge P/R/F1, node P/R, faithfulness, time; ACDC evaluations/s vs full reruns", CircuitsBench.Run),
         ["cluster"] = ("attrib-patch by prompt shards on 1, 2, 3 pinned `headminer worker` processes vs the single-process run: units/s, speed-up, coordination overhead per unit", ClusterBench.Run),
-        ["forward-profile"] = ("a model's forward timed, then each of its weight products alone at the same rows (--dir, --precision fp32|bf16, --forwards, --tokens; --after-traffic GIB: after our own forward against after reading GIB elsewhere); run under perf for the per-method split", ForwardProfileBench.Run),
+        ["forward-profile"] = ("a model's forward timed, then each of its weight products alone at the same rows (--dir, --precision fp32|bf16, --forwards, --tokens; --after-traffic GIB: after our own forward against after reading GIB elsewhere; --after-free GIB [--wait-ms MS]: after GIB of fresh memory touched and freed against after the wait alone); run under perf for the per-method split", ForwardProfileBench.Run),
         ["train"] = ("training tokens/s vs PyTorch on the same initial weights and batches (embedded and repeats shapes)", TrainBench.Run),
     };
 

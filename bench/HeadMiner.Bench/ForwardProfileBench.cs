@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Runtime.InteropServices;
 using HeadMiner.Models;
 using HeadMiner.Tensors;
 using HeadMiner.Tensors.Kernels;
@@ -7,7 +8,7 @@ using HeadMiner.Tensors.Kernels.GemmParts;
 namespace HeadMiner.Bench;
 
 /// <summary>
-/// `forward-profile [--dir D] [--precision fp32|bf16] [--forwards N] [--tokens T] [--batch B] [--compare-packing|--compare-few-rows|--compare-page-cache]`: N forwards of B
+/// `forward-profile [--dir D] [--precision fp32|bf16] [--forwards N] [--tokens T] [--batch B] [--compare-packing|--compare-few-rows|--compare-page-cache|--after-traffic GIB|--after-free GIB [--wait-ms MS]]`: N forwards of B
 /// sequences of T seeded random tokens (default the Llama-3.2-1B-shaped BF16 checkpoint of <see cref="ScaleCheckpoints"/>, 1×128),
 /// each timed, then each of that model's weight products timed alone at the same row count (same kernels, same
 /// precision), so the forward's time splits into GEMMs and the rest (attention, norms, rotary, activations). Meant to
@@ -41,6 +42,7 @@ public static class ForwardProfileBench
         if (args.Contains("--compare-few-rows")) return CompareFewRows(model, sequences, tokens, forwards);
         if (args.Contains("--compare-page-cache")) return ComparePageCache(dir, precision, sequences, tokens, forwards);
         if (Option(args, "--after-traffic") is { } gib) return AfterTraffic(model, sequences, tokens, forwards, int.Parse(gib));
+        if (Option(args, "--after-free") is { } freeGib) return AfterFree(model, sequences, tokens, forwards, int.Parse(freeGib), int.Parse(Option(args, "--wait-ms") ?? "1500"));
 
         double forwardMs = 0;
         if (!gemmsOnly)
@@ -315,6 +317,40 @@ public static class ForwardProfileBench
                 for (int j = 0; j < chunk.Length; j += 64) sum += chunk[j];
         }));
         GC.KeepAlive(sum);
+        return 0;
+    }
+
+    /// <summary>
+    /// `--after-free GIB [--wait-ms MS]`: our forward timed after the process has touched <paramref name="gib"/> GiB of
+    /// fresh memory, freed it and waited <paramref name="waitMs"/>, against after the same wait alone, in
+    /// <paramref name="pairs"/> pairs. It reproduces without torch what slowed our forward after torch's: on this
+    /// project's VM guests everything runs slower for seconds after a large allocation is touched and freed (3 December
+    /// 2026: 1.15–1.20× at 1.5 s, 1.08× still at 4 s, on the Qwen3-1.7B shape in bf16), with no CPU used in the guest
+    /// meanwhile, so the work is the host's. LibTorch's eager forward frees gigabytes each call; the torch reference now
+    /// times each contender after itself (Interleaved.Time).
+    /// </summary>
+    private static unsafe int AfterFree(Transformer model, int sequences, int tokens, int pairs, int gib, int waitMs)
+    {
+        if (gib < 1 || waitMs < 0)
+        {
+            Console.Error.WriteLine($"--after-free {gib} --wait-ms {waitMs}: expected at least 1 GiB and a wait of 0 ms or more");
+            return 2;
+        }
+        var batch = RandomBatch(model.Config.VocabSize, sequences, tokens);
+        // Past the 30-call threshold of tiered compilation, then a pause for the background compiler (see Interleaved).
+        for (int i = 0; i < 35; i++) model.Forward(batch);
+        Thread.Sleep(1000);
+        Console.WriteLine(AlternatingForwards(pairs, [$"after {gib} GiB touched, freed and {waitMs} ms", $"after {waitMs} ms"], _ => model.Forward(batch), side =>
+        {
+            if (side == 0)
+            {
+                nuint bytes = (nuint)gib << 30;
+                byte* p = (byte*)NativeMemory.Alloc(bytes); // above glibc's mmap threshold: a fresh mapping, unmapped by Free
+                for (nuint o = 0; o < bytes; o += 4096) p[o] = 1;
+                NativeMemory.Free(p);
+            }
+            Thread.Sleep(waitMs);
+        }));
         return 0;
     }
 

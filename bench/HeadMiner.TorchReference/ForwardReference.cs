@@ -19,14 +19,30 @@ public static class ForwardReference
     /// <summary>--check-only: compare the logits, time nothing (a correctness run on a machine too busy to time).</summary>
     private static bool s_checkOnly;
 
+    /// <summary>
+    /// Each timed forward right after an untimed one of the same contender (<see cref="Interleaved.Time(int, bool, Action[])"/>);
+    /// `--plain-turns` times each right after the previous contender's instead, as this benchmark did until 3 December 2026.
+    /// </summary>
+    private static bool s_afterItself = true;
+
     public static int Run(string[] args)
     {
         bool quick = args.Contains("--quick");
         s_checkOnly = args.Contains("--check-only");
+        s_afterItself = !args.Contains("--plain-turns");
+        Console.WriteLine(s_afterItself
+            ? "each timed forward follows an untimed one of the same contender (--plain-turns: after the previous contender's)"
+            : "plain turns: each timed forward follows the previous contender's");
         bool gpt2 = !args.Contains("--llama-only"), llama = !args.Contains("--gpt2-only");
         if (gpt2) RunGpt2(quick ? 3 : 9);
-        if (llama) RunLlama(quick ? 3 : 7);
+        if (llama) RunLlama(quick ? 3 : 7, Option(args, "--llama-dir"));
         return 0;
+    }
+
+    private static string? Option(string[] args, string name)
+    {
+        int i = Array.IndexOf(args, name);
+        return i >= 0 && i + 1 < args.Length ? args[i + 1] : null;
     }
 
     private static TokenBatch RandomTokens(int batch, int length, int vocab, ulong seed)
@@ -125,7 +141,7 @@ public static class ForwardReference
             }
             double[][] t;
             using (torch.inference_mode())
-                t = Interleaved.Time(rounds, () => loaded.Model.Forward(batch), TorchCall(() => torchModel.Forward(ids, TorchAttention.Eager)), TorchCall(() => torchModel.Forward(ids, TorchAttention.Sdpa)));
+                t = Interleaved.Time(rounds, s_afterItself, () => loaded.Model.Forward(batch), TorchCall(() => torchModel.Forward(ids, TorchAttention.Eager)), TorchCall(() => torchModel.Forward(ids, TorchAttention.Sdpa)));
             Console.WriteLine(Compilations());
             rows.Add($"| {b}×{l} | {Interleaved.Median(t[0]):F1} | {Interleaved.Median(t[1]):F1} | {Interleaved.Median(t[2]):F1} | **{Interleaved.MedianRatio(t[0], t[1]):F2}×** ({Interleaved.RatioRange(t[0], t[1])}) | **{Interleaved.MedianRatio(t[0], t[2]):F2}×** ({Interleaved.RatioRange(t[0], t[2])}) | {eagerDiff:G2} / {sdpaDiff:G2} |");
             Console.WriteLine(rows[^1]);
@@ -139,11 +155,17 @@ public static class ForwardReference
         Console.WriteLine();
     }
 
-    private static void RunLlama(int rounds)
+    /// <summary>
+    /// The Llama-family rows: the bench's Llama-3.2-1B shape, or <paramref name="otherDir"/> (`--llama-dir DIR`), any
+    /// Llama or Qwen3 checkpoint folder that <see cref="TorchLlama"/> computes (e.g. `tools/bench/make_random_llama_1b.py
+    /// DIR --shape qwen3-1.7b`).
+    /// </summary>
+    private static void RunLlama(int rounds, string? otherDir)
     {
-        string dir = ScaleCheckpoints.Directory(ScaleCheckpoints.Llama1B);
-        Console.WriteLine($"Llama-3.2-1B shape, BF16 random weights: {dir}; 1×128; {rounds} interleaved rounds per precision");
+        string dir = otherDir ?? ScaleCheckpoints.Directory(ScaleCheckpoints.Llama1B);
         using var loaded = ModelLoader.Load(dir);
+        var c = loaded.Model.Config;
+        Console.WriteLine($"{(otherDir is null ? "Llama-3.2-1B shape, BF16 random weights" : "Llama-family checkpoint")}: {dir} ({c.Layers} layers, d {c.DModel}, heads {c.Heads}/{c.KvHeads} of {c.DHead}, d_mlp {c.DMlp}, vocab {c.VocabSize}); 1×128; {rounds} interleaved rounds per precision");
         var batch = RandomTokens(1, 128, 50257, 43);
         using var ids = Ids(batch);
         var rows = new List<string>();
@@ -170,7 +192,7 @@ public static class ForwardReference
             }
             double[][] t;
             using (torch.inference_mode())
-                t = Interleaved.Time(rounds, () => loaded.Model.Forward(batch), TorchCall(() => torchModel.Forward(ids, TorchAttention.Eager)), TorchCall(() => torchModel.Forward(ids, TorchAttention.Sdpa)));
+                t = Interleaved.Time(rounds, s_afterItself, () => loaded.Model.Forward(batch), TorchCall(() => torchModel.Forward(ids, TorchAttention.Eager)), TorchCall(() => torchModel.Forward(ids, TorchAttention.Sdpa)));
             Console.WriteLine(Compilations());
             Console.WriteLine($"  {AnonymousPages()}");
             rows.Add($"| {name} | {Interleaved.Median(t[0]):F0} | {Interleaved.Median(t[1]):F0} | {Interleaved.Median(t[2]):F0} | **{Interleaved.MedianRatio(t[0], t[1]):F2}×** ({Interleaved.RatioRange(t[0], t[1])}) | **{Interleaved.MedianRatio(t[0], t[2]):F2}×** ({Interleaved.RatioRange(t[0], t[2])}) | {eagerDiff:G2} / {sdpaDiff:G2} |");

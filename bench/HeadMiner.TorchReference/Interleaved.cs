@@ -51,7 +51,22 @@ public static class Interleaved
     }
 
     /// <summary>Per contender, the wall time of each round in milliseconds.</summary>
-    public static double[][] Time(int rounds, params Action[] contenders)
+    public static double[][] Time(int rounds, params Action[] contenders) => Time(rounds, afterItself: false, contenders);
+
+    /// <summary>
+    /// Per contender, the wall time of each round in milliseconds; with <paramref name="afterItself"/>, each timed call
+    /// comes right after an untimed call of the same contender, as in a user's loop, instead of after the previous
+    /// contender's.
+    /// </summary>
+    /// <remarks>
+    /// Why: on this project's VM guests a forward runs slower for seconds after anything in the machine has touched
+    /// and freed a lot of memory, and LibTorch's eager forward frees gigabytes of temporaries each time (the 1B shape in
+    /// float32: 2.3 GB). In plain turns our forward always followed torch's and paid for it: 8–11% on a Qwen3-1.7B shape
+    /// (ours after torch against ours after ours in the same rounds), and `bench forward-profile --after-free 2`
+    /// reproduces 8–20% without torch (docs/PERFORMANCE.md). Each contender after itself pays for its own memory
+    /// habits only, as it would alone.
+    /// </remarks>
+    public static double[][] Time(int rounds, bool afterItself, params Action[] contenders)
     {
         foreach (var c in contenders) c();
         long methods0 = JitInfo.GetCompiledMethodCount();
@@ -60,6 +75,7 @@ public static class Interleaved
         for (int r = 0; r < rounds; r++)
             for (int i = 0; i < contenders.Length; i++)
             {
+                if (afterItself) contenders[i]();
                 var (cpu0, faults0) = s_diagnose ? ProcessCounters() : default;
                 int gen0 = GC.CollectionCount(0), gen2 = GC.CollectionCount(2);
                 var threads0 = s_diagnose ? ThreadCpu() : null;

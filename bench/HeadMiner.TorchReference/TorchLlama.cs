@@ -8,7 +8,9 @@ namespace HeadMiner.TorchReference;
 /// <summary>
 /// Llama (Llama-3 rotary scaling, grouped-query attention, SwiGLU, RMSNorm, tied or separate unembedding) in
 /// LibTorch, as Hugging Face's LlamaForCausalLM computes it in <paramref name="dtype"/>: weights and activations in
-/// that dtype, RMSNorm's statistics in float32, rotary tables made in float32 and cast.
+/// that dtype, RMSNorm's statistics in float32, rotary tables made in float32 and cast. A checkpoint with
+/// self_attn.q_norm / k_norm weights gets Qwen3's per-head RMSNorm on queries and keys before rotary
+/// (Qwen3ForCausalLM); nothing else differs between the two families.
 /// </summary>
 public sealed class TorchLlama : IDisposable
 {
@@ -88,6 +90,8 @@ public sealed class TorchLlama : IDisposable
             var q = F.linear(x, _p[pre + "self_attn.q_proj.weight"]).view(b, l, _heads, _dHead).transpose(1, 2);
             var k = F.linear(x, _p[pre + "self_attn.k_proj.weight"]).view(b, l, _kvHeads, _dHead).transpose(1, 2);
             var v = F.linear(x, _p[pre + "self_attn.v_proj.weight"]).view(b, l, _kvHeads, _dHead).transpose(1, 2);
+            if (_p.TryGetValue(pre + "self_attn.q_norm.weight", out var qNorm)) q = RmsNorm(q, qNorm);
+            if (_p.TryGetValue(pre + "self_attn.k_norm.weight", out var kNorm)) k = RmsNorm(k, kNorm);
             q = q * cos + RotateHalf(q) * sin;
             k = k * cos + RotateHalf(k) * sin;
             k = k.repeat_interleave(group, 1);
