@@ -326,7 +326,7 @@ public static class ForwardProfileBench
     /// <paramref name="pairs"/> pairs. It reproduces without torch what slowed our forward after torch's: on this
     /// project's VM guests everything runs slower for seconds after a large allocation is touched and freed (3 December
     /// 2026: 1.15–1.20× at 1.5 s, 1.08× still at 4 s, on the Qwen3-1.7B shape in bf16), with no CPU used in the guest
-    /// meanwhile, so the work is the host's. LibTorch's eager forward frees gigabytes each call; the torch reference now
+    /// meanwhile, so the work is the host's. LibTorch's eager forward frees hundreds of MB each call (770–860 MB at GPT-2's 1×1024); the torch reference now
     /// times each contender after itself (Interleaved.Time).
     /// </summary>
     private static unsafe int AfterFree(Transformer model, int sequences, int tokens, int pairs, int gib, int waitMs)
