@@ -293,7 +293,8 @@ public static class ForwardProfileBench
     /// memory (one byte per 64, not timed) and right after our own forward, in <paramref name="pairs"/> pairs. In the
     /// torch reference our forward runs after torch's, and there it took 10–30% longer than alone with no fault,
     /// collection or other thread to show for it (docs/PERFORMANCE.md). This tries to reproduce that without torch; on 3
-    /// December 2026 it did not (0.99–1.00× at 5 GiB), so the cause is something torch does besides moving memory.
+    /// December 2026 it did not (0.99–1.00× at 5 GiB): reading memory costs nothing after; touching fresh memory and
+    /// freeing it does (`--after-free`).
     /// </summary>
     private static int AfterTraffic(Transformer model, int sequences, int tokens, int pairs, int gib)
     {
@@ -326,8 +327,8 @@ public static class ForwardProfileBench
     /// <paramref name="pairs"/> pairs. It reproduces without torch what slowed our forward after torch's: on this
     /// project's VM guests everything runs slower for seconds after a large allocation is touched and freed (3 December
     /// 2026: 1.15–1.20× at 1.5 s, 1.08× still at 4 s, on the Qwen3-1.7B shape in bf16), with no CPU used in the guest
-    /// meanwhile, so the work is the host's. LibTorch's eager forward frees hundreds of MB each call (770–860 MB at GPT-2's 1×1024); the torch reference now
-    /// times each contender after itself (Interleaved.Time).
+    /// meanwhile, so the work is the host's. LibTorch's eager forward frees hundreds of MB each call (770–860 MB at
+    /// GPT-2's 1×1024); the torch reference now times each contender after itself (Interleaved.Time).
     /// </summary>
     private static unsafe int AfterFree(Transformer model, int sequences, int tokens, int pairs, int gib, int waitMs)
     {

@@ -62,10 +62,9 @@ public static class Interleaved
     /// Why: on this project's VM guests a forward runs slower for seconds after anything in the machine has touched
     /// and freed a lot of memory, and LibTorch's eager forward takes and frees fresh memory for its temporaries each time
     /// (770–860 MB per call at GPT-2's 1×1024). In plain turns our forward always followed torch's and paid for it, and
-    /// torch's SDPA forward followed its eager one: our forward ran 8–11% slower after torch's than after its own on a Qwen3-1.7B shape
-    /// (ours after torch against ours after ours in the same rounds), and `bench forward-profile --after-free 2`
-    /// reproduces 8–20% without torch (docs/PERFORMANCE.md). Each contender after itself pays for its own memory
-    /// habits only, as it would alone.
+    /// torch's SDPA forward followed its eager one. Our forward ran 8–11% slower after torch's than after its own on a
+    /// Qwen3-1.7B shape (both in the same rounds), and `bench forward-profile --after-free 2` reproduces 8–20% without
+    /// torch (docs/PERFORMANCE.md). Each contender after itself pays for its own memory habits only, as it would alone.
     /// </remarks>
     public static double[][] Time(int rounds, bool afterItself, params Action[] contenders)
     {

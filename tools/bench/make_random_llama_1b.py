@@ -1,6 +1,6 @@
 #!/usr/bin/python3
-"""Writes a Llama-3.2-1B-shaped checkpoint with seeded random BF16 (or F16) weights, for memory and speed
-measurements (docs/PERFORMANCE.md, "16-bit weights"). Never commit its output (2.5 GB).
+"""Writes a Llama-3.2-1B-shaped (or Qwen3-1.7B-shaped) checkpoint with seeded random BF16 (or F16) weights, for
+memory and speed measurements (docs/PERFORMANCE.md, "16-bit weights"). Never commit its output (2.5 / 3.4 GB).
 
     /usr/bin/python3 tools/bench/make_random_llama_1b.py /tmp/llama1b-bf16 [--dtype BF16|F16] [--layers N]
         [--shape llama-3.2-1b|qwen3-1.7b]
@@ -8,8 +8,8 @@ measurements (docs/PERFORMANCE.md, "16-bit weights"). Never commit its output (2
 Shape llama-3.2-1b (the default): hidden 2048, 16 layers, 32 query / 8 key-value heads of 64, MLP 8192, vocabulary
 128256, tied embeddings, rope theta 500000 with Llama-3 scaling. Shape qwen3-1.7b (Qwen's config): hidden 2048, 28
 layers, 16 query / 8 key-value heads of 128 with a per-head RMSNorm on queries and keys, MLP 6144, vocabulary 151936,
-tied embeddings, rope theta 1000000 (3.4 GB in BF16): a second family and size for the same measurements. Weights are random values of magnitude 0.004-0.03 (a 2^23-value random pool
-written cyclically); norms are 1. The GPT-2 tokenizer files from
+tied embeddings, rope theta 1000000 (3.4 GB in BF16): a second family and size for the same measurements.
+Weights are random values of magnitude 0.004-0.03 (a 2^23-value random pool written cyclically); norms are 1. The GPT-2 tokenizer files from
 ../shared/models/gpt2-small-attention-only are copied in (50257 tokens, inside the vocabulary) so text commands run.
 Needs only numpy (/usr/bin/python3 has it); writes from a 32 MB pool of random values.
 """
