@@ -23,11 +23,11 @@ public static class CircuitsBench
     public static int Run(string[] args)
     {
         int seeds = IntOption(args, "--seeds", 3);
-        var kinds = (Option(args, "--kinds") ?? string.Join(",", PlantedCircuits.Kinds)).Split(',');
-        var stepCounts = (Option(args, "--steps") ?? "5,20").Split(',').Select(t => int.Parse(t, CultureInfo.InvariantCulture)).ToArray();
-        var taus = (Option(args, "--taus") ?? "0.02,0.05,0.1,0.2").Split(',').Select(t => double.Parse(t, CultureInfo.InvariantCulture)).ToArray();
+        var kinds = (BenchArgs.Option(args, "--kinds") ?? string.Join(",", PlantedCircuits.Kinds)).Split(',');
+        var stepCounts = (BenchArgs.Option(args, "--steps") ?? "5,20").Split(',').Select(t => int.Parse(t, CultureInfo.InvariantCulture)).ToArray();
+        var taus = (BenchArgs.Option(args, "--taus") ?? "0.02,0.05,0.1,0.2").Split(',').Select(t => double.Parse(t, CultureInfo.InvariantCulture)).ToArray();
         bool verbose = args.Contains("--verbose");
-        var methods = (Option(args, "--methods") ?? "acdc,eap,eap-ig,eap-ig-act,eap-ig-recv,eap-ig-recv-refined").Split(',');
+        var methods = (BenchArgs.Option(args, "--methods") ?? "acdc,eap,eap-ig,eap-ig-act,eap-ig-recv,eap-ig-recv-refined").Split(',');
         foreach (var m in methods)
             if (m is not ("acdc" or "eap" or "eap-ig" or "eap-ig-act" or "eap-ig-recv" or "eap-ig-recv-refined")) throw new ArgumentException($"--methods {m}: use acdc, eap, eap-ig, eap-ig-act, eap-ig-recv, eap-ig-recv-refined");
         int maxSteps = IntOption(args, "--max-steps", 320);
@@ -111,12 +111,6 @@ public static class CircuitsBench
         return 0;
     }
 
-    private static string? Option(string[] args, string name)
-    {
-        int i = Array.IndexOf(args, name);
-        return i >= 0 && i + 1 < args.Length ? args[i + 1] : null;
-    }
-
     private static int IntOption(string[] args, string name, int fallback) =>
-        Option(args, name) is { } v ? int.Parse(v, CultureInfo.InvariantCulture) : fallback;
+        BenchArgs.Option(args, name) is { } v ? int.Parse(v, CultureInfo.InvariantCulture) : fallback;
 }

@@ -25,11 +25,11 @@ public static class ForwardProfileBench
 {
     public static int Run(string[] args)
     {
-        string dir = Option(args, "--dir") ?? ScaleCheckpoints.Directory(ScaleCheckpoints.Llama1B);
-        var precision = Option(args, "--precision") == "bf16" ? ArithmeticPrecision.Bf16 : ArithmeticPrecision.Fp32;
-        int forwards = int.Parse(Option(args, "--forwards") ?? "5");
-        int tokens = int.Parse(Option(args, "--tokens") ?? "128");
-        int sequences = int.Parse(Option(args, "--batch") ?? "1");
+        string dir = BenchArgs.Option(args, "--dir") ?? ScaleCheckpoints.Directory(ScaleCheckpoints.Llama1B);
+        var precision = BenchArgs.Option(args, "--precision") == "bf16" ? ArithmeticPrecision.Bf16 : ArithmeticPrecision.Fp32;
+        int forwards = int.Parse(BenchArgs.Option(args, "--forwards") ?? "5");
+        int tokens = int.Parse(BenchArgs.Option(args, "--tokens") ?? "128");
+        int sequences = int.Parse(BenchArgs.Option(args, "--batch") ?? "1");
         bool gemmsOnly = args.Contains("--gemms-only"), forwardOnly = args.Contains("--forward-only");
 
         using var loaded = ModelLoader.Load(dir);
@@ -41,8 +41,8 @@ public static class ForwardProfileBench
         if (args.Contains("--compare-packing")) return ComparePacking(dir, model, sequences, tokens, forwards);
         if (args.Contains("--compare-few-rows")) return CompareFewRows(model, sequences, tokens, forwards);
         if (args.Contains("--compare-page-cache")) return ComparePageCache(dir, precision, sequences, tokens, forwards);
-        if (Option(args, "--after-traffic") is { } gib) return AfterTraffic(model, sequences, tokens, forwards, int.Parse(gib));
-        if (Option(args, "--after-free") is { } freeGib) return AfterFree(model, sequences, tokens, forwards, int.Parse(freeGib), int.Parse(Option(args, "--wait-ms") ?? "1500"));
+        if (BenchArgs.Option(args, "--after-traffic") is { } gib) return AfterTraffic(model, sequences, tokens, forwards, int.Parse(gib));
+        if (BenchArgs.Option(args, "--after-free") is { } freeGib) return AfterFree(model, sequences, tokens, forwards, int.Parse(freeGib), int.Parse(BenchArgs.Option(args, "--wait-ms") ?? "1500"));
 
         double forwardMs = 0;
         if (!gemmsOnly)
@@ -306,9 +306,7 @@ public static class ForwardProfileBench
         var batch = RandomBatch(model.Config.VocabSize, sequences, tokens);
         var other = Enumerable.Range(0, gib * 4).Select(_ => new byte[256 << 20]).ToArray();
         foreach (var chunk in other) chunk.AsSpan().Fill(1);
-        // Past the 30-call threshold of tiered compilation, then a pause for the background compiler (see Interleaved).
-        for (int i = 0; i < 35; i++) model.Forward(batch);
-        Thread.Sleep(1000);
+        SteadyState(model, batch);
         long sum = 0;
         // Side 1 always follows a forward of ours: side 0's in the same pair, or the previous pair's last.
         Console.WriteLine(AlternatingForwards(pairs, [$"after {gib} GiB elsewhere", "after our forward"], _ => model.Forward(batch), side =>
@@ -338,9 +336,7 @@ public static class ForwardProfileBench
             return 2;
         }
         var batch = RandomBatch(model.Config.VocabSize, sequences, tokens);
-        // Past the 30-call threshold of tiered compilation, then a pause for the background compiler (see Interleaved).
-        for (int i = 0; i < 35; i++) model.Forward(batch);
-        Thread.Sleep(1000);
+        SteadyState(model, batch);
         Console.WriteLine(AlternatingForwards(pairs, [$"after {gib} GiB touched, freed and {waitMs} ms", $"after {waitMs} ms"], _ => model.Forward(batch), side =>
         {
             if (side == 0)
@@ -355,6 +351,16 @@ public static class ForwardProfileBench
         return 0;
     }
 
+    /// <summary>
+    /// Forwards past the 30-call threshold of tiered compilation, then a pause for the background compiler (see the
+    /// torch reference's Interleaved.WarmUp), so the pairs that follow time optimised code only.
+    /// </summary>
+    private static void SteadyState(Transformer model, TokenBatch batch)
+    {
+        for (int i = 0; i < 35; i++) model.Forward(batch);
+        Thread.Sleep(1000);
+    }
+
     /// <summary>Seeded random tokens (ids below 50,257, so every vocabulary here has them), <paramref name="sequences"/> × <paramref name="tokens"/>.</summary>
     private static TokenBatch RandomBatch(int vocabSize, int sequences, int tokens)
     {
@@ -362,9 +368,4 @@ public static class ForwardProfileBench
         return new TokenBatch([.. Enumerable.Range(0, sequences * tokens).Select(_ => rng.NextInt(Math.Min(vocabSize, 50257)))], sequences, tokens);
     }
 
-    private static string? Option(string[] args, string name)
-    {
-        int i = Array.IndexOf(args, name);
-        return i >= 0 && i + 1 < args.Length ? args[i + 1] : null;
-    }
 }

@@ -33,16 +33,34 @@ public static class ForwardReference
         Console.WriteLine(s_afterItself
             ? "each timed forward follows an untimed one of the same contender (--plain-turns: after the previous contender's)"
             : "plain turns: each timed forward follows the previous contender's");
+        string? llamaDir = BenchArgs.Option(args, "--llama-dir");
+        if (args.Contains("--llama-dir") && LlamaDirProblem(llamaDir) is { } problem)
+        {
+            Console.Error.WriteLine($"--llama-dir {llamaDir ?? "(no folder given)"}: {problem}");
+            return 2;
+        }
         bool gpt2 = !args.Contains("--llama-only"), llama = !args.Contains("--gpt2-only");
         if (gpt2) RunGpt2(quick ? 3 : 9);
-        if (llama) RunLlama(quick ? 3 : 7, Option(args, "--llama-dir"));
+        if (llama) RunLlama(quick ? 3 : 7, llamaDir);
         return 0;
     }
 
-    private static string? Option(string[] args, string name)
+    /// <summary>Why <paramref name="dir"/> cannot be compared (<see cref="TorchLlama"/> computes Llama and Qwen3 only), or null.</summary>
+    private static string? LlamaDirProblem(string? dir)
     {
-        int i = Array.IndexOf(args, name);
-        return i >= 0 && i + 1 < args.Length ? args[i + 1] : null;
+        string? config = dir is null ? null : Path.Combine(dir, "config.json");
+        if (config is null || !File.Exists(config) || !File.Exists(Path.Combine(dir!, "model.safetensors")))
+            return "expected a checkpoint folder with config.json and model.safetensors";
+        try
+        {
+            using var json = System.Text.Json.JsonDocument.Parse(File.ReadAllText(config));
+            string? type = json.RootElement.TryGetProperty("model_type", out var t) ? t.GetString() : null;
+            return type is "llama" or "qwen3" ? null : $"model_type {type ?? "(none)"}: the torch side computes llama and qwen3 only";
+        }
+        catch (System.Text.Json.JsonException e)
+        {
+            return $"config.json is not valid JSON ({e.Message})";
+        }
     }
 
     private static TokenBatch RandomTokens(int batch, int length, int vocab, ulong seed)
